@@ -1,0 +1,317 @@
+// Safetensors files: strict parsing of a mapped (or in-memory) file into zero-copy tensor views,
+// conversion to f32/f64/i64, and a writer.
+//
+// Format: u64 little-endian header length N | N bytes of JSON object | data. Each JSON entry
+// (except "__metadata__", a string->string map) is {"dtype", "shape", "data_offsets": [begin, end]}
+// with offsets relative to the data section. Validation, all with errors naming the file and the
+// tensor: N within the file and at most 100 MB; the header a JSON object; no duplicate names; known
+// dtype; shape of non-negative integers; shape x dtype size == end - begin with no overflow; the
+// offsets tile the data section exactly (no gap, no overlap, nothing outside, nothing left over).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "rodimus/core/dtype.hpp"
+#include "rodimus/core/error.hpp"
+#include "rodimus/io/mapped_file.hpp"
+
+namespace rodimus::io {
+
+struct tensor_info {
+  std::string name;
+  dtype type = dtype::f32;
+  std::vector<std::int64_t> shape;
+  std::size_t begin = 0;  // byte offsets into the data section
+  std::size_t end = 0;
+  const unsigned char* bytes = nullptr;  // begin of this tensor's bytes in memory
+
+  std::int64_t numel() const {
+    std::int64_t n = 1;
+    for (auto d : shape) n *= d;
+    return n;
+  }
+  std::string shape_string() const {
+    std::string s = "[";
+    for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    return s + "]";
+  }
+};
+
+/// The safetensors dtype string for `t` ("F32", "BF16", ...).
+inline const char* safetensors_dtype_name(dtype t) {
+  switch (t) {
+    case dtype::f64: return "F64";
+    case dtype::f32: return "F32";
+    case dtype::bf16: return "BF16";
+    case dtype::f16: return "F16";
+    case dtype::i64: return "I64";
+    case dtype::i32: return "I32";
+  }
+  return "?";
+}
+
+namespace detail {
+
+constexpr std::uint64_t max_header_bytes = 100u * 1000u * 1000u;
+
+inline bool parse_dtype(const std::string& s, dtype& out) {
+  static const std::pair<const char*, dtype> table[] = {
+      {"F64", dtype::f64}, {"F32", dtype::f32}, {"BF16", dtype::bf16},
+      {"F16", dtype::f16}, {"I64", dtype::i64}, {"I32", dtype::i32}};
+  for (auto& [name, t] : table)
+    if (s == name) {
+      out = t;
+      return true;
+    }
+  return false;
+}
+
+inline bool checked_mul(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
+  if (a != 0 && b > std::numeric_limits<std::uint64_t>::max() / a) return false;
+  out = a * b;
+  return true;
+}
+
+}  // namespace detail
+
+class safetensors_file {
+ public:
+  /// Map and validate the file at `path`. Throws rodimus::error naming the file and the problem.
+  static safetensors_file open(const std::string& path) {
+    safetensors_file f;
+    f.map_ = std::make_shared<mapped_file>(path);
+    f.parse(f.map_->data(), f.map_->size(), path);
+    return f;
+  }
+  /// Validate a file held in memory (the bytes are copied). `name` is used in messages.
+  static safetensors_file from_bytes(const void* data, std::size_t size,
+                                     const std::string& name = "<memory>") {
+    safetensors_file f;
+    auto* p = static_cast<const unsigned char*>(data);
+    f.owned_ = std::make_shared<std::vector<unsigned char>>(p, p + size);
+    f.parse(f.owned_->data(), f.owned_->size(), name);
+    return f;
+  }
+
+  const std::string& path() const noexcept { return path_; }
+  const std::vector<tensor_info>& tensors() const noexcept { return tensors_; }
+  const std::map<std::string, std::string>& metadata() const noexcept { return metadata_; }
+
+  const tensor_info* find(const std::string& name) const {
+    auto it = index_.find(name);
+    return it == index_.end() ? nullptr : &tensors_[it->second];
+  }
+  const tensor_info& at(const std::string& name) const {
+    const tensor_info* t = find(name);
+    if (!t) throw error(path_ + ": no tensor named '" + name + "'");
+    return *t;
+  }
+
+  /// The tensor's values widened to To (float, double or int64); throws on a dtype mismatch of kind.
+  template <class To>
+  std::vector<To> read(const std::string& name) const {
+    const tensor_info& t = at(name);
+    std::vector<To> out(std::size_t(t.numel()));
+    convert_into(t, out.data());
+    return out;
+  }
+  template <class To>
+  void convert_into(const tensor_info& t, To* out) const {
+    const std::size_t n = std::size_t(t.numel());
+    const unsigned char* p = t.bytes;
+    constexpr bool want_int = std::is_integral_v<To>;
+    const bool is_int = t.type == dtype::i64 || t.type == dtype::i32;
+    if (want_int != is_int)
+      throw error(path_ + ": tensor '" + t.name + "' has dtype " + safetensors_dtype_name(t.type) +
+                  ", expected " + (want_int ? "an integer dtype" : "a floating-point dtype"));
+    for (std::size_t i = 0; i < n; ++i) out[i] = element<To>(t.type, p, i);
+  }
+
+ private:
+  template <class To>
+  static To element(dtype type, const unsigned char* p, std::size_t i) {
+    switch (type) {
+      case dtype::f64: { double v; std::memcpy(&v, p + 8 * i, 8); return To(v); }
+      case dtype::f32: { float v; std::memcpy(&v, p + 4 * i, 4); return To(v); }
+      case dtype::bf16: { std::uint16_t v; std::memcpy(&v, p + 2 * i, 2); return To(bf16::to_float(v)); }
+      case dtype::f16: { std::uint16_t v; std::memcpy(&v, p + 2 * i, 2); return To(f16::to_float(v)); }
+      case dtype::i64: { std::int64_t v; std::memcpy(&v, p + 8 * i, 8); return To(v); }
+      case dtype::i32: { std::int32_t v; std::memcpy(&v, p + 4 * i, 4); return To(v); }
+    }
+    return To(0);
+  }
+
+  [[noreturn]] void fail(const std::string& what) const { throw error(path_ + ": " + what); }
+
+  void parse(const unsigned char* data, std::size_t size, const std::string& path) {
+    path_ = path;
+    if (size < 8) fail("file too short for a safetensors header (" + std::to_string(size) + " bytes)");
+    std::uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | data[i];
+    if (n > detail::max_header_bytes)
+      fail("header length " + std::to_string(n) + " exceeds the 100 MB limit");
+    if (n > size - 8)
+      fail("header length " + std::to_string(n) + " runs past the end of the file (" +
+           std::to_string(size) + " bytes)");
+    const char* hbeg = reinterpret_cast<const char*>(data + 8);
+    const unsigned char* body = data + 8 + n;
+    const std::size_t body_size = size - 8 - std::size_t(n);
+
+    // Parse, rejecting duplicate keys at the top level (nlohmann would keep the last silently).
+    std::set<std::string> seen;
+    std::string duplicate;
+    nlohmann::json header;
+    try {
+      header = nlohmann::json::parse(
+          hbeg, hbeg + n,
+          [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+            if (event == nlohmann::json::parse_event_t::key && depth == 1) {
+              const std::string key = parsed.get<std::string>();
+              if (!seen.insert(key).second && duplicate.empty()) duplicate = key;
+            }
+            return true;
+          });
+    } catch (const nlohmann::json::exception& e) {
+      fail(std::string("header is not valid JSON: ") + e.what());
+    }
+    if (!duplicate.empty()) fail("duplicate tensor name '" + duplicate + "' in the header");
+    if (!header.is_object()) fail("header is not a JSON object");
+
+    for (auto it = header.begin(); it != header.end(); ++it) {
+      const std::string& name = it.key();
+      const nlohmann::json& e = it.value();
+      if (name == "__metadata__") {
+        if (!e.is_object()) fail("__metadata__ is not a JSON object");
+        for (auto m = e.begin(); m != e.end(); ++m) {
+          if (!m.value().is_string()) fail("__metadata__ value of '" + m.key() + "' is not a string");
+          metadata_[m.key()] = m.value().get<std::string>();
+        }
+        continue;
+      }
+      const std::string where = "tensor '" + name + "'";
+      if (!e.is_object()) fail(where + ": entry is not a JSON object");
+      for (const char* key : {"dtype", "shape", "data_offsets"})
+        if (!e.contains(key)) fail(where + ": missing \"" + key + "\"");
+      tensor_info t;
+      t.name = name;
+      if (!e["dtype"].is_string()) fail(where + ": dtype is not a string");
+      const std::string dt = e["dtype"].get<std::string>();
+      if (!detail::parse_dtype(dt, t.type))
+        fail(where + ": unsupported dtype '" + dt + "' (supported: F64, F32, BF16, F16, I64, I32)");
+      if (!e["shape"].is_array()) fail(where + ": shape is not an array");
+      std::uint64_t count = 1;
+      for (const auto& d : e["shape"]) {
+        if (!d.is_number_integer() || d.get<std::int64_t>() < 0)
+          fail(where + ": shape " + e["shape"].dump() + " has an entry that is not a non-negative integer");
+        if (!detail::checked_mul(count, d.get<std::uint64_t>(), count))
+          fail(where + ": shape " + e["shape"].dump() + " overflows");
+        t.shape.push_back(d.get<std::int64_t>());
+      }
+      const auto& off = e["data_offsets"];
+      if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
+          !off[1].is_number_unsigned())
+        fail(where + ": data_offsets must be two non-negative integers, found " + off.dump());
+      const std::uint64_t b = off[0].get<std::uint64_t>(), en = off[1].get<std::uint64_t>();
+      if (b > en) fail(where + ": data_offsets begin " + std::to_string(b) + " > end " + std::to_string(en));
+      if (en > body_size)
+        fail(where + ": data_offsets end " + std::to_string(en) + " is outside the data section (" +
+             std::to_string(body_size) + " bytes)");
+      std::uint64_t nbytes = 0;
+      if (!detail::checked_mul(count, size_of(t.type), nbytes))
+        fail(where + ": byte size of shape overflows");
+      if (nbytes != en - b)
+        fail(where + ": shape " + t.shape_string() + " x " + dt + " is " + std::to_string(nbytes) +
+             " bytes but data_offsets span " + std::to_string(en - b));
+      t.begin = std::size_t(b);
+      t.end = std::size_t(en);
+      t.bytes = body + t.begin;
+      tensors_.push_back(std::move(t));
+    }
+
+    // The offsets must tile the data section exactly.
+    std::vector<const tensor_info*> order;
+    for (auto& t : tensors_) order.push_back(&t);
+    std::sort(order.begin(), order.end(), [](auto* a, auto* b) {
+      return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+    });
+    std::size_t cursor = 0;
+    for (auto* t : order) {
+      if (t->begin < cursor)
+        fail("tensor '" + t->name + "' overlaps the previous tensor (begins at " +
+             std::to_string(t->begin) + ", previous ends at " + std::to_string(cursor) + ")");
+      if (t->begin > cursor)
+        fail("gap in the data section before tensor '" + t->name + "' (bytes " +
+             std::to_string(cursor) + ".." + std::to_string(t->begin) + " unused)");
+      cursor = t->end;
+    }
+    if (cursor != body_size)
+      fail("data section has " + std::to_string(body_size - cursor) +
+           " trailing bytes that no tensor covers");
+    for (std::size_t i = 0; i < tensors_.size(); ++i) index_[tensors_[i].name] = i;
+  }
+
+  std::string path_;
+  std::shared_ptr<mapped_file> map_;
+  std::shared_ptr<std::vector<unsigned char>> owned_;
+  std::vector<tensor_info> tensors_;
+  std::map<std::string, std::size_t> index_;
+  std::map<std::string, std::string> metadata_;
+};
+
+/// One tensor to write: its name, dtype, shape and bytes (numel x size_of(type)).
+struct tensor_to_write {
+  std::string name;
+  dtype type;
+  std::vector<std::int64_t> shape;
+  const void* bytes;
+};
+
+/// Serialise tensors (in the order given) to safetensors bytes.
+inline std::vector<unsigned char> to_safetensors_bytes(const std::vector<tensor_to_write>& tensors) {
+  nlohmann::json header = nlohmann::json::object();
+  std::size_t offset = 0;
+  for (const auto& t : tensors) {
+    std::size_t n = size_of(t.type);
+    for (auto d : t.shape) n *= std::size_t(d);
+    header[t.name] = {{"dtype", safetensors_dtype_name(t.type)},
+                      {"shape", t.shape},
+                      {"data_offsets", {offset, offset + n}}};
+    offset += n;
+  }
+  std::string h = header.dump();
+  while ((h.size() + 8) % 8 != 0) h += ' ';  // keep the data section 8-byte aligned
+  std::vector<unsigned char> out(8 + h.size() + offset);
+  std::uint64_t hn = h.size();
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<unsigned char>(hn >> (8 * i));
+  std::memcpy(out.data() + 8, h.data(), h.size());
+  std::size_t pos = 8 + h.size();
+  for (const auto& t : tensors) {
+    std::size_t n = size_of(t.type);
+    for (auto d : t.shape) n *= std::size_t(d);
+    if (n) std::memcpy(out.data() + pos, t.bytes, n);
+    pos += n;
+  }
+  return out;
+}
+
+/// Write tensors to `path`. Throws rodimus::error naming the file when it cannot be written.
+inline void write_safetensors(const std::string& path, const std::vector<tensor_to_write>& tensors) {
+  const auto bytes = to_safetensors_bytes(tensors);
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (!f) throw error(path + ": cannot open for writing");
+  f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  if (!f) throw error(path + ": write failed");
+}
+
+}  // namespace rodimus::io
