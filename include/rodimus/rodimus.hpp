@@ -10,3 +10,4 @@
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/core/workspace.hpp"
 #include "rodimus/io/safetensors.hpp"
+#include "rodimus/primitives/linear.hpp"
