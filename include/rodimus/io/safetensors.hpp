@@ -4,9 +4,12 @@
 // Format: u64 little-endian header length N | N bytes of JSON object | data. Each JSON entry
 // (except "__metadata__", a string->string map) is {"dtype", "shape", "data_offsets": [begin, end]}
 // with offsets relative to the data section. Validation, all with errors naming the file and the
-// tensor: N within the file and at most 100 MB; the header a JSON object; no duplicate names; known
-// dtype; shape of non-negative integers; shape x dtype size == end - begin with no overflow; the
+// tensor: N within the file and at most 100 MB; the header a JSON object nested at most 8 deep,
+// with no duplicate key in any object (so no duplicate names); known dtype; shape of non-negative
+// integers whose product fits int64; shape x dtype size == end - begin with no overflow; the
 // offsets tile the data section exactly (no gap, no overlap, nothing outside, nothing left over).
+// Tensor bytes need not be aligned (a header length that is not a multiple of 8 is legal): read
+// them with memcpy or the conversions here. The writer pads the header so data is 8-byte aligned.
 #pragma once
 
 #include <algorithm>
@@ -18,6 +21,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -32,18 +36,20 @@ struct tensor_info {
   std::string name;
   dtype type = dtype::f32;
   std::vector<std::int64_t> shape;
-  std::size_t begin = 0;  // byte offsets into the data section
+  std::size_t begin = 0; // byte offsets into the data section
   std::size_t end = 0;
-  const unsigned char* bytes = nullptr;  // begin of this tensor's bytes in memory
+  const unsigned char* bytes = nullptr; // begin of this tensor's bytes in memory
 
   std::int64_t numel() const {
     std::int64_t n = 1;
-    for (auto d : shape) n *= d;
+    for (auto d : shape)
+      n *= d;
     return n;
   }
   std::string shape_string() const {
     std::string s = "[";
-    for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+    for (std::size_t i = 0; i < shape.size(); ++i)
+      s += (i ? ", " : "") + std::to_string(shape[i]);
     return s + "]";
   }
 };
@@ -51,12 +57,12 @@ struct tensor_info {
 /// The safetensors dtype string for `t` ("F32", "BF16", ...).
 inline const char* safetensors_dtype_name(dtype t) {
   switch (t) {
-    case dtype::f64: return "F64";
-    case dtype::f32: return "F32";
-    case dtype::bf16: return "BF16";
-    case dtype::f16: return "F16";
-    case dtype::i64: return "I64";
-    case dtype::i32: return "I32";
+  case dtype::f64: return "F64";
+  case dtype::f32: return "F32";
+  case dtype::bf16: return "BF16";
+  case dtype::f16: return "F16";
+  case dtype::i64: return "I64";
+  case dtype::i32: return "I32";
   }
   return "?";
 }
@@ -66,9 +72,9 @@ namespace detail {
 constexpr std::uint64_t max_header_bytes = 100u * 1000u * 1000u;
 
 inline bool parse_dtype(const std::string& s, dtype& out) {
-  static const std::pair<const char*, dtype> table[] = {
-      {"F64", dtype::f64}, {"F32", dtype::f32}, {"BF16", dtype::bf16},
-      {"F16", dtype::f16}, {"I64", dtype::i64}, {"I32", dtype::i32}};
+  static const std::pair<const char*, dtype> table[] = {{"F64", dtype::f64},   {"F32", dtype::f32},
+                                                        {"BF16", dtype::bf16}, {"F16", dtype::f16},
+                                                        {"I64", dtype::i64},   {"I32", dtype::i32}};
   for (auto& [name, t] : table)
     if (s == name) {
       out = t;
@@ -83,10 +89,76 @@ inline bool checked_mul(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
   return true;
 }
 
-}  // namespace detail
+/// Parse JSON text strictly: a duplicate key in any object, or containers nested `max_depth` deep,
+/// is an error. Errors are "<where>: <what> ..." where a duplicate at the top level is called a
+/// duplicate `top_key` and deeper ones a duplicate key.
+inline nlohmann::json parse_json_strict(const char* begin, const char* end,
+                                        const std::string& where, const std::string& what,
+                                        int max_depth, const std::string& top_key = "key") {
+  std::vector<std::set<std::string>> keys; // one set per open object or array
+  std::string duplicate;
+  bool duplicate_at_top = false;
+  bool too_deep = false;
+  nlohmann::json out;
+  try {
+    out = nlohmann::json::parse(
+        begin, end, [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
+          using ev_t = nlohmann::json::parse_event_t;
+          switch (ev) {
+          case ev_t::object_start:
+          case ev_t::array_start:
+            keys.emplace_back();
+            if (depth >= max_depth) too_deep = true;
+            break;
+          case ev_t::object_end:
+          case ev_t::array_end:
+            if (!keys.empty()) keys.pop_back();
+            break;
+          case ev_t::key:
+            if (!keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&
+                duplicate.empty()) {
+              duplicate = parsed.get<std::string>();
+              duplicate_at_top = keys.size() == 1;
+            }
+            break;
+          case ev_t::value: break;
+          }
+          return !too_deep; // drop everything once too deep, so memory stays bounded
+        });
+  } catch (const nlohmann::json::exception& e) {
+    throw error(where + ": " + what + " is not valid JSON: " + e.what());
+  }
+  if (too_deep)
+    throw error(where + ": " + what + " nests JSON deeper than " + std::to_string(max_depth) +
+                " levels");
+  if (!duplicate.empty())
+    throw error(where + ": duplicate " + (duplicate_at_top ? top_key : std::string("key")) + " '" +
+                duplicate + "' in the " + what);
+  return out;
+}
+
+/// A short, bounded rendering of a JSON value for error messages.
+inline std::string brief_json(const nlohmann::json& j) {
+  std::string s = j.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+  if (s.size() > 80) s = s.substr(0, 77) + "...";
+  return s;
+}
+
+/// `v` as To, with doubles beyond float's range becoming +-inf (the conversion is otherwise UB).
+template <class To, class From> To convert_value(From v) {
+  if constexpr (std::is_same_v<To, float> && std::is_same_v<From, double>) {
+    if (v > double(std::numeric_limits<float>::max()))
+      return std::numeric_limits<float>::infinity();
+    if (v < -double(std::numeric_limits<float>::max()))
+      return -std::numeric_limits<float>::infinity();
+  }
+  return To(v);
+}
+
+} // namespace detail
 
 class safetensors_file {
- public:
+public:
   /// Map and validate the file at `path`. Throws rodimus::error naming the file and the problem.
   static safetensors_file open(const std::string& path) {
     safetensors_file f;
@@ -118,16 +190,15 @@ class safetensors_file {
     return *t;
   }
 
-  /// The tensor's values widened to To (float, double or int64); throws on a dtype mismatch of kind.
-  template <class To>
-  std::vector<To> read(const std::string& name) const {
+  /// The tensor's values widened to To (float, double or int64); throws on a dtype mismatch of
+  /// kind.
+  template <class To> std::vector<To> read(const std::string& name) const {
     const tensor_info& t = at(name);
     std::vector<To> out(std::size_t(t.numel()));
     convert_into(t, out.data());
     return out;
   }
-  template <class To>
-  void convert_into(const tensor_info& t, To* out) const {
+  template <class To> void convert_into(const tensor_info& t, To* out) const {
     const std::size_t n = std::size_t(t.numel());
     const unsigned char* p = t.bytes;
     constexpr bool want_int = std::is_integral_v<To>;
@@ -135,19 +206,43 @@ class safetensors_file {
     if (want_int != is_int)
       throw error(path_ + ": tensor '" + t.name + "' has dtype " + safetensors_dtype_name(t.type) +
                   ", expected " + (want_int ? "an integer dtype" : "a floating-point dtype"));
-    for (std::size_t i = 0; i < n; ++i) out[i] = element<To>(t.type, p, i);
+    for (std::size_t i = 0; i < n; ++i)
+      out[i] = element<To>(t.type, p, i);
   }
 
- private:
-  template <class To>
-  static To element(dtype type, const unsigned char* p, std::size_t i) {
+private:
+  template <class To> static To element(dtype type, const unsigned char* p, std::size_t i) {
     switch (type) {
-      case dtype::f64: { double v; std::memcpy(&v, p + 8 * i, 8); return To(v); }
-      case dtype::f32: { float v; std::memcpy(&v, p + 4 * i, 4); return To(v); }
-      case dtype::bf16: { std::uint16_t v; std::memcpy(&v, p + 2 * i, 2); return To(bf16::to_float(v)); }
-      case dtype::f16: { std::uint16_t v; std::memcpy(&v, p + 2 * i, 2); return To(f16::to_float(v)); }
-      case dtype::i64: { std::int64_t v; std::memcpy(&v, p + 8 * i, 8); return To(v); }
-      case dtype::i32: { std::int32_t v; std::memcpy(&v, p + 4 * i, 4); return To(v); }
+    case dtype::f64: {
+      double v;
+      std::memcpy(&v, p + 8 * i, 8);
+      return detail::convert_value<To>(v);
+    }
+    case dtype::f32: {
+      float v;
+      std::memcpy(&v, p + 4 * i, 4);
+      return To(v);
+    }
+    case dtype::bf16: {
+      std::uint16_t v;
+      std::memcpy(&v, p + 2 * i, 2);
+      return To(bf16::to_float(v));
+    }
+    case dtype::f16: {
+      std::uint16_t v;
+      std::memcpy(&v, p + 2 * i, 2);
+      return To(f16::to_float(v));
+    }
+    case dtype::i64: {
+      std::int64_t v;
+      std::memcpy(&v, p + 8 * i, 8);
+      return To(v);
+    }
+    case dtype::i32: {
+      std::int32_t v;
+      std::memcpy(&v, p + 4 * i, 4);
+      return To(v);
+    }
     }
     return To(0);
   }
@@ -156,9 +251,11 @@ class safetensors_file {
 
   void parse(const unsigned char* data, std::size_t size, const std::string& path) {
     path_ = path;
-    if (size < 8) fail("file too short for a safetensors header (" + std::to_string(size) + " bytes)");
+    if (size < 8)
+      fail("file too short for a safetensors header (" + std::to_string(size) + " bytes)");
     std::uint64_t n = 0;
-    for (int i = 7; i >= 0; --i) n = (n << 8) | data[i];
+    for (int i = 7; i >= 0; --i)
+      n = (n << 8) | data[i];
     if (n > detail::max_header_bytes)
       fail("header length " + std::to_string(n) + " exceeds the 100 MB limit");
     if (n > size - 8)
@@ -168,33 +265,21 @@ class safetensors_file {
     const unsigned char* body = data + 8 + n;
     const std::size_t body_size = size - 8 - std::size_t(n);
 
-    // Parse, rejecting duplicate keys at the top level (nlohmann would keep the last silently).
-    std::set<std::string> seen;
-    std::string duplicate;
-    nlohmann::json header;
-    try {
-      header = nlohmann::json::parse(
-          hbeg, hbeg + n,
-          [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-            if (event == nlohmann::json::parse_event_t::key && depth == 1) {
-              const std::string key = parsed.get<std::string>();
-              if (!seen.insert(key).second && duplicate.empty()) duplicate = key;
-            }
-            return true;
-          });
-    } catch (const nlohmann::json::exception& e) {
-      fail(std::string("header is not valid JSON: ") + e.what());
-    }
-    if (!duplicate.empty()) fail("duplicate tensor name '" + duplicate + "' in the header");
+    // Parse, rejecting duplicate keys (nlohmann would keep the last silently) and deep nesting
+    // (a valid header nests three levels: object, entry, shape).
+    const nlohmann::json header =
+        detail::parse_json_strict(hbeg, hbeg + n, path_, "header", 8, "tensor name");
     if (!header.is_object()) fail("header is not a JSON object");
 
     for (auto it = header.begin(); it != header.end(); ++it) {
       const std::string& name = it.key();
       const nlohmann::json& e = it.value();
       if (name == "__metadata__") {
-        if (!e.is_object()) fail("__metadata__ is not a JSON object");
+        if (!e.is_object())
+          fail("__metadata__ is not a JSON object, found " + detail::brief_json(e));
         for (auto m = e.begin(); m != e.end(); ++m) {
-          if (!m.value().is_string()) fail("__metadata__ value of '" + m.key() + "' is not a string");
+          if (!m.value().is_string())
+            fail("__metadata__ value of '" + m.key() + "' is not a string");
           metadata_[m.key()] = m.value().get<std::string>();
         }
         continue;
@@ -210,20 +295,29 @@ class safetensors_file {
       if (!detail::parse_dtype(dt, t.type))
         fail(where + ": unsupported dtype '" + dt + "' (supported: F64, F32, BF16, F16, I64, I32)");
       if (!e["shape"].is_array()) fail(where + ": shape is not an array");
+      // The element count (and every partial product) must fit int64, so numel() cannot overflow.
+      constexpr std::uint64_t int64_max = std::uint64_t(std::numeric_limits<std::int64_t>::max());
       std::uint64_t count = 1;
       for (const auto& d : e["shape"]) {
-        if (!d.is_number_integer() || d.get<std::int64_t>() < 0)
-          fail(where + ": shape " + e["shape"].dump() + " has an entry that is not a non-negative integer");
-        if (!detail::checked_mul(count, d.get<std::uint64_t>(), count))
-          fail(where + ": shape " + e["shape"].dump() + " overflows");
-        t.shape.push_back(d.get<std::int64_t>());
+        const bool ok =
+            d.is_number_unsigned() || (d.is_number_integer() && d.get<std::int64_t>() >= 0);
+        if (!ok)
+          fail(where + ": shape " + detail::brief_json(e["shape"]) +
+               " has an entry that is not a non-negative integer");
+        const std::uint64_t dim = d.get<std::uint64_t>();
+        if (!detail::checked_mul(count, dim, count) || count > int64_max || dim > int64_max)
+          fail(where + ": shape " + detail::brief_json(e["shape"]) +
+               " overflows (element count beyond 2^63)");
+        t.shape.push_back(std::int64_t(dim));
       }
       const auto& off = e["data_offsets"];
       if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
           !off[1].is_number_unsigned())
-        fail(where + ": data_offsets must be two non-negative integers, found " + off.dump());
+        fail(where + ": data_offsets must be two non-negative integers, found " +
+             detail::brief_json(off));
       const std::uint64_t b = off[0].get<std::uint64_t>(), en = off[1].get<std::uint64_t>();
-      if (b > en) fail(where + ": data_offsets begin " + std::to_string(b) + " > end " + std::to_string(en));
+      if (b > en)
+        fail(where + ": data_offsets begin " + std::to_string(b) + " > end " + std::to_string(en));
       if (en > body_size)
         fail(where + ": data_offsets end " + std::to_string(en) + " is outside the data section (" +
              std::to_string(body_size) + " bytes)");
@@ -241,7 +335,8 @@ class safetensors_file {
 
     // The offsets must tile the data section exactly.
     std::vector<const tensor_info*> order;
-    for (auto& t : tensors_) order.push_back(&t);
+    for (auto& t : tensors_)
+      order.push_back(&t);
     std::sort(order.begin(), order.end(), [](auto* a, auto* b) {
       return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
     });
@@ -258,7 +353,8 @@ class safetensors_file {
     if (cursor != body_size)
       fail("data section has " + std::to_string(body_size - cursor) +
            " trailing bytes that no tensor covers");
-    for (std::size_t i = 0; i < tensors_.size(); ++i) index_[tensors_[i].name] = i;
+    for (std::size_t i = 0; i < tensors_.size(); ++i)
+      index_[tensors_[i].name] = i;
   }
 
   std::string path_;
@@ -278,27 +374,44 @@ struct tensor_to_write {
 };
 
 /// Serialise tensors (in the order given) to safetensors bytes.
-inline std::vector<unsigned char> to_safetensors_bytes(const std::vector<tensor_to_write>& tensors) {
+/// Throws rodimus::error on a duplicate or reserved name, a negative dimension or a size overflow.
+inline std::vector<unsigned char>
+to_safetensors_bytes(const std::vector<tensor_to_write>& tensors) {
   nlohmann::json header = nlohmann::json::object();
   std::size_t offset = 0;
   for (const auto& t : tensors) {
-    std::size_t n = size_of(t.type);
-    for (auto d : t.shape) n *= std::size_t(d);
+    const std::string where = "safetensors writer: tensor '" + t.name + "'";
+    if (t.name == "__metadata__") throw error(where + ": the name is reserved");
+    if (header.contains(t.name)) throw error(where + ": duplicate tensor name");
+    std::uint64_t n = size_of(t.type);
+    for (auto d : t.shape)
+      if (d < 0 || !detail::checked_mul(n, std::uint64_t(d), n))
+        throw error(where + ": bad shape (a negative dimension or a byte size beyond 2^64)");
+    if (n > std::numeric_limits<std::size_t>::max() - offset)
+      throw error(where + ": total size overflows");
     header[t.name] = {{"dtype", safetensors_dtype_name(t.type)},
                       {"shape", t.shape},
-                      {"data_offsets", {offset, offset + n}}};
-    offset += n;
+                      {"data_offsets", {offset, offset + std::size_t(n)}}};
+    offset += std::size_t(n);
   }
-  std::string h = header.dump();
-  while ((h.size() + 8) % 8 != 0) h += ' ';  // keep the data section 8-byte aligned
+  std::string h;
+  try {
+    h = header.dump();
+  } catch (const nlohmann::json::exception& e) {
+    throw error(std::string("safetensors writer: a tensor name is not valid UTF-8: ") + e.what());
+  }
+  while ((h.size() + 8) % 8 != 0)
+    h += ' '; // keep the data section 8-byte aligned
   std::vector<unsigned char> out(8 + h.size() + offset);
   std::uint64_t hn = h.size();
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<unsigned char>(hn >> (8 * i));
+  for (int i = 0; i < 8; ++i)
+    out[i] = static_cast<unsigned char>(hn >> (8 * i));
   std::memcpy(out.data() + 8, h.data(), h.size());
   std::size_t pos = 8 + h.size();
   for (const auto& t : tensors) {
     std::size_t n = size_of(t.type);
-    for (auto d : t.shape) n *= std::size_t(d);
+    for (auto d : t.shape)
+      n *= std::size_t(d);
     if (n) std::memcpy(out.data() + pos, t.bytes, n);
     pos += n;
   }
@@ -306,7 +419,8 @@ inline std::vector<unsigned char> to_safetensors_bytes(const std::vector<tensor_
 }
 
 /// Write tensors to `path`. Throws rodimus::error naming the file when it cannot be written.
-inline void write_safetensors(const std::string& path, const std::vector<tensor_to_write>& tensors) {
+inline void write_safetensors(const std::string& path,
+                              const std::vector<tensor_to_write>& tensors) {
   const auto bytes = to_safetensors_bytes(tensors);
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   if (!f) throw error(path + ": cannot open for writing");
@@ -314,4 +428,4 @@ inline void write_safetensors(const std::string& path, const std::vector<tensor_
   if (!f) throw error(path + ": write failed");
 }
 
-}  // namespace rodimus::io
+} // namespace rodimus::io

@@ -10,10 +10,24 @@
 //   gla_chunked  the chunked parallel form (SPEC §4.1), any chunk size; every exponent it takes is <= 0
 //   gla_decode   one token for a batch whose states live in a pool, addressed by slot
 //
+// Chunked form, chunk c of length L covering positions t0 .. t0+L-1 of one sequence (SPEC §4.1):
+//   G_i = sum_{s=t0}^{t0+i} g_s (local inclusive cumsum),  Gamma = G_{L-1}
+//   o_i = scale * ( (q_i * exp(G_i)) S_in + sum_{j<=i} [sum_n q_i[n] k_j[n] exp(G_i[n] - G_j[n])] v_j )
+//   S_out = diag(exp(Gamma)) S_in + sum_j (k_j * exp(Gamma - G_j))^T v_j
+// Entries j > i are never evaluated (masked by selection, never by multiplying: exp of a positive
+// exponent could be inf, and inf * 0 = NaN). Chunks restart at every sequence start.
+//
 // Types: Act stores q, v and o (f64, f32, bf16, f16); Gate stores k and g (often f32 while Act is
 // 16-bit, as in the Rodimus mixer); State stores the recurrent state (f32; f64 only in reference tests).
+//
+// Validation (shared by every backend): gla_check / gla_chunked_check / gla_decode_check return a
+// failed status naming the argument ("q", "k", "v", "g", "o", "initial_state", "final_state",
+// "cu_seqlens", "num_seqs", "scale", "chunk_size", "state", "slot"). K and V must be >= 1; B, H, T
+// and the pool size P may be 0. The *_shapes variants never read through cu_seqlens or slot (for
+// backends whose index arrays live in device memory); the full checks read them on the host.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
@@ -40,7 +54,7 @@ struct gla_args {
   float scale = 1.0f;
   /// Packed variable-length batch (as flash-linear-attention's cu_seqlens): nullptr, or N+1
   /// non-decreasing offsets into T with cu_seqlens[0] = 0 and cu_seqlens[N] = T; B must then be 1.
-  /// Without it N = B.
+  /// Without it N = B (num_seqs must then be 0 or B).
   const std::int64_t* cu_seqlens = nullptr;
   std::int64_t num_seqs = 0;  // N when cu_seqlens is given
 };
@@ -55,7 +69,7 @@ struct gla_decode_args {
   tensor_view<Act, 3> o;         // (B, H, V) written; rows of padding slots are set to 0
   tensor_view<State, 4> state;   // (P, H, K, V) the pool, updated in place
   /// (B): row b uses state[slot[b]]; a negative slot is padding: its state is untouched.
-  /// nullptr means slot[b] = b.
+  /// nullptr means slot[b] = b (P >= B). Non-negative slots must be < P and distinct.
   const std::int32_t* slot = nullptr;
   float scale = 1.0f;
 };
@@ -65,4 +79,119 @@ constexpr bool gla_chunk_size_supported(int chunk) noexcept {
   return chunk == 16 || chunk == 32 || chunk == 64 || chunk == 128;
 }
 
+namespace detail {
+template <class T, int R>
+inline bool gla_sizes_nonnegative(const tensor_view<T, R>& t) noexcept {
+  for (int d = 0; d < R; ++d)
+    if (t.shape[d] < 0) return false;
+  return true;
+}
+template <class T, int R>
+inline bool gla_pointer_ok(const tensor_view<T, R>& t) noexcept {
+  return t.data != nullptr || t.numel() == 0;
+}
+}  // namespace detail
+
+/// The number of sequences N (B, or num_seqs when packed). Valid after gla_check_shapes succeeded.
+template <class Act, class Gate, class State>
+inline index_t gla_num_seqs(const gla_args<Act, Gate, State>& a) noexcept {
+  return a.cu_seqlens ? index_t(a.num_seqs) : a.q.shape[0];
+}
+
+/// Shape and pointer validation; never reads through cu_seqlens.
+template <class Act, class Gate, class State>
+[[nodiscard]] status gla_check_shapes(const gla_args<Act, Gate, State>& a) noexcept {
+  RODIMUS_REQUIRE(detail::gla_sizes_nonnegative(a.q), bad_shape, "q");
+  const index_t B = a.q.shape[0], H = a.q.shape[1], T = a.q.shape[2], K = a.q.shape[3];
+  RODIMUS_REQUIRE(K >= 1, bad_shape, "q");
+  RODIMUS_REQUIRE(has_shape(a.k, {B, H, T, K}), bad_shape, "k");
+  RODIMUS_REQUIRE(has_shape(a.g, {B, H, T, K}), bad_shape, "g");
+  const index_t V = a.v.shape[3];
+  RODIMUS_REQUIRE(V >= 1 && has_shape(a.v, {B, H, T, V}), bad_shape, "v");
+  RODIMUS_REQUIRE(has_shape(a.o, {B, H, T, V}), bad_shape, "o");
+  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.q), null_pointer, "q");
+  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.k), null_pointer, "k");
+  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.v), null_pointer, "v");
+  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.g), null_pointer, "g");
+  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.o), null_pointer, "o");
+  RODIMUS_REQUIRE(std::isfinite(a.scale), bad_argument, "scale");
+  if (a.cu_seqlens) {
+    RODIMUS_REQUIRE(a.num_seqs >= 0, bad_shape, "num_seqs");
+    RODIMUS_REQUIRE(B == 1, bad_shape, "cu_seqlens");  // packed sequences share batch row 0
+  } else {
+    RODIMUS_REQUIRE(a.num_seqs == 0 || a.num_seqs == B, bad_shape, "num_seqs");
+  }
+  const index_t N = gla_num_seqs(a);
+  if (a.initial_state.data)
+    RODIMUS_REQUIRE(has_shape(a.initial_state, {N, H, K, V}), bad_shape, "initial_state");
+  if (a.final_state.data)
+    RODIMUS_REQUIRE(has_shape(a.final_state, {N, H, K, V}), bad_shape, "final_state");
+  return status::success();
+}
+
+/// Full validation of gla_scan / gla_chunked arguments: shapes, then the cu_seqlens offsets (host).
+template <class Act, class Gate, class State>
+[[nodiscard]] status gla_check(const gla_args<Act, Gate, State>& a) noexcept {
+  RODIMUS_TRY(gla_check_shapes(a));
+  if (a.cu_seqlens) {
+    const std::int64_t* cu = a.cu_seqlens;
+    RODIMUS_REQUIRE(cu[0] == 0, bad_argument, "cu_seqlens");
+    for (std::int64_t n = 0; n < a.num_seqs; ++n)
+      RODIMUS_REQUIRE(cu[n + 1] >= cu[n], bad_argument, "cu_seqlens");
+    RODIMUS_REQUIRE(cu[a.num_seqs] == a.q.shape[2], bad_shape, "cu_seqlens");
+  }
+  return status::success();
+}
+
+/// gla_check plus the chunk size (>= 1; backends other than scalar also require
+/// gla_chunk_size_supported and return status_code::unsupported otherwise).
+template <class Act, class Gate, class State>
+[[nodiscard]] status gla_chunked_check(const gla_args<Act, Gate, State>& a, int chunk_size) noexcept {
+  RODIMUS_REQUIRE(chunk_size >= 1, bad_argument, "chunk_size");
+  return gla_check(a);
+}
+
+/// Shape and pointer validation of gla_decode arguments; never reads through slot.
+template <class Act, class Gate, class State>
+[[nodiscard]] status gla_decode_check_shapes(const gla_decode_args<Act, Gate, State>& a) noexcept {
+  RODIMUS_REQUIRE(detail::gla_sizes_nonnegative(a.q), bad_shape, "q");
+  const index_t B = a.q.shape[0], H = a.q.shape[1], K = a.q.shape[2];
+  RODIMUS_REQUIRE(K >= 1, bad_shape, "q");
+  RODIMUS_REQUIRE(has_shape(a.k, {B, H, K}), bad_shape, "k");
+  RODIMUS_REQUIRE(has_shape(a.g, {B, H, K}), bad_shape, "g");
+  const index_t V = a.v.shape[2];
+  RODIMUS_REQUIRE(V >= 1 && has_shape(a.v, {B, H, V}), bad_shape, "v");
+  RODIMUS_REQUIRE(has_shape(a.o, {B, H, V}), bad_shape, "o");
+  const index_t P = a.state.shape[0];
+  RODIMUS_REQUIRE(P >= 0 && has_shape(a.state, {P, H, K, V}), bad_shape, "state");
+  if (!a.slot) RODIMUS_REQUIRE(P >= B, bad_shape, "state");  // slot[b] = b
+  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.q), null_pointer, "q");
+  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.k), null_pointer, "k");
+  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.v), null_pointer, "v");
+  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.g), null_pointer, "g");
+  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.o), null_pointer, "o");
+  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.state), null_pointer, "state");
+  RODIMUS_REQUIRE(std::isfinite(a.scale), bad_argument, "scale");
+  return status::success();
+}
+
+/// Full validation of gla_decode arguments: shapes, then every slot (host): < P, and no two rows
+/// share a non-negative slot (each state is updated by at most one row).
+template <class Act, class Gate, class State>
+[[nodiscard]] status gla_decode_check(const gla_decode_args<Act, Gate, State>& a) noexcept {
+  RODIMUS_TRY(gla_decode_check_shapes(a));
+  if (a.slot) {
+    const index_t B = a.q.shape[0], P = a.state.shape[0];
+    for (index_t b = 0; b < B; ++b) {
+      const std::int32_t s = a.slot[b];
+      RODIMUS_REQUIRE(s < P, bad_argument, "slot");
+      if (s < 0) continue;
+      for (index_t c = 0; c < b; ++c) RODIMUS_REQUIRE(a.slot[c] != s, bad_argument, "slot");
+    }
+  }
+  return status::success();
+}
+
 }  // namespace rodimus
+
+#include "rodimus/backend/scalar/gla.hpp"

@@ -1,0 +1,57 @@
+// Rotary position embedding, GPT-NeoX "rotate-half" pairing (SPEC §5.2, §11.3), in place:
+//
+//   r = rotary_dim (even, 0 < r <= D; -1 means D; 0 turns rotary off), half = r / 2
+//   theta_j = 1 / base^(2j / r)                         j < half, computed in f32 like the
+//   reference p = position_offset[n] + t                          t: the token's index inside its
+//   sequence angle = f32(p) * theta_j                            f32 c = Act(cos(angle)), s =
+//   Act(sin(angle))            tables rounded to Act, as the reference x'_j        = x_j c -
+//   x_{j+half} s                  rotation in f32 (double when Act is f64) x'_{j+half} = x_j s +
+//   x_{j+half} c channels r .. D-1 pass through untouched
+//
+// Applied to q (all heads) and k (before caching). Arguments:
+//   x: (B, T, H, D) Act, rotated in place
+//   position_offset: (N) absolute position of each sequence's first token (tokens seen before);
+//                    nullptr means 0. N = B, or num_seqs with cu_seqlens (packed, B == 1).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "rodimus/core/backend.hpp"
+#include "rodimus/core/status.hpp"
+#include "rodimus/core/tensor_view.hpp"
+#include "rodimus/primitives/packed_sequences.hpp"
+
+namespace rodimus {
+
+template <class Act> struct rotary_args {
+  tensor_view<Act, 4> x;                         // (B, T, H, D) rotated in place
+  const std::int64_t* position_offset = nullptr; // (N) nullptr: 0
+  int rotary_dim = -1;                           // -1: D; 0: no rotation; else even, <= D
+  float base = 10000.0f;
+  const std::int64_t* cu_seqlens = nullptr; // packed varlen, B == 1
+  std::int64_t num_seqs = 0;
+};
+
+/// The number of rotated channels (rotary_dim with -1 resolved to D).
+template <class Act> constexpr index_t rotary_channels(const rotary_args<Act>& a) noexcept {
+  return a.rotary_dim < 0 ? a.x.shape[3] : index_t(a.rotary_dim);
+}
+
+/// Validation shared by every backend (does not read position_offset or cu_seqlens).
+template <class Act> [[nodiscard]] status rotary_check(const rotary_args<Act>& a) noexcept {
+  RODIMUS_REQUIRE(a.x.data || a.x.numel() == 0, null_pointer, "x");
+  for (int d = 0; d < 4; ++d)
+    RODIMUS_REQUIRE(a.x.shape[d] >= 0, bad_shape, "x");
+  RODIMUS_REQUIRE(a.x.shape[3] > 0, bad_shape, "x");
+  RODIMUS_REQUIRE(a.rotary_dim >= -1, bad_argument, "rotary_dim");
+  const index_t r = rotary_channels(a);
+  RODIMUS_REQUIRE(r % 2 == 0 && r <= a.x.shape[3], bad_argument, "rotary_dim");
+  RODIMUS_REQUIRE(std::isfinite(a.base) && a.base > 0.0f, bad_argument, "base");
+  RODIMUS_TRY(check_packed_shape(a.cu_seqlens, a.num_seqs, a.x.shape[0]));
+  return status::success();
+}
+
+} // namespace rodimus
+
+#include "rodimus/backend/scalar/rotary.hpp"

@@ -1,0 +1,204 @@
+// Shared-key sliding-window attention (SW-SKA, SPEC §5): causal softmax attention with a left
+// window where few key heads (one in every release) serve all query heads.
+//
+//   query i (absolute position p_i) attends the keys at absolute positions
+//       j in [max(0, p_i - window_left), p_i]          window_left = -1: [0, p_i] (unbounded
+//       causal)
+//   s_ij = scale * <q_i[h], k_j[h % Hk]>                scale = 0 means D^-0.5
+//   o_i[h] = sum_j softmax_j(s_ij) v_j[h % Hv]          softmax in double with max subtraction
+//   (scalar)
+//
+// Query head h reads key head h % Hk and value head h % Hv (heads are tiled, not interleaved); Hq
+// must be divisible by Hk and by Hv. A model's window_left is attn_cfg.window_size // 2 (SPEC
+// §5.3): every token sees itself and window_left earlier tokens, W = window_left + 1 keys, in
+// prefill and decode.
+//
+// Entry points (scalar reference in backend/scalar/swska.hpp):
+//   swska_prefill     a batch (or a packed varlen batch) of whole sequences, optionally continuing
+//                     after earlier tokens whose keys/values sit in a ring (`history_*`)
+//   swska_decode      one token per batch row; the new k/v is written into the row's ring slot
+//   first swska_ring_store  after a prefill, copies each sequence's last W keys/values into its
+//   ring
+//
+// The ring ("window cache") of a sequence is W slots, (W, Hk, D) keys and (W, Hv, D) values; the
+// token at absolute position p lives in slot p % W. Rings of many sequences form a pool (P, W, H,
+// D) addressed by slot index. Bounded windows need W >= window_left + 1 (decode; W = window_left +
+// 1 is the minimum); unbounded attention (window_left = -1) needs W > every position stored (W =
+// capacity). Keys are stored already rotated (RoPE is applied before caching, SPEC §5.2).
+//
+// Prefill then decode: swska_prefill(x), swska_ring_store(x's k, v) and then swska_decode per token
+// equals one swska_prefill over the whole sequence. A chunked prefill passes the ring as history:
+// call swska_prefill first (it reads the ring) and swska_ring_store after (it overwrites slots).
+//
+// Types: Act (f64, f32, bf16, f16) stores q, k, v, o and the rings; the scalar reference computes
+// in double; other backends in f32. o must not alias q, k or v.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "rodimus/core/backend.hpp"
+#include "rodimus/core/status.hpp"
+#include "rodimus/core/tensor_view.hpp"
+#include "rodimus/core/workspace.hpp"
+#include "rodimus/primitives/packed_sequences.hpp"
+
+namespace rodimus {
+
+/// Arguments of swska_prefill.
+template <class Act> struct swska_args {
+  tensor_view<const Act, 4> q; // (B, T, Hq, D)
+  tensor_view<const Act, 4> k; // (B, T, Hk, D)
+  tensor_view<const Act, 4> v; // (B, T, Hv, D)
+  tensor_view<Act, 4> o;       // (B, T, Hq, D) written
+  int window_left = -1;        // -1: unbounded causal; else query p sees keys p - window_left .. p
+  float scale = 0.0f;          // 0 means D^-0.5
+  /// Packed variable-length batch (packed_sequences.hpp): nullptr or N+1 offsets; B must then be 1.
+  const std::int64_t* cu_seqlens = nullptr;
+  std::int64_t num_seqs = 0;
+  /// Continuing after earlier tokens: the rings of earlier keys/values (same layout as decode's).
+  /// history_k.data == nullptr means no history: every sequence starts at position 0.
+  tensor_view<const Act, 4> history_k;        // (P, W, Hk, D) ring pool
+  tensor_view<const Act, 4> history_v;        // (P, W, Hv, D)
+  const std::int32_t* history_slot = nullptr; // (N) pool slot of each sequence; nullptr: n
+  /// (N) tokens seen before this call = absolute position of the sequence's first token here.
+  /// Required with history. The ring must still hold the positions in the window of that token:
+  /// W >= min(history_len, window_left) (bounded) or W >= history_len (unbounded).
+  const std::int64_t* history_len = nullptr;
+};
+
+/// Arguments of swska_decode: one new token per batch row, rings updated in place.
+template <class Act> struct swska_decode_args {
+  tensor_view<const Act, 3> q; // (B, Hq, D) already rotated
+  tensor_view<const Act, 3> k; // (B, Hk, D) the new key, already rotated
+  tensor_view<const Act, 3> v; // (B, Hv, D) the new value
+  tensor_view<Act, 3> o;       // (B, Hq, D) written; rows of padding slots are set to 0
+  tensor_view<Act, 4> ring_k;  // (P, W, Hk, D) W >= window_left + 1 (unbounded: W = capacity)
+  tensor_view<Act, 4> ring_v;  // (P, W, Hv, D)
+  /// (B): row b uses ring slot[b]; negative = padding (ring untouched, o row = 0); nullptr: b.
+  /// Slots of one call must be distinct.
+  const std::int32_t* slot = nullptr;
+  /// (B) tokens this sequence has seen before this one (its absolute position); required.
+  /// Unbounded attention needs position < W ("position" otherwise).
+  const std::int64_t* position = nullptr;
+  int window_left = -1;
+  float scale = 0.0f; // 0 means D^-0.5
+};
+
+/// Arguments of swska_ring_store: sequence n's tokens at absolute positions
+/// start_position[n] + t (t < length) are stored at ring slot (position % W); only the last W of
+/// them are written (the earlier ones would be overwritten anyway).
+template <class Act> struct swska_ring_store_args {
+  tensor_view<const Act, 4> k;        // (B, T, Hk, D)
+  tensor_view<const Act, 4> v;        // (B, T, Hv, D)
+  tensor_view<Act, 4> ring_k;         // (P, W, Hk, D)
+  tensor_view<Act, 4> ring_v;         // (P, W, Hv, D)
+  const std::int32_t* slot = nullptr; // (N) ring of each sequence; negative: skipped; nullptr: n
+  const std::int64_t* start_position = nullptr; // (N) absolute position of token 0; nullptr: 0
+  const std::int64_t* cu_seqlens = nullptr;     // packed varlen, B == 1
+  std::int64_t num_seqs = 0;
+};
+
+namespace detail {
+
+template <class T, int R> constexpr bool swska_view_ok(const tensor_view<T, R>& v) noexcept {
+  for (int d = 0; d < R; ++d)
+    if (v.shape[d] < 0) return false;
+  return true;
+}
+
+inline bool swska_scale_ok(float s) noexcept { return std::isfinite(s); }
+
+} // namespace detail
+
+/// Validation of swska_prefill shared by every backend. It does not read cu_seqlens, history_slot
+/// or history_len (they may live on a device); host backends check those too.
+template <class Act> [[nodiscard]] status swska_check(const swska_args<Act>& a) noexcept {
+  RODIMUS_REQUIRE(a.q.data || a.q.numel() == 0, null_pointer, "q");
+  RODIMUS_REQUIRE(a.k.data || a.k.numel() == 0, null_pointer, "k");
+  RODIMUS_REQUIRE(a.v.data || a.v.numel() == 0, null_pointer, "v");
+  RODIMUS_REQUIRE(a.o.data || a.o.numel() == 0, null_pointer, "o");
+  RODIMUS_REQUIRE(detail::swska_view_ok(a.q) && a.q.shape[2] > 0 && a.q.shape[3] > 0, bad_shape,
+                  "q");
+  const index_t B = a.q.shape[0], T = a.q.shape[1], Hq = a.q.shape[2], D = a.q.shape[3];
+  const index_t Hk = a.k.shape[2], Hv = a.v.shape[2];
+  RODIMUS_REQUIRE(a.k.shape[0] == B && a.k.shape[1] == T && Hk > 0 && a.k.shape[3] == D, bad_shape,
+                  "k");
+  RODIMUS_REQUIRE(a.v.shape[0] == B && a.v.shape[1] == T && Hv > 0 && a.v.shape[3] == D, bad_shape,
+                  "v");
+  RODIMUS_REQUIRE(Hq % Hk == 0, bad_shape, "k");
+  RODIMUS_REQUIRE(Hq % Hv == 0, bad_shape, "v");
+  RODIMUS_REQUIRE(has_shape(a.o, {B, T, Hq, D}), bad_shape, "o");
+  RODIMUS_REQUIRE(a.window_left >= -1, bad_argument, "window_left");
+  RODIMUS_REQUIRE(detail::swska_scale_ok(a.scale), bad_argument, "scale");
+  RODIMUS_TRY(check_packed_shape(a.cu_seqlens, a.num_seqs, B));
+  if (a.history_k.data) {
+    RODIMUS_REQUIRE(a.history_v.data, null_pointer, "history_v");
+    RODIMUS_REQUIRE(a.history_len, null_pointer, "history_len");
+    const index_t P = a.history_k.shape[0], W = a.history_k.shape[1];
+    RODIMUS_REQUIRE(P > 0 && W > 0 && a.history_k.shape[2] == Hk && a.history_k.shape[3] == D,
+                    bad_shape, "history_k");
+    RODIMUS_REQUIRE(has_shape(a.history_v, {P, W, Hv, D}), bad_shape, "history_v");
+    if (!a.history_slot)
+      RODIMUS_REQUIRE(sequence_count(a.cu_seqlens, a.num_seqs, B) <= P, bad_shape, "history_slot");
+  }
+  return status::success();
+}
+
+/// Validation of swska_decode shared by every backend (does not read slot or position).
+template <class Act>
+[[nodiscard]] status swska_decode_check(const swska_decode_args<Act>& a) noexcept {
+  RODIMUS_REQUIRE(a.q.data || a.q.numel() == 0, null_pointer, "q");
+  RODIMUS_REQUIRE(a.k.data || a.k.numel() == 0, null_pointer, "k");
+  RODIMUS_REQUIRE(a.v.data || a.v.numel() == 0, null_pointer, "v");
+  RODIMUS_REQUIRE(a.o.data || a.o.numel() == 0, null_pointer, "o");
+  RODIMUS_REQUIRE(a.ring_k.data || a.ring_k.numel() == 0, null_pointer, "ring_k");
+  RODIMUS_REQUIRE(a.ring_v.data || a.ring_v.numel() == 0, null_pointer, "ring_v");
+  RODIMUS_REQUIRE(detail::swska_view_ok(a.q) && a.q.shape[1] > 0 && a.q.shape[2] > 0, bad_shape,
+                  "q");
+  const index_t B = a.q.shape[0], Hq = a.q.shape[1], D = a.q.shape[2];
+  const index_t Hk = a.k.shape[1], Hv = a.v.shape[1];
+  RODIMUS_REQUIRE(a.k.shape[0] == B && Hk > 0 && a.k.shape[2] == D, bad_shape, "k");
+  RODIMUS_REQUIRE(a.v.shape[0] == B && Hv > 0 && a.v.shape[2] == D, bad_shape, "v");
+  RODIMUS_REQUIRE(Hq % Hk == 0, bad_shape, "k");
+  RODIMUS_REQUIRE(Hq % Hv == 0, bad_shape, "v");
+  RODIMUS_REQUIRE(has_shape(a.o, {B, Hq, D}), bad_shape, "o");
+  RODIMUS_REQUIRE(a.window_left >= -1, bad_argument, "window_left");
+  RODIMUS_REQUIRE(detail::swska_scale_ok(a.scale), bad_argument, "scale");
+  const index_t P = a.ring_k.shape[0], W = a.ring_k.shape[1];
+  RODIMUS_REQUIRE(P >= 0 && W > 0 && a.ring_k.shape[2] == Hk && a.ring_k.shape[3] == D, bad_shape,
+                  "ring_k");
+  RODIMUS_REQUIRE(a.window_left < 0 || W >= index_t(a.window_left) + 1, bad_shape, "ring_k");
+  RODIMUS_REQUIRE(has_shape(a.ring_v, {P, W, Hv, D}), bad_shape, "ring_v");
+  RODIMUS_REQUIRE(a.position || B == 0, null_pointer, "position");
+  if (!a.slot) RODIMUS_REQUIRE(B <= P, bad_shape, "slot");
+  return status::success();
+}
+
+/// Validation of swska_ring_store shared by every backend (does not read slot, start_position or
+/// cu_seqlens).
+template <class Act>
+[[nodiscard]] status swska_ring_store_check(const swska_ring_store_args<Act>& a) noexcept {
+  RODIMUS_REQUIRE(a.k.data || a.k.numel() == 0, null_pointer, "k");
+  RODIMUS_REQUIRE(a.v.data || a.v.numel() == 0, null_pointer, "v");
+  RODIMUS_REQUIRE(a.ring_k.data || a.ring_k.numel() == 0, null_pointer, "ring_k");
+  RODIMUS_REQUIRE(a.ring_v.data || a.ring_v.numel() == 0, null_pointer, "ring_v");
+  RODIMUS_REQUIRE(detail::swska_view_ok(a.k) && a.k.shape[2] > 0 && a.k.shape[3] > 0, bad_shape,
+                  "k");
+  const index_t B = a.k.shape[0], T = a.k.shape[1], Hk = a.k.shape[2], D = a.k.shape[3];
+  const index_t Hv = a.v.shape[2];
+  RODIMUS_REQUIRE(a.v.shape[0] == B && a.v.shape[1] == T && Hv > 0 && a.v.shape[3] == D, bad_shape,
+                  "v");
+  const index_t P = a.ring_k.shape[0], W = a.ring_k.shape[1];
+  RODIMUS_REQUIRE(P >= 0 && W > 0 && a.ring_k.shape[2] == Hk && a.ring_k.shape[3] == D, bad_shape,
+                  "ring_k");
+  RODIMUS_REQUIRE(has_shape(a.ring_v, {P, W, Hv, D}), bad_shape, "ring_v");
+  RODIMUS_TRY(check_packed_shape(a.cu_seqlens, a.num_seqs, B));
+  if (!a.slot) RODIMUS_REQUIRE(sequence_count(a.cu_seqlens, a.num_seqs, B) <= P, bad_shape, "slot");
+  return status::success();
+}
+
+} // namespace rodimus
+
+#include "rodimus/backend/scalar/swska.hpp"
