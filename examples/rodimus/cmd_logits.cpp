@@ -1,6 +1,80 @@
-// rodimus logits (not built yet: owned by the issue that implements it).
+// rodimus logits --model DIR --input IN.safetensors --output OUT.safetensors
+//                [--mode forward|decode|split:P] [--backend scalar|cpu|cuda] [--threads N]
+//
+// Reads `input_ids` [B, T] (int64) and writes `logits` [B, T, V] (f32):
+//   forward  one prefill of all T tokens
+//   decode   every token through the decode step, from an empty state
+//   split:P  prefill of the first P tokens, then decode steps for the rest (0 <= P <= T)
+// Computed in f32 whatever the weights' dtype.
+#include <cstdio>
+#include <string>
+#include <vector>
+
 #include "cli.hpp"
+#include "rodimus/io/safetensors.hpp"
+#include "rodimus/model/runner.hpp"
 
 namespace rodimus::cli {
-int run_logits(int, char**) { throw error("'logits' is not implemented yet"); }
-}  // namespace rodimus::cli
+
+namespace {
+
+index_t parse_mode(const std::string& mode, index_t T) {
+  if (mode == "forward") return T;
+  if (mode == "decode") return 0;
+  if (mode.rfind("split:", 0) == 0) {
+    const std::string p = mode.substr(6);
+    std::size_t used = 0;
+    long long v = -1;
+    try {
+      v = std::stoll(p, &used);
+    } catch (...) {
+      used = 0;
+    }
+    if (p.empty() || used != p.size())
+      throw error("--mode split:P expects an integer P, got '" + mode + "'");
+    if (v < 0 || v > T)
+      throw error("--mode " + mode + ": P must be in [0, " + std::to_string(T) +
+                  "] (the input has T = " + std::to_string(T) + " tokens per row)");
+    return index_t(v);
+  }
+  throw error("--mode must be forward, decode or split:P, got '" + mode + "'");
+}
+
+} // namespace
+
+int run_logits(int argc, char** argv) {
+  const args a(argc, argv, {});
+  a.allow_only({"model", "input", "output", "mode", "backend", "threads"});
+  const std::string model_dir = a.require("model");
+  const std::string input = a.require("input");
+  const std::string output = a.require("output");
+  const std::string backend = a.get("backend", "scalar");
+  if (backend != "scalar" && backend != "cpu" && backend != "cuda")
+    throw error("--backend must be scalar, cpu or cuda, got '" + backend + "'");
+  const long long threads = a.get_int("threads", 1);
+  if (threads < 1) throw error("--threads must be >= 1, got " + std::to_string(threads));
+  if (backend == "cuda")
+    throw error("--backend cuda: the CUDA model path is not available yet (use scalar or cpu)");
+
+  const io::safetensors_file in = io::safetensors_file::open(input);
+  const io::tensor_info* t = in.find("input_ids");
+  if (!t) throw error(input + ": no tensor named 'input_ids'");
+  if (t->shape.size() != 2)
+    throw error(input + ": 'input_ids' has shape " + t->shape_string() + ", expected [B, T]");
+  if (t->type != dtype::i64 && t->type != dtype::i32)
+    throw error(input + ": 'input_ids' has dtype " + io::safetensors_dtype_name(t->type) +
+                ", expected I64");
+  const index_t B = t->shape[0], T = t->shape[1];
+  const std::vector<std::int64_t> ids = in.read<std::int64_t>("input_ids");
+  const index_t prefix = parse_mode(a.get("mode", "forward"), T);
+
+  const model_weights weights = model_weights::load(model_dir);
+  // `cpu` runs the scalar reference path until the SIMD model path lands.
+  model_runner<scalar> runner(weights);
+  const std::vector<float> logits = sequence_logits(runner, ids, B, T, prefix);
+  io::write_safetensors(
+      output, {{"logits", dtype::f32, {B, T, weights.config().vocab_size}, logits.data()}});
+  return 0;
+}
+
+} // namespace rodimus::cli

@@ -88,6 +88,7 @@ void check_close(const std::vector<A>& got, const std::vector<B>& want, double r
   const double bound = rel * std::max(floor, max_abs(want));
   INFO(what << ": max|got - want| = " << diff << ", bound = " << bound << " (rel " << rel
             << " x max(" << floor << ", max|want| = " << max_abs(want) << "))");
+  CHECK(std::isfinite(diff));  // NaN anywhere (in got or want) fails here
   CHECK(diff <= bound);
 }
 
