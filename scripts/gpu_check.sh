@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# The CUDA check of the GPU machine, in one command (CI has no GPU; it only compiles the .cu files):
+#   1. build the CUDA tests and benchmarks with nvcc for sm_90 (CMake is bypassed: the machine has
+#      none of our Debian packages; the headers and libbenchmark come from .deps/, made on the build
+#      machine by copying /usr/include/{doctest,benchmark,...} and libbenchmark.so*)
+#   2. run the CUDA tests
+#   3. the Google Benchmark suite, JSON output
+#   4. compute-sanitizer memcheck, racecheck, initcheck and synccheck on the test binary
+#   5. optionally (RODIMUS_NCU=1) one Nsight Compute profile of the decode kernel at B = 64
+#   6. a short table last
+# Usage (device tool): run(command="bash scripts/gpu_check.sh", carry=[".deps"]).
+# Logs go to $OUT (the device tool's result folder) or build/gpu_check/out when OUT is unset.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+out=${OUT:-$root/build/gpu_check/out}
+bld=$root/build/gpu_check
+mkdir -p "$out" "$bld"
+cuda_home=${CUDA_HOME:-/usr/local/cuda}
+nvcc=$cuda_home/bin/nvcc
+[ -x "$nvcc" ] || nvcc=$(command -v nvcc)
+sanitizer=$cuda_home/bin/compute-sanitizer
+[ -x "$sanitizer" ] || sanitizer=$(command -v compute-sanitizer || true)
+deps=$root/.deps
+status=0
+fail() { echo "FAILED: $*"; status=1; }
+
+echo "== machine"
+date -u +%Y-%m-%dT%H:%M:%SZ
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem,clocks.max.sm,temperature.gpu,power.draw \
+  --format=csv 2>&1 || echo "(nvidia-smi not available)"
+"$nvcc" --version | tail -2
+g++ --version | head -1
+
+echo "== build (nvcc -arch=sm_90)"
+flags=(-std=c++17 -O3 -arch=sm_90 -lineinfo -I "$root/include" -I "$root/tests" -I "$deps/include"
+       -DRODIMUS_HAVE_CUDA=1 -Xcompiler -Wall,-Wextra)
+test_defs=(-DRODIMUS_TEST_DATA_DIR="\"$root/tests/data\"" -DRODIMUS_SOURCE_DIR="\"$root\""
+           -DRODIMUS_BINARY_DIR="\"$bld\"")
+t0=$(date +%s)
+"$nvcc" "${flags[@]}" "${test_defs[@]}" -c tests/support/test_main.cpp -o "$bld/test_main.o" \
+  >"$bld/build_main.log" 2>&1 &
+pids=($!)
+tests=()
+for src in tests/cuda/test_*.cu; do
+  name=$(basename "$src" .cu)
+  tests+=("$name")
+  "$nvcc" "${flags[@]}" "${test_defs[@]}" -c "$src" -o "$bld/$name.o" >"$bld/build_$name.log" 2>&1 &
+  pids+=($!)
+done
+benches=()
+for src in bench/cuda/bench_*.cu; do
+  name=$(basename "$src" .cu)
+  benches+=("$name")
+  "$nvcc" "${flags[@]}" -I bench "$src" -o "$bld/$name" -L "$deps/lib" -lbenchmark -lpthread \
+    -Xlinker -rpath -Xlinker "$deps/lib" >"$bld/build_$name.log" 2>&1 &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || status=1; done
+for name in "${tests[@]}"; do
+  "$nvcc" -arch=sm_90 "$bld/test_main.o" "$bld/$name.o" -o "$bld/$name" >>"$bld/build_$name.log" 2>&1 ||
+    fail "link $name"
+done
+cat "$bld"/build_*.log >"$out/build.log"
+echo "build: $(( $(date +%s) - t0 )) s, status $status"
+[ $status -eq 0 ] || { cat "$out/build.log"; exit 1; }
+
+echo "== tests"
+test_summary=()
+for name in "${tests[@]}"; do
+  if "$bld/$name" 2>&1 | tee -a "$out/test.log"; then test_summary+=("$name: passed")
+  else test_summary+=("$name: FAILED"); fail "$name"; fi
+done
+
+echo "== benchmarks"
+bench_json=()
+for name in "${benches[@]}"; do
+  LD_LIBRARY_PATH=$deps/lib "$bld/$name" --benchmark_out="$out/$name.json" --benchmark_out_format=json \
+    --benchmark_counters_tabular=true 2>&1 | tee -a "$out/bench.log" || fail "$name"
+  bench_json+=("$out/$name.json")
+done
+
+echo "== compute-sanitizer"
+san_summary=()
+if [ -n "$sanitizer" ]; then
+  # The four tools run side by side (they only slow the kernels down; the GPU is not timed here).
+  jobs_=()
+  for name in "${tests[@]}"; do
+    for tool in memcheck racecheck initcheck synccheck; do
+      extra=()
+      [ "$tool" = memcheck ] && extra=(--leak-check full)
+      timeout 280 "$sanitizer" --tool "$tool" "${extra[@]}" --error-exitcode 99 "$bld/$name" \
+        >"$bld/san_${name}_$tool.log" 2>&1 &
+      jobs_+=("$!:$name:$tool")
+    done
+  done
+  for j in "${jobs_[@]}"; do
+    IFS=: read -r pid name tool <<<"$j"
+    log=$bld/san_${name}_$tool.log
+    if wait "$pid"; then
+      san_summary+=("$name $tool: clean ($(grep -m1 -oE '(ERROR|RACECHECK) SUMMARY: [0-9]* (errors|hazards displayed)' "$log" || echo 'no summary'))")
+    else
+      san_summary+=("$name $tool: FAILED, exit $? (see sanitize.log)"); fail "$name $tool"
+    fi
+    { echo "---- $name $tool"; tail -40 "$log"; } >>"$out/sanitize.log"
+  done
+else
+  san_summary+=("compute-sanitizer not found")
+fi
+
+if [ "${RODIMUS_NCU:-0}" = 1 ] && command -v ncu >/dev/null; then
+  echo "== ncu (one decode kernel, bf16, B = 64)"
+  LD_LIBRARY_PATH=$deps/lib timeout 180 ncu --clock-control none -k regex:gla_decode_kernel \
+    --launch-skip 10 --launch-count 1 --section SpeedOfLight --section MemoryWorkloadAnalysis \
+    --section Occupancy --section LaunchStats \
+    "$bld/bench_gla_decode" --benchmark_filter='bm_gla_decode<bf16>/64/' >"$out/ncu.log" 2>&1 ||
+    echo "ncu failed (see ncu.log)"
+  grep -E 'DRAM Throughput|Memory Throughput|Duration|Achieved Occupancy|Registers Per|Theoretical Occ' \
+    "$out/ncu.log" | head -20
+fi
+
+echo
+echo "== summary"
+printf '%s\n' "${test_summary[@]}" "${san_summary[@]}"
+python3 - "${bench_json[@]}" <<'PY'
+import json, sys
+for path in sys.argv[1:]:
+    try:
+        d = json.load(open(path))
+    except Exception as e:
+        print(f"{path}: unreadable ({e})"); continue
+    ctx = d.get("context", {})
+    print(f"{ctx.get('device', '?')}, {ctx.get('sm_count', '?')} SMs; library build: {ctx.get('library_build_type', '?')}")
+    print(f"{'benchmark':44} {'median us':>10} {'state GB/s':>11} {'copy GB/s':>10} {'ratio':>6}")
+    for b in d.get("benchmarks", []):
+        name = b["name"].replace("/iterations:50", "").replace("/manual_time", "")
+        if "error_occurred" in b:
+            print(f"{name:44} ERROR {b.get('error_message', '')}"); continue
+        if "median_us" in b:
+            print(f"{name:44} {b['median_us']:10.2f} {b['state_GBps']:11.0f} {b['copy_GBps']:10.0f} {b['ratio']:6.1%}")
+        elif "copy_GBps" in b:
+            print(f"{name:44} {'':10} {'':11} {b['copy_GBps']:10.0f}")
+PY
+echo "overall: $([ $status -eq 0 ] && echo OK || echo FAILED)"
+exit $status
