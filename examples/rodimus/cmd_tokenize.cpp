@@ -1,9 +1,9 @@
 // rodimus tokenize --tokenizer FILE --input IN.jsonl --output OUT.jsonl [--decode]
 //
-// Encode: every input line is {"text": "..."}; the output line at the same position is {"ids": [...]}.
-// Decode (--decode): every input line is {"ids": [...]}; the output line is {"text": "..."}.
-// Errors name the input file and line; an id outside the vocabulary is named. The output file is
-// written only when every line succeeded.
+// Encode: every input line is {"text": "..."}; the output line at the same position is {"ids":
+// [...]}. Decode (--decode): every input line is {"ids": [...]}; the output line is {"text":
+// "..."}. Errors name the input file and line; an id outside the vocabulary is named. The output
+// file is written only when every line succeeded.
 #include <cstdint>
 #include <fstream>
 #include <sstream>
@@ -42,7 +42,8 @@ int run_tokenize(int argc, char** argv) {
     } catch (const nlohmann::json::exception& e) {
       throw error(where + ": not a JSON line: " + e.what());
     }
-    if (!j.is_object()) throw error(where + ": expected a JSON object, found " + std::string(j.type_name()));
+    if (!j.is_object())
+      throw error(where + ": expected a JSON object, found " + std::string(j.type_name()));
     if (decode) {
       auto it = j.find("ids");
       if (it == j.end() || !it->is_array()) throw error(where + ": expected {\"ids\": [integers]}");
@@ -50,9 +51,11 @@ int run_tokenize(int argc, char** argv) {
       ids.reserve(it->size());
       for (std::size_t k = 0; k < it->size(); ++k) {
         const nlohmann::json& v = (*it)[k];
-        if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() >= tok.vocab_size()) {
-          throw error(where + ": ids[" + std::to_string(k) + "] = " + v.dump() + " is not a token id (expected 0 <= id < " +
-                      std::to_string(tok.vocab_size()) + ")");
+        if (!v.is_number_integer() || v.get<std::int64_t>() < 0 ||
+            v.get<std::int64_t>() >= tok.vocab_size()) {
+          throw error(where + ": ids[" + std::to_string(k) + "] = " + v.dump() +
+                      " is not a token id (expected 0 <= id < " + std::to_string(tok.vocab_size()) +
+                      ")");
         }
         ids.push_back(std::int32_t(v.get<std::int64_t>()));
       }
@@ -91,4 +94,4 @@ int run_tokenize(int argc, char** argv) {
   return 0;
 }
 
-}  // namespace rodimus::cli
+} // namespace rodimus::cli
