@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "rodimus/backend/cpu/all.hpp"
 #include "rodimus/model/runner.hpp"
 
 namespace rodimus::cli {
@@ -174,7 +175,8 @@ int run_generate(int argc, char** argv) {
   const std::vector<std::int64_t> prompt = prompt_tokens(a, dir);
   if (prompt.empty()) throw error("the prompt is empty");
 
-  model_runner<scalar> runner(weights);
+  thread_pool threads; // one participant per hardware thread
+  model_runner<cpu<>> runner(weights, cpu<>{&threads});
   state_pool pool = runner.make_pool(1);
   const int slot = pool.acquire();
   const index_t V = cfg.vocab_size;

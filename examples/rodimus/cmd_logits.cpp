@@ -5,12 +5,14 @@
 //   forward  one prefill of all T tokens
 //   decode   every token through the decode step, from an empty state
 //   split:P  prefill of the first P tokens, then decode steps for the rest (0 <= P <= T)
-// Computed in f32 whatever the weights' dtype.
+// Computed in f32 whatever the weights' dtype. --backend scalar is the reference (default); cpu the
+// SIMD backend on --threads N threads (default 1); cuda is not available for the model yet.
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "cli.hpp"
+#include "rodimus/backend/cpu/all.hpp"
 #include "rodimus/io/safetensors.hpp"
 #include "rodimus/model/runner.hpp"
 
@@ -69,9 +71,15 @@ int run_logits(int argc, char** argv) {
   const index_t prefix = parse_mode(a.get("mode", "forward"), T);
 
   const model_weights weights = model_weights::load(model_dir);
-  // `cpu` runs the scalar reference path until the SIMD model path lands.
-  model_runner<scalar> runner(weights);
-  const std::vector<float> logits = sequence_logits(runner, ids, B, T, prefix);
+  std::vector<float> logits;
+  if (backend == "scalar") {
+    model_runner<scalar> runner(weights);
+    logits = sequence_logits(runner, ids, B, T, prefix);
+  } else {
+    thread_pool pool{int(threads)};
+    model_runner<cpu<>> runner(weights, cpu<>{&pool});
+    logits = sequence_logits(runner, ids, B, T, prefix);
+  }
   io::write_safetensors(
       output, {{"logits", dtype::f32, {B, T, weights.config().vocab_size}, logits.data()}});
   return 0;

@@ -1,0 +1,102 @@
+// The Rodimus and Rodimus+ blocks (SPEC §1.2-§1.4), composed of the primitives and the sub-blocks.
+// hidden (M, D) is the previous block's output (the embedding at layer 0); residual (M, D) is the
+// f32 stream, updated in place (absent at layer 0: first_layer = true).
+//
+//   "rodimus":       (a, r1) = MixerNorm(hidden, r);  hidden' = Mixer(a);  r' = r1
+//   "rodimus_plus":  (a, r1) = MixerNorm(hidden, r);  m = Mixer(a)
+//                    (b, r2) = AttnNorm(m, r1);       z = SWSKA(b)
+//                    c = FFNNorm(z + r2)              (the sum is NOT kept: pitfall 1)
+//                    hidden' = FFN(c);                r' = r2
+// Every norm is RMSNorm over D with eps = norm_epsilon and the residual add in f32.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+#include "rodimus/blocks/common.hpp"
+#include "rodimus/blocks/ffn.hpp"
+#include "rodimus/blocks/mixer.hpp"
+#include "rodimus/blocks/swska_layer.hpp"
+#include "rodimus/model/config.hpp"
+#include "rodimus/model/weights.hpp"
+#include "rodimus/primitives/rmsnorm.hpp"
+
+namespace rodimus {
+
+/// One layer's state pools.
+struct layer_state {
+  mixer_state mixer;
+  attn_state attn; // rodimus_plus only
+};
+
+/// Optional copies of a block's sub-module outputs, (M, D) f32 each (nullptr: not kept).
+struct block_capture {
+  float* mixer_out = nullptr;
+  float* attn_out = nullptr;
+  float* ffn_out = nullptr;
+};
+
+template <class Backend>
+std::size_t rodimus_block_workspace_bytes(const Backend& be, const model_config& cfg,
+                                          index_t tokens, index_t num_seqs, bool decode) noexcept {
+  const index_t M = tokens, D = cfg.d_model;
+  std::size_t inner = rodimus_mixer_workspace_bytes(be, cfg, M, num_seqs, decode);
+  if (cfg.is_plus()) {
+    inner = std::max(inner, swska_layer_workspace_bytes(be, cfg, M, decode));
+    inner = std::max(inner, swiglu_ffn_workspace_bytes(cfg, M));
+  }
+  return 3 * block_arena::bytes(M * D) + inner + workspace::alignment;
+}
+
+template <class Backend>
+[[nodiscard]] status
+rodimus_block(const Backend& be, const model_config& cfg, const layer_weights& w,
+              const layer_state& st, const batch_layout& lay,
+              tensor_view<float, 2> hidden,   // (M, D) in: block input, out: block output
+              tensor_view<float, 2> residual, // (M, D) f32 stream, updated
+              bool first_layer, const block_capture* capture, workspace ws) noexcept {
+  const index_t M = lay.tokens, D = cfg.d_model;
+  RODIMUS_REQUIRE(hidden.shape[0] == M && hidden.shape[1] == D, bad_shape, "hidden");
+  RODIMUS_REQUIRE(residual.shape[0] == M && residual.shape[1] == D, bad_shape, "residual");
+  if (M == 0) return status::success();
+  block_arena ar{ws};
+  float* a = ar.floats(M * D); // (M, D) normed input of each branch
+  float* m = ar.floats(M * D); // (M, D) mixer output
+  float* z = ar.floats(M * D); // (M, D) attention output
+  RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
+  const float eps = float(cfg.norm_epsilon);
+  auto keep = [&](float* dst, const float* src) {
+    if (dst) std::memcpy(dst, src, std::size_t(M * D) * sizeof(float));
+  };
+  auto norm = [&](const float* x, bool add_residual, bool keep_sum,
+                  const std::vector<float>& weight) {
+    rmsnorm_args<float, float> na;
+    na.x = make_view(x, M, D);
+    if (add_residual) na.residual = residual;
+    if (keep_sum) na.residual_out = residual;
+    na.weight = make_view(static_cast<const float*>(weight.data()), D);
+    na.y = make_view(a, M, D);
+    na.eps = eps;
+    return rmsnorm(be, na);
+  };
+
+  RODIMUS_TRY(norm(hidden.data, !first_layer, true, w.mixer_norm));
+  const auto av = make_view(static_cast<const float*>(a), M, D);
+  if (!cfg.is_plus()) {
+    RODIMUS_TRY(rodimus_mixer(be, cfg, w.mixer, st.mixer, lay, av, hidden, ar.rest()));
+    if (capture) keep(capture->mixer_out, hidden.data);
+    return status::success();
+  }
+  RODIMUS_TRY(rodimus_mixer(be, cfg, w.mixer, st.mixer, lay, av, make_view(m, M, D), ar.rest()));
+  if (capture) keep(capture->mixer_out, m);
+  RODIMUS_TRY(norm(m, true, true, w.attn_norm));
+  RODIMUS_TRY(swska_layer(be, cfg, w.attn, st.attn, lay, av, make_view(z, M, D), ar.rest()));
+  if (capture) keep(capture->attn_out, z);
+  RODIMUS_TRY(norm(z, true, false, w.ffn_norm));
+  RODIMUS_TRY(swiglu_ffn(be, cfg, w.ffn, av, hidden, ar.rest()));
+  if (capture) keep(capture->ffn_out, hidden.data);
+  return status::success();
+}
+
+} // namespace rodimus

@@ -1,0 +1,83 @@
+// Pieces shared by the blocks (mixer, SW-SKA layer, FFN, Rodimus / Rodimus+ blocks):
+//   - linear_weight: y = x . W^T with W in its stored dtype (f32, bf16, f16), one dispatch point;
+//   - batch_layout: which tokens belong to which sequence and where each sequence's state lives;
+//   - block_arena: activations carved out of the caller's workspace (blocks never allocate).
+//
+// Activations are f32 in the blocks (the golden fixtures are compared computing in f32, also for
+// 16-bit weights); the recurrent states are f32.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "rodimus/core/dtype.hpp"
+#include "rodimus/core/status.hpp"
+#include "rodimus/core/tensor_view.hpp"
+#include "rodimus/core/workspace.hpp"
+#include "rodimus/model/weights.hpp"
+#include "rodimus/primitives/linear.hpp"
+
+namespace rodimus {
+
+/// y (M, N) = x (M, K) . w^T, w (N, K) in its stored dtype.
+template <class Backend>
+[[nodiscard]] status linear_weight(const Backend& be, tensor_view<const float, 2> x,
+                                   const weight_matrix& w, tensor_view<float, 2> y) noexcept {
+  switch (w.type) {
+  case dtype::f32: return linear(be, linear_args<float, float>{x, w.view<float>(), y});
+  case dtype::bf16: return linear(be, linear_args<float, bf16>{x, w.view<bf16>(), y});
+  case dtype::f16: return linear(be, linear_args<float, f16>{x, w.view<f16>(), y});
+  default: break;
+  }
+  return status::fail(status_code::unsupported, "weight dtype");
+}
+
+/// Rows [first, first + count) of a weight matrix (a contiguous block of it).
+inline weight_matrix weight_rows(const weight_matrix& w, index_t first, index_t count) noexcept {
+  weight_matrix r = w;
+  r.data =
+      static_cast<const unsigned char*>(w.data) + std::size_t(first * w.cols) * size_of(w.type);
+  r.rows = count;
+  return r;
+}
+
+/// The sequences of one block call.
+///   prefill (decode == false): M tokens packed back to back, sequence n = tokens
+///     [cu_seqlens[n], cu_seqlens[n+1]); it continues after position[n] earlier tokens.
+///   decode: one token per sequence, M = num_seqs rows; row n is sequence n.
+/// slot[n] is the pool row holding sequence n's state (conv, GLA, attention ring); slots are
+/// distinct.
+struct batch_layout {
+  bool decode = false;
+  index_t tokens = 0;                       // M
+  index_t num_seqs = 0;                     // N
+  const std::int64_t* cu_seqlens = nullptr; // (N + 1), prefill only
+  const std::int32_t* slot = nullptr;       // (N)
+  const std::int64_t* position = nullptr;   // (N) tokens seen before this call
+  bool fresh = false;                       // every sequence starts at position 0 (prefill)
+};
+
+/// f32 buffers carved out of a workspace; `ok` turns false when it runs out.
+struct block_arena {
+  workspace& ws;
+  bool ok = true;
+  float* floats(index_t n) noexcept {
+    float* p = ws.take<float>(std::size_t(n > 0 ? n : 1));
+    ok = ok && p != nullptr;
+    return p;
+  }
+  /// What is left, for a primitive's own temporaries.
+  workspace rest() const noexcept {
+    workspace r;
+    if (!ws.base) return r;
+    const std::uintptr_t start = reinterpret_cast<std::uintptr_t>(ws.base) + ws.used;
+    r.base = reinterpret_cast<void*>(start);
+    r.bytes = ws.bytes > ws.used ? ws.bytes - ws.used : 0;
+    return r;
+  }
+  static constexpr std::size_t bytes(index_t n) noexcept {
+    return workspace::bytes_for<float>(std::size_t(n > 0 ? n : 1)) + workspace::alignment;
+  }
+};
+
+} // namespace rodimus

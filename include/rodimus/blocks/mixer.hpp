@@ -1,0 +1,232 @@
+// The Rodimus mixer (RodimusFlow + RodimusFlowInner, SPEC §2.3 and the decode form §6.3), composed
+// of the primitives. Input a (M, D) = MixerNorm output; output out (M, D). E = d_inner, N =
+// mem_size, R = low rank:
+//
+//   x = a . fc[0:E]^T,  g = a . fc[E:2E]^T                     (M, E) data path and gate (pitfall
+//   3) c = silu(causal_conv(x) + bias)                             (M, E) conv state: last W inputs
+//   x r = c . in_proj[0:N]^T,  k = c . in_proj[N:2N]^T            (M, N) u = sigmoid((x . W0^T) .
+//   W1^T + b1) * x                     (M, E) from the PRE-conv x (pitfall 4) psi = c . mem_gate^T
+//   (M, 2N); DDTS adds the f32 bias: k_hat = k / max(|k|, eps) * softplus(sel)^sigmoid(tau),
+//   log_decay = -softplus(sel) * sigmoid(tau) o_gla = GLA(q = r, k = k_hat, v = u, g = log_decay,
+//   scale = N^-1/2)      state (N, E) f32 o = o_gla + c * residual_weight f32 add (pitfall 5) y =
+//   gated_rmsnorm(o, g) = norm(o * silu(g)) * act_norm      (pitfall 6) out = y . out_proj^T
+//
+// Prefill runs the chunked GLA over packed sequences, starting from (and leaving) each sequence's
+// state in the pools; decode runs causal_conv_step and gla_decode on one token per sequence.
+// State pools: conv (P, E, W) f32, GLA (P, 1, N, E) f32, addressed by batch_layout::slot.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "rodimus/blocks/common.hpp"
+#include "rodimus/model/config.hpp"
+#include "rodimus/model/weights.hpp"
+#include "rodimus/primitives/causal_conv.hpp"
+#include "rodimus/primitives/ddts.hpp"
+#include "rodimus/primitives/elementwise.hpp"
+#include "rodimus/primitives/gated_rmsnorm.hpp"
+#include "rodimus/primitives/gla.hpp"
+#include "rodimus/primitives/linear.hpp"
+
+namespace rodimus {
+
+/// The mixer's recurrent state pools (one layer).
+struct mixer_state {
+  tensor_view<float, 3> conv; // (P, E, W) the last W mixer inputs x, oldest first
+  tensor_view<float, 4> gla;  // (P, 1, N, E) the GLA memory S
+};
+
+/// GLA chunk length of the prefill (the reference's fused_chunk_gla uses 64).
+constexpr int mixer_gla_chunk = 64;
+
+namespace detail {
+
+inline gla_args<float, float, float> mixer_gla_shapes(index_t M, index_t N, index_t E,
+                                                      index_t S) noexcept {
+  gla_args<float, float, float> a;
+  const index_t qk[4] = {1, 1, M, N}, vo[4] = {1, 1, M, E}, st[4] = {S, 1, N, E};
+  a.q = tensor_view<const float, 4>::contiguous(nullptr, qk);
+  a.k = a.q;
+  a.g = a.q;
+  a.v = tensor_view<const float, 4>::contiguous(nullptr, vo);
+  a.o = tensor_view<float, 4>::contiguous(nullptr, vo);
+  a.initial_state = tensor_view<const float, 4>::contiguous(nullptr, st);
+  a.final_state = tensor_view<float, 4>::contiguous(nullptr, st);
+  return a;
+}
+
+inline gla_decode_args<float, float, float> mixer_gla_decode_shapes(index_t B, index_t N, index_t E,
+                                                                    index_t P) noexcept {
+  gla_decode_args<float, float, float> a;
+  const index_t qk[3] = {B, 1, N}, vo[3] = {B, 1, E}, st[4] = {P, 1, N, E};
+  a.q = tensor_view<const float, 3>::contiguous(nullptr, qk);
+  a.k = a.q;
+  a.g = a.q;
+  a.v = tensor_view<const float, 3>::contiguous(nullptr, vo);
+  a.o = tensor_view<float, 3>::contiguous(nullptr, vo);
+  a.state = tensor_view<float, 4>::contiguous(nullptr, st);
+  return a;
+}
+
+} // namespace detail
+
+/// Workspace bytes of rodimus_mixer for `tokens` rows of `num_seqs` sequences.
+template <class Backend>
+std::size_t rodimus_mixer_workspace_bytes(const Backend& be, const model_config& cfg,
+                                          index_t tokens, index_t num_seqs, bool decode) noexcept {
+  const index_t M = tokens, E = cfg.d_inner(), N = cfg.mem_size, R = cfg.low_rank();
+  std::size_t b = 0;
+  for (index_t n :
+       {M * E, M * E, M * E, M * N, M * N, M * R, M * E, M * 2 * N, M * N, M * N, M * E})
+    b += block_arena::bytes(n);
+  if (decode) {
+    b += gla_decode_workspace_bytes(be, detail::mixer_gla_decode_shapes(M, N, E, num_seqs));
+  } else {
+    b += 2 * block_arena::bytes(num_seqs * N * E); // gathered initial / final GLA states
+    b += gla_chunked_workspace_bytes(be, detail::mixer_gla_shapes(M, N, E, num_seqs),
+                                     mixer_gla_chunk);
+  }
+  return b + workspace::alignment;
+}
+
+/// out (M, D) = RodimusMixer(a (M, D)), reading and updating the states of the layout's slots.
+template <class Backend>
+[[nodiscard]] status rodimus_mixer(const Backend& be, const model_config& cfg,
+                                   const mixer_weights& w, const mixer_state& st,
+                                   const batch_layout& lay, tensor_view<const float, 2> a, // (M, D)
+                                   tensor_view<float, 2> out,                              // (M, D)
+                                   workspace ws) noexcept {
+  const index_t M = lay.tokens, E = cfg.d_inner(), N = cfg.mem_size, R = cfg.low_rank();
+  const index_t W = cfg.d_conv, S = lay.num_seqs;
+  RODIMUS_REQUIRE(a.shape[0] == M && out.shape[0] == M, bad_shape, "a");
+  if (M == 0) return status::success();
+  block_arena ar{ws};
+  float* x = ar.floats(M * E);       // (M, E)
+  float* g = ar.floats(M * E);       // (M, E)
+  float* c = ar.floats(M * E);       // (M, E)
+  float* r = ar.floats(M * N);       // (M, N)
+  float* k = ar.floats(M * N);       // (M, N)
+  float* h = ar.floats(M * R);       // (M, R)
+  float* u = ar.floats(M * E);       // (M, E)
+  float* psi = ar.floats(M * 2 * N); // (M, 2N)
+  float* k_hat = ar.floats(M * N);   // (M, N)
+  float* decay = ar.floats(M * N);   // (M, N)
+  float* o = ar.floats(M * E);       // (M, E)
+  RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
+
+  // 1. split projection: x (data path), g (gate).
+  RODIMUS_TRY(linear_weight(be, a, weight_rows(w.fc, 0, E), make_view(x, M, E)));
+  RODIMUS_TRY(linear_weight(be, a, weight_rows(w.fc, E, E), make_view(g, M, E)));
+
+  // 3. short conv + SiLU, with the conv state.
+  const auto conv_w = make_view(static_cast<const float*>(w.conv_weight.data()), E, W);
+  const auto conv_b = make_view(static_cast<const float*>(w.conv_bias.data()), E);
+  if (lay.decode) {
+    causal_conv_step_args<float> ca;
+    ca.x = make_view(static_cast<const float*>(x), M, E);
+    ca.weight = conv_w;
+    ca.bias = conv_b;
+    ca.state = st.conv;
+    ca.slot = lay.slot;
+    ca.y = make_view(c, M, E);
+    ca.silu = true;
+    RODIMUS_TRY(causal_conv_step(be, ca));
+  } else {
+    causal_conv_args<float> ca;
+    ca.x = make_view(static_cast<const float*>(x), index_t(1), M, E);
+    ca.weight = conv_w;
+    ca.bias = conv_b;
+    ca.y = make_view(c, index_t(1), M, E);
+    if (!lay.fresh) ca.initial_state = st.conv;
+    ca.final_state = st.conv; // an exact alias of initial_state: in-place update
+    ca.silu = true;
+    ca.cu_seqlens = lay.cu_seqlens;
+    ca.num_seqs = S;
+    ca.state_slot = lay.slot;
+    RODIMUS_TRY(causal_conv(be, ca));
+  }
+  const auto cv = make_view(static_cast<const float*>(c), M, E);
+
+  // 5. r, k from the conv output.
+  RODIMUS_TRY(linear_weight(be, cv, weight_rows(w.in_proj, 0, N), make_view(r, M, N)));
+  RODIMUS_TRY(linear_weight(be, cv, weight_rows(w.in_proj, N, N), make_view(k, M, N)));
+
+  // 6. channel (input) gate from the pre-conv x: u = sigmoid(x W0^T W1^T + b1) * x.
+  RODIMUS_TRY(linear_weight(be, make_view(static_cast<const float*>(x), M, E), w.ch_gate_down,
+                            make_view(h, M, R)));
+  RODIMUS_TRY(linear_weight(be, make_view(static_cast<const float*>(h), M, R), w.ch_gate_up,
+                            make_view(u, M, E)));
+  for (index_t m = 0; m < M; ++m)
+    for (index_t e = 0; e < E; ++e) {
+      const float z = u[m * E + e] + w.ch_gate_bias[std::size_t(e)];
+      u[m * E + e] = sigmoid(z) * x[m * E + e];
+    }
+
+  // 7-9. memory gates and DDTS.
+  RODIMUS_TRY(linear_weight(be, cv, w.mem_gate, make_view(psi, M, 2 * N)));
+  ddts_args<float> da;
+  da.gate_preact = make_view(static_cast<const float*>(psi), M, 2 * N);
+  da.gate_bias = make_view(static_cast<const float*>(w.mem_gate_bias.data()), 2 * N);
+  da.k = make_view(static_cast<const float*>(k), M, N);
+  da.k_hat = make_view(k_hat, M, N);
+  da.log_decay = make_view(decay, M, N);
+  da.normalize_eps = float(cfg.normalize_epsilon);
+  RODIMUS_TRY(ddts(be, da));
+
+  // 10. the GLA recurrence.
+  if (lay.decode) {
+    gla_decode_args<float, float, float> ga;
+    ga.q = make_view(static_cast<const float*>(r), M, index_t(1), N);
+    ga.k = make_view(static_cast<const float*>(k_hat), M, index_t(1), N);
+    ga.v = make_view(static_cast<const float*>(u), M, index_t(1), E);
+    ga.g = make_view(static_cast<const float*>(decay), M, index_t(1), N);
+    ga.o = make_view(o, M, index_t(1), E);
+    ga.state = st.gla;
+    ga.slot = lay.slot;
+    ga.scale = cfg.gla_scale();
+    RODIMUS_TRY(gla_decode(be, ga, ar.rest()));
+  } else {
+    float* s_in = lay.fresh ? nullptr : ar.floats(S * N * E); // (S, 1, N, E)
+    float* s_out = ar.floats(S * N * E);                      // (S, 1, N, E)
+    RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
+    const std::size_t one = std::size_t(N * E);
+    if (s_in)
+      for (index_t n = 0; n < S; ++n)
+        std::memcpy(s_in + std::size_t(n) * one, &st.gla(lay.slot[n], 0, 0, 0),
+                    one * sizeof(float));
+    gla_args<float, float, float> ga;
+    ga.q = make_view(static_cast<const float*>(r), index_t(1), index_t(1), M, N);
+    ga.k = make_view(static_cast<const float*>(k_hat), index_t(1), index_t(1), M, N);
+    ga.v = make_view(static_cast<const float*>(u), index_t(1), index_t(1), M, E);
+    ga.g = make_view(static_cast<const float*>(decay), index_t(1), index_t(1), M, N);
+    ga.o = make_view(o, index_t(1), index_t(1), M, E);
+    if (s_in) ga.initial_state = make_view(static_cast<const float*>(s_in), S, index_t(1), N, E);
+    ga.final_state = make_view(s_out, S, index_t(1), N, E);
+    ga.scale = cfg.gla_scale();
+    ga.cu_seqlens = lay.cu_seqlens;
+    ga.num_seqs = S;
+    RODIMUS_TRY(gla_chunked(be, ga, mixer_gla_chunk, ar.rest()));
+    for (index_t n = 0; n < S; ++n)
+      std::memcpy(&st.gla(lay.slot[n], 0, 0, 0), s_out + std::size_t(n) * one, one * sizeof(float));
+  }
+
+  // 11. internal skip, in f32: o = o_gla + c * residual_weight.
+  for (index_t m = 0; m < M; ++m)
+    for (index_t e = 0; e < E; ++e)
+      o[m * E + e] += c[m * E + e] * w.residual_weight[std::size_t(e)];
+
+  // 12. gated RMSNorm (in place), 13. output projection.
+  gated_rmsnorm_args<float> na;
+  na.x = make_view(static_cast<const float*>(o), M, E);
+  na.gate = make_view(static_cast<const float*>(g), M, E);
+  na.weight = make_view(static_cast<const float*>(w.act_norm.data()), E);
+  na.y = make_view(o, M, E);
+  na.eps = float(cfg.norm_epsilon);
+  RODIMUS_TRY(gated_rmsnorm(be, na));
+  return linear_weight(be, make_view(static_cast<const float*>(o), M, E), w.out_proj, out);
+}
+
+} // namespace rodimus

@@ -1,0 +1,139 @@
+// The SW-SKA layer of a Rodimus+ block (SPEC §5, §11.2, §11.3), composed of the primitives:
+//
+//   q = b . q_proj^T (M, H, d_h),  k = b . k_proj^T (M, Hk, d_h),  v = b . v_proj^T (M, Hv, d_h)
+//   RoPE (NeoX rotate-half over rotary_dim channels, base) on q and k at absolute positions
+//   o = softmax-attention of query head h over key head h % Hk and value head h % Hv, keys at
+//       positions [p - window_left, p] (window_left = window_size // 2; -1 unbounded), scale
+//       d_h^-1/2
+//   out = o (M, H d_h) . out_proj^T (M, D)
+//
+// The per-sequence window ring (P, Wr, Hk, d_h) / (P, Wr, Hv, d_h), Wr = window_left + 1, holds the
+// rotated keys and the values of the last Wr positions (position p in ring slot p % Wr). Prefill
+// attends the ring as history, then stores its own last Wr keys/values; decode writes the new token
+// into the ring and attends it, so decoding equals the full forward at every position.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "rodimus/blocks/common.hpp"
+#include "rodimus/model/config.hpp"
+#include "rodimus/model/weights.hpp"
+#include "rodimus/primitives/linear.hpp"
+#include "rodimus/primitives/rotary.hpp"
+#include "rodimus/primitives/swska.hpp"
+
+namespace rodimus {
+
+/// The attention window ring pools (one layer).
+struct attn_state {
+  tensor_view<float, 4> ring_k; // (P, Wr, Hk, d_h) rotated keys
+  tensor_view<float, 4> ring_v; // (P, Wr, Hv, d_h)
+};
+
+template <class Backend>
+std::size_t swska_layer_workspace_bytes(const Backend& be, const model_config& cfg, index_t tokens,
+                                        bool decode) noexcept {
+  const index_t M = tokens, H = cfg.heads(), Hk = cfg.heads_k(), Hv = cfg.heads_v(),
+                dh = cfg.head_dim();
+  std::size_t b = block_arena::bytes(M * H * dh) * 2 + block_arena::bytes(M * Hk * dh) +
+                  block_arena::bytes(M * Hv * dh);
+  if (decode) {
+    swska_decode_args<float> a;
+    const index_t q[3] = {M, H, dh};
+    a.q = tensor_view<const float, 3>::contiguous(nullptr, q);
+    b += swska_decode_workspace_bytes(be, a);
+  } else {
+    swska_args<float> a;
+    const index_t q[4] = {1, M, H, dh};
+    a.q = tensor_view<const float, 4>::contiguous(nullptr, q);
+    b += swska_prefill_workspace_bytes(be, a);
+  }
+  return b + workspace::alignment;
+}
+
+/// out (M, D) = SWSKA(b (M, D)), reading and updating the rings of the layout's slots.
+template <class Backend>
+[[nodiscard]] status swska_layer(const Backend& be, const model_config& cfg, const attn_weights& w,
+                                 const attn_state& st, const batch_layout& lay,
+                                 tensor_view<const float, 2> in, // (M, D)
+                                 tensor_view<float, 2> out,      // (M, D)
+                                 workspace ws) noexcept {
+  const index_t M = lay.tokens, H = cfg.heads(), Hk = cfg.heads_k(), Hv = cfg.heads_v(),
+                dh = cfg.head_dim();
+  RODIMUS_REQUIRE(in.shape[0] == M && out.shape[0] == M, bad_shape, "in");
+  if (M == 0) return status::success();
+  block_arena ar{ws};
+  float* q = ar.floats(M * H * dh);  // (M, H, d_h)
+  float* k = ar.floats(M * Hk * dh); // (M, Hk, d_h)
+  float* v = ar.floats(M * Hv * dh); // (M, Hv, d_h)
+  float* o = ar.floats(M * H * dh);  // (M, H, d_h)
+  RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
+  RODIMUS_TRY(linear_weight(be, in, w.q_proj, make_view(q, M, H * dh)));
+  RODIMUS_TRY(linear_weight(be, in, w.k_proj, make_view(k, M, Hk * dh)));
+  RODIMUS_TRY(linear_weight(be, in, w.v_proj, make_view(v, M, Hv * dh)));
+
+  // RoPE on q and k at absolute positions (decode: row n is sequence n with T = 1).
+  const index_t B = lay.decode ? M : 1, T = lay.decode ? 1 : M;
+  const int rdim = int(cfg.rotary_dim());
+  if (rdim != 0) {
+    for (auto [ptr, heads] :
+         {std::pair<float*, index_t>{q, H}, std::pair<float*, index_t>{k, Hk}}) {
+      rotary_args<float> ra;
+      ra.x = make_view(ptr, B, T, heads, dh);
+      ra.position_offset = lay.position;
+      ra.rotary_dim = rdim;
+      ra.base = float(cfg.rotary_emb_base);
+      if (!lay.decode) {
+        ra.cu_seqlens = lay.cu_seqlens;
+        ra.num_seqs = lay.num_seqs;
+      }
+      RODIMUS_TRY(rotary(be, ra));
+    }
+  }
+
+  if (lay.decode) {
+    swska_decode_args<float> da;
+    da.q = make_view(static_cast<const float*>(q), M, H, dh);
+    da.k = make_view(static_cast<const float*>(k), M, Hk, dh);
+    da.v = make_view(static_cast<const float*>(v), M, Hv, dh);
+    da.o = make_view(o, M, H, dh);
+    da.ring_k = st.ring_k;
+    da.ring_v = st.ring_v;
+    da.slot = lay.slot;
+    da.position = lay.position;
+    da.window_left = int(cfg.window_left());
+    da.scale = cfg.attn_scale();
+    RODIMUS_TRY(swska_decode(be, da, ar.rest()));
+  } else {
+    swska_args<float> pa;
+    pa.q = make_view(static_cast<const float*>(q), index_t(1), M, H, dh);
+    pa.k = make_view(static_cast<const float*>(k), index_t(1), M, Hk, dh);
+    pa.v = make_view(static_cast<const float*>(v), index_t(1), M, Hv, dh);
+    pa.o = make_view(o, index_t(1), M, H, dh);
+    pa.window_left = int(cfg.window_left());
+    pa.scale = cfg.attn_scale();
+    pa.cu_seqlens = lay.cu_seqlens;
+    pa.num_seqs = lay.num_seqs;
+    if (!lay.fresh) {
+      pa.history_k = st.ring_k;
+      pa.history_v = st.ring_v;
+      pa.history_slot = lay.slot;
+      pa.history_len = lay.position;
+    }
+    RODIMUS_TRY(swska_prefill(be, pa, ar.rest()));
+    swska_ring_store_args<float> sa;
+    sa.k = pa.k;
+    sa.v = pa.v;
+    sa.ring_k = st.ring_k;
+    sa.ring_v = st.ring_v;
+    sa.slot = lay.slot;
+    sa.start_position = lay.position;
+    sa.cu_seqlens = lay.cu_seqlens;
+    sa.num_seqs = lay.num_seqs;
+    RODIMUS_TRY(swska_ring_store(be, sa));
+  }
+  return linear_weight(be, make_view(static_cast<const float*>(o), M, H * dh), w.out_proj, out);
+}
+
+} // namespace rodimus

@@ -1,0 +1,238 @@
+// Per-sequence inference state of a Rodimus / Rodimus+ model (SPEC §6), kept in pools of P slots so
+// a batch of sequences can be decoded together. Per layer and slot:
+//
+//   conv    (E, W)        f32  the last W = d_conv mixer inputs x, oldest first (current one
+//   included) gla     (1, N, E)     f32  the GLA memory S (K-major, N = mem_size) ring_k  (Wr, Hk,
+//   d_h) f32  rodimus_plus: rotated keys of the last Wr positions (p in slot p % Wr) ring_v  (Wr,
+//   Hv, d_h) f32  rodimus_plus: values, same slots
+//
+// plus the position counter (tokens seen). Wr = window_left + 1 = window_size // 2 + 1, so decoding
+// attends the same keys as the full forward; an unbounded window (window_size absent or <= 0) keeps
+// max_position_embeddings positions and a longer sequence is an error.
+//
+// save()/load() write and read one slot as a safetensors file: `layers.{i}.conv` [E, W],
+// `layers.{i}.gla` [1, N, E], `layers.{i}.ring_k` [Wr, Hk, d_h], `layers.{i}.ring_v` [Wr, Hv, d_h]
+// (F32) and `position` [1] (I64). load() checks every name, shape and dtype before touching the
+// slot.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "rodimus/blocks/block.hpp"
+#include "rodimus/core/error.hpp"
+#include "rodimus/io/safetensors.hpp"
+#include "rodimus/model/config.hpp"
+
+namespace rodimus {
+
+class state_pool {
+public:
+  state_pool(const model_config& cfg, int capacity) : cfg_(cfg), capacity_(capacity) {
+    if (capacity < 1)
+      throw error("state_pool: capacity must be >= 1, got " + std::to_string(capacity));
+    const std::size_t P = std::size_t(capacity);
+    layers_.resize(std::size_t(cfg.n_layer));
+    for (auto& l : layers_) {
+      l.conv.assign(P * std::size_t(conv_elems()), 0.0f);
+      l.gla.assign(P * std::size_t(gla_elems()), 0.0f);
+      if (cfg.is_plus()) {
+        l.ring_k.assign(P * std::size_t(ring_k_elems()), 0.0f);
+        l.ring_v.assign(P * std::size_t(ring_v_elems()), 0.0f);
+      }
+    }
+    position_.assign(P, 0);
+    used_.assign(P, false);
+  }
+
+  const model_config& config() const noexcept { return cfg_; }
+  int capacity() const noexcept { return capacity_; }
+  /// Positions each sequence's attention ring keeps (0 for pure Rodimus models).
+  index_t ring_size() const noexcept { return cfg_.is_plus() ? cfg_.attn_ring_size() : 0; }
+
+  /// A free slot with an empty state (position 0). Throws when every slot is in use.
+  int acquire() {
+    for (int s = 0; s < capacity_; ++s)
+      if (!used_[std::size_t(s)]) {
+        used_[std::size_t(s)] = true;
+        reset(s);
+        return s;
+      }
+    throw error("state_pool: all " + std::to_string(capacity_) + " slots are in use");
+  }
+  void release(int slot) { used_[checked(slot)] = false; }
+  bool in_use(int slot) const { return used_[checked(slot)]; }
+
+  /// Empty the state of `slot` (zeros, position 0).
+  void reset(int slot) {
+    const std::size_t s = checked(slot);
+    for (auto& l : layers_) {
+      zero(l.conv, s, conv_elems());
+      zero(l.gla, s, gla_elems());
+      if (cfg_.is_plus()) {
+        zero(l.ring_k, s, ring_k_elems());
+        zero(l.ring_v, s, ring_v_elems());
+      }
+    }
+    position_[s] = 0;
+  }
+
+  /// Tokens `slot` has seen.
+  std::int64_t position(int slot) const { return position_[checked(slot)]; }
+  /// The position counters of every slot (P).
+  std::int64_t* positions() noexcept { return position_.data(); }
+
+  /// Views of layer `l`'s pools.
+  layer_state layer(index_t l) noexcept {
+    layer_store& s = layers_[std::size_t(l)];
+    const index_t P = capacity_, E = cfg_.d_inner(), W = cfg_.d_conv, N = cfg_.mem_size;
+    layer_state v;
+    v.mixer.conv = make_view(s.conv.data(), P, E, W);
+    v.mixer.gla = make_view(s.gla.data(), P, index_t(1), N, E);
+    if (cfg_.is_plus()) {
+      const index_t Wr = ring_size(), dh = cfg_.head_dim();
+      v.attn.ring_k = make_view(s.ring_k.data(), P, Wr, cfg_.heads_k(), dh);
+      v.attn.ring_v = make_view(s.ring_v.data(), P, Wr, cfg_.heads_v(), dh);
+    }
+    return v;
+  }
+
+  /// Bytes of one sequence's state (all layers, plus the position counter).
+  static std::size_t bytes_per_sequence(const model_config& c) {
+    state_pool_sizes z{c};
+    return std::size_t(c.n_layer) * std::size_t(z.conv() + z.gla() + z.ring_k() + z.ring_v()) *
+               sizeof(float) +
+           sizeof(std::int64_t);
+  }
+  std::size_t bytes_per_sequence() const { return bytes_per_sequence(cfg_); }
+
+  /// Write the state of `slot` to a safetensors file.
+  void save(int slot, const std::string& path) const {
+    const std::size_t s = checked(slot);
+    std::vector<io::tensor_to_write> ts;
+    std::vector<std::string> names;
+    names.reserve(4 * layers_.size());
+    const index_t E = cfg_.d_inner(), W = cfg_.d_conv, N = cfg_.mem_size;
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+      const layer_store& st = layers_[l];
+      const std::string p = "layers." + std::to_string(l) + ".";
+      ts.push_back(
+          {p + "conv", dtype::f32, {E, W}, st.conv.data() + s * std::size_t(conv_elems())});
+      ts.push_back(
+          {p + "gla", dtype::f32, {1, N, E}, st.gla.data() + s * std::size_t(gla_elems())});
+      if (cfg_.is_plus()) {
+        const index_t Wr = ring_size(), dh = cfg_.head_dim();
+        ts.push_back({p + "ring_k",
+                      dtype::f32,
+                      {Wr, cfg_.heads_k(), dh},
+                      st.ring_k.data() + s * std::size_t(ring_k_elems())});
+        ts.push_back({p + "ring_v",
+                      dtype::f32,
+                      {Wr, cfg_.heads_v(), dh},
+                      st.ring_v.data() + s * std::size_t(ring_v_elems())});
+      }
+    }
+    ts.push_back({"position", dtype::i64, {1}, &position_[s]});
+    io::write_safetensors(path, ts);
+  }
+
+  /// Read a state written by save() into `slot`. Every tensor is checked first; on an error the
+  /// slot is left as it was.
+  void load(int slot, const std::string& path) {
+    const std::size_t s = checked(slot);
+    const io::safetensors_file f = io::safetensors_file::open(path);
+    const index_t E = cfg_.d_inner(), W = cfg_.d_conv, N = cfg_.mem_size;
+    struct want {
+      std::string name;
+      dtype type;
+      std::vector<std::int64_t> shape;
+    };
+    std::vector<want> wants;
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+      const std::string p = "layers." + std::to_string(l) + ".";
+      wants.push_back({p + "conv", dtype::f32, {E, W}});
+      wants.push_back({p + "gla", dtype::f32, {1, N, E}});
+      if (cfg_.is_plus()) {
+        const index_t Wr = ring_size(), dh = cfg_.head_dim();
+        wants.push_back({p + "ring_k", dtype::f32, {Wr, cfg_.heads_k(), dh}});
+        wants.push_back({p + "ring_v", dtype::f32, {Wr, cfg_.heads_v(), dh}});
+      }
+    }
+    wants.push_back({"position", dtype::i64, {1}});
+    for (const auto& w : wants) {
+      const io::tensor_info* t = f.find(w.name);
+      if (!t)
+        throw error(path + ": state has no tensor '" + w.name + "' (not a state of this model)");
+      if (t->type != w.type || t->shape != w.shape) {
+        io::tensor_info e;
+        e.shape = w.shape;
+        throw error(path + ": state tensor '" + w.name + "' is " +
+                    io::safetensors_dtype_name(t->type) + " " + t->shape_string() + ", expected " +
+                    io::safetensors_dtype_name(w.type) + " " + e.shape_string() +
+                    " for this model");
+      }
+    }
+    if (f.tensors().size() != wants.size())
+      throw error(path + ": state has " + std::to_string(f.tensors().size()) +
+                  " tensors, expected " + std::to_string(wants.size()) + " for this model");
+    const std::int64_t pos = f.read<std::int64_t>("position")[0];
+    if (pos < 0) throw error(path + ": state position " + std::to_string(pos) + " is negative");
+    if (cfg_.is_plus() && cfg_.window_left() < 0 && pos > ring_size())
+      throw error(path + ": state position " + std::to_string(pos) +
+                  " exceeds the attention capacity " + std::to_string(ring_size()));
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+      layer_store& st = layers_[l];
+      const std::string p = "layers." + std::to_string(l) + ".";
+      f.convert_into(f.at(p + "conv"), st.conv.data() + s * std::size_t(conv_elems()));
+      f.convert_into(f.at(p + "gla"), st.gla.data() + s * std::size_t(gla_elems()));
+      if (cfg_.is_plus()) {
+        f.convert_into(f.at(p + "ring_k"), st.ring_k.data() + s * std::size_t(ring_k_elems()));
+        f.convert_into(f.at(p + "ring_v"), st.ring_v.data() + s * std::size_t(ring_v_elems()));
+      }
+    }
+    position_[s] = pos;
+  }
+
+private:
+  struct state_pool_sizes {
+    const model_config& c;
+    index_t conv() const { return c.d_inner() * c.d_conv; }
+    index_t gla() const { return c.mem_size * c.d_inner(); }
+    index_t ring_k() const {
+      return c.is_plus() ? c.attn_ring_size() * c.heads_k() * c.head_dim() : 0;
+    }
+    index_t ring_v() const {
+      return c.is_plus() ? c.attn_ring_size() * c.heads_v() * c.head_dim() : 0;
+    }
+  };
+  struct layer_store {
+    std::vector<float> conv, gla, ring_k, ring_v;
+  };
+
+  index_t conv_elems() const { return state_pool_sizes{cfg_}.conv(); }
+  index_t gla_elems() const { return state_pool_sizes{cfg_}.gla(); }
+  index_t ring_k_elems() const { return state_pool_sizes{cfg_}.ring_k(); }
+  index_t ring_v_elems() const { return state_pool_sizes{cfg_}.ring_v(); }
+
+  std::size_t checked(int slot) const {
+    if (slot < 0 || slot >= capacity_)
+      throw error("state_pool: slot " + std::to_string(slot) + " is out of range [0, " +
+                  std::to_string(capacity_) + ")");
+    return std::size_t(slot);
+  }
+  static void zero(std::vector<float>& v, std::size_t slot, index_t elems) {
+    std::fill(v.begin() + std::ptrdiff_t(slot * std::size_t(elems)),
+              v.begin() + std::ptrdiff_t((slot + 1) * std::size_t(elems)), 0.0f);
+  }
+
+  model_config cfg_;
+  int capacity_ = 0;
+  std::vector<layer_store> layers_;
+  std::vector<std::int64_t> position_;
+  std::vector<bool> used_;
+};
+
+} // namespace rodimus

@@ -1,0 +1,318 @@
+// The parameters of a Rodimus / Rodimus+ checkpoint (SPEC §7.2, §11.1), checked against the
+// configuration and held ready for the blocks.
+//
+// Validation (all problems are collected and reported in one rodimus::error naming the checkpoint):
+//   - every tensor the configuration implies exists with its shape (missing / misshapen: each name
+//     with the expected and the found shape);
+//   - no unexpected tensor (each is listed). With tied embeddings there is no lm_head; a stored
+//     duplicate `lm_head.weight` of shape [V, D] is accepted and ignored;
+//   - dtypes F32, BF16 or F16 only (anything else names the tensor and its dtype).
+// Big matrices (embeddings, projections, lm_head) are used in place: `weight_matrix` is a view into
+// the mapped file in its stored dtype (copied only when the file leaves it misaligned). Small
+// vectors (norm weights, biases, the conv kernel, residual_weight) are converted to f32 on load.
+//
+// Names relative to `model.layers.{i}.` (E = d_inner, N = mem_size, R = low rank, F = FFN size,
+// H/Hk/Hv heads of dim d_h, W = d_conv):
+//   mixer_norm.weight [D]                         mixer.fc.weight [2E, D] mixer.out_proj.weight [D,
+//   E] mixer.act_norm.weight [E]                     mixer.inner_mixer.residual_weight [E]
+//   mixer.inner_mixer.short_conv.conv1d.weight [E, 1, W]    .bias [E]
+//   mixer.inner_mixer.in_proj.weight [2N, E]      mixer.inner_mixer.mem_gate_proj.weight [2N, E]
+//   .bias [2N] mixer.inner_mixer.ch_gate_proj.0.weight [R, E]  .1.weight [E, R]  .1.bias [E]
+//   rodimus_plus: attn_norm.weight [D], attn.{q,k,v}_proj.weight [H d_h | Hk d_h | Hv d_h, D],
+//     attn.out_proj.weight [D, H d_h], ffn_norm.weight [D], ffn.fc.weight [2F, D],
+//     ffn.out_proj.weight [D, F]
+// Global: model.embeddings.weight [V, D], model.norm_f.weight [D], lm_head.weight [V, D] (untied),
+// model.embed_norm.weight [D] (use_norm_embedding).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "rodimus/core/dtype.hpp"
+#include "rodimus/core/error.hpp"
+#include "rodimus/core/tensor_view.hpp"
+#include "rodimus/io/checkpoint.hpp"
+#include "rodimus/io/config.hpp"
+#include "rodimus/model/config.hpp"
+
+namespace rodimus {
+
+/// A matrix [rows, cols] row-major in its stored dtype (f32, bf16 or f16), owned elsewhere.
+struct weight_matrix {
+  dtype type = dtype::f32;
+  const void* data = nullptr;
+  index_t rows = 0;
+  index_t cols = 0;
+
+  template <class T> tensor_view<const T, 2> view() const noexcept { // (rows, cols)
+    return make_view(static_cast<const T*>(data), rows, cols);
+  }
+  std::size_t bytes() const noexcept { return std::size_t(rows * cols) * size_of(type); }
+};
+
+struct mixer_weights {
+  weight_matrix fc;                   // (2E, D) rows [0,E) x, [E,2E) gate
+  weight_matrix out_proj;             // (D, E)
+  weight_matrix in_proj;              // (2N, E) rows [0,N) r, [N,2N) k
+  weight_matrix ch_gate_down;         // (R, E)
+  weight_matrix ch_gate_up;           // (E, R)
+  weight_matrix mem_gate;             // (2N, E) rows [0,N) selection, [N,2N) temperature
+  std::vector<float> act_norm;        // (E)
+  std::vector<float> conv_weight;     // (E, W) Wc[c, w], w = W-1 multiplies the current token
+  std::vector<float> conv_bias;       // (E)
+  std::vector<float> residual_weight; // (E)
+  std::vector<float> ch_gate_bias;    // (E)
+  std::vector<float> mem_gate_bias;   // (2N)
+};
+
+struct attn_weights {
+  weight_matrix q_proj;   // (H d_h, D)
+  weight_matrix k_proj;   // (Hk d_h, D)
+  weight_matrix v_proj;   // (Hv d_h, D)
+  weight_matrix out_proj; // (D, H d_h)
+};
+
+struct ffn_weights {
+  weight_matrix fc;       // (2F, D) rows [0,F) value, [F,2F) SiLU gate
+  weight_matrix out_proj; // (D, F)
+};
+
+struct layer_weights {
+  std::vector<float> mixer_norm; // (D)
+  mixer_weights mixer;
+  // rodimus_plus only:
+  std::vector<float> attn_norm; // (D)
+  attn_weights attn;
+  std::vector<float> ffn_norm; // (D)
+  ffn_weights ffn;
+};
+
+/// One expected tensor: its name and shape.
+struct expected_tensor {
+  std::string name;
+  std::vector<std::int64_t> shape;
+};
+
+/// Every tensor the configuration implies, in a fixed order (lm_head only when untied).
+inline std::vector<expected_tensor> expected_tensors(const model_config& c) {
+  const std::int64_t D = c.d_model, E = c.d_inner(), N = c.mem_size, R = c.low_rank(),
+                     V = c.vocab_size;
+  std::vector<expected_tensor> out;
+  out.push_back({"model.embeddings.weight", {V, D}});
+  if (c.use_norm_embedding) out.push_back({"model.embed_norm.weight", {D}});
+  for (std::int64_t i = 0; i < c.n_layer; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    const std::string m = p + "mixer.";
+    const std::string im = m + "inner_mixer.";
+    out.push_back({p + "mixer_norm.weight", {D}});
+    out.push_back({m + "act_norm.weight", {E}});
+    out.push_back({m + "fc.weight", {2 * E, D}});
+    out.push_back({m + "out_proj.weight", {D, E}});
+    out.push_back({im + "residual_weight", {E}});
+    out.push_back({im + "short_conv.conv1d.weight", {E, 1, c.d_conv}});
+    out.push_back({im + "short_conv.conv1d.bias", {E}});
+    out.push_back({im + "in_proj.weight", {2 * N, E}});
+    out.push_back({im + "ch_gate_proj.0.weight", {R, E}});
+    out.push_back({im + "ch_gate_proj.1.weight", {E, R}});
+    out.push_back({im + "ch_gate_proj.1.bias", {E}});
+    out.push_back({im + "mem_gate_proj.weight", {2 * N, E}});
+    out.push_back({im + "mem_gate_proj.bias", {2 * N}});
+    if (c.is_plus()) {
+      const std::int64_t dh = c.head_dim(), F = c.ffn_hidden();
+      out.push_back({p + "attn_norm.weight", {D}});
+      out.push_back({p + "attn.q_proj.weight", {c.heads() * dh, D}});
+      out.push_back({p + "attn.k_proj.weight", {c.heads_k() * dh, D}});
+      out.push_back({p + "attn.v_proj.weight", {c.heads_v() * dh, D}});
+      out.push_back({p + "attn.out_proj.weight", {D, c.heads() * dh}});
+      out.push_back({p + "ffn_norm.weight", {D}});
+      out.push_back({p + "ffn.fc.weight", {2 * F, D}});
+      out.push_back({p + "ffn.out_proj.weight", {D, F}});
+    }
+  }
+  out.push_back({"model.norm_f.weight", {D}});
+  if (!c.tie_word_embeddings) out.push_back({"lm_head.weight", {V, D}});
+  return out;
+}
+
+/// The parameter count the configuration implies (a tied head is counted once).
+inline std::int64_t parameter_count(const model_config& c) {
+  std::int64_t n = 0;
+  for (const auto& t : expected_tensors(c)) {
+    std::int64_t k = 1;
+    for (auto d : t.shape)
+      k *= d;
+    n += k;
+  }
+  return n;
+}
+
+class model_weights {
+public:
+  /// Read config.json and the checkpoint (model.safetensors or a sharded index) in `dir`.
+  static model_weights load(const std::string& dir) {
+    model_config cfg = io::load_config(dir);
+    auto ckpt = std::make_shared<io::checkpoint>(io::checkpoint::open(dir));
+    return from_checkpoint(std::move(cfg), std::move(ckpt));
+  }
+
+  /// Check `ckpt` against `cfg` and build the weights (throws rodimus::error listing every
+  /// problem).
+  static model_weights from_checkpoint(model_config cfg,
+                                       std::shared_ptr<const io::checkpoint> ckpt) {
+    model_weights w;
+    w.config_ = std::move(cfg);
+    w.ckpt_ = std::move(ckpt);
+    w.validate();
+    w.bind();
+    return w;
+  }
+
+  const model_config& config() const noexcept { return config_; }
+  const io::checkpoint& checkpoint() const noexcept { return *ckpt_; }
+  const std::string& dir() const noexcept { return ckpt_->dir(); }
+
+  const weight_matrix& embeddings() const noexcept { return embeddings_; } // (V, D)
+  const weight_matrix& lm_head() const noexcept {
+    return lm_head_;
+  } // (V, D), the embeddings when tied
+  const std::vector<float>& embed_norm() const noexcept { return embed_norm_; } // (D) or empty
+  const std::vector<float>& norm_f() const noexcept { return norm_f_; }         // (D)
+  const std::vector<layer_weights>& layers() const noexcept { return layers_; }
+
+  /// Count of stored parameters by dtype (over the tensors the model uses).
+  const std::map<dtype, std::int64_t>& dtype_counts() const noexcept { return dtype_counts_; }
+
+private:
+  static std::string shape_str(const std::vector<std::int64_t>& s) {
+    std::string o = "[";
+    for (std::size_t i = 0; i < s.size(); ++i)
+      o += (i ? ", " : "") + std::to_string(s[i]);
+    return o + "]";
+  }
+
+  void validate() {
+    const auto want = expected_tensors(config_);
+    std::set<std::string> wanted;
+    std::vector<std::string> problems;
+    for (const auto& e : want) {
+      wanted.insert(e.name);
+      const io::tensor_info* t = ckpt_->find(e.name);
+      if (!t) {
+        problems.push_back("missing tensor '" + e.name + "' (expected shape " + shape_str(e.shape) +
+                           ")");
+        continue;
+      }
+      if (t->shape != e.shape)
+        problems.push_back("tensor '" + e.name + "' has shape " + t->shape_string() +
+                           ", expected " + shape_str(e.shape));
+      if (t->type != dtype::f32 && t->type != dtype::bf16 && t->type != dtype::f16)
+        problems.push_back("tensor '" + e.name + "' has dtype " +
+                           io::safetensors_dtype_name(t->type) + ", expected F32, BF16 or F16");
+    }
+    for (const auto& name : ckpt_->names()) {
+      if (wanted.count(name)) continue;
+      if (config_.tie_word_embeddings && name == "lm_head.weight") {
+        // A duplicate of the tied embedding matrix: accepted (and ignored) when it is well formed.
+        const io::tensor_info& t = ckpt_->at(name);
+        const std::vector<std::int64_t> s = {config_.vocab_size, config_.d_model};
+        if (t.shape != s)
+          problems.push_back("tensor 'lm_head.weight' (tied embeddings) has shape " +
+                             t.shape_string() + ", expected " + shape_str(s));
+        if (t.type != dtype::f32 && t.type != dtype::bf16 && t.type != dtype::f16)
+          problems.push_back("tensor 'lm_head.weight' has dtype " +
+                             std::string(io::safetensors_dtype_name(t.type)) +
+                             ", expected F32, BF16 or F16");
+        continue;
+      }
+      problems.push_back("unexpected tensor '" + name + "' (shape " +
+                         ckpt_->at(name).shape_string() + ") for a " +
+                         to_string(config_.block_type) + " model with " +
+                         std::to_string(config_.n_layer) + " layers");
+    }
+    if (!problems.empty()) {
+      std::string msg = ckpt_->dir() + ": checkpoint does not match config.json (" +
+                        std::to_string(problems.size()) + " problem" +
+                        (problems.size() > 1 ? "s" : "") + "):";
+      for (const auto& p : problems)
+        msg += "\n  " + p;
+      throw error(msg);
+    }
+  }
+
+  weight_matrix matrix(const std::string& name) {
+    const io::tensor_info& t = ckpt_->at(name);
+    weight_matrix m;
+    m.type = t.type;
+    m.rows = t.shape[0];
+    m.cols = t.shape.size() > 1 ? t.shape[1] : 1;
+    dtype_counts_[t.type] += t.numel();
+    const std::size_t align = size_of(t.type);
+    if (reinterpret_cast<std::uintptr_t>(t.bytes) % align == 0) {
+      m.data = t.bytes;
+    } else { // the file leaves it misaligned: keep an aligned copy
+      owned_.emplace_back(std::make_shared<std::vector<float>>((t.end - t.begin + 3) / 4));
+      std::memcpy(owned_.back()->data(), t.bytes, t.end - t.begin);
+      m.data = owned_.back()->data();
+    }
+    return m;
+  }
+  std::vector<float> vec(const std::string& name) {
+    const io::tensor_info& t = ckpt_->at(name);
+    dtype_counts_[t.type] += t.numel();
+    return ckpt_->read<float>(name);
+  }
+
+  void bind() {
+    const model_config& c = config_;
+    embeddings_ = matrix("model.embeddings.weight");
+    if (c.use_norm_embedding) embed_norm_ = vec("model.embed_norm.weight");
+    norm_f_ = vec("model.norm_f.weight");
+    lm_head_ = c.tie_word_embeddings ? embeddings_ : matrix("lm_head.weight");
+    layers_.resize(std::size_t(c.n_layer));
+    for (std::int64_t i = 0; i < c.n_layer; ++i) {
+      const std::string p = "model.layers." + std::to_string(i) + ".";
+      const std::string m = p + "mixer.";
+      const std::string im = m + "inner_mixer.";
+      layer_weights& L = layers_[std::size_t(i)];
+      L.mixer_norm = vec(p + "mixer_norm.weight");
+      L.mixer.fc = matrix(m + "fc.weight");
+      L.mixer.out_proj = matrix(m + "out_proj.weight");
+      L.mixer.in_proj = matrix(im + "in_proj.weight");
+      L.mixer.ch_gate_down = matrix(im + "ch_gate_proj.0.weight");
+      L.mixer.ch_gate_up = matrix(im + "ch_gate_proj.1.weight");
+      L.mixer.mem_gate = matrix(im + "mem_gate_proj.weight");
+      L.mixer.act_norm = vec(m + "act_norm.weight");
+      L.mixer.conv_weight = vec(im + "short_conv.conv1d.weight"); // [E,1,W] == (E, W)
+      L.mixer.conv_bias = vec(im + "short_conv.conv1d.bias");
+      L.mixer.residual_weight = vec(im + "residual_weight");
+      L.mixer.ch_gate_bias = vec(im + "ch_gate_proj.1.bias");
+      L.mixer.mem_gate_bias = vec(im + "mem_gate_proj.bias");
+      if (c.is_plus()) {
+        L.attn_norm = vec(p + "attn_norm.weight");
+        L.attn.q_proj = matrix(p + "attn.q_proj.weight");
+        L.attn.k_proj = matrix(p + "attn.k_proj.weight");
+        L.attn.v_proj = matrix(p + "attn.v_proj.weight");
+        L.attn.out_proj = matrix(p + "attn.out_proj.weight");
+        L.ffn_norm = vec(p + "ffn_norm.weight");
+        L.ffn.fc = matrix(p + "ffn.fc.weight");
+        L.ffn.out_proj = matrix(p + "ffn.out_proj.weight");
+      }
+    }
+  }
+
+  model_config config_;
+  std::shared_ptr<const io::checkpoint> ckpt_;
+  std::vector<std::shared_ptr<std::vector<float>>> owned_;
+  weight_matrix embeddings_, lm_head_;
+  std::vector<float> embed_norm_, norm_f_;
+  std::vector<layer_weights> layers_;
+  std::map<dtype, std::int64_t> dtype_counts_;
+};
+
+} // namespace rodimus

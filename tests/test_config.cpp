@@ -1,0 +1,335 @@
+// config.json parsing (defaults of SPEC §11.4, derived sizes of §2.1/§1.6/§5, strict validation)
+// and checkpoint validation against the configuration (model/weights.hpp).
+#include "support/test_support.hpp"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "rodimus/io/config.hpp"
+#include "rodimus/model/weights.hpp"
+
+using namespace rodimus;
+using nlohmann::json;
+
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const rodimus::error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+json plus_base() {
+  return json{{"model_type", "rodimus"},
+              {"block_type", "rodimus_plus"},
+              {"d_model", 2048},
+              {"n_layer", 24},
+              {"vocab_size", 126464},
+              {"tie_word_embeddings", true},
+              {"mixer_cfg",
+               {{"expand_ratio", 2.0},
+                {"input_gate_low_rank", "auto"},
+                {"mem_size", 64},
+                {"mode", "fused_chunk"},
+                {"normalize_epsilon", 1e-5}}},
+              {"attn_cfg",
+               {{"ffn_expand_ratio", 4.0 / 3.0},
+                {"num_heads", 16},
+                {"num_heads_k", 1},
+                {"num_heads_v", 16},
+                {"rotary_emb_dim", -1},
+                {"rotary_emb_scale_base", nullptr},
+                {"window_size", 4096}}}};
+}
+
+// A fresh temporary folder, removed at scope exit.
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    path = std::filesystem::temp_directory_path() /
+           ("rodimus_test_config_" + std::to_string(test::run_seed() % 1000000007ull) + "_" +
+            std::to_string(counter()++));
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  static int& counter() {
+    static int c = 0;
+    return c;
+  }
+};
+
+// Copy a golden checkpoint's tensors to `dir`, letting `edit` change the list first.
+void write_edited(const std::string& src_dir, const std::string& dir,
+                  const std::function<void(std::vector<io::tensor_to_write>&)>& edit) {
+  std::filesystem::copy_file(src_dir + "/config.json", dir + "/config.json",
+                             std::filesystem::copy_options::overwrite_existing);
+  auto f = io::safetensors_file::open(src_dir + "/model.safetensors");
+  std::vector<io::tensor_to_write> ts;
+  for (const auto& t : f.tensors())
+    ts.push_back({t.name, t.type, t.shape, t.bytes});
+  edit(ts);
+  io::write_safetensors(dir + "/model.safetensors", ts);
+}
+
+} // namespace
+
+TEST_CASE("released configurations: derived sizes and parameter counts of SPEC §7.1") {
+  // Rodimus-1.4B (no normalize_epsilon: 1e-12; attn_cfg present but unused).
+  json j14 = {
+      {"model_type", "rodimus"},
+      {"block_type", "rodimus"},
+      {"d_model", 2048},
+      {"n_layer", 48},
+      {"vocab_size", 126464},
+      {"tie_word_embeddings", true},
+      {"mixer_cfg", {{"expand_ratio", 2.0}, {"input_gate_low_rank", "auto"}, {"mem_size", 64}}},
+      {"attn_cfg",
+       {{"num_heads", nullptr}, {"window_size", 128}, {"ffn_expand_ratio", 4.0 / 3.0}}}};
+  auto c14 = io::parse_config(j14);
+  CHECK(c14.d_inner() == 4096);
+  CHECK(c14.low_rank() == 32);
+  CHECK(c14.normalize_epsilon == 1e-12);
+  CHECK(parameter_count(c14) - 126464 * 2048 - 2048 == 48 * 26511488ll);
+  CHECK(std::llround(parameter_count(c14) / 1e5) == 15316); // 1.5316 B with the tied embedding
+
+  auto c16 = io::parse_config(plus_base());
+  CHECK(c16.is_plus());
+  CHECK(c16.ffn_hidden() == 2736); // int(2730.67) = 2730 -> 2736
+  CHECK(c16.head_dim() == 128);
+  CHECK(c16.window_left() == 2048);
+  CHECK(c16.rotary_dim() == 128);
+  CHECK(c16.normalize_epsilon == 1e-5);
+  CHECK(parameter_count(c16) - 126464 * 2048 - 2048 == 24 * 56170624ll);
+  CHECK(std::llround(parameter_count(c16) / 1e5) == 16071);
+
+  json j4 = plus_base();
+  j4["d_model"] = 3072;
+  j4["n_layer"] = 32;
+  j4["tie_word_embeddings"] = false;
+  j4["attn_cfg"]["num_heads"] = 24;
+  j4["attn_cfg"]["num_heads_v"] = 24;
+  auto c4 = io::parse_config(j4);
+  CHECK(c4.d_inner() == 6144);
+  CHECK(c4.low_rank() == 48);
+  CHECK(c4.ffn_hidden() == 4096);
+  CHECK(parameter_count(c4) - 2 * 126464 * 3072 - 3072 == 32 * 125297792ll);
+  CHECK(std::llround(parameter_count(c4) / 1e5) == 47865);
+}
+
+TEST_CASE("defaults of the reference configuration class apply to missing keys") {
+  auto c = io::parse_config(json{{"model_type", "rodimus"}});
+  CHECK(c.block_type == block_kind::rodimus);
+  CHECK(c.d_model == 2048);
+  CHECK(c.n_layer == 24);
+  CHECK(c.vocab_size == 50277);
+  CHECK(c.norm_epsilon == 1e-5);
+  CHECK_FALSE(c.tie_word_embeddings);
+  CHECK_FALSE(c.use_scale_embedding);
+  CHECK_FALSE(c.use_norm_embedding);
+  CHECK(c.mem_size == 64);
+  CHECK(c.d_conv == 4);
+  CHECK(c.d_inner() == 4096);
+  CHECK(c.low_rank() == 32);
+  CHECK(c.normalize_epsilon == 1e-12);
+  CHECK(c.embed_scale() == 1.0f);
+
+  json p = {{"model_type", "rodimus"},
+            {"block_type", "rodimus_plus"},
+            {"d_model", 256},
+            {"attn_cfg", {{"num_heads_k", 1}, {"num_heads_v", 2}}}};
+  auto cp = io::parse_config(p);
+  CHECK(cp.heads() == 2); // null -> d_model // 128
+  CHECK(cp.head_dim() == 128);
+  CHECK(cp.window_left() == -1); // absent -> unbounded
+  CHECK(cp.rotary_dim() == 128);
+  CHECK(cp.rotary_emb_base == 10000.0);
+  CHECK(cp.ffn_hidden() == 344); // int(341.33) = 341 -> 344
+  p["attn_cfg"]["window_size"] = nullptr;
+  CHECK(io::parse_config(p).window_left() == -1);
+  p["attn_cfg"]["window_size"] = -5;
+  CHECK(io::parse_config(p).window_left() == -1);
+  p["attn_cfg"]["window_size"] = 33;
+  CHECK(io::parse_config(p).window_left() == 16);
+  p["attn_cfg"]["rotary_emb_dim"] = 0;
+  CHECK(io::parse_config(p).rotary_dim() == 0);
+  p["mixer_cfg"] = {{"input_gate_low_rank", "40"}, {"d_conv", 3}, {"mem_size", 16}};
+  p["use_scale_embedding"] = true;
+  auto cq = io::parse_config(p);
+  CHECK(cq.low_rank() == 40);
+  CHECK(cq.d_conv == 3);
+  CHECK(cq.embed_scale() == 4.0f);
+  p["mixer_cfg"]["input_gate_low_rank"] = 12;
+  CHECK(io::parse_config(p).low_rank() == 12);
+  p["mixer_cfg"]["input_gate_low_rank"] = "auto";
+  CHECK(io::parse_config(p).low_rank() == 16); // max(256 // 64, 16)
+}
+
+TEST_CASE("the golden checkpoints: configuration shapes equal the stored tensors") {
+  for (const char* name :
+       {"rodimus_tiny", "rodimus_plus_tiny", "rodimus_plus_opts", "rodimus_tiny_bf16",
+        "rodimus_plus_tiny_bf16", "rodimus_plus_opts_bf16"}) {
+    INFO(name);
+    auto w = model_weights::load(test::golden_dir() + "/" + name);
+    CHECK(w.layers().size() == std::size_t(w.config().n_layer));
+    CHECK(w.embeddings().rows == w.config().vocab_size);
+  }
+  auto opts = io::load_config(test::golden_dir() + "/rodimus_plus_opts");
+  CHECK(opts.d_inner() == 192);
+  CHECK(opts.low_rank() == 24);
+  CHECK(opts.mem_size == 32);
+  CHECK(opts.heads() == 4);
+  CHECK(opts.head_dim() == 32);
+  CHECK(opts.rotary_dim() == 16);
+  CHECK(opts.ffn_hidden() == 256);
+  CHECK(opts.window_left() == 24);
+  CHECK(opts.tie_word_embeddings);
+  auto coder = model_weights::load(test::source_dir() + "/examples/models/tiny-coder");
+  CHECK(coder.config().ffn_hidden() == 256);
+  CHECK(coder.embeddings().type == dtype::bf16);
+  CHECK(coder.lm_head().data == coder.embeddings().data); // tied
+  CHECK(coder.config().normalize_epsilon == 1e-5);
+}
+
+TEST_CASE("invalid configurations name the key, the expectation and the value") {
+  auto err = [](json j) { return error_of([&] { (void)io::parse_config(j, "cfg.json"); }); };
+  std::string e;
+
+  e = err(json{{"block_type", "rodimus"}});
+  CHECK(contains(e, "model_type"));
+  e = err(json{{"model_type", "mamba"}});
+  CHECK(contains(e, "model_type"));
+  CHECK(contains(e, "mamba"));
+  e = err(json{{"model_type", "rodimus"}, {"block_type", "transformer"}});
+  CHECK(contains(e, "block_type"));
+  CHECK(contains(e, "transformer"));
+  e = err(json{{"model_type", "rodimus"}, {"d_model", "2048"}});
+  CHECK(contains(e, "'d_model'"));
+  CHECK(contains(e, "integer"));
+  e = err(json{{"model_type", "rodimus"}, {"n_layer", -3}});
+  CHECK(contains(e, "'n_layer'"));
+  CHECK(contains(e, "-3"));
+  e = err(json{{"model_type", "rodimus"}, {"vocab_size", 0}});
+  CHECK(contains(e, "vocab_size"));
+  e = err(json{{"model_type", "rodimus"}, {"d_model", 64.5}});
+  CHECK(contains(e, "d_model"));
+  e = err(json{{"model_type", "rodimus"}, {"norm_epsilon", -1e-5}});
+  CHECK(contains(e, "norm_epsilon"));
+  e = err(json{{"model_type", "rodimus"}, {"tie_word_embeddings", "yes"}});
+  CHECK(contains(e, "tie_word_embeddings"));
+  e = err(json{{"model_type", "rodimus"}, {"mixer_cfg", 3}});
+  CHECK(contains(e, "mixer_cfg"));
+  e = err(json{{"model_type", "rodimus"}, {"mixer_cfg", {{"mem_size", 0}}}});
+  CHECK(contains(e, "mixer_cfg.mem_size"));
+  e = err(json{{"model_type", "rodimus"}, {"mixer_cfg", {{"input_gate_low_rank", "many"}}}});
+  CHECK(contains(e, "mixer_cfg.input_gate_low_rank"));
+  CHECK(contains(e, "many"));
+  e = err(json{{"model_type", "rodimus"}, {"mixer_cfg", {{"input_gate_low_rank", -4}}}});
+  CHECK(contains(e, "input_gate_low_rank"));
+  e = err(json{{"model_type", "rodimus"}, {"mixer_cfg", {{"expand_ratio", "2"}}}});
+  CHECK(contains(e, "mixer_cfg.expand_ratio"));
+
+  json p = plus_base();
+  p["attn_cfg"].erase("num_heads_k");
+  e = err(p);
+  CHECK(contains(e, "attn_cfg.num_heads_k"));
+  p = plus_base();
+  p["attn_cfg"]["num_heads_v"] = nullptr;
+  CHECK(contains(err(p), "attn_cfg.num_heads_v"));
+  p = plus_base();
+  p["attn_cfg"]["num_heads"] = 15; // does not divide 2048
+  e = err(p);
+  CHECK(contains(e, "attn_cfg.num_heads"));
+  CHECK(contains(e, "15"));
+  p = plus_base();
+  p["attn_cfg"]["num_heads_k"] = 3; // 16 % 3 != 0
+  CHECK(contains(err(p), "attn_cfg.num_heads_k"));
+  p = plus_base();
+  p["attn_cfg"]["num_heads_v"] = 5;
+  CHECK(contains(err(p), "attn_cfg.num_heads_v"));
+  p = plus_base();
+  p["attn_cfg"]["rotary_emb_dim"] = 130;
+  CHECK(contains(err(p), "attn_cfg.rotary_emb_dim"));
+  p = plus_base();
+  p["attn_cfg"]["window_size"] = "wide";
+  CHECK(contains(err(p), "attn_cfg.window_size"));
+  p = plus_base();
+  p["attn_cfg"]["softmax_scale"] = "norm";
+  CHECK(contains(err(p), "attn_cfg.softmax_scale"));
+  p = plus_base();
+  p["d_model"] = 64; // num_heads null would give 0 heads
+  p["attn_cfg"]["num_heads"] = nullptr;
+  CHECK(contains(err(p), "attn_cfg.num_heads"));
+  CHECK(contains(error_of([] { (void)io::parse_config_text("{not json", "x.json"); }), "x.json"));
+  CHECK(contains(error_of([] { (void)io::load_config("/nonexistent/rodimus"); }), "config.json"));
+}
+
+TEST_CASE("checkpoint validation lists every missing, misshapen and unexpected tensor") {
+  const std::string src = test::golden_dir() + "/rodimus_plus_tiny";
+  temp_dir tmp;
+  const std::string dir = tmp.path.string();
+  std::vector<float> junk(64 * 3, 0.5f);
+
+  write_edited(src, dir, [&](std::vector<io::tensor_to_write>& ts) {
+    std::vector<io::tensor_to_write> keep;
+    for (auto& t : ts) {
+      if (t.name == "model.layers.1.attn.k_proj.weight") continue;       // missing
+      if (t.name == "model.norm_f.weight") continue;                     // missing
+      if (t.name == "model.layers.0.ffn_norm.weight") t.shape = {2, 64}; // misshapen (same bytes)
+      keep.push_back(t);
+    }
+    keep.push_back({"model.layers.0.attn.s", dtype::f32, {64, 3}, junk.data()}); // unexpected
+    ts = keep;
+  });
+  std::string e = error_of([&] { (void)model_weights::load(dir); });
+  CHECK(contains(e, "model.layers.1.attn.k_proj.weight"));
+  CHECK(contains(e, "model.norm_f.weight"));
+  CHECK(contains(e, "model.layers.0.ffn_norm.weight"));
+  CHECK(contains(e, "[2, 64]"));
+  CHECK(contains(e, "[128]"));
+  CHECK(contains(e, "model.layers.0.attn.s"));
+  CHECK(contains(e, "4 problems"));
+
+  write_edited(src, dir, [&](std::vector<io::tensor_to_write>& ts) {
+    for (auto& t : ts)
+      if (t.name == "model.layers.0.mixer.inner_mixer.mem_gate_proj.bias") {
+        t.type = dtype::i64; // 128 f32 = 64 i64 bytes
+        t.shape = {64};
+      }
+  });
+  e = error_of([&] { (void)model_weights::load(dir); });
+  CHECK(contains(e, "mem_gate_proj.bias"));
+  CHECK(contains(e, "I64"));
+
+  // Tied embeddings: a stored duplicate lm_head is accepted; without it, fine too.
+  const std::string tied = test::golden_dir() + "/rodimus_plus_opts";
+  auto emb = io::safetensors_file::open(tied + "/model.safetensors");
+  const io::tensor_info& E = emb.at("model.embeddings.weight");
+  write_edited(tied, dir, [&](std::vector<io::tensor_to_write>& ts) {
+    ts.push_back({"lm_head.weight", E.type, E.shape, E.bytes});
+  });
+  auto w = model_weights::load(dir);
+  CHECK(w.lm_head().data == w.embeddings().data);
+  // Untied without lm_head: missing.
+  write_edited(test::golden_dir() + "/rodimus_tiny", dir,
+               [&](std::vector<io::tensor_to_write>& ts) {
+                 std::vector<io::tensor_to_write> keep;
+                 for (auto& t : ts)
+                   if (t.name != "lm_head.weight") keep.push_back(t);
+                 ts = keep;
+               });
+  CHECK(contains(error_of([&] { (void)model_weights::load(dir); }),
+                 "missing tensor 'lm_head.weight'"));
+}
