@@ -1,5 +1,6 @@
 // Umbrella header of the CPU library: core types, every primitive (scalar reference and the xsimd
 // backend), the blocks, the model runner and the file formats. rodimus.cuh adds the CUDA backend.
+// The tokenizer (rodimus/io/tokenizer.hpp) needs Oniguruma: include it and link rodimus::text.
 #pragma once
 
 #include "rodimus/core/backend.hpp"
@@ -9,5 +10,19 @@
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/core/workspace.hpp"
+#include "rodimus/io/checkpoint.hpp"
+#include "rodimus/io/config.hpp"
 #include "rodimus/io/safetensors.hpp"
+#include "rodimus/model/config.hpp"
+#include "rodimus/model/runner.hpp"
+#include "rodimus/model/state.hpp"
+#include "rodimus/model/weights.hpp"
+#include "rodimus/primitives/causal_conv.hpp"
+#include "rodimus/primitives/ddts.hpp"
+#include "rodimus/primitives/gated_rmsnorm.hpp"
+#include "rodimus/primitives/gla.hpp"
 #include "rodimus/primitives/linear.hpp"
+#include "rodimus/primitives/rmsnorm.hpp"
+#include "rodimus/primitives/rotary.hpp"
+#include "rodimus/primitives/swiglu.hpp"
+#include "rodimus/primitives/swska.hpp"
