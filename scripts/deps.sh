@@ -1,7 +1,7 @@
 # Sourced by setup.sh and test.sh: make sure the Debian 12 packages we build with are present.
 # As root, missing packages are installed with apt-get; otherwise the exact command is printed.
 RODIMUS_PACKAGES=(g++ cmake ninja-build pkg-config clang-14 libclang-rt-14-dev clang-format
-  libeigen3-dev libxsimd-dev xtl-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libonig-dev)
+  python3-matplotlib libeigen3-dev libxsimd-dev xtl-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libonig-dev)
 
 rodimus_install_deps() {
   local missing=()

@@ -1,0 +1,14 @@
+// Every primitive of the CPU backend (cpu<Arch>): include this, or the one header you call.
+#pragma once
+
+#include "rodimus/backend/cpu/causal_conv.hpp"
+#include "rodimus/backend/cpu/cpu.hpp"
+#include "rodimus/backend/cpu/ddts.hpp"
+#include "rodimus/backend/cpu/gated_rmsnorm.hpp"
+#include "rodimus/backend/cpu/gla.hpp"
+#include "rodimus/backend/cpu/linear.hpp"
+#include "rodimus/backend/cpu/rmsnorm.hpp"
+#include "rodimus/backend/cpu/rotary.hpp"
+#include "rodimus/backend/cpu/swiglu.hpp"
+#include "rodimus/backend/cpu/swska.hpp"
+#include "rodimus/backend/cpu/thread_pool.hpp"

@@ -1,0 +1,150 @@
+// Depthwise causal conv1d (+ bias, optional SiLU) on the CPU backend (math and shapes in
+// rodimus/primitives/causal_conv.hpp), f32 arithmetic:
+//
+//   y_t[c] = act( bias[c] + sum_w weight[c][w] * x_{t-(W-1)+w}[c] )
+//
+// causal_conv       vectorised over channels in blocks of 256 (the block's weights transposed to
+//                   (W, 256) on the stack), every token of a sequence per block; threads split the
+//                   channel blocks. Taps before the sequence start read the initial state. W <= 16.
+// causal_conv_step  one token per row, the (C, W) state shifted in place; threads split rows and
+//                   channel blocks.
+// Other shapes (W > 16, inner strides other than 1) run the scalar reference.
+#pragma once
+
+#include <algorithm>
+
+#include "rodimus/backend/cpu/cpu.hpp"
+#include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/primitives/causal_conv.hpp"
+#include "rodimus/primitives/elementwise.hpp"
+#include "rodimus/primitives/packed_sequences.hpp"
+
+namespace rodimus {
+
+namespace detail {
+constexpr index_t kConvBlock = 256;
+constexpr index_t kConvMaxWidth = 16;
+} // namespace detail
+
+template <class Arch, class Act>
+[[nodiscard]] status causal_conv(const cpu<Arch>& be, const causal_conv_args<Act>& a) noexcept {
+  RODIMUS_TRY(causal_conv_check(a));
+  if constexpr (!detail::cpu_storage_type<Act>) {
+    return causal_conv(scalar{}, a);
+  } else {
+    const index_t B = a.x.shape[0], T = a.x.shape[1], C = a.x.shape[2], W = a.weight.shape[1];
+    if (W > detail::kConvMaxWidth || a.x.stride[2] != 1 || a.y.stride[2] != 1)
+      return causal_conv(scalar{}, a);
+    RODIMUS_TRY(check_packed_offsets(a.cu_seqlens, a.num_seqs, T));
+    const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, B);
+    if (a.state_slot) {
+      for (index_t n = 0; n < N; ++n) {
+        const index_t s = a.state_slot[n];
+        RODIMUS_REQUIRE(s >= 0, bad_argument, "state_slot");
+        RODIMUS_REQUIRE(!a.initial_state.data || s < a.initial_state.shape[0], bad_argument,
+                        "state_slot");
+        RODIMUS_REQUIRE(!a.final_state.data || s < a.final_state.shape[0], bad_argument,
+                        "state_slot");
+      }
+    }
+    using V = detail::fbatch<Arch>;
+    constexpr index_t Wd = index_t(detail::lanes<Arch>);
+    constexpr index_t CB = detail::kConvBlock;
+    const index_t blocks = (C + CB - 1) / CB;
+    parallel_for(be.pool, 0, blocks, 1, [&](index_t lo, index_t hi) {
+      alignas(64) float wt[detail::kConvMaxWidth * CB]; // (W, CB) weights of the block, transposed
+      alignas(64) float bs[CB];                         // (CB) bias
+      alignas(64) float head[detail::kConvMaxWidth * CB]; // (W, CB) the initial state, transposed
+      for (index_t blk = lo; blk < hi; ++blk) {
+        const index_t c0 = blk * CB, nc = std::min(CB, C - c0);
+        const index_t ncv = nc / Wd * Wd;
+        for (index_t c = 0; c < nc; ++c) {
+          for (index_t w = 0; w < W; ++w)
+            wt[w * CB + c] = a.weight(c0 + c, w);
+          bs[c] = a.bias.data ? a.bias(c0 + c) : 0.0f;
+        }
+        for (index_t n = 0; n < N; ++n) {
+          const sequence_range r = sequence_at(a.cu_seqlens, n, T);
+          const index_t s = a.state_slot ? index_t(a.state_slot[n]) : n;
+          const index_t L = r.length();
+          for (index_t c = 0; c < nc; ++c)
+            for (index_t w = 0; w < W; ++w)
+              head[w * CB + c] =
+                  a.initial_state.data ? load_as<float>(a.initial_state(s, c0 + c, w)) : 0.0f;
+          // x at sequence-local time tau, channel c0 + c (tau < 0: the initial state).
+          auto input = [&](index_t tau, index_t c) -> float {
+            return tau >= 0 ? load_as<float>(a.x(r.batch, r.begin + tau, c0 + c))
+                            : head[(W + tau) * CB + c];
+          };
+          for (index_t t = 0; t < L; ++t) {
+            Act* y = &a.y(r.batch, r.begin + t, c0);
+            if (t >= W - 1) {
+              for (index_t c = 0; c < ncv; c += Wd) {
+                V acc = V::load_aligned(bs + c);
+                for (index_t w = 0; w < W; ++w)
+                  acc = xsimd::fma(
+                      V::load_aligned(wt + w * CB + c),
+                      detail::load_f32<Arch>(&a.x(r.batch, r.begin + t - (W - 1) + w, c0 + c)),
+                      acc);
+                detail::store_f32<Arch>(y + c, a.silu ? detail::silu_f32<Arch>(acc) : acc);
+              }
+            }
+            for (index_t c = (t >= W - 1 ? ncv : 0); c < nc; ++c) {
+              float acc = bs[c];
+              for (index_t w = 0; w < W; ++w)
+                acc += wt[w * CB + c] * input(t - (W - 1) + w, c);
+              y[c] = store_as<Act>(a.silu ? silu(acc) : acc);
+            }
+          }
+          if (a.final_state.data)
+            for (index_t c = 0; c < nc; ++c)
+              for (index_t w = 0; w < W; ++w)
+                a.final_state(s, c0 + c, w) = store_as<Act>(input(L - W + w, c));
+        }
+      }
+    });
+    return status::success();
+  }
+}
+
+template <class Arch, class Act>
+[[nodiscard]] status causal_conv_step(const cpu<Arch>& be,
+                                      const causal_conv_step_args<Act>& a) noexcept {
+  RODIMUS_TRY(causal_conv_step_check(a));
+  if constexpr (!detail::cpu_storage_type<Act>) {
+    return causal_conv_step(scalar{}, a);
+  } else {
+    const index_t B = a.x.shape[0], C = a.x.shape[1], W = a.weight.shape[1], P = a.state.shape[0];
+    for (index_t b = 0; b < B; ++b)
+      if (a.slot) RODIMUS_REQUIRE(a.slot[b] < P, bad_argument, "slot");
+    constexpr index_t CB = detail::kConvBlock;
+    const index_t blocks = (C + CB - 1) / CB;
+    parallel_for(
+        be.pool, 0, B * blocks, detail::rows_grain(CB * W * 4), [&](index_t lo, index_t hi) {
+          for (index_t item = lo; item < hi; ++item) {
+            const index_t b = item / blocks, c0 = (item % blocks) * CB, c1 = std::min(C, c0 + CB);
+            const index_t s = a.slot ? index_t(a.slot[b]) : b;
+            if (s < 0) {
+              for (index_t c = c0; c < c1; ++c)
+                a.y(b, c) = store_as<Act>(0.0f);
+              continue;
+            }
+            for (index_t c = c0; c < c1; ++c) {
+              Act* st = &a.state(s, c, index_t(0));
+              const index_t sw = a.state.stride[2];
+              float acc = a.bias.data ? a.bias(c) : 0.0f;
+              for (index_t w = 0; w + 1 < W; ++w) {
+                st[w * sw] = st[(w + 1) * sw];
+                acc += a.weight(c, w) * load_as<float>(st[w * sw]);
+              }
+              st[(W - 1) * sw] = a.x(b, c);
+              acc += a.weight(c, W - 1) * load_as<float>(a.x(b, c));
+              a.y(b, c) = store_as<Act>(a.silu ? silu(acc) : acc);
+            }
+          }
+        });
+    return status::success();
+  }
+}
+
+} // namespace rodimus

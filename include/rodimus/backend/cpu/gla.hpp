@@ -1,0 +1,563 @@
+// GLA recurrence on the CPU backend (math, shapes and validation in rodimus/primitives/gla.hpp):
+//
+//   S_t = diag(exp(g_t)) S_{t-1} + k_t^T v_t,     o_t = scale * q_t S_t       S: (K, V) f32
+//
+// gla_decode   one token per batch row, states updated in place in the pool. Memory-bound on the
+//              f32 state (read once, written once): threads split batch rows x heads x column
+//              blocks of 2048; each state row is streamed contiguously while the output
+//              accumulates in an L1 buffer.
+// gla_scan     the sequential recurrence. Per (sequence, head) and segment of 256 tokens, the
+//              per-token vectors exp(g), k and scale*q are widened to f32 once; threads then split
+//              the V columns in blocks of 4 SIMD vectors whose (K x block) state stays in L1 for
+//              the whole segment: 3 vector operations per state element per token.
+// gla_chunked  the chunked form of SPEC §4.1, with every exponent <= 0. Per chunk (phase 1,
+//              threads over chunks): G = cumsum g (f64), q~ = scale q exp(G), k~ = k exp(Gamma-G),
+//              A_ij = scale sum_n q_i k_j exp(G_i - G_j) for j <= i only (the others are set to 0,
+//              never computed), exp(Gamma). Then (phase 2, threads over column blocks, the state
+//              block in L1): o = q~ S + A v and S = exp(Gamma) S + k~^T v, as register-blocked
+//              matrix products (4 rows x 4 vectors). Per token and value column that is
+//              2K + C/2 multiply-adds against the scan's 3K operations.
+//
+// Fast paths need State = f32, Act and Gate in {f32, bf16, f16} and unit inner strides; anything
+// else runs the scalar reference (the workspace covers both).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <type_traits>
+
+#include "rodimus/backend/cpu/cpu.hpp"
+#include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/core/dtype.hpp"
+#include "rodimus/core/workspace.hpp"
+#include "rodimus/primitives/gla.hpp"
+
+namespace rodimus {
+
+namespace detail {
+
+constexpr index_t kGlaSegment = 256;        // tokens whose per-token vectors are widened at once
+constexpr index_t kGlaDecodeColumns = 2048; // columns per decode work item
+constexpr int kGlaBlockVectors = 4;         // SIMD vectors per column block (scan, chunked)
+
+template <class Act, class Gate, class State>
+constexpr bool gla_cpu_types =
+    std::is_same_v<State, float>&& cpu_storage_type<Act>&& cpu_storage_type<Gate>;
+
+template <class Act, class Gate, class State>
+bool gla_cpu_strides_ok(const gla_args<Act, Gate, State>& a) noexcept {
+  return a.q.stride[3] == 1 && a.k.stride[3] == 1 && a.g.stride[3] == 1 && a.v.stride[3] == 1 &&
+         a.o.stride[3] == 1 && (!a.initial_state.data || a.initial_state.stride[3] == 1) &&
+         (!a.final_state.data || a.final_state.stride[3] == 1);
+}
+
+/// State row length in the workspace: V rounded up to whole column blocks, plus one cache line so
+/// that the rows of a column block do not all map to the same L1 set (a 16 KiB row stride would
+/// leave a 64-row block 12 ways of L1 and make the scan thrash).
+template <class A> index_t gla_padded_columns(index_t V) noexcept {
+  const index_t BW = index_t(lanes<A>) * kGlaBlockVectors;
+  return (V + BW - 1) / BW * BW + 16;
+}
+
+/// Load the state entering sequence n (or zeros) into S (K, Vp), padding columns zeroed.
+template <class A, class Act, class Gate>
+void gla_cpu_load_state(const gla_args<Act, Gate, float>& a, index_t n, index_t h, float* S,
+                        index_t Vp) noexcept {
+  const index_t K = a.q.shape[3], V = a.v.shape[3];
+  for (index_t i = 0; i < K; ++i) {
+    float* row = S + i * Vp;
+    if (a.initial_state.data) {
+      const float* src = &a.initial_state(n, h, i, index_t(0));
+      std::copy(src, src + V, row);
+    } else {
+      std::fill(row, row + V, 0.0f);
+    }
+    std::fill(row + V, row + Vp, 0.0f);
+  }
+}
+
+template <class Act, class Gate>
+void gla_cpu_store_state(const gla_args<Act, Gate, float>& a, index_t n, index_t h, const float* S,
+                         index_t Vp) noexcept {
+  if (!a.final_state.data) return;
+  const index_t K = a.q.shape[3], V = a.v.shape[3];
+  for (index_t i = 0; i < K; ++i)
+    std::copy(S + i * Vp, S + i * Vp + V, &a.final_state(n, h, i, index_t(0)));
+}
+
+/// Column block [c0, c0 + NV*W) of a row of `src` into f32 registers (zero past V).
+template <class A, int NV, class T>
+inline void gla_load_block(fbatch<A> (&out)[NV], const T* row, index_t c0, index_t V) noexcept {
+  constexpr index_t W = index_t(lanes<A>);
+  for (int j = 0; j < NV; ++j) {
+    const index_t c = c0 + j * W;
+    if (c + W <= V)
+      out[j] = load_f32<A>(row + c);
+    else if (c < V)
+      out[j] = load_f32_partial<A>(row + c, std::size_t(V - c));
+    else
+      out[j] = fbatch<A>(0.0f);
+  }
+}
+
+template <class A, int NV, class T>
+inline void gla_store_block(T* row, const fbatch<A> (&x)[NV], index_t c0, index_t V) noexcept {
+  constexpr index_t W = index_t(lanes<A>);
+  for (int j = 0; j < NV; ++j) {
+    const index_t c = c0 + j * W;
+    if (c + W <= V)
+      store_f32<A>(row + c, x[j]);
+    else if (c < V)
+      store_f32_partial<A>(row + c, x[j], std::size_t(V - c));
+  }
+}
+
+/// Keep x in a register: stops the compiler from folding the load into every FMA that reads it
+/// (which would load the same cache line once per use and make the matrix kernels load-bound).
+template <class A> inline void in_register(fbatch<A>& x) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  typename fbatch<A>::register_type r = x;
+  asm("" : "+v"(r));
+  x = fbatch<A>(r);
+#else
+  (void)x;
+#endif
+}
+
+// ---- scan ----
+
+/// Tokens [0, L) of a segment for the column block at c0: S (K, Vp) in place.
+template <class A, int NV, class Act, class Gate>
+void gla_scan_block(const gla_args<Act, Gate, float>& a, index_t b, index_t h, index_t t0,
+                    index_t L, const float* dq, const float* dd, const float* dk, float* S,
+                    index_t Vp, index_t c0) noexcept {
+  using B = fbatch<A>;
+  constexpr index_t W = index_t(lanes<A>);
+  const index_t K = a.q.shape[3], V = a.v.shape[3];
+  for (index_t t = 0; t < L; ++t) {
+    B v[NV], acc[NV];
+    gla_load_block<A, NV>(v, &a.v(b, h, t0 + t, index_t(0)), c0, V);
+    for (int j = 0; j < NV; ++j)
+      acc[j] = B(0.0f);
+    const float* qt = dq + t * K;
+    const float* dt = dd + t * K;
+    const float* kt = dk + t * K;
+    for (index_t n = 0; n < K; ++n) {
+      const B bd(dt[n]), bk(kt[n]), bq(qt[n]);
+      float* srow = S + n * Vp + c0;
+      for (int j = 0; j < NV; ++j) {
+        B s = B::load_unaligned(srow + j * W);
+        s = xsimd::fma(s, bd, bk * v[j]);
+        s.store_unaligned(srow + j * W);
+        acc[j] = xsimd::fma(bq, s, acc[j]);
+      }
+    }
+    gla_store_block<A, NV>(&a.o(b, h, t0 + t, index_t(0)), acc, c0, V);
+  }
+}
+
+// ---- chunked ----
+
+struct gla_chunk_buffers {
+  float* qt;    // (Ts, K)  scale * q * exp(G)
+  float* kt;    // (Ts, K)  k * exp(Gamma - G)
+  double* G;    // (Ts, K)  local inclusive cumsum of g
+  float* A;     // (Ts / C, C, C) intra-chunk matrix, zero above the diagonal and past L
+  float* decay; // (Ts / C, K) exp(Gamma)
+  float* tmp;   // (Ts / C, K) exponent scratch, one row per chunk
+};
+
+/// Phase 1 for the chunk of L tokens starting at t0 (index c within the segment).
+template <class A, class Act, class Gate>
+void gla_chunk_prepare(const gla_args<Act, Gate, float>& a, index_t b, index_t h, index_t t0,
+                       index_t L, index_t c, index_t C, const gla_chunk_buffers& buf,
+                       float* tmp) noexcept {
+  using B = fbatch<A>;
+  constexpr index_t W = index_t(lanes<A>);
+  const index_t K = a.q.shape[3];
+  const float scale = a.scale;
+  double* G = buf.G + c * C * K;
+  float* qt = buf.qt + c * C * K;
+  float* kt = buf.kt + c * C * K;
+  float* Am = buf.A + c * C * C;
+  float* dec = buf.decay + c * K;
+  for (index_t i = 0; i < L; ++i) {
+    const Gate* gi = &a.g(b, h, t0 + i, index_t(0));
+    for (index_t n = 0; n < K; ++n)
+      G[i * K + n] = (i ? G[(i - 1) * K + n] : 0.0) + double(load_as<float>(gi[n]));
+  }
+  const double* gamma = G + (L - 1) * K;
+  for (index_t n = 0; n < K; ++n)
+    dec[n] = float(std::exp(gamma[n]));
+  const index_t Kv = K / W * W;
+  for (index_t i = 0; i < C; ++i) {
+    float* qrow = qt + i * K;
+    float* krow = kt + i * K;
+    if (i >= L) {
+      std::fill(qrow, qrow + K, 0.0f);
+      std::fill(krow, krow + K, 0.0f);
+      std::fill(Am + i * C, Am + (i + 1) * C, 0.0f);
+      continue;
+    }
+    const Act* qi = &a.q(b, h, t0 + i, index_t(0));
+    const Gate* ki = &a.k(b, h, t0 + i, index_t(0));
+    for (index_t n = 0; n < K; ++n)
+      tmp[n] = float(G[i * K + n]);
+    for (index_t n = 0; n < Kv; n += W)
+      (B(scale) * load_f32<A>(qi + n) * xsimd::exp(B::load_unaligned(tmp + n)))
+          .store_unaligned(qrow + n);
+    for (index_t n = Kv; n < K; ++n)
+      qrow[n] = scale * load_as<float>(qi[n]) * std::exp(tmp[n]);
+    for (index_t n = 0; n < K; ++n)
+      tmp[n] = float(gamma[n] - G[i * K + n]);
+    for (index_t n = 0; n < Kv; n += W)
+      (load_f32<A>(ki + n) * xsimd::exp(B::load_unaligned(tmp + n))).store_unaligned(krow + n);
+    for (index_t n = Kv; n < K; ++n)
+      krow[n] = load_as<float>(ki[n]) * std::exp(tmp[n]);
+    // Row i of A: j <= i only (every exponent G_i - G_j <= 0); the rest is set, never computed.
+    for (index_t j = 0; j <= i; ++j) {
+      const Gate* kj = &a.k(b, h, t0 + j, index_t(0));
+      for (index_t n = 0; n < K; ++n)
+        tmp[n] = float(G[i * K + n] - G[j * K + n]);
+      B acc(0.0f);
+      for (index_t n = 0; n < Kv; n += W)
+        acc = xsimd::fma(load_f32<A>(qi + n) * load_f32<A>(kj + n),
+                         xsimd::exp(B::load_unaligned(tmp + n)), acc);
+      float sum = xsimd::hadd(acc);
+      for (index_t n = Kv; n < K; ++n)
+        sum += load_as<float>(qi[n]) * load_as<float>(kj[n]) * std::exp(tmp[n]);
+      Am[i * C + j] = scale * sum;
+    }
+    std::fill(Am + i * C + i + 1, Am + (i + 1) * C, 0.0f);
+  }
+}
+
+/// Phase 2 for one column block over the chunks of a segment: outputs, then the state update.
+template <class A, int NV, class Act, class Gate>
+void gla_chunk_block(const gla_args<Act, Gate, float>& a, index_t b, index_t h, index_t s0,
+                     index_t Ls, index_t C, const gla_chunk_buffers& buf, float* S, index_t Vp,
+                     index_t c0, float* U /* (C, NV*W) */) noexcept {
+  using B = fbatch<A>;
+  constexpr index_t W = index_t(lanes<A>);
+  constexpr index_t BW = NV * W;
+  constexpr int R = 4;
+  const index_t K = a.q.shape[3], V = a.v.shape[3];
+  for (index_t c = 0, t0 = s0; t0 < s0 + Ls; ++c, t0 += C) {
+    const index_t L = std::min(C, s0 + Ls - t0);
+    const float* qt = buf.qt + c * C * K;
+    const float* kt = buf.kt + c * C * K;
+    const float* Am = buf.A + c * C * C;
+    const float* dec = buf.decay + c * K;
+    for (index_t i = 0; i < L; ++i) {
+      B u[NV];
+      gla_load_block<A, NV>(u, &a.v(b, h, t0 + i, index_t(0)), c0, V);
+      for (int j = 0; j < NV; ++j)
+        u[j].store_unaligned(U + i * BW + j * W);
+    }
+    // o rows i0 .. i0+3: q~ S_in + A v (A is zero past the diagonal and past L).
+    for (index_t i0 = 0; i0 < L; i0 += R) {
+      B acc[R][NV];
+      for (int r = 0; r < R; ++r)
+        for (int j = 0; j < NV; ++j)
+          acc[r][j] = B(0.0f);
+      for (index_t n = 0; n < K; ++n) {
+        B s[NV];
+        for (int j = 0; j < NV; ++j) {
+          s[j] = B::load_unaligned(S + n * Vp + c0 + j * W);
+          in_register<A>(s[j]);
+        }
+        for (int r = 0; r < R; ++r) {
+          const B q(qt[(i0 + r) * K + n]);
+          for (int j = 0; j < NV; ++j)
+            acc[r][j] = xsimd::fma(q, s[j], acc[r][j]);
+        }
+      }
+      const index_t jend = std::min(L, i0 + R);
+      for (index_t jj = 0; jj < jend; ++jj) {
+        B u[NV];
+        for (int j = 0; j < NV; ++j) {
+          u[j] = B::load_unaligned(U + jj * BW + j * W);
+          in_register<A>(u[j]);
+        }
+        for (int r = 0; r < R; ++r) {
+          const B w(Am[(i0 + r) * C + jj]);
+          for (int j = 0; j < NV; ++j)
+            acc[r][j] = xsimd::fma(w, u[j], acc[r][j]);
+        }
+      }
+      for (int r = 0; r < R && i0 + r < L; ++r)
+        gla_store_block<A, NV>(&a.o(b, h, t0 + i0 + r, index_t(0)), acc[r], c0, V);
+    }
+    // S rows n .. n+R-1: exp(Gamma) S + k~^T v.
+    index_t n = 0;
+    for (; n + R <= K; n += R) {
+      B s[R][NV];
+      for (int r = 0; r < R; ++r) {
+        const B d(dec[n + r]);
+        for (int j = 0; j < NV; ++j)
+          s[r][j] = d * B::load_unaligned(S + (n + r) * Vp + c0 + j * W);
+      }
+      for (index_t jj = 0; jj < L; ++jj) {
+        B u[NV];
+        for (int j = 0; j < NV; ++j) {
+          u[j] = B::load_unaligned(U + jj * BW + j * W);
+          in_register<A>(u[j]);
+        }
+        for (int r = 0; r < R; ++r) {
+          const B w(kt[jj * K + n + r]);
+          for (int j = 0; j < NV; ++j)
+            s[r][j] = xsimd::fma(w, u[j], s[r][j]);
+        }
+      }
+      for (int r = 0; r < R; ++r)
+        for (int j = 0; j < NV; ++j)
+          s[r][j].store_unaligned(S + (n + r) * Vp + c0 + j * W);
+    }
+    for (; n < K; ++n) {
+      B s[NV];
+      const B d(dec[n]);
+      for (int j = 0; j < NV; ++j)
+        s[j] = d * B::load_unaligned(S + n * Vp + c0 + j * W);
+      for (index_t jj = 0; jj < L; ++jj) {
+        const B w(kt[jj * K + n]);
+        for (int j = 0; j < NV; ++j)
+          s[j] = xsimd::fma(w, B::load_unaligned(U + jj * BW + j * W), s[j]);
+      }
+      for (int j = 0; j < NV; ++j)
+        s[j].store_unaligned(S + n * Vp + c0 + j * W);
+    }
+  }
+}
+
+// ---- workspace layout ----
+
+template <class A> std::size_t gla_scan_cpu_bytes(index_t K, index_t V) noexcept {
+  const std::size_t Vp = std::size_t(gla_padded_columns<A>(V));
+  return 4 * workspace::alignment + workspace::bytes_for<float>(std::size_t(K) * Vp) +
+         3 * workspace::bytes_for<float>(std::size_t(kGlaSegment * K));
+}
+
+template <class A> std::size_t gla_chunked_cpu_bytes(index_t K, index_t V, index_t C) noexcept {
+  const std::size_t Vp = std::size_t(gla_padded_columns<A>(V));
+  const std::size_t Ts = std::size_t(kGlaSegment), k = std::size_t(K);
+  return 8 * workspace::alignment + workspace::bytes_for<float>(k * Vp) +
+         2 * workspace::bytes_for<float>(Ts * k) + workspace::bytes_for<double>(Ts * k) +
+         workspace::bytes_for<float>(Ts * std::size_t(C)) +
+         2 * workspace::bytes_for<float>(Ts / std::size_t(C) * k);
+}
+
+} // namespace detail
+
+// ---- gla_scan ----
+
+template <class Arch, class Act, class Gate, class State>
+std::size_t gla_scan_workspace_bytes(const cpu<Arch>&,
+                                     const gla_args<Act, Gate, State>& a) noexcept {
+  const index_t K = std::max<index_t>(a.q.shape[3], 0), V = std::max<index_t>(a.v.shape[3], 0);
+  return std::max(gla_scan_workspace_bytes(scalar{}, a), detail::gla_scan_cpu_bytes<Arch>(K, V));
+}
+
+template <class Arch, class Act, class Gate, class State>
+[[nodiscard]] status gla_scan(const cpu<Arch>& be, const gla_args<Act, Gate, State>& a,
+                              workspace ws) noexcept {
+  if constexpr (!detail::gla_cpu_types<Act, Gate, State>) {
+    return gla_scan(scalar{}, a, ws);
+  } else {
+    RODIMUS_TRY(gla_check(a));
+    if (!detail::gla_cpu_strides_ok(a)) return gla_scan(scalar{}, a, ws);
+    using namespace detail;
+    constexpr index_t W = index_t(lanes<Arch>);
+    constexpr index_t BW = kGlaBlockVectors * W;
+    const index_t H = a.q.shape[1], K = a.q.shape[3], V = a.v.shape[3];
+    const index_t Vp = gla_padded_columns<Arch>(V);
+    float* S = ws.take<float>(std::size_t(K * Vp));           // (K, Vp)
+    float* dq = ws.take<float>(std::size_t(kGlaSegment * K)); // (Ts, K) scale * q
+    float* dd = ws.take<float>(std::size_t(kGlaSegment * K)); // (Ts, K) exp(g)
+    float* dk = ws.take<float>(std::size_t(kGlaSegment * K)); // (Ts, K) k
+    RODIMUS_REQUIRE(S && dq && dd && dk, workspace_too_small, "ws");
+    const index_t N = gla_num_seqs(a);
+    const index_t blocks = (V + BW - 1) / BW;
+    for (index_t n = 0; n < N; ++n) {
+      index_t b, t0, t1;
+      detail::gla_sequence_range(a, n, b, t0, t1);
+      for (index_t h = 0; h < H; ++h) {
+        gla_cpu_load_state<Arch>(a, n, h, S, Vp);
+        for (index_t s0 = t0; s0 < t1; s0 += kGlaSegment) {
+          const index_t L = std::min(kGlaSegment, t1 - s0);
+          parallel_for(be.pool, 0, L, 16, [&](index_t lo, index_t hi) {
+            for (index_t t = lo; t < hi; ++t) {
+              const Act* q = &a.q(b, h, s0 + t, index_t(0));
+              const Gate* k = &a.k(b, h, s0 + t, index_t(0));
+              const Gate* g = &a.g(b, h, s0 + t, index_t(0));
+              index_t i = 0;
+              for (; i + W <= K; i += W) {
+                (fbatch<Arch>(a.scale) * load_f32<Arch>(q + i)).store_unaligned(dq + t * K + i);
+                xsimd::exp(load_f32<Arch>(g + i)).store_unaligned(dd + t * K + i);
+                load_f32<Arch>(k + i).store_unaligned(dk + t * K + i);
+              }
+              for (; i < K; ++i) {
+                dq[t * K + i] = a.scale * load_as<float>(q[i]);
+                dd[t * K + i] = std::exp(load_as<float>(g[i]));
+                dk[t * K + i] = load_as<float>(k[i]);
+              }
+            }
+          });
+          parallel_for(be.pool, 0, blocks, 1, [&](index_t lo, index_t hi) {
+            for (index_t blk = lo; blk < hi; ++blk)
+              gla_scan_block<Arch, kGlaBlockVectors>(a, b, h, s0, L, dq, dd, dk, S, Vp, blk * BW);
+          });
+        }
+        gla_cpu_store_state(a, n, h, S, Vp);
+      }
+    }
+    return status::success();
+  }
+}
+
+// ---- gla_chunked ----
+
+template <class Arch, class Act, class Gate, class State>
+std::size_t gla_chunked_workspace_bytes(const cpu<Arch>&, const gla_args<Act, Gate, State>& a,
+                                        int chunk_size) noexcept {
+  const index_t K = std::max<index_t>(a.q.shape[3], 0), V = std::max<index_t>(a.v.shape[3], 0);
+  const index_t C = std::max(chunk_size, 1);
+  return std::max(gla_chunked_workspace_bytes(scalar{}, a, chunk_size),
+                  detail::gla_chunked_cpu_bytes<Arch>(K, V, C));
+}
+
+template <class Arch, class Act, class Gate, class State>
+[[nodiscard]] status gla_chunked(const cpu<Arch>& be, const gla_args<Act, Gate, State>& a,
+                                 int chunk_size, workspace ws) noexcept {
+  RODIMUS_TRY(gla_chunked_check(a, chunk_size));
+  RODIMUS_REQUIRE(gla_chunk_size_supported(chunk_size), unsupported, "chunk_size");
+  if constexpr (!detail::gla_cpu_types<Act, Gate, State>) {
+    return gla_chunked(scalar{}, a, chunk_size, ws);
+  } else {
+    if (!detail::gla_cpu_strides_ok(a)) return gla_chunked(scalar{}, a, chunk_size, ws);
+    using namespace detail;
+    constexpr index_t W = index_t(lanes<Arch>);
+    constexpr index_t BW = kGlaBlockVectors * W;
+    const index_t H = a.q.shape[1], K = a.q.shape[3], V = a.v.shape[3];
+    const index_t C = chunk_size, Ts = kGlaSegment;
+    const index_t Vp = gla_padded_columns<Arch>(V);
+    float* S = ws.take<float>(std::size_t(K * Vp)); // (K, Vp)
+    gla_chunk_buffers buf;
+    buf.qt = ws.take<float>(std::size_t(Ts * K));
+    buf.kt = ws.take<float>(std::size_t(Ts * K));
+    buf.G = ws.take<double>(std::size_t(Ts * K));
+    buf.A = ws.take<float>(std::size_t(Ts * C));
+    buf.decay = ws.take<float>(std::size_t(Ts / C * K));
+    buf.tmp = ws.take<float>(std::size_t(Ts / C * K));
+    RODIMUS_REQUIRE(S && buf.qt && buf.kt && buf.G && buf.A && buf.decay && buf.tmp,
+                    workspace_too_small, "ws");
+    const index_t N = gla_num_seqs(a);
+    const index_t blocks = (V + BW - 1) / BW;
+    for (index_t n = 0; n < N; ++n) {
+      index_t b, t0, t1;
+      detail::gla_sequence_range(a, n, b, t0, t1);
+      for (index_t h = 0; h < H; ++h) {
+        gla_cpu_load_state<Arch>(a, n, h, S, Vp);
+        for (index_t s0 = t0; s0 < t1; s0 += Ts) {
+          const index_t Ls = std::min(Ts, t1 - s0);
+          const index_t chunks = (Ls + C - 1) / C;
+          parallel_for(be.pool, 0, chunks, 1, [&](index_t lo, index_t hi) {
+            for (index_t c = lo; c < hi; ++c)
+              gla_chunk_prepare<Arch>(a, b, h, s0 + c * C, std::min(C, Ls - c * C), c, C, buf,
+                                      buf.tmp + c * K);
+          });
+          parallel_for(be.pool, 0, blocks, 1, [&](index_t lo, index_t hi) {
+            alignas(64) float U[128 * BW]; // (C, BW) the chunk's v block, f32
+            for (index_t blk = lo; blk < hi; ++blk)
+              gla_chunk_block<Arch, kGlaBlockVectors>(a, b, h, s0, Ls, C, buf, S, Vp, blk * BW, U);
+          });
+        }
+        gla_cpu_store_state(a, n, h, S, Vp);
+      }
+    }
+    return status::success();
+  }
+}
+
+// ---- gla_decode ----
+
+template <class Arch, class Act, class Gate, class State>
+std::size_t gla_decode_workspace_bytes(const cpu<Arch>&,
+                                       const gla_decode_args<Act, Gate, State>& a) noexcept {
+  const std::size_t B = std::size_t(std::max<index_t>(a.q.shape[0], 0));
+  const std::size_t H = std::size_t(std::max<index_t>(a.q.shape[1], 0));
+  const std::size_t K = std::size_t(std::max<index_t>(a.q.shape[2], 0));
+  return std::max(gla_decode_workspace_bytes(scalar{}, a),
+                  2 * workspace::alignment + workspace::bytes_for<float>(3 * B * H * K));
+}
+
+template <class Arch, class Act, class Gate, class State>
+[[nodiscard]] status gla_decode(const cpu<Arch>& be, const gla_decode_args<Act, Gate, State>& a,
+                                workspace ws) noexcept {
+  if constexpr (!detail::gla_cpu_types<Act, Gate, State>) {
+    return gla_decode(scalar{}, a, ws);
+  } else {
+    RODIMUS_TRY(gla_decode_check(a));
+    if (a.q.stride[2] != 1 || a.k.stride[2] != 1 || a.g.stride[2] != 1 || a.v.stride[2] != 1 ||
+        a.o.stride[2] != 1 || a.state.stride[3] != 1)
+      return gla_decode(scalar{}, a, ws);
+    using namespace detail;
+    using B = fbatch<Arch>;
+    constexpr index_t W = index_t(lanes<Arch>);
+    const index_t Bn = a.q.shape[0], H = a.q.shape[1], K = a.q.shape[2], V = a.v.shape[2];
+    if (Bn == 0 || H == 0) return status::success();
+    float* pre = ws.take<float>(std::size_t(3 * Bn * H * K)); // (B, H, 3, K): scale*q, exp(g), k
+    RODIMUS_REQUIRE(pre, workspace_too_small, "ws");
+    for (index_t b = 0; b < Bn; ++b)
+      for (index_t h = 0; h < H; ++h) {
+        float* p = pre + (b * H + h) * 3 * K;
+        for (index_t i = 0; i < K; ++i) {
+          p[i] = a.scale * load_as<float>(a.q(b, h, i));
+          p[K + i] = std::exp(load_as<float>(a.g(b, h, i)));
+          p[2 * K + i] = load_as<float>(a.k(b, h, i));
+        }
+      }
+    const index_t cols = std::min(kGlaDecodeColumns, V);
+    const index_t per_row = (V + cols - 1) / cols;
+    parallel_for(be.pool, 0, Bn * H * per_row, 1, [&](index_t lo, index_t hi) {
+      alignas(64) float acc[kGlaDecodeColumns]; // (cols) the output block, f32
+      alignas(64) float vb[kGlaDecodeColumns];  // (cols) v, f32
+      for (index_t item = lo; item < hi; ++item) {
+        const index_t b = item / (H * per_row), h = (item / per_row) % H,
+                      c0 = (item % per_row) * cols;
+        const index_t nc = std::min(cols, V - c0);
+        Act* orow = &a.o(b, h, c0);
+        const index_t p = a.slot ? index_t(a.slot[b]) : b;
+        if (p < 0) {
+          for (index_t j = 0; j < nc; ++j)
+            orow[j] = store_as<Act>(0.0f);
+          continue;
+        }
+        const index_t nv = nc / W * W;
+        convert_to_f32<Arch>(vb, &a.v(b, h, c0), std::size_t(nc));
+        std::fill(acc, acc + nc, 0.0f);
+        const float* pq = pre + (b * H + h) * 3 * K;
+        for (index_t n = 0; n < K; ++n) {
+          float* srow = &a.state(p, h, n, c0);
+          const float qn = pq[n], dn = pq[K + n], kn = pq[2 * K + n];
+          const B bq(qn), bd(dn), bk(kn);
+          for (index_t j = 0; j < nv; j += W) {
+            B s = B::load_unaligned(srow + j);
+            s = xsimd::fma(s, bd, bk * B::load_aligned(vb + j));
+            s.store_unaligned(srow + j);
+            xsimd::fma(bq, s, B::load_aligned(acc + j)).store_aligned(acc + j);
+          }
+          for (index_t j = nv; j < nc; ++j) {
+            const float s = srow[j] * dn + kn * vb[j];
+            srow[j] = s;
+            acc[j] += qn * s;
+          }
+        }
+        convert_from_f32<Arch>(orow, acc, std::size_t(nc));
+      }
+    });
+    return status::success();
+  }
+}
+
+} // namespace rodimus

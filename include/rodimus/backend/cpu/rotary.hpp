@@ -1,0 +1,69 @@
+// Rotary embedding (NeoX rotate-half) on the CPU backend, in place (math and shapes in
+// rodimus/primitives/rotary.hpp). Per token the cos/sin table (r/2 entries, f32 angles, rounded to
+// Act as the reference does) is computed once with the same f32 functions as the scalar oracle and
+// shared by all heads; the rotation is vectorised over the channel pairs. Threads split tokens.
+#pragma once
+
+#include <cmath>
+
+#include "rodimus/backend/cpu/cpu.hpp"
+#include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/primitives/packed_sequences.hpp"
+#include "rodimus/primitives/rotary.hpp"
+
+namespace rodimus {
+
+template <class Arch, class Act>
+[[nodiscard]] status rotary(const cpu<Arch>& be, const rotary_args<Act>& a) noexcept {
+  RODIMUS_TRY(rotary_check(a));
+  if constexpr (!detail::cpu_storage_type<Act>) {
+    return rotary(scalar{}, a);
+  } else {
+    const index_t B = a.x.shape[0], T = a.x.shape[1], H = a.x.shape[2];
+    RODIMUS_TRY(check_packed_offsets(a.cu_seqlens, a.num_seqs, T));
+    const index_t r = rotary_channels(a), half = r / 2;
+    if (half == 0) return status::success();
+    if (a.x.stride[3] != 1 || half > 512) return rotary(scalar{}, a);
+    using V = detail::fbatch<Arch>;
+    constexpr index_t W = index_t(detail::lanes<Arch>);
+    const index_t hv = half / W * W;
+    const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, B);
+    float theta[512];
+    for (index_t j = 0; j < half; ++j)
+      theta[j] = 1.0f / std::pow(a.base, float(2 * j) / float(r));
+    for (index_t n = 0; n < N; ++n) {
+      const sequence_range seq = sequence_at(a.cu_seqlens, n, T);
+      const index_t offset = a.position_offset ? index_t(a.position_offset[n]) : 0;
+      parallel_for(be.pool, seq.begin, seq.end, detail::rows_grain(H * r),
+                   [&](index_t lo, index_t hi) {
+                     alignas(64) float cs[512], sn[512];
+                     for (index_t t = lo; t < hi; ++t) {
+                       const float p = float(offset + (t - seq.begin));
+                       for (index_t j = 0; j < half; ++j) {
+                         const float angle = p * theta[j];
+                         cs[j] = load_as<float>(store_as<Act>(std::cos(angle)));
+                         sn[j] = load_as<float>(store_as<Act>(std::sin(angle)));
+                       }
+                       for (index_t h = 0; h < H; ++h) {
+                         Act* x = &a.x(seq.batch, t, h, index_t(0));
+                         for (index_t j = 0; j < hv; j += W) {
+                           const V v0 = detail::load_f32<Arch>(x + j),
+                                   v1 = detail::load_f32<Arch>(x + j + half);
+                           const V c = V::load_aligned(cs + j), s = V::load_aligned(sn + j);
+                           detail::store_f32<Arch>(x + j, v0 * c - v1 * s);
+                           detail::store_f32<Arch>(x + j + half, v0 * s + v1 * c);
+                         }
+                         for (index_t j = hv; j < half; ++j) {
+                           const float v0 = load_as<float>(x[j]), v1 = load_as<float>(x[j + half]);
+                           x[j] = store_as<Act>(v0 * cs[j] - v1 * sn[j]);
+                           x[j + half] = store_as<Act>(v0 * sn[j] + v1 * cs[j]);
+                         }
+                       }
+                     }
+                   });
+    }
+    return status::success();
+  }
+}
+
+} // namespace rodimus
