@@ -1,6 +1,7 @@
 // Depthwise causal conv with state, scalar reference: the formula, the state contract (last W
 // inputs including the current token), step == prefill, prefill split through the state == one
 // prefill, packed varlen == per sequence, 16-bit dtypes against f64, bad arguments.
+#include "support/primitive_support.hpp"
 #include "support/test_support.hpp"
 
 #include <cstring>
@@ -57,13 +58,6 @@ status conv(const std::vector<A>& x, const std::vector<float>& weight,
   return causal_conv(scalar{}, a);
 }
 
-template <class A> std::vector<A> convert(const std::vector<double>& x) {
-  std::vector<A> out(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i)
-    out[i] = store_as<A>(x[i]);
-  return out;
-}
-
 } // namespace
 
 TEST_CASE(
@@ -76,12 +70,12 @@ TEST_CASE(
       const auto weight = test::uniform<float>(g, std::size_t(C * W));
       const auto bias = test::uniform<float>(g, std::size_t(C));
       const auto init = test::uniform<double>(g, std::size_t(B * C * W), -2, 2);
-      for (int variant = 0; variant < 4; ++variant) {
-        const bool with_init = variant & 1, silu_on = variant & 2;
+      for (int variant = 0; variant < 8; ++variant) {
+        const bool with_init = variant & 1, silu_on = variant & 2, with_bias = variant & 4;
         CAPTURE(W);
         CAPTURE(T);
         CAPTURE(variant);
-        const std::vector<float> b = with_init ? bias : std::vector<float>{};
+        const std::vector<float> b = with_bias ? bias : std::vector<float>{};
         std::vector<double> y_want, fin_want, y;
         formula(x, weight, b, with_init ? init : std::vector<double>{}, silu_on, B, T, C, W, y_want,
                 fin_want);
@@ -225,19 +219,15 @@ TEST_CASE("causal_conv in f32, bf16 and f16 stays within rounding of f64 on the 
   const auto bias = test::uniform<float>(g, std::size_t(C));
   auto check = [&](auto tag, double rel, const char* what) {
     using A = decltype(tag);
-    const auto x = convert<A>(x0), init = convert<A>(init0);
-    std::vector<double> xd(x.size()), initd(init.size()), yd, find(init.size()), fd(init.size());
-    for (std::size_t i = 0; i < x.size(); ++i)
-      xd[i] = load_as<double>(x[i]);
-    for (std::size_t i = 0; i < init.size(); ++i)
-      initd[i] = load_as<double>(init[i]);
+    const auto x = test::convert<A>(x0), init = test::convert<A>(init0);
+    const std::vector<double> xd = test::widen(x), initd = test::widen(init);
+    std::vector<double> yd, find(init.size());
     REQUIRE(conv(xd, weight, bias, initd.data(), find.data(), true, B, T, C, W, yd).ok());
     std::vector<A> y, fin(init.size());
     REQUIRE(conv(x, weight, bias, init.data(), fin.data(), true, B, T, C, W, y).ok());
     test::check_close(y, yd, rel, 1.0, what);
-    for (std::size_t i = 0; i < fin.size(); ++i)
-      fd[i] = load_as<double>(fin[i]);
-    CHECK(test::max_abs_diff(fd, find) == 0.0); // the state holds inputs: copied exactly
+    CHECK(test::max_abs_diff(test::widen(fin), find) ==
+          0.0); // the state holds inputs: copied exactly
   };
   check(float{}, 1e-7, "f32");
   check(bf16{}, 1.0 / 256, "bf16");
@@ -256,68 +246,52 @@ TEST_CASE("causal_conv: bad arguments return a status naming the argument") {
     a.final_state = make_view(st.data(), 2, 4, 4);
     return a;
   };
-  auto expect = [](status s, status_code code, const char* what) {
-    CHECK(s.code == code);
-    CHECK(std::string(s.what) == what);
-  };
   CHECK(causal_conv(scalar{}, base()).ok());
-  {
-    auto a = base();
-    a.x.data = nullptr;
-    expect(causal_conv(scalar{}, a), status_code::null_pointer, "x");
-  }
-  {
-    auto a = base();
-    a.weight.data = nullptr;
-    expect(causal_conv(scalar{}, a), status_code::null_pointer, "weight");
-  }
-  {
-    auto a = base();
-    a.weight.shape[0] = 3;
-    expect(causal_conv(scalar{}, a), status_code::bad_shape, "weight");
-  }
-  {
-    auto a = base();
-    a.weight.shape[1] = 0;
-    expect(causal_conv(scalar{}, a), status_code::bad_shape, "weight");
-  }
-  {
-    auto a = base();
-    a.bias.shape[0] = 5;
-    expect(causal_conv(scalar{}, a), status_code::bad_shape, "bias");
-  }
-  {
-    auto a = base();
-    a.y.shape[1] = 2;
-    expect(causal_conv(scalar{}, a), status_code::bad_shape, "y");
-  }
-  {
-    auto a = base();
-    a.x.shape[1] = -1;
-    expect(causal_conv(scalar{}, a), status_code::bad_shape, "x");
-  }
-  {
-    auto a = base();
-    a.initial_state.shape[2] = 3;
-    expect(causal_conv(scalar{}, a), status_code::bad_shape, "initial_state");
-  }
-  {
-    auto a = base();
-    a.final_state.shape[0] = 1;
-    expect(causal_conv(scalar{}, a), status_code::bad_shape, "final_state");
-  }
+  test::check_bad_cases(
+      base(), [](const causal_conv_args<float>& a) { return causal_conv(scalar{}, a); },
+      {
+          {"x.data = nullptr", [](causal_conv_args<float>& a) { a.x.data = nullptr; },
+           status_code::null_pointer, "x"},
+          {"weight.data = nullptr", [](causal_conv_args<float>& a) { a.weight.data = nullptr; },
+           status_code::null_pointer, "weight"},
+          {"weight.shape[0] = 3", [](causal_conv_args<float>& a) { a.weight.shape[0] = 3; },
+           status_code::bad_shape, "weight"},
+          {"weight.shape[1] = 0", [](causal_conv_args<float>& a) { a.weight.shape[1] = 0; },
+           status_code::bad_shape, "weight"},
+          {"bias.shape[0] = 5", [](causal_conv_args<float>& a) { a.bias.shape[0] = 5; },
+           status_code::bad_shape, "bias"},
+          {"y.shape[1] = 2", [](causal_conv_args<float>& a) { a.y.shape[1] = 2; },
+           status_code::bad_shape, "y"},
+          {"x.shape[1] = -1", [](causal_conv_args<float>& a) { a.x.shape[1] = -1; },
+           status_code::bad_shape, "x"},
+          {"initial_state.shape[2] = 3",
+           [](causal_conv_args<float>& a) { a.initial_state.shape[2] = 3; }, status_code::bad_shape,
+           "initial_state"},
+          {"final_state.shape[0] = 1",
+           [](causal_conv_args<float>& a) { a.final_state.shape[0] = 1; }, status_code::bad_shape,
+           "final_state"},
+      });
   {
     auto a = base();
     std::int32_t sl[2] = {0, 2};
     a.state_slot = sl;
-    expect(causal_conv(scalar{}, a), status_code::bad_argument, "state_slot");
+    test::check_status(causal_conv(scalar{}, a), status_code::bad_argument, "state_slot");
   }
+  {
+    auto a = base();
+    std::int32_t sl[2] = {0, 0}; // both sequences onto one final state
+    a.state_slot = sl;
+    test::check_status(causal_conv(scalar{}, a), status_code::bad_argument, "state_slot");
+    a.final_state = {}; // reading one initial state twice is fine
+    CHECK(causal_conv(scalar{}, a).ok());
+  }
+
   {
     auto a = base();
     std::int64_t cu[2] = {0, 3};
     a.cu_seqlens = cu;
     a.num_seqs = 1;
-    expect(causal_conv(scalar{}, a), status_code::bad_shape, "cu_seqlens");
+    test::check_status(causal_conv(scalar{}, a), status_code::bad_shape, "cu_seqlens");
   }
 
   std::vector<float> xs(2 * 4), ys(2 * 4), pool(3 * 4 * 4);
@@ -330,34 +304,33 @@ TEST_CASE("causal_conv: bad arguments return a status naming the argument") {
     return a;
   };
   CHECK(causal_conv_step(scalar{}, sbase()).ok());
-  {
-    auto a = sbase();
-    a.state.data = nullptr;
-    expect(causal_conv_step(scalar{}, a), status_code::null_pointer, "state");
-  }
-  {
-    auto a = sbase();
-    a.state.shape[2] = 3;
-    expect(causal_conv_step(scalar{}, a), status_code::bad_shape, "state");
-  }
-  {
-    auto a = sbase();
-    a.y.shape[1] = 3;
-    expect(causal_conv_step(scalar{}, a), status_code::bad_shape, "y");
-  }
-  {
-    auto a = sbase();
-    a.state.shape[0] = 1;
-    expect(causal_conv_step(scalar{}, a), status_code::bad_shape, "slot");
-  }
+  test::check_bad_cases(
+      sbase(), [](const causal_conv_step_args<float>& a) { return causal_conv_step(scalar{}, a); },
+      {
+          {"state.data = nullptr", [](causal_conv_step_args<float>& a) { a.state.data = nullptr; },
+           status_code::null_pointer, "state"},
+          {"state.shape[2] = 3", [](causal_conv_step_args<float>& a) { a.state.shape[2] = 3; },
+           status_code::bad_shape, "state"},
+          {"y.shape[1] = 3", [](causal_conv_step_args<float>& a) { a.y.shape[1] = 3; },
+           status_code::bad_shape, "y"},
+          {"state.shape[0] = 1", [](causal_conv_step_args<float>& a) { a.state.shape[0] = 1; },
+           status_code::bad_shape, "slot"},
+      });
   {
     // A rejected call leaves the pool as it was.
     auto a = sbase();
     std::int32_t sl[2] = {0, 3};
     a.slot = sl;
     pool.assign(pool.size(), 1.5f);
-    expect(causal_conv_step(scalar{}, a), status_code::bad_argument, "slot");
+    test::check_status(causal_conv_step(scalar{}, a), status_code::bad_argument, "slot");
     for (float v : pool)
       CHECK(v == 1.5f);
+    // Two rows on one state would shift it twice: rejected, nothing written.
+    sl[0] = sl[1] = 2;
+    test::check_status(causal_conv_step(scalar{}, a), status_code::bad_argument, "slot");
+    for (float v : pool)
+      CHECK(v == 1.5f);
+    sl[0] = sl[1] = -1; // padding rows may repeat
+    CHECK(causal_conv_step(scalar{}, a).ok());
   }
 }

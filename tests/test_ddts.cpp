@@ -1,5 +1,6 @@
 // DDTS (temperature-gated selection, SPEC §2.3 steps 7-9) against a straightforward f64 computation
 // of the same formulas, on random inputs with large |psi| and zero-norm keys.
+#include "support/primitive_support.hpp"
 #include "support/test_support.hpp"
 
 #include <cmath>
@@ -23,15 +24,16 @@ struct ddts_ref {
 /// f64 reference. psi is the f32 sum f32(preact) + bias, as the spec defines it (the f32 rounding
 /// of that sum is part of the model); everything after it is f64.
 template <class Act>
-ddts_ref reference(const std::vector<Act>& pre, const std::vector<float>& bias, const std::vector<Act>& k,
-                   index_t M, index_t N, float eps) {
+ddts_ref reference(const std::vector<Act>& pre, const std::vector<float>& bias,
+                   const std::vector<Act>& k, index_t M, index_t N, float eps) {
   ddts_ref r;
   r.k_hat.resize(std::size_t(M * N));
   r.log_decay.resize(std::size_t(M * N));
   r.k_hat_extra_rel.resize(std::size_t(M * N));
   for (index_t m = 0; m < M; ++m) {
     double ss = 0;
-    for (index_t n = 0; n < N; ++n) ss += std::pow(double(load_as<float>(k[std::size_t(m * N + n)])), 2);
+    for (index_t n = 0; n < N; ++n)
+      ss += std::pow(double(load_as<float>(k[std::size_t(m * N + n)])), 2);
     const double denom = std::max(std::sqrt(ss), double(eps));
     for (index_t n = 0; n < N; ++n) {
       float ps = load_as<float>(pre[std::size_t(m * 2 * N + n)]);
@@ -45,8 +47,10 @@ ddts_ref reference(const std::vector<Act>& pre, const std::vector<float>& bias, 
       const double tau = 1 / (1 + std::exp(-tmp));
       const double beta = std::pow(gamma, tau);
       r.log_decay[std::size_t(m * N + n)] = -gamma * tau;
-      r.k_hat_extra_rel[std::size_t(m * N + n)] = gamma > 0 ? tau * std::ldexp(1.0, -148) / gamma : 0.0;
-      r.k_hat[std::size_t(m * N + n)] = double(load_as<float>(k[std::size_t(m * N + n)])) / denom * beta;
+      r.k_hat_extra_rel[std::size_t(m * N + n)] =
+          gamma > 0 ? tau * std::ldexp(1.0, -148) / gamma : 0.0;
+      r.k_hat[std::size_t(m * N + n)] =
+          double(load_as<float>(k[std::size_t(m * N + n)])) / denom * beta;
     }
   }
   return r;
@@ -55,7 +59,8 @@ ddts_ref reference(const std::vector<Act>& pre, const std::vector<float>& bias, 
 /// |got - want| <= (rel + extra_rel[i]) |want| + abs_floor for every element (f32 transcendentals
 /// are good to a few ulps; the floors only cover results that f32 flushes to subnormals or zero).
 void check_elementwise(const std::vector<float>& got, const std::vector<double>& want, double rel,
-                       double abs_floor, const std::string& what, const std::vector<double>* extra_rel = nullptr) {
+                       double abs_floor, const std::string& what,
+                       const std::vector<double>* extra_rel = nullptr) {
   REQUIRE(got.size() == want.size());
   std::size_t bad = 0, first = 0;
   for (std::size_t i = 0; i < got.size(); ++i) {
@@ -77,7 +82,8 @@ void run_random(std::uint64_t salt, index_t M, index_t N, bool with_bias, float 
   std::uniform_int_distribution<int> pick(0, 9);
   // Special selection values: the softplus threshold and beyond; gamma underflows to 0 in f32
   // below about -104 (and in f64 below -745).
-  const double sel_special[] = {20.0, 20.001, 19.999, -20.0, 0.0, 25.0, -25.0, 100.0, -100.0, 1000.0, -1000.0};
+  const double sel_special[] = {20.0,  20.001, 19.999, -20.0,  0.0,    25.0,
+                                -25.0, 100.0,  -100.0, 1000.0, -1000.0};
   // Special temperatures (kept >= -80: below -88.7 f32's sigmoid is 0 exactly, and 0^0 = 1 while
   // the f64 value 0^tiny = 0 when gamma is 0 as well: an f32-vs-f64 artefact, not a defect).
   const double tau_special[] = {20.0, -20.0, 40.0, -40.0, 0.0, 80.0, -80.0, 1000.0};
@@ -90,9 +96,12 @@ void run_random(std::uint64_t salt, index_t M, index_t N, bool with_bias, float 
         return p < 5 ? wide(r) : mid(r);
       };
       pre[std::size_t(m * 2 * N + n)] = store_as<Act>(draw(sel_special, std::size(sel_special)));
-      pre[std::size_t(m * 2 * N + N + n)] = store_as<Act>(draw(tau_special, std::size(tau_special)));
+      pre[std::size_t(m * 2 * N + N + n)] =
+          store_as<Act>(draw(tau_special, std::size(tau_special)));
       // Row kinds: 0 zero key, 1 tiny key (norm below eps), else ordinary.
-      const double scale = m % 7 == 0 ? 0.0 : m % 7 == 1 ? double(eps) * 1e-2 : 1.0 + 3.0 * double(m % 3);
+      const double scale = m % 7 == 0   ? 0.0
+                           : m % 7 == 1 ? double(eps) * 1e-2
+                                        : 1.0 + 3.0 * double(m % 3);
       k[std::size_t(m * N + n)] = store_as<Act>(unit(r) * scale);
     }
   std::vector<float> bias;
@@ -121,10 +130,11 @@ void run_random(std::uint64_t salt, index_t M, index_t N, bool with_bias, float 
     CHECK(log_decay[i] <= 0.0f);
   }
   // Zero-norm rows give a zero k_hat (k / eps = 0), not NaN.
-  for (index_t n = 0; n < N; ++n) CHECK(k_hat[std::size_t(n)] == 0.0f);
+  for (index_t n = 0; n < N; ++n)
+    CHECK(k_hat[std::size_t(n)] == 0.0f);
 }
 
-}  // namespace
+} // namespace
 
 TEST_CASE("ddts: f32 against f64 formulas, with and without bias, eps 1e-12 and 1e-5") {
   run_random<float>(21, 60, 64, true, 1e-12f);
@@ -154,10 +164,10 @@ TEST_CASE("ddts: the softplus threshold is PyTorch's (identity above 20)") {
   CHECK(std::fabs(double(k_hat) - std::sqrt(20.5)) <= 1e-6 * std::sqrt(20.5));
 }
 
-TEST_CASE("ddts: bad arguments return a status naming the argument") {
-  const index_t M = 3, N = 4;
-  std::vector<float> pre(std::size_t(M * 2 * N), 0.1f), bias(std::size_t(2 * N), 0.0f), k(std::size_t(M * N), 1.0f),
-      k_hat(k.size()), ld(k.size());
+TEST_CASE("ddts: bad arguments return a status naming the argument, and write nothing") {
+  constexpr index_t M = 3, N = 4;
+  std::vector<float> pre(std::size_t(M * 2 * N), 0.1f), bias(std::size_t(2 * N), 0.0f),
+      k(std::size_t(M * N), 1.0f), k_hat(k.size()), ld(k.size());
   auto args = [&] {
     ddts_args<float> a;
     a.gate_preact = make_view<const float>(pre.data(), M, 2 * N);
@@ -168,47 +178,39 @@ TEST_CASE("ddts: bad arguments return a status naming the argument") {
     return a;
   };
   REQUIRE(ddts(scalar{}, args()).ok());
-  auto expect = [](status s, status_code code, const char* what) {
-    CHECK(s.code == code);
-    CHECK(std::string(s.what) == std::string(what));
-  };
-  auto a = args();
-  a.gate_preact.shape[1] = 2 * N - 1;
-  expect(ddts(scalar{}, a), status_code::bad_shape, "gate_preact");
-  a = args();
-  a.gate_preact.shape[1] = 0;
-  expect(ddts(scalar{}, a), status_code::bad_shape, "gate_preact");
-  a = args();
-  a.gate_preact.shape[0] = -1;
-  expect(ddts(scalar{}, a), status_code::bad_shape, "gate_preact");
-  a = args();
-  a.gate_bias.shape[0] = N;
-  expect(ddts(scalar{}, a), status_code::bad_shape, "gate_bias");
-  a = args();
-  a.k.shape[1] = N + 1;
-  expect(ddts(scalar{}, a), status_code::bad_shape, "k");
-  a = args();
-  a.k_hat.shape[0] = M - 1;
-  expect(ddts(scalar{}, a), status_code::bad_shape, "k_hat");
-  a = args();
-  a.log_decay.shape[1] = 2;
-  expect(ddts(scalar{}, a), status_code::bad_shape, "log_decay");
-  a = args();
-  a.gate_preact.data = nullptr;
-  expect(ddts(scalar{}, a), status_code::null_pointer, "gate_preact");
-  a = args();
-  a.k.data = nullptr;
-  expect(ddts(scalar{}, a), status_code::null_pointer, "k");
-  a = args();
-  a.k_hat.data = nullptr;
-  expect(ddts(scalar{}, a), status_code::null_pointer, "k_hat");
-  a = args();
-  a.log_decay.data = nullptr;
-  expect(ddts(scalar{}, a), status_code::null_pointer, "log_decay");
-  a = args();
-  a.normalize_eps = 0.0f;
-  expect(ddts(scalar{}, a), status_code::bad_argument, "normalize_eps");
-  a = args();
-  a.normalize_eps = NAN;
-  expect(ddts(scalar{}, a), status_code::bad_argument, "normalize_eps");
+  test::poison(k_hat);
+  test::poison(ld);
+  test::check_bad_cases(
+      args(), [](const ddts_args<float>& a) { return ddts(scalar{}, a); },
+      {
+          {"gate_preact.shape[1] = 2 * N - 1",
+           [](ddts_args<float>& a) { a.gate_preact.shape[1] = 2 * N - 1; }, status_code::bad_shape,
+           "gate_preact"},
+          {"gate_preact.shape[1] = 0", [](ddts_args<float>& a) { a.gate_preact.shape[1] = 0; },
+           status_code::bad_shape, "gate_preact"},
+          {"gate_preact.shape[0] = -1", [](ddts_args<float>& a) { a.gate_preact.shape[0] = -1; },
+           status_code::bad_shape, "gate_preact"},
+          {"gate_bias.shape[0] = N", [](ddts_args<float>& a) { a.gate_bias.shape[0] = N; },
+           status_code::bad_shape, "gate_bias"},
+          {"k.shape[1] = N + 1", [](ddts_args<float>& a) { a.k.shape[1] = N + 1; },
+           status_code::bad_shape, "k"},
+          {"k_hat.shape[0] = M - 1", [](ddts_args<float>& a) { a.k_hat.shape[0] = M - 1; },
+           status_code::bad_shape, "k_hat"},
+          {"log_decay.shape[1] = 2", [](ddts_args<float>& a) { a.log_decay.shape[1] = 2; },
+           status_code::bad_shape, "log_decay"},
+          {"gate_preact.data = nullptr", [](ddts_args<float>& a) { a.gate_preact.data = nullptr; },
+           status_code::null_pointer, "gate_preact"},
+          {"k.data = nullptr", [](ddts_args<float>& a) { a.k.data = nullptr; },
+           status_code::null_pointer, "k"},
+          {"k_hat.data = nullptr", [](ddts_args<float>& a) { a.k_hat.data = nullptr; },
+           status_code::null_pointer, "k_hat"},
+          {"log_decay.data = nullptr", [](ddts_args<float>& a) { a.log_decay.data = nullptr; },
+           status_code::null_pointer, "log_decay"},
+          {"normalize_eps = 0.0f", [](ddts_args<float>& a) { a.normalize_eps = 0.0f; },
+           status_code::bad_argument, "normalize_eps"},
+          {"normalize_eps = NAN", [](ddts_args<float>& a) { a.normalize_eps = NAN; },
+           status_code::bad_argument, "normalize_eps"},
+      });
+  CHECK(test::all_nan(k_hat)); // a rejected call writes nothing
+  CHECK(test::all_nan(ld));
 }

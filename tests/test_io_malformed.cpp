@@ -2,9 +2,10 @@
 // byte by byte here, must each throw rodimus::error whose message names the file and the problem;
 // valid single-file and sharded checkpoints (and every golden checkpoint) open and read the same
 // values.
+#include "support/temp_dir.hpp"
 #include "support/test_support.hpp"
 
-#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -20,6 +21,8 @@
 
 using namespace rodimus;
 namespace fs = std::filesystem;
+using test::expect_error;
+using test::temp_dir;
 
 namespace {
 
@@ -51,53 +54,12 @@ std::string entry(const std::string& name, const std::string& dtype, const std::
          ",\"data_offsets\":" + offsets + "}";
 }
 
-/// Run `f`, require a rodimus::error, and CHECK that its message contains every word.
-void expect_error(const std::function<void()>& f, const std::vector<std::string>& words) {
-  std::string message;
-  bool threw = false;
-  try {
-    f();
-  } catch (const error& e) {
-    threw = true;
-    message = e.what();
-  }
-  INFO("message: " << message);
-  REQUIRE(threw);
-  for (const auto& w : words) {
-    INFO("expected word: " << w);
-    CHECK(message.find(w) != std::string::npos);
-  }
-}
-
 void expect_bad_bytes(const bytes& b, const std::vector<std::string>& words) {
   std::vector<std::string> all = words;
   all.push_back("case.safetensors");
   expect_error(
       [&] { (void)io::safetensors_file::from_bytes(b.data(), b.size(), "case.safetensors"); }, all);
 }
-
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "rodimus_io_XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string str() const { return path.string(); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-  void write(const std::string& name, const bytes& b) const {
-    std::ofstream f(path / name, std::ios::binary | std::ios::trunc);
-    f.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-    REQUIRE(f.good());
-  }
-  void write(const std::string& name, const std::string& text) const {
-    write(name, bytes(text.begin(), text.end()));
-  }
-};
 
 /// A valid shard holding F32 tensors of 2 elements each, named as given.
 bytes shard_of(const std::vector<std::string>& names) {
@@ -257,6 +219,13 @@ TEST_CASE("malformed files on disk are named by path") {
   expect_error([&] { (void)io::safetensors_file::open(d.file("absent.safetensors")); },
                {d.file("absent.safetensors"), "cannot open"});
   expect_error([&] { (void)io::safetensors_file::open(d.str()); }, {d.str(), "not a regular file"});
+  // A FIFO must be rejected at once, not block waiting for a writer (opened non-blocking, then
+  // refused by fstat); the checkpoint loader meets it as model.safetensors.
+  REQUIRE(::mkfifo(d.file("model.safetensors").c_str(), 0600) == 0);
+  expect_error([&] { (void)io::safetensors_file::open(d.file("model.safetensors")); },
+               {d.file("model.safetensors"), "not a regular file"});
+  expect_error([&] { (void)io::checkpoint::open(d.str()); },
+               {d.file("model.safetensors"), "not a regular file"});
 }
 
 TEST_CASE("valid edge cases parse: empty header, zero-size tensors, scalars, metadata, padding") {
@@ -326,6 +295,12 @@ TEST_CASE("writer round trip with random values, and writer errors") {
         (void)io::to_safetensors_bytes({{"__metadata__", dtype::f32, {1}, a.data()}});
       },
       {"reserved"});
+  // Null bytes are fine for an empty tensor (above), an error for a non-empty one.
+  expect_error(
+      [&] {
+        (void)io::to_safetensors_bytes({{"x", dtype::f32, {2}, nullptr}});
+      },
+      {"'x'", "null", "8 bytes"});
 }
 
 // ---------------------------------------------------------------- sharded checkpoints
@@ -403,6 +378,20 @@ TEST_CASE("checkpoint index files that are malformed") {
     d.write(idx, "{\"weight_map\":{" + good_map + "}}");
     expect_error([&] { (void)io::checkpoint::open(d.str()); },
                  {d.file("b.safetensors"), "too short"});
+  }
+}
+
+TEST_CASE("a checkpoint index that is a folder or a FIFO is refused at once, not read") {
+  const std::string idx = "model.safetensors.index.json";
+  {
+    temp_dir d;
+    fs::create_directory(d.path / idx);
+    expect_error([&] { (void)io::checkpoint::open(d.str()); }, {d.file(idx), "not a regular file"});
+  }
+  {
+    temp_dir d;
+    REQUIRE(::mkfifo(d.file(idx).c_str(), 0600) == 0);
+    expect_error([&] { (void)io::checkpoint::open(d.str()); }, {d.file(idx), "not a regular file"});
   }
 }
 

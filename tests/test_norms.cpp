@@ -1,5 +1,6 @@
 // RMSNorm with fused residual add and the gated RMSNorm, scalar reference, against straightforward
 // double formulas (SPEC §1.2, §2.3 step 12), in every dtype, with aliasing and bad arguments.
+#include "support/primitive_support.hpp"
 #include "support/test_support.hpp"
 
 #include "rodimus/primitives/gated_rmsnorm.hpp"
@@ -8,20 +9,6 @@
 using namespace rodimus;
 
 namespace {
-
-template <class A> std::vector<A> convert(const std::vector<double>& x) {
-  std::vector<A> out(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i)
-    out[i] = store_as<A>(x[i]);
-  return out;
-}
-
-template <class A> std::vector<double> widen(const std::vector<A>& x) {
-  std::vector<double> out(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i)
-    out[i] = load_as<double>(x[i]);
-  return out;
-}
 
 /// SPEC §1.2: s = f32(x) + residual (f32 add), y = s / sqrt(mean(s^2) + eps) * w, in double.
 void rms_formula(const std::vector<double>& x, const std::vector<float>* residual,
@@ -125,11 +112,11 @@ TEST_CASE("rmsnorm in f32, bf16 and f16 stays within rounding of f64 on the same
   const auto w = test::uniform<float>(g, std::size_t(D), 0.5, 1.5);
   auto check = [&](auto tag, double rel, const char* what) {
     using A = decltype(tag);
-    const auto x = convert<A>(x0);
+    const auto x = test::convert<A>(x0);
     std::vector<double> yd;
     std::vector<A> y;
     std::vector<float> sd(std::size_t(M * D)), s(std::size_t(M * D));
-    REQUIRE(rms(widen(x), &res, &sd, w, M, D, yd).ok());
+    REQUIRE(rms(test::widen(x), &res, &sd, w, M, D, yd).ok());
     REQUIRE(rms(x, &res, &s, w, M, D, y).ok());
     test::check_close(y, yd, rel, 0.0, what);
     CHECK(test::max_abs_diff(s, sd) == 0.0);
@@ -163,7 +150,7 @@ TEST_CASE("gated_rmsnorm equals norm(x * silu(gate)) * w (gate before the norm),
   };
   auto check = [&](auto tag, double rel, const char* what) {
     using A = decltype(tag);
-    const auto x = convert<A>(x0), gate = convert<A>(gate0);
+    const auto x = test::convert<A>(x0), gate = test::convert<A>(gate0);
     std::vector<A> y(x.size());
     test::poison(y);
     gated_rmsnorm_args<A> a;
@@ -172,7 +159,7 @@ TEST_CASE("gated_rmsnorm equals norm(x * silu(gate)) * w (gate before the norm),
     a.weight = make_view(w.data(), E);
     a.y = make_view(y.data(), M, E);
     REQUIRE(gated_rmsnorm(scalar{}, a).ok());
-    test::check_close(y, formula(widen(x), widen(gate), double(1e-5f)), rel, 0.0, what);
+    test::check_close(y, formula(test::widen(x), test::widen(gate), double(1e-5f)), rel, 0.0, what);
     // In place over x gives the same.
     auto xy = x;
     a.x = make_view<const A>(xy.data(), M, E);
@@ -188,10 +175,6 @@ TEST_CASE("gated_rmsnorm equals norm(x * silu(gate)) * w (gate before the norm),
 
 TEST_CASE("rmsnorm and gated_rmsnorm: bad arguments return a status naming the argument") {
   std::vector<float> x(12), r(12), y(12), w(4);
-  auto expect = [](status s, status_code code, const char* what) {
-    CHECK(s.code == code);
-    CHECK(std::string(s.what) == what);
-  };
   auto base = [&] {
     rmsnorm_args<float> a;
     a.x = make_view<const float>(x.data(), 3, 4);
@@ -202,57 +185,33 @@ TEST_CASE("rmsnorm and gated_rmsnorm: bad arguments return a status naming the a
     return a;
   };
   CHECK(rmsnorm(scalar{}, base()).ok());
-  {
-    auto a = base();
-    a.x.data = nullptr;
-    expect(rmsnorm(scalar{}, a), status_code::null_pointer, "x");
-  }
-  {
-    auto a = base();
-    a.weight.data = nullptr;
-    expect(rmsnorm(scalar{}, a), status_code::null_pointer, "weight");
-  }
-  {
-    auto a = base();
-    a.y.data = nullptr;
-    expect(rmsnorm(scalar{}, a), status_code::null_pointer, "y");
-  }
-  {
-    auto a = base();
-    a.weight.shape[0] = 3;
-    expect(rmsnorm(scalar{}, a), status_code::bad_shape, "weight");
-  }
-  {
-    auto a = base();
-    a.residual.shape[0] = 2;
-    expect(rmsnorm(scalar{}, a), status_code::bad_shape, "residual");
-  }
-  {
-    auto a = base();
-    a.residual_out.shape[1] = 5;
-    expect(rmsnorm(scalar{}, a), status_code::bad_shape, "residual_out");
-  }
-  {
-    auto a = base();
-    a.y.shape[0] = 4;
-    expect(rmsnorm(scalar{}, a), status_code::bad_shape, "y");
-  }
-  {
-    auto a = base();
-    a.x.shape[0] = -3;
-    expect(rmsnorm(scalar{}, a), status_code::bad_shape, "x");
-  }
-  {
-    auto a = base();
-    a.x.shape[1] = 0;
-    expect(rmsnorm(scalar{}, a), status_code::bad_shape, "x");
-  }
-  {
-    auto a = base();
-    a.eps = -1.0f;
-    expect(rmsnorm(scalar{}, a), status_code::bad_argument, "eps");
-  }
+  test::poison(y); // a rejected call writes nothing
+  test::check_bad_cases(
+      base(), [](const rmsnorm_args<float>& a) { return rmsnorm(scalar{}, a); },
+      {
+          {"x.data = nullptr", [](rmsnorm_args<float>& a) { a.x.data = nullptr; },
+           status_code::null_pointer, "x"},
+          {"weight.data = nullptr", [](rmsnorm_args<float>& a) { a.weight.data = nullptr; },
+           status_code::null_pointer, "weight"},
+          {"y.data = nullptr", [](rmsnorm_args<float>& a) { a.y.data = nullptr; },
+           status_code::null_pointer, "y"},
+          {"weight.shape[0] = 3", [](rmsnorm_args<float>& a) { a.weight.shape[0] = 3; },
+           status_code::bad_shape, "weight"},
+          {"residual.shape[0] = 2", [](rmsnorm_args<float>& a) { a.residual.shape[0] = 2; },
+           status_code::bad_shape, "residual"},
+          {"residual_out.shape[1] = 5", [](rmsnorm_args<float>& a) { a.residual_out.shape[1] = 5; },
+           status_code::bad_shape, "residual_out"},
+          {"y.shape[0] = 4", [](rmsnorm_args<float>& a) { a.y.shape[0] = 4; },
+           status_code::bad_shape, "y"},
+          {"x.shape[0] = -3", [](rmsnorm_args<float>& a) { a.x.shape[0] = -3; },
+           status_code::bad_shape, "x"},
+          {"x.shape[1] = 0", [](rmsnorm_args<float>& a) { a.x.shape[1] = 0; },
+           status_code::bad_shape, "x"},
+          {"eps = -1.0f", [](rmsnorm_args<float>& a) { a.eps = -1.0f; }, status_code::bad_argument,
+           "eps"},
+      });
 
+  CHECK(test::all_nan(y));
   auto gbase = [&] {
     gated_rmsnorm_args<float> a;
     a.x = make_view<const float>(x.data(), 3, 4);
@@ -262,34 +221,22 @@ TEST_CASE("rmsnorm and gated_rmsnorm: bad arguments return a status naming the a
     return a;
   };
   CHECK(gated_rmsnorm(scalar{}, gbase()).ok());
-  {
-    auto a = gbase();
-    a.gate.data = nullptr;
-    expect(gated_rmsnorm(scalar{}, a), status_code::null_pointer, "gate");
-  }
-  {
-    auto a = gbase();
-    a.gate.shape[1] = 3;
-    expect(gated_rmsnorm(scalar{}, a), status_code::bad_shape, "gate");
-  }
-  {
-    auto a = gbase();
-    a.weight.shape[0] = 5;
-    expect(gated_rmsnorm(scalar{}, a), status_code::bad_shape, "weight");
-  }
-  {
-    auto a = gbase();
-    a.y.shape[1] = 2;
-    expect(gated_rmsnorm(scalar{}, a), status_code::bad_shape, "y");
-  }
-  {
-    auto a = gbase();
-    a.x.shape[1] = 0;
-    expect(gated_rmsnorm(scalar{}, a), status_code::bad_shape, "x");
-  }
-  {
-    auto a = gbase();
-    a.eps = NAN;
-    expect(gated_rmsnorm(scalar{}, a), status_code::bad_argument, "eps");
-  }
+  test::poison(y);
+  test::check_bad_cases(
+      gbase(), [](const gated_rmsnorm_args<float>& a) { return gated_rmsnorm(scalar{}, a); },
+      {
+          {"gate.data = nullptr", [](gated_rmsnorm_args<float>& a) { a.gate.data = nullptr; },
+           status_code::null_pointer, "gate"},
+          {"gate.shape[1] = 3", [](gated_rmsnorm_args<float>& a) { a.gate.shape[1] = 3; },
+           status_code::bad_shape, "gate"},
+          {"weight.shape[0] = 5", [](gated_rmsnorm_args<float>& a) { a.weight.shape[0] = 5; },
+           status_code::bad_shape, "weight"},
+          {"y.shape[1] = 2", [](gated_rmsnorm_args<float>& a) { a.y.shape[1] = 2; },
+           status_code::bad_shape, "y"},
+          {"x.shape[1] = 0", [](gated_rmsnorm_args<float>& a) { a.x.shape[1] = 0; },
+           status_code::bad_shape, "x"},
+          {"eps = NAN", [](gated_rmsnorm_args<float>& a) { a.eps = NAN; },
+           status_code::bad_argument, "eps"},
+      });
+  CHECK(test::all_nan(y));
 }

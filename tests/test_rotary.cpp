@@ -1,6 +1,7 @@
 // Rotary embedding (NeoX rotate-half), scalar reference: pairs rotate by p * theta_j, offsets
 // compose, rotary_dim 0 and partial rotary leave the right channels alone, 16-bit dtypes stay close
 // to f64.
+#include "support/primitive_support.hpp"
 #include "support/test_support.hpp"
 
 #include <complex>
@@ -24,13 +25,6 @@ status run(std::vector<A>& x, index_t B, index_t T, index_t H, index_t D, int ro
   a.cu_seqlens = cu;
   a.num_seqs = num_seqs;
   return rotary(scalar{}, a);
-}
-
-template <class A> std::vector<A> convert(const std::vector<double>& x) {
-  std::vector<A> out(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i)
-    out[i] = store_as<A>(x[i]);
-  return out;
 }
 
 template <class A> bool same_bits(const std::vector<A>& a, const std::vector<A>& b) {
@@ -145,10 +139,8 @@ TEST_CASE("rotary in f32, bf16 and f16 stays within tolerance of f64") {
   const auto x0 = test::uniform<double>(g, std::size_t(B * T * H * D));
   auto check = [&](auto tag, double rel, const char* what) {
     using A = decltype(tag);
-    auto x = convert<A>(x0);
-    std::vector<double> want(x.size());
-    for (std::size_t i = 0; i < x.size(); ++i)
-      want[i] = load_as<double>(x[i]);
+    auto x = test::convert<A>(x0);
+    std::vector<double> want = test::widen(x);
     REQUIRE(run(want, B, T, H, D, -1, off).ok());
     REQUIRE(run(x, B, T, H, D, -1, off).ok());
     test::check_close(x, want, rel, 0.0, what);
@@ -190,22 +182,26 @@ TEST_CASE("rotary (bf16): the cos/sin tables are rounded to bf16 before the f32 
 
 TEST_CASE("rotary: bad arguments return a status naming the argument") {
   std::vector<float> x(2 * 3 * 2 * 8);
-  auto expect = [](status st, status_code code, const char* what) {
-    CHECK(st.code == code);
-    CHECK(std::string(st.what) == what);
-  };
   CHECK(run(x, 2, 3, 2, 8, -1).ok());
-  expect(run(x, 2, 3, 2, 8, 5), status_code::bad_argument, "rotary_dim");
-  expect(run(x, 2, 3, 2, 8, 10), status_code::bad_argument, "rotary_dim");
-  expect(run(x, 2, 3, 2, 8, -2), status_code::bad_argument, "rotary_dim");
-  expect(run(x, 2, 3, 2, 8, -1, nullptr, 0.0f), status_code::bad_argument, "base");
-  expect(run(x, 2, 3, 2, 0, -1), status_code::bad_shape, "x");
-  expect(run(x, -1, 3, 2, 8, -1), status_code::bad_shape, "x");
+  test::check_status(run(x, 2, 3, 2, 8, 5), status_code::bad_argument, "rotary_dim");
+  test::check_status(run(x, 2, 3, 2, 8, 10), status_code::bad_argument, "rotary_dim");
+  test::check_status(run(x, 2, 3, 2, 8, -2), status_code::bad_argument, "rotary_dim");
+  test::check_status(run(x, 2, 3, 2, 8, -1, nullptr, 0.0f), status_code::bad_argument, "base");
+  test::check_status(run(x, 2, 3, 2, 0, -1), status_code::bad_shape, "x");
+  test::check_status(run(x, -1, 3, 2, 8, -1), status_code::bad_shape, "x");
   const std::int64_t cu[3] = {0, 1, 3};
-  expect(run(x, 2, 3, 2, 8, -1, nullptr, 1e4f, cu, 2), status_code::bad_shape, "cu_seqlens");
+  test::check_status(run(x, 2, 3, 2, 8, -1, nullptr, 1e4f, cu, 2), status_code::bad_shape,
+                     "cu_seqlens");
   const std::int64_t bad_cu[3] = {0, 1, 4};
-  expect(run(x, 1, 3, 2, 8, -1, nullptr, 1e4f, bad_cu, 2), status_code::bad_argument, "cu_seqlens");
+  test::check_status(run(x, 1, 3, 2, 8, -1, nullptr, 1e4f, bad_cu, 2), status_code::bad_argument,
+                     "cu_seqlens");
   rotary_args<float> a;
   a.x = make_view(static_cast<float*>(nullptr), 1, 1, 1, 8);
-  expect(rotary(scalar{}, a), status_code::null_pointer, "x");
+  test::check_status(rotary(scalar{}, a), status_code::null_pointer, "x");
+  // A negative offset (tokens seen before) is rejected before x is touched.
+  test::poison(x);
+  const std::int64_t offs[2] = {4, -1};
+  test::check_status(run(x, 2, 3, 2, 8, -1, offs), status_code::bad_argument, "position_offset");
+  for (float v : x)
+    CHECK(std::isnan(v));
 }

@@ -1,5 +1,6 @@
 // SwiGLU of the Rodimus+ FFN, scalar reference: y = silu(second half) * first half (SPEC §1.6),
 // against a straightforward double formula in every dtype, with bad arguments.
+#include "support/primitive_support.hpp"
 #include "support/test_support.hpp"
 
 #include "rodimus/primitives/swiglu.hpp"
@@ -12,9 +13,7 @@ TEST_CASE("swiglu equals silu(fc[:, F:]) * fc[:, :F] in every dtype") {
   const auto fc0 = test::uniform<double>(g, std::size_t(M * 2 * F), -8, 8);
   auto check = [&](auto tag, double rel, const char* what) {
     using A = decltype(tag);
-    std::vector<A> fc(fc0.size());
-    for (std::size_t i = 0; i < fc.size(); ++i)
-      fc[i] = store_as<A>(fc0[i]);
+    const std::vector<A> fc = test::convert<A>(fc0);
     std::vector<double> want(std::size_t(M * F)), wrong(std::size_t(M * F));
     for (index_t m = 0; m < M; ++m)
       for (index_t f = 0; f < F; ++f) {
@@ -57,10 +56,6 @@ TEST_CASE("swiglu works on strided views (fc rows with padding)") {
 
 TEST_CASE("swiglu: bad arguments return a status naming the argument") {
   std::vector<float> fc(3 * 8), y(3 * 4);
-  auto expect = [](status s, status_code code, const char* what) {
-    CHECK(s.code == code);
-    CHECK(std::string(s.what) == what);
-  };
   auto base = [&] {
     swiglu_args<float> a;
     a.fc = make_view<const float>(fc.data(), 3, 8);
@@ -68,34 +63,22 @@ TEST_CASE("swiglu: bad arguments return a status naming the argument") {
     return a;
   };
   CHECK(swiglu(scalar{}, base()).ok());
-  {
-    auto a = base();
-    a.fc.data = nullptr;
-    expect(swiglu(scalar{}, a), status_code::null_pointer, "fc");
-  }
-  {
-    auto a = base();
-    a.y.data = nullptr;
-    expect(swiglu(scalar{}, a), status_code::null_pointer, "y");
-  }
-  {
-    auto a = base();
-    a.fc.shape[1] = 7;
-    expect(swiglu(scalar{}, a), status_code::bad_shape, "fc");
-  }
-  {
-    auto a = base();
-    a.fc.shape[0] = -1;
-    expect(swiglu(scalar{}, a), status_code::bad_shape, "fc");
-  }
-  {
-    auto a = base();
-    a.y.shape[1] = 3;
-    expect(swiglu(scalar{}, a), status_code::bad_shape, "y");
-  }
-  {
-    auto a = base();
-    a.y.shape[0] = 2;
-    expect(swiglu(scalar{}, a), status_code::bad_shape, "y");
-  }
+  test::poison(y); // a rejected call writes nothing
+  test::check_bad_cases(
+      base(), [](const swiglu_args<float>& a) { return swiglu(scalar{}, a); },
+      {
+          {"fc.data = nullptr", [](swiglu_args<float>& a) { a.fc.data = nullptr; },
+           status_code::null_pointer, "fc"},
+          {"y.data = nullptr", [](swiglu_args<float>& a) { a.y.data = nullptr; },
+           status_code::null_pointer, "y"},
+          {"fc.shape[1] = 7", [](swiglu_args<float>& a) { a.fc.shape[1] = 7; },
+           status_code::bad_shape, "fc"},
+          {"fc.shape[0] = -1", [](swiglu_args<float>& a) { a.fc.shape[0] = -1; },
+           status_code::bad_shape, "fc"},
+          {"y.shape[1] = 3", [](swiglu_args<float>& a) { a.y.shape[1] = 3; },
+           status_code::bad_shape, "y"},
+          {"y.shape[0] = 2", [](swiglu_args<float>& a) { a.y.shape[0] = 2; },
+           status_code::bad_shape, "y"},
+      });
+  CHECK(test::all_nan(y));
 }

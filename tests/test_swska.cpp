@@ -1,6 +1,7 @@
 // Shared-key sliding-window attention, scalar reference: golden fixtures of the official model,
 // a straightforward formula, and the invariants that tie prefill, packed varlen, history, the ring
 // and decode together.
+#include "support/primitive_support.hpp"
 #include "support/test_support.hpp"
 
 #include <cstring>
@@ -23,12 +24,6 @@ template <class A>
 tensor_view<A, 4> mview(std::vector<A>& v, index_t a, index_t b, index_t c, index_t d) {
   return make_view<A>(v.data(), a, b, c, d);
 }
-
-struct ws_buffer {
-  std::vector<unsigned char> bytes;
-  explicit ws_buffer(std::size_t n) : bytes(n) {}
-  workspace get() { return workspace{bytes.data(), bytes.size(), 0}; }
-};
 
 /// The definition, in double, each sequence of the batch starting at position 0.
 std::vector<double> naive(const std::vector<double>& q, const std::vector<double>& k,
@@ -76,7 +71,7 @@ std::vector<A> prefill(const std::vector<A>& q, const std::vector<A>& k, const s
   a.scale = scale;
   a.cu_seqlens = cu;
   a.num_seqs = num_seqs;
-  ws_buffer ws(swska_prefill_workspace_bytes(scalar{}, a));
+  test::workspace_buffer ws(swska_prefill_workspace_bytes(scalar{}, a));
   const status st = swska_prefill(scalar{}, a, ws.get());
   REQUIRE_MESSAGE(st.ok(), to_string(st.code) << ": " << st.what);
   return o;
@@ -89,13 +84,6 @@ std::vector<A> slice_t(const std::vector<A>& x, index_t B, index_t T, index_t H,
   std::vector<A> out;
   for (index_t b = 0; b < B; ++b)
     out.insert(out.end(), x.begin() + (b * T + t0) * H * D, x.begin() + (b * T + t1) * H * D);
-  return out;
-}
-
-template <class A> std::vector<A> convert(const std::vector<double>& x) {
-  std::vector<A> out(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i)
-    out[i] = store_as<A>(x[i]);
   return out;
 }
 
@@ -122,8 +110,9 @@ TEST_CASE("swska_prefill matches the golden fixtures (f64 and f32)") {
     read_golden(name, q, k, v, o, s, wl);
     REQUIRE(test::max_abs(o) > 0.0);
     test::check_close(prefill(q, k, v, s, wl), o, 1e-10, 0.0, std::string(name) + " f64");
-    test::check_close(prefill(convert<float>(q), convert<float>(k), convert<float>(v), s, wl), o,
-                      1e-5, 0.0, std::string(name) + " f32");
+    test::check_close(
+        prefill(test::convert<float>(q), test::convert<float>(k), test::convert<float>(v), s, wl),
+        o, 1e-5, 0.0, std::string(name) + " f32");
     // The fixtures' window really matters: the unbounded result differs.
     CHECK(test::max_abs_diff(prefill(q, k, v, s, -1), o) > 1e-6);
   }
@@ -154,14 +143,8 @@ TEST_CASE("swska_prefill in f32, bf16 and f16 equals f64 on the same inputs with
   const auto v0 = test::uniform<double>(g, std::size_t(s.B * s.T * s.Hv * s.D));
   auto run = [&](auto tag, double rel, const char* what) {
     using A = decltype(tag);
-    const auto q = convert<A>(q0), k = convert<A>(k0), v = convert<A>(v0);
-    std::vector<double> qd(q.size()), kd(k.size()), vd(v.size());
-    for (std::size_t i = 0; i < q.size(); ++i)
-      qd[i] = load_as<double>(q[i]);
-    for (std::size_t i = 0; i < k.size(); ++i)
-      kd[i] = load_as<double>(k[i]);
-    for (std::size_t i = 0; i < v.size(); ++i)
-      vd[i] = load_as<double>(v[i]);
+    const auto q = test::convert<A>(q0), k = test::convert<A>(k0), v = test::convert<A>(v0);
+    const auto qd = test::widen(q), kd = test::widen(k), vd = test::widen(v);
     for (int wl : {-1, 3}) {
       // Only the final rounding to A differs: half an ulp of the largest output at most.
       test::check_close(prefill(q, k, v, s, wl), prefill(qd, kd, vd, s, wl), rel, 0.0, what);
@@ -260,7 +243,7 @@ TEST_CASE(
       a.slot = slot;
       a.position = pos;
       a.window_left = c.wl;
-      ws_buffer ws(swska_decode_workspace_bytes(scalar{}, a));
+      test::workspace_buffer ws(swska_decode_workspace_bytes(scalar{}, a));
       const status st = swska_decode(scalar{}, a, ws.get());
       REQUIRE_MESSAGE(st.ok(), st.what);
       for (index_t r = 0; r < rows; ++r) {
@@ -351,7 +334,7 @@ TEST_CASE("swska: chunked prefill through the ring (history, packed) and then de
         a.history_v = cview(ring_v, P, c.W, Hv, D);
         a.history_slot = slots;
         a.history_len = hist.data();
-        ws_buffer ws(swska_prefill_workspace_bytes(scalar{}, a));
+        test::workspace_buffer ws(swska_prefill_workspace_bytes(scalar{}, a));
         const status st = swska_prefill(scalar{}, a, ws.get());
         REQUIRE_MESSAGE(st.ok(), st.what);
         swska_ring_store_args<double> rs;
@@ -427,7 +410,7 @@ TEST_CASE("swska: prefill, swska_ring_store, then swska_decode per token equals 
         a.slot = slot;
         a.position = pos;
         a.window_left = c.wl;
-        ws_buffer ws(swska_decode_workspace_bytes(scalar{}, a));
+        test::workspace_buffer ws(swska_decode_workspace_bytes(scalar{}, a));
         REQUIRE(swska_decode(scalar{}, a, ws.get()).ok());
         CAPTURE(t);
         CHECK(test::max_abs_diff(o, slice_t(want, B, T, Hq, D, t, t + 1)) == 0.0);
@@ -450,110 +433,81 @@ TEST_CASE("swska: bad arguments return a status naming the argument") {
   auto run = [&](const swska_args<float>& a) {
     return swska_prefill(scalar{}, a, workspace{buf.data(), buf.size(), 0});
   };
-  auto expect = [](status st, status_code code, const char* what) {
-    CHECK(st.code == code);
-    CHECK(std::string(st.what) == what);
-  };
   CHECK(run(base()).ok());
-  {
-    auto a = base();
-    a.q.data = nullptr;
-    expect(run(a), status_code::null_pointer, "q");
-  }
-  {
-    auto a = base();
-    a.o.data = nullptr;
-    expect(run(a), status_code::null_pointer, "o");
-  }
-  {
-    auto a = base();
-    a.k.shape[1] = 3;
-    expect(run(a), status_code::bad_shape, "k");
-  }
-  {
-    auto a = base();
-    a.v.shape[3] = 2;
-    expect(run(a), status_code::bad_shape, "v");
-  }
-  {
-    auto a = base();
-    a.o.shape[2] = 1;
-    expect(run(a), status_code::bad_shape, "o");
-  }
-  {
-    auto a = base();
-    a.q.shape[0] = -1;
-    expect(run(a), status_code::bad_shape, "q");
-  }
-  {
-    auto a = base();
-    a.q.shape[3] = 0;
-    a.k.shape[3] = 0;
-    a.v.shape[3] = 0;
-    a.o.shape[3] = 0;
-    expect(run(a), status_code::bad_shape, "q");
-  }
-  {
-    auto a = base();
-    a.window_left = -2;
-    expect(run(a), status_code::bad_argument, "window_left");
-  }
-  {
-    auto a = base();
-    a.scale = NAN;
-    expect(run(a), status_code::bad_argument, "scale");
-  }
-  {
-    auto a = base();
-    a.k.shape[2] = 3;
-    expect(run(a), status_code::bad_shape, "k");
-  } // Hq = 2, Hk = 3
-  {
-    auto a = base();
-    a.v.shape[2] = 3;
-    expect(run(a), status_code::bad_shape, "v");
-  } // Hq = 2, Hv = 3
+  test::check_bad_cases(
+      base(), run,
+      {
+          {"q.data = nullptr", [](swska_args<float>& a) { a.q.data = nullptr; },
+           status_code::null_pointer, "q"},
+          {"o.data = nullptr", [](swska_args<float>& a) { a.o.data = nullptr; },
+           status_code::null_pointer, "o"},
+          {"k.shape[1] = 3", [](swska_args<float>& a) { a.k.shape[1] = 3; }, status_code::bad_shape,
+           "k"},
+          {"v.shape[3] = 2", [](swska_args<float>& a) { a.v.shape[3] = 2; }, status_code::bad_shape,
+           "v"},
+          {"o.shape[2] = 1", [](swska_args<float>& a) { a.o.shape[2] = 1; }, status_code::bad_shape,
+           "o"},
+          {"q.shape[0] = -1", [](swska_args<float>& a) { a.q.shape[0] = -1; },
+           status_code::bad_shape, "q"},
+          {"q.shape[3] = 0, k.shape[3] = 0, v.shape[3] = 0, o.shape[3] = 0",
+           [](swska_args<float>& a) {
+             a.q.shape[3] = 0;
+             a.k.shape[3] = 0;
+             a.v.shape[3] = 0;
+             a.o.shape[3] = 0;
+           },
+           status_code::bad_shape, "q"},
+          {"window_left = -2", [](swska_args<float>& a) { a.window_left = -2; },
+           status_code::bad_argument, "window_left"},
+          {"scale = NAN", [](swska_args<float>& a) { a.scale = NAN; }, status_code::bad_argument,
+           "scale"},
+          {"k.shape[2] = 3 (Hq = 2, Hk = 3)", [](swska_args<float>& a) { a.k.shape[2] = 3; },
+           status_code::bad_shape, "k"},
+          {"v.shape[2] = 3 (Hq = 2, Hv = 3)", [](swska_args<float>& a) { a.v.shape[2] = 3; },
+           status_code::bad_shape, "v"},
+      });
   {
     std::int64_t cu[3] = {0, 3, 5}; // cu[N] != T
     auto a = base();
     a.cu_seqlens = cu;
     a.num_seqs = 2;
-    expect(run(a), status_code::bad_argument, "cu_seqlens");
+    test::check_status(run(a), status_code::bad_argument, "cu_seqlens");
     cu[2] = 4;
     cu[1] = 5; // decreasing
-    expect(run(a), status_code::bad_argument, "cu_seqlens");
+    test::check_status(run(a), status_code::bad_argument, "cu_seqlens");
     cu[1] = 2;
     CHECK(run(a).ok());
     a.num_seqs = -1;
-    expect(run(a), status_code::bad_shape, "num_seqs");
+    test::check_status(run(a), status_code::bad_shape, "num_seqs");
   }
   {
     std::int64_t hl[1] = {2};
     auto a = base();
     a.history_len = hl;
-    expect(run(a), status_code::null_pointer, "history_k");
+    test::check_status(run(a), status_code::null_pointer, "history_k");
     a.history_k = cview(rk, 4, 4, 1, 4);
-    expect(run(a), status_code::null_pointer, "history_v");
+    test::check_status(run(a), status_code::null_pointer, "history_v");
     a.history_v = cview(rv, 4, 4, 2, 4);
     CHECK(run(a).ok());
     hl[0] = -1;
-    expect(run(a), status_code::bad_argument, "history_len");
+    test::check_status(run(a), status_code::bad_argument, "history_len");
     hl[0] = 5;
-    expect(run(a), status_code::bad_argument, "history_len"); // unbounded: W = 4 < 5
+    test::check_status(run(a), status_code::bad_argument, "history_len"); // unbounded: W = 4 < 5
     a.window_left = 4;
     CHECK(run(a).ok()); // bounded: needs W >= 4
     a.window_left = 5;
-    expect(run(a), status_code::bad_argument, "history_len");
+    test::check_status(run(a), status_code::bad_argument, "history_len");
     std::int32_t slot[1] = {4};
     a.window_left = 2;
     a.history_slot = slot;
-    expect(run(a), status_code::bad_argument, "history_slot");
+    test::check_status(run(a), status_code::bad_argument, "history_slot");
     a.history_v.shape[1] = 3;
-    expect(run(a), status_code::bad_shape, "history_v");
+    test::check_status(run(a), status_code::bad_shape, "history_v");
   }
   {
     auto a = base();
-    expect(swska_prefill(scalar{}, a, workspace{}), status_code::workspace_too_small, "workspace");
+    test::check_status(swska_prefill(scalar{}, a, workspace{}), status_code::workspace_too_small,
+                       "workspace");
   }
 
   // Decode.
@@ -574,59 +528,45 @@ TEST_CASE("swska: bad arguments return a status naming the argument") {
     return swska_decode(scalar{}, a, workspace{buf.data(), buf.size(), 0});
   };
   CHECK(drun(dbase()).ok());
-  {
-    auto a = dbase();
-    a.position = nullptr;
-    expect(drun(a), status_code::null_pointer, "position");
-  }
-  {
-    auto a = dbase();
-    a.ring_k.data = nullptr;
-    expect(drun(a), status_code::null_pointer, "ring_k");
-  }
-  {
-    auto a = dbase();
-    a.window_left = 4;
-    expect(drun(a), status_code::bad_shape, "ring_k");
-  } // W < 5
-  {
-    auto a = dbase();
-    a.window_left = -3;
-    expect(drun(a), status_code::bad_argument, "window_left");
-  }
-  {
-    auto a = dbase();
-    a.ring_v.shape[0] = 3;
-    expect(drun(a), status_code::bad_shape, "ring_v");
-  }
-  {
-    auto a = dbase();
-    a.k.shape[2] = 3;
-    expect(drun(a), status_code::bad_shape, "k");
-  }
+  test::check_bad_cases(
+      dbase(), drun,
+      {
+          {"position = nullptr", [](swska_decode_args<float>& a) { a.position = nullptr; },
+           status_code::null_pointer, "position"},
+          {"ring_k.data = nullptr", [](swska_decode_args<float>& a) { a.ring_k.data = nullptr; },
+           status_code::null_pointer, "ring_k"},
+          {"window_left = 4 (W < 5)", [](swska_decode_args<float>& a) { a.window_left = 4; },
+           status_code::bad_shape, "ring_k"},
+          {"window_left = -3", [](swska_decode_args<float>& a) { a.window_left = -3; },
+           status_code::bad_argument, "window_left"},
+          {"ring_v.shape[0] = 3", [](swska_decode_args<float>& a) { a.ring_v.shape[0] = 3; },
+           status_code::bad_shape, "ring_v"},
+          {"k.shape[2] = 3", [](swska_decode_args<float>& a) { a.k.shape[2] = 3; },
+           status_code::bad_shape, "k"},
+      });
   {
     auto a = dbase();
     pos[0] = 4;
-    expect(drun(a), status_code::bad_argument, "position");
+    test::check_status(drun(a), status_code::bad_argument, "position");
     pos[0] = 0;
   }
   {
     auto a = dbase();
     pos[0] = -1;
-    expect(drun(a), status_code::bad_argument, "position");
+    test::check_status(drun(a), status_code::bad_argument, "position");
     pos[0] = 0;
   }
   {
     auto a = dbase();
     std::int32_t sl[1] = {4};
     a.slot = sl;
-    expect(drun(a), status_code::bad_argument, "slot");
+    test::check_status(drun(a), status_code::bad_argument, "slot");
   }
   {
     auto a = dbase();
     a.ring_k.shape[0] = 0;
     a.ring_v.shape[0] = 0;
-    expect(drun(a), status_code::bad_shape, "slot");
+    test::check_status(drun(a), status_code::bad_shape, "slot");
   }
   {
     // A rejected call leaves the rings as they were.
@@ -636,6 +576,29 @@ TEST_CASE("swska: bad arguments return a status naming the argument") {
     CHECK(!drun(a).ok());
     pos[0] = 0;
     CHECK(std::memcmp(before.data(), rk.data(), rk.size() * 4) == 0);
+  }
+  {
+    // Two rows on one ring: each would write its key into the other's window. Rejected before
+    // anything is written; a padding row (-1) may repeat.
+    std::vector<float> q2(3 * 8, 0.5f), k2(3 * 4, 0.25f), v2(3 * 8, 1.0f), o2(3 * 8);
+    const std::int64_t pos2[3] = {0, 1, 2};
+    std::int32_t sl[3] = {1, -1, 1};
+    test::poison(rk);
+    const auto rk_before = rk;
+    swska_decode_args<float> a;
+    a.q = make_view<const float>(q2.data(), 3, 2, 4);
+    a.k = make_view<const float>(k2.data(), 3, 1, 4);
+    a.v = make_view<const float>(v2.data(), 3, 2, 4);
+    a.o = make_view(o2.data(), 3, 2, 4);
+    a.ring_k = make_view(rk.data(), 4, 4, 1, 4);
+    a.ring_v = make_view(rv.data(), 4, 4, 2, 4);
+    a.slot = sl;
+    a.position = pos2;
+    test::check_status(drun(a), status_code::bad_argument, "slot");
+    CHECK(std::memcmp(rk_before.data(), rk.data(), rk.size() * 4) == 0);
+    sl[2] = -1;
+    CHECK(drun(a).ok());
+    std::fill(rk.begin(), rk.end(), 0.0f);
   }
   // Ring store.
   {
@@ -647,9 +610,9 @@ TEST_CASE("swska: bad arguments return a status naming the argument") {
     CHECK(swska_ring_store(scalar{}, a).ok());
     std::int64_t sp[1] = {-2};
     a.start_position = sp;
-    expect(swska_ring_store(scalar{}, a), status_code::bad_argument, "start_position");
+    test::check_status(swska_ring_store(scalar{}, a), status_code::bad_argument, "start_position");
     a.start_position = nullptr;
     a.ring_v.shape[1] = 2;
-    expect(swska_ring_store(scalar{}, a), status_code::bad_shape, "ring_v");
+    test::check_status(swska_ring_store(scalar{}, a), status_code::bad_shape, "ring_v");
   }
 }

@@ -10,8 +10,7 @@ namespace rodimus {
 
 using index_t = std::int64_t;
 
-template <class T, int Rank>
-struct tensor_view {
+template <class T, int Rank> struct tensor_view {
   static_assert(Rank >= 1 && Rank <= 6, "tensor_view rank must be 1..6");
   using value_type = T;
   static constexpr int rank = Rank;
@@ -23,14 +22,15 @@ struct tensor_view {
   tensor_view() = default;
 
   /// A view over `data` with `shape`, contiguous (row-major) strides.
-  RODIMUS_HOST_DEVICE static tensor_view contiguous(T* data, const index_t (&shape)[Rank]) noexcept {
+  RODIMUS_HOST_DEVICE static tensor_view contiguous(T* data,
+                                                    const index_t (&shape)[Rank]) noexcept {
     tensor_view v;
     v.data = data;
-    index_t s = 1;
+    std::uint64_t s = 1; // unsigned: sizes no memory holds wrap instead of overflowing (UB)
     for (int d = Rank - 1; d >= 0; --d) {
       v.shape[d] = shape[d];
-      v.stride[d] = s;
-      s *= shape[d];
+      v.stride[d] = index_t(s);
+      s *= std::uint64_t(shape[d]);
     }
     return v;
   }
@@ -60,38 +60,51 @@ struct tensor_view {
   }
 
   RODIMUS_HOST_DEVICE index_t size(int d) const noexcept { return shape[d]; }
+  /// The element count: 0 when any size is 0; otherwise -1 when a size is negative, and
+  /// INT64_MAX when the product does not fit (never 0 for a view of non-zero sizes, so a check
+  /// "data != nullptr || numel() == 0" cannot be passed by an overflowing shape).
   RODIMUS_HOST_DEVICE index_t numel() const noexcept {
+    constexpr index_t most = index_t(~std::uint64_t(0) >> 1);
     index_t n = 1;
-    for (int d = 0; d < Rank; ++d) n *= shape[d];
-    return n;
+    bool negative = false, overflow = false;
+    for (int d = 0; d < Rank; ++d) {
+      if (shape[d] == 0) return 0;
+      if (shape[d] < 0) {
+        negative = true;
+      } else if (!overflow) {
+        if (n > most / shape[d])
+          overflow = true;
+        else
+          n *= shape[d];
+      }
+    }
+    return negative ? -1 : overflow ? most : n;
   }
   RODIMUS_HOST_DEVICE bool empty() const noexcept { return numel() == 0; }
   RODIMUS_HOST_DEVICE bool is_contiguous() const noexcept {
-    index_t s = 1;
+    std::uint64_t s = 1;
     for (int d = Rank - 1; d >= 0; --d) {
-      if (shape[d] != 1 && stride[d] != s) return false;
-      s *= shape[d];
+      if (shape[d] != 1 && stride[d] != index_t(s)) return false;
+      s *= std::uint64_t(shape[d]);
     }
     return true;
   }
 
-  template <class... I>
-  RODIMUS_HOST_DEVICE index_t offset(I... idx) const noexcept {
+  template <class... I> RODIMUS_HOST_DEVICE index_t offset(I... idx) const noexcept {
     static_assert(sizeof...(I) == Rank, "one index per dimension");
     const index_t ids[Rank] = {index_t(idx)...};
     index_t off = 0;
-    for (int d = 0; d < Rank; ++d) off += ids[d] * stride[d];
+    for (int d = 0; d < Rank; ++d)
+      off += ids[d] * stride[d];
     return off;
   }
-  template <class... I>
-  RODIMUS_HOST_DEVICE T& operator()(I... idx) const noexcept {
+  template <class... I> RODIMUS_HOST_DEVICE T& operator()(I... idx) const noexcept {
     return data[offset(idx...)];
   }
 };
 
 /// Shorthands for contiguous views.
-template <class T>
-RODIMUS_HOST_DEVICE tensor_view<T, 1> make_view(T* p, index_t n0) noexcept {
+template <class T> RODIMUS_HOST_DEVICE tensor_view<T, 1> make_view(T* p, index_t n0) noexcept {
   return tensor_view<T, 1>::contiguous(p, {n0});
 }
 template <class T>
@@ -110,10 +123,11 @@ RODIMUS_HOST_DEVICE tensor_view<T, 4> make_view(T* p, index_t n0, index_t n1, in
 
 /// True when the view's shape equals `expected` in every dimension.
 template <class T, int Rank>
-RODIMUS_HOST_DEVICE bool has_shape(const tensor_view<T, Rank>& v, const index_t (&expected)[Rank]) noexcept {
+RODIMUS_HOST_DEVICE bool has_shape(const tensor_view<T, Rank>& v,
+                                   const index_t (&expected)[Rank]) noexcept {
   for (int d = 0; d < Rank; ++d)
     if (v.shape[d] != expected[d]) return false;
   return true;
 }
 
-}  // namespace rodimus
+} // namespace rodimus

@@ -36,6 +36,13 @@ constexpr std::uint64_t max_index_bytes = 100u * 1000u * 1000u;
 
 /// Read a whole (small) text file; throws naming the file.
 inline std::string read_text_file(const std::string& path, std::uint64_t max_bytes) {
+  // Only regular files: opening a FIFO would block until a writer came, and a folder opens but
+  // has no size.
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::exists(st))
+    throw error(path + ": cannot open for reading" + (ec ? ": " + ec.message() : std::string()));
+  if (!std::filesystem::is_regular_file(st)) throw error(path + ": not a regular file");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw error(path + ": cannot open for reading");
   f.seekg(0, std::ios::end);

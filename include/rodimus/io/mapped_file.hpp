@@ -1,4 +1,6 @@
-// A read-only memory map of a whole file (POSIX), owned RAII. Errors name the file.
+// A read-only memory map of a whole regular file (POSIX), owned RAII. Errors name the file.
+// The map is private and read-only; a file truncated by another process while mapped makes reads
+// past its new end fault (SIGBUS), as with every memory map: checkpoints must not change in place.
 #pragma once
 
 #include <fcntl.h>
@@ -17,10 +19,12 @@
 namespace rodimus::io {
 
 class mapped_file {
- public:
+public:
   mapped_file() = default;
   explicit mapped_file(const std::string& path) : path_(path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer; fstat rejects it next.
+    // It changes nothing for a regular file.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) throw error(path + ": cannot open: " + std::strerror(errno));
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -54,7 +58,7 @@ class mapped_file {
   std::size_t size() const noexcept { return size_; }
   const std::string& path() const noexcept { return path_; }
 
- private:
+private:
   void swap(mapped_file& o) noexcept {
     std::swap(path_, o.path_);
     std::swap(data_, o.data_);
@@ -71,4 +75,4 @@ class mapped_file {
   std::size_t size_ = 0;
 };
 
-}  // namespace rodimus::io
+} // namespace rodimus::io

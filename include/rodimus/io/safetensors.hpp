@@ -389,6 +389,8 @@ to_safetensors_bytes(const std::vector<tensor_to_write>& tensors) {
         throw error(where + ": bad shape (a negative dimension or a byte size beyond 2^64)");
     if (n > std::numeric_limits<std::size_t>::max() - offset)
       throw error(where + ": total size overflows");
+    if (n > 0 && t.bytes == nullptr)
+      throw error(where + ": bytes is null for " + std::to_string(n) + " bytes of data");
     header[t.name] = {{"dtype", safetensors_dtype_name(t.type)},
                       {"shape", t.shape},
                       {"data_offsets", {offset, offset + std::size_t(n)}}};

@@ -1,24 +1,25 @@
 // Depthwise causal conv1d with bias and optional SiLU: the Rodimus ShortConv (SPEC §2.3 step 3,
-// §6.1).
+// §6.1). Per channel c, with kernel width W (d_conv = 4 in every release):
 //
-//   y_t[c] = act( bias[c] + sum_{w=0..W-1} weight[c][w] * x_{t-(W-1)+w}[c] )     act = silu or
-//   identity
+//   y_t[c] = act( bias[c] + sum_{w=0..W-1} weight[c][w] * x_{t-(W-1)+w}[c] )
+//   act    = silu, or the identity when silu == false
 //
 // weight[c][W-1] multiplies the current token (PyTorch Conv1d cross-correlation with left padding
 // W-1, as causal_conv1d_fn). Inputs before the sequence start come from the initial state:
 // x_{-i} = initial_state[c][W-i] for i = 1..W (zeros without one). The state of a sequence is the
 // last W inputs INCLUDING the current token, oldest first, left-padded with the initial state (or
 // zeros) when the sequence is shorter than W: final_state[c][w] = x_{L-W+w}. Its width is the
-// kernel width (d_conv = 4 in every release), so the oldest entry is not used by the next token's
-// conv.
+// kernel width, so the oldest entry is not used by the next token's conv.
 //
-//   causal_conv       whole sequences (a batch or a packed varlen batch), optional initial/final
-//   state causal_conv_step  one token per batch row with states in a pool, updated in place:
-//                     state <- shift_left(state); state[:, W-1] = x; y = act(bias + sum_w
-//                     weight*state)
+//   causal_conv       whole sequences (a batch or a packed varlen batch), optional initial and
+//                     final state
+//   causal_conv_step  one token per batch row, states in a pool, updated in place:
+//                       state <- shift_left(state); state[:, W-1] = x
+//                       y = act(bias + sum_w weight * state)
 //
 // Types: x, y and the states are Act (f64, f32, bf16, f16); weight and bias are f32. The scalar
 // reference accumulates in double and rounds y once to Act; other backends compute in f32.
+// y must not overlap x (later tokens read earlier inputs); final_state may alias initial_state.
 #pragma once
 
 #include <cstdint>
@@ -43,7 +44,8 @@ template <class Act> struct causal_conv_args {
   bool silu = true;
   const std::int64_t* cu_seqlens = nullptr; // packed varlen, B == 1
   std::int64_t num_seqs = 0;
-  /// (N) row of sequence n in initial_state / final_state (pools of P rows); nullptr: n.
+  /// (N) row of sequence n in initial_state / final_state (pools of P rows); nullptr: n. Distinct
+  /// when final_state is written.
   const std::int32_t* state_slot = nullptr;
 };
 

@@ -1,24 +1,27 @@
 // Gated linear attention (GLA) recurrence: the Rodimus memory (SPEC §2.4, §4).
 //
-//   S_0 = initial_state (or 0)                                  S: (K, V) per sequence and head, fp32
-//   S_t = diag(exp(g_t)) S_{t-1} + k_t^T v_t                    decay first, then add the outer product
-//   o_t = scale * (q_t S_t)                                     the current token is included
+//   S_0 = initial_state (or 0)                   S: (K, V) per sequence and head, fp32
+//   S_t = diag(exp(g_t)) S_{t-1} + k_t^T v_t     decay first, then add the outer product
+//   o_t = scale * (q_t S_t)                      the current token is included
 //   final_state = S_T
 //
 // g is the log of the per-key-channel decay (g <= 0). Three entry points compute it:
-//   gla_scan     the sequential recurrence over T                              (one step per token)
-//   gla_chunked  the chunked parallel form (SPEC §4.1), any chunk size; every exponent it takes is <= 0
+//   gla_scan     the sequential recurrence over T (one step per token)
+//   gla_chunked  the chunked parallel form (SPEC §4.1), any chunk size; every exponent it takes
+//                is <= 0
 //   gla_decode   one token for a batch whose states live in a pool, addressed by slot
 //
 // Chunked form, chunk c of length L covering positions t0 .. t0+L-1 of one sequence (SPEC §4.1):
-//   G_i = sum_{s=t0}^{t0+i} g_s (local inclusive cumsum),  Gamma = G_{L-1}
-//   o_i = scale * ( (q_i * exp(G_i)) S_in + sum_{j<=i} [sum_n q_i[n] k_j[n] exp(G_i[n] - G_j[n])] v_j )
+//   G_i   = sum_{s=t0}^{t0+i} g_s (local inclusive cumsum),  Gamma = G_{L-1}
+//   A_ij  = sum_n q_i[n] k_j[n] exp(G_i[n] - G_j[n])            j <= i only
+//   o_i   = scale * ( (q_i * exp(G_i)) S_in + sum_{j<=i} A_ij v_j )
 //   S_out = diag(exp(Gamma)) S_in + sum_j (k_j * exp(Gamma - G_j))^T v_j
 // Entries j > i are never evaluated (masked by selection, never by multiplying: exp of a positive
 // exponent could be inf, and inf * 0 = NaN). Chunks restart at every sequence start.
 //
 // Types: Act stores q, v and o (f64, f32, bf16, f16); Gate stores k and g (often f32 while Act is
-// 16-bit, as in the Rodimus mixer); State stores the recurrent state (f32; f64 only in reference tests).
+// 16-bit, as in the Rodimus mixer); State stores the recurrent state (f32; f64 only in reference
+// tests). o must not overlap q, k, v or g.
 //
 // Validation (shared by every backend): gla_check / gla_chunked_check / gla_decode_check return a
 // failed status naming the argument ("q", "k", "v", "g", "o", "initial_state", "final_state",
@@ -35,18 +38,18 @@
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/core/workspace.hpp"
+#include "rodimus/primitives/packed_sequences.hpp"
 
 namespace rodimus {
 
 /// Arguments of gla_scan and gla_chunked. Layout is free through strides; head-first (B, H, T, K)
 /// as fla's head_first, or (B, T, H, K) by permuting strides.
-template <class Act, class Gate = Act, class State = float>
-struct gla_args {
-  tensor_view<const Act, 4> q;   // (B, H, T, K)
-  tensor_view<const Gate, 4> k;  // (B, H, T, K)
-  tensor_view<const Act, 4> v;   // (B, H, T, V)
-  tensor_view<const Gate, 4> g;  // (B, H, T, K) log-decay, <= 0
-  tensor_view<Act, 4> o;         // (B, H, T, V) written
+template <class Act, class Gate = Act, class State = float> struct gla_args {
+  tensor_view<const Act, 4> q;  // (B, H, T, K)
+  tensor_view<const Gate, 4> k; // (B, H, T, K)
+  tensor_view<const Act, 4> v;  // (B, H, T, V)
+  tensor_view<const Gate, 4> g; // (B, H, T, K) log-decay, <= 0
+  tensor_view<Act, 4> o;        // (B, H, T, V) written
   /// (N, H, K, V), N = number of sequences; data == nullptr means a zero initial state.
   tensor_view<const State, 4> initial_state;
   /// (N, H, K, V); data == nullptr means the final state is not written.
@@ -56,18 +59,17 @@ struct gla_args {
   /// non-decreasing offsets into T with cu_seqlens[0] = 0 and cu_seqlens[N] = T; B must then be 1.
   /// Without it N = B (num_seqs must then be 0 or B).
   const std::int64_t* cu_seqlens = nullptr;
-  std::int64_t num_seqs = 0;  // N when cu_seqlens is given
+  std::int64_t num_seqs = 0; // N when cu_seqlens is given
 };
 
 /// Arguments of gla_decode: one token per batch row, states updated in place in a pool.
-template <class Act, class Gate = Act, class State = float>
-struct gla_decode_args {
-  tensor_view<const Act, 3> q;   // (B, H, K)
-  tensor_view<const Gate, 3> k;  // (B, H, K)
-  tensor_view<const Act, 3> v;   // (B, H, V)
-  tensor_view<const Gate, 3> g;  // (B, H, K) log-decay, <= 0
-  tensor_view<Act, 3> o;         // (B, H, V) written; rows of padding slots are set to 0
-  tensor_view<State, 4> state;   // (P, H, K, V) the pool, updated in place
+template <class Act, class Gate = Act, class State = float> struct gla_decode_args {
+  tensor_view<const Act, 3> q;  // (B, H, K)
+  tensor_view<const Gate, 3> k; // (B, H, K)
+  tensor_view<const Act, 3> v;  // (B, H, V)
+  tensor_view<const Gate, 3> g; // (B, H, K) log-decay, <= 0
+  tensor_view<Act, 3> o;        // (B, H, V) written; rows of padding slots are set to 0
+  tensor_view<State, 4> state;  // (P, H, K, V) the pool, updated in place
   /// (B): row b uses state[slot[b]]; a negative slot is padding: its state is untouched.
   /// nullptr means slot[b] = b (P >= B). Non-negative slots must be < P and distinct.
   const std::int32_t* slot = nullptr;
@@ -80,17 +82,25 @@ constexpr bool gla_chunk_size_supported(int chunk) noexcept {
 }
 
 namespace detail {
-template <class T, int R>
-inline bool gla_sizes_nonnegative(const tensor_view<T, R>& t) noexcept {
+template <class T, int R> inline bool gla_sizes_nonnegative(const tensor_view<T, R>& t) noexcept {
   for (int d = 0; d < R; ++d)
     if (t.shape[d] < 0) return false;
   return true;
 }
-template <class T, int R>
-inline bool gla_pointer_ok(const tensor_view<T, R>& t) noexcept {
+template <class T, int R> inline bool gla_pointer_ok(const tensor_view<T, R>& t) noexcept {
   return t.data != nullptr || t.numel() == 0;
 }
-}  // namespace detail
+/// The null-pointer checks of q, k, v, g and o, shared by gla_args and gla_decode_args (shapes
+/// must have been checked first, so numel() is of non-negative sizes).
+template <class Args> inline status gla_check_pointers(const Args& a) noexcept {
+  RODIMUS_REQUIRE(gla_pointer_ok(a.q), null_pointer, "q");
+  RODIMUS_REQUIRE(gla_pointer_ok(a.k), null_pointer, "k");
+  RODIMUS_REQUIRE(gla_pointer_ok(a.v), null_pointer, "v");
+  RODIMUS_REQUIRE(gla_pointer_ok(a.g), null_pointer, "g");
+  RODIMUS_REQUIRE(gla_pointer_ok(a.o), null_pointer, "o");
+  return status::success();
+}
+} // namespace detail
 
 /// The number of sequences N (B, or num_seqs when packed). Valid after gla_check_shapes succeeded.
 template <class Act, class Gate, class State>
@@ -109,18 +119,11 @@ template <class Act, class Gate, class State>
   const index_t V = a.v.shape[3];
   RODIMUS_REQUIRE(V >= 1 && has_shape(a.v, {B, H, T, V}), bad_shape, "v");
   RODIMUS_REQUIRE(has_shape(a.o, {B, H, T, V}), bad_shape, "o");
-  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.q), null_pointer, "q");
-  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.k), null_pointer, "k");
-  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.v), null_pointer, "v");
-  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.g), null_pointer, "g");
-  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.o), null_pointer, "o");
+  RODIMUS_TRY(detail::gla_check_pointers(a));
   RODIMUS_REQUIRE(std::isfinite(a.scale), bad_argument, "scale");
-  if (a.cu_seqlens) {
-    RODIMUS_REQUIRE(a.num_seqs >= 0, bad_shape, "num_seqs");
-    RODIMUS_REQUIRE(B == 1, bad_shape, "cu_seqlens");  // packed sequences share batch row 0
-  } else {
-    RODIMUS_REQUIRE(a.num_seqs == 0 || a.num_seqs == B, bad_shape, "num_seqs");
-  }
+  // Packed sequences share batch row 0; without cu_seqlens num_seqs is 0 or B.
+  RODIMUS_TRY(check_packed_shape(a.cu_seqlens, a.num_seqs, B));
+  if (!a.cu_seqlens) RODIMUS_REQUIRE(a.num_seqs == 0 || a.num_seqs == B, bad_shape, "num_seqs");
   const index_t N = gla_num_seqs(a);
   if (a.initial_state.data)
     RODIMUS_REQUIRE(has_shape(a.initial_state, {N, H, K, V}), bad_shape, "initial_state");
@@ -146,7 +149,8 @@ template <class Act, class Gate, class State>
 /// gla_check plus the chunk size (>= 1; backends other than scalar also require
 /// gla_chunk_size_supported and return status_code::unsupported otherwise).
 template <class Act, class Gate, class State>
-[[nodiscard]] status gla_chunked_check(const gla_args<Act, Gate, State>& a, int chunk_size) noexcept {
+[[nodiscard]] status gla_chunked_check(const gla_args<Act, Gate, State>& a,
+                                       int chunk_size) noexcept {
   RODIMUS_REQUIRE(chunk_size >= 1, bad_argument, "chunk_size");
   return gla_check(a);
 }
@@ -164,12 +168,8 @@ template <class Act, class Gate, class State>
   RODIMUS_REQUIRE(has_shape(a.o, {B, H, V}), bad_shape, "o");
   const index_t P = a.state.shape[0];
   RODIMUS_REQUIRE(P >= 0 && has_shape(a.state, {P, H, K, V}), bad_shape, "state");
-  if (!a.slot) RODIMUS_REQUIRE(P >= B, bad_shape, "state");  // slot[b] = b
-  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.q), null_pointer, "q");
-  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.k), null_pointer, "k");
-  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.v), null_pointer, "v");
-  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.g), null_pointer, "g");
-  RODIMUS_REQUIRE(detail::gla_pointer_ok(a.o), null_pointer, "o");
+  if (!a.slot) RODIMUS_REQUIRE(P >= B, bad_shape, "state"); // slot[b] = b
+  RODIMUS_TRY(detail::gla_check_pointers(a));
   RODIMUS_REQUIRE(detail::gla_pointer_ok(a.state), null_pointer, "state");
   RODIMUS_REQUIRE(std::isfinite(a.scale), bad_argument, "scale");
   return status::success();
@@ -186,12 +186,13 @@ template <class Act, class Gate, class State>
       const std::int32_t s = a.slot[b];
       RODIMUS_REQUIRE(s < P, bad_argument, "slot");
       if (s < 0) continue;
-      for (index_t c = 0; c < b; ++c) RODIMUS_REQUIRE(a.slot[c] != s, bad_argument, "slot");
+      for (index_t c = 0; c < b; ++c)
+        RODIMUS_REQUIRE(a.slot[c] != s, bad_argument, "slot");
     }
   }
   return status::success();
 }
 
-}  // namespace rodimus
+} // namespace rodimus
 
 #include "rodimus/backend/scalar/gla.hpp"

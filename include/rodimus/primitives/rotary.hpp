@@ -1,17 +1,18 @@
 // Rotary position embedding, GPT-NeoX "rotate-half" pairing (SPEC §5.2, §11.3), in place:
 //
-//   r = rotary_dim (even, 0 < r <= D; -1 means D; 0 turns rotary off), half = r / 2
-//   theta_j = 1 / base^(2j / r)                         j < half, computed in f32 like the
-//   reference p = position_offset[n] + t                          t: the token's index inside its
-//   sequence angle = f32(p) * theta_j                            f32 c = Act(cos(angle)), s =
-//   Act(sin(angle))            tables rounded to Act, as the reference x'_j        = x_j c -
-//   x_{j+half} s                  rotation in f32 (double when Act is f64) x'_{j+half} = x_j s +
-//   x_{j+half} c channels r .. D-1 pass through untouched
+//   r       = rotary_dim (even, 0 < r <= D; -1 means D; 0 turns rotary off), half = r / 2
+//   theta_j = 1 / base^(2j / r)              j < half, in f32 like the reference
+//   p       = position_offset[n] + t         t: the token's index inside its sequence
+//   angle   = f32(p) * theta_j               f32
+//   c, s    = Act(cos(angle)), Act(sin(angle))   the tables are rounded to Act, as the reference
+//   x'_j        = x_j c - x_{j+half} s       the rotation in f32 (double when Act is f64)
+//   x'_{j+half} = x_j s + x_{j+half} c
+//   channels r .. D-1 pass through untouched
 //
 // Applied to q (all heads) and k (before caching). Arguments:
-//   x: (B, T, H, D) Act, rotated in place
-//   position_offset: (N) absolute position of each sequence's first token (tokens seen before);
-//                    nullptr means 0. N = B, or num_seqs with cu_seqlens (packed, B == 1).
+//   x: (B, T, H, D) Act (f64, f32, bf16, f16), rotated in place
+//   position_offset: (N) absolute position of each sequence's first token (tokens seen before,
+//                    >= 0); nullptr means 0. N = B, or num_seqs with cu_seqlens (packed, B == 1).
 #pragma once
 
 #include <cmath>

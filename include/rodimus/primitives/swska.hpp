@@ -1,30 +1,28 @@
 // Shared-key sliding-window attention (SW-SKA, SPEC §5): causal softmax attention with a left
 // window where few key heads (one in every release) serve all query heads.
 //
-//   query i (absolute position p_i) attends the keys at absolute positions
-//       j in [max(0, p_i - window_left), p_i]          window_left = -1: [0, p_i] (unbounded
-//       causal)
-//   s_ij = scale * <q_i[h], k_j[h % Hk]>                scale = 0 means D^-0.5
-//   o_i[h] = sum_j softmax_j(s_ij) v_j[h % Hv]          softmax in double with max subtraction
-//   (scalar)
+//   query i at absolute position p_i attends the keys at absolute positions
+//     j in [max(0, p_i - window_left), p_i]        (window_left = -1: [0, p_i], unbounded causal)
+//   s_ij   = scale * <q_i[h], k_j[h % Hk]>         (scale = 0 means D^-0.5)
+//   o_i[h] = sum_j softmax_j(s_ij) v_j[h % Hv]     (scalar: softmax in double, max subtracted)
 //
 // Query head h reads key head h % Hk and value head h % Hv (heads are tiled, not interleaved); Hq
 // must be divisible by Hk and by Hv. A model's window_left is attn_cfg.window_size // 2 (SPEC
-// §5.3): every token sees itself and window_left earlier tokens, W = window_left + 1 keys, in
-// prefill and decode.
+// §5.3): every token sees itself and window_left earlier tokens, window_left + 1 keys, in prefill
+// and decode alike.
 //
 // Entry points (scalar reference in backend/scalar/swska.hpp):
 //   swska_prefill     a batch (or a packed varlen batch) of whole sequences, optionally continuing
 //                     after earlier tokens whose keys/values sit in a ring (`history_*`)
 //   swska_decode      one token per batch row; the new k/v is written into the row's ring slot
-//   first swska_ring_store  after a prefill, copies each sequence's last W keys/values into its
-//   ring
+//   swska_ring_store  after a prefill, copies each sequence's last W keys/values into its ring
 //
 // The ring ("window cache") of a sequence is W slots, (W, Hk, D) keys and (W, Hv, D) values; the
-// token at absolute position p lives in slot p % W. Rings of many sequences form a pool (P, W, H,
-// D) addressed by slot index. Bounded windows need W >= window_left + 1 (decode; W = window_left +
-// 1 is the minimum); unbounded attention (window_left = -1) needs W > every position stored (W =
-// capacity). Keys are stored already rotated (RoPE is applied before caching, SPEC §5.2).
+// token at absolute position p lives in slot p % W. Rings of many sequences form a pool
+// (P, W, H, D) addressed by slot index. Bounded windows need W >= window_left + 1 (decode;
+// W = window_left + 1 is the minimum); unbounded attention (window_left = -1) needs W > every
+// position stored (W = capacity). Keys are stored already rotated (RoPE is applied before caching,
+// SPEC §5.2).
 //
 // Prefill then decode: swska_prefill(x), swska_ring_store(x's k, v) and then swska_decode per token
 // equals one swska_prefill over the whole sequence. A chunked prefill passes the ring as history:
@@ -110,15 +108,45 @@ template <class T, int R> constexpr bool swska_view_ok(const tensor_view<T, R>& 
 
 inline bool swska_scale_ok(float s) noexcept { return std::isfinite(s); }
 
+/// The null-pointer checks of q, k, v and o, shared by swska_args and swska_decode_args.
+template <class Args> inline status swska_check_qkvo_pointers(const Args& a) noexcept {
+  RODIMUS_REQUIRE(a.q.data || a.q.numel() == 0, null_pointer, "q");
+  RODIMUS_REQUIRE(a.k.data || a.k.numel() == 0, null_pointer, "k");
+  RODIMUS_REQUIRE(a.v.data || a.v.numel() == 0, null_pointer, "v");
+  RODIMUS_REQUIRE(a.o.data || a.o.numel() == 0, null_pointer, "o");
+  return status::success();
+}
+
+/// Head tiling (query head h reads key head h % Hk and value head h % Hv), the window and the
+/// scale, shared by prefill and decode. Hk, Hv > 0 must have been checked.
+inline status swska_check_heads_window_scale(index_t Hq, index_t Hk, index_t Hv, int window_left,
+                                             float scale) noexcept {
+  RODIMUS_REQUIRE(Hq % Hk == 0, bad_shape, "k");
+  RODIMUS_REQUIRE(Hq % Hv == 0, bad_shape, "v");
+  RODIMUS_REQUIRE(window_left >= -1, bad_argument, "window_left");
+  RODIMUS_REQUIRE(swska_scale_ok(scale), bad_argument, "scale");
+  return status::success();
+}
+
+/// A pair of ring pools (P, W, Hk, D) keys and (P, W, Hv, D) values with P >= min_pools, W >= 1;
+/// a mismatch names the key ring (`k_name`) or the value ring (`v_name`).
+template <class K, class V>
+inline status swska_check_rings(const tensor_view<K, 4>& ring_k, const tensor_view<V, 4>& ring_v,
+                                index_t min_pools, index_t Hk, index_t Hv, index_t D,
+                                const char* k_name, const char* v_name) noexcept {
+  const index_t P = ring_k.shape[0], W = ring_k.shape[1];
+  RODIMUS_REQUIRE(P >= min_pools && W > 0 && ring_k.shape[2] == Hk && ring_k.shape[3] == D,
+                  bad_shape, k_name);
+  RODIMUS_REQUIRE(has_shape(ring_v, {P, W, Hv, D}), bad_shape, v_name);
+  return status::success();
+}
+
 } // namespace detail
 
 /// Validation of swska_prefill shared by every backend. It does not read cu_seqlens, history_slot
 /// or history_len (they may live on a device); host backends check those too.
 template <class Act> [[nodiscard]] status swska_check(const swska_args<Act>& a) noexcept {
-  RODIMUS_REQUIRE(a.q.data || a.q.numel() == 0, null_pointer, "q");
-  RODIMUS_REQUIRE(a.k.data || a.k.numel() == 0, null_pointer, "k");
-  RODIMUS_REQUIRE(a.v.data || a.v.numel() == 0, null_pointer, "v");
-  RODIMUS_REQUIRE(a.o.data || a.o.numel() == 0, null_pointer, "o");
+  RODIMUS_TRY(detail::swska_check_qkvo_pointers(a));
   RODIMUS_REQUIRE(detail::swska_view_ok(a.q) && a.q.shape[2] > 0 && a.q.shape[3] > 0, bad_shape,
                   "q");
   const index_t B = a.q.shape[0], T = a.q.shape[1], Hq = a.q.shape[2], D = a.q.shape[3];
@@ -127,21 +155,17 @@ template <class Act> [[nodiscard]] status swska_check(const swska_args<Act>& a) 
                   "k");
   RODIMUS_REQUIRE(a.v.shape[0] == B && a.v.shape[1] == T && Hv > 0 && a.v.shape[3] == D, bad_shape,
                   "v");
-  RODIMUS_REQUIRE(Hq % Hk == 0, bad_shape, "k");
-  RODIMUS_REQUIRE(Hq % Hv == 0, bad_shape, "v");
   RODIMUS_REQUIRE(has_shape(a.o, {B, T, Hq, D}), bad_shape, "o");
-  RODIMUS_REQUIRE(a.window_left >= -1, bad_argument, "window_left");
-  RODIMUS_REQUIRE(detail::swska_scale_ok(a.scale), bad_argument, "scale");
+  RODIMUS_TRY(detail::swska_check_heads_window_scale(Hq, Hk, Hv, a.window_left, a.scale));
   RODIMUS_TRY(check_packed_shape(a.cu_seqlens, a.num_seqs, B));
   if (a.history_k.data) {
     RODIMUS_REQUIRE(a.history_v.data, null_pointer, "history_v");
     RODIMUS_REQUIRE(a.history_len, null_pointer, "history_len");
-    const index_t P = a.history_k.shape[0], W = a.history_k.shape[1];
-    RODIMUS_REQUIRE(P > 0 && W > 0 && a.history_k.shape[2] == Hk && a.history_k.shape[3] == D,
-                    bad_shape, "history_k");
-    RODIMUS_REQUIRE(has_shape(a.history_v, {P, W, Hv, D}), bad_shape, "history_v");
+    RODIMUS_TRY(detail::swska_check_rings(a.history_k, a.history_v, 1, Hk, Hv, D, "history_k",
+                                          "history_v"));
     if (!a.history_slot)
-      RODIMUS_REQUIRE(sequence_count(a.cu_seqlens, a.num_seqs, B) <= P, bad_shape, "history_slot");
+      RODIMUS_REQUIRE(sequence_count(a.cu_seqlens, a.num_seqs, B) <= a.history_k.shape[0],
+                      bad_shape, "history_slot");
   }
   return status::success();
 }
@@ -149,10 +173,7 @@ template <class Act> [[nodiscard]] status swska_check(const swska_args<Act>& a) 
 /// Validation of swska_decode shared by every backend (does not read slot or position).
 template <class Act>
 [[nodiscard]] status swska_decode_check(const swska_decode_args<Act>& a) noexcept {
-  RODIMUS_REQUIRE(a.q.data || a.q.numel() == 0, null_pointer, "q");
-  RODIMUS_REQUIRE(a.k.data || a.k.numel() == 0, null_pointer, "k");
-  RODIMUS_REQUIRE(a.v.data || a.v.numel() == 0, null_pointer, "v");
-  RODIMUS_REQUIRE(a.o.data || a.o.numel() == 0, null_pointer, "o");
+  RODIMUS_TRY(detail::swska_check_qkvo_pointers(a));
   RODIMUS_REQUIRE(a.ring_k.data || a.ring_k.numel() == 0, null_pointer, "ring_k");
   RODIMUS_REQUIRE(a.ring_v.data || a.ring_v.numel() == 0, null_pointer, "ring_v");
   RODIMUS_REQUIRE(detail::swska_view_ok(a.q) && a.q.shape[1] > 0 && a.q.shape[2] > 0, bad_shape,
@@ -161,16 +182,11 @@ template <class Act>
   const index_t Hk = a.k.shape[1], Hv = a.v.shape[1];
   RODIMUS_REQUIRE(a.k.shape[0] == B && Hk > 0 && a.k.shape[2] == D, bad_shape, "k");
   RODIMUS_REQUIRE(a.v.shape[0] == B && Hv > 0 && a.v.shape[2] == D, bad_shape, "v");
-  RODIMUS_REQUIRE(Hq % Hk == 0, bad_shape, "k");
-  RODIMUS_REQUIRE(Hq % Hv == 0, bad_shape, "v");
   RODIMUS_REQUIRE(has_shape(a.o, {B, Hq, D}), bad_shape, "o");
-  RODIMUS_REQUIRE(a.window_left >= -1, bad_argument, "window_left");
-  RODIMUS_REQUIRE(detail::swska_scale_ok(a.scale), bad_argument, "scale");
+  RODIMUS_TRY(detail::swska_check_heads_window_scale(Hq, Hk, Hv, a.window_left, a.scale));
+  RODIMUS_TRY(detail::swska_check_rings(a.ring_k, a.ring_v, 0, Hk, Hv, D, "ring_k", "ring_v"));
   const index_t P = a.ring_k.shape[0], W = a.ring_k.shape[1];
-  RODIMUS_REQUIRE(P >= 0 && W > 0 && a.ring_k.shape[2] == Hk && a.ring_k.shape[3] == D, bad_shape,
-                  "ring_k");
   RODIMUS_REQUIRE(a.window_left < 0 || W >= index_t(a.window_left) + 1, bad_shape, "ring_k");
-  RODIMUS_REQUIRE(has_shape(a.ring_v, {P, W, Hv, D}), bad_shape, "ring_v");
   RODIMUS_REQUIRE(a.position || B == 0, null_pointer, "position");
   if (!a.slot) RODIMUS_REQUIRE(B <= P, bad_shape, "slot");
   return status::success();
@@ -190,12 +206,11 @@ template <class Act>
   const index_t Hv = a.v.shape[2];
   RODIMUS_REQUIRE(a.v.shape[0] == B && a.v.shape[1] == T && Hv > 0 && a.v.shape[3] == D, bad_shape,
                   "v");
-  const index_t P = a.ring_k.shape[0], W = a.ring_k.shape[1];
-  RODIMUS_REQUIRE(P >= 0 && W > 0 && a.ring_k.shape[2] == Hk && a.ring_k.shape[3] == D, bad_shape,
-                  "ring_k");
-  RODIMUS_REQUIRE(has_shape(a.ring_v, {P, W, Hv, D}), bad_shape, "ring_v");
+  RODIMUS_TRY(detail::swska_check_rings(a.ring_k, a.ring_v, 0, Hk, Hv, D, "ring_k", "ring_v"));
   RODIMUS_TRY(check_packed_shape(a.cu_seqlens, a.num_seqs, B));
-  if (!a.slot) RODIMUS_REQUIRE(sequence_count(a.cu_seqlens, a.num_seqs, B) <= P, bad_shape, "slot");
+  if (!a.slot)
+    RODIMUS_REQUIRE(sequence_count(a.cu_seqlens, a.num_seqs, B) <= a.ring_k.shape[0], bad_shape,
+                    "slot");
   return status::success();
 }
 

@@ -21,6 +21,10 @@ template <class Act>
                       "state_slot");
       RODIMUS_REQUIRE(!a.final_state.data || s < a.final_state.shape[0], bad_argument,
                       "state_slot");
+      // Two sequences writing one final state: the second would read the first's result where
+      // the update is in place, and one result would be lost either way.
+      for (index_t m = 0; a.final_state.data && m < n; ++m)
+        RODIMUS_REQUIRE(a.state_slot[m] != s, bad_argument, "state_slot");
     }
   }
   for (index_t n = 0; n < N; ++n) {
@@ -53,8 +57,13 @@ template <class Act>
 [[nodiscard]] status causal_conv_step(const scalar&, const causal_conv_step_args<Act>& a) noexcept {
   RODIMUS_TRY(causal_conv_step_check(a));
   const index_t B = a.x.shape[0], C = a.x.shape[1], W = a.weight.shape[1], P = a.state.shape[0];
-  for (index_t b = 0; b < B; ++b)
-    if (a.slot) RODIMUS_REQUIRE(a.slot[b] < P, bad_argument, "slot");
+  // Slots are checked before anything is written: each < P, and no two rows on one state (the
+  // state would be shifted twice).
+  for (index_t b = 0; a.slot && b < B; ++b) {
+    RODIMUS_REQUIRE(a.slot[b] < P, bad_argument, "slot");
+    for (index_t c = 0; a.slot[b] >= 0 && c < b; ++c)
+      RODIMUS_REQUIRE(a.slot[c] != a.slot[b], bad_argument, "slot");
+  }
   for (index_t b = 0; b < B; ++b) {
     const index_t s = a.slot ? index_t(a.slot[b]) : b;
     if (s < 0) {

@@ -59,14 +59,16 @@ inline double swska_scale(float scale, index_t D) noexcept {
 
 template <class Act>
 std::size_t swska_prefill_workspace_bytes(const scalar&, const swska_args<Act>& a) noexcept {
-  return workspace::bytes_for<double>(std::size_t(std::max<index_t>(a.q.shape[3], 1))) +
-         workspace::alignment;
+  return workspace::sum(
+      workspace::alignment, // one D row of doubles
+      workspace::bytes_for<double>(std::size_t(std::max<index_t>(a.q.shape[3], 1))));
 }
 
 template <class Act>
 std::size_t swska_decode_workspace_bytes(const scalar&, const swska_decode_args<Act>& a) noexcept {
-  return workspace::bytes_for<double>(std::size_t(std::max<index_t>(a.q.shape[2], 1))) +
-         workspace::alignment;
+  return workspace::sum(
+      workspace::alignment, // one D row of doubles
+      workspace::bytes_for<double>(std::size_t(std::max<index_t>(a.q.shape[2], 1))));
 }
 
 template <class Act>
@@ -131,10 +133,14 @@ template <class Act>
   const index_t Hk = a.k.shape[1], Hv = a.v.shape[1];
   const index_t P = a.ring_k.shape[0], W = a.ring_k.shape[1];
   const index_t wl = a.window_left;
+  // Host-side checks of the index arrays, before anything is written. Two rows on one ring
+  // would each write their key into it and attend the other's: slots must be distinct.
   for (index_t b = 0; b < B; ++b) {
     const index_t s = a.slot ? index_t(a.slot[b]) : b;
     if (s < 0) continue;
     RODIMUS_REQUIRE(s < P, bad_argument, "slot");
+    for (index_t c = 0; a.slot && c < b; ++c)
+      RODIMUS_REQUIRE(a.slot[c] != s, bad_argument, "slot");
     RODIMUS_REQUIRE(a.position[b] >= 0, bad_argument, "position");
     RODIMUS_REQUIRE(wl >= 0 || a.position[b] < W, bad_argument, "position");
   }

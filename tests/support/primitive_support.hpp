@@ -1,0 +1,81 @@
+// Helpers of the primitive tests (scalar reference and backends): whole-vector dtype conversions,
+// caller-owned workspace memory, and the check that a failed status names the argument.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "rodimus/core/dtype.hpp"
+#include "rodimus/core/status.hpp"
+#include "rodimus/core/workspace.hpp"
+#include "support/test_support.hpp"
+
+namespace rodimus::test {
+
+/// Every value of x rounded to To (round to nearest even for bf16 and f16).
+template <class To> std::vector<To> convert(const std::vector<double>& x) {
+  std::vector<To> out(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i)
+    out[i] = store_as<To>(x[i]);
+  return out;
+}
+
+/// Every value of x widened to double.
+template <class T> std::vector<double> widen(const std::vector<T>& x) {
+  std::vector<double> out(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i)
+    out[i] = load_as<double>(x[i]);
+  return out;
+}
+
+/// x after a round trip through T: the values that a kernel storing T actually sees.
+template <class T> std::vector<double> rounded(const std::vector<double>& x) {
+  return widen(convert<T>(x));
+}
+
+/// True when every element is NaN: a poisoned output that nothing wrote.
+template <class T> bool all_nan(const std::vector<T>& x) {
+  for (const T& e : x)
+    if (!std::isnan(load_as<double>(e))) return false;
+  return true;
+}
+
+/// Workspace memory of `bytes` bytes (a kernel's *_workspace_bytes). The base is deliberately one
+/// byte past an allocation, never aligned, so the alignment slack of workspace_bytes is exercised.
+struct workspace_buffer {
+  std::vector<unsigned char> storage;
+  explicit workspace_buffer(std::size_t bytes) : storage(bytes + 1) {}
+  workspace get() { return workspace{storage.data() + 1, storage.size() - 1, 0}; }
+};
+
+/// CHECK that `s` failed with `code`, naming the argument `what`.
+inline void check_status(status s, status_code code, const char* what) {
+  INFO("status: " << to_string(s.code) << " '" << s.what << "', expected " << to_string(code)
+                  << " '" << what << "'");
+  CHECK(s.code == code);
+  CHECK(std::string(s.what) == std::string(what));
+}
+
+/// One bad argument: a change to valid arguments, and the failure it must cause.
+template <class Args> struct bad_case {
+  const char* label;
+  void (*mutate)(Args&);
+  status_code code;
+  const char* what;
+};
+
+/// For every case: copy `valid`, apply the change, and check_status(run(copy), code, what).
+template <class Args, class Run>
+void check_bad_cases(const Args& valid, Run run, std::initializer_list<bad_case<Args>> cases) {
+  for (const bad_case<Args>& c : cases) {
+    CAPTURE(std::string(c.label));
+    Args a = valid;
+    c.mutate(a);
+    check_status(run(a), c.code, c.what);
+  }
+}
+
+} // namespace rodimus::test
