@@ -1,5 +1,7 @@
 // Hardening of config.json loading: malformed files, written to a temporary checkpoint folder and
 // read with io::load_config, must each throw rodimus::error naming the file and the key at fault.
+#include <sys/stat.h>
+
 #include "support/temp_dir.hpp"
 #include "support/test_support.hpp"
 
@@ -69,6 +71,23 @@ TEST_CASE("config.json that is not a JSON object") {
   expect_config_error("42", {"object"});
   expect_config_error("\"rodimus\"", {"object"});
   expect_config_error("null", {"object"});
+}
+
+TEST_CASE("config.json with a duplicate key, or nested absurdly deep") {
+  // nlohmann alone would keep the last d_model silently.
+  expect_config_error("{\"model_type\": \"rodimus\", \"d_model\": 64, \"d_model\": 128}",
+                      {"duplicate", "d_model"});
+  expect_config_error("{\"mixer_cfg\": {\"mem_size\": 8, \"mem_size\": 16}}",
+                      {"duplicate", "mem_size"});
+  expect_config_error(std::string(40, '[') + std::string(40, ']'), {"deeper"});
+}
+
+TEST_CASE("config.json that is not a regular file") {
+  test::temp_dir d;
+  const std::string fifo = d.file("config.json");
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH_AS(io::load_config(d.str()), doctest::Contains("not a regular file"),
+                       rodimus::error);
 }
 
 TEST_CASE("model_type and block_type") {
@@ -147,10 +166,9 @@ TEST_CASE("input_gate_low_rank strings that are not \"auto\" or a number") {
       {"'mixer_cfg.input_gate_low_rank'"});
 }
 
-// Found by tests/fuzz/fuzz_config: sizes derived from huge ratios or d_model overflow int64 in
-// model_config::d_inner() / ffn_hidden() (undefined behaviour, an abort under UBSan). Skipped until
-// io/config.hpp rejects them; run with --no-skip.
-TEST_CASE("ratios and sizes whose derived sizes overflow" * doctest::skip()) {
+// Found by tests/fuzz/fuzz_config: sizes derived from huge ratios or d_model overflowed int64 in
+// model_config::d_inner() / ffn_hidden() (undefined behaviour, an abort under UBSan).
+TEST_CASE("ratios and sizes whose derived sizes overflow") {
   expect_config_error(edited([](json& j) { j["mixer_cfg"]["expand_ratio"] = 1e300; }),
                       {"'mixer_cfg.expand_ratio'"});
   expect_config_error(edited([](json& j) { j["attn_cfg"]["ffn_expand_ratio"] = 1e300; }),

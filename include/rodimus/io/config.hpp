@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -18,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rodimus/core/error.hpp"
+#include "rodimus/io/json_strict.hpp"
 #include "rodimus/model/config.hpp"
 
 namespace rodimus::io {
@@ -250,22 +252,18 @@ inline model_config parse_config(const nlohmann::json& j,
 /// Parse config.json text.
 inline model_config parse_config_text(const std::string& text,
                                       const std::string& source = "config.json") {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw error(source + ": not valid JSON: " + e.what());
-  }
-  return parse_config(j, source);
+  return parse_config(detail::parse_json_strict(text.data(), text.data() + text.size(), source,
+                                                "the model configuration", 16),
+                      source);
 }
 
 /// Read `path` (a config.json file, or a checkpoint directory holding one).
 inline model_config load_config(const std::string& path) {
-  std::string file = path;
-  {
-    std::ifstream probe(file + "/config.json");
-    if (probe) file += "/config.json";
-  }
+  std::error_code ec;
+  const std::string file = std::filesystem::is_directory(path, ec) ? path + "/config.json" : path;
+  // Only regular files: a FIFO would block the read until a writer came.
+  if (!std::filesystem::is_regular_file(file, ec))
+    throw error(file + ": cannot open the model configuration (config.json): not a regular file");
   std::ifstream in(file, std::ios::binary);
   if (!in) throw error(file + ": cannot open the model configuration (config.json)");
   std::stringstream ss;

@@ -28,6 +28,7 @@
 
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/error.hpp"
+#include "rodimus/io/json_strict.hpp"
 #include "rodimus/io/mapped_file.hpp"
 
 namespace rodimus::io {
@@ -87,54 +88,6 @@ inline bool checked_mul(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
   if (a != 0 && b > std::numeric_limits<std::uint64_t>::max() / a) return false;
   out = a * b;
   return true;
-}
-
-/// Parse JSON text strictly: a duplicate key in any object, or containers nested `max_depth` deep,
-/// is an error. Errors are "<where>: <what> ..." where a duplicate at the top level is called a
-/// duplicate `top_key` and deeper ones a duplicate key.
-inline nlohmann::json parse_json_strict(const char* begin, const char* end,
-                                        const std::string& where, const std::string& what,
-                                        int max_depth, const std::string& top_key = "key") {
-  std::vector<std::set<std::string>> keys; // one set per open object or array
-  std::string duplicate;
-  bool duplicate_at_top = false;
-  bool too_deep = false;
-  nlohmann::json out;
-  try {
-    out = nlohmann::json::parse(
-        begin, end, [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
-          using ev_t = nlohmann::json::parse_event_t;
-          switch (ev) {
-          case ev_t::object_start:
-          case ev_t::array_start:
-            keys.emplace_back();
-            if (depth >= max_depth) too_deep = true;
-            break;
-          case ev_t::object_end:
-          case ev_t::array_end:
-            if (!keys.empty()) keys.pop_back();
-            break;
-          case ev_t::key:
-            if (!keys.empty() && !keys.back().insert(parsed.get<std::string>()).second &&
-                duplicate.empty()) {
-              duplicate = parsed.get<std::string>();
-              duplicate_at_top = keys.size() == 1;
-            }
-            break;
-          case ev_t::value: break;
-          }
-          return !too_deep; // drop everything once too deep, so memory stays bounded
-        });
-  } catch (const nlohmann::json::exception& e) {
-    throw error(where + ": " + what + " is not valid JSON: " + e.what());
-  }
-  if (too_deep)
-    throw error(where + ": " + what + " nests JSON deeper than " + std::to_string(max_depth) +
-                " levels");
-  if (!duplicate.empty())
-    throw error(where + ": duplicate " + (duplicate_at_top ? top_key : std::string("key")) + " '" +
-                duplicate + "' in the " + what);
-  return out;
 }
 
 /// A short, bounded rendering of a JSON value for error messages.
