@@ -1,23 +1,36 @@
-// rodimus generate [--model DIR] (--prompt-ids 1,2,3 | --prompt TEXT) [-n N]
-//                  [--temp T --top-k K --top-p P --seed S] [--json]
+// rodimus generate [--model DIR] (--prompt-ids 1,2,3 | --prompt TEXT | --chat TEXT [--system TEXT])
+//                  [-n N] [--temp T --top-k K --top-p P --seed S] [--ignore-eos] [--json]
 //
-// Prefills the prompt, then decodes N tokens one at a time through the decode step (the state of
-// one sequence), streaming each new token as it comes, and prints the load time, the prefill and
-// decode speeds and the state bytes per sequence. --temp 0 (the default) is greedy argmax;
-// otherwise the logits are divided by T, cut to the K most likely (--top-k, 0 = all) and to the
-// smallest set of probability >= P (--top-p, 1 = all), and sampled with a generator seeded by S
-// (default 0). Generation stops early at the model's eos token. Without --model it runs the shipped
-// tiny-coder.
+// Prefills the prompt, then decodes N tokens (default 64) one at a time through the decode step
+// (the state of one sequence), streaming the text as it comes, and prints the load time, the
+// prefill and decode speeds and the state bytes per sequence.
 //
-// Text (--prompt / --chat, printing decoded text) belongs to the tokenizer: see prompt_tokens() and
-// token_text(), the only two functions that need it.
+// Prompts: --prompt-ids takes token ids; --prompt encodes TEXT with DIR/tokenizer.json; --chat
+// wraps TEXT in the Rodimus chat format (SPEC 7.3)
+//   [<role>SYSTEM</role>{--system}]<role>HUMAN</role>{TEXT}<role>ASSISTANT</role>
+// and encodes that. With neither --model nor a prompt it runs the shipped tiny-coder on
+// "def fibonacci(n):\n".
+//
+// Output: the prompt, then the continuation, streamed (flushed after every write; a character
+// split across tokens is held back until it is complete), then a short timing block. Without
+// DIR/tokenizer.json (allowed with --prompt-ids only) the ids are printed instead of text. --json
+// prints one JSON object instead: prompt and generated ids, their text, why generation stopped and
+// the timings.
+//
+// Sampling: --temp 0 (the default) is greedy argmax; otherwise the logits are divided by T, cut to
+// the K most likely (--top-k, 0 = all) and to the smallest set of probability >= P (--top-p,
+// 1 = all), and sampled with a generator seeded by S (default 0). Generation stops at the eos token
+// (config eos_token_id, else the tokenizer's <|endoftext|>) unless --ignore-eos.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <memory>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -26,6 +39,7 @@
 
 #include "cli.hpp"
 #include "rodimus/backend/cpu/all.hpp"
+#include "rodimus/io/tokenizer.hpp"
 #include "rodimus/model/runner.hpp"
 
 namespace rodimus::cli {
@@ -34,11 +48,13 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
+constexpr const char* default_prompt = "def fibonacci(n):\n";
+
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
-[[maybe_unused]] bool file_exists(const std::string& path) { return std::ifstream(path).good(); }
+bool file_exists(const std::string& path) { return std::ifstream(path).good(); }
 
 /// --model, else the model shipped in the source tree, else the installed one.
 std::string model_dir(const args& a) {
@@ -76,22 +92,78 @@ std::vector<std::int64_t> parse_ids(const std::string& s) {
   return ids;
 }
 
-// ---- the tokenizer boundary ----
+// ---- the prompt ----
 
-/// The prompt's token ids from the flags.
-std::vector<std::int64_t> prompt_tokens(const args& a, const std::string& /*model_dir*/) {
-  if (a.has("prompt-ids")) {
-    if (a.has("prompt") || a.has("chat")) throw error("give one of --prompt-ids, --prompt, --chat");
-    return parse_ids(a.get("prompt-ids"));
-  }
-  if (a.has("prompt") || a.has("chat"))
-    throw error(
-        "text prompts need the tokenizer, which is not available yet: use --prompt-ids 1,2,3");
-  throw error("missing prompt: give --prompt-ids 1,2,3 (or --prompt TEXT)");
+/// The chat wrapper of SPEC 7.3 around one user message (and an optional system message).
+std::string chat_text(const std::string& message, const std::optional<std::string>& system) {
+  std::string s;
+  if (system) s += "<role>SYSTEM</role>" + *system;
+  s += "<role>HUMAN</role>" + message + "<role>ASSISTANT</role>";
+  return s;
 }
 
-/// How a generated token is shown while streaming.
-std::string token_text(std::int64_t id) { return std::to_string(id); }
+struct prompt {
+  std::vector<std::int64_t> ids;
+  std::optional<std::string> text; // what was encoded (absent for --prompt-ids)
+};
+
+/// The prompt from the flags; `tok` is null when the model dir has no tokenizer.json.
+prompt prompt_tokens(const args& a, const std::string& dir, const io::tokenizer* tok) {
+  const int given = int(a.has("prompt-ids")) + int(a.has("prompt")) + int(a.has("chat"));
+  if (given > 1) throw error("give only one of --prompt-ids, --prompt, --chat");
+  if (a.has("system") && !a.has("chat")) throw error("--system goes with --chat");
+  prompt p;
+  if (a.has("prompt-ids")) {
+    p.ids = parse_ids(a.get("prompt-ids"));
+    return p;
+  }
+  if (a.has("prompt")) {
+    p.text = a.get("prompt");
+  } else if (a.has("chat")) {
+    p.text = chat_text(a.get("chat"), a.has("system") ? std::optional<std::string>(a.get("system"))
+                                                      : std::nullopt);
+  } else if (!a.has("model")) {
+    p.text = default_prompt;
+  } else {
+    throw error("missing prompt: give --prompt TEXT, --chat TEXT or --prompt-ids 1,2,3");
+  }
+  if (!tok)
+    throw error(std::string(a.has("chat") ? "--chat" : "--prompt") + " needs a tokenizer, but " +
+                dir + "/tokenizer.json does not exist: give token ids with --prompt-ids 1,2,3");
+  for (const std::int32_t id : tok->encode(*p.text))
+    p.ids.push_back(id);
+  return p;
+}
+
+/// Streams generated tokens as text (whole characters only), or as ids without a tokenizer.
+class token_printer {
+public:
+  explicit token_printer(const io::tokenizer* tok) : tok_(tok) {
+    if (tok_) dec_ = std::make_unique<io::utf8_stream_decoder>(*tok_);
+  }
+  /// The text to show for one more token.
+  std::string push(std::int64_t id) {
+    if (!dec_) return (first_ ? (first_ = false, " | ") : " ") + std::to_string(id);
+    if (id < 0 || id >= tok_->vocab_size()) return {}; // a model row the tokenizer has no text for
+    return dec_->push(std::int32_t(id));
+  }
+  std::string finish() { return dec_ ? dec_->finish() : std::string(); }
+
+private:
+  const io::tokenizer* tok_;
+  std::unique_ptr<io::utf8_stream_decoder> dec_;
+  bool first_ = true;
+};
+
+/// The text of ids (null without a tokenizer); ids outside the tokenizer's vocabulary are left out.
+nlohmann::json ids_text(const io::tokenizer* tok, const std::vector<std::int64_t>& ids,
+                        bool skip_special) {
+  if (!tok) return nullptr;
+  std::vector<std::int32_t> v;
+  for (const std::int64_t id : ids)
+    if (id >= 0 && id < tok->vocab_size()) v.push_back(std::int32_t(id));
+  return tok->decode(v, skip_special);
+}
 
 // ---- sampling ----
 
@@ -134,7 +206,7 @@ struct sampling {
 
 int run_generate(int argc, char** argv) {
   // `-n N` has a single dash: take it out before the flag parser sees it.
-  long long n_new = 32;
+  long long n_new = 64;
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
     if (std::strcmp(argv[i], "-n") == 0) {
@@ -152,8 +224,9 @@ int run_generate(int argc, char** argv) {
     }
     rest.push_back(argv[i]);
   }
-  const args a(int(rest.size()), rest.data(), {"json"});
-  a.allow_only({"model", "prompt-ids", "prompt", "chat", "temp", "top-k", "top-p", "seed", "json"});
+  const args a(int(rest.size()), rest.data(), {"json", "ignore-eos"});
+  a.allow_only({"model", "prompt-ids", "prompt", "chat", "system", "temp", "top-k", "top-p", "seed",
+                "ignore-eos", "json"});
   sampling s;
   s.temp = a.get_double("temp", 0.0);
   s.top_k = a.get_int("top-k", 0);
@@ -170,24 +243,59 @@ int run_generate(int argc, char** argv) {
   const std::string dir = model_dir(a);
   const auto t_load = clock_type::now();
   const model_weights weights = model_weights::load(dir);
+  std::optional<io::tokenizer> tokenizer;
+  if (file_exists(dir + "/tokenizer.json"))
+    tokenizer = io::tokenizer::from_file(dir + "/tokenizer.json");
   const double load_s = seconds_since(t_load);
+  const io::tokenizer* tok = tokenizer ? &*tokenizer : nullptr;
   const model_config& cfg = weights.config();
-  const std::vector<std::int64_t> prompt = prompt_tokens(a, dir);
-  if (prompt.empty()) throw error("the prompt is empty");
+  const index_t V = cfg.vocab_size;
+
+  const prompt p = prompt_tokens(a, dir, tok);
+  if (p.ids.empty()) throw error("the prompt is empty (it encodes to no tokens)");
+  for (std::size_t i = 0; i < p.ids.size(); ++i)
+    if (p.ids[i] < 0 || p.ids[i] >= V)
+      throw error(std::string(a.has("prompt-ids") ? "--prompt-ids" : "the encoded prompt") +
+                  ": token id " + std::to_string(p.ids[i]) + " (at index " + std::to_string(i) +
+                  ") is out of range [0, " + std::to_string(V) + ") for the vocabulary of " + dir);
+
+  std::int64_t eos = a.has("ignore-eos") ? -1 : cfg.eos_token_id;
+  if (!a.has("ignore-eos") && eos < 0 && tok)
+    eos = tok->find_token_id("<|endoftext|>").value_or(-1);
 
   thread_pool threads; // one participant per hardware thread
   model_runner<cpu<>> runner(weights, cpu<>{&threads});
   state_pool pool = runner.make_pool(1);
   const int slot = pool.acquire();
-  const index_t V = cfg.vocab_size;
+
+  // Text output: the prompt as the model sees it, then the continuation as it comes.
+  token_printer printer(tok);
+  bool at_line_start = true;
+  auto emit = [&](const std::string& text) {
+    if (json || text.empty()) return;
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    at_line_start = text.back() == '\n';
+  };
+  if (p.text) {
+    emit(*p.text);
+  } else if (tok) {
+    emit(ids_text(tok, p.ids, false).get<std::string>());
+  } else {
+    std::string ids;
+    for (std::size_t i = 0; i < p.ids.size(); ++i)
+      ids += (i ? " " : "") + std::to_string(p.ids[i]);
+    emit(ids);
+  }
 
   std::vector<std::int64_t> out;
   const auto t_prefill = clock_type::now();
-  std::vector<float> logits = runner.prefill(pool, {slot}, prompt, {0, std::int64_t(prompt.size())},
+  std::vector<float> logits = runner.prefill(pool, {slot}, p.ids, {0, std::int64_t(p.ids.size())},
                                              logits_for::last_position);
   const double prefill_s = seconds_since(t_prefill);
   double decode_s = 0.0;
   long long decode_steps = 0;
+  bool stopped_at_eos = false;
   for (long long i = 0; i < n_new; ++i) {
     if (i > 0) {
       const auto t0 = clock_type::now();
@@ -195,32 +303,54 @@ int run_generate(int argc, char** argv) {
       decode_s += seconds_since(t0);
       ++decode_steps;
     }
-    const std::int64_t tok = s.pick(logits.data(), V);
-    out.push_back(tok);
-    if (!json) {
-      std::printf("%s%s", i ? " " : "", token_text(tok).c_str());
-      std::fflush(stdout);
+    const std::int64_t t = s.pick(logits.data(), V);
+    out.push_back(t);
+    if (t == eos) {
+      stopped_at_eos = true;
+      break;
     }
-    if (cfg.eos_token_id >= 0 && tok == cfg.eos_token_id) break;
+    emit(printer.push(t));
   }
-  const double prefill_tps = prefill_s > 0 ? double(prompt.size()) / prefill_s : 0.0;
+  emit(printer.finish());
+
+  const double prefill_tps = prefill_s > 0 ? double(p.ids.size()) / prefill_s : 0.0;
   const double decode_tps = decode_s > 0 ? double(decode_steps) / decode_s : 0.0;
   const std::size_t state_bytes = pool.bytes_per_sequence();
   if (json) {
     nlohmann::json j = {{"model", dir},
-                        {"prompt_tokens", prompt.size()},
+                        {"prompt_ids", p.ids},
+                        {"prompt_tokens", p.ids.size()},
+                        {"prompt_text", ids_text(tok, p.ids, false)},
                         {"tokens", out},
+                        {"text", ids_text(tok, out, true)},
+                        {"stop", stopped_at_eos ? "eos" : "length"},
                         {"load_s", load_s},
+                        {"prefill_s", prefill_s},
+                        {"decode_s", decode_s},
+                        {"decode_steps", decode_steps},
                         {"prefill_tokens_per_s", prefill_tps},
                         {"decode_tokens_per_s", decode_tps},
                         {"state_bytes_per_sequence", state_bytes}};
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf(
-        "\n\nload %.3f s | prefill %zu tokens, %.1f tokens/s | decode %lld tokens, %.1f tokens/s | "
-        "state %zu bytes (%.2f MiB) per sequence\n",
-        load_s, prompt.size(), prefill_tps, decode_steps, decode_tps, state_bytes,
-        double(state_bytes) / (1024.0 * 1024.0));
+    std::string name = std::filesystem::path(dir).filename().string();
+    if (name.empty()) name = std::filesystem::path(dir).parent_path().filename().string();
+    char how[160];
+    if (s.temp <= 0.0)
+      std::snprintf(how, sizeof how, "greedy");
+    else
+      std::snprintf(how, sizeof how, "sampled: temp %g, top-k %lld, top-p %g, seed %lld", s.temp,
+                    s.top_k, s.top_p, seed);
+    std::printf("%s\n", at_line_start ? "" : "\n");
+    std::printf("-- %s: %s, %lld layers, d_model %lld, vocab %lld; %s; %d threads\n", name.c_str(),
+                cfg.is_plus() ? "Rodimus+" : "Rodimus", (long long)cfg.n_layer,
+                (long long)cfg.d_model, (long long)V, how, threads.size());
+    std::printf("load     %.3f s\n", load_s);
+    std::printf("prefill  %zu tokens, %.1f tokens/s\n", p.ids.size(), prefill_tps);
+    std::printf("decode   %lld tokens, %.1f tokens/s%s\n", decode_steps, decode_tps,
+                stopped_at_eos ? " (stopped at eos)" : "");
+    std::printf("state    %zu bytes (%.2f MiB) per sequence\n", state_bytes,
+                double(state_bytes) / (1024.0 * 1024.0));
   }
   return 0;
 }

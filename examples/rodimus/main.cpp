@@ -17,7 +17,7 @@ struct subcommand {
 
 const subcommand subcommands[] = {
     {"generate", rodimus::cli::run_generate,
-     "[--model DIR] (--prompt-ids 1,2,3 | --prompt TEXT | --chat TEXT) [-n N] [--temp T --top-k K --top-p P --seed S] [--json]"},
+     "[--model DIR] (--prompt-ids 1,2,3 | --prompt TEXT | --chat TEXT [--system TEXT]) [-n N] [--temp T --top-k K --top-p P --seed S] [--ignore-eos] [--json]"},
     {"logits", rodimus::cli::run_logits,
      "--model DIR --input IN.safetensors --output OUT.safetensors [--mode forward|decode|split:P] [--backend scalar|cpu|cuda] [--threads N]"},
     {"inspect", rodimus::cli::run_inspect, "--model DIR"},
