@@ -75,10 +75,25 @@ TEST_CASE("rodimus logits / generate / inspect: bad usage exits 1 with a message
   const std::string input = dir + "/input.safetensors";
   std::vector<std::int64_t> bad = {1, 2, 999};
   io::write_safetensors(input, {{"input_ids", dtype::i64, {1, 3}, bad.data()}});
+  // Malformed inputs: no rows, rank 3, float ids.
+  const std::string empty_rows = dir + "/empty.safetensors", rank3 = dir + "/rank3.safetensors",
+                    floats = dir + "/floats.safetensors";
+  io::write_safetensors(empty_rows, {{"input_ids", dtype::i64, {0, 3}, nullptr}});
+  io::write_safetensors(rank3, {{"input_ids", dtype::i64, {1, 1, 3}, bad.data()}});
+  const std::vector<float> fl = {1.0f, 2.0f};
+  io::write_safetensors(floats, {{"input_ids", dtype::f32, {1, 2}, fl.data()}});
+  const std::string with_model = "logits --model '" + model + "' --input '";
   struct bad_case {
     std::string args, message;
   };
   const bad_case cases[] = {
+      {with_model + empty_rows + "' --output '" + dir + "/o.safetensors'", "[0, 3]"},
+      {with_model + rank3 + "' --output '" + dir + "/o.safetensors'", "[1, 1, 3]"},
+      {with_model + floats + "' --output '" + dir + "/o.safetensors'", "F32"},
+      {with_model + input + "' --output '" + dir + "/no/such/folder/o.safetensors'",
+       "does not exist"},
+      {with_model + input + "' --output '" + dir + "'", "is a directory"},
+      {with_model + input + "' --output '" + dir + "/o.safetensors' --mode decode", "[0, 2]"},
       {"logits --input '" + input + "' --output '" + dir + "/o.safetensors'", "--model"},
       {"logits --model '" + model + "' --input '" + input + "' --output '" + dir +
            "/o.safetensors'",

@@ -4,7 +4,9 @@
 #include "support/test_support.hpp"
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 
 #include "rodimus/model/runner.hpp"
 
@@ -86,16 +88,21 @@ TEST_CASE("packed sequences of different lengths equal separate prefills, and co
       slots.push_back(pool.acquire());
     std::swap(slots[0], slots[3]); // slots need not be in order
     const auto lg = runner.prefill(pool, slots, packed, cu);
-    const auto last = runner.decode(pool, slots, random_ids(g, L.size(), V));
-    (void)last;
+    // One decode step of the batch, every sequence at its own position.
+    const auto next = random_ids(g, L.size(), V);
+    const auto stepped = runner.decode(pool, slots, next);
     for (std::size_t n = 0; n < L.size(); ++n) {
       INFO("sequence " << n << " of length " << L[n]);
       CHECK(pool.position(slots[n]) == L[n] + 1);
-      if (L[n] == 0) continue;
+      std::vector<std::int64_t> longer = seqs[n];
+      longer.push_back(next[n]);
       state_pool solo = runner.make_pool(1);
       const int s = solo.acquire();
-      const auto want = runner.prefill(solo, {s}, seqs[n], {0, L[n]});
-      test::check_close(rows(lg, cu[n], L[n], V), want, 1e-5, 1.0, "packed vs separate");
+      const auto want = runner.prefill(solo, {s}, longer, {0, L[n] + 1});
+      test::check_close(rows(lg, cu[n], L[n], V), rows(want, 0, L[n], V), 1e-5, 1.0,
+                        "packed vs separate");
+      test::check_close(rows(stepped, index_t(n), 1, V), rows(want, L[n], 1, V), 1e-5, 1.0,
+                        "batched decode at different positions vs separate prefill");
     }
     // last-position logits equal the last rows of the full logits
     state_pool p2 = runner.make_pool(8);
@@ -178,6 +185,20 @@ TEST_CASE("state save and restore round trip") {
     CHECK(msg.find(path) != std::string::npos);
     CHECK(msg.find("layers.") != std::string::npos);
     CHECK(c.position(sc) == 0);
+
+    // A truncated state file is refused, naming the file, and the slot is left as it was.
+    const std::string cut = temp_path(std::string(name) + ".cut.safetensors");
+    {
+      std::ifstream in(path, std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      std::ofstream out(cut, std::ios::binary | std::ios::trunc);
+      out.write(bytes.data(), std::streamsize(bytes.size() / 2));
+    }
+    const std::int64_t before = b.position(sb);
+    const std::string cut_msg = error_of([&] { b.load(sb, cut); });
+    CHECK(cut_msg.find(cut) != std::string::npos);
+    CHECK(b.position(sb) == before);
+    std::filesystem::remove(cut);
     std::filesystem::remove(path);
   }
 }

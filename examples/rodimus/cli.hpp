@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,9 +10,23 @@
 
 namespace rodimus::cli {
 
+/// `text` as a whole base-10 integer; nullopt when it is empty, has anything else in it or is out
+/// of range.
+inline std::optional<long long> parse_integer(const std::string& text) {
+  std::size_t used = 0;
+  long long x = 0;
+  try {
+    x = std::stoll(text, &used);
+  } catch (...) {
+    return std::nullopt;
+  }
+  if (text.empty() || used != text.size()) return std::nullopt;
+  return x;
+}
+
 /// Flags as "--name value" or "--name" (switch); positional words are not used by any subcommand.
 class args {
- public:
+public:
   args(int argc, char** argv, const std::vector<std::string>& switches) {
     for (int i = 0; i < argc; ++i) {
       std::string a = argv[i];
@@ -23,7 +38,8 @@ class args {
         continue;
       }
       bool is_switch = false;
-      for (auto& s : switches) is_switch |= (s == name);
+      for (auto& s : switches)
+        is_switch |= (s == name);
       if (is_switch) {
         values_[name] = "1";
       } else {
@@ -44,15 +60,9 @@ class args {
   long long get_int(const std::string& name, long long fallback) const {
     if (!has(name)) return fallback;
     const std::string v = get(name);
-    std::size_t used = 0;
-    long long x = 0;
-    try {
-      x = std::stoll(v, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (used != v.size() || v.empty()) throw error("--" + name + " expects an integer, got '" + v + "'");
-    return x;
+    const std::optional<long long> x = parse_integer(v);
+    if (!x) throw error("--" + name + " expects an integer, got '" + v + "'");
+    return *x;
   }
   double get_double(const std::string& name, double fallback) const {
     if (!has(name)) return fallback;
@@ -64,19 +74,21 @@ class args {
     } catch (...) {
       used = 0;
     }
-    if (used != v.size() || v.empty()) throw error("--" + name + " expects a number, got '" + v + "'");
+    if (used != v.size() || v.empty())
+      throw error("--" + name + " expects a number, got '" + v + "'");
     return x;
   }
   /// Throw naming the first flag that is not in `known`.
   void allow_only(const std::vector<std::string>& known) const {
     for (auto& [k, v] : values_) {
       bool ok = false;
-      for (auto& n : known) ok |= (n == k);
+      for (auto& n : known)
+        ok |= (n == k);
       if (!ok) throw error("unknown flag --" + k);
     }
   }
 
- private:
+private:
   std::map<std::string, std::string> values_;
 };
 
@@ -88,4 +100,4 @@ int run_tokenize(int argc, char** argv);
 int run_bench(int argc, char** argv);
 int run_demo(int argc, char** argv);
 
-}  // namespace rodimus::cli
+} // namespace rodimus::cli

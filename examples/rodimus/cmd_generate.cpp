@@ -76,17 +76,11 @@ std::vector<std::int64_t> parse_ids(const std::string& s) {
   while (pos <= s.size()) {
     const std::size_t comma = std::min(s.find(',', pos), s.size());
     const std::string item = s.substr(pos, comma - pos);
-    std::size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (...) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size())
+    const std::optional<long long> v = parse_integer(item);
+    if (!v)
       throw error("--prompt-ids expects comma-separated integers, got '" + item + "' in '" + s +
                   "'");
-    ids.push_back(v);
+    ids.push_back(*v);
     pos = comma + 1;
   }
   return ids;
@@ -212,14 +206,9 @@ int run_generate(int argc, char** argv) {
     if (std::strcmp(argv[i], "-n") == 0) {
       if (i + 1 >= argc) throw error("-n needs a value");
       const std::string v = argv[++i];
-      std::size_t used = 0;
-      try {
-        n_new = std::stoll(v, &used);
-      } catch (...) {
-        used = 0;
-      }
-      if (v.empty() || used != v.size() || n_new < 0)
-        throw error("-n expects a non-negative integer, got '" + v + "'");
+      const std::optional<long long> n = parse_integer(v);
+      if (!n || *n < 0) throw error("-n expects a non-negative integer, got '" + v + "'");
+      n_new = *n;
       continue;
     }
     rest.push_back(argv[i]);

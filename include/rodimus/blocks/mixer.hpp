@@ -1,15 +1,18 @@
 // The Rodimus mixer (RodimusFlow + RodimusFlowInner, SPEC §2.3 and the decode form §6.3), composed
-// of the primitives. Input a (M, D) = MixerNorm output; output out (M, D). E = d_inner, N =
-// mem_size, R = low rank:
+// of the primitives. Input a (M, D) = MixerNorm output; output out (M, D). E = d_inner,
+// N = mem_size, R = low rank:
 //
-//   x = a . fc[0:E]^T,  g = a . fc[E:2E]^T                     (M, E) data path and gate (pitfall
-//   3) c = silu(causal_conv(x) + bias)                             (M, E) conv state: last W inputs
-//   x r = c . in_proj[0:N]^T,  k = c . in_proj[N:2N]^T            (M, N) u = sigmoid((x . W0^T) .
-//   W1^T + b1) * x                     (M, E) from the PRE-conv x (pitfall 4) psi = c . mem_gate^T
-//   (M, 2N); DDTS adds the f32 bias: k_hat = k / max(|k|, eps) * softplus(sel)^sigmoid(tau),
-//   log_decay = -softplus(sel) * sigmoid(tau) o_gla = GLA(q = r, k = k_hat, v = u, g = log_decay,
-//   scale = N^-1/2)      state (N, E) f32 o = o_gla + c * residual_weight f32 add (pitfall 5) y =
-//   gated_rmsnorm(o, g) = norm(o * silu(g)) * act_norm      (pitfall 6) out = y . out_proj^T
+//   x = a . fc[0:E]^T,  g = a . fc[E:2E]^T          (M, E) data path and gate (pitfall 3)
+//   c = silu(causal_conv(x) + bias)                  (M, E) conv state: the last W inputs x
+//   r = c . in_proj[0:N]^T,  k = c . in_proj[N:2N]^T (M, N)
+//   u = sigmoid((x . W0^T) . W1^T + b1) * x          (M, E) from the PRE-conv x (pitfall 4)
+//   psi = c . mem_gate^T                             (M, 2N); DDTS adds the f32 bias:
+//   k_hat = k / max(|k|, eps) * softplus(sel)^sigmoid(tau),
+//   log_decay = -softplus(sel) * sigmoid(tau)        (M, N) each
+//   o_gla = GLA(q = r, k = k_hat, v = u, g = log_decay, scale = N^-1/2)   state (N, E) f32
+//   o = o_gla + c * residual_weight                  f32 add (pitfall 5)
+//   y = gated_rmsnorm(o, g) = norm(o * silu(g)) * act_norm                 (pitfall 6)
+//   out = y . out_proj^T                             (M, D)
 //
 // Prefill runs the chunked GLA over packed sequences, starting from (and leaving) each sequence's
 // state in the pools; decode runs causal_conv_step and gla_decode on one token per sequence.
@@ -39,7 +42,8 @@ struct mixer_state {
   tensor_view<float, 4> gla;  // (P, 1, N, E) the GLA memory S
 };
 
-/// GLA chunk length of the prefill (the reference's fused_chunk_gla uses 64).
+/// GLA chunk length of the prefill. Any length gives the same maths (SPEC §4.7); the reference's
+/// fused_chunk_gla uses 16.
 constexpr int mixer_gla_chunk = 64;
 
 namespace detail {

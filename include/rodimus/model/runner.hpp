@@ -201,7 +201,7 @@ private:
                          const std::vector<index_t>* rows, layer0_outputs* layer0) {
     const model_config& c = config();
     const index_t M = lay.tokens, D = c.d_model, V = c.vocab_size;
-    const std::string ctx = lay.decode ? "decode" : "prefill";
+    const char* const ctx = lay.decode ? "decode" : "prefill";
     hidden_.assign(std::size_t(M * D), 0.0f);
     residual_.assign(std::size_t(M * D), 0.0f);
     // Embedding (x embed_scale) and the optional embedding norm.
@@ -210,16 +210,16 @@ private:
     case dtype::f32: gather_rows<float>(w_->embeddings(), ids, M, scale, hidden_.data()); break;
     case dtype::bf16: gather_rows<bf16>(w_->embeddings(), ids, M, scale, hidden_.data()); break;
     case dtype::f16: gather_rows<f16>(w_->embeddings(), ids, M, scale, hidden_.data()); break;
-    default: throw error(ctx + ": unsupported embedding dtype");
+    default: throw error(std::string(ctx) + ": unsupported embedding dtype");
     }
     if (c.use_norm_embedding && M > 0) {
-      tmp_.assign(std::size_t(M * D), 0.0f);
+      tmp_.resize(std::size_t(M * D));
       rmsnorm_args<float, float> na;
       na.x = make_view(static_cast<const float*>(hidden_.data()), M, D);
       na.weight = make_view(w_->embed_norm().data(), D);
       na.y = make_view(tmp_.data(), M, D);
       na.eps = float(c.norm_epsilon);
-      throw_if_failed(rmsnorm(be_, na), ctx + ": embedding norm");
+      check(rmsnorm(be_, na), ctx, "embedding norm");
       hidden_.swap(tmp_);
     }
     // The blocks.
@@ -242,13 +242,12 @@ private:
       workspace ws;
       ws.base = ws_storage_.data();
       ws.bytes = ws_storage_.size();
-      throw_if_failed(rodimus_block(be_, c, w_->layers()[std::size_t(l)], pool.layer(l), lay, hv,
-                                    rv, l == 0, (layer0 && l == 0) ? &cap : nullptr, ws),
-                      ctx + ": layer " + std::to_string(l));
+      const status s = rodimus_block(be_, c, w_->layers()[std::size_t(l)], pool.layer(l), lay, hv,
+                                     rv, l == 0, (layer0 && l == 0) ? &cap : nullptr, ws);
+      if (!s.ok()) check(s, ctx, ("layer " + std::to_string(l)).c_str());
     }
     // Final add + norm, then the LM head on the wanted rows.
     const index_t R = rows ? index_t(rows->size()) : M;
-    tmp_.assign(std::size_t(R * D), 0.0f);
     std::vector<float> logits(std::size_t(R * V), 0.0f);
     if (rows) {
       std::vector<float> h2(std::size_t(R * D), 0.0f), r2(std::size_t(R * D), 0.0f);
@@ -275,22 +274,27 @@ private:
     return logits;
   }
 
-  void head(const float* hidden, const float* residual, index_t M, float* logits,
-            const std::string& ctx) {
+  /// logits (M, V) = RMSNorm_f(hidden + residual) . W_lm^T
+  void head(const float* hidden, const float* residual, index_t M, float* logits, const char* ctx) {
     if (M == 0) return;
     const model_config& c = config();
     const index_t D = c.d_model, V = c.vocab_size;
-    std::vector<float> y(std::size_t(M * D), 0.0f);
+    tmp_.resize(std::size_t(M * D)); // (M, D) the normed final hidden state
     rmsnorm_args<float, float> na;
     na.x = make_view(hidden, M, D);
     na.residual = make_view(residual, M, D);
     na.weight = make_view(w_->norm_f().data(), D);
-    na.y = make_view(y.data(), M, D);
+    na.y = make_view(tmp_.data(), M, D);
     na.eps = float(c.norm_epsilon);
-    throw_if_failed(rmsnorm(be_, na), ctx + ": final norm");
-    throw_if_failed(linear_weight(be_, make_view(static_cast<const float*>(y.data()), M, D),
-                                  w_->lm_head(), make_view(logits, M, V)),
-                    ctx + ": lm_head");
+    check(rmsnorm(be_, na), ctx, "final norm");
+    check(linear_weight(be_, make_view(static_cast<const float*>(tmp_.data()), M, D), w_->lm_head(),
+                        make_view(logits, M, V)),
+          ctx, "lm_head");
+  }
+
+  /// Throw "<ctx>: <what>: <status>" when `s` failed (no string is built on success).
+  static void check(status s, const char* ctx, const char* what) {
+    if (!s.ok()) throw error(std::string(ctx) + ": " + what + ": " + to_string(s));
   }
 
   const model_weights* w_;
@@ -313,6 +317,12 @@ std::vector<float> sequence_logits(model_runner<Backend>& runner,
     throw error("sequence_logits: prefix " + std::to_string(prefix) + " is outside [0, " +
                 std::to_string(T) + "]");
   const index_t V = runner.config().vocab_size;
+  // All ids are checked here, before any work, so an error names the row and column.
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] < 0 || ids[i] >= V)
+      throw error("sequence_logits: token id " + std::to_string(ids[i]) + " at [" +
+                  std::to_string(index_t(i) / T) + ", " + std::to_string(index_t(i) % T) +
+                  "] is out of range for the vocabulary size " + std::to_string(V));
   std::vector<float> out(std::size_t(B * T * V), 0.0f);
   if (B == 0 || T == 0) return out;
   state_pool pool = runner.make_pool(int(B));

@@ -1,10 +1,10 @@
 // Per-sequence inference state of a Rodimus / Rodimus+ model (SPEC §6), kept in pools of P slots so
-// a batch of sequences can be decoded together. Per layer and slot:
+// a batch of sequences can be decoded together. Per layer and slot (all f32):
 //
-//   conv    (E, W)        f32  the last W = d_conv mixer inputs x, oldest first (current one
-//   included) gla     (1, N, E)     f32  the GLA memory S (K-major, N = mem_size) ring_k  (Wr, Hk,
-//   d_h) f32  rodimus_plus: rotated keys of the last Wr positions (p in slot p % Wr) ring_v  (Wr,
-//   Hv, d_h) f32  rodimus_plus: values, same slots
+//   conv    (E, W)       the last W = d_conv mixer inputs x, oldest first, the current one included
+//   gla     (1, N, E)    the GLA memory S (K-major, N = mem_size)
+//   ring_k  (Wr, Hk, d_h)  rodimus_plus: rotated keys of the last Wr positions (p in slot p % Wr)
+//   ring_v  (Wr, Hv, d_h)  rodimus_plus: values, same slots
 //
 // plus the position counter (tokens seen). Wr = window_left + 1 = window_size // 2 + 1, so decoding
 // attends the same keys as the full forward; an unbounded window (window_size absent or <= 0) keeps
@@ -113,28 +113,8 @@ public:
   void save(int slot, const std::string& path) const {
     const std::size_t s = checked(slot);
     std::vector<io::tensor_to_write> ts;
-    std::vector<std::string> names;
-    names.reserve(4 * layers_.size());
-    const index_t E = cfg_.d_inner(), W = cfg_.d_conv, N = cfg_.mem_size;
-    for (std::size_t l = 0; l < layers_.size(); ++l) {
-      const layer_store& st = layers_[l];
-      const std::string p = "layers." + std::to_string(l) + ".";
-      ts.push_back(
-          {p + "conv", dtype::f32, {E, W}, st.conv.data() + s * std::size_t(conv_elems())});
-      ts.push_back(
-          {p + "gla", dtype::f32, {1, N, E}, st.gla.data() + s * std::size_t(gla_elems())});
-      if (cfg_.is_plus()) {
-        const index_t Wr = ring_size(), dh = cfg_.head_dim();
-        ts.push_back({p + "ring_k",
-                      dtype::f32,
-                      {Wr, cfg_.heads_k(), dh},
-                      st.ring_k.data() + s * std::size_t(ring_k_elems())});
-        ts.push_back({p + "ring_v",
-                      dtype::f32,
-                      {Wr, cfg_.heads_v(), dh},
-                      st.ring_v.data() + s * std::size_t(ring_v_elems())});
-      }
-    }
+    for (const slot_tensor& t : slot_tensors())
+      ts.push_back({t.name, dtype::f32, t.shape, slot_data(t, s)});
     ts.push_back({"position", dtype::i64, {1}, &position_[s]});
     io::write_safetensors(path, ts);
   }
@@ -144,55 +124,32 @@ public:
   void load(int slot, const std::string& path) {
     const std::size_t s = checked(slot);
     const io::safetensors_file f = io::safetensors_file::open(path);
-    const index_t E = cfg_.d_inner(), W = cfg_.d_conv, N = cfg_.mem_size;
-    struct want {
-      std::string name;
-      dtype type;
-      std::vector<std::int64_t> shape;
-    };
-    std::vector<want> wants;
-    for (std::size_t l = 0; l < layers_.size(); ++l) {
-      const std::string p = "layers." + std::to_string(l) + ".";
-      wants.push_back({p + "conv", dtype::f32, {E, W}});
-      wants.push_back({p + "gla", dtype::f32, {1, N, E}});
-      if (cfg_.is_plus()) {
-        const index_t Wr = ring_size(), dh = cfg_.head_dim();
-        wants.push_back({p + "ring_k", dtype::f32, {Wr, cfg_.heads_k(), dh}});
-        wants.push_back({p + "ring_v", dtype::f32, {Wr, cfg_.heads_v(), dh}});
-      }
-    }
-    wants.push_back({"position", dtype::i64, {1}});
-    for (const auto& w : wants) {
-      const io::tensor_info* t = f.find(w.name);
+    const std::vector<slot_tensor> wants = slot_tensors();
+    auto check = [&](const std::string& name, dtype type, const std::vector<std::int64_t>& shape) {
+      const io::tensor_info* t = f.find(name);
       if (!t)
-        throw error(path + ": state has no tensor '" + w.name + "' (not a state of this model)");
-      if (t->type != w.type || t->shape != w.shape) {
+        throw error(path + ": state has no tensor '" + name + "' (not a state of this model)");
+      if (t->type != type || t->shape != shape) {
         io::tensor_info e;
-        e.shape = w.shape;
-        throw error(path + ": state tensor '" + w.name + "' is " +
+        e.shape = shape;
+        throw error(path + ": state tensor '" + name + "' is " +
                     io::safetensors_dtype_name(t->type) + " " + t->shape_string() + ", expected " +
-                    io::safetensors_dtype_name(w.type) + " " + e.shape_string() +
-                    " for this model");
+                    io::safetensors_dtype_name(type) + " " + e.shape_string() + " for this model");
       }
-    }
-    if (f.tensors().size() != wants.size())
+    };
+    for (const slot_tensor& w : wants)
+      check(w.name, dtype::f32, w.shape);
+    check("position", dtype::i64, {1});
+    if (f.tensors().size() != wants.size() + 1)
       throw error(path + ": state has " + std::to_string(f.tensors().size()) +
-                  " tensors, expected " + std::to_string(wants.size()) + " for this model");
+                  " tensors, expected " + std::to_string(wants.size() + 1) + " for this model");
     const std::int64_t pos = f.read<std::int64_t>("position")[0];
     if (pos < 0) throw error(path + ": state position " + std::to_string(pos) + " is negative");
     if (cfg_.is_plus() && cfg_.window_left() < 0 && pos > ring_size())
       throw error(path + ": state position " + std::to_string(pos) +
                   " exceeds the attention capacity " + std::to_string(ring_size()));
-    for (std::size_t l = 0; l < layers_.size(); ++l) {
-      layer_store& st = layers_[l];
-      const std::string p = "layers." + std::to_string(l) + ".";
-      f.convert_into(f.at(p + "conv"), st.conv.data() + s * std::size_t(conv_elems()));
-      f.convert_into(f.at(p + "gla"), st.gla.data() + s * std::size_t(gla_elems()));
-      if (cfg_.is_plus()) {
-        f.convert_into(f.at(p + "ring_k"), st.ring_k.data() + s * std::size_t(ring_k_elems()));
-        f.convert_into(f.at(p + "ring_v"), st.ring_v.data() + s * std::size_t(ring_v_elems()));
-      }
-    }
+    for (const slot_tensor& w : wants)
+      f.convert_into(f.at(w.name), slot_data(w, s));
     position_[s] = pos;
   }
 
@@ -211,6 +168,43 @@ private:
   struct layer_store {
     std::vector<float> conv, gla, ring_k, ring_v;
   };
+  /// One tensor of a slot's saved state: layers.{layer}.{conv|gla|ring_k|ring_v}.
+  struct slot_tensor {
+    std::string name;
+    std::vector<std::int64_t> shape;
+    std::size_t layer;
+    std::vector<float> layer_store::*store;
+  };
+
+  /// The tensors save() writes and load() expects, in file order (position excluded).
+  std::vector<slot_tensor> slot_tensors() const {
+    const index_t E = cfg_.d_inner(), W = cfg_.d_conv, N = cfg_.mem_size;
+    std::vector<slot_tensor> out;
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+      const std::string p = "layers." + std::to_string(l) + ".";
+      out.push_back({p + "conv", {E, W}, l, &layer_store::conv});
+      out.push_back({p + "gla", {1, N, E}, l, &layer_store::gla});
+      if (cfg_.is_plus()) {
+        const index_t Wr = ring_size(), dh = cfg_.head_dim();
+        out.push_back({p + "ring_k", {Wr, cfg_.heads_k(), dh}, l, &layer_store::ring_k});
+        out.push_back({p + "ring_v", {Wr, cfg_.heads_v(), dh}, l, &layer_store::ring_v});
+      }
+    }
+    return out;
+  }
+  /// Slot s's part of the pool a slot_tensor names.
+  const float* slot_data(const slot_tensor& t, std::size_t s) const {
+    return (layers_[t.layer].*t.store).data() + s * std::size_t(elems(t));
+  }
+  float* slot_data(const slot_tensor& t, std::size_t s) {
+    return (layers_[t.layer].*t.store).data() + s * std::size_t(elems(t));
+  }
+  static index_t elems(const slot_tensor& t) {
+    index_t n = 1;
+    for (const auto d : t.shape)
+      n *= d;
+    return n;
+  }
 
   index_t conv_elems() const { return state_pool_sizes{cfg_}.conv(); }
   index_t gla_elems() const { return state_pool_sizes{cfg_}.gla(); }

@@ -13,11 +13,13 @@
 //
 // Names relative to `model.layers.{i}.` (E = d_inner, N = mem_size, R = low rank, F = FFN size,
 // H/Hk/Hv heads of dim d_h, W = d_conv):
-//   mixer_norm.weight [D]                         mixer.fc.weight [2E, D] mixer.out_proj.weight [D,
-//   E] mixer.act_norm.weight [E]                     mixer.inner_mixer.residual_weight [E]
-//   mixer.inner_mixer.short_conv.conv1d.weight [E, 1, W]    .bias [E]
-//   mixer.inner_mixer.in_proj.weight [2N, E]      mixer.inner_mixer.mem_gate_proj.weight [2N, E]
-//   .bias [2N] mixer.inner_mixer.ch_gate_proj.0.weight [R, E]  .1.weight [E, R]  .1.bias [E]
+//   mixer_norm.weight [D]
+//   mixer.fc.weight [2E, D]   mixer.out_proj.weight [D, E]   mixer.act_norm.weight [E]
+//   mixer.inner_mixer.residual_weight [E]
+//   mixer.inner_mixer.short_conv.conv1d.weight [E, 1, W], .bias [E]
+//   mixer.inner_mixer.in_proj.weight [2N, E]
+//   mixer.inner_mixer.mem_gate_proj.weight [2N, E], .bias [2N]
+//   mixer.inner_mixer.ch_gate_proj.0.weight [R, E], ch_gate_proj.1.weight [E, R], .1.bias [E]
 //   rodimus_plus: attn_norm.weight [D], attn.{q,k,v}_proj.weight [H d_h | Hk d_h | Hv d_h, D],
 //     attn.out_proj.weight [D, H d_h], ffn_norm.weight [D], ffn.fc.weight [2F, D],
 //     ffn.out_proj.weight [D, F]
@@ -178,9 +180,8 @@ public:
   const std::string& dir() const noexcept { return ckpt_->dir(); }
 
   const weight_matrix& embeddings() const noexcept { return embeddings_; } // (V, D)
-  const weight_matrix& lm_head() const noexcept {
-    return lm_head_;
-  } // (V, D), the embeddings when tied
+  /// (V, D), the embeddings when tied
+  const weight_matrix& lm_head() const noexcept { return lm_head_; }
   const std::vector<float>& embed_norm() const noexcept { return embed_norm_; } // (D) or empty
   const std::vector<float>& norm_f() const noexcept { return norm_f_; }         // (D)
   const std::vector<layer_weights>& layers() const noexcept { return layers_; }
