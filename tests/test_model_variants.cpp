@@ -198,6 +198,17 @@ TEST_CASE("unbounded attention window (window_size absent)") {
   CHECK(pool.position(s) == 100);
 }
 
+TEST_CASE("a state pool larger than the machine's memory is an error, not an OOM kill") {
+  editable_checkpoint ck("rodimus_plus_tiny");
+  ck.config["attn_cfg"].erase("window_size");
+  ck.config["max_position_embeddings"] = 1 << 24; // the ring keeps every position
+  test::temp_dir d;
+  ck.write(d, dtype::f32);
+  const auto w = model_weights::load(d.str());
+  model_runner<scalar> r(w);
+  test::expect_error([&] { (void)r.make_pool(1 << 20); }, {"state_pool", "GB"});
+}
+
 TEST_CASE("rotary_emb_dim 0 turns rotary off: decode and split still equal the forward") {
   std::vector<std::int64_t> ids;
   index_t B = 0, T = 0;

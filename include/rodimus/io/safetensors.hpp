@@ -380,6 +380,7 @@ inline void write_safetensors(const std::string& path,
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   if (!f) throw error(path + ": cannot open for writing");
   f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  f.close(); // a full disk can show only when the buffered bytes are flushed
   if (!f) throw error(path + ": write failed");
 }
 

@@ -16,9 +16,13 @@
 // slot.
 #pragma once
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -35,14 +39,34 @@ public:
     if (capacity < 1)
       throw error("state_pool: capacity must be >= 1, got " + std::to_string(capacity));
     const std::size_t P = std::size_t(capacity);
-    layers_.resize(std::size_t(cfg.n_layer));
-    for (auto& l : layers_) {
-      l.conv.assign(P * std::size_t(conv_elems()), 0.0f);
-      l.gla.assign(P * std::size_t(gla_elems()), 0.0f);
-      if (cfg.is_plus()) {
-        l.ring_k.assign(P * std::size_t(ring_k_elems()), 0.0f);
-        l.ring_v.assign(P * std::size_t(ring_v_elems()), 0.0f);
+    // Refuse more than the machine's memory up front: zero-filling an over-committed allocation
+    // would end in the OOM killer rather than an error.
+    const double want = double(P) * double(bytes_per_sequence(cfg));
+    const double physical = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGESIZE));
+    if (physical > 0 && want > physical)
+      throw error("state_pool: " + std::to_string(capacity) + " sequences need " +
+                  std::to_string(want / 1e9) + " GB of state, more than this machine's " +
+                  std::to_string(physical / 1e9) +
+                  " GB (an unbounded attention window keeps "
+                  "max_position_embeddings positions per layer)");
+    try {
+      layers_.resize(std::size_t(cfg.n_layer));
+      for (auto& l : layers_) {
+        l.conv.assign(P * std::size_t(conv_elems()), 0.0f);
+        l.gla.assign(P * std::size_t(gla_elems()), 0.0f);
+        if (cfg.is_plus()) {
+          l.ring_k.assign(P * std::size_t(ring_k_elems()), 0.0f);
+          l.ring_v.assign(P * std::size_t(ring_v_elems()), 0.0f);
+        }
       }
+    } catch (
+        const std::bad_alloc&) { // e.g. an unbounded window with a huge max_position_embeddings
+      throw error("state_pool: cannot allocate " + std::to_string(capacity) + " sequences of " +
+                  std::to_string(bytes_per_sequence(cfg)) + " bytes of state each");
+    } catch (const std::length_error&) {
+      throw error("state_pool: " + std::to_string(capacity) + " sequences of " +
+                  std::to_string(bytes_per_sequence(cfg)) +
+                  " bytes of state exceed the address space");
     }
     position_.assign(P, 0);
     used_.assign(P, false);
