@@ -5,8 +5,9 @@
 // partial rotary_dim). Widths that are not multiples of the SIMD width cover the tails.
 //
 // Tolerances, relative to max|want|: f32 1e-5 (f32 against f64 or f32 std:: functions; xsimd's
-// exp/log are within a few ulp). bf16 outputs 2^-8: both sides round the same inputs, results
-// may land one bf16 step apart.
+// exp/log are within a few ulp). 16-bit outputs 2^-7: both sides round the same inputs, results
+// may land one bf16 step apart, and one step of a value v is up to 2^-7 v (v just above a power
+// of two; 2^-8 was too tight: 396 vs 398 failed against 2^-8 x 396).
 #include "test_cpu_support.hpp"
 
 #include "rodimus/backend/cpu/causal_conv.hpp"
@@ -20,7 +21,7 @@ using namespace rodimus;
 
 namespace {
 
-template <class T> double tol() { return std::is_same_v<T, float> ? 1e-5 : 1.0 / 256; }
+template <class T> double tol() { return std::is_same_v<T, float> ? 1e-5 : 1.0 / 128; }
 
 template <class Arch> cpu<Arch> backend(bool pool) {
   return cpu<Arch>{pool ? &test::test_pool() : nullptr};
@@ -149,9 +150,15 @@ void check_conv(index_t T, index_t C, index_t W, std::vector<std::int64_t> cu, b
     test::check_close(in_place ? s0 : sf, in_place ? s0_ref : sf_ref, 0.0, 0.0, "final_state");
 }
 
-template <class Arch, class Act> void check_conv_step(index_t B, index_t C, bool pool) {
-  auto g = test::rng(std::uint64_t(B * 3 + C));
-  const index_t P = B + 1, W = 4;
+template <class Arch, class Act>
+void check_conv_step(index_t B, index_t C, bool pool, index_t W = 4, bool silu = true,
+                     bool with_bias = true) {
+  CAPTURE(B);
+  CAPTURE(C);
+  CAPTURE(W);
+  CAPTURE(silu);
+  auto g = test::rng(std::uint64_t(B * 3 + C + 7 * W));
+  const index_t P = B + 1;
   auto st = test::uniform<Act>(g, std::size_t(P * C * W));
   auto st_ref = st;
   auto w = test::uniform<float>(g, std::size_t(C * W), -0.5, 0.5);
@@ -167,7 +174,8 @@ template <class Arch, class Act> void check_conv_step(index_t B, index_t C, bool
     causal_conv_step_args<Act> a;
     a.x = make_view<const Act>(x.data(), B, C);
     a.weight = make_view<const float>(w.data(), C, W);
-    a.bias = make_view<const float>(bias.data(), C);
+    if (with_bias) a.bias = make_view<const float>(bias.data(), C);
+    a.silu = silu;
     a.slot = slots.data();
     a.state = make_view(st.data(), P, C, W);
     a.y = make_view(y.data(), B, C);
@@ -267,6 +275,10 @@ TEST_CASE_TEMPLATE("cpu causal_conv and causal_conv_step match the scalar refere
     check_conv<Arch, bf16>(25, 260, 4, {0, 3, 25}, true, false, pool);
     check_conv_step<Arch, float>(4, 1000, pool);
     check_conv_step<Arch, bf16>(3, 77, pool);
+    // Tap counts with and without the unrolled dense path, no bias, no SiLU, many blocks.
+    check_conv_step<Arch, float>(2, 4096 + 5, pool, 2, false, false);
+    check_conv_step<Arch, float>(3, 300, pool, 3);
+    check_conv_step<Arch, f16>(5, 2048, pool, 4, true, false);
   }
 }
 

@@ -56,6 +56,10 @@ TEST_CASE_TEMPLATE("cpu linear matches the scalar reference", Arch, RODIMUS_TEST
       check_linear<Arch, bf16, bf16>(M, 2048, 33, 0, pool);
       check_linear<Arch, bf16, f16>(M, 37, 9, 1, pool);
       check_linear<Arch, f16, f16>(M, 129, 17, 0, pool);
+      // bf16 weights: K below one even/odd pair of vectors (generic loads only), K with a pair
+      // tail, and a long K over many rows (prefetch, several chunks per thread).
+      check_linear<Arch, float, bf16>(M, 21, 13, 0, pool);
+      check_linear<Arch, float, bf16>(M, 5472 + 7, 70, 2, pool);
     }
     // Prefill shapes (Eigen GEMM, tiles with remainders in M, N and K).
     check_linear<Arch, float, float>(5, 300, 140, 2, pool);

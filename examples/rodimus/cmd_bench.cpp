@@ -222,15 +222,24 @@ void write_random_model(const std::string& dir, const nlohmann::json& config, dt
 }
 
 /// Best of 5 streaming reads of 512 MiB with the pool: bytes per second.
-double measure_read_bandwidth(thread_pool& pool) {
-  using B = xsimd::batch<float>;
-  const std::size_t n = (std::size_t(512) << 20) / sizeof(float);
-  std::unique_ptr<float[]> buf(new float[n + 16]());
-  float* x = buf.get() + (16 - (reinterpret_cast<std::uintptr_t>(buf.get()) / 4) % 16) % 16;
-  const index_t groups = index_t(n / (4 * B::size)) - 1;
-  double best = 1e30;
+/// Streaming read of a 512 MiB buffer (sum of every f32) on the pool; pass() returns bytes/s.
+struct read_probe {
+  static constexpr std::size_t kBytes = std::size_t(512) << 20;
+  std::unique_ptr<float[]> buf;
+  float* x = nullptr;
+  index_t groups = 0;
   volatile float sink = 0;
-  for (int rep = 0; rep < 5; ++rep) {
+
+  read_probe() {
+    using B = xsimd::batch<float>;
+    const std::size_t n = kBytes / sizeof(float);
+    buf.reset(new float[n + 16]());
+    x = buf.get() + (16 - (reinterpret_cast<std::uintptr_t>(buf.get()) / 4) % 16) % 16;
+    groups = index_t(n / (4 * B::size)) - 1;
+  }
+
+  double pass(thread_pool& pool) {
+    using B = xsimd::batch<float>;
     float parts[64] = {};
     const auto t0 = std::chrono::steady_clock::now();
     pool.parallel_for(0, groups, 1024, [&](index_t lo, index_t hi) {
@@ -244,12 +253,33 @@ double measure_read_bandwidth(thread_pool& pool) {
       }
       parts[(lo * 63) / groups] = xsimd::hadd(a0 + a1 + a2 + a3);
     });
-    best = std::min(best,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     for (float v : parts)
       sink = sink + v;
+    return double(groups) * 4 * double(B::size) * sizeof(float) / s;
   }
-  return double(groups) * 4 * B::size * sizeof(float) / best;
+
+  /// Best of 5 passes.
+  double best(thread_pool& pool) {
+    double bw = 0;
+    for (int rep = 0; rep < 5; ++rep)
+      bw = std::max(bw, pass(pool));
+    return bw;
+  }
+};
+
+/// The 1-minute load average (Linux /proc/loadavg), or -1 where unavailable.
+double load_average() {
+  std::ifstream f("/proc/loadavg");
+  double l = -1;
+  if (!(f >> l)) return -1;
+  return l;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 std::size_t decode_weight_bytes(const model_weights& w) {
@@ -311,7 +341,8 @@ int run_bench(int argc, char** argv) {
     std::fprintf(stderr, "note: prompt + gen exceeds max_position_embeddings (%lld)\n",
                  static_cast<long long>(cfg.max_position_embeddings));
 
-  const double read_bw = measure_read_bandwidth(pool);
+  read_probe probe;
+  const double read_bw = probe.best(pool);
   state_pool states = runner.make_pool(int(B));
   std::vector<std::int32_t> slots;
   for (int s = 0; s < B; ++s)
@@ -336,18 +367,29 @@ int run_bench(int argc, char** argv) {
     }
   };
   argmax(logits);
-  const auto d0 = clock::now();
+  // Each step is timed and followed by one probe pass: on a shared machine the load changes
+  // within seconds, so the paired ratio (step against the bandwidth measured right after it) is
+  // the one that compares like with like. The probe passes are not part of decode_seconds.
+  std::vector<double> step_s, paired;
+  double decode_s = 0;
+  const double weight_bytes = double(decode_weight_bytes(weights));
   for (long long step = 0; step < N; ++step) {
+    const auto s0 = clock::now();
     logits = runner.decode(states, slots, next);
     argmax(logits);
+    const double s = std::chrono::duration<double>(clock::now() - s0).count();
+    decode_s += s;
+    step_s.push_back(s);
+    paired.push_back(weight_bytes / s / probe.pass(pool));
   }
-  const double decode_s = std::chrono::duration<double>(clock::now() - d0).count();
 
-  const double weight_bytes = double(decode_weight_bytes(weights));
   const double prefill_tps = double(B * T) / prefill_s;
   const double steps_ps = double(N) / decode_s;
   const double decode_tps = double(B) * steps_ps;
   const double ratio = weight_bytes * steps_ps / read_bw;
+  const double best_step = *std::min_element(step_s.begin(), step_s.end());
+  const double ratio_best = weight_bytes / best_step / read_bw;
+  const double ratio_paired = median(paired);
   if (json) {
     nlohmann::json out = {{"geometry", g.name},
                           {"layers", cfg.n_layer},
@@ -364,7 +406,11 @@ int run_bench(int argc, char** argv) {
                           {"decode_steps_per_s", steps_ps},
                           {"weight_bytes", weight_bytes},
                           {"read_bandwidth_bytes_per_s", read_bw},
-                          {"decode_limit_ratio", ratio}};
+                          {"decode_limit_ratio", ratio},
+                          {"decode_best_step_seconds", best_step},
+                          {"decode_limit_ratio_best_step", ratio_best},
+                          {"decode_limit_ratio_paired_median", ratio_paired},
+                          {"load_average_1min", load_average()}};
     std::printf("%s\n", out.dump().c_str());
   } else {
     std::printf("%s (%lld layers, %s weights), backend cpu-%s, %d threads, batch %lld\n",
@@ -377,6 +423,9 @@ int run_bench(int argc, char** argv) {
     std::printf("weights read per step: %.3f GB; read bandwidth (same run): %.1f GB/s\n",
                 weight_bytes / 1e9, read_bw / 1e9);
     std::printf("decode_limit_ratio = weight bytes x steps/s / read bandwidth = %.3f\n", ratio);
+    std::printf("best step: %.3f s, ratio %.3f; median of (step against the probe pass right "
+                "after it): %.3f; load average %.2f\n",
+                best_step, ratio_best, ratio_paired, load_average());
   }
   return 0;
 }

@@ -6,8 +6,9 @@
 // causal_conv       vectorised over channels in blocks of 256 (the block's weights transposed to
 //                   (W, 256) on the stack), every token of a sequence per block; threads split the
 //                   channel blocks. Taps before the sequence start read the initial state. W <= 16.
-// causal_conv_step  one token per row, the (C, W) state shifted in place; threads split rows and
-//                   channel blocks.
+// causal_conv_step  one token per row, the (C, W) state shifted in place per block of 256 channels
+//                   (W = 2, 4 with dense rows: taps unrolled), then bias and SiLU vectorised
+//                   over the block; threads split rows and channel blocks (>= 64 KiB each).
 // Other shapes (W > 16, inner strides other than 1) run the scalar reference.
 #pragma once
 
@@ -24,6 +25,44 @@ namespace rodimus {
 namespace detail {
 constexpr index_t kConvBlock = 256;
 constexpr index_t kConvMaxWidth = 16;
+
+/// Dense (C, W) state rows of nc channels: shift each row left by one, append x, and
+/// acc[c] = sum_w weight[c][w] * new state[c][w] (W fixed: the compiler unrolls the taps).
+template <int W, class Act>
+inline void conv_step_shift(Act* state, const Act* x, const float* weight, float* acc,
+                            index_t nc) noexcept {
+  for (index_t c = 0; c < nc; ++c) {
+    Act* st = state + c * W;
+    const float* wt = weight + c * W;
+    float t = 0.0f;
+    for (int w = 0; w + 1 < W; ++w) {
+      st[w] = st[w + 1];
+      t += wt[w] * load_as<float>(st[w]);
+    }
+    st[W - 1] = x[c];
+    acc[c] = t + wt[W - 1] * load_as<float>(x[c]);
+  }
+}
+
+/// y[b, c0:c0+nc] = act(bias + acc), vectorised (SiLU's exp is most of a step's arithmetic).
+template <class A, class Act>
+inline void conv_step_finish(const causal_conv_step_args<Act>& a, index_t b, index_t c0,
+                             const float* acc, index_t nc) noexcept {
+  using B = fbatch<A>;
+  constexpr index_t L = index_t(lanes<A>);
+  Act* y = &a.y(b, c0);
+  const bool contiguous = a.y.stride[1] == 1 && (!a.bias.data || a.bias.stride[0] == 1);
+  const index_t nv = contiguous ? nc / L * L : 0;
+  for (index_t c = 0; c < nv; c += L) {
+    B t = B::load_aligned(acc + c);
+    if (a.bias.data) t += load_f32<A>(&a.bias(c0 + c));
+    store_f32<A>(y + c, a.silu ? silu_f32<A>(t) : t);
+  }
+  for (index_t c = nv; c < nc; ++c) {
+    const float t = acc[c] + (a.bias.data ? a.bias(c0 + c) : 0.0f);
+    a.y(b, c0 + c) = store_as<Act>(a.silu ? silu(t) : t);
+  }
+}
 } // namespace detail
 
 template <class Arch, class Act>
@@ -51,7 +90,9 @@ template <class Arch, class Act>
     constexpr index_t Wd = index_t(detail::lanes<Arch>);
     constexpr index_t CB = detail::kConvBlock;
     const index_t blocks = (C + CB - 1) / CB;
-    parallel_for(be.pool, 0, blocks, 1, [&](index_t lo, index_t hi) {
+    // Threads only for >= 16K outputs each (a one-token call is a few microseconds).
+    const index_t grain = std::max<index_t>(1, 16384 / (CB * std::max<index_t>(1, B * T)));
+    parallel_for(be.pool, 0, blocks, grain, [&](index_t lo, index_t hi) {
       alignas(64) float wt[detail::kConvMaxWidth * CB]; // (W, CB) weights of the block, transposed
       alignas(64) float bs[CB];                         // (CB) bias
       alignas(64) float head[detail::kConvMaxWidth * CB]; // (W, CB) the initial state, transposed
@@ -119,30 +160,44 @@ template <class Arch, class Act>
       if (a.slot) RODIMUS_REQUIRE(a.slot[b] < P, bad_argument, "slot");
     constexpr index_t CB = detail::kConvBlock;
     const index_t blocks = (C + CB - 1) / CB;
-    parallel_for(
-        be.pool, 0, B * blocks, detail::rows_grain(CB * W * 4), [&](index_t lo, index_t hi) {
-          for (index_t item = lo; item < hi; ++item) {
-            const index_t b = item / blocks, c0 = (item % blocks) * CB, c1 = std::min(C, c0 + CB);
-            const index_t s = a.slot ? index_t(a.slot[b]) : b;
-            if (s < 0) {
-              for (index_t c = c0; c < c1; ++c)
-                a.y(b, c) = store_as<Act>(0.0f);
-              continue;
+    // A decode step is a few microseconds per row: threads only for >= 64 KiB of state each.
+    const index_t grain = std::max<index_t>(1, 65536 / (CB * W * index_t(sizeof(Act))));
+    parallel_for(be.pool, 0, B * blocks, grain, [&](index_t lo, index_t hi) {
+      alignas(64) float acc[CB]; // (nc) the block's pre-activation outputs
+      for (index_t item = lo; item < hi; ++item) {
+        const index_t b = item / blocks, c0 = (item % blocks) * CB, c1 = std::min(C, c0 + CB);
+        const index_t s = a.slot ? index_t(a.slot[b]) : b;
+        if (s < 0) {
+          for (index_t c = c0; c < c1; ++c)
+            a.y(b, c) = store_as<Act>(0.0f);
+          continue;
+        }
+        const index_t nc = c1 - c0;
+        const bool dense = a.state.stride[2] == 1 && a.state.stride[1] == W &&
+                           a.weight.stride[1] == 1 && a.weight.stride[0] == W &&
+                           a.x.stride[1] == 1;
+        if (dense && W == 4) {
+          detail::conv_step_shift<4>(&a.state(s, c0, index_t(0)), &a.x(b, c0),
+                                     &a.weight(c0, index_t(0)), acc, nc);
+        } else if (dense && W == 2) {
+          detail::conv_step_shift<2>(&a.state(s, c0, index_t(0)), &a.x(b, c0),
+                                     &a.weight(c0, index_t(0)), acc, nc);
+        } else {
+          for (index_t c = c0; c < c1; ++c) {
+            Act* st = &a.state(s, c, index_t(0));
+            const index_t sw = a.state.stride[2];
+            float t = 0.0f;
+            for (index_t w = 0; w + 1 < W; ++w) {
+              st[w * sw] = st[(w + 1) * sw];
+              t += a.weight(c, w) * load_as<float>(st[w * sw]);
             }
-            for (index_t c = c0; c < c1; ++c) {
-              Act* st = &a.state(s, c, index_t(0));
-              const index_t sw = a.state.stride[2];
-              float acc = a.bias.data ? a.bias(c) : 0.0f;
-              for (index_t w = 0; w + 1 < W; ++w) {
-                st[w * sw] = st[(w + 1) * sw];
-                acc += a.weight(c, w) * load_as<float>(st[w * sw]);
-              }
-              st[(W - 1) * sw] = a.x(b, c);
-              acc += a.weight(c, W - 1) * load_as<float>(a.x(b, c));
-              a.y(b, c) = store_as<Act>(a.silu ? silu(acc) : acc);
-            }
+            st[(W - 1) * sw] = a.x(b, c);
+            acc[c - c0] = t + a.weight(c, W - 1) * load_as<float>(a.x(b, c));
           }
-        });
+        }
+        detail::conv_step_finish<Arch>(a, b, c0, acc, nc);
+      }
+    });
     return status::success();
   }
 }

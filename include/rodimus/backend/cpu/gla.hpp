@@ -3,9 +3,9 @@
 //   S_t = diag(exp(g_t)) S_{t-1} + k_t^T v_t,     o_t = scale * q_t S_t       S: (K, V) f32
 //
 // gla_decode   one token per batch row, states updated in place in the pool. Memory-bound on the
-//              f32 state (read once, written once): threads split batch rows x heads x column
-//              blocks of 2048; each state row is streamed contiguously while the output
-//              accumulates in an L1 buffer.
+//              f32 state (read once, written once): threads claim contiguous runs of (row, head,
+//              column block of 16 (AVX-512) / 8 (AVX2) vectors) items; per item the output block
+//              stays in registers while the K state rows stream through, prefetched 4 KiB ahead.
 // gla_scan     the sequential recurrence. Per (sequence, head) and segment of 256 tokens, the
 //              per-token vectors exp(g), k and scale*q are widened to f32 once; threads then split
 //              the V columns in blocks of 4 SIMD vectors whose (K x block) state stays in L1 for
@@ -38,7 +38,6 @@ namespace rodimus {
 namespace detail {
 
 constexpr index_t kGlaSegment = 256;        // tokens whose per-token vectors are widened at once
-constexpr index_t kGlaDecodeColumns = 2048; // columns per decode work item
 constexpr int kGlaBlockVectors = 4;         // SIMD vectors per column block (scan, chunked)
 
 template <class Act, class Gate, class State>
@@ -491,6 +490,91 @@ std::size_t gla_decode_workspace_bytes(const cpu<Arch>&,
                   2 * workspace::alignment + workspace::bytes_for<float>(3 * B * H * K));
 }
 
+// g++ 12 reports the _mm512_undefined_*() inside AVX-512 intrinsics as uninitialised once they
+// are inlined here (see simd.hpp); silenced for the decode helpers only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+namespace detail {
+
+/// Vectors per decode column block (1 KiB / 256 B of a state row for AVX-512 / AVX2): the
+/// block's output accumulators live in registers.
+template <class A> constexpr int gla_decode_block_vectors = lanes<A> == 16 ? 16 : 8;
+constexpr index_t kGlaDecodePrefetchBytes = 4096; // of a block's state rows prefetched ahead
+
+/// Prefetch the cache line at p for writing.
+inline void prefetch_for_write(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p, 1, 3);
+#else
+  (void)p;
+#endif
+}
+
+/// One decode column block of NV vectors at column c0 for state p: S = exp(g) S + k^T v row by
+/// row, o = scale q S accumulated in registers (v, widened once, is read from L1).
+/// pq: (3, K) scale*q, exp(g), k in f32.
+template <class A, int NV, class Act, class Gate, class State>
+inline void gla_decode_block(const gla_decode_args<Act, Gate, State>& a, const float* pq,
+                             index_t b, index_t h, index_t p, index_t c0) noexcept {
+  using B = fbatch<A>;
+  constexpr index_t W = index_t(lanes<A>);
+  const index_t K = a.q.shape[2];
+  alignas(64) float vb[NV * W]; // (NV * W) v, f32
+  const Act* vrow = &a.v(b, h, c0);
+  for (int j = 0; j < NV; ++j)
+    load_f32<A>(vrow + j * W).store_aligned(vb + j * W);
+  B acc[NV];
+  for (int j = 0; j < NV; ++j)
+    acc[j] = B(0.0f);
+  float* s0 = &a.state(p, h, 0, c0);
+  const index_t rs = a.state.stride[2];
+  constexpr int lines = int(NV * W * 4 / 64);
+  constexpr index_t ahead = kGlaDecodePrefetchBytes / (NV * W * 4); // rows
+  for (index_t n = 0; n < K; ++n) {
+    float* srow = s0 + n * rs;
+    if (n + ahead < K)
+      for (int l = 0; l < lines; ++l)
+        prefetch_for_write(srow + ahead * rs + l * 16);
+    const B bq(pq[n]), bd(pq[K + n]), bk(pq[2 * K + n]);
+    for (int j = 0; j < NV; ++j) {
+      const B s = xsimd::fma(B::load_unaligned(srow + j * W), bd,
+                             bk * B::load_aligned(vb + j * W));
+      s.store_unaligned(srow + j * W);
+      acc[j] = xsimd::fma(bq, s, acc[j]);
+    }
+  }
+  Act* orow = &a.o(b, h, c0);
+  for (int j = 0; j < NV; ++j)
+    store_f32<A>(orow + j * W, acc[j]);
+}
+
+/// The last nc (< one block) columns from c0, element by element.
+template <class A, class Act, class Gate, class State>
+inline void gla_decode_columns(const gla_decode_args<Act, Gate, State>& a, const float* pq,
+                               index_t b, index_t h, index_t p, index_t c0, index_t nc) noexcept {
+  const index_t K = a.q.shape[2];
+  for (index_t j = 0; j < nc; ++j) {
+    const float v = load_as<float>(a.v(b, h, c0 + j));
+    float acc = 0.0f;
+    for (index_t n = 0; n < K; ++n) {
+      float& s = a.state(p, h, n, c0 + j);
+      s = s * pq[K + n] + pq[2 * K + n] * v;
+      acc += pq[n] * s;
+    }
+    a.o(b, h, c0 + j) = store_as<Act>(acc);
+  }
+}
+
+} // namespace detail
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
 template <class Arch, class Act, class Gate, class State>
 [[nodiscard]] status gla_decode(const cpu<Arch>& be, const gla_decode_args<Act, Gate, State>& a,
                                 workspace ws) noexcept {
@@ -502,7 +586,6 @@ template <class Arch, class Act, class Gate, class State>
         a.o.stride[2] != 1 || a.state.stride[3] != 1)
       return gla_decode(scalar{}, a, ws);
     using namespace detail;
-    using B = fbatch<Arch>;
     constexpr index_t W = index_t(lanes<Arch>);
     const index_t Bn = a.q.shape[0], H = a.q.shape[1], K = a.q.shape[2], V = a.v.shape[2];
     if (Bn == 0 || H == 0) return status::success();
@@ -517,43 +600,28 @@ template <class Arch, class Act, class Gate, class State>
           p[2 * K + i] = load_as<float>(a.k(b, h, i));
         }
       }
-    const index_t cols = std::min(kGlaDecodeColumns, V);
-    const index_t per_row = (V + cols - 1) / cols;
-    parallel_for(be.pool, 0, Bn * H * per_row, 1, [&](index_t lo, index_t hi) {
-      alignas(64) float acc[kGlaDecodeColumns]; // (cols) the output block, f32
-      alignas(64) float vb[kGlaDecodeColumns];  // (cols) v, f32
+    // Work items: (row, head, block of CB columns); a thread claims a contiguous run of them.
+    // Within an item the output block and v stay in registers while the K state rows stream
+    // through, each row's block prefetched kGlaDecodePrefetchBytes ahead.
+    constexpr int NV = gla_decode_block_vectors<Arch>;
+    constexpr index_t CB = NV * W;
+    const index_t blocks = (V + CB - 1) / CB;
+    parallel_for(be.pool, 0, Bn * H * blocks, std::max<index_t>(1, 32768 / (K * CB)),
+                 [&](index_t lo, index_t hi) {
       for (index_t item = lo; item < hi; ++item) {
-        const index_t b = item / (H * per_row), h = (item / per_row) % H,
-                      c0 = (item % per_row) * cols;
-        const index_t nc = std::min(cols, V - c0);
-        Act* orow = &a.o(b, h, c0);
+        const index_t b = item / (H * blocks), h = (item / blocks) % H, c0 = (item % blocks) * CB;
         const index_t p = a.slot ? index_t(a.slot[b]) : b;
         if (p < 0) {
-          for (index_t j = 0; j < nc; ++j)
+          Act* orow = &a.o(b, h, c0);
+          for (index_t j = 0, nc = std::min(CB, V - c0); j < nc; ++j)
             orow[j] = store_as<Act>(0.0f);
           continue;
         }
-        const index_t nv = nc / W * W;
-        convert_to_f32<Arch>(vb, &a.v(b, h, c0), std::size_t(nc));
-        std::fill(acc, acc + nc, 0.0f);
         const float* pq = pre + (b * H + h) * 3 * K;
-        for (index_t n = 0; n < K; ++n) {
-          float* srow = &a.state(p, h, n, c0);
-          const float qn = pq[n], dn = pq[K + n], kn = pq[2 * K + n];
-          const B bq(qn), bd(dn), bk(kn);
-          for (index_t j = 0; j < nv; j += W) {
-            B s = B::load_unaligned(srow + j);
-            s = xsimd::fma(s, bd, bk * B::load_aligned(vb + j));
-            s.store_unaligned(srow + j);
-            xsimd::fma(bq, s, B::load_aligned(acc + j)).store_aligned(acc + j);
-          }
-          for (index_t j = nv; j < nc; ++j) {
-            const float s = srow[j] * dn + kn * vb[j];
-            srow[j] = s;
-            acc[j] += qn * s;
-          }
-        }
-        convert_from_f32<Arch>(orow, acc, std::size_t(nc));
+        if (c0 + CB <= V)
+          gla_decode_block<Arch, NV>(a, pq, b, h, p, c0);
+        else
+          gla_decode_columns<Arch>(a, pq, b, h, p, c0, V - c0);
       }
     });
     return status::success();

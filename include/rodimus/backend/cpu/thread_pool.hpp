@@ -1,6 +1,7 @@
 // A small fixed-size thread pool for the CPU backend: `parallel_for` splits an index range into
-// contiguous blocks, one per participant (the calling thread takes the first block), and returns
-// when every block is done. Header-only, no allocation per call, nothing thrown from parallel_for.
+// contiguous chunks (a few per participant) that the calling thread and the workers claim in
+// order, and returns when every chunk is done. A worker that wakes after the caller has claimed
+// every chunk does not join, so the caller never waits for a descheduled worker. Header-only, no allocation per call, nothing thrown from parallel_for.
 //
 //   thread_pool pool(2);                       // 2 participants: the caller + 1 worker
 //   pool.parallel_for(0, n, [&](index_t lo, index_t hi) { ... });
@@ -30,7 +31,7 @@ public:
     size_ = threads;
     workers_.reserve(std::size_t(threads - 1));
     for (int i = 1; i < threads; ++i)
-      workers_.emplace_back([this, i] { worker_loop(i); });
+      workers_.emplace_back([this] { worker_loop(); });
   }
   thread_pool(const thread_pool&) = delete;
   thread_pool& operator=(const thread_pool&) = delete;
@@ -47,47 +48,55 @@ public:
   /// Number of participants (workers + the calling thread).
   int size() const noexcept { return size_; }
 
-  /// Run f(lo, hi) over [begin, end) split into at most size() contiguous blocks of at least
-  /// `grain` indices each. f must not throw.
+  /// Run f(lo, hi) over [begin, end) split into contiguous chunks of at least `grain` indices
+  /// (at most kChunksPerThread per participant), which the participants claim in order from a
+  /// shared counter. f must not throw.
   template <class F> void parallel_for(index_t begin, index_t end, index_t grain, F&& f) noexcept {
     const index_t n = end - begin;
     if (n <= 0) return;
     grain = std::max<index_t>(grain, 1);
-    const int parts = int(std::min<index_t>(size_, (n + grain - 1) / grain));
-    if (parts <= 1 || inside_pool() || !call_mutex_.try_lock()) {
+    const index_t most = n / grain; // chunks of >= grain indices each
+    if (size_ <= 1 || most <= 1 || inside_pool() || !call_mutex_.try_lock()) {
       f(begin, end);
       return;
     }
     struct context {
       F* f;
-      index_t begin, n;
-      int parts;
-    } ctx{&f, begin, n, parts};
-    auto run = [](void* p, int part) noexcept {
+      index_t begin, n, chunks;
+      std::atomic<index_t> next{0};
+    } ctx{&f, begin, n, std::min<index_t>(most, index_t(size_) * kChunksPerThread)};
+    auto run = [](void* p) noexcept {
       auto* c = static_cast<context*>(p);
-      const index_t lo = c->begin + c->n * part / c->parts;
-      const index_t hi = c->begin + c->n * (part + 1) / c->parts;
-      if (lo < hi) (*c->f)(lo, hi);
+      for (;;) {
+        const index_t i = c->next.fetch_add(1, std::memory_order_relaxed);
+        if (i >= c->chunks) return;
+        (*c->f)(c->begin + c->n * i / c->chunks, c->begin + c->n * (i + 1) / c->chunks);
+      }
     };
+    bool notify = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       task_ = run;
       task_ctx_ = &ctx;
-      task_parts_ = parts;
-      pending_.store(parts - 1, std::memory_order_relaxed);
-      generation_.fetch_add(1, std::memory_order_release);
+      finished_.store(0, std::memory_order_relaxed);
+      const std::uint64_t g = generation_.load(std::memory_order_relaxed) + 1;
+      gate_.store(g << kGateShift, std::memory_order_relaxed);
+      generation_.store(g, std::memory_order_release);
+      notify = sleepers_ > 0;
     }
-    wake_.notify_all();
+    if (notify) wake_.notify_all();
     inside_pool() = true;
-    run(&ctx, 0);
+    run(&ctx);
     inside_pool() = false;
-    // Wait for the workers: spin briefly (a decode step is microseconds), then sleep.
-    for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
+    // Close the call: workers that have not joined yet never touch ctx; wait for those that did
+    // (they are running their last chunk: spin briefly, then sleep).
+    const int joined = int(gate_.fetch_or(kGateClosed, std::memory_order_acq_rel) & kGateCount);
+    for (int spin = 0; finished_.load(std::memory_order_acquire) != joined; ++spin) {
       if (spin < 4096) {
         std::this_thread::yield();
       } else {
         std::unique_lock<std::mutex> lock(mutex_);
-        done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+        done_.wait(lock, [&] { return finished_.load(std::memory_order_acquire) == joined; });
       }
     }
     call_mutex_.unlock();
@@ -99,18 +108,25 @@ public:
   }
 
 private:
+  // A few chunks per participant: a participant that the OS deschedules (the machine is often
+  // shared) leaves its share to the others instead of stalling the call.
+  static constexpr index_t kChunksPerThread = 16;
+  // gate_: the call's generation << kGateShift | closed bit | number of workers that joined.
+  static constexpr int kGateShift = 20;
+  static constexpr std::uint64_t kGateClosed = std::uint64_t(1) << (kGateShift - 1);
+  static constexpr std::uint64_t kGateCount = kGateClosed - 1;
+
   static bool& inside_pool() noexcept {
     static thread_local bool inside = false;
     return inside;
   }
 
-  void worker_loop(int index) {
+  void worker_loop() {
     inside_pool() = true;
     std::uint64_t seen = 0;
     for (;;) {
-      void (*task)(void*, int) noexcept = nullptr;
+      void (*task)(void*) noexcept = nullptr;
       void* ctx = nullptr;
-      int parts = 0;
       // Poll for a short while before sleeping: back-to-back kernel calls (a decode step runs a
       // few tens of microseconds) then skip the wake-up latency of the condition variable.
       const auto poll_until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
@@ -119,21 +135,31 @@ private:
         std::this_thread::yield();
       {
         std::unique_lock<std::mutex> lock(mutex_);
+        ++sleepers_;
         wake_.wait(lock,
                    [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
+        --sleepers_;
         if (stop_) return;
         seen = generation_.load(std::memory_order_relaxed);
         task = task_;
         ctx = task_ctx_;
-        parts = task_parts_;
       }
-      if (index < parts) {
-        task(ctx, index);
-        if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-          std::lock_guard<std::mutex> lock(mutex_);
-          done_.notify_all();
+      // Join the call unless it is already closed (or a newer one has started).
+      std::uint64_t g = gate_.load(std::memory_order_acquire);
+      bool joined = false;
+      while ((g >> kGateShift) == seen && !(g & kGateClosed)) {
+        if (gate_.compare_exchange_weak(g, g + 1, std::memory_order_acq_rel)) {
+          joined = true;
+          break;
         }
       }
+      if (!joined) continue;
+      task(ctx);
+      finished_.fetch_add(1, std::memory_order_acq_rel);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+      }
+      done_.notify_all();
     }
   }
 
@@ -143,11 +169,12 @@ private:
   std::mutex mutex_;
   std::condition_variable wake_, done_;
   std::atomic<std::uint64_t> generation_{0};
+  std::atomic<std::uint64_t> gate_{0};
+  std::atomic<int> finished_{0};
+  int sleepers_ = 0; // guarded by mutex_
   bool stop_ = false;
-  void (*task_)(void*, int) noexcept = nullptr;
+  void (*task_)(void*) noexcept = nullptr;
   void* task_ctx_ = nullptr;
-  int task_parts_ = 0;
-  std::atomic<int> pending_{0};
 };
 
 /// Run f over [begin, end) on `pool`, or inline when pool is null.
