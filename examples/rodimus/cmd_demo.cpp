@@ -1,5 +1,6 @@
-// rodimus demo: run every primitive once on random data at a small Rodimus-like shape and print what
-// it computed (shape, a checksum and the largest magnitude of the output) and how long it took.
+// rodimus demo: run every primitive once on random data at a small Rodimus-like shape and print
+// what it computed (shape, a checksum and the largest magnitude of the output) and how long it
+// took.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -22,10 +23,12 @@
 namespace rodimus::cli {
 namespace {
 
-std::vector<float> random_vector(std::mt19937& gen, std::size_t n, float lo = -1.0f, float hi = 1.0f) {
+std::vector<float> random_vector(std::mt19937& gen, std::size_t n, float lo = -1.0f,
+                                 float hi = 1.0f) {
   std::uniform_real_distribution<float> dist(lo, hi);
   std::vector<float> v(n);
-  for (auto& x : v) x = dist(gen);
+  for (auto& x : v)
+    x = dist(gen);
   return v;
 }
 
@@ -34,17 +37,19 @@ void report(const char* name, const std::string& shape, const std::vector<float>
             const std::function<status()>& run) {
   const auto t0 = std::chrono::steady_clock::now();
   const status s = run();
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   throw_if_failed(s, name);
   double sum = 0, peak = 0;
   for (float x : out) {
     sum += x;
     peak = std::fmax(peak, std::fabs(x));
   }
-  std::printf("  %-14s %-34s sum %+12.5f  max|y| %9.5f  %9.3f ms\n", name, shape.c_str(), sum, peak, ms);
+  std::printf("  %-14s %-34s sum %+12.5f  max|y| %9.5f  %9.3f ms\n", name, shape.c_str(), sum, peak,
+              ms);
 }
 
-}  // namespace
+} // namespace
 
 int run_demo(int argc, char** argv) {
   args a(argc, argv, {});
@@ -99,8 +104,9 @@ int run_demo(int argc, char** argv) {
   g.g = make_view<const float>(log_decay.data(), 1, 1, T, N);
   g.final_state = make_view(state.data(), 1, 1, N, E);
   g.scale = 0.125f;
-  std::vector<unsigned char> ws_bytes(std::max(gla_scan_workspace_bytes(be, g),
-                                               gla_chunked_workspace_bytes(be, g, 64)) + workspace::alignment);
+  std::vector<unsigned char> ws_bytes(
+      std::max(gla_scan_workspace_bytes(be, g), gla_chunked_workspace_bytes(be, g, 64)) +
+      workspace::alignment);
   report("gla_scan", "(1,1,T,N) x (1,1,T,E), state (N,E)", o_scan, [&] {
     g.o = make_view(o_scan.data(), 1, 1, T, E);
     return gla_scan(be, g, workspace{ws_bytes.data(), ws_bytes.size()});
@@ -110,7 +116,8 @@ int run_demo(int argc, char** argv) {
     return gla_chunked(be, g, 64, workspace{ws_bytes.data(), ws_bytes.size()});
   });
   double gap = 0;
-  for (std::size_t i = 0; i < o_scan.size(); ++i) gap = std::fmax(gap, std::fabs(o_scan[i] - o_chunk[i]));
+  for (std::size_t i = 0; i < o_scan.size(); ++i)
+    gap = std::fmax(gap, std::fabs(o_scan[i] - o_chunk[i]));
   std::printf("  %-14s max|scan - chunked| = %.3g\n", "", gap);
 
   // gated RMSNorm, RMSNorm with residual, SwiGLU
@@ -135,11 +142,13 @@ int run_demo(int argc, char** argv) {
   auto fc = random_vector(gen, T * 2 * F);
   std::vector<float> glu(T * F);
   report("swiglu", "(T,2F) -> (T,F)", glu, [&] {
-    return swiglu(be, swiglu_args<float>{make_view<const float>(fc.data(), T, 2 * F), make_view(glu.data(), T, F)});
+    return swiglu(be, swiglu_args<float>{make_view<const float>(fc.data(), T, 2 * F),
+                                         make_view(glu.data(), T, F)});
   });
 
   // rotary + shared-key sliding-window attention
-  auto aq = random_vector(gen, T * Hq * Dh), ak = random_vector(gen, T * Dh), av = random_vector(gen, T * Hv * Dh);
+  auto aq = random_vector(gen, T * Hq * Dh), ak = random_vector(gen, T * Dh),
+       av = random_vector(gen, T * Hv * Dh);
   report("rotary", "q (1,T,Hq,Dh) in place", aq, [&] {
     rotary_args<float> r;
     r.x = make_view(aq.data(), 1, T, Hq, Dh);
@@ -159,4 +168,4 @@ int run_demo(int argc, char** argv) {
   return 0;
 }
 
-}  // namespace rodimus::cli
+} // namespace rodimus::cli

@@ -17,22 +17,28 @@ struct subcommand {
 
 const subcommand subcommands[] = {
     {"generate", rodimus::cli::run_generate,
-     "[--model DIR] (--prompt-ids 1,2,3 | --prompt TEXT | --chat TEXT [--system TEXT]) [-n N] [--temp T --top-k K --top-p P --seed S] [--ignore-eos] [--json]"},
+     "[--model DIR] (--prompt-ids 1,2,3 | --prompt TEXT | --chat TEXT [--system TEXT]) [-n N] "
+     "[--temp T --top-k K --top-p P --seed S] [--ignore-eos] [--json]"},
     {"logits", rodimus::cli::run_logits,
-     "--model DIR --input IN.safetensors --output OUT.safetensors [--mode forward|decode|split:P] [--backend scalar|cpu|cuda] [--threads N]"},
+     "--model DIR --input IN.safetensors --output OUT.safetensors [--mode forward|decode|split:P] "
+     "[--backend scalar|cpu|cuda] [--threads N]"},
     {"inspect", rodimus::cli::run_inspect, "--model DIR"},
-    {"tokenize", rodimus::cli::run_tokenize, "--tokenizer FILE --input IN.jsonl --output OUT.jsonl [--decode]"},
+    {"tokenize", rodimus::cli::run_tokenize,
+     "--tokenizer FILE --input IN.jsonl --output OUT.jsonl [--decode]"},
     {"bench", rodimus::cli::run_bench,
-     "--geometry rodimus-1.4b|rodimus-plus-1.6b|rodimus-plus-4b [--layers N] [--batch B] [--prompt T] [--gen N] [--dtype f32|bf16] [--backend cpu|cuda] [--json]"},
-    {"demo", rodimus::cli::run_demo, "run every primitive on random data and print what it computed and how long it took"},
+     "--geometry rodimus-1.4b|rodimus-plus-1.6b|rodimus-plus-4b [--layers N] [--batch B] [--prompt "
+     "T] [--gen N] [--dtype f32|bf16] [--backend cpu|cuda] [--json]"},
+    {"demo", rodimus::cli::run_demo,
+     "run every primitive on random data and print what it computed and how long it took"},
 };
 
 void usage(FILE* out) {
   std::fprintf(out, "usage: rodimus <command> [flags]\n\ncommands:\n");
-  for (const auto& s : subcommands) std::fprintf(out, "  %-9s %s\n", s.name, s.help);
+  for (const auto& s : subcommands)
+    std::fprintf(out, "  %-9s %s\n", s.name, s.help);
 }
 
-}  // namespace
+} // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {

@@ -27,7 +27,8 @@ inline std::string binary_dir() { return RODIMUS_BINARY_DIR; }
 /// The seed of this run: RODIMUS_TEST_SEED if set, else fresh from the OS.
 inline std::uint64_t run_seed() {
   static const std::uint64_t seed = [] {
-    if (const char* s = std::getenv("RODIMUS_TEST_SEED")) return std::uint64_t(std::strtoull(s, nullptr, 10));
+    if (const char* s = std::getenv("RODIMUS_TEST_SEED"))
+      return std::uint64_t(std::strtoull(s, nullptr, 10));
     return (std::uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
   }();
   return seed;
@@ -42,23 +43,20 @@ template <class T>
 std::vector<T> uniform(std::mt19937_64& g, std::size_t n, double lo = -1.0, double hi = 1.0) {
   std::uniform_real_distribution<double> d(lo, hi);
   std::vector<T> v(n);
-  for (auto& x : v) x = store_as<T>(d(g));
+  for (auto& x : v)
+    x = store_as<T>(d(g));
   return v;
 }
 
 /// NaN in every element, so a kernel that forgets to write an output is caught.
-template <class T>
-void poison(std::vector<T>& v) {
-  for (auto& x : v) x = store_as<T>(std::numeric_limits<float>::quiet_NaN());
+template <class T> void poison(std::vector<T>& v) {
+  for (auto& x : v)
+    x = store_as<T>(std::numeric_limits<float>::quiet_NaN());
 }
 
-template <class T>
-double to_double(T v) {
-  return load_as<double>(v);
-}
+template <class T> double to_double(T v) { return load_as<double>(v); }
 
-template <class A, class B>
-double max_abs_diff(const std::vector<A>& a, const std::vector<B>& b) {
+template <class A, class B> double max_abs_diff(const std::vector<A>& a, const std::vector<B>& b) {
   REQUIRE(a.size() == b.size());
   double m = 0;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -69,8 +67,7 @@ double max_abs_diff(const std::vector<A>& a, const std::vector<B>& b) {
 }
 
 /// max|a|; infinity when any element is NaN (so an unwritten, poisoned output never looks small).
-template <class A>
-double max_abs(const std::vector<A>& a) {
+template <class A> double max_abs(const std::vector<A>& a) {
   double m = 0;
   for (const auto& x : a) {
     const double v = std::fabs(to_double(x));
@@ -88,7 +85,7 @@ void check_close(const std::vector<A>& got, const std::vector<B>& want, double r
   const double bound = rel * std::max(floor, max_abs(want));
   INFO(what << ": max|got - want| = " << diff << ", bound = " << bound << " (rel " << rel
             << " x max(" << floor << ", max|want| = " << max_abs(want) << "))");
-  CHECK(std::isfinite(diff));  // NaN anywhere (in got or want) fails here
+  CHECK(std::isfinite(diff)); // NaN anywhere (in got or want) fails here
   CHECK(diff <= bound);
 }
 
@@ -97,4 +94,4 @@ inline io::safetensors_file open_golden(const std::string& relative) {
   return io::safetensors_file::open(golden_dir() + "/" + relative);
 }
 
-}  // namespace rodimus::test
+} // namespace rodimus::test

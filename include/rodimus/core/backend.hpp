@@ -12,11 +12,9 @@ struct scalar {};
 class thread_pool;
 
 /// SIMD CPU backend for xsimd architecture `Arch` (defined in rodimus/backend/cpu/cpu.hpp).
-template <class Arch>
-struct cpu;
+template <class Arch> struct cpu;
 
 /// CUDA backend for compute capability `Sm`*10 (defined in rodimus/backend/cuda/cuda.cuh).
-template <int Sm>
-struct cuda;
+template <int Sm> struct cuda;
 
-}  // namespace rodimus
+} // namespace rodimus

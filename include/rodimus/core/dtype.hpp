@@ -14,21 +14,24 @@ enum class dtype : std::uint8_t { f64, f32, bf16, f16, i64, i32 };
 
 constexpr const char* to_string(dtype t) noexcept {
   switch (t) {
-    case dtype::f64: return "f64";
-    case dtype::f32: return "f32";
-    case dtype::bf16: return "bf16";
-    case dtype::f16: return "f16";
-    case dtype::i64: return "i64";
-    case dtype::i32: return "i32";
+  case dtype::f64: return "f64";
+  case dtype::f32: return "f32";
+  case dtype::bf16: return "bf16";
+  case dtype::f16: return "f16";
+  case dtype::i64: return "i64";
+  case dtype::i32: return "i32";
   }
   return "unknown";
 }
 
 constexpr std::size_t size_of(dtype t) noexcept {
   switch (t) {
-    case dtype::f64: case dtype::i64: return 8;
-    case dtype::f32: case dtype::i32: return 4;
-    case dtype::bf16: case dtype::f16: return 2;
+  case dtype::f64:
+  case dtype::i64: return 8;
+  case dtype::f32:
+  case dtype::i32: return 4;
+  case dtype::bf16:
+  case dtype::f16: return 2;
   }
   return 0;
 }
@@ -44,7 +47,7 @@ RODIMUS_HOST_DEVICE inline float bits_float(std::uint32_t u) noexcept {
   std::memcpy(&f, &u, 4);
   return f;
 }
-}  // namespace detail
+} // namespace detail
 
 /// bfloat16 storage: the high 16 bits of an IEEE f32.
 struct bf16 {
@@ -90,12 +93,12 @@ struct f16 {
     std::uint32_t man = h & 0x3ffu;
     std::uint32_t out;
     if (exp == 0x1f) {
-      out = sign | 0x7f800000u | (man << 13);  // inf or NaN
+      out = sign | 0x7f800000u | (man << 13); // inf or NaN
     } else if (exp != 0) {
       out = sign | ((exp + 112u) << 23) | (man << 13);
     } else if (man == 0) {
       out = sign;
-    } else {  // subnormal: normalise
+    } else { // subnormal: normalise
       exp = 113;
       while ((man & 0x400u) == 0) {
         man <<= 1;
@@ -111,16 +114,16 @@ struct f16 {
     const std::uint16_t sign = std::uint16_t((u >> 16) & 0x8000u);
     const std::uint32_t a = u & 0x7fffffffu;
     if (a > 0x7f800000u) return std::uint16_t(sign | 0x7e00u);  // NaN
-    if (a >= 0x477ff000u) return std::uint16_t(sign | 0x7c00u);  // rounds to >= 65520: inf
-    if (a >= 0x38800000u) {                                      // normal in f16
+    if (a >= 0x477ff000u) return std::uint16_t(sign | 0x7c00u); // rounds to >= 65520: inf
+    if (a >= 0x38800000u) {                                     // normal in f16
       const std::uint32_t r = a + 0xfffu + ((a >> 13) & 1u) - (112u << 23);
       return std::uint16_t(sign | (r >> 13));
     }
-    if (a < 0x33000000u) return sign;  // below half the smallest subnormal: zero
+    if (a < 0x33000000u) return sign; // below half the smallest subnormal: zero
     // Subnormal: shift the full mantissa right and round to nearest even.
     const std::uint32_t exp = a >> 23;
     const std::uint32_t man = (a & 0x7fffffu) | 0x800000u;
-    const std::uint32_t shift = 126u - exp;  // 14 .. 24
+    const std::uint32_t shift = 126u - exp; // 14 .. 24
     const std::uint32_t half = 1u << (shift - 1);
     const std::uint32_t rest = man & ((1u << shift) - 1u);
     std::uint32_t q = man >> shift;
@@ -140,23 +143,36 @@ template <> struct dtype_of<std::int32_t> { static constexpr dtype value = dtype
 template <class T> struct dtype_of<const T> : dtype_of<T> {};
 
 /// Widen a stored value to the compute type `To` (float or double).
-template <class To, class From>
-RODIMUS_HOST_DEVICE inline To load_as(From v) noexcept {
+template <class To, class From> RODIMUS_HOST_DEVICE inline To load_as(From v) noexcept {
   return To(v);
 }
-template <> RODIMUS_HOST_DEVICE inline float load_as<float, bf16>(bf16 v) noexcept { return float(v); }
-template <> RODIMUS_HOST_DEVICE inline double load_as<double, bf16>(bf16 v) noexcept { return float(v); }
-template <> RODIMUS_HOST_DEVICE inline float load_as<float, f16>(f16 v) noexcept { return float(v); }
-template <> RODIMUS_HOST_DEVICE inline double load_as<double, f16>(f16 v) noexcept { return float(v); }
+template <> RODIMUS_HOST_DEVICE inline float load_as<float, bf16>(bf16 v) noexcept {
+  return float(v);
+}
+template <> RODIMUS_HOST_DEVICE inline double load_as<double, bf16>(bf16 v) noexcept {
+  return float(v);
+}
+template <> RODIMUS_HOST_DEVICE inline float load_as<float, f16>(f16 v) noexcept {
+  return float(v);
+}
+template <> RODIMUS_HOST_DEVICE inline double load_as<double, f16>(f16 v) noexcept {
+  return float(v);
+}
 
-/// Round a computed value to the storage type `To` (bf16/f16 go through f32, round to nearest even).
-template <class To, class From>
-RODIMUS_HOST_DEVICE inline To store_as(From v) noexcept {
+/// Round a computed value to the storage type `To` (bf16/f16 go through f32, round to nearest
+/// even).
+template <class To, class From> RODIMUS_HOST_DEVICE inline To store_as(From v) noexcept {
   return To(v);
 }
-template <> RODIMUS_HOST_DEVICE inline bf16 store_as<bf16, float>(float v) noexcept { return bf16(v); }
-template <> RODIMUS_HOST_DEVICE inline bf16 store_as<bf16, double>(double v) noexcept { return bf16(float(v)); }
+template <> RODIMUS_HOST_DEVICE inline bf16 store_as<bf16, float>(float v) noexcept {
+  return bf16(v);
+}
+template <> RODIMUS_HOST_DEVICE inline bf16 store_as<bf16, double>(double v) noexcept {
+  return bf16(float(v));
+}
 template <> RODIMUS_HOST_DEVICE inline f16 store_as<f16, float>(float v) noexcept { return f16(v); }
-template <> RODIMUS_HOST_DEVICE inline f16 store_as<f16, double>(double v) noexcept { return f16(float(v)); }
+template <> RODIMUS_HOST_DEVICE inline f16 store_as<f16, double>(double v) noexcept {
+  return f16(float(v));
+}
 
-}  // namespace rodimus
+} // namespace rodimus

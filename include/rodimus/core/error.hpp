@@ -10,7 +10,7 @@
 namespace rodimus {
 
 class error : public std::runtime_error {
- public:
+public:
   explicit error(const std::string& message) : std::runtime_error(message) {}
 };
 
@@ -26,4 +26,4 @@ inline void throw_if_failed(status s, const std::string& context) {
   if (!s.ok()) throw error(context + ": " + to_string(s));
 }
 
-}  // namespace rodimus
+} // namespace rodimus

@@ -3,11 +3,10 @@
 //
 //   psi_sel = f32(gate_preact[m, n])     + bias[n]       (f32 add; no add without a bias)
 //   psi_tau = f32(gate_preact[m, N + n]) + bias[N + n]
-//   gamma   = softplus(psi_sel) = psi_sel > 20 ? psi_sel : log1p(exp(psi_sel))   (PyTorch threshold 20)
-//   tau     = sigmoid(psi_tau) = 1 / (1 + exp(-psi_tau))
-//   beta    = gamma ^ tau                                 the input gate (a power)
-//   log_decay[m, n] = -(gamma * tau)                      exactly <= 0, so exp(log_decay) <= 1
-//   k_hat[m, n]     = (f32(k[m, n]) / max(||f32(k[m, :])||_2, normalize_eps)) * beta
+//   gamma   = softplus(psi_sel) = psi_sel > 20 ? psi_sel : log1p(exp(psi_sel))   (PyTorch threshold
+//   20) tau     = sigmoid(psi_tau) = 1 / (1 + exp(-psi_tau)) beta    = gamma ^ tau the input gate
+//   (a power) log_decay[m, n] = -(gamma * tau)                      exactly <= 0, so exp(log_decay)
+//   <= 1 k_hat[m, n]     = (f32(k[m, n]) / max(||f32(k[m, :])||_2, normalize_eps)) * beta
 //
 // Shapes: gate_preact (M, 2N) Act = c . mem_gate_proj.weight^T [selection | temperature];
 // gate_bias (2N) f32 (data == nullptr: no bias); k (M, N) Act, the raw key (rows [N, 2N) of
@@ -22,19 +21,17 @@
 
 namespace rodimus {
 
-template <class Act>
-struct ddts_args {
-  tensor_view<const Act, 2> gate_preact;  // (M, 2N) c·W_mg^T: [selection | temperature]
-  tensor_view<const float, 1> gate_bias;  // (2N) mem_gate_proj.bias in f32; data == nullptr: no bias
-  tensor_view<const Act, 2> k;            // (M, N) raw key (rows [N,2N) of in_proj output)
-  tensor_view<float, 2> k_hat;            // (M, N) written: k / max(||k||_2, eps) * beta
-  tensor_view<float, 2> log_decay;        // (M, N) written: -softplus(sel) * sigmoid(tau)
+template <class Act> struct ddts_args {
+  tensor_view<const Act, 2> gate_preact; // (M, 2N) c·W_mg^T: [selection | temperature]
+  tensor_view<const float, 1> gate_bias; // (2N) mem_gate_proj.bias in f32; data == nullptr: no bias
+  tensor_view<const Act, 2> k;           // (M, N) raw key (rows [N,2N) of in_proj output)
+  tensor_view<float, 2> k_hat;           // (M, N) written: k / max(||k||_2, eps) * beta
+  tensor_view<float, 2> log_decay;       // (M, N) written: -softplus(sel) * sigmoid(tau)
   float normalize_eps = 1e-12f;
 };
 
 /// Validation shared by every backend.
-template <class Act>
-[[nodiscard]] status ddts_check(const ddts_args<Act>& a) noexcept {
+template <class Act> [[nodiscard]] status ddts_check(const ddts_args<Act>& a) noexcept {
   const index_t M = a.gate_preact.shape[0], N2 = a.gate_preact.shape[1];
   RODIMUS_REQUIRE(M >= 0 && N2 >= 2 && N2 % 2 == 0, bad_shape, "gate_preact");
   const index_t N = N2 / 2;
@@ -46,10 +43,11 @@ template <class Act>
   RODIMUS_REQUIRE(a.k.data || M == 0, null_pointer, "k");
   RODIMUS_REQUIRE(a.k_hat.data || M == 0, null_pointer, "k_hat");
   RODIMUS_REQUIRE(a.log_decay.data || M == 0, null_pointer, "log_decay");
-  RODIMUS_REQUIRE(std::isfinite(a.normalize_eps) && a.normalize_eps > 0.0f, bad_argument, "normalize_eps");
+  RODIMUS_REQUIRE(std::isfinite(a.normalize_eps) && a.normalize_eps > 0.0f, bad_argument,
+                  "normalize_eps");
   return status::success();
 }
 
-}  // namespace rodimus
+} // namespace rodimus
 
 #include "rodimus/backend/scalar/ddts.hpp"

@@ -12,11 +12,10 @@
 
 namespace rodimus {
 
-template <class Act, class Weight>
-struct linear_args {
-  tensor_view<const Act, 2> x;     // (M, K)
-  tensor_view<const Weight, 2> w;  // (N, K)
-  tensor_view<Act, 2> y;           // (M, N) written
+template <class Act, class Weight> struct linear_args {
+  tensor_view<const Act, 2> x;    // (M, K)
+  tensor_view<const Weight, 2> w; // (N, K)
+  tensor_view<Act, 2> y;          // (M, N) written
 };
 
 /// Validation shared by every backend.
@@ -31,6 +30,6 @@ template <class Act, class Weight>
   return status::success();
 }
 
-}  // namespace rodimus
+} // namespace rodimus
 
 #include "rodimus/backend/scalar/linear.hpp"

@@ -174,8 +174,7 @@ template <class Arch, class Act>
         }
         const index_t nc = c1 - c0;
         const bool dense = a.state.stride[2] == 1 && a.state.stride[1] == W &&
-                           a.weight.stride[1] == 1 && a.weight.stride[0] == W &&
-                           a.x.stride[1] == 1;
+                           a.weight.stride[1] == 1 && a.weight.stride[0] == W && a.x.stride[1] == 1;
         if (dense && W == 4) {
           detail::conv_step_shift<4>(&a.state(s, c0, index_t(0)), &a.x(b, c0),
                                      &a.weight(c0, index_t(0)), acc, nc);

@@ -37,8 +37,8 @@ namespace rodimus {
 
 namespace detail {
 
-constexpr index_t kGlaSegment = 256;        // tokens whose per-token vectors are widened at once
-constexpr int kGlaBlockVectors = 4;         // SIMD vectors per column block (scan, chunked)
+constexpr index_t kGlaSegment = 256; // tokens whose per-token vectors are widened at once
+constexpr int kGlaBlockVectors = 4;  // SIMD vectors per column block (scan, chunked)
 
 template <class Act, class Gate, class State>
 constexpr bool gla_cpu_types =
@@ -518,8 +518,8 @@ inline void prefetch_for_write(const void* p) noexcept {
 /// row, o = scale q S accumulated in registers (v, widened once, is read from L1).
 /// pq: (3, K) scale*q, exp(g), k in f32.
 template <class A, int NV, class Act, class Gate, class State>
-inline void gla_decode_block(const gla_decode_args<Act, Gate, State>& a, const float* pq,
-                             index_t b, index_t h, index_t p, index_t c0) noexcept {
+inline void gla_decode_block(const gla_decode_args<Act, Gate, State>& a, const float* pq, index_t b,
+                             index_t h, index_t p, index_t c0) noexcept {
   using B = fbatch<A>;
   constexpr index_t W = index_t(lanes<A>);
   const index_t K = a.q.shape[2];
@@ -541,8 +541,7 @@ inline void gla_decode_block(const gla_decode_args<Act, Gate, State>& a, const f
         prefetch_for_write(srow + ahead * rs + l * 16);
     const B bq(pq[n]), bd(pq[K + n]), bk(pq[2 * K + n]);
     for (int j = 0; j < NV; ++j) {
-      const B s = xsimd::fma(B::load_unaligned(srow + j * W), bd,
-                             bk * B::load_aligned(vb + j * W));
+      const B s = xsimd::fma(B::load_unaligned(srow + j * W), bd, bk * B::load_aligned(vb + j * W));
       s.store_unaligned(srow + j * W);
       acc[j] = xsimd::fma(bq, s, acc[j]);
     }
@@ -608,22 +607,23 @@ template <class Arch, class Act, class Gate, class State>
     const index_t blocks = (V + CB - 1) / CB;
     parallel_for(be.pool, 0, Bn * H * blocks, std::max<index_t>(1, 32768 / (K * CB)),
                  [&](index_t lo, index_t hi) {
-      for (index_t item = lo; item < hi; ++item) {
-        const index_t b = item / (H * blocks), h = (item / blocks) % H, c0 = (item % blocks) * CB;
-        const index_t p = a.slot ? index_t(a.slot[b]) : b;
-        if (p < 0) {
-          Act* orow = &a.o(b, h, c0);
-          for (index_t j = 0, nc = std::min(CB, V - c0); j < nc; ++j)
-            orow[j] = store_as<Act>(0.0f);
-          continue;
-        }
-        const float* pq = pre + (b * H + h) * 3 * K;
-        if (c0 + CB <= V)
-          gla_decode_block<Arch, NV>(a, pq, b, h, p, c0);
-        else
-          gla_decode_columns<Arch>(a, pq, b, h, p, c0, V - c0);
-      }
-    });
+                   for (index_t item = lo; item < hi; ++item) {
+                     const index_t b = item / (H * blocks), h = (item / blocks) % H,
+                                   c0 = (item % blocks) * CB;
+                     const index_t p = a.slot ? index_t(a.slot[b]) : b;
+                     if (p < 0) {
+                       Act* orow = &a.o(b, h, c0);
+                       for (index_t j = 0, nc = std::min(CB, V - c0); j < nc; ++j)
+                         orow[j] = store_as<Act>(0.0f);
+                       continue;
+                     }
+                     const float* pq = pre + (b * H + h) * 3 * K;
+                     if (c0 + CB <= V)
+                       gla_decode_block<Arch, NV>(a, pq, b, h, p, c0);
+                     else
+                       gla_decode_columns<Arch>(a, pq, b, h, p, c0, V - c0);
+                   }
+                 });
     return status::success();
   }
 }

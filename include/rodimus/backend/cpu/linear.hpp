@@ -8,7 +8,8 @@
 //            sharing every x load, 2 vectors per row unrolled (independent accumulators), bf16
 //            widened in registers (f16 with vcvtph2ps; bf16 a pair of vectors per load: even
 //            columns by a shift, odd ones by a mask, against x rearranged once per call into
-//            even/odd order), the next 4 rows prefetched. Threads split the N rows into one contiguous block each.
+//            even/odd order), the next 4 rows prefetched. Threads split the N rows into one
+//            contiguous block each.
 //   M > 4    (prefill): Eigen's GEMM. f32 operands are mapped in place; 16-bit operands are widened
 //            tile by tile into stack buffers (tiles of kLinearTileM x kLinearTileK and
 //            kLinearTileN x kLinearTileK floats, so nothing is allocated). Threads split N.
@@ -34,7 +35,7 @@ constexpr index_t kLinearTileN = 128;
 constexpr index_t kLinearTileK = 256;
 constexpr index_t kLinearGemvMaxM = 4;
 constexpr index_t kLinearPrefetchBytes = 256; // measured best of 0-16384 for one stream
-constexpr index_t kLinearPairMaxX = 16384; // floats of rearranged x on the stack (64 KiB)
+constexpr index_t kLinearPairMaxX = 16384;    // floats of rearranged x on the stack (64 KiB)
 
 /// Prefetch the cache line holding p into L1 (never faults, so p may lie past the data).
 inline void prefetch_line(const void* p) noexcept {
@@ -280,8 +281,8 @@ inline void linear_gemv_bf16_single(const linear_args<Act, bf16>& a, const float
 
 /// y[m0:m0+MR, n0:n1] for bf16 weights with x rearranged in xp (see linear_pair_x).
 template <class A, int MR, class Act>
-void linear_gemv_bf16_rows(const linear_args<Act, bf16>& a, const float* xp, index_t Kp,
-                           index_t n0, index_t n1) noexcept {
+void linear_gemv_bf16_rows(const linear_args<Act, bf16>& a, const float* xp, index_t Kp, index_t n0,
+                           index_t n1) noexcept {
   constexpr int R = MR <= 2 ? 4 : 2;
   const Act* xr[MR];
   for (int m = 0; m < MR; ++m)

@@ -34,7 +34,7 @@ namespace rodimus {
 
 namespace detail {
 
-constexpr index_t kSwskaMaxD = 256;   // head dimension the SIMD decode keeps in registers
+constexpr index_t kSwskaMaxD = 256;    // head dimension the SIMD decode keeps in registers
 constexpr index_t kSwskaKeyBlock = 64; // keys per phase-1 work item
 
 template <class Arch, class Act> bool swska_decode_simd_ok(const swska_decode_args<Act>& a) {
@@ -42,8 +42,9 @@ template <class Arch, class Act> bool swska_decode_simd_ok(const swska_decode_ar
   const index_t D = a.q.shape[2];
   const index_t dv = D / W; // vectors per head row: a power of two (the kernels are stamped so)
   return cpu_storage_type<Act> && (lanes<Arch> == 16 || lanes<Arch> == 8) && D % W == 0 &&
-         D <= kSwskaMaxD && dv > 0 && (dv & (dv - 1)) == 0 && a.q.stride[2] == 1 && a.k.stride[2] == 1 && a.v.stride[2] == 1 &&
-         a.o.stride[2] == 1 && a.ring_k.stride[3] == 1 && a.ring_v.stride[3] == 1;
+         D <= kSwskaMaxD && dv > 0 && (dv & (dv - 1)) == 0 && a.q.stride[2] == 1 &&
+         a.k.stride[2] == 1 && a.v.stride[2] == 1 && a.o.stride[2] == 1 &&
+         a.ring_k.stride[3] == 1 && a.ring_v.stride[3] == 1;
 }
 
 /// Phase 1 for one (row b on ring s, key head hk, keys jb..je): scores of every query head
@@ -178,10 +179,10 @@ std::size_t swska_decode_workspace_bytes(const cpu<Arch>&,
   const std::size_t B = std::size_t(std::max<index_t>(a.q.shape[0], 0));
   const std::size_t Hq = std::size_t(std::max<index_t>(a.q.shape[1], 0));
   const std::size_t W = std::size_t(std::max<index_t>(a.ring_k.shape[1], 0));
-  return std::max(swska_decode_workspace_bytes(scalar{}, a),
-                  workspace::sum(workspace::alignment,
-                                 workspace::bytes_for<float>(
-                                     workspace::product(workspace::product(B, Hq), W))));
+  return std::max(
+      swska_decode_workspace_bytes(scalar{}, a),
+      workspace::sum(workspace::alignment, workspace::bytes_for<float>(
+                                               workspace::product(workspace::product(B, Hq), W))));
 }
 
 template <class Arch, class Act>

@@ -1,7 +1,8 @@
 // A small fixed-size thread pool for the CPU backend: `parallel_for` splits an index range into
 // contiguous chunks (a few per participant) that the calling thread and the workers claim in
 // order, and returns when every chunk is done. A worker that wakes after the caller has claimed
-// every chunk does not join, so the caller never waits for a descheduled worker. Header-only, no allocation per call, nothing thrown from parallel_for.
+// every chunk does not join, so the caller never waits for a descheduled worker. Header-only, no
+// allocation per call, nothing thrown from parallel_for.
 //
 //   thread_pool pool(2);                       // 2 participants: the caller + 1 worker
 //   pool.parallel_for(0, n, [&](index_t lo, index_t hi) { ... });
@@ -156,9 +157,7 @@ private:
       if (!joined) continue;
       task(ctx);
       finished_.fetch_add(1, std::memory_order_acq_rel);
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-      }
+      { std::lock_guard<std::mutex> lock(mutex_); }
       done_.notify_all();
     }
   }

@@ -15,8 +15,7 @@ inline float ddts_softplus(float x) noexcept { return x > 20.0f ? x : std::log1p
 
 inline float ddts_sigmoid(float x) noexcept { return 1.0f / (1.0f + std::exp(-x)); }
 
-template <class Act>
-[[nodiscard]] status ddts(const scalar&, const ddts_args<Act>& a) noexcept {
+template <class Act> [[nodiscard]] status ddts(const scalar&, const ddts_args<Act>& a) noexcept {
   RODIMUS_TRY(ddts_check(a));
   const index_t M = a.gate_preact.shape[0], N = a.gate_preact.shape[1] / 2;
   const bool has_bias = a.gate_bias.data != nullptr;
@@ -45,4 +44,4 @@ template <class Act>
   return status::success();
 }
 
-}  // namespace rodimus
+} // namespace rodimus

@@ -20,4 +20,4 @@ template <class Act, class Weight>
   return status::success();
 }
 
-}  // namespace rodimus
+} // namespace rodimus
