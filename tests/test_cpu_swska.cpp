@@ -1,12 +1,17 @@
+// swska_prefill on cpu<Arch> against the scalar reference on fresh random inputs with poisoned
+// outputs: batched and packed (cu_seqlens, with an empty sequence) inputs, windows smaller and
+// larger than T and unbounded, key blocks crossed, Hq / Hk / Hv tilings, history rings (bounded
+// and unbounded), bf16 activations and head dimensions off the SIMD path.
+//
 // swska_decode on cpu<Arch> against the scalar reference: several decode steps over ring pools on
 // fresh random inputs (the rings start random too), with padding rows, distinct slots, bounded
 // windows that wrap around the ring, unbounded attention, shared and per-head keys/values, and
 // head dimensions on and off the SIMD path.
 //
-// Tolerances, relative to max|o|: f32 2e-5 (scores of D products accumulated in f32 and an f32
-// exp against the double reference; the weights are <= 1 and sum to 1, so the error stays at a
-// few f32 ulps of the largest value). bf16 / f16 outputs: one rounding step of the output,
-// 2^-7 / 2^-10. The rings are copies of the inputs: exact.
+// Tolerances, relative to max|o|: prefill f32 1e-5 (online softmax in f32); decode f32 2e-5 (scores
+// of D products accumulated in f32 and an f32 exp against the double reference; the weights are <=
+// 1 and sum to 1, so the error stays at a few f32 ulps of the largest value). bf16 / f16 outputs:
+// one rounding step of the output, 2^-7 / 2^-10. The rings are copies of the inputs: exact.
 #include "test_cpu_support.hpp"
 
 #include "rodimus/backend/cpu/swska.hpp"
@@ -76,7 +81,96 @@ void check_decode(index_t B, index_t P, index_t W, index_t Hq, index_t Hk, index
   }
 }
 
+template <class T> double prefill_tolerance() {
+  if (std::is_same_v<T, bf16>) return 1.0 / 128;
+  if (std::is_same_v<T, f16>) return 1.0 / 1024;
+  return 1e-5;
+}
+
+struct prefill_case {
+  index_t B, T, Hq, Hk, Hv, D;
+  int window_left;
+  std::vector<std::int64_t> cu_seqlens;  // empty: batched
+  std::vector<std::int64_t> history_len; // empty: no history
+  index_t W = 0;                         // history ring length
+};
+
+template <class Arch, class Act> void check_prefill(const prefill_case& c, bool pool) {
+  CAPTURE(c.B);
+  CAPTURE(c.T);
+  CAPTURE(c.Hq);
+  CAPTURE(c.Hk);
+  CAPTURE(c.Hv);
+  CAPTURE(c.D);
+  CAPTURE(c.window_left);
+  CAPTURE(c.cu_seqlens.size());
+  CAPTURE(c.history_len.size());
+  CAPTURE(pool);
+  const index_t B = c.B, T = c.T, Hq = c.Hq, Hk = c.Hk, Hv = c.Hv, D = c.D;
+  auto g = test::rng(std::uint64_t(B * 7919 + T * 131 + Hq * 17 + Hk * 5 + D + c.window_left));
+  auto q = test::uniform<Act>(g, std::size_t(B * T * Hq * D), -2.0, 2.0);
+  auto k = test::uniform<Act>(g, std::size_t(B * T * Hk * D), -2.0, 2.0);
+  auto v = test::uniform<Act>(g, std::size_t(B * T * Hv * D));
+  std::vector<Act> o(std::size_t(B * T * Hq * D)), o_ref(o.size());
+  test::poison(o);
+  test::poison(o_ref);
+  swska_args<Act> a;
+  a.q = make_view<const Act>(q.data(), B, T, Hq, D);
+  a.k = make_view<const Act>(k.data(), B, T, Hk, D);
+  a.v = make_view<const Act>(v.data(), B, T, Hv, D);
+  a.o = make_view(o.data(), B, T, Hq, D);
+  a.window_left = c.window_left;
+  if (!c.cu_seqlens.empty()) {
+    a.cu_seqlens = c.cu_seqlens.data();
+    a.num_seqs = std::int64_t(c.cu_seqlens.size()) - 1;
+  }
+  const index_t N = index_t(c.history_len.size()), P = N + 1;
+  auto hk = test::uniform<Act>(g, std::size_t(P * c.W * Hk * D), -2.0, 2.0);
+  auto hv = test::uniform<Act>(g, std::size_t(P * c.W * Hv * D));
+  std::vector<std::int32_t> hslot;
+  for (index_t n = 0; n < N; ++n)
+    hslot.push_back(std::int32_t(P - 1 - n)); // reversed: slots differ from sequence numbers
+  if (N > 0) {
+    a.history_k = make_view<const Act>(hk.data(), P, c.W, Hk, D);
+    a.history_v = make_view<const Act>(hv.data(), P, c.W, Hv, D);
+    a.history_slot = hslot.data();
+    a.history_len = c.history_len.data();
+  }
+  cpu<Arch> be{pool ? &test::test_pool() : nullptr};
+  test::test_workspace ws(swska_prefill_workspace_bytes(be, a));
+  REQUIRE(swska_prefill(be, a, ws.get()).ok());
+  a.o = make_view(o_ref.data(), B, T, Hq, D);
+  test::test_workspace ws_ref(swska_prefill_workspace_bytes(scalar{}, a));
+  REQUIRE(swska_prefill(scalar{}, a, ws_ref.get()).ok());
+  test::check_close(o, o_ref, prefill_tolerance<Act>(), 0.0, "o");
+}
+
 } // namespace
+
+TEST_CASE_TEMPLATE("cpu swska_prefill matches the scalar reference", Arch, RODIMUS_TEST_CPU_ARCHS) {
+  if (!test::arch_runs_here<Arch>()) return;
+  for (bool pool : {false, true}) {
+    // Rodimus+ tiling (one key head), windows smaller and larger than T, unbounded; T = 150
+    // crosses key blocks and query blocks.
+    for (int wl : {7, 70, 400, -1})
+      check_prefill<Arch, float>({2, 150, 4, 1, 4, 128, wl, {}, {}}, pool);
+    // Several key heads, shared values.
+    check_prefill<Arch, float>({2, 37, 4, 2, 1, 64, 9, {}, {}}, pool);
+    check_prefill<Arch, float>({1, 33, 6, 3, 2, 32, -1, {}, {}}, pool);
+    // Packed sequences (one empty), bounded and unbounded.
+    check_prefill<Arch, float>({1, 90, 4, 1, 4, 64, 10, {0, 3, 3, 20, 90}, {}}, pool);
+    check_prefill<Arch, float>({1, 90, 2, 1, 2, 64, -1, {0, 41, 41, 90}, {}}, pool);
+    // History rings: bounded window (W = window_left + 1) and unbounded (W = capacity).
+    check_prefill<Arch, float>({2, 30, 4, 1, 4, 64, 11, {}, {5, 40}, 12}, pool);
+    check_prefill<Arch, float>({1, 50, 4, 1, 4, 32, 20, {0, 17, 50}, {0, 77}, 21}, pool);
+    check_prefill<Arch, float>({2, 20, 2, 1, 2, 64, -1, {}, {9, 3}, 12}, pool);
+    // 16-bit activations.
+    check_prefill<Arch, bf16>({2, 70, 4, 1, 4, 128, 33, {}, {}}, pool);
+    check_prefill<Arch, f16>({1, 40, 2, 1, 2, 16, -1, {}, {}}, pool);
+    // Head dimensions off the SIMD path: the scalar reference runs.
+    check_prefill<Arch, float>({1, 20, 3, 1, 3, 48, 8, {}, {}}, pool);
+  }
+}
 
 TEST_CASE_TEMPLATE("cpu swska_decode matches the scalar reference", Arch, RODIMUS_TEST_CPU_ARCHS) {
   if (!test::arch_runs_here<Arch>()) return;
