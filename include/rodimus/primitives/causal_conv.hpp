@@ -116,6 +116,26 @@ template <class Act>
   return status::success();
 }
 
+/// Host-side check of state_slot (every backend whose index arrays are in host memory): each slot
+/// non-negative and inside the pools it addresses; no two sequences writing one final state (the
+/// second would read the first's result where the update is in place, and one result would be lost
+/// either way). `N` is the number of sequences.
+template <class Act>
+[[nodiscard]] status causal_conv_check_state_slots(const causal_conv_args<Act>& a,
+                                                   index_t N) noexcept {
+  if (!a.state_slot) return status::success();
+  for (index_t n = 0; n < N; ++n) {
+    const index_t s = a.state_slot[n];
+    RODIMUS_REQUIRE(s >= 0, bad_argument, "state_slot");
+    RODIMUS_REQUIRE(!a.initial_state.data || s < a.initial_state.shape[0], bad_argument,
+                    "state_slot");
+    RODIMUS_REQUIRE(!a.final_state.data || s < a.final_state.shape[0], bad_argument, "state_slot");
+    for (index_t m = 0; a.final_state.data && m < n; ++m)
+      RODIMUS_REQUIRE(a.state_slot[m] != s, bad_argument, "state_slot");
+  }
+  return status::success();
+}
+
 } // namespace rodimus
 
 #include "rodimus/backend/scalar/causal_conv.hpp"

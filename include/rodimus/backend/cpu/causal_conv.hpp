@@ -76,16 +76,7 @@ template <class Arch, class Act>
       return causal_conv(scalar{}, a);
     RODIMUS_TRY(check_packed_offsets(a.cu_seqlens, a.num_seqs, T));
     const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, B);
-    if (a.state_slot) {
-      for (index_t n = 0; n < N; ++n) {
-        const index_t s = a.state_slot[n];
-        RODIMUS_REQUIRE(s >= 0, bad_argument, "state_slot");
-        RODIMUS_REQUIRE(!a.initial_state.data || s < a.initial_state.shape[0], bad_argument,
-                        "state_slot");
-        RODIMUS_REQUIRE(!a.final_state.data || s < a.final_state.shape[0], bad_argument,
-                        "state_slot");
-      }
-    }
+    RODIMUS_TRY(causal_conv_check_state_slots(a, N));
     using V = detail::fbatch<Arch>;
     constexpr index_t Wd = index_t(detail::lanes<Arch>);
     constexpr index_t CB = detail::kConvBlock;

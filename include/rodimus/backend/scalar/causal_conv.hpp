@@ -13,20 +13,7 @@ template <class Act>
   const index_t B = a.x.shape[0], T = a.x.shape[1], C = a.x.shape[2], W = a.weight.shape[1];
   RODIMUS_TRY(check_packed_offsets(a.cu_seqlens, a.num_seqs, T));
   const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, B);
-  if (a.state_slot) {
-    for (index_t n = 0; n < N; ++n) {
-      const index_t s = a.state_slot[n];
-      RODIMUS_REQUIRE(s >= 0, bad_argument, "state_slot");
-      RODIMUS_REQUIRE(!a.initial_state.data || s < a.initial_state.shape[0], bad_argument,
-                      "state_slot");
-      RODIMUS_REQUIRE(!a.final_state.data || s < a.final_state.shape[0], bad_argument,
-                      "state_slot");
-      // Two sequences writing one final state: the second would read the first's result where
-      // the update is in place, and one result would be lost either way.
-      for (index_t m = 0; a.final_state.data && m < n; ++m)
-        RODIMUS_REQUIRE(a.state_slot[m] != s, bad_argument, "state_slot");
-    }
-  }
+  RODIMUS_TRY(causal_conv_check_state_slots(a, N));
   for (index_t n = 0; n < N; ++n) {
     const sequence_range r = sequence_at(a.cu_seqlens, n, T);
     const index_t s = a.state_slot ? index_t(a.state_slot[n]) : n;
