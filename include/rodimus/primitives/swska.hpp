@@ -32,6 +32,7 @@
 // in double; other backends in f32. o must not alias q, k or v.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -144,7 +145,8 @@ inline status swska_check_rings(const tensor_view<K, 4>& ring_k, const tensor_vi
 } // namespace detail
 
 /// Validation of swska_prefill shared by every backend. It does not read cu_seqlens, history_slot
-/// or history_len (they may live on a device); host backends check those too.
+/// or history_len (they may live on a device); host backends check those too
+/// (check_packed_offsets, swska_check_history).
 template <class Act> [[nodiscard]] status swska_check(const swska_args<Act>& a) noexcept {
   RODIMUS_TRY(detail::swska_check_qkvo_pointers(a));
   RODIMUS_REQUIRE(detail::swska_view_ok(a.q) && a.q.shape[2] > 0 && a.q.shape[3] > 0, bad_shape,
@@ -170,7 +172,32 @@ template <class Act> [[nodiscard]] status swska_check(const swska_args<Act>& a) 
   return status::success();
 }
 
-/// Validation of swska_decode shared by every backend (does not read slot or position).
+/// Host-side check of history_len and history_slot (every backend whose index arrays are in host
+/// memory), after swska_check and check_packed_offsets, before anything is written. For each of
+/// the `N` sequences: history_len >= 0; a sequence with history needs the rings (history_k), a
+/// slot inside the pool and a ring that still holds its window (W >= min(history_len,
+/// window_left), unbounded: W >= history_len). Sequences with history_len 0 read no ring.
+template <class Act>
+[[nodiscard]] status swska_check_history(const swska_args<Act>& a, index_t N) noexcept {
+  if (!a.history_len) return status::success();
+  const bool has_history = a.history_k.data != nullptr;
+  const index_t P = has_history ? a.history_k.shape[0] : 0;
+  const index_t W = has_history ? a.history_k.shape[1] : 0;
+  const index_t wl = a.window_left;
+  for (index_t n = 0; n < N; ++n) {
+    const index_t h = a.history_len[n];
+    RODIMUS_REQUIRE(h >= 0, bad_argument, "history_len");
+    if (h == 0) continue;
+    RODIMUS_REQUIRE(has_history, null_pointer, "history_k");
+    const index_t s = a.history_slot ? index_t(a.history_slot[n]) : n;
+    RODIMUS_REQUIRE(s >= 0 && s < P, bad_argument, "history_slot");
+    RODIMUS_REQUIRE(W >= (wl < 0 ? h : std::min(wl, h)), bad_argument, "history_len");
+  }
+  return status::success();
+}
+
+/// Validation of swska_decode shared by every backend (does not read slot or position; host
+/// backends check those with swska_decode_check_slots).
 template <class Act>
 [[nodiscard]] status swska_decode_check(const swska_decode_args<Act>& a) noexcept {
   RODIMUS_TRY(detail::swska_check_qkvo_pointers(a));
@@ -189,6 +216,26 @@ template <class Act>
   RODIMUS_REQUIRE(a.window_left < 0 || W >= index_t(a.window_left) + 1, bad_shape, "ring_k");
   RODIMUS_REQUIRE(a.position || B == 0, null_pointer, "position");
   if (!a.slot) RODIMUS_REQUIRE(B <= P, bad_shape, "slot");
+  return status::success();
+}
+
+/// Host-side check of slot and position for swska_decode (every backend whose index arrays are in
+/// host memory), after swska_decode_check, before anything is written. For each row with a slot
+/// (negative: padding, skipped): the slot is inside the pool and no other row uses it (two rows on
+/// one ring would each write their key into it and attend the other's), the position is >= 0 and,
+/// with an unbounded window, still inside the ring (position < W).
+template <class Act>
+[[nodiscard]] status swska_decode_check_slots(const swska_decode_args<Act>& a) noexcept {
+  const index_t B = a.q.shape[0], P = a.ring_k.shape[0], W = a.ring_k.shape[1];
+  for (index_t b = 0; b < B; ++b) {
+    const index_t s = a.slot ? index_t(a.slot[b]) : b;
+    if (s < 0) continue;
+    RODIMUS_REQUIRE(s < P, bad_argument, "slot");
+    for (index_t c = 0; a.slot && c < b; ++c)
+      RODIMUS_REQUIRE(a.slot[c] != s, bad_argument, "slot");
+    RODIMUS_REQUIRE(a.position[b] >= 0, bad_argument, "position");
+    RODIMUS_REQUIRE(a.window_left >= 0 || a.position[b] < W, bad_argument, "position");
+  }
   return status::success();
 }
 

@@ -428,22 +428,7 @@ template <class Arch, class Act>
     const index_t B = a.q.shape[0], T = a.q.shape[1], Hq = a.q.shape[2], D = a.q.shape[3];
     RODIMUS_TRY(check_packed_offsets(a.cu_seqlens, a.num_seqs, T));
     const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, B);
-    const bool has_history = a.history_k.data != nullptr;
-    const index_t P = has_history ? a.history_k.shape[0] : 0,
-                  W = has_history ? a.history_k.shape[1] : 0;
-    const index_t wl = a.window_left;
-    // The host-side checks of the scalar reference, before anything is written.
-    if (a.history_len) {
-      for (index_t n = 0; n < N; ++n) {
-        const index_t h = a.history_len[n];
-        RODIMUS_REQUIRE(h >= 0, bad_argument, "history_len");
-        if (h == 0) continue;
-        RODIMUS_REQUIRE(has_history, null_pointer, "history_k");
-        const index_t s = a.history_slot ? index_t(a.history_slot[n]) : n;
-        RODIMUS_REQUIRE(s >= 0 && s < P, bad_argument, "history_slot");
-        RODIMUS_REQUIRE(W >= (wl < 0 ? h : std::min(wl, h)), bad_argument, "history_len");
-      }
-    }
+    RODIMUS_TRY(swska_check_history(a, N));
     index_t* block_end = ws.take<index_t>(std::size_t(N + 1)); // (N) running block counts
     RODIMUS_REQUIRE(block_end, workspace_too_small, "workspace");
     index_t items = 0;
@@ -479,17 +464,8 @@ template <class Arch, class Act>
     if (!detail::swska_decode_simd_ok<Arch>(a)) return swska_decode(scalar{}, a, ws);
     const index_t B = a.q.shape[0], Hq = a.q.shape[1], D = a.q.shape[2];
     const index_t Hk = a.k.shape[1], Hv = a.v.shape[1];
-    const index_t P = a.ring_k.shape[0], W = a.ring_k.shape[1];
-    // The host-side checks of the scalar reference, before anything is written.
-    for (index_t b = 0; b < B; ++b) {
-      const index_t s = a.slot ? index_t(a.slot[b]) : b;
-      if (s < 0) continue;
-      RODIMUS_REQUIRE(s < P, bad_argument, "slot");
-      for (index_t c = 0; a.slot && c < b; ++c)
-        RODIMUS_REQUIRE(a.slot[c] != s, bad_argument, "slot");
-      RODIMUS_REQUIRE(a.position[b] >= 0, bad_argument, "position");
-      RODIMUS_REQUIRE(a.window_left >= 0 || a.position[b] < W, bad_argument, "position");
-    }
+    const index_t W = a.ring_k.shape[1];
+    RODIMUS_TRY(swska_decode_check_slots(a));
     float* scores = ws.take<float>(std::size_t(B * Hq * W)); // (B, Hq, W)
     RODIMUS_REQUIRE(scores || B * Hq * W == 0, workspace_too_small, "workspace");
     for (index_t b = 0; b < B; ++b) {

@@ -78,22 +78,10 @@ template <class Act>
   const index_t Hk = a.k.shape[2], Hv = a.v.shape[2];
   RODIMUS_TRY(check_packed_offsets(a.cu_seqlens, a.num_seqs, T));
   const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, B);
+  RODIMUS_TRY(swska_check_history(a, N));
   const bool has_history = a.history_k.data != nullptr;
-  const index_t P = has_history ? a.history_k.shape[0] : 0,
-                W = has_history ? a.history_k.shape[1] : 0;
+  const index_t W = has_history ? a.history_k.shape[1] : 0;
   const index_t wl = a.window_left;
-  // Host-side checks of the index arrays, before anything is written.
-  if (a.history_len) {
-    for (index_t n = 0; n < N; ++n) {
-      const index_t h = a.history_len[n];
-      RODIMUS_REQUIRE(h >= 0, bad_argument, "history_len");
-      if (h == 0) continue;
-      RODIMUS_REQUIRE(has_history, null_pointer, "history_k");
-      const index_t s = a.history_slot ? index_t(a.history_slot[n]) : n;
-      RODIMUS_REQUIRE(s >= 0 && s < P, bad_argument, "history_slot");
-      RODIMUS_REQUIRE(W >= (wl < 0 ? h : std::min(wl, h)), bad_argument, "history_len");
-    }
-  }
   double* acc = ws.take<double>(std::size_t(D));
   RODIMUS_REQUIRE(acc, workspace_too_small, "workspace");
   const double scale = detail::swska_scale(a.scale, D);
@@ -131,19 +119,9 @@ template <class Act>
   RODIMUS_TRY(swska_decode_check(a));
   const index_t B = a.q.shape[0], Hq = a.q.shape[1], D = a.q.shape[2];
   const index_t Hk = a.k.shape[1], Hv = a.v.shape[1];
-  const index_t P = a.ring_k.shape[0], W = a.ring_k.shape[1];
+  const index_t W = a.ring_k.shape[1];
   const index_t wl = a.window_left;
-  // Host-side checks of the index arrays, before anything is written. Two rows on one ring
-  // would each write their key into it and attend the other's: slots must be distinct.
-  for (index_t b = 0; b < B; ++b) {
-    const index_t s = a.slot ? index_t(a.slot[b]) : b;
-    if (s < 0) continue;
-    RODIMUS_REQUIRE(s < P, bad_argument, "slot");
-    for (index_t c = 0; a.slot && c < b; ++c)
-      RODIMUS_REQUIRE(a.slot[c] != s, bad_argument, "slot");
-    RODIMUS_REQUIRE(a.position[b] >= 0, bad_argument, "position");
-    RODIMUS_REQUIRE(wl >= 0 || a.position[b] < W, bad_argument, "position");
-  }
+  RODIMUS_TRY(swska_decode_check_slots(a));
   double* acc = ws.take<double>(std::size_t(D));
   RODIMUS_REQUIRE(acc, workspace_too_small, "workspace");
   const double scale = detail::swska_scale(a.scale, D);
