@@ -22,7 +22,8 @@ template <class Backend, class Weight> void linear_bench(benchmark::State& st) {
   const Backend be = backend_traits<Backend>::make();
   std::size_t i = 0;
   for (auto _ : st) {
-    const Weight* w = reinterpret_cast<const Weight*>(arena().data + (i++ % copies) * wbytes);
+    const Weight* w =
+        reinterpret_cast<const Weight*>(arena().as<unsigned char>() + (i++ % copies) * wbytes);
     linear_args<float, Weight> a{make_view<const float>(x.data(), M, K), make_view(w, N, K),
                                  make_view(y.data(), M, N)};
     if (!linear(be, a).ok()) st.SkipWithError("linear failed");

@@ -1,8 +1,10 @@
 // Machine-limit probes and shared helpers of the CPU benchmark binaries.
 //
 // Every binary measures, in the same run as its benchmarks and with the same thread pool:
-//   read        bytes/s of a streaming read of a 256 MiB buffer (sum of every f32)
-//   read_write  bytes/s (read + written) of an in-place stream x = a*x + b over 256 MiB
+//   read        bytes/s of a streaming read of a 256 MiB buffer (sum of every f32; the library's
+//               rodimus/backend/cpu/read_probe.hpp, which `rodimus bench` uses too)
+//   read_write  bytes/s (read + written) of an in-place stream x = 1*x + 0 over 256 MiB, with
+//               software prefetch
 //   fma         FLOP/s of independent f32 FMA chains (16 vectors per thread, 2 FLOP per lane)
 // Each is the best of several repetitions, measured once at start-up (the machine is shared:
 // bandwidth drops 2-3x when others compile, so ratios are only meaningful within one run). The
@@ -11,7 +13,7 @@
 // Every benchmark reports tokens_per_s, bytes_per_s, flop_per_s and limit_ratio = its achieved
 // rate / the limit it is judged against (bytes for memory-bound work, FLOPs for compute-bound).
 // Benchmarks judged against bandwidth keep their working set far beyond the last-level cache
-// (arena(): 256 MiB that benchmarks rotate through).
+// (arena(): 256 MiB on huge pages that benchmarks rotate through).
 #pragma once
 
 #include <benchmark/benchmark.h>
@@ -22,11 +24,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <string>
 
 #include "rodimus/backend/cpu/cpu.hpp"
+#include "rodimus/backend/cpu/prefetch.hpp"
+#include "rodimus/backend/cpu/read_probe.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/core/huge_page_buffer.hpp"
 
 namespace rodimus::bench {
 
@@ -38,15 +42,14 @@ inline thread_pool& pool() {
   return p;
 }
 
-/// 64-byte-aligned, zero-filled (and so touched) memory that lives for the whole run.
+/// Zero-filled (and so committed) memory on huge pages, like the model's weights and state pool,
+/// that lives for the whole run.
 struct buffer {
-  std::unique_ptr<unsigned char[]> storage;
-  unsigned char* data = nullptr;
-  std::size_t bytes = 0;
-  explicit buffer(std::size_t n) : storage(new unsigned char[n + 64]()), bytes(n) {
-    data = storage.get() + (64 - reinterpret_cast<std::uintptr_t>(storage.get()) % 64) % 64;
+  huge_page_buffer memory;
+  explicit buffer(std::size_t n) : memory(n, "benchmark arena") {
+    std::memset(memory.data(), 0, n);
   }
-  template <class T> T* as() const { return reinterpret_cast<T*>(data); }
+  template <class T> T* as() { return reinterpret_cast<T*>(memory.data()); }
 };
 
 constexpr std::size_t kArenaBytes = std::size_t(256) << 20;
@@ -77,46 +80,30 @@ template <class F> double best_seconds(int reps, F&& f) {
 }
 
 inline double probe_read(thread_pool& p) {
+  read_probe<default_arch> probe(kArenaBytes);
+  return probe.best(&p, 5);
+}
+
+/// x = x * 1 + 0 in place over `bytes` at x (whole vectors): every byte read once and written
+/// once, values unchanged. Each line is prefetched for writing 4 KiB ahead, which the build
+/// machine streams at 104-111 GB/s against 85-89 without (the decode kernel prefetches too: a
+/// limit must not be beatable by a kernel).
+inline void stream_in_place(thread_pool& p, float* x, std::size_t bytes) {
   using B = xsimd::batch<float, default_arch>;
   constexpr std::size_t W = B::size;
-  const float* x = arena().as<float>();
-  const index_t n = index_t(kArenaBytes / sizeof(float) / (4 * W)); // groups of 4 vectors
-  float sink = 0;
-  const double s = best_seconds(5, [&] {
-    float parts[64] = {};
-    p.parallel_for(0, n, 1024, [&](index_t lo, index_t hi) {
-      B a0(0.0f), a1(0.0f), a2(0.0f), a3(0.0f);
-      for (index_t i = lo; i < hi; ++i) {
-        const float* q = x + std::size_t(i) * 4 * W;
-        a0 += B::load_aligned(q);
-        a1 += B::load_aligned(q + W);
-        a2 += B::load_aligned(q + 2 * W);
-        a3 += B::load_aligned(q + 3 * W);
-      }
-      parts[(lo * 63) / n] = xsimd::hadd(a0 + a1 + a2 + a3);
-    });
-    for (float v : parts)
-      sink += v;
+  p.parallel_for(0, index_t(bytes / sizeof(float) / W), 256, [&](index_t lo, index_t hi) {
+    const B one(1.0f), zero(0.0f);
+    for (index_t i = lo; i < hi; ++i) {
+      float* q = x + std::size_t(i) * W;
+      rodimus::detail::prefetch_for_write(q + 4096 / sizeof(float));
+      xsimd::fma(one, B::load_aligned(q), zero).store_aligned(q);
+    }
   });
-  benchmark::DoNotOptimize(sink);
-  return double(kArenaBytes) / s;
+  benchmark::ClobberMemory();
 }
 
 inline double probe_read_write(thread_pool& p) {
-  using B = xsimd::batch<float, default_arch>;
-  constexpr std::size_t W = B::size;
-  float* x = arena().as<float>();
-  const index_t n = index_t(kArenaBytes / sizeof(float) / W);
-  const double s = best_seconds(5, [&] {
-    p.parallel_for(0, n, 4096, [&](index_t lo, index_t hi) {
-      const B a(0.5f), b(0.0f); // x stays 0: no denormals, no growth
-      for (index_t i = lo; i < hi; ++i) {
-        float* q = x + std::size_t(i) * W;
-        xsimd::fma(a, B::load_aligned(q), b).store_aligned(q);
-      }
-    });
-  });
-  benchmark::ClobberMemory();
+  const double s = best_seconds(5, [&] { stream_in_place(p, arena().as<float>(), kArenaBytes); });
   return 2.0 * double(kArenaBytes) / s;
 }
 
@@ -162,6 +149,25 @@ inline const machine_limits& limits() {
     return m;
   }();
   return l;
+}
+
+/// Bytes/s (read + written) of `calls` back-to-back in-place streams over `region_bytes` each,
+/// regions rotating through the arena (so every call starts from memory, not cache), with pool():
+/// the rate a kernel that reads and writes region_bytes per call can reach on this machine. Short
+/// calls do not reach the 256 MiB probe's rate (each call's streams start cold); decode
+/// benchmarks report their rate against this one too (`stream_ratio`).
+inline double read_write_rate_per_call(std::size_t region_bytes, int calls) {
+  constexpr std::size_t kAlign = 64;
+  region_bytes = std::max(kAlign, region_bytes / kAlign * kAlign);
+  const std::size_t regions = std::max<std::size_t>(1, kArenaBytes / region_bytes);
+  unsigned char* base = arena().as<unsigned char>();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int c = 0; c < calls; ++c)
+    detail::stream_in_place(
+        pool(), reinterpret_cast<float*>(base + std::size_t(c) % regions * region_bytes),
+        std::min(region_bytes, kArenaBytes));
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return 2.0 * double(std::min(region_bytes, kArenaBytes)) * calls / s;
 }
 
 enum class bound { read, read_write, compute };

@@ -101,6 +101,7 @@ void check_greedy(const std::string& dir, const std::vector<std::int64_t>& want_
   const std::string want_text = tok.decode(narrow(want_ids));
   CHECK(j.at("text").get<std::string>() == want_text);
   CHECK(j.at("stop") == "length");
+  CHECK(j.at("weights") == "memory");
   for (const char* key : {"load_s", "prefill_tokens_per_s", "decode_tokens_per_s"}) {
     INFO(key);
     CHECK(j.at(key).get<double>() >= 0.0);
@@ -136,6 +137,12 @@ TEST_CASE("rodimus generate: greedy from text with the shipped bf16 tiny-coder e
   const auto greedy = e.read<std::int64_t>("greedy_ids_bf16_weights");
   REQUIRE(greedy.size() == 40);
   check_greedy(tiny_coder(), prompt, greedy);
+  // --mmap reads the weights in place from the file mapping instead of a copy: the same tokens.
+  const nlohmann::json mapped =
+      generate_json("--model " + quote(tiny_coder()) + " --prompt " + quote(fib_prompt) +
+                    " -n 40 --temp 0 --ignore-eos --mmap");
+  CHECK(ids_of(mapped, "tokens") == greedy);
+  CHECK(mapped.at("weights") == "mapped");
 }
 
 TEST_CASE("rodimus generate: greedy with the float32 tiny-coder equals the reference") {

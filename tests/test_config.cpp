@@ -3,6 +3,7 @@
 #include "support/test_support.hpp"
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -201,6 +202,65 @@ TEST_CASE("the golden checkpoints: configuration shapes equal the stored tensors
   CHECK(coder.embeddings().type == dtype::bf16);
   CHECK(coder.lm_head().data == coder.embeddings().data); // tied
   CHECK(coder.config().normalize_epsilon == 1e-5);
+}
+
+namespace {
+
+/// Every matrix of `w` with its checkpoint name (layer matrices, embeddings, the head).
+std::vector<std::pair<std::string, const weight_matrix*>> named_matrices(const model_weights& w) {
+  std::vector<std::pair<std::string, const weight_matrix*>> out = {
+      {"model.embeddings.weight", &w.embeddings()}};
+  if (!w.config().tie_word_embeddings) out.push_back({"lm_head.weight", &w.lm_head()});
+  for (std::size_t i = 0; i < w.layers().size(); ++i) {
+    const layer_weights& L = w.layers()[i];
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    const std::string im = p + "mixer.inner_mixer.";
+    out.insert(out.end(), {{p + "mixer.fc.weight", &L.mixer.fc},
+                           {p + "mixer.out_proj.weight", &L.mixer.out_proj},
+                           {im + "in_proj.weight", &L.mixer.in_proj},
+                           {im + "ch_gate_proj.0.weight", &L.mixer.ch_gate_down},
+                           {im + "ch_gate_proj.1.weight", &L.mixer.ch_gate_up},
+                           {im + "mem_gate_proj.weight", &L.mixer.mem_gate}});
+    if (w.config().is_plus())
+      out.insert(out.end(), {{p + "attn.q_proj.weight", &L.attn.q_proj},
+                             {p + "attn.k_proj.weight", &L.attn.k_proj},
+                             {p + "attn.v_proj.weight", &L.attn.v_proj},
+                             {p + "attn.out_proj.weight", &L.attn.out_proj},
+                             {p + "ffn.fc.weight", &L.ffn.fc},
+                             {p + "ffn.out_proj.weight", &L.ffn.out_proj}});
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("weight placement: memory holds aligned copies of every matrix, mapped uses the file") {
+  for (const char* name : {"rodimus_tiny", "rodimus_plus_opts", "rodimus_plus_tiny_bf16"}) {
+    INFO(name);
+    const std::string dir = test::golden_dir() + "/" + name;
+    const auto mem = model_weights::load(dir); // the default
+    const auto map = model_weights::load(dir, weight_placement::mapped);
+    CHECK(mem.placement() == weight_placement::memory);
+    CHECK(map.placement() == weight_placement::mapped);
+    const auto in_mem = named_matrices(mem), in_map = named_matrices(map);
+    REQUIRE(in_mem.size() == in_map.size());
+    REQUIRE(in_mem.size() > 6);
+    for (std::size_t i = 0; i < in_mem.size(); ++i) {
+      const auto& [tensor, m] = in_mem[i];
+      INFO(tensor);
+      const io::tensor_info& t = mem.checkpoint().at(tensor);
+      REQUIRE(m->bytes() == t.end - t.begin);
+      CHECK(m->data != static_cast<const void*>(t.bytes)); // a copy ...
+      CHECK(reinterpret_cast<std::uintptr_t>(m->data) % 64 == 0);
+      CHECK(std::memcmp(m->data, t.bytes, m->bytes()) == 0); // ... of the same bytes
+      CHECK(m->type == t.type);
+      const weight_matrix* f = in_map[i].second;
+      CHECK(f->data == static_cast<const void*>(map.checkpoint().at(tensor).bytes)); // in place
+      CHECK(f->bytes() == m->bytes());
+    }
+    if (mem.config().tie_word_embeddings) CHECK(mem.lm_head().data == mem.embeddings().data);
+    CHECK(mem.norm_f() == map.norm_f());
+  }
 }
 
 TEST_CASE("invalid configurations name the key, the expectation and the value") {

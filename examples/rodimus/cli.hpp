@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "rodimus/core/error.hpp"
+#include "rodimus/model/weights.hpp"
 
 namespace rodimus::cli {
 
@@ -91,6 +92,12 @@ public:
 private:
   std::map<std::string, std::string> values_;
 };
+
+/// Where the weights live: `--mmap` reads them in place from the file mapping; by default they are
+/// copied into memory on huge pages (faster decode, see rodimus/model/weights.hpp).
+inline weight_placement placement_flag(const args& a) {
+  return a.has("mmap") ? weight_placement::mapped : weight_placement::memory;
+}
 
 // One entry point per subcommand (examples/rodimus/cmd_<name>.cpp). argv excludes the subcommand.
 int run_logits(int argc, char** argv);

@@ -1,5 +1,6 @@
 // rodimus generate [--model DIR] (--prompt-ids 1,2,3 | --prompt TEXT | --chat TEXT [--system TEXT])
-//                  [-n N] [--temp T --top-k K --top-p P --seed S] [--ignore-eos] [--json]
+//                  [-n N] [--temp T --top-k K --top-p P --seed S] [--ignore-eos] [--mmap]
+//                  [--json]
 //
 // Prefills the prompt, then decodes N tokens (default 64) one at a time through the decode step
 // (the state of one sequence), streaming the text as it comes, and prints the load time, the
@@ -15,7 +16,8 @@
 // split across tokens is held back until it is complete), then a short timing block. Without
 // DIR/tokenizer.json (allowed with --prompt-ids only) the ids are printed instead of text. --json
 // prints one JSON object instead: prompt and generated ids, their text, why generation stopped and
-// the timings.
+// the timings and where the weights were (`weights`: "memory", or "mapped" with --mmap, which reads
+// them in place from the file mapping instead of copying them into memory).
 //
 // Sampling: --temp 0 (the default) is greedy argmax; otherwise the logits are divided by T, cut to
 // the K most likely (--top-k, 0 = all) and to the smallest set of probability >= P (--top-p,
@@ -213,9 +215,9 @@ int run_generate(int argc, char** argv) {
     }
     rest.push_back(argv[i]);
   }
-  const args a(int(rest.size()), rest.data(), {"json", "ignore-eos"});
+  const args a(int(rest.size()), rest.data(), {"json", "ignore-eos", "mmap"});
   a.allow_only({"model", "prompt-ids", "prompt", "chat", "system", "temp", "top-k", "top-p", "seed",
-                "ignore-eos", "json"});
+                "ignore-eos", "json", "mmap"});
   sampling s;
   s.temp = a.get_double("temp", 0.0);
   s.top_k = a.get_int("top-k", 0);
@@ -231,7 +233,7 @@ int run_generate(int argc, char** argv) {
 
   const std::string dir = model_dir(a);
   const auto t_load = clock_type::now();
-  const model_weights weights = model_weights::load(dir);
+  const model_weights weights = model_weights::load(dir, placement_flag(a));
   std::optional<io::tokenizer> tokenizer;
   if (file_exists(dir + "/tokenizer.json"))
     tokenizer = io::tokenizer::from_file(dir + "/tokenizer.json");
@@ -313,6 +315,7 @@ int run_generate(int argc, char** argv) {
                         {"tokens", out},
                         {"text", ids_text(tok, out, true)},
                         {"stop", stopped_at_eos ? "eos" : "length"},
+                        {"weights", placement_name(weights.placement())},
                         {"load_s", load_s},
                         {"prefill_s", prefill_s},
                         {"decode_s", decode_s},

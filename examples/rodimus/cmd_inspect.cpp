@@ -72,7 +72,7 @@ int run_inspect(int argc, char** argv) {
               (long long)parameter_count(cfg));
   std::printf("state per sequence       %s\n", mib(state_pool::bytes_per_sequence(cfg)).c_str());
   try {
-    const model_weights w = model_weights::load(dir);
+    const model_weights w = model_weights::load(dir, weight_placement::mapped);
     std::printf("stored dtypes           ");
     for (const auto& [t, n] : w.dtype_counts())
       std::printf(" %s: %lld", to_string(t), (long long)n);

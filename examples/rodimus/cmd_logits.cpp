@@ -1,5 +1,6 @@
 // rodimus logits --model DIR --input IN.safetensors --output OUT.safetensors
 //                [--mode forward|decode|split:P] [--backend scalar|cpu|cuda] [--threads N]
+//                [--mmap]
 //
 // Reads `input_ids` [B, T] (int64; int32 accepted; B, T >= 1) and writes `logits` [B, T, V] (f32):
 //   forward  one prefill of all T tokens
@@ -69,8 +70,8 @@ void check_output_path(const std::string& path) {
 } // namespace
 
 int run_logits(int argc, char** argv) {
-  const args a(argc, argv, {});
-  a.allow_only({"model", "input", "output", "mode", "backend", "threads"});
+  const args a(argc, argv, {"mmap"});
+  a.allow_only({"model", "input", "output", "mode", "backend", "threads", "mmap"});
   const std::string model_dir = a.require("model");
   const std::string input = a.require("input");
   const std::string output = a.require("output");
@@ -87,7 +88,7 @@ int run_logits(int argc, char** argv) {
   const std::vector<std::int64_t> ids = read_input_ids(input, B, T);
   const index_t prefix = parse_mode(a.get("mode", "forward"), T);
 
-  const model_weights weights = model_weights::load(model_dir);
+  const model_weights weights = model_weights::load(model_dir, placement_flag(a));
   std::vector<float> logits;
   if (backend == "scalar") {
     model_runner<scalar> runner(weights);

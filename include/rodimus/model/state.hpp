@@ -16,8 +16,6 @@
 // slot.
 #pragma once
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -28,6 +26,7 @@
 
 #include "rodimus/blocks/block.hpp"
 #include "rodimus/core/error.hpp"
+#include "rodimus/core/huge_page_buffer.hpp"
 #include "rodimus/io/safetensors.hpp"
 #include "rodimus/model/config.hpp"
 
@@ -42,7 +41,7 @@ public:
     // Refuse more than the machine's memory up front: zero-filling an over-committed allocation
     // would end in the OOM killer rather than an error.
     const double want = double(P) * double(bytes_per_sequence(cfg));
-    const double physical = double(::sysconf(_SC_PHYS_PAGES)) * double(::sysconf(_SC_PAGESIZE));
+    const double physical = physical_memory_bytes();
     if (physical > 0 && want > physical)
       throw error("state_pool: " + std::to_string(capacity) + " sequences need " +
                   std::to_string(want / 1e9) + " GB of state, more than this machine's " +
@@ -178,6 +177,9 @@ public:
   }
 
 private:
+  // Vectors of 2 MiB or more on huge pages: a decode step streams every slot's GLA state in and
+  // out (bench/results/README.md).
+  using state_vector = std::vector<float, huge_page_allocator<float>>;
   struct state_pool_sizes {
     const model_config& c;
     index_t conv() const { return c.d_inner() * c.d_conv; }
@@ -190,14 +192,14 @@ private:
     }
   };
   struct layer_store {
-    std::vector<float> conv, gla, ring_k, ring_v;
+    state_vector conv, gla, ring_k, ring_v;
   };
   /// One tensor of a slot's saved state: layers.{layer}.{conv|gla|ring_k|ring_v}.
   struct slot_tensor {
     std::string name;
     std::vector<std::int64_t> shape;
     std::size_t layer;
-    std::vector<float> layer_store::*store;
+    state_vector layer_store::*store;
   };
 
   /// The tensors save() writes and load() expects, in file order (position excluded).
@@ -241,7 +243,7 @@ private:
                   std::to_string(capacity_) + ")");
     return std::size_t(slot);
   }
-  static void zero(std::vector<float>& v, std::size_t slot, index_t elems) {
+  static void zero(state_vector& v, std::size_t slot, index_t elems) {
     std::fill(v.begin() + std::ptrdiff_t(slot * std::size_t(elems)),
               v.begin() + std::ptrdiff_t((slot + 1) * std::size_t(elems)), 0.0f);
   }

@@ -7,9 +7,14 @@
 //   - no unexpected tensor (each is listed). With tied embeddings there is no lm_head; a stored
 //     duplicate `lm_head.weight` of shape [V, D] is accepted and ignored;
 //   - dtypes F32, BF16 or F16 only (anything else names the tensor and its dtype).
-// Big matrices (embeddings, projections, lm_head) are used in place: `weight_matrix` is a view into
-// the mapped file in its stored dtype (copied only when the file leaves it misaligned). Small
-// vectors (norm weights, biases, the conv kernel, residual_weight) are converted to f32 on load.
+// Big matrices (embeddings, projections, lm_head) keep their stored dtype. Where they live is the
+// caller's choice (weight_placement): copied once into anonymous memory on 2 MiB pages (`memory`,
+// the default: a decode step streams every matrix, and reading the file mapping directly ran
+// several times slower on the build machine, bench/results/README.md), or used in place in the
+// file mapping (`mapped`: no copy, pages shared with other processes; copied only when the file
+// leaves a matrix misaligned; also what `memory` falls back to when the weights exceed the
+// machine's physical memory). Small vectors (norm weights, biases, the conv kernel,
+// residual_weight) are converted to f32 on load.
 //
 // Names relative to `model.layers.{i}.` (E = d_inner, N = mem_size, R = low rank, F = FFN size,
 // H/Hk/Hv heads of dim d_h, W = d_conv):
@@ -38,6 +43,7 @@
 
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/error.hpp"
+#include "rodimus/core/huge_page_buffer.hpp"
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/io/checkpoint.hpp"
 #include "rodimus/io/config.hpp"
@@ -94,6 +100,16 @@ struct layer_weights {
   std::vector<float> ffn_norm; // (D)
   ffn_weights ffn;
 };
+
+/// Where model_weights keeps the big matrices (see the top of this file).
+enum class weight_placement {
+  memory, ///< copied into anonymous memory on huge pages (default)
+  mapped, ///< used in place in the file mapping
+};
+
+inline const char* placement_name(weight_placement p) noexcept {
+  return p == weight_placement::memory ? "memory" : "mapped";
+}
 
 /// One expected tensor: its name and shape.
 struct expected_tensor {
@@ -157,23 +173,28 @@ inline std::int64_t parameter_count(const model_config& c) {
 class model_weights {
 public:
   /// Read config.json and the checkpoint (model.safetensors or a sharded index) in `dir`.
-  static model_weights load(const std::string& dir) {
+  static model_weights load(const std::string& dir,
+                            weight_placement placement = weight_placement::memory) {
     model_config cfg = io::load_config(dir);
     auto ckpt = std::make_shared<io::checkpoint>(io::checkpoint::open(dir));
-    return from_checkpoint(std::move(cfg), std::move(ckpt));
+    return from_checkpoint(std::move(cfg), std::move(ckpt), placement);
   }
 
   /// Check `ckpt` against `cfg` and build the weights (throws rodimus::error listing every
   /// problem).
-  static model_weights from_checkpoint(model_config cfg,
-                                       std::shared_ptr<const io::checkpoint> ckpt) {
+  static model_weights from_checkpoint(model_config cfg, std::shared_ptr<const io::checkpoint> ckpt,
+                                       weight_placement placement = weight_placement::memory) {
     model_weights w;
     w.config_ = std::move(cfg);
     w.ckpt_ = std::move(ckpt);
+    w.placement_ = placement;
     w.validate();
+    if (placement == weight_placement::memory) w.reserve_memory();
     w.bind();
     return w;
   }
+
+  weight_placement placement() const noexcept { return placement_; }
 
   const model_config& config() const noexcept { return config_; }
   const io::checkpoint& checkpoint() const noexcept { return *ckpt_; }
@@ -246,6 +267,27 @@ private:
     }
   }
 
+  static constexpr std::size_t kMatrixAlignment = 64; // of each matrix in memory_ (a cache line)
+  static std::size_t aligned_bytes(const io::tensor_info& t) noexcept {
+    return (t.end - t.begin + kMatrixAlignment - 1) / kMatrixAlignment * kMatrixAlignment;
+  }
+
+  /// One block for every matrix of the checkpoint (an upper bound: vectors and an ignored tied
+  /// lm_head are counted too; pages never written are never committed). Weights larger than the
+  /// machine's memory stay in the file mapping (placement() says mapped): a copy would end in the
+  /// OOM killer, the mapping pages them in from the file on demand.
+  void reserve_memory() {
+    std::size_t total = 0;
+    for (const auto& name : ckpt_->names())
+      total += aligned_bytes(ckpt_->at(name));
+    const double physical = physical_memory_bytes();
+    if (physical > 0 && double(total) > physical) {
+      placement_ = weight_placement::mapped;
+      return;
+    }
+    memory_ = std::make_shared<huge_page_buffer>(total, ckpt_->dir() + ": weights");
+  }
+
   weight_matrix matrix(const std::string& name) {
     const io::tensor_info& t = ckpt_->at(name);
     weight_matrix m;
@@ -254,7 +296,15 @@ private:
     m.cols = t.shape.size() > 1 ? t.shape[1] : 1;
     dtype_counts_[t.type] += t.numel();
     const std::size_t align = size_of(t.type);
-    if (reinterpret_cast<std::uintptr_t>(t.bytes) % align == 0) {
+    if (memory_) {
+      if (memory_used_ + aligned_bytes(t) > memory_->size())
+        throw error(ckpt_->dir() + ": weights: internal error: '" + name +
+                    "' does not fit the reserved block");
+      unsigned char* dst = memory_->data() + memory_used_;
+      std::memcpy(dst, t.bytes, t.end - t.begin);
+      memory_used_ += aligned_bytes(t);
+      m.data = dst;
+    } else if (reinterpret_cast<std::uintptr_t>(t.bytes) % align == 0) {
       m.data = t.bytes;
     } else { // the file leaves it misaligned: keep an aligned copy
       owned_.emplace_back(std::make_shared<std::vector<float>>((t.end - t.begin + 3) / 4));
@@ -309,7 +359,10 @@ private:
 
   model_config config_;
   std::shared_ptr<const io::checkpoint> ckpt_;
-  std::vector<std::shared_ptr<std::vector<float>>> owned_;
+  weight_placement placement_ = weight_placement::memory;
+  std::shared_ptr<huge_page_buffer> memory_; // the matrices (placement memory)
+  std::size_t memory_used_ = 0;
+  std::vector<std::shared_ptr<std::vector<float>>> owned_; // misaligned matrices (mapped)
   weight_matrix embeddings_, lm_head_;
   std::vector<float> embed_norm_, norm_f_;
   std::vector<layer_weights> layers_;

@@ -28,6 +28,7 @@
 #include <type_traits>
 
 #include "rodimus/backend/cpu/cpu.hpp"
+#include "rodimus/backend/cpu/prefetch.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/workspace.hpp"
@@ -504,15 +505,6 @@ namespace detail {
 /// block's output accumulators live in registers.
 template <class A> constexpr int gla_decode_block_vectors = lanes<A> == 16 ? 16 : 8;
 constexpr index_t kGlaDecodePrefetchBytes = 4096; // of a block's state rows prefetched ahead
-
-/// Prefetch the cache line at p for writing.
-inline void prefetch_for_write(const void* p) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-  __builtin_prefetch(p, 1, 3);
-#else
-  (void)p;
-#endif
-}
 
 /// One decode column block of NV vectors at column c0 for state p: S = exp(g) S + k^T v row by
 /// row, o = scale q S accumulated in registers (v, widened once, is read from L1).

@@ -22,6 +22,7 @@
 
 #include "rodimus/backend/cpu/cpu.hpp"
 #include "rodimus/backend/cpu/eigen.hpp"
+#include "rodimus/backend/cpu/prefetch.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/primitives/linear.hpp"
@@ -36,15 +37,6 @@ constexpr index_t kLinearTileK = 256;
 constexpr index_t kLinearGemvMaxM = 4;
 constexpr index_t kLinearPrefetchBytes = 256; // measured best of 0-16384 for one stream
 constexpr index_t kLinearPairMaxX = 16384;    // floats of rearranged x on the stack (64 KiB)
-
-/// Prefetch the cache line holding p into L1 (never faults, so p may lie past the data).
-inline void prefetch_line(const void* p) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-  __builtin_prefetch(p, 0, 3);
-#else
-  (void)p;
-#endif
-}
 
 /// y[m0:m0+MR, n] for the R weight rows n .. n+R-1: R rows share every load of x; U unrolled
 /// steps of `lanes` keep R*MR*U independent accumulators; the same columns of the next R rows
