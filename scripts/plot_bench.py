@@ -39,9 +39,14 @@ def load(paths):
         with open(p) as f:
             data = json.load(f)
         for b in data.get("benchmarks", []):
-            if b.get("run_type", "iteration") != "iteration" or b["name"].startswith("limit/"):
+            # One row per benchmark: the run itself, or the median of its repetitions.
+            median = b.get("aggregate_name") == "median"
+            if b.get("run_type", "iteration") != "iteration" and not median:
                 continue
-            prim, backend, dtype, sizes = parse_name(b["name"])
+            name = b["run_name"] if median else b["name"]
+            if name.startswith("limit/"):
+                continue
+            prim, backend, dtype, sizes = parse_name(name)
             rows.append({
                 "prim": prim + (("/" + dtype) if dtype else ""),
                 "backend": backend,
