@@ -4,8 +4,9 @@
 //
 // gla_decode   one token per batch row, states updated in place in the pool. Memory-bound on the
 //              f32 state (read once, written once): threads claim contiguous runs of (row, head,
-//              column block of 16 (AVX-512) / 8 (AVX2) vectors) items; per item the output block
-//              stays in registers while the K state rows stream through, prefetched 4 KiB ahead.
+//              column block of 256 columns) items; per item the output block stays in registers
+//              (AVX-512; an L1 buffer for AVX2) while the K state rows stream through, prefetched
+//              4 KiB ahead.
 // gla_scan     the sequential recurrence. Per (sequence, head) and segment of 256 tokens, the
 //              per-token vectors exp(g), k and scale*q are widened to f32 once; threads then split
 //              the V columns in blocks of 4 SIMD vectors whose (K x block) state stays in L1 for
@@ -501,13 +502,16 @@ std::size_t gla_decode_workspace_bytes(const cpu<Arch>&,
 
 namespace detail {
 
-/// Vectors per decode column block (1 KiB / 256 B of a state row for AVX-512 / AVX2): the
-/// block's output accumulators live in registers.
-template <class A> constexpr int gla_decode_block_vectors = lanes<A> == 16 ? 16 : 8;
+/// Vectors per decode column block: 256 columns, 1 KiB of each state row (shorter row pieces
+/// stream worse: AVX2 with 256 B pieces ran at 52 GB/s, with 1 KiB at 72 GB/s on the build
+/// machine, B = 64).
+template <class A> constexpr int gla_decode_block_vectors = int(256 / lanes<A>);
 constexpr index_t kGlaDecodePrefetchBytes = 4096; // of a block's state rows prefetched ahead
+constexpr int kGlaDecodeRegisterVectors = 16;     // output accumulators kept in registers
 
 /// One decode column block of NV vectors at column c0 for state p: S = exp(g) S + k^T v row by
-/// row, o = scale q S accumulated in registers (v, widened once, is read from L1).
+/// row, o = scale q S accumulated in registers (NV <= 16: AVX-512) or in an L1 buffer (AVX2,
+/// whose 16 registers cannot hold a block). v, widened once, is read from L1.
 /// pq: (3, K) scale*q, exp(g), k in f32.
 template <class A, int NV, class Act, class Gate, class State>
 inline void gla_decode_block(const gla_decode_args<Act, Gate, State>& a, const float* pq, index_t b,
@@ -519,9 +523,15 @@ inline void gla_decode_block(const gla_decode_args<Act, Gate, State>& a, const f
   const Act* vrow = &a.v(b, h, c0);
   for (int j = 0; j < NV; ++j)
     load_f32<A>(vrow + j * W).store_aligned(vb + j * W);
-  B acc[NV];
-  for (int j = 0; j < NV; ++j)
-    acc[j] = B(0.0f);
+  constexpr bool in_registers = NV <= kGlaDecodeRegisterVectors;
+  B acc[in_registers ? NV : 1];
+  alignas(64) float acc_l1[in_registers ? 1 : NV * W];
+  for (int j = 0; j < NV; ++j) {
+    if constexpr (in_registers)
+      acc[j] = B(0.0f);
+    else
+      B(0.0f).store_aligned(acc_l1 + j * W);
+  }
   float* s0 = &a.state(p, h, 0, c0);
   const index_t rs = a.state.stride[2];
   constexpr int lines = int(NV * W * 4 / 64);
@@ -535,12 +545,19 @@ inline void gla_decode_block(const gla_decode_args<Act, Gate, State>& a, const f
     for (int j = 0; j < NV; ++j) {
       const B s = xsimd::fma(B::load_unaligned(srow + j * W), bd, bk * B::load_aligned(vb + j * W));
       s.store_unaligned(srow + j * W);
-      acc[j] = xsimd::fma(bq, s, acc[j]);
+      if constexpr (in_registers)
+        acc[j] = xsimd::fma(bq, s, acc[j]);
+      else
+        xsimd::fma(bq, s, B::load_aligned(acc_l1 + j * W)).store_aligned(acc_l1 + j * W);
     }
   }
   Act* orow = &a.o(b, h, c0);
-  for (int j = 0; j < NV; ++j)
-    store_f32<A>(orow + j * W, acc[j]);
+  for (int j = 0; j < NV; ++j) {
+    if constexpr (in_registers)
+      store_f32<A>(orow + j * W, acc[j]);
+    else
+      store_f32<A>(orow + j * W, B::load_aligned(acc_l1 + j * W));
+  }
 }
 
 /// The last nc (< one block) columns from c0, element by element.
