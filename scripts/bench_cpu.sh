@@ -5,7 +5,8 @@
 #
 #   bash scripts/bench_cpu.sh [BUILD_DIR] [OUT_DIR]      defaults: build/release, bench/results
 #
-# BUILD_DIR must be a Release build with -DRODIMUS_BUILD_BENCH=ON. Run it on a quiet machine: the
+# BUILD_DIR: a Release build with -DRODIMUS_BUILD_BENCH=ON (scripts/setup.sh makes build/release;
+# configured here if missing); the benchmark targets are built first. Run it on a quiet machine: the
 # ratios are against limits each binary measures in the same run, but a busy machine makes those
 # limits (and the ratios) noisy. Takes about 5 minutes (plus writing 3.2 GB of random weights to
 # $TMPDIR the first time).
@@ -14,6 +15,9 @@ cd "$(dirname "$0")/.."
 build=${1:-build/release}
 out=${2:-bench/results}
 mkdir -p "$out"
+[ -f "$build/CMakeCache.txt" ] || cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DRODIMUS_BUILD_BENCH=ON >/dev/null
+cmake --build "$build" --target bench_gla bench_linear bench_elementwise bench_swska rodimus_tool
 # bench_gla: 5 repetitions in random order, medians reported (the chunked/scan ratio compares two
 # benchmarks that the machine's load and the state of the last-level cache move by 20-30% from run
 # to run); the others: one run each.
@@ -33,4 +37,4 @@ if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
 else
   echo "(no matplotlib for /usr/bin/python3: plots skipped)"
 fi
-/usr/bin/python3 scripts/bench_summary.py "$out"
+/usr/bin/python3 scripts/bench_summary.py "$out" | tee "$out/summary.txt"

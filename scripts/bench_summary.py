@@ -32,7 +32,10 @@ def main():
     d = sys.argv[1] if len(sys.argv) > 1 else "bench/results"
     gla, ctx = benchmarks(os.path.join(d, "bench_gla.json"))
     ew, _ = benchmarks(os.path.join(d, "bench_elementwise.json"))
-    print(f"machine load average at start: {ctx.get('load_avg')}")
+    print(f"bench_gla: load average at start {ctx.get('load_avg')}; limits measured at start: read "
+          f"{float(ctx.get('read_bandwidth_bytes_per_s', 0)) / 1e9:.1f} GB/s, read+write "
+          f"{float(ctx.get('read_write_bandwidth_bytes_per_s', 0)) / 1e9:.1f} GB/s, FMA "
+          f"{float(ctx.get('fma_peak_flop_per_s', 0)) / 1e9:.0f} GFLOP/s")
     simd = [a for a in ("avx512", "avx2") if f"gla_scan/{a}/f32/1024" in gla]
     for arch in simd:
         for act in ("f32", "bf16"):
