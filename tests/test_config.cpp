@@ -246,7 +246,8 @@ TEST_CASE("weight placement: memory holds aligned copies of every matrix, mapped
     REQUIRE(in_mem.size() == in_map.size());
     REQUIRE(in_mem.size() > 6);
     for (std::size_t i = 0; i < in_mem.size(); ++i) {
-      const auto& [tensor, m] = in_mem[i];
+      const std::string& tensor = in_mem[i].first; // (not a structured binding: INFO captures it)
+      const weight_matrix* m = in_mem[i].second;
       INFO(tensor);
       const io::tensor_info& t = mem.checkpoint().at(tensor);
       REQUIRE(m->bytes() == t.end - t.begin);
