@@ -477,7 +477,7 @@ TEST_CASE("gla: bad arguments return a status naming the argument") {
          a.cu_seqlens = cu_short;
          a.num_seqs = 2;
        },
-       status_code::bad_shape, "cu_seqlens"},
+       status_code::bad_argument, "cu_seqlens"},
       {"num_seqs negative",
        [](gla_args<float>& a) {
          a.cu_seqlens = cu_ok;

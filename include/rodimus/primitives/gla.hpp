@@ -136,14 +136,7 @@ template <class Act, class Gate, class State>
 template <class Act, class Gate, class State>
 [[nodiscard]] status gla_check(const gla_args<Act, Gate, State>& a) noexcept {
   RODIMUS_TRY(gla_check_shapes(a));
-  if (a.cu_seqlens) {
-    const std::int64_t* cu = a.cu_seqlens;
-    RODIMUS_REQUIRE(cu[0] == 0, bad_argument, "cu_seqlens");
-    for (std::int64_t n = 0; n < a.num_seqs; ++n)
-      RODIMUS_REQUIRE(cu[n + 1] >= cu[n], bad_argument, "cu_seqlens");
-    RODIMUS_REQUIRE(cu[a.num_seqs] == a.q.shape[2], bad_shape, "cu_seqlens");
-  }
-  return status::success();
+  return check_packed_offsets(a.cu_seqlens, a.num_seqs, a.q.shape[2]);
 }
 
 /// gla_check plus the chunk size (>= 1; backends other than scalar also require
