@@ -87,6 +87,25 @@ void gla_cpu_store_state(const gla_args<Act, Gate, float>& a, index_t n, index_t
     std::copy(S + i * Vp, S + i * Vp + V, &a.final_state(n, h, i, index_t(0)));
 }
 
+/// The driver the scan and the chunked form share: for every sequence n and head h, the state
+/// entering n is loaded into S (K, Vp), segment(b, h, s0, L) runs over n's tokens in segments of
+/// at most kGlaSegment (L tokens from s0, batch row b), and S is stored as n's final state.
+template <class A, class Act, class Gate, class F>
+void gla_cpu_for_each_segment(const gla_args<Act, Gate, float>& a, float* S, index_t Vp,
+                              F&& segment) noexcept {
+  const index_t N = gla_num_seqs(a), H = a.q.shape[1];
+  for (index_t n = 0; n < N; ++n) {
+    index_t b, t0, t1;
+    gla_sequence_range(a, n, b, t0, t1);
+    for (index_t h = 0; h < H; ++h) {
+      gla_cpu_load_state<A>(a, n, h, S, Vp);
+      for (index_t s0 = t0; s0 < t1; s0 += kGlaSegment)
+        segment(b, h, s0, std::min(kGlaSegment, t1 - s0));
+      gla_cpu_store_state(a, n, h, S, Vp);
+    }
+  }
+}
+
 /// Column block [c0, c0 + NV*W) of a row of `src` into f32 registers (zero past V).
 template <class A, int NV, class T>
 inline void gla_load_block(fbatch<A> (&out)[NV], const T* row, index_t c0, index_t V) noexcept {
@@ -370,48 +389,38 @@ template <class Arch, class Act, class Gate, class State>
     using namespace detail;
     constexpr index_t W = index_t(lanes<Arch>);
     constexpr index_t BW = kGlaBlockVectors * W;
-    const index_t H = a.q.shape[1], K = a.q.shape[3], V = a.v.shape[3];
+    const index_t K = a.q.shape[3], V = a.v.shape[3];
     const index_t Vp = gla_padded_columns<Arch>(V);
     float* S = ws.take<float>(std::size_t(K * Vp));           // (K, Vp)
     float* dq = ws.take<float>(std::size_t(kGlaSegment * K)); // (Ts, K) scale * q
     float* dd = ws.take<float>(std::size_t(kGlaSegment * K)); // (Ts, K) exp(g)
     float* dk = ws.take<float>(std::size_t(kGlaSegment * K)); // (Ts, K) k
     RODIMUS_REQUIRE(S && dq && dd && dk, workspace_too_small, "ws");
-    const index_t N = gla_num_seqs(a);
     const index_t blocks = (V + BW - 1) / BW;
-    for (index_t n = 0; n < N; ++n) {
-      index_t b, t0, t1;
-      detail::gla_sequence_range(a, n, b, t0, t1);
-      for (index_t h = 0; h < H; ++h) {
-        gla_cpu_load_state<Arch>(a, n, h, S, Vp);
-        for (index_t s0 = t0; s0 < t1; s0 += kGlaSegment) {
-          const index_t L = std::min(kGlaSegment, t1 - s0);
-          parallel_for(be.pool, 0, L, 16, [&](index_t lo, index_t hi) {
-            for (index_t t = lo; t < hi; ++t) {
-              const Act* q = &a.q(b, h, s0 + t, index_t(0));
-              const Gate* k = &a.k(b, h, s0 + t, index_t(0));
-              const Gate* g = &a.g(b, h, s0 + t, index_t(0));
-              index_t i = 0;
-              for (; i + W <= K; i += W) {
-                (fbatch<Arch>(a.scale) * load_f32<Arch>(q + i)).store_unaligned(dq + t * K + i);
-                xsimd::exp(load_f32<Arch>(g + i)).store_unaligned(dd + t * K + i);
-                load_f32<Arch>(k + i).store_unaligned(dk + t * K + i);
-              }
-              for (; i < K; ++i) {
-                dq[t * K + i] = a.scale * load_as<float>(q[i]);
-                dd[t * K + i] = std::exp(load_as<float>(g[i]));
-                dk[t * K + i] = load_as<float>(k[i]);
-              }
-            }
-          });
-          parallel_for(be.pool, 0, blocks, 1, [&](index_t lo, index_t hi) {
-            for (index_t blk = lo; blk < hi; ++blk)
-              gla_scan_block<Arch, kGlaBlockVectors>(a, b, h, s0, L, dq, dd, dk, S, Vp, blk * BW);
-          });
+    gla_cpu_for_each_segment<Arch>(a, S, Vp, [&](index_t b, index_t h, index_t s0, index_t L) {
+      parallel_for(be.pool, 0, L, 16, [&](index_t lo, index_t hi) {
+        for (index_t t = lo; t < hi; ++t) {
+          const Act* q = &a.q(b, h, s0 + t, index_t(0));
+          const Gate* k = &a.k(b, h, s0 + t, index_t(0));
+          const Gate* g = &a.g(b, h, s0 + t, index_t(0));
+          index_t i = 0;
+          for (; i + W <= K; i += W) {
+            (fbatch<Arch>(a.scale) * load_f32<Arch>(q + i)).store_unaligned(dq + t * K + i);
+            xsimd::exp(load_f32<Arch>(g + i)).store_unaligned(dd + t * K + i);
+            load_f32<Arch>(k + i).store_unaligned(dk + t * K + i);
+          }
+          for (; i < K; ++i) {
+            dq[t * K + i] = a.scale * load_as<float>(q[i]);
+            dd[t * K + i] = std::exp(load_as<float>(g[i]));
+            dk[t * K + i] = load_as<float>(k[i]);
+          }
         }
-        gla_cpu_store_state(a, n, h, S, Vp);
-      }
-    }
+      });
+      parallel_for(be.pool, 0, blocks, 1, [&](index_t lo, index_t hi) {
+        for (index_t blk = lo; blk < hi; ++blk)
+          gla_scan_block<Arch, kGlaBlockVectors>(a, b, h, s0, L, dq, dd, dk, S, Vp, blk * BW);
+      });
+    });
     return status::success();
   }
 }
@@ -439,7 +448,7 @@ template <class Arch, class Act, class Gate, class State>
     using namespace detail;
     constexpr index_t W = index_t(lanes<Arch>);
     constexpr index_t BW = kGlaBlockVectors * W;
-    const index_t H = a.q.shape[1], K = a.q.shape[3], V = a.v.shape[3];
+    const index_t K = a.q.shape[3], V = a.v.shape[3];
     const index_t C = chunk_size, Ts = kGlaSegment;
     const index_t Vp = gla_padded_columns<Arch>(V);
     float* S = ws.take<float>(std::size_t(K * Vp)); // (K, Vp)
@@ -452,30 +461,20 @@ template <class Arch, class Act, class Gate, class State>
     buf.tmp = ws.take<float>(std::size_t(Ts / C * K));
     RODIMUS_REQUIRE(S && buf.qt && buf.kt && buf.G && buf.A && buf.decay && buf.tmp,
                     workspace_too_small, "ws");
-    const index_t N = gla_num_seqs(a);
     const index_t blocks = (V + BW - 1) / BW;
-    for (index_t n = 0; n < N; ++n) {
-      index_t b, t0, t1;
-      detail::gla_sequence_range(a, n, b, t0, t1);
-      for (index_t h = 0; h < H; ++h) {
-        gla_cpu_load_state<Arch>(a, n, h, S, Vp);
-        for (index_t s0 = t0; s0 < t1; s0 += Ts) {
-          const index_t Ls = std::min(Ts, t1 - s0);
-          const index_t chunks = (Ls + C - 1) / C;
-          parallel_for(be.pool, 0, chunks, 1, [&](index_t lo, index_t hi) {
-            for (index_t c = lo; c < hi; ++c)
-              gla_chunk_prepare<Arch>(a, b, h, s0 + c * C, std::min(C, Ls - c * C), c, C, buf,
-                                      buf.tmp + c * K);
-          });
-          parallel_for(be.pool, 0, blocks, 1, [&](index_t lo, index_t hi) {
-            alignas(64) float U[128 * BW]; // (C, BW) the chunk's v block, f32
-            for (index_t blk = lo; blk < hi; ++blk)
-              gla_chunk_block<Arch, kGlaBlockVectors>(a, b, h, s0, Ls, C, buf, S, Vp, blk * BW, U);
-          });
-        }
-        gla_cpu_store_state(a, n, h, S, Vp);
-      }
-    }
+    gla_cpu_for_each_segment<Arch>(a, S, Vp, [&](index_t b, index_t h, index_t s0, index_t Ls) {
+      const index_t chunks = (Ls + C - 1) / C;
+      parallel_for(be.pool, 0, chunks, 1, [&](index_t lo, index_t hi) {
+        for (index_t c = lo; c < hi; ++c)
+          gla_chunk_prepare<Arch>(a, b, h, s0 + c * C, std::min(C, Ls - c * C), c, C, buf,
+                                  buf.tmp + c * K);
+      });
+      parallel_for(be.pool, 0, blocks, 1, [&](index_t lo, index_t hi) {
+        alignas(64) float U[128 * BW]; // (C, BW) the chunk's v block, f32
+        for (index_t blk = lo; blk < hi; ++blk)
+          gla_chunk_block<Arch, kGlaBlockVectors>(a, b, h, s0, Ls, C, buf, S, Vp, blk * BW, U);
+      });
+    });
     return status::success();
   }
 }
