@@ -38,6 +38,37 @@ constexpr index_t kLinearGemvMaxM = 4;
 constexpr index_t kLinearPrefetchBytes = 256; // measured best of 0-16384 for one stream
 constexpr index_t kLinearPairMaxX = 16384;    // floats of rearranged x on the stack (64 KiB)
 
+/// acc[m][r] += x[m, k0:K] . w[r, k0:K] for the R rows wr and MR rows xr: whole vectors, then
+/// the partial last one (the columns the unrolled main loops of the GEMV kernels leave).
+template <class A, int MR, int R, class Act, class Weight>
+inline void linear_gemv_tail(const Weight* const (&wr)[R], const Act* const* xr, index_t k0,
+                             index_t K, fbatch<A> (&acc)[MR][R]) noexcept {
+  using B = fbatch<A>;
+  constexpr index_t W = index_t(lanes<A>);
+  const index_t kv = k0 + (K - k0) / W * W;
+  for (index_t k = k0; k < kv; k += W) {
+    B wv[R];
+    for (int r = 0; r < R; ++r)
+      wv[r] = load_f32<A>(wr[r] + k);
+    for (int m = 0; m < MR; ++m) {
+      const B xv = load_f32<A>(xr[m] + k);
+      for (int r = 0; r < R; ++r)
+        acc[m][r] = xsimd::fma(xv, wv[r], acc[m][r]);
+    }
+  }
+  if (kv < K) {
+    const std::size_t rest = std::size_t(K - kv);
+    B wv[R];
+    for (int r = 0; r < R; ++r)
+      wv[r] = load_f32_partial<A>(wr[r] + kv, rest);
+    for (int m = 0; m < MR; ++m) {
+      const B xv = load_f32_partial<A>(xr[m] + kv, rest);
+      for (int r = 0; r < R; ++r)
+        acc[m][r] = xsimd::fma(xv, wv[r], acc[m][r]);
+    }
+  }
+}
+
 /// y[m0:m0+MR, n] for the R weight rows n .. n+R-1: R rows share every load of x; U unrolled
 /// steps of `lanes` keep R*MR*U independent accumulators; the same columns of the next R rows
 /// are prefetched (the rows are one contiguous stream, and a bf16 row of K = 2048 is a single
@@ -50,7 +81,7 @@ inline void linear_gemv_block(const linear_args<Act, Weight>& a, const Act* cons
   constexpr index_t step = W * U;
   constexpr index_t line = index_t(64 / sizeof(Weight)); // weights per cache line
   const index_t K = a.x.shape[1];
-  const index_t ks = K / step * step, kv = K / W * W;
+  const index_t ks = K / step * step;
   const index_t ahead = R * a.w.stride[0]; // the next R rows, same column
   const Weight* wr[R];
   for (int r = 0; r < R; ++r)
@@ -75,27 +106,7 @@ inline void linear_gemv_block(const linear_args<Act, Weight>& a, const Act* cons
       }
     }
   }
-  for (index_t k = ks; k < kv; k += W) {
-    B wv[R];
-    for (int r = 0; r < R; ++r)
-      wv[r] = load_f32<A>(wr[r] + k);
-    for (int m = 0; m < MR; ++m) {
-      const B xv = load_f32<A>(xr[m] + k);
-      for (int r = 0; r < R; ++r)
-        acc[0][m][r] = xsimd::fma(xv, wv[r], acc[0][m][r]);
-    }
-  }
-  if (kv < K) {
-    const std::size_t rest = std::size_t(K - kv);
-    B wv[R];
-    for (int r = 0; r < R; ++r)
-      wv[r] = load_f32_partial<A>(wr[r] + kv, rest);
-    for (int m = 0; m < MR; ++m) {
-      const B xv = load_f32_partial<A>(xr[m] + kv, rest);
-      for (int r = 0; r < R; ++r)
-        acc[0][m][r] = xsimd::fma(xv, wv[r], acc[0][m][r]);
-    }
-  }
+  linear_gemv_tail<A>(wr, xr, ks, K, acc[0]);
   for (int m = 0; m < MR; ++m)
     for (int r = 0; r < R; ++r) {
       B s = acc[0][m][r];
@@ -176,7 +187,6 @@ inline void linear_gemv_bf16_block(const linear_args<Act, bf16>& a, const float*
   using B = fbatch<A>;
   constexpr index_t W = index_t(lanes<A>);
   const index_t K = a.x.shape[1];
-  const index_t kv = K / W * W;
   const index_t ahead = R * a.w.stride[0];
   const bf16* wr[R];
   for (int r = 0; r < R; ++r)
@@ -202,27 +212,7 @@ inline void linear_gemv_bf16_block(const linear_args<Act, bf16>& a, const float*
       }
     }
   }
-  for (index_t k = Kp; k < kv; k += W) {
-    B wv[R];
-    for (int r = 0; r < R; ++r)
-      wv[r] = load_f32<A>(wr[r] + k);
-    for (int m = 0; m < MR; ++m) {
-      const B xv = load_f32<A>(xr[m] + k);
-      for (int r = 0; r < R; ++r)
-        acc_e[m][r] = xsimd::fma(xv, wv[r], acc_e[m][r]);
-    }
-  }
-  if (kv < K) {
-    const std::size_t rest = std::size_t(K - kv);
-    B wv[R];
-    for (int r = 0; r < R; ++r)
-      wv[r] = load_f32_partial<A>(wr[r] + kv, rest);
-    for (int m = 0; m < MR; ++m) {
-      const B xv = load_f32_partial<A>(xr[m] + kv, rest);
-      for (int r = 0; r < R; ++r)
-        acc_e[m][r] = xsimd::fma(xv, wv[r], acc_e[m][r]);
-    }
-  }
+  linear_gemv_tail<A>(wr, xr, Kp, K, acc_e);
   for (int m = 0; m < MR; ++m)
     for (int r = 0; r < R; ++r)
       a.y(m0 + m, n + r) = store_as<Act>(xsimd::hadd(acc_e[m][r] + acc_o[m][r]));
