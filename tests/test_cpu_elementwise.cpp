@@ -10,6 +10,8 @@
 // of two; 2^-8 was too tight: 396 vs 398 failed against 2^-8 x 396).
 #include "test_cpu_support.hpp"
 
+#include "cases/swiglu_cases.hpp"
+
 #include "rodimus/backend/cpu/causal_conv.hpp"
 #include "rodimus/backend/cpu/ddts.hpp"
 #include "rodimus/backend/cpu/gated_rmsnorm.hpp"
@@ -83,19 +85,6 @@ template <class Arch, class Act> void check_gated(index_t M, index_t E, bool ali
   a.y = make_view(y_ref.data(), M, E);
   REQUIRE(gated_rmsnorm(scalar{}, a).ok());
   test::check_close(alias ? x : y, y_ref, tol<Act>(), 0.0, "y");
-}
-
-template <class Arch, class Act> void check_swiglu(index_t M, index_t F, bool pool) {
-  auto g = test::rng(std::uint64_t(M * 7 + F));
-  auto fc = test::uniform<Act>(g, std::size_t(M * 2 * F), -20, 20);
-  std::vector<Act> y(std::size_t(M * F)), y_ref(y.size());
-  test::poison(y);
-  test::poison(y_ref);
-  swiglu_args<Act> a{make_view<const Act>(fc.data(), M, 2 * F), make_view(y.data(), M, F)};
-  REQUIRE(swiglu(backend<Arch>(pool), a).ok());
-  a.y = make_view(y_ref.data(), M, F);
-  REQUIRE(swiglu(scalar{}, a).ok());
-  test::check_close(y, y_ref, tol<Act>(), 0.0, "y");
 }
 
 template <class Arch, class Act>
@@ -259,9 +248,7 @@ TEST_CASE_TEMPLATE("cpu rmsnorm, gated_rmsnorm and swiglu match the scalar refer
     check_gated<Arch, float>(3, 4096, false, pool);
     check_gated<Arch, float>(17, 1001, true, pool);
     check_gated<Arch, bf16>(4, 300, false, pool);
-    check_swiglu<Arch, float>(3, 2736, pool);
-    check_swiglu<Arch, bf16>(20, 1003, pool);
-    check_swiglu<Arch, f16>(2, 45, pool);
+    test::check_swiglu_all(backend<Arch>(pool));
   }
 }
 

@@ -1,0 +1,46 @@
+// Shared pieces of the CUDA tests: whether a device is present (the tests skip with a message
+// where none is, so CI, which has no GPU, compiles and runs them), the backend tag they use, and
+// a stream + context owned for the whole test binary.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "rodimus/backend/cuda/cuda.cuh"
+#include "rodimus/backend/cuda/memory.cuh"
+#include "support/test_support.hpp"
+
+namespace rodimus::test {
+
+/// True when a CUDA device can be used; otherwise the calling test prints why and should return.
+inline bool cuda_device_present() {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess || n == 0) {
+    (void)cudaGetLastError();
+    MESSAGE("skipped: no CUDA device (" << (e != cudaSuccess ? cudaGetErrorString(e) : "0 devices")
+                                        << ")");
+    return false;
+  }
+  return true;
+}
+
+/// The tag every CUDA test runs on (a non-default stream, so nothing relies on the legacy stream's
+/// implicit synchronisation).
+inline cuda<90> cuda_backend() {
+  static cudaStream_t stream = [] {
+    cudaStream_t s = nullptr;
+    REQUIRE(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) == cudaSuccess);
+    return s;
+  }();
+  cuda<90> be;
+  be.stream = stream;
+  return be;
+}
+
+} // namespace rodimus::test
+
+/// Return from the current test (with a message) where no CUDA device is present.
+#define RODIMUS_REQUIRE_CUDA_DEVICE()                                                              \
+  do {                                                                                             \
+    if (!::rodimus::test::cuda_device_present()) return;                                           \
+  } while (0)
