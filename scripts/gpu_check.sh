@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA check of the GPU machine, in one command (CI has no GPU; it only compiles the .cu files):
-#   1. build the CUDA tests and benchmarks with nvcc for sm_90 (CMake is bypassed: the machine has
-#      none of our Debian packages; the headers and libbenchmark come from .deps/, made on the build
-#      machine by copying /usr/include/{doctest,benchmark,...} and libbenchmark.so*)
+#   1. build the CUDA tests and benchmarks with the project's own CMake (the targets CI compiles);
+#      the machine has none of our Debian packages: scripts/gpu_deps.sh unpacks them into .deps/
+#      on the build machine and the device call carries that folder
 #   2. run the CUDA tests
 #   3. the Google Benchmark suite, JSON output
 #   4. compute-sanitizer memcheck, racecheck, initcheck and synccheck on the test binary
@@ -32,50 +32,33 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem,clo
 "$nvcc" --version | tail -2
 g++ --version | head -1
 
-echo "== build (nvcc -arch=sm_90)"
-flags=(-std=c++17 -O3 -arch=sm_90 -lineinfo -I "$root/include" -I "$root/tests" -I "$deps/include"
-       -DRODIMUS_HAVE_CUDA=1 -Xcompiler -Wall,-Wextra)
-test_defs=(-DRODIMUS_TEST_DATA_DIR="\"$root/tests/data\"" -DRODIMUS_SOURCE_DIR="\"$root\""
-           -DRODIMUS_BINARY_DIR="\"$bld\"")
+echo "== build (the project's CMake, dependencies from .deps)"
+[ -d "$deps/root/usr" ] || { echo "no .deps/root: run scripts/gpu_deps.sh here and carry .deps"; exit 1; }
 t0=$(date +%s)
-"$nvcc" "${flags[@]}" "${test_defs[@]}" -c tests/support/test_main.cpp -o "$bld/test_main.o" \
-  >"$bld/build_main.log" 2>&1 &
-pids=($!)
-tests=()
-for src in tests/cuda/test_*.cu; do
-  name=$(basename "$src" .cu)
-  tests+=("$name")
-  "$nvcc" "${flags[@]}" "${test_defs[@]}" -c "$src" -o "$bld/$name.o" >"$bld/build_$name.log" 2>&1 &
-  pids+=($!)
-done
-benches=()
-for src in bench/cuda/bench_*.cu; do
-  name=$(basename "$src" .cu)
-  benches+=("$name")
-  "$nvcc" "${flags[@]}" -I bench "$src" -o "$bld/$name" -L "$deps/lib" -lbenchmark -lpthread \
-    -Xlinker -rpath -Xlinker "$deps/lib" >"$bld/build_$name.log" 2>&1 &
-  pids+=($!)
-done
-for p in "${pids[@]}"; do wait "$p" || status=1; done
-for name in "${tests[@]}"; do
-  "$nvcc" -arch=sm_90 "$bld/test_main.o" "$bld/$name.o" -o "$bld/$name" >>"$bld/build_$name.log" 2>&1 ||
-    fail "link $name"
-done
-cat "$bld"/build_*.log >"$out/build.log"
+tests=(); for src in tests/cuda/test_*.cu; do tests+=("cuda_$(basename "$src" .cu)"); done
+benches=(); for src in bench/cuda/bench_*.cu; do benches+=("$(basename "$src" .cu)"); done
+extra_targets=(${RODIMUS_GPU_EXTRA_TARGETS:-})
+cmake -S "$root" -B "$bld" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$deps/root/usr" \
+  -DCMAKE_CUDA_COMPILER="$nvcc" -DRODIMUS_CUDA=ON -DRODIMUS_WERROR=ON -DRODIMUS_BUILD_BENCH=ON \
+  -DRODIMUS_HEADER_CHECK=OFF >"$out/build.log" 2>&1 || { cat "$out/build.log"; exit 1; }
+cmake --build "$bld" -j "$(nproc)" --target "${tests[@]}" "${benches[@]}" "${extra_targets[@]}" \
+  >>"$out/build.log" 2>&1 || status=1
 echo "build: $(( $(date +%s) - t0 )) s, status $status"
-[ $status -eq 0 ] || { cat "$out/build.log"; exit 1; }
+[ $status -eq 0 ] || { grep -B2 -A12 -E "error|Error" "$out/build.log" | head -150; exit 1; }
+export LD_LIBRARY_PATH=$deps/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+find_bin() { find "$bld" -type f -name "$1" -perm -u+x | head -1; }
 
 echo "== tests"
 test_summary=()
 for name in "${tests[@]}"; do
-  if "$bld/$name" 2>&1 | tee -a "$out/test.log"; then test_summary+=("$name: passed")
+  if "$(find_bin "$name")" 2>&1 | tee -a "$out/test.log"; then test_summary+=("$name: passed")
   else test_summary+=("$name: FAILED"); fail "$name"; fi
 done
 
 echo "== benchmarks"
 bench_json=()
 for name in "${benches[@]}"; do
-  LD_LIBRARY_PATH=$deps/lib "$bld/$name" --benchmark_out="$out/$name.json" --benchmark_out_format=json \
+  "$(find_bin "$name")" --benchmark_out="$out/$name.json" --benchmark_out_format=json \
     --benchmark_counters_tabular=true 2>&1 | tee -a "$out/bench.log" || fail "$name"
   bench_json+=("$out/$name.json")
 done
@@ -89,7 +72,7 @@ if [ -n "$sanitizer" ]; then
     for tool in memcheck racecheck initcheck synccheck; do
       extra=()
       [ "$tool" = memcheck ] && extra=(--leak-check full)
-      timeout 280 "$sanitizer" --tool "$tool" "${extra[@]}" --error-exitcode 99 "$bld/$name" \
+      timeout 280 "$sanitizer" --tool "$tool" "${extra[@]}" --error-exitcode 99 "$(find_bin "$name")" \
         >"$bld/san_${name}_$tool.log" 2>&1 &
       jobs_+=("$!:$name:$tool")
     done
@@ -110,10 +93,10 @@ fi
 
 if [ "${RODIMUS_NCU:-0}" = 1 ] && command -v ncu >/dev/null; then
   echo "== ncu (one decode kernel, bf16, B = 64)"
-  LD_LIBRARY_PATH=$deps/lib timeout 180 ncu --clock-control none -k regex:gla_decode_kernel \
+  timeout 180 ncu --clock-control none -k regex:gla_decode_kernel \
     --launch-skip 10 --launch-count 1 --section SpeedOfLight --section MemoryWorkloadAnalysis \
     --section Occupancy --section LaunchStats \
-    "$bld/bench_gla_decode" --benchmark_filter='bm_gla_decode<bf16>/64/' >"$out/ncu.log" 2>&1 ||
+    "$(find_bin bench_gla_decode)" --benchmark_filter='bm_gla_decode<bf16>/64/' >"$out/ncu.log" 2>&1 ||
     echo "ncu failed (see ncu.log)"
   grep -E 'DRAM Throughput|Memory Throughput|Duration|Achieved Occupancy|Registers Per|Theoretical Occ' \
     "$out/ncu.log" | head -20
