@@ -209,7 +209,7 @@ TEST_CASE("state bytes per sequence") {
   model_config c14;
   c14.d_model = 2048;
   c14.n_layer = 48;
-  CHECK(state_pool::bytes_per_sequence(c14) == 48u * (1048576u + 65536u) + 8u);
+  CHECK(state_pool<>::bytes_per_sequence(c14) == 48u * (1048576u + 65536u) + 8u);
   // Rodimus+ adds a window ring of window_size // 2 + 1 positions of (1 + H) heads of d_h f32.
   model_config cp = c14;
   cp.block_type = block_kind::rodimus_plus;
@@ -218,7 +218,7 @@ TEST_CASE("state bytes per sequence") {
   cp.num_heads_k = 1;
   cp.num_heads_v = 16;
   cp.window_size = 4096;
-  CHECK(state_pool::bytes_per_sequence(cp) ==
+  CHECK(state_pool<>::bytes_per_sequence(cp) ==
         24u * (1048576u + 65536u + 2049u * 17u * 128u * 4u) + 8u);
 }
 

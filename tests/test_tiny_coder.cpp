@@ -3,62 +3,17 @@
 // decode path reproduces `greedy_ids_bf16_weights` token for token. When the f32 original is
 // present
 // (../shared/tiny-coder/model.safetensors), also `logits` and `greedy_ids` of the official code.
-#include "support/test_support.hpp"
+#include "cases/model_cases.hpp"
 
 #include <algorithm>
 #include <fstream>
 
-#include "rodimus/model/runner.hpp"
 
 using namespace rodimus;
 
-namespace {
-
-// Greedy continuation of `prompt` by `n` tokens: prefill, then one decode step per token.
-std::vector<std::int64_t> greedy(model_runner<scalar>& runner,
-                                 const std::vector<std::int64_t>& prompt, std::size_t n) {
-  const index_t V = runner.config().vocab_size;
-  state_pool pool = runner.make_pool(1);
-  const int s = pool.acquire();
-  std::vector<float> lg = runner.prefill(pool, {s}, prompt, {0, std::int64_t(prompt.size())},
-                                         logits_for::last_position);
-  std::vector<std::int64_t> out;
-  while (out.size() < n) {
-    REQUIRE(lg.size() == std::size_t(V));
-    out.push_back(std::int64_t(std::max_element(lg.begin(), lg.end()) - lg.begin()));
-    if (out.size() < n) lg = runner.decode(pool, {s}, {out.back()});
-  }
-  return out;
-}
-
-void check_checkpoint(const std::string& dir, const char* logits_name, const char* greedy_name) {
-  INFO("checkpoint " << dir);
-  const auto w = model_weights::load(dir);
-  const auto e = io::safetensors_file::open(test::source_dir() +
-                                            "/examples/models/tiny-coder/expected.safetensors");
-  const auto& shape = e.at("input_ids").shape;
-  const index_t B = shape[0], T = shape[1];
-  const auto ids = e.read<std::int64_t>("input_ids");
-  const auto want = e.read<float>(logits_name);
-  model_runner<scalar> runner(w);
-  test::check_close(sequence_logits(runner, ids, B, T, T), want, 1e-4, 1.0, "forward");
-  test::check_close(sequence_logits(runner, ids, B, T, 0), want, 1e-4, 1.0, "decode");
-  test::check_close(sequence_logits(runner, ids, B, T, T / 2), want, 1e-4, 1.0, "split");
-
-  const auto prompt = e.read<std::int64_t>("greedy_prompt_ids");
-  const auto expected = e.read<std::int64_t>(greedy_name);
-  const auto got = greedy(runner, prompt, expected.size());
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    INFO("generated token " << i);
-    REQUIRE(got[i] == expected[i]);
-  }
-}
-
-} // namespace
-
 TEST_CASE("tiny-coder bf16: logits and greedy generation through the decode path") {
-  check_checkpoint(test::source_dir() + "/examples/models/tiny-coder", "logits_bf16_weights",
-                   "greedy_ids_bf16_weights");
+  test::check_tiny_coder(test::source_dir() + "/examples/models/tiny-coder",
+                         "logits_bf16_weights", "greedy_ids_bf16_weights", scalar{}, 1e-4);
 }
 
 TEST_CASE("tiny-coder f32 original (when present): the official code's logits and greedy ids") {
@@ -67,5 +22,5 @@ TEST_CASE("tiny-coder f32 original (when present): the official code's logits an
     MESSAGE("skipped: " << dir << "/model.safetensors is not present");
     return;
   }
-  check_checkpoint(dir, "logits", "greedy_ids");
+  test::check_tiny_coder(dir, "logits", "greedy_ids", scalar{}, 1e-4);
 }

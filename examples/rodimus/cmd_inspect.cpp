@@ -70,7 +70,7 @@ int run_inspect(int argc, char** argv) {
   print_config(cfg);
   std::printf("parameters               %lld (from the configuration)\n",
               (long long)parameter_count(cfg));
-  std::printf("state per sequence       %s\n", mib(state_pool::bytes_per_sequence(cfg)).c_str());
+  std::printf("state per sequence       %s\n", mib(state_pool<>::bytes_per_sequence(cfg)).c_str());
   try {
     const model_weights w = model_weights::load(dir, weight_placement::mapped);
     std::printf("stored dtypes           ");

@@ -19,7 +19,8 @@
 #include "rodimus/blocks/mixer.hpp"
 #include "rodimus/blocks/swska_layer.hpp"
 #include "rodimus/model/config.hpp"
-#include "rodimus/model/weights.hpp"
+#include "rodimus/core/memory.hpp"
+#include "rodimus/model/weight_views.hpp"
 #include "rodimus/primitives/rmsnorm.hpp"
 
 namespace rodimus {
@@ -67,15 +68,15 @@ rodimus_block(const Backend& be, const model_config& cfg, const layer_weights& w
   RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
   const float eps = float(cfg.norm_epsilon);
   auto keep = [&](float* dst, const float* src) {
-    if (dst) std::memcpy(dst, src, std::size_t(M * D) * sizeof(float));
+    return dst ? copy_within(be, dst, src, std::size_t(M * D) * sizeof(float))
+               : status::success();
   };
-  auto norm = [&](const float* x, bool add_residual, bool keep_sum,
-                  const std::vector<float>& weight) {
+  auto norm = [&](const float* x, bool add_residual, bool keep_sum, weight_vector weight) {
     rmsnorm_args<float, float> na;
     na.x = make_view(x, M, D);
     if (add_residual) na.residual = residual;
     if (keep_sum) na.residual_out = residual;
-    na.weight = make_view(static_cast<const float*>(weight.data()), D);
+    na.weight = weight;
     na.y = make_view(a, M, D);
     na.eps = eps;
     return rmsnorm(be, na);
@@ -85,17 +86,17 @@ rodimus_block(const Backend& be, const model_config& cfg, const layer_weights& w
   const auto av = make_view(static_cast<const float*>(a), M, D);
   if (!cfg.is_plus()) {
     RODIMUS_TRY(rodimus_mixer(be, cfg, w.mixer, st.mixer, lay, av, hidden, ar.rest()));
-    if (capture) keep(capture->mixer_out, hidden.data);
+    if (capture) RODIMUS_TRY(keep(capture->mixer_out, hidden.data));
     return status::success();
   }
   RODIMUS_TRY(rodimus_mixer(be, cfg, w.mixer, st.mixer, lay, av, make_view(m, M, D), ar.rest()));
-  if (capture) keep(capture->mixer_out, m);
+  if (capture) RODIMUS_TRY(keep(capture->mixer_out, m));
   RODIMUS_TRY(norm(m, true, true, w.attn_norm));
   RODIMUS_TRY(swska_layer(be, cfg, w.attn, st.attn, lay, av, make_view(z, M, D), ar.rest()));
-  if (capture) keep(capture->attn_out, z);
+  if (capture) RODIMUS_TRY(keep(capture->attn_out, z));
   RODIMUS_TRY(norm(z, true, false, w.ffn_norm));
   RODIMUS_TRY(swiglu_ffn(be, cfg, w.ffn, av, hidden, ar.rest()));
-  if (capture) keep(capture->ffn_out, hidden.data);
+  if (capture) RODIMUS_TRY(keep(capture->ffn_out, hidden.data));
   return status::success();
 }
 

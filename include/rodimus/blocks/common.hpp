@@ -1,5 +1,6 @@
 // Pieces shared by the blocks (mixer, SW-SKA layer, FFN, Rodimus / Rodimus+ blocks):
-//   - linear_weight: y = x . W^T with W in its stored dtype (f32, bf16, f16), one dispatch point;
+//   - linear_weight / embedding_weight: y = x . W^T and the embedding gather with the weight in its
+//     stored dtype (f32, bf16, f16), one dispatch point each;
 //   - batch_layout: which tokens belong to which sequence and where each sequence's state lives;
 //   - block_arena: activations carved out of the caller's workspace (blocks never allocate).
 //
@@ -14,7 +15,8 @@
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/core/workspace.hpp"
-#include "rodimus/model/weights.hpp"
+#include "rodimus/model/weight_views.hpp"
+#include "rodimus/primitives/embedding.hpp"
 #include "rodimus/primitives/linear.hpp"
 
 namespace rodimus {
@@ -30,6 +32,21 @@ template <class Backend>
   default: break;
   }
   return status::fail(status_code::unsupported, "weight dtype");
+}
+
+/// out (M, D) = table[ids[m], :] * scale, the table in its stored dtype; ids (M) in the backend's
+/// memory.
+template <class Backend>
+[[nodiscard]] status embedding_weight(const Backend& be, const weight_matrix& table,
+                                      const std::int64_t* ids, index_t M, float scale,
+                                      tensor_view<float, 2> out) noexcept {
+  switch (table.type) {
+  case dtype::f32: return embedding(be, embedding_args<float>{table.view<float>(), ids, M, out, scale});
+  case dtype::bf16: return embedding(be, embedding_args<bf16>{table.view<bf16>(), ids, M, out, scale});
+  case dtype::f16: return embedding(be, embedding_args<f16>{table.view<f16>(), ids, M, out, scale});
+  default: break;
+  }
+  return status::fail(status_code::unsupported, "embedding dtype");
 }
 
 /// Rows [first, first + count) of a weight matrix (a contiguous block of it).

@@ -9,7 +9,7 @@
 
 #include "rodimus/blocks/common.hpp"
 #include "rodimus/model/config.hpp"
-#include "rodimus/model/weights.hpp"
+#include "rodimus/model/weight_views.hpp"
 #include "rodimus/primitives/linear.hpp"
 #include "rodimus/primitives/swiglu.hpp"
 

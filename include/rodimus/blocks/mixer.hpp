@@ -16,23 +16,26 @@
 //
 // Prefill runs the chunked GLA over packed sequences, starting from (and leaving) each sequence's
 // state in the pools; decode runs causal_conv_step and gla_decode on one token per sequence.
-// State pools: conv (P, E, W) f32, GLA (P, 1, N, E) f32, addressed by batch_layout::slot.
+// State pools: conv (P, E, W) f32, GLA (P, 1, N, E) f32, addressed by batch_layout::slot, read and
+// updated in place by the primitives (no copies around them). Every step is a primitive call: the
+// mixer never touches the data itself, so it runs unchanged on every backend.
 #pragma once
 
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 #include "rodimus/blocks/common.hpp"
 #include "rodimus/model/config.hpp"
-#include "rodimus/model/weights.hpp"
+#include "rodimus/model/weight_views.hpp"
+#include "rodimus/primitives/channel_gate.hpp"
 #include "rodimus/primitives/causal_conv.hpp"
 #include "rodimus/primitives/ddts.hpp"
 #include "rodimus/primitives/elementwise.hpp"
 #include "rodimus/primitives/gated_rmsnorm.hpp"
 #include "rodimus/primitives/gla.hpp"
 #include "rodimus/primitives/linear.hpp"
+#include "rodimus/primitives/scale_add.hpp"
 
 namespace rodimus {
 
@@ -49,9 +52,9 @@ constexpr int mixer_gla_chunk = 64;
 namespace detail {
 
 inline gla_args<float, float, float> mixer_gla_shapes(index_t M, index_t N, index_t E,
-                                                      index_t S) noexcept {
+                                                      index_t P) noexcept {
   gla_args<float, float, float> a;
-  const index_t qk[4] = {1, 1, M, N}, vo[4] = {1, 1, M, E}, st[4] = {S, 1, N, E};
+  const index_t qk[4] = {1, 1, M, N}, vo[4] = {1, 1, M, E}, st[4] = {P, 1, N, E};
   a.q = tensor_view<const float, 4>::contiguous(nullptr, qk);
   a.k = a.q;
   a.g = a.q;
@@ -86,13 +89,11 @@ std::size_t rodimus_mixer_workspace_bytes(const Backend& be, const model_config&
   for (index_t n :
        {M * E, M * E, M * E, M * N, M * N, M * R, M * E, M * 2 * N, M * N, M * N, M * E})
     b += block_arena::bytes(n);
-  if (decode) {
+  if (decode)
     b += gla_decode_workspace_bytes(be, detail::mixer_gla_decode_shapes(M, N, E, num_seqs));
-  } else {
-    b += 2 * block_arena::bytes(num_seqs * N * E); // gathered initial / final GLA states
+  else
     b += gla_chunked_workspace_bytes(be, detail::mixer_gla_shapes(M, N, E, num_seqs),
                                      mixer_gla_chunk);
-  }
   return b + workspace::alignment;
 }
 
@@ -126,8 +127,8 @@ template <class Backend>
   RODIMUS_TRY(linear_weight(be, a, weight_rows(w.fc, E, E), make_view(g, M, E)));
 
   // 3. short conv + SiLU, with the conv state.
-  const auto conv_w = make_view(static_cast<const float*>(w.conv_weight.data()), E, W);
-  const auto conv_b = make_view(static_cast<const float*>(w.conv_bias.data()), E);
+  const auto conv_w = make_view(w.conv_weight.data, E, W);
+  const auto conv_b = w.conv_bias;
   if (lay.decode) {
     causal_conv_step_args<float> ca;
     ca.x = make_view(static_cast<const float*>(x), M, E);
@@ -163,17 +164,15 @@ template <class Backend>
                             make_view(h, M, R)));
   RODIMUS_TRY(linear_weight(be, make_view(static_cast<const float*>(h), M, R), w.ch_gate_up,
                             make_view(u, M, E)));
-  for (index_t m = 0; m < M; ++m)
-    for (index_t e = 0; e < E; ++e) {
-      const float z = u[m * E + e] + w.ch_gate_bias[std::size_t(e)];
-      u[m * E + e] = sigmoid(z) * x[m * E + e];
-    }
+  RODIMUS_TRY(channel_gate(
+      be, channel_gate_args{make_view(u, M, E), w.ch_gate_bias,
+                            make_view(static_cast<const float*>(x), M, E)}));
 
   // 7-9. memory gates and DDTS.
   RODIMUS_TRY(linear_weight(be, cv, w.mem_gate, make_view(psi, M, 2 * N)));
   ddts_args<float> da;
   da.gate_preact = make_view(static_cast<const float*>(psi), M, 2 * N);
-  da.gate_bias = make_view(static_cast<const float*>(w.mem_gate_bias.data()), 2 * N);
+  da.gate_bias = w.mem_gate_bias;
   da.k = make_view(static_cast<const float*>(k), M, N);
   da.k_hat = make_view(k_hat, M, N);
   da.log_decay = make_view(decay, M, N);
@@ -193,40 +192,30 @@ template <class Backend>
     ga.scale = cfg.gla_scale();
     RODIMUS_TRY(gla_decode(be, ga, ar.rest()));
   } else {
-    float* s_in = lay.fresh ? nullptr : ar.floats(S * N * E); // (S, 1, N, E)
-    float* s_out = ar.floats(S * N * E);                      // (S, 1, N, E)
-    RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
-    const std::size_t one = std::size_t(N * E);
-    if (s_in)
-      for (index_t n = 0; n < S; ++n)
-        std::memcpy(s_in + std::size_t(n) * one, &st.gla(lay.slot[n], 0, 0, 0),
-                    one * sizeof(float));
+    // The pools are read and written in place: sequence n's state is st.gla[slot[n]].
     gla_args<float, float, float> ga;
     ga.q = make_view(static_cast<const float*>(r), index_t(1), index_t(1), M, N);
     ga.k = make_view(static_cast<const float*>(k_hat), index_t(1), index_t(1), M, N);
     ga.v = make_view(static_cast<const float*>(u), index_t(1), index_t(1), M, E);
     ga.g = make_view(static_cast<const float*>(decay), index_t(1), index_t(1), M, N);
     ga.o = make_view(o, index_t(1), index_t(1), M, E);
-    if (s_in) ga.initial_state = make_view(static_cast<const float*>(s_in), S, index_t(1), N, E);
-    ga.final_state = make_view(s_out, S, index_t(1), N, E);
+    if (!lay.fresh) ga.initial_state = st.gla;
+    ga.final_state = st.gla;
+    ga.state_slot = lay.slot;
     ga.scale = cfg.gla_scale();
     ga.cu_seqlens = lay.cu_seqlens;
     ga.num_seqs = S;
     RODIMUS_TRY(gla_chunked(be, ga, mixer_gla_chunk, ar.rest()));
-    for (index_t n = 0; n < S; ++n)
-      std::memcpy(&st.gla(lay.slot[n], 0, 0, 0), s_out + std::size_t(n) * one, one * sizeof(float));
   }
 
   // 11. internal skip, in f32: o = o_gla + c * residual_weight.
-  for (index_t m = 0; m < M; ++m)
-    for (index_t e = 0; e < E; ++e)
-      o[m * E + e] += c[m * E + e] * w.residual_weight[std::size_t(e)];
+  RODIMUS_TRY(scale_add(be, scale_add_args{make_view(o, M, E), cv, w.residual_weight}));
 
   // 12. gated RMSNorm (in place), 13. output projection.
   gated_rmsnorm_args<float> na;
   na.x = make_view(static_cast<const float*>(o), M, E);
   na.gate = make_view(static_cast<const float*>(g), M, E);
-  na.weight = make_view(static_cast<const float*>(w.act_norm.data()), E);
+  na.weight = w.act_norm;
   na.y = make_view(o, M, E);
   na.eps = float(cfg.norm_epsilon);
   RODIMUS_TRY(gated_rmsnorm(be, na));

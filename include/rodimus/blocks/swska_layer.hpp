@@ -18,7 +18,7 @@
 
 #include "rodimus/blocks/common.hpp"
 #include "rodimus/model/config.hpp"
-#include "rodimus/model/weights.hpp"
+#include "rodimus/model/weight_views.hpp"
 #include "rodimus/primitives/linear.hpp"
 #include "rodimus/primitives/rotary.hpp"
 #include "rodimus/primitives/swska.hpp"

@@ -12,6 +12,13 @@
 // Decode and chunked prefill equal one full forward at every position (the window ring keeps
 // window_size // 2 + 1 positions; the GLA state is f32).
 //
+// Memory: the runner works the same on every backend (core/memory.hpp). Its activations, workspace
+// and batch metadata (token ids, cu_seqlens, slots, positions: validated on the host, then copied
+// once per call) live in the backend's memory; on a backend the host cannot read (CUDA) the weights
+// are copied there once (model/backend_weights.hpp). Host <-> backend traffic per call: the ids and
+// metadata in, the logits out. Decode steps go through step_graph<Backend> (a CUDA graph per batch
+// size on the GPU).
+//
 // Errors (rodimus::error) name the problem: token ids out of range (the id and the vocabulary
 // size), bad slots, malformed cu_seqlens, sequences longer than an unbounded attention window
 // allows. All are checked before any state changes.
@@ -20,14 +27,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "rodimus/blocks/block.hpp"
 #include "rodimus/core/error.hpp"
+#include "rodimus/core/memory.hpp"
+#include "rodimus/core/step_graph.hpp"
+#include "rodimus/model/backend_weights.hpp"
 #include "rodimus/model/config.hpp"
 #include "rodimus/model/state.hpp"
 #include "rodimus/model/weights.hpp"
+#include "rodimus/primitives/embedding.hpp"
+#include "rodimus/primitives/gather_rows.hpp"
 #include "rodimus/primitives/linear.hpp"
 #include "rodimus/primitives/rmsnorm.hpp"
 
@@ -43,21 +56,33 @@ struct layer0_outputs {
 
 template <class Backend> class model_runner {
 public:
-  /// `weights` must outlive the runner.
+  /// `weights` must outlive the runner. On a backend whose memory the host cannot read, the
+  /// weights are copied there now.
   explicit model_runner(const model_weights& weights, Backend backend = Backend{})
-      : w_(&weights), be_(backend) {}
+      : w_(&weights), be_(backend), graph_(std::make_unique<step_graph<Backend>>(backend)) {
+    if constexpr (memory_traits<Backend>::host_accessible) {
+      views_ = &weights.views();
+    } else {
+      on_backend_ = std::make_unique<backend_weights<Backend>>(backend, weights);
+      views_ = &on_backend_->views();
+    }
+  }
 
   const model_config& config() const noexcept { return w_->config(); }
   const model_weights& weights() const noexcept { return *w_; }
   const Backend& backend() const noexcept { return be_; }
+  /// Decode-step graphs captured so far (0 on the host backends).
+  std::uint64_t graph_captures() const noexcept { return graph_->captures(); }
 
-  /// A pool for `capacity` concurrent sequences of this model.
-  state_pool make_pool(int capacity) const { return state_pool(config(), capacity); }
+  /// A pool for `capacity` concurrent sequences of this model, in the backend's memory.
+  state_pool<Backend> make_pool(int capacity) const {
+    return state_pool<Backend>(config(), capacity, be_);
+  }
 
   /// Prefill packed sequences: sequence n is ids[cu_seqlens[n] .. cu_seqlens[n+1]) and continues in
   /// pool slot slots[n]. Returns logits (M, V) (all_positions) or (N, V) (last_position; a sequence
   /// of length 0 gets a row of zeros).
-  std::vector<float> prefill(state_pool& pool, const std::vector<std::int32_t>& slots,
+  std::vector<float> prefill(state_pool<Backend>& pool, const std::vector<std::int32_t>& slots,
                              const std::vector<std::int64_t>& ids,
                              const std::vector<std::int64_t>& cu_seqlens,
                              logits_for which = logits_for::all_positions,
@@ -87,22 +112,17 @@ public:
                      cu_seqlens[std::size_t(n + 1)] - cu_seqlens[std::size_t(n)],
                      slots[std::size_t(n)]);
     }
-    batch_layout lay;
-    lay.decode = false;
-    lay.tokens = index_t(ids.size());
-    lay.num_seqs = N;
-    lay.cu_seqlens = cu_seqlens.data();
-    lay.slot = slots.data();
-    lay.position = position.data();
-    lay.fresh = fresh;
-    std::vector<index_t> rows;
+    std::vector<std::int64_t> rows;
     if (which == logits_for::last_position)
       for (index_t n = 0; n < N; ++n)
         rows.push_back(cu_seqlens[std::size_t(n + 1)] > cu_seqlens[std::size_t(n)]
                            ? cu_seqlens[std::size_t(n + 1)] - 1
                            : -1);
+    batch_layout lay = upload_plan(ids, cu_seqlens, slots, position, rows);
+    lay.decode = false;
+    lay.fresh = fresh;
     std::vector<float> logits =
-        run(pool, lay, ids.data(), which == logits_for::last_position ? &rows : nullptr, layer0);
+        run(pool, lay, which == logits_for::last_position ? index_t(rows.size()) : -1, layer0);
     for (index_t n = 0; n < N; ++n)
       pool.positions()[slots[std::size_t(n)]] +=
           cu_seqlens[std::size_t(n + 1)] - cu_seqlens[std::size_t(n)];
@@ -110,7 +130,8 @@ public:
   }
 
   /// Prefill B sequences of equal length T from fresh slots: ids (B, T) row-major.
-  std::vector<float> prefill_batch(state_pool& pool, const std::vector<std::int32_t>& slots,
+  std::vector<float> prefill_batch(state_pool<Backend>& pool,
+                                   const std::vector<std::int32_t>& slots,
                                    const std::vector<std::int64_t>& ids, index_t T,
                                    logits_for which = logits_for::all_positions,
                                    layer0_outputs* layer0 = nullptr) {
@@ -121,7 +142,7 @@ public:
   }
 
   /// One decode step: token ids[n] for the sequence in pool slot slots[n]. Returns logits (N, V).
-  std::vector<float> decode(state_pool& pool, const std::vector<std::int32_t>& slots,
+  std::vector<float> decode(state_pool<Backend>& pool, const std::vector<std::int32_t>& slots,
                             const std::vector<std::int64_t>& ids) {
     const index_t N = index_t(slots.size());
     if (index_t(ids.size()) != N)
@@ -134,13 +155,9 @@ public:
       position[std::size_t(n)] = pool.position(slots[std::size_t(n)]);
       check_capacity(pool, position[std::size_t(n)], 1, slots[std::size_t(n)]);
     }
-    batch_layout lay;
+    batch_layout lay = upload_plan(ids, {}, slots, position, {});
     lay.decode = true;
-    lay.tokens = N;
-    lay.num_seqs = N;
-    lay.slot = slots.data();
-    lay.position = position.data();
-    std::vector<float> logits = run(pool, lay, ids.data(), nullptr, nullptr);
+    std::vector<float> logits = run(pool, lay, -1, nullptr);
     for (index_t n = 0; n < N; ++n)
       pool.positions()[slots[std::size_t(n)]] += 1;
     return logits;
@@ -155,7 +172,7 @@ private:
                     std::to_string(i) + ") is out of range for the vocabulary size " +
                     std::to_string(V));
   }
-  void check_slots(const state_pool& pool, const std::vector<std::int32_t>& slots,
+  void check_slots(const state_pool<Backend>& pool, const std::vector<std::int32_t>& slots,
                    const char* what) const {
     if (pool.config().d_model != config().d_model || pool.config().n_layer != config().n_layer ||
         pool.config().d_inner() != config().d_inner() ||
@@ -174,8 +191,8 @@ private:
                       " appears twice in one batch");
     }
   }
-  void check_capacity(const state_pool& pool, std::int64_t position, std::int64_t length,
-                      std::int32_t slot) const {
+  void check_capacity(const state_pool<Backend>& pool, std::int64_t position,
+                      std::int64_t length, std::int32_t slot) const {
     const model_config& c = config();
     if (c.is_plus() && c.window_left() < 0 && position + length > pool.ring_size())
       throw error(
@@ -185,111 +202,184 @@ private:
           std::to_string(pool.ring_size()) + ")");
   }
 
-  template <class T>
-  static void gather_rows(const weight_matrix& emb, const std::int64_t* ids, index_t M, float scale,
-                          float* out) {
-    const index_t D = emb.cols;
-    const T* base = static_cast<const T*>(emb.data);
-    for (index_t m = 0; m < M; ++m) {
-      const T* row = base + std::size_t(ids[m]) * std::size_t(D);
-      for (index_t d = 0; d < D; ++d)
-        out[m * D + d] = load_as<float>(row[d]) * scale;
+  /// Copy the validated batch metadata into the backend's memory (one transfer) and describe it.
+  batch_layout upload_plan(const std::vector<std::int64_t>& ids,
+                           const std::vector<std::int64_t>& cu_seqlens,
+                           const std::vector<std::int32_t>& slots,
+                           const std::vector<std::int64_t>& position,
+                           const std::vector<std::int64_t>& rows) {
+    // Layout of the plan block: ids | cu_seqlens | position | rows | slots, each 256-byte aligned.
+    std::size_t offset[5], total = 0;
+    const std::size_t bytes[5] = {ids.size() * 8, cu_seqlens.size() * 8, position.size() * 8,
+                                  rows.size() * 8, slots.size() * 4};
+    const void* src[5] = {ids.data(), cu_seqlens.data(), position.data(), rows.data(),
+                          slots.data()};
+    for (int i = 0; i < 5; ++i) {
+      offset[i] = total;
+      total += workspace::round_up(bytes[i] == 0 ? 1 : bytes[i]);
     }
+    plan_host_.assign(total, 0);
+    for (int i = 0; i < 5; ++i)
+      if (bytes[i]) std::memcpy(plan_host_.data() + offset[i], src[i], bytes[i]);
+    grow(plan_, total, "plan");
+    check(copy_to_backend(be_, plan_.data(), plan_host_.data(), total), "upload", "batch plan");
+    unsigned char* base = plan_.data();
+    batch_layout lay;
+    lay.tokens = index_t(ids.size());
+    lay.num_seqs = index_t(slots.size());
+    ids_ = reinterpret_cast<const std::int64_t*>(base + offset[0]);
+    lay.cu_seqlens = cu_seqlens.empty() ? nullptr : reinterpret_cast<const std::int64_t*>(base + offset[1]);
+    lay.position = reinterpret_cast<const std::int64_t*>(base + offset[2]);
+    rows_ = reinterpret_cast<const std::int64_t*>(base + offset[3]);
+    lay.slot = reinterpret_cast<const std::int32_t*>(base + offset[4]);
+    return lay;
   }
 
-  std::vector<float> run(state_pool& pool, const batch_layout& lay, const std::int64_t* ids,
-                         const std::vector<index_t>* rows, layer0_outputs* layer0) {
+  /// Make `buf` hold `bytes`; a new block forgets the captured graphs (they bake in addresses).
+  void grow(backend_buffer<Backend>& buf, std::size_t bytes, const char* what) {
+    if (buf.size() >= bytes) return;
+    buf = backend_buffer<Backend>(be_, bytes, std::string("model_runner: ") + what);
+    graph_->clear();
+    ++generation_;
+  }
+
+  /// Run every layer and the head. `R` >= 0: logits only for the R plan rows (last_position).
+  std::vector<float> run(state_pool<Backend>& pool, const batch_layout& lay, index_t R,
+                         layer0_outputs* layer0) {
     const model_config& c = config();
     const index_t M = lay.tokens, D = c.d_model, V = c.vocab_size;
+    const index_t rows_out = R >= 0 ? R : M;
     const char* const ctx = lay.decode ? "decode" : "prefill";
-    hidden_.assign(std::size_t(M * D), 0.0f);
-    residual_.assign(std::size_t(M * D), 0.0f);
-    // Embedding (x embed_scale) and the optional embedding norm.
-    const float scale = c.embed_scale();
-    switch (w_->embeddings().type) {
-    case dtype::f32: gather_rows<float>(w_->embeddings(), ids, M, scale, hidden_.data()); break;
-    case dtype::bf16: gather_rows<bf16>(w_->embeddings(), ids, M, scale, hidden_.data()); break;
-    case dtype::f16: gather_rows<f16>(w_->embeddings(), ids, M, scale, hidden_.data()); break;
-    default: throw error(std::string(ctx) + ": unsupported embedding dtype");
+    std::vector<float> logits(std::size_t(rows_out * V), 0.0f);
+    if (M == 0) return logits;
+    const std::size_t act = std::size_t(M * D) * sizeof(float);
+    grow(hidden_, act, "hidden");
+    grow(residual_, act, "residual");
+    grow(normed_, std::size_t(rows_out > M ? rows_out : M) * std::size_t(D) * sizeof(float),
+         "normed");
+    grow(logits_, std::size_t(rows_out * V) * sizeof(float), "logits");
+    if (R >= 0) {
+      grow(last_hidden_, std::size_t(R * D) * sizeof(float) + 1, "last rows");
+      grow(last_residual_, std::size_t(R * D) * sizeof(float) + 1, "last rows");
     }
-    if (c.use_norm_embedding && M > 0) {
-      tmp_.resize(std::size_t(M * D));
-      rmsnorm_args<float, float> na;
-      na.x = make_view(static_cast<const float*>(hidden_.data()), M, D);
-      na.weight = make_view(w_->embed_norm().data(), D);
-      na.y = make_view(tmp_.data(), M, D);
-      na.eps = float(c.norm_epsilon);
-      check(rmsnorm(be_, na), ctx, "embedding norm");
-      hidden_.swap(tmp_);
-    }
-    // The blocks.
-    const std::size_t ws_bytes = rodimus_block_workspace_bytes(be_, c, M, lay.num_seqs, lay.decode);
-    if (ws_storage_.size() < ws_bytes) ws_storage_.resize(ws_bytes);
+    grow(ws_, rodimus_block_workspace_bytes(be_, c, M, lay.num_seqs, lay.decode), "workspace");
     block_capture cap;
+    std::vector<backend_buffer<Backend>> captured;
     if (layer0) {
-      layer0->mixer_out.assign(std::size_t(M * D), 0.0f);
-      cap.mixer_out = layer0->mixer_out.data();
+      for (int i = 0; i < (c.is_plus() ? 3 : 1); ++i)
+        captured.emplace_back(be_, act, "model_runner: layer 0 outputs");
+      cap.mixer_out = captured[0].template as<float>();
       if (c.is_plus()) {
-        layer0->attn_out.assign(std::size_t(M * D), 0.0f);
-        layer0->ffn_out.assign(std::size_t(M * D), 0.0f);
-        cap.attn_out = layer0->attn_out.data();
-        cap.ffn_out = layer0->ffn_out.data();
+        cap.attn_out = captured[1].template as<float>();
+        cap.ffn_out = captured[2].template as<float>();
       }
     }
-    const auto hv = make_view(hidden_.data(), M, D);
-    const auto rv = make_view(residual_.data(), M, D);
-    for (index_t l = 0; l < c.n_layer; ++l) {
-      workspace ws;
-      ws.base = ws_storage_.data();
-      ws.bytes = ws_storage_.size();
-      const status s = rodimus_block(be_, c, w_->layers()[std::size_t(l)], pool.layer(l), lay, hv,
-                                     rv, l == 0, (layer0 && l == 0) ? &cap : nullptr, ws);
-      if (!s.ok()) check(s, ctx, ("layer " + std::to_string(l)).c_str());
-    }
-    // Final add + norm, then the LM head on the wanted rows.
-    const index_t R = rows ? index_t(rows->size()) : M;
-    std::vector<float> logits(std::size_t(R * V), 0.0f);
-    if (rows) {
-      std::vector<float> h2(std::size_t(R * D), 0.0f), r2(std::size_t(R * D), 0.0f);
-      index_t k = 0;
-      std::vector<index_t> dst;
-      for (index_t i = 0; i < R; ++i) {
-        const index_t src = (*rows)[std::size_t(i)];
-        if (src < 0) continue;
-        std::memcpy(&h2[std::size_t(k * D)], &hidden_[std::size_t(src * D)],
-                    std::size_t(D) * sizeof(float));
-        std::memcpy(&r2[std::size_t(k * D)], &residual_[std::size_t(src * D)],
-                    std::size_t(D) * sizeof(float));
-        dst.push_back(i);
-        ++k;
-      }
-      std::vector<float> out(std::size_t(k * V), 0.0f);
-      head(h2.data(), r2.data(), k, out.data(), ctx);
-      for (index_t j = 0; j < k; ++j)
-        std::memcpy(&logits[std::size_t(dst[std::size_t(j)] * V)], &out[std::size_t(j * V)],
-                    std::size_t(V) * sizeof(float));
+    const char* failed = nullptr;
+    auto step = [&]() -> status {
+      const status s = forward(pool, lay, R, layer0 ? &cap : nullptr, failed);
+      return s;
+    };
+    status s;
+    if (lay.decode && !layer0) {
+      // Everything a decode step's launches bake in: batch size, the pool, buffer generation.
+      const std::uint64_t key = (std::uint64_t(M) << 40) ^ (generation_ << 20) ^
+                                std::uint64_t(reinterpret_cast<std::uintptr_t>(
+                                    pool.layer(0).mixer.gla.data));
+      s = graph_->run(key, step);
     } else {
-      head(hidden_.data(), residual_.data(), M, logits.data(), ctx);
+      s = step();
+    }
+    if (!s.ok()) check(s, ctx, failed ? failed : "step");
+    check(copy_to_host(be_, logits.data(), logits_.data(), logits.size() * sizeof(float)), ctx,
+          "logits");
+    if (layer0) {
+      auto back = [&](std::vector<float>& dst, const backend_buffer<Backend>& src) {
+        dst.assign(std::size_t(M * D), 0.0f);
+        check(copy_to_host(be_, dst.data(), src.data(), act), ctx, "layer 0 outputs");
+      };
+      back(layer0->mixer_out, captured[0]);
+      if (c.is_plus()) {
+        back(layer0->attn_out, captured[1]);
+        back(layer0->ffn_out, captured[2]);
+      }
     }
     return logits;
   }
 
-  /// logits (M, V) = RMSNorm_f(hidden + residual) . W_lm^T
-  void head(const float* hidden, const float* residual, index_t M, float* logits, const char* ctx) {
-    if (M == 0) return;
+  /// The launches of one call (no allocation, no synchronisation: a decode step is captured as
+  /// is). `failed` names the stage of a failure.
+  status forward(state_pool<Backend>& pool, const batch_layout& lay, index_t R,
+                 const block_capture* cap, const char*& failed) {
     const model_config& c = config();
-    const index_t D = c.d_model, V = c.vocab_size;
-    tmp_.resize(std::size_t(M * D)); // (M, D) the normed final hidden state
+    const model_weight_views& w = *views_;
+    const index_t M = lay.tokens, D = c.d_model, V = c.vocab_size;
+    float* hidden = hidden_.template as<float>();
+    float* residual = residual_.template as<float>();
+    float* normed = normed_.template as<float>();
+    // Embedding (x embed_scale) and the optional embedding norm.
+    failed = "embedding";
+    RODIMUS_TRY(embedding_weight(be_, w.embeddings, ids_, M, c.embed_scale(), make_view(hidden, M, D)));
+    RODIMUS_TRY(fill_zero(be_, residual, std::size_t(M * D) * sizeof(float)));
+    if (c.use_norm_embedding) {
+      failed = "embedding norm";
+      rmsnorm_args<float, float> na;
+      na.x = make_view(static_cast<const float*>(hidden), M, D);
+      na.weight = w.embed_norm;
+      na.y = make_view(normed, M, D);
+      na.eps = float(c.norm_epsilon);
+      RODIMUS_TRY(rmsnorm(be_, na));
+      RODIMUS_TRY(copy_within(be_, hidden, normed, std::size_t(M * D) * sizeof(float)));
+    }
+    // The blocks.
+    failed = "layer";
+    workspace ws{ws_.data(), ws_.size(), 0};
+    const auto hv = make_view(hidden, M, D);
+    const auto rv = make_view(residual, M, D);
+    for (index_t l = 0; l < c.n_layer; ++l) {
+      ws.used = 0;
+      const status s = rodimus_block(be_, c, w.layers[std::size_t(l)], pool.layer(l), lay, hv, rv,
+                                     l == 0, l == 0 ? cap : nullptr, ws);
+      if (!s.ok()) {
+        failed = layer_names(l);
+        return s;
+      }
+    }
+    // Final add + norm, then the LM head on the wanted rows.
+    failed = "final norm";
+    const float* h = hidden;
+    const float* r = residual;
+    index_t rows = M;
+    if (R >= 0) {
+      gather_rows_args ga;
+      ga.in = make_view(static_cast<const float*>(hidden), M, D);
+      ga.rows = rows_;
+      ga.num_rows = R;
+      ga.out = make_view(last_hidden_.template as<float>(), R, D);
+      RODIMUS_TRY(gather_rows(be_, ga));
+      ga.in = make_view(static_cast<const float*>(residual), M, D);
+      ga.out = make_view(last_residual_.template as<float>(), R, D);
+      RODIMUS_TRY(gather_rows(be_, ga));
+      h = last_hidden_.template as<float>();
+      r = last_residual_.template as<float>();
+      rows = R;
+    }
+    if (rows == 0) return status::success();
     rmsnorm_args<float, float> na;
-    na.x = make_view(hidden, M, D);
-    na.residual = make_view(residual, M, D);
-    na.weight = make_view(w_->norm_f().data(), D);
-    na.y = make_view(tmp_.data(), M, D);
+    na.x = make_view(h, rows, D);
+    na.residual = make_view(r, rows, D);
+    na.weight = w.norm_f;
+    na.y = make_view(normed, rows, D);
     na.eps = float(c.norm_epsilon);
-    check(rmsnorm(be_, na), ctx, "final norm");
-    check(linear_weight(be_, make_view(static_cast<const float*>(tmp_.data()), M, D), w_->lm_head(),
-                        make_view(logits, M, V)),
-          ctx, "lm_head");
+    RODIMUS_TRY(rmsnorm(be_, na));
+    failed = "lm_head";
+    return linear_weight(be_, make_view(static_cast<const float*>(normed), rows, D), w.lm_head,
+                         make_view(logits_.template as<float>(), rows, V));
+  }
+
+  /// "layer <l>" for error messages (a static string per layer index is not needed: one buffer).
+  const char* layer_names(index_t l) {
+    layer_name_ = "layer " + std::to_string(l);
+    return layer_name_.c_str();
   }
 
   /// Throw "<ctx>: <what>: <status>" when `s` failed (no string is built on success).
@@ -299,8 +389,16 @@ private:
 
   const model_weights* w_;
   Backend be_;
-  std::vector<float> hidden_, residual_, tmp_;
-  std::vector<unsigned char> ws_storage_;
+  std::unique_ptr<backend_weights<Backend>> on_backend_; // weights copied to the backend
+  const model_weight_views* views_ = nullptr;
+  std::unique_ptr<step_graph<Backend>> graph_;
+  std::uint64_t generation_ = 0; // bumped when a buffer moves (captured graphs then go)
+  backend_buffer<Backend> hidden_, residual_, normed_, logits_, last_hidden_, last_residual_, ws_,
+      plan_;
+  std::vector<unsigned char> plan_host_;
+  const std::int64_t* ids_ = nullptr;  // in plan_
+  const std::int64_t* rows_ = nullptr; // in plan_
+  std::string layer_name_;
 };
 
 /// Logits (B, T, V) of the rows of ids (B, T): a prefill of the first `prefix` tokens of every row,
@@ -325,7 +423,7 @@ std::vector<float> sequence_logits(model_runner<Backend>& runner,
                   "] is out of range for the vocabulary size " + std::to_string(V));
   std::vector<float> out(std::size_t(B * T * V), 0.0f);
   if (B == 0 || T == 0) return out;
-  state_pool pool = runner.make_pool(int(B));
+  auto pool = runner.make_pool(int(B));
   std::vector<std::int32_t> slots(static_cast<std::size_t>(B));
   for (index_t b = 0; b < B; ++b)
     slots[std::size_t(b)] = pool.acquire();

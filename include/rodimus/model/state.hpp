@@ -13,7 +13,11 @@
 // save()/load() write and read one slot as a safetensors file: `layers.{i}.conv` [E, W],
 // `layers.{i}.gla` [1, N, E], `layers.{i}.ring_k` [Wr, Hk, d_h], `layers.{i}.ring_v` [Wr, Hv, d_h]
 // (F32) and `position` [1] (I64). load() checks every name, shape and dtype before touching the
-// slot.
+// slot. The file is the same on every backend: a state saved from the GPU loads on the CPU.
+//
+// state_pool<Backend>: the pools live in the backend's memory (core/memory.hpp: host memory on 2 MiB
+// pages for scalar / cpu, device memory for CUDA); the bookkeeping (positions, slots in use) stays
+// on the host.
 #pragma once
 
 #include <algorithm>
@@ -27,21 +31,23 @@
 #include "rodimus/blocks/block.hpp"
 #include "rodimus/core/error.hpp"
 #include "rodimus/core/huge_page_buffer.hpp"
+#include "rodimus/core/memory.hpp"
 #include "rodimus/io/safetensors.hpp"
 #include "rodimus/model/config.hpp"
 
 namespace rodimus {
 
-class state_pool {
+template <class Backend = scalar> class state_pool {
 public:
-  state_pool(const model_config& cfg, int capacity) : cfg_(cfg), capacity_(capacity) {
+  state_pool(const model_config& cfg, int capacity, const Backend& be = Backend{})
+      : cfg_(cfg), capacity_(capacity), be_(be) {
     if (capacity < 1)
       throw error("state_pool: capacity must be >= 1, got " + std::to_string(capacity));
     const std::size_t P = std::size_t(capacity);
     // Refuse more than the machine's memory up front: zero-filling an over-committed allocation
     // would end in the OOM killer rather than an error.
     const double want = double(P) * double(bytes_per_sequence(cfg));
-    const double physical = physical_memory_bytes();
+    const double physical = memory_traits<Backend>::host_accessible ? physical_memory_bytes() : 0;
     if (physical > 0 && want > physical)
       throw error("state_pool: " + std::to_string(capacity) + " sequences need " +
                   std::to_string(want / 1e9) + " GB of state, more than this machine's " +
@@ -50,12 +56,16 @@ public:
                   "max_position_embeddings positions per layer)");
     try {
       layers_.resize(std::size_t(cfg.n_layer));
+      auto pool = [&](index_t elems) {
+        return backend_buffer<Backend>(be_, workspace::product(P, std::size_t(elems) * sizeof(float)),
+                                       "state_pool");
+      };
       for (auto& l : layers_) {
-        l.conv.assign(P * std::size_t(conv_elems()), 0.0f);
-        l.gla.assign(P * std::size_t(gla_elems()), 0.0f);
+        l.conv = pool(conv_elems());
+        l.gla = pool(gla_elems());
         if (cfg.is_plus()) {
-          l.ring_k.assign(P * std::size_t(ring_k_elems()), 0.0f);
-          l.ring_v.assign(P * std::size_t(ring_v_elems()), 0.0f);
+          l.ring_k = pool(ring_k_elems());
+          l.ring_v = pool(ring_v_elems());
         }
       }
     } catch (
@@ -73,6 +83,7 @@ public:
 
   const model_config& config() const noexcept { return cfg_; }
   int capacity() const noexcept { return capacity_; }
+  const Backend& backend() const noexcept { return be_; }
   /// Positions each sequence's attention ring keeps (0 for pure Rodimus models).
   index_t ring_size() const noexcept { return cfg_.is_plus() ? cfg_.attn_ring_size() : 0; }
 
@@ -103,6 +114,16 @@ public:
     position_[s] = 0;
   }
 
+  /// Copy the state of slot `from` into slot `to` (a shared prefix continued twice), on the backend.
+  void copy_slot(int from, int to) {
+    const std::size_t a = checked(from), b = checked(to);
+    for (const slot_tensor& t : slot_tensors()) {
+      const std::size_t bytes = std::size_t(elems(t)) * sizeof(float);
+      check(copy_within(be_, slot_data(t, b), slot_data(t, a), bytes), "copy_slot");
+    }
+    position_[b] = position_[a];
+  }
+
   /// Tokens `slot` has seen.
   std::int64_t position(int slot) const { return position_[checked(slot)]; }
   /// The position counters of every slot (P).
@@ -113,12 +134,12 @@ public:
     layer_store& s = layers_[std::size_t(l)];
     const index_t P = capacity_, E = cfg_.d_inner(), W = cfg_.d_conv, N = cfg_.mem_size;
     layer_state v;
-    v.mixer.conv = make_view(s.conv.data(), P, E, W);
-    v.mixer.gla = make_view(s.gla.data(), P, index_t(1), N, E);
+    v.mixer.conv = make_view(s.conv.template as<float>(), P, E, W);
+    v.mixer.gla = make_view(s.gla.template as<float>(), P, index_t(1), N, E);
     if (cfg_.is_plus()) {
       const index_t Wr = ring_size(), dh = cfg_.head_dim();
-      v.attn.ring_k = make_view(s.ring_k.data(), P, Wr, cfg_.heads_k(), dh);
-      v.attn.ring_v = make_view(s.ring_v.data(), P, Wr, cfg_.heads_v(), dh);
+      v.attn.ring_k = make_view(s.ring_k.template as<float>(), P, Wr, cfg_.heads_k(), dh);
+      v.attn.ring_v = make_view(s.ring_v.template as<float>(), P, Wr, cfg_.heads_v(), dh);
     }
     return v;
   }
@@ -135,9 +156,16 @@ public:
   /// Write the state of `slot` to a safetensors file.
   void save(int slot, const std::string& path) const {
     const std::size_t s = checked(slot);
+    const std::vector<slot_tensor> tensors = slot_tensors();
+    std::vector<std::vector<float>> host(tensors.size()); // the slot's state, read back to the host
     std::vector<io::tensor_to_write> ts;
-    for (const slot_tensor& t : slot_tensors())
-      ts.push_back({t.name, dtype::f32, t.shape, slot_data(t, s)});
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+      host[i].resize(std::size_t(elems(tensors[i])));
+      check(copy_to_host(be_, host[i].data(), slot_data(tensors[i], s),
+                         host[i].size() * sizeof(float)),
+            "save");
+      ts.push_back({tensors[i].name, dtype::f32, tensors[i].shape, host[i].data()});
+    }
     ts.push_back({"position", dtype::i64, {1}, &position_[s]});
     io::write_safetensors(path, ts);
   }
@@ -171,15 +199,23 @@ public:
     if (cfg_.is_plus() && cfg_.window_left() < 0 && pos > ring_size())
       throw error(path + ": state position " + std::to_string(pos) +
                   " exceeds the attention capacity " + std::to_string(ring_size()));
-    for (const slot_tensor& w : wants)
-      f.convert_into(f.at(w.name), slot_data(w, s));
+    std::vector<std::vector<float>> host(wants.size()); // every tensor read before the slot changes
+    for (std::size_t i = 0; i < wants.size(); ++i) {
+      host[i].resize(std::size_t(elems(wants[i])));
+      f.convert_into(f.at(wants[i].name), host[i].data());
+    }
+    for (std::size_t i = 0; i < wants.size(); ++i)
+      check(copy_to_backend(be_, slot_data(wants[i], s), host[i].data(),
+                            host[i].size() * sizeof(float)),
+            "load");
+    check(synchronize(be_), "load");
     position_[s] = pos;
   }
 
 private:
-  // Vectors of 2 MiB or more on huge pages: a decode step streams every slot's GLA state in and
-  // out (bench/results/README.md).
-  using state_vector = std::vector<float, huge_page_allocator<float>>;
+  // Pools of 2 MiB or more are on huge pages on the host backends: a decode step streams every
+  // slot's GLA state in and out (bench/results/README.md).
+  using state_vector = backend_buffer<Backend>;
   struct state_pool_sizes {
     const model_config& c;
     index_t conv() const { return c.d_inner() * c.d_conv; }
@@ -219,11 +255,8 @@ private:
     return out;
   }
   /// Slot s's part of the pool a slot_tensor names.
-  const float* slot_data(const slot_tensor& t, std::size_t s) const {
-    return (layers_[t.layer].*t.store).data() + s * std::size_t(elems(t));
-  }
-  float* slot_data(const slot_tensor& t, std::size_t s) {
-    return (layers_[t.layer].*t.store).data() + s * std::size_t(elems(t));
+  float* slot_data(const slot_tensor& t, std::size_t s) const {
+    return (layers_[t.layer].*t.store).template as<float>() + s * std::size_t(elems(t));
   }
   static index_t elems(const slot_tensor& t) {
     index_t n = 1;

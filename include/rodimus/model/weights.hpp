@@ -48,58 +48,9 @@
 #include "rodimus/io/checkpoint.hpp"
 #include "rodimus/io/config.hpp"
 #include "rodimus/model/config.hpp"
+#include "rodimus/model/weight_views.hpp"
 
 namespace rodimus {
-
-/// A matrix [rows, cols] row-major in its stored dtype (f32, bf16 or f16), owned elsewhere.
-struct weight_matrix {
-  dtype type = dtype::f32;
-  const void* data = nullptr;
-  index_t rows = 0;
-  index_t cols = 0;
-
-  template <class T> tensor_view<const T, 2> view() const noexcept { // (rows, cols)
-    return make_view(static_cast<const T*>(data), rows, cols);
-  }
-  std::size_t bytes() const noexcept { return std::size_t(rows * cols) * size_of(type); }
-};
-
-struct mixer_weights {
-  weight_matrix fc;                   // (2E, D) rows [0,E) x, [E,2E) gate
-  weight_matrix out_proj;             // (D, E)
-  weight_matrix in_proj;              // (2N, E) rows [0,N) r, [N,2N) k
-  weight_matrix ch_gate_down;         // (R, E)
-  weight_matrix ch_gate_up;           // (E, R)
-  weight_matrix mem_gate;             // (2N, E) rows [0,N) selection, [N,2N) temperature
-  std::vector<float> act_norm;        // (E)
-  std::vector<float> conv_weight;     // (E, W) Wc[c, w], w = W-1 multiplies the current token
-  std::vector<float> conv_bias;       // (E)
-  std::vector<float> residual_weight; // (E)
-  std::vector<float> ch_gate_bias;    // (E)
-  std::vector<float> mem_gate_bias;   // (2N)
-};
-
-struct attn_weights {
-  weight_matrix q_proj;   // (H d_h, D)
-  weight_matrix k_proj;   // (Hk d_h, D)
-  weight_matrix v_proj;   // (Hv d_h, D)
-  weight_matrix out_proj; // (D, H d_h)
-};
-
-struct ffn_weights {
-  weight_matrix fc;       // (2F, D) rows [0,F) value, [F,2F) SiLU gate
-  weight_matrix out_proj; // (D, F)
-};
-
-struct layer_weights {
-  std::vector<float> mixer_norm; // (D)
-  mixer_weights mixer;
-  // rodimus_plus only:
-  std::vector<float> attn_norm; // (D)
-  attn_weights attn;
-  std::vector<float> ffn_norm; // (D)
-  ffn_weights ffn;
-};
 
 /// Where model_weights keeps the big matrices (see the top of this file).
 enum class weight_placement {
@@ -200,12 +151,14 @@ public:
   const io::checkpoint& checkpoint() const noexcept { return *ckpt_; }
   const std::string& dir() const noexcept { return ckpt_->dir(); }
 
-  const weight_matrix& embeddings() const noexcept { return embeddings_; } // (V, D)
+  /// Every parameter as views over this object's memory (what the blocks read).
+  const model_weight_views& views() const noexcept { return views_; }
+  const weight_matrix& embeddings() const noexcept { return views_.embeddings; } // (V, D)
   /// (V, D), the embeddings when tied
-  const weight_matrix& lm_head() const noexcept { return lm_head_; }
-  const std::vector<float>& embed_norm() const noexcept { return embed_norm_; } // (D) or empty
-  const std::vector<float>& norm_f() const noexcept { return norm_f_; }         // (D)
-  const std::vector<layer_weights>& layers() const noexcept { return layers_; }
+  const weight_matrix& lm_head() const noexcept { return views_.lm_head; }
+  const weight_vector& embed_norm() const noexcept { return views_.embed_norm; } // (D) or empty
+  const weight_vector& norm_f() const noexcept { return views_.norm_f; }         // (D)
+  const std::vector<layer_weights>& layers() const noexcept { return views_.layers; }
 
   /// Count of stored parameters by dtype (over the tensors the model uses).
   const std::map<dtype, std::int64_t>& dtype_counts() const noexcept { return dtype_counts_; }
@@ -313,24 +266,29 @@ private:
     }
     return m;
   }
-  std::vector<float> vec(const std::string& name) {
+  /// The vector `name` converted to f32, kept in vectors_ (its heap block never moves: moving a
+  /// std::vector keeps its buffer, so the view stays valid when model_weights moves).
+  weight_vector vec(const std::string& name) {
     const io::tensor_info& t = ckpt_->at(name);
     dtype_counts_[t.type] += t.numel();
-    return ckpt_->read<float>(name);
+    vectors_.push_back(ckpt_->read<float>(name));
+    return make_view(static_cast<const float*>(vectors_.back().data()),
+                     index_t(vectors_.back().size()));
   }
 
   void bind() {
     const model_config& c = config_;
-    embeddings_ = matrix("model.embeddings.weight");
-    if (c.use_norm_embedding) embed_norm_ = vec("model.embed_norm.weight");
-    norm_f_ = vec("model.norm_f.weight");
-    lm_head_ = c.tie_word_embeddings ? embeddings_ : matrix("lm_head.weight");
-    layers_.resize(std::size_t(c.n_layer));
+    vectors_.reserve(std::size_t(c.n_layer) * 10 + 2);
+    views_.embeddings = matrix("model.embeddings.weight");
+    if (c.use_norm_embedding) views_.embed_norm = vec("model.embed_norm.weight");
+    views_.norm_f = vec("model.norm_f.weight");
+    views_.lm_head = c.tie_word_embeddings ? views_.embeddings : matrix("lm_head.weight");
+    views_.layers.resize(std::size_t(c.n_layer));
     for (std::int64_t i = 0; i < c.n_layer; ++i) {
       const std::string p = "model.layers." + std::to_string(i) + ".";
       const std::string m = p + "mixer.";
       const std::string im = m + "inner_mixer.";
-      layer_weights& L = layers_[std::size_t(i)];
+      layer_weights& L = views_.layers[std::size_t(i)];
       L.mixer_norm = vec(p + "mixer_norm.weight");
       L.mixer.fc = matrix(m + "fc.weight");
       L.mixer.out_proj = matrix(m + "out_proj.weight");
@@ -363,9 +321,8 @@ private:
   std::shared_ptr<huge_page_buffer> memory_; // the matrices (placement memory)
   std::size_t memory_used_ = 0;
   std::vector<std::shared_ptr<std::vector<float>>> owned_; // misaligned matrices (mapped)
-  weight_matrix embeddings_, lm_head_;
-  std::vector<float> embed_norm_, norm_f_;
-  std::vector<layer_weights> layers_;
+  std::vector<std::vector<float>> vectors_; // the small vectors in f32 (views_ points into them)
+  model_weight_views views_;
   std::map<dtype, std::int64_t> dtype_counts_;
 };
 

@@ -1,0 +1,113 @@
+// Whole-model checks written once for every backend (stamped in tests/test_model_golden.cpp and
+// tests/test_tiny_coder.cpp for scalar and cpu, tests/cuda/test_model.cu for CUDA):
+//   - the golden checkpoints (tests/data/golden, README there) through the full forward, token by
+//     token decode from an empty state, and prefill of P tokens then decode, against the official
+//     reference's logits, plus layer 0's mixer / attention / FFN outputs where present;
+//   - the shipped tiny-coder: logits and greedy generation through the decode path.
+// Bounds: max|logits - expected| <= tol * max(1, max|expected|); tol is the stamp's (1e-4 on the
+// host backends, which compute in f32 / f64 like the reference; see the CUDA stamp for its own).
+#pragma once
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "rodimus/model/runner.hpp"
+#include "support/test_support.hpp"
+
+namespace rodimus::test {
+
+struct golden_case {
+  const char* model;    // checkpoint folder
+  const char* expected; // folder holding expected.safetensors
+  const char* tensor;   // expected logits tensor
+  index_t decode_prefix; // report.json's decode_prefix (the reference decoder's first bad step
+                         // follows)
+};
+
+template <class Backend> void check_golden_model(const golden_case& gc, const Backend& be, double tol) {
+  INFO("model " << gc.model);
+  const auto w = model_weights::load(golden_dir() + "/" + gc.model);
+  const auto e = open_golden(std::string(gc.expected) + "/expected.safetensors");
+  const auto& shape = e.at("input_ids").shape;
+  REQUIRE(shape.size() == 2);
+  const index_t B = shape[0], T = shape[1];
+  const auto ids = e.read<std::int64_t>("input_ids");
+  const auto want = e.read<float>(gc.tensor);
+  REQUIRE(want.size() == std::size_t(B * T * w.config().vocab_size));
+  model_runner<Backend> runner(w, be);
+
+  layer0_outputs l0;
+  check_close(sequence_logits(runner, ids, B, T, T, &l0), want, tol, 1.0, "forward");
+  if (std::string(gc.tensor) == "logits") {
+    check_close(l0.mixer_out, e.read<float>("layers.0.mixer.out"), tol, 1.0, "layers.0.mixer.out");
+    if (e.find("layers.0.attn.out")) {
+      REQUIRE(w.config().is_plus());
+      check_close(l0.attn_out, e.read<float>("layers.0.attn.out"), tol, 1.0, "layers.0.attn.out");
+      check_close(l0.ffn_out, e.read<float>("layers.0.ffn.out"), tol, 1.0, "layers.0.ffn.out");
+    }
+  }
+  check_close(sequence_logits(runner, ids, B, T, 0), want, tol, 1.0, "decode");
+  // Splits: one token, the reference decoder's prefix (its decode departs right after it for
+  // rodimus_plus), beyond the attention window, and all but one.
+  for (index_t P : {index_t(1), gc.decode_prefix, T - 1}) {
+    INFO("split:" << P);
+    check_close(sequence_logits(runner, ids, B, T, P), want, tol, 1.0, "split");
+  }
+}
+
+/// The golden checkpoints of every kind (f32, and 16-bit weights against `logits_bf16_weights`).
+inline const golden_case golden_f32_cases[] = {
+    {"rodimus_tiny", "rodimus_tiny", "logits", 40},
+    {"rodimus_plus_tiny", "rodimus_plus_tiny", "logits", 40},
+    {"rodimus_plus_opts", "rodimus_plus_opts", "logits", 35}};
+inline const golden_case golden_bf16_cases[] = {
+    {"rodimus_tiny_bf16", "rodimus_tiny", "logits_bf16_weights", 40},
+    {"rodimus_plus_tiny_bf16", "rodimus_plus_tiny", "logits_bf16_weights", 40},
+    {"rodimus_plus_opts_bf16", "rodimus_plus_opts", "logits_bf16_weights", 35}};
+
+/// Greedy continuation of `prompt` by `n` tokens: prefill, then one decode step per token.
+template <class Backend>
+std::vector<std::int64_t> greedy(model_runner<Backend>& runner,
+                                 const std::vector<std::int64_t>& prompt, std::size_t n) {
+  const index_t V = runner.config().vocab_size;
+  auto pool = runner.make_pool(1);
+  const int s = pool.acquire();
+  std::vector<float> lg = runner.prefill(pool, {s}, prompt, {0, std::int64_t(prompt.size())},
+                                         logits_for::last_position);
+  std::vector<std::int64_t> out;
+  while (out.size() < n) {
+    REQUIRE(lg.size() == std::size_t(V));
+    out.push_back(std::int64_t(std::max_element(lg.begin(), lg.end()) - lg.begin()));
+    if (out.size() < n) lg = runner.decode(pool, {s}, {out.back()});
+  }
+  return out;
+}
+
+/// A tiny-coder checkpoint (`dir`): logits in the three modes and the greedy ids.
+template <class Backend>
+void check_tiny_coder(const std::string& dir, const char* logits_name, const char* greedy_name,
+                      const Backend& be, double tol) {
+  INFO("checkpoint " << dir);
+  const auto w = model_weights::load(dir);
+  const auto e =
+      io::safetensors_file::open(source_dir() + "/examples/models/tiny-coder/expected.safetensors");
+  const auto& shape = e.at("input_ids").shape;
+  const index_t B = shape[0], T = shape[1];
+  const auto ids = e.read<std::int64_t>("input_ids");
+  const auto want = e.read<float>(logits_name);
+  model_runner<Backend> runner(w, be);
+  check_close(sequence_logits(runner, ids, B, T, T), want, tol, 1.0, "forward");
+  check_close(sequence_logits(runner, ids, B, T, 0), want, tol, 1.0, "decode");
+  check_close(sequence_logits(runner, ids, B, T, T / 2), want, tol, 1.0, "split");
+
+  const auto prompt = e.read<std::int64_t>("greedy_prompt_ids");
+  const auto expected = e.read<std::int64_t>(greedy_name);
+  const auto got = greedy(runner, prompt, expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    INFO("generated token " << i);
+    REQUIRE(got[i] == expected[i]);
+  }
+}
+
+} // namespace rodimus::test
