@@ -136,6 +136,21 @@ template <class Act>
   return status::success();
 }
 
+/// Host-side check of the step's slot (every backend whose index arrays are in host memory): each
+/// slot < P (negative = a padding row), and no two rows on one state (it would be shifted twice).
+/// CUDA cannot read the slots: it treats slots >= P as padding (backend/cuda/causal_conv.cuh).
+template <class Act>
+[[nodiscard]] status causal_conv_step_check_slots(const causal_conv_step_args<Act>& a) noexcept {
+  if (!a.slot) return status::success();
+  const index_t B = a.x.shape[0], P = a.state.shape[0];
+  for (index_t b = 0; b < B; ++b) {
+    RODIMUS_REQUIRE(a.slot[b] < P, bad_argument, "slot");
+    for (index_t c = 0; a.slot[b] >= 0 && c < b; ++c)
+      RODIMUS_REQUIRE(a.slot[c] != a.slot[b], bad_argument, "slot");
+  }
+  return status::success();
+}
+
 } // namespace rodimus
 
 #include "rodimus/backend/scalar/causal_conv.hpp"

@@ -2,13 +2,17 @@
 #pragma once
 
 #include "rodimus/backend/cpu/causal_conv.hpp"
+#include "rodimus/backend/cpu/channel_gate.hpp"
 #include "rodimus/backend/cpu/cpu.hpp"
 #include "rodimus/backend/cpu/ddts.hpp"
+#include "rodimus/backend/cpu/embedding.hpp"
 #include "rodimus/backend/cpu/gated_rmsnorm.hpp"
+#include "rodimus/backend/cpu/gather_rows.hpp"
 #include "rodimus/backend/cpu/gla.hpp"
 #include "rodimus/backend/cpu/linear.hpp"
 #include "rodimus/backend/cpu/rmsnorm.hpp"
 #include "rodimus/backend/cpu/rotary.hpp"
+#include "rodimus/backend/cpu/scale_add.hpp"
 #include "rodimus/backend/cpu/swiglu.hpp"
 #include "rodimus/backend/cpu/swska.hpp"
 #include "rodimus/backend/cpu/thread_pool.hpp"

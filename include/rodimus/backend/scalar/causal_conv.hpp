@@ -43,14 +43,8 @@ template <class Act>
 template <class Act>
 [[nodiscard]] status causal_conv_step(const scalar&, const causal_conv_step_args<Act>& a) noexcept {
   RODIMUS_TRY(causal_conv_step_check(a));
-  const index_t B = a.x.shape[0], C = a.x.shape[1], W = a.weight.shape[1], P = a.state.shape[0];
-  // Slots are checked before anything is written: each < P, and no two rows on one state (the
-  // state would be shifted twice).
-  for (index_t b = 0; a.slot && b < B; ++b) {
-    RODIMUS_REQUIRE(a.slot[b] < P, bad_argument, "slot");
-    for (index_t c = 0; a.slot[b] >= 0 && c < b; ++c)
-      RODIMUS_REQUIRE(a.slot[c] != a.slot[b], bad_argument, "slot");
-  }
+  RODIMUS_TRY(causal_conv_step_check_slots(a)); // before anything is written
+  const index_t B = a.x.shape[0], C = a.x.shape[1], W = a.weight.shape[1];
   for (index_t b = 0; b < B; ++b) {
     const index_t s = a.slot ? index_t(a.slot[b]) : b;
     if (s < 0) {
