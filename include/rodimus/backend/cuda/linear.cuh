@@ -20,10 +20,10 @@
 //     f32 in registers), keeps MR x R f32 accumulators and sums them across the warp with
 //     shuffles. Warps are independent (no shared memory, no __syncthreads); a grid-stride loop
 //     covers any N. With inner stride 1 and 16-byte-aligned rows (K a multiple of 8 for 16-bit
-//     weights, 4 for f32, or padded row strides) the loads are vectors and a K % 8 tail is read
-//     element-wise; otherwise (odd K with packed rows, any other strides) every element is loaded
-//     on its own, still coalesced along K when the inner stride is 1. M > MR loops over groups of
-//     MR rows of x (the weight rows are then re-read, from L2).
+//     weights, 4 for f32, or padded row strides) the loads are vectors and the last K % 8 (K % 4)
+//     columns are read element-wise; otherwise (odd K with packed rows, any other strides) every
+//     element is loaded on its own, still coalesced along K when the inner stride is 1. M > MR
+//     loops over groups of MR rows of x (the weight rows are then re-read, from L2).
 //   M > gemv_max_m with unit inner strides, row strides >= the row length (cuBLAS's leading
 //     dimensions) and sizes below 2^31: cuBLAS (be.context's handle, which has its own workspace).
 //     Row-major y = x w^T is, in cuBLAS's column-major terms, y^T (N x M, ld = y.stride[0]) =
