@@ -5,6 +5,7 @@
 
 #include <cuda_runtime.h>
 
+#include "rodimus/backend/cuda/context.cuh"
 #include "rodimus/backend/cuda/cuda.cuh"
 #include "rodimus/backend/cuda/memory.cuh"
 #include "support/test_support.hpp"
@@ -34,6 +35,21 @@ inline cuda<90> cuda_backend() {
   }();
   cuda<90> be;
   be.stream = stream;
+  return be;
+}
+
+/// A cuda_context (cuBLAS handle and workspace) on cuda_backend()'s stream, made on first use and
+/// shared by the tests of one binary. Deliberately never destroyed (as the stream): destroying
+/// cuBLAS handles from static destructors races the CUDA runtime's own teardown.
+inline cuda_context& cuda_test_context() {
+  static cuda_context* ctx = new cuda_context(cuda_backend().stream);
+  return *ctx;
+}
+
+/// cuda_backend() with cuda_test_context(): the tag for calls that need library handles (linear).
+inline cuda<90> cuda_backend_with_context() {
+  cuda<90> be = cuda_backend();
+  be.context = &cuda_test_context();
   return be;
 }
 

@@ -13,7 +13,8 @@
 //   M > 4    (prefill): Eigen's GEMM. f32 operands are mapped in place; 16-bit operands are widened
 //            tile by tile into stack buffers (tiles of kLinearTileM x kLinearTileK and
 //            kLinearTileN x kLinearTileK floats, so nothing is allocated). Threads split N.
-// Inner strides other than 1 fall back to the scalar reference.
+// Inner strides other than 1 fall back to the scalar reference. No workspace is needed
+// (linear_workspace_bytes is 0; the argument exists so every backend has the same entry points).
 #pragma once
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include "rodimus/backend/cpu/prefetch.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
 #include "rodimus/core/dtype.hpp"
+#include "rodimus/core/workspace.hpp"
 #include "rodimus/primitives/linear.hpp"
 
 namespace rodimus {
@@ -340,9 +342,16 @@ void linear_gemm(const linear_args<Act, Weight>& a, index_t n0, index_t n1) noex
 
 } // namespace detail
 
+template <class Arch, class Act, class Weight>
+constexpr std::size_t linear_workspace_bytes(const cpu<Arch>&,
+                                             const linear_args<Act, Weight>&) noexcept {
+  return 0;
+}
+
 /// linear() on cpu<Arch>: y = x W^T with f32 accumulation (see the top of this file).
 template <class Arch, class Act, class Weight>
-[[nodiscard]] status linear(const cpu<Arch>& be, const linear_args<Act, Weight>& a) noexcept {
+[[nodiscard]] status linear(const cpu<Arch>& be, const linear_args<Act, Weight>& a,
+                            workspace = {}) noexcept {
   RODIMUS_TRY(linear_check(a));
   if constexpr (!detail::cpu_storage_type<Act> || !detail::cpu_storage_type<Weight>) {
     return linear(scalar{}, a);

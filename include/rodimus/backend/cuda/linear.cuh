@@ -1,0 +1,465 @@
+// linear() on the CUDA backend (math and shapes in rodimus/primitives/linear.hpp):
+//
+//   y[m, n] = sum_k x[m, k] * w[n, k]        x: (M, K) Act, w: (N, K) Weight, y: (M, N) Act
+//
+// Act: f32 (the model's activations), bf16, f16; Weight: f32, bf16, f16 used in place, in the
+// dtype they are stored in. Every pointer is device memory; the call only enqueues work on
+// be.stream (never synchronises, never allocates) and can be captured in a CUDA graph.
+//
+//   linear_workspace_bytes(be, args)   device workspace that linear(be, args, ws) needs (0 except
+//                                      on the cuBLAS path with 16-bit weights and f32 x)
+//   linear(be, args, ws)               ok, or the status the CPU backends give for the same bad
+//                                      argument; null_pointer "context" when the cuBLAS path runs
+//                                      without be.context, bad_argument "context" when be.context
+//                                      serves another stream, workspace_too_small "ws"
+//
+// Two paths, chosen per call from the shapes (linear_policy<Sm>):
+//   M <= gemv_max_m (decode), or any call cuBLAS cannot take: the GEMV kernel. It is bound by the
+//     weight stream: each warp owns R weight rows, reads each of them once for all (up to MR = 8)
+//     x rows with 16-byte loads in the stored dtype (U loads per row in flight per lane, widened to
+//     f32 in registers), keeps MR x R f32 accumulators and sums them across the warp with
+//     shuffles. Warps are independent (no shared memory, no __syncthreads); a grid-stride loop
+//     covers any N. With inner stride 1 and 16-byte-aligned rows (K a multiple of 8 for 16-bit
+//     weights, 4 for f32, or padded row strides) the loads are vectors and the last K % 8 (K % 4)
+//     columns are read element-wise; otherwise (odd K with packed rows, any other strides) every
+//     element is loaded on its own, still coalesced along K when the inner stride is 1. M > MR
+//     loops over groups of MR rows of x (the weight rows are then re-read, from L2).
+//   M > gemv_max_m with unit inner strides, row strides >= the row length (cuBLAS's leading
+//     dimensions) and sizes below 2^31: cuBLAS (be.context's handle, which has its own workspace).
+//     Row-major y = x w^T is, in cuBLAS's column-major terms, y^T (N x M, ld = y.stride[0]) =
+//     op_T(w: K x N, ld = w.stride[0]) . (x^T: K x M, ld = x.stride[0]): one cublasGemmEx with
+//     transa = T, transb = N, no data transposed. CUBLAS_COMPUTE_32F throughout (the handle's
+//     default math mode: no TF32, an f32 x f32 product is computed in f32).
+//       f32 x f32:    A, B, C f32.
+//       bf16 x bf16, f16 x f16 (16-bit activations): A, B, C in that dtype.
+//       f32 x bf16, f32 x f16: cuBLAS does not mix A and B types, so one small kernel first
+//                     converts x to the weight's dtype into the caller's workspace (M x K values,
+//                     row stride K), then A = w, B = x16 in that dtype and C = y in f32.
+//     Other mixes (e.g. bf16 activations with f16 weights) are not model configurations; they take
+//     the GEMV kernel at any M (correct, not fast).
+//
+// Numerics. Both paths multiply in f32 and accumulate in f32 (the order differs from the CPU).
+//   GEMV: x and w are used exactly (widened, never rounded).
+//   cuBLAS with 16-bit weights and f32 x: x is ROUNDED to the weight's dtype (round to nearest
+//     even) before the product, a relative error of at most u per element (unit roundoff: bf16
+//     u = 2^-8, f16 u = 2^-11), so for each output
+//         |y_cuda[m, n] - y_exact[m, n]| <= (u + K 2^-23) * sum_k |x[m, k] w[n, k]|
+//     (the second term bounds the f32 accumulation, rounding or truncating). f16 additionally
+//     needs |x| < 65520 (larger values become inf) and loses relative accuracy below 2^-14
+//     (subnormal). tests/cases/linear_cases.hpp checks exactly this bound.
+//   cuBLAS f32 x f32 and 16-bit x 16-bit: inputs exact; only the f32 accumulation (and the final
+//     rounding to a 16-bit y) differ from the reference.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "rodimus/backend/cuda/context.cuh"
+#include "rodimus/backend/cuda/cuda.cuh"
+#include "rodimus/backend/cuda/launch.cuh"
+#include "rodimus/core/dtype.hpp"
+#include "rodimus/core/status.hpp"
+#include "rodimus/core/tensor_view.hpp"
+#include "rodimus/core/workspace.hpp"
+#include "rodimus/primitives/linear.hpp"
+
+namespace rodimus {
+
+/// Tuning constants of linear on cuda<Sm> (first version, not yet measured: a benchmark of the
+/// Rodimus sizes, N, K in 1024..8192 and the LM head N = 126464, K = 2048, is to tune them).
+///   gemv_max_m: the GEMV kernel streams the weights once for up to gemv_max_m rows of x; above
+///     that, cuBLAS's tensor-core GEMM (weights read once per output tile) wins.
+///   gemv_rows_*: weight rows per warp. Each x load is shared by R rows: with 8 x rows and f32 x,
+///     every 16 B of bf16 weights needs 8 x 32 B of x from L1, so R = 4 keeps L1 traffic (about 4x
+///     the HBM bytes) within what L1 serves; with 1-2 x rows R = 2 gives twice as many warps for
+///     small N (N = 2048: 1024 warps).
+///   gemv_unroll: 16-byte loads per weight row and lane issued before the first is used (R x U x
+///     512 B in flight per warp).
+template <int Sm> struct linear_policy {
+  static constexpr index_t gemv_max_m = 8;
+  static constexpr int gemv_warps = 4; // warps per CTA (128 threads); warps are independent
+  static constexpr int gemv_rows_small_m = 2;
+  static constexpr int gemv_rows = 4;
+  static constexpr int gemv_unroll = 2;
+  static constexpr int convert_threads = 256;
+};
+
+namespace detail {
+
+enum class linear_cuda_path { nothing, gemv, gemm, gemm_convert };
+
+/// The dtype pairs that cuBLAS takes (directly, or with x converted to the weight's dtype).
+template <class Act, class Weight>
+constexpr bool linear_cublas_types = (std::is_same_v<Act, float> &&
+                                      (std::is_same_v<Weight, float> ||
+                                       std::is_same_v<Weight, bf16> ||
+                                       std::is_same_v<Weight, f16>)) ||
+                                     (std::is_same_v<Act, bf16> && std::is_same_v<Weight, bf16>) ||
+                                     (std::is_same_v<Act, f16> && std::is_same_v<Weight, f16>);
+
+template <class T> constexpr cudaDataType_t cuda_data_type() noexcept {
+  if constexpr (std::is_same_v<T, bf16>)
+    return CUDA_R_16BF;
+  else if constexpr (std::is_same_v<T, f16>)
+    return CUDA_R_16F;
+  else
+    return CUDA_R_32F;
+}
+
+/// Which path linear(cuda<Sm>) takes for arguments that passed linear_check.
+template <int Sm, class Act, class Weight>
+linear_cuda_path linear_select_path(const linear_args<Act, Weight>& a) noexcept {
+  const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0];
+  if (M == 0 || N == 0) return linear_cuda_path::nothing;
+  if constexpr (!linear_cublas_types<Act, Weight>) {
+    return linear_cuda_path::gemv;
+  } else {
+    if (M <= linear_policy<Sm>::gemv_max_m || K == 0) return linear_cuda_path::gemv;
+    const index_t ldx = a.x.stride[0], ldw = a.w.stride[0], ldy = a.y.stride[0];
+    const bool unit = a.x.stride[1] == 1 && a.w.stride[1] == 1 && a.y.stride[1] == 1;
+    const bool lds = ldx >= K && ldw >= K && ldy >= N;
+    constexpr index_t most = INT_MAX;
+    const bool fits =
+        M <= most && N <= most && K <= most && ldx <= most && ldw <= most && ldy <= most;
+    if (!unit || !lds || !fits) return linear_cuda_path::gemv;
+    if constexpr (std::is_same_v<Act, float> && !std::is_same_v<Weight, float>)
+      return linear_cuda_path::gemm_convert;
+    else
+      return linear_cuda_path::gemm;
+  }
+}
+
+// ---- device conversions (bit-identical to load_as / store_as in core/dtype.hpp) ----
+
+template <class T> __device__ __forceinline__ float linear_to_f32(T v) {
+  if constexpr (std::is_same_v<T, bf16>)
+    return __uint_as_float(std::uint32_t(v.bits) << 16);
+  else if constexpr (std::is_same_v<T, f16>)
+    return __half2float(__ushort_as_half(v.bits));
+  else
+    return float(v);
+}
+
+template <class T> __device__ __forceinline__ T linear_from_f32(float v) {
+  if constexpr (std::is_same_v<T, f16>)
+    return f16::from_bits(__half_as_ushort(__float2half_rn(v))); // round to nearest even
+  else
+    return store_as<T>(v);
+}
+
+/// The 4 / sizeof(T) values of T packed in one 32-bit word (the lower address in the low bits).
+template <class T> __device__ __forceinline__ void linear_unpack_word(std::uint32_t u, float* out) {
+  if constexpr (std::is_same_v<T, float>) {
+    out[0] = __uint_as_float(u);
+  } else if constexpr (std::is_same_v<T, bf16>) {
+    out[0] = __uint_as_float(u << 16);
+    out[1] = __uint_as_float(u & 0xffff0000u);
+  } else {
+    static_assert(std::is_same_v<T, f16>, "f32, bf16 or f16");
+    out[0] = __half2float(__ushort_as_half(static_cast<unsigned short>(u & 0xffffu)));
+    out[1] = __half2float(__ushort_as_half(static_cast<unsigned short>(u >> 16)));
+  }
+}
+
+/// The N values of T at p (p aligned to min(16, N * sizeof(T)) bytes) as f32: 16-byte loads (8-byte
+/// when N * sizeof(T) == 8). Streaming loads (evict first) for data read once, cached for reuse.
+template <class T, int N, bool Stream>
+__device__ __forceinline__ void linear_load_vec(const T* p, float (&out)[N]) {
+  constexpr int bytes = N * int(sizeof(T));
+  constexpr int per_word = 4 / int(sizeof(T));
+  static_assert(bytes % 16 == 0 || bytes == 8, "16-byte or 8-byte pieces");
+  if constexpr (bytes % 16 == 0) {
+#pragma unroll
+    for (int i = 0; i < bytes / 16; ++i) {
+      const uint4* q = reinterpret_cast<const uint4*>(p) + i;
+      const uint4 u = Stream ? __ldcs(q) : __ldg(q);
+      linear_unpack_word<T>(u.x, out + (4 * i + 0) * per_word);
+      linear_unpack_word<T>(u.y, out + (4 * i + 1) * per_word);
+      linear_unpack_word<T>(u.z, out + (4 * i + 2) * per_word);
+      linear_unpack_word<T>(u.w, out + (4 * i + 3) * per_word);
+    }
+  } else {
+    const uint2* q = reinterpret_cast<const uint2*>(p);
+    const uint2 u = Stream ? __ldcs(q) : __ldg(q);
+    linear_unpack_word<T>(u.x, out);
+    linear_unpack_word<T>(u.y, out + per_word);
+  }
+}
+
+/// One weight item in registers as loaded: 16 bytes (Vec) or one element.
+template <class Weight, bool Vec> struct linear_w_raw { uint4 v; };
+template <class Weight> struct linear_w_raw<Weight, false> { Weight v; };
+
+/// Sum of v over the 32 lanes of the warp (every lane gets it; every lane must call).
+__device__ __forceinline__ float linear_warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+/// The GEMV kernel (see the top of the file). Warps x 32 threads per CTA; each warp owns groups of
+/// R weight rows (grid-stride), and for each group every MR rows of x.
+///   Vec: items are 16-byte pieces of a weight row (VEC = 16 / sizeof(Weight) values) and the
+///        matching VEC values of x; requires unit inner strides and 16-byte-aligned weight rows,
+///        x rows aligned to min(16, VEC * sizeof(Act)) bytes (linear_gemv_vec). The K % VEC
+///        columns after the last whole piece are read element-wise (one per lane).
+///   !Vec: items are single elements at any strides.
+/// Per warp and row group: loop over items in steps of 32 x U (uniform trip count over the warp),
+/// U x R weight loads issued first, then for each of them the MR x rows' matching values and the
+/// MR x R fused multiply-adds; finally 5 shuffles per accumulator, and lane m * R + r stores
+/// y[m0 + m, n0 + r].
+template <class Act, class Weight, int MR, int R, int U, int Warps, bool Vec>
+__global__ void __launch_bounds__(Warps * 32) linear_gemv_kernel(const linear_args<Act, Weight> a) {
+  static_assert(MR * R <= 32, "one lane stores each output of a group");
+  constexpr int VEC = Vec ? 16 / int(sizeof(Weight)) : 1;
+  const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0];
+  const index_t xs0 = a.x.stride[0], xs1 = a.x.stride[1];
+  const index_t ws0 = a.w.stride[0], ws1 = a.w.stride[1];
+  const int lane = int(threadIdx.x) % 32;
+  const index_t items = Vec ? K / VEC : K; // pieces (or elements) per row
+  const index_t kv = items * VEC;          // columns covered by the pieces
+  const index_t groups = (N + R - 1) / R;
+  const index_t first = index_t(blockIdx.x) * Warps + index_t(threadIdx.x) / 32;
+  const index_t step = index_t(gridDim.x) * Warps;
+
+  for (index_t g = first; g < groups; g += step) { // uniform over the warp
+    const index_t n0 = g * R;
+    const Weight* wrow[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+      wrow[r] = a.w.data + (n0 + r < N ? n0 + r : n0) * ws0; // rows past N are never loaded
+    for (index_t m0 = 0; m0 < M; m0 += MR) {
+      const Act* xrow[MR];
+#pragma unroll
+      for (int m = 0; m < MR; ++m)
+        xrow[m] = a.x.data + (m0 + m < M ? m0 + m : m0) * xs0; // rows past M are never loaded
+      float acc[MR][R];
+#pragma unroll
+      for (int m = 0; m < MR; ++m)
+#pragma unroll
+        for (int r = 0; r < R; ++r)
+          acc[m][r] = 0.0f;
+
+      for (index_t base = 0; base < items; base += 32 * U) {
+        linear_w_raw<Weight, Vec> wr[U][R];
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          const index_t j = base + u * 32 + lane;
+#pragma unroll
+          for (int r = 0; r < R; ++r) {
+            if (j < items && n0 + r < N) {
+              if constexpr (Vec)
+                wr[u][r].v = __ldcs(reinterpret_cast<const uint4*>(wrow[r]) + j);
+              else
+                wr[u][r].v = wrow[r][j * ws1];
+            }
+          }
+        }
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          const index_t j = base + u * 32 + lane;
+          if (j >= items) continue;
+          float wf[R][VEC];
+#pragma unroll
+          for (int r = 0; r < R; ++r) {
+            if (n0 + r < N) {
+              if constexpr (Vec) {
+                const std::uint32_t words[4] = {wr[u][r].v.x, wr[u][r].v.y, wr[u][r].v.z,
+                                                wr[u][r].v.w};
+                constexpr int per_word = 4 / int(sizeof(Weight));
+#pragma unroll
+                for (int q = 0; q < 4; ++q)
+                  linear_unpack_word<Weight>(words[q], &wf[r][q * per_word]);
+              } else {
+                wf[r][0] = linear_to_f32(wr[u][r].v);
+              }
+            } else {
+#pragma unroll
+              for (int e = 0; e < VEC; ++e)
+                wf[r][e] = 0.0f;
+            }
+          }
+#pragma unroll
+          for (int m = 0; m < MR; ++m) {
+            if (m0 + m >= M) continue;
+            float xf[VEC];
+            if constexpr (Vec)
+              linear_load_vec<Act, VEC, false>(xrow[m] + j * VEC, xf);
+            else
+              xf[0] = linear_to_f32(xrow[m][j * xs1]);
+#pragma unroll
+            for (int r = 0; r < R; ++r)
+#pragma unroll
+              for (int e = 0; e < VEC; ++e)
+                acc[m][r] = fmaf(xf[e], wf[r][e], acc[m][r]);
+          }
+        }
+      }
+
+      if constexpr (Vec) { // columns [kv, K): fewer than VEC, one per lane (inner strides are 1)
+        const index_t k = kv + lane;
+        if (k < K) {
+#pragma unroll
+          for (int m = 0; m < MR; ++m) {
+            if (m0 + m >= M) continue;
+            const float xf = linear_to_f32(xrow[m][k]);
+#pragma unroll
+            for (int r = 0; r < R; ++r)
+              if (n0 + r < N) acc[m][r] = fmaf(xf, linear_to_f32(wrow[r][k]), acc[m][r]);
+          }
+        }
+      }
+
+      float mine = 0.0f; // lane m * R + r keeps the sum of acc[m][r]
+#pragma unroll
+      for (int m = 0; m < MR; ++m)
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const float s = linear_warp_sum(acc[m][r]);
+          if (lane == m * R + r) mine = s;
+        }
+      if (lane < MR * R) {
+        const index_t m = m0 + lane / R, n = n0 + lane % R;
+        if (m < M && n < N) a.y(m, n) = linear_from_f32<Act>(mine);
+      }
+    }
+  }
+}
+
+/// Whether the GEMV kernel may use 16-byte pieces (see linear_gemv_kernel).
+template <class Act, class Weight>
+bool linear_gemv_vec(const linear_args<Act, Weight>& a) noexcept {
+  constexpr index_t vec = 16 / index_t(sizeof(Weight));
+  constexpr index_t x_align = vec * index_t(sizeof(Act)) < 16 ? vec * index_t(sizeof(Act)) : 16;
+  const auto addr = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p); };
+  const index_t M = a.x.shape[0], N = a.w.shape[0];
+  return a.x.stride[1] == 1 && a.w.stride[1] == 1 && addr(a.w.data) % 16 == 0 &&
+         (N == 1 || (a.w.stride[0] * index_t(sizeof(Weight))) % 16 == 0) &&
+         addr(a.x.data) % std::uintptr_t(x_align) == 0 &&
+         (M == 1 || (a.x.stride[0] * index_t(sizeof(Act))) % x_align == 0);
+}
+
+template <int Sm, int MR, int R, bool Vec, class Act, class Weight>
+status linear_gemv_launch(const linear_args<Act, Weight>& a, cudaStream_t stream) noexcept {
+  using policy = linear_policy<Sm>;
+  constexpr int warps = policy::gemv_warps;
+  const index_t groups = (a.w.shape[0] + R - 1) / R;
+  const index_t ctas = (groups + warps - 1) / warps;
+  const unsigned grid = unsigned(ctas < cuda_max_grid ? ctas : cuda_max_grid);
+  linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, Vec>
+      <<<grid, warps * 32, 0, stream>>>(a);
+  RODIMUS_CUDA_TRY(cudaGetLastError());
+  return status::success();
+}
+
+/// The runtime-to-compile-time switch: x rows per pass (MR) and weight rows per warp (R) from M,
+/// 16-byte pieces or single elements from the strides and alignment.
+template <int Sm, int MR, int R, class Act, class Weight>
+status linear_gemv_vec_dispatch(const linear_args<Act, Weight>& a, cudaStream_t stream) noexcept {
+  if (linear_gemv_vec(a)) return linear_gemv_launch<Sm, MR, R, true>(a, stream);
+  return linear_gemv_launch<Sm, MR, R, false>(a, stream);
+}
+
+template <int Sm, class Act, class Weight>
+status linear_gemv(const linear_args<Act, Weight>& a, cudaStream_t stream) noexcept {
+  using policy = linear_policy<Sm>;
+  constexpr int Rs = policy::gemv_rows_small_m, Rl = policy::gemv_rows;
+  const index_t M = a.x.shape[0];
+  if (M == 1) return linear_gemv_vec_dispatch<Sm, 1, Rs>(a, stream);
+  if (M == 2) return linear_gemv_vec_dispatch<Sm, 2, Rs>(a, stream);
+  if (M <= 4) return linear_gemv_vec_dispatch<Sm, 4, Rl>(a, stream);
+  return linear_gemv_vec_dispatch<Sm, 8, Rl>(a, stream); // M > 8 loops over groups of 8
+}
+
+/// out (M, K), row stride K, <- x rounded to To (round to nearest even), x at any strides.
+template <class To, class From>
+__global__ void linear_convert_kernel(const tensor_view<const From, 2> x, To* __restrict__ out) {
+  const index_t K = x.shape[1], n = x.shape[0] * K;
+  for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += index_t(gridDim.x) * blockDim.x) {
+    const index_t m = i / K, k = i - m * K;
+    out[i] = linear_from_f32<To>(linear_to_f32(x(m, k)));
+  }
+}
+
+/// The cuBLAS path (see the top of the file): y^T = op_T(w) . x^T in column-major terms.
+template <int Sm, class Act, class Weight>
+status linear_gemm(const cuda<Sm>& be, const linear_args<Act, Weight>& a, bool convert,
+                   workspace ws) noexcept {
+  if constexpr (!linear_cublas_types<Act, Weight>) {
+    (void)be;
+    (void)a;
+    (void)convert;
+    (void)ws;
+    return status::fail(status_code::unsupported, "w"); // never selected (linear_select_path)
+  } else {
+    RODIMUS_REQUIRE(be.context != nullptr, null_pointer, "context");
+    RODIMUS_REQUIRE(be.context->stream() == be.stream, bad_argument, "context");
+    const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0];
+    const void* b = a.x.data;
+    cudaDataType_t b_type = cuda_data_type<Act>();
+    index_t ldb = a.x.stride[0];
+    if constexpr (!std::is_same_v<Act, Weight>) { // f32 x, 16-bit w: x -> w's dtype first
+      if (convert) {
+        Weight* xc = ws.take<Weight>(std::size_t(M) * std::size_t(K));
+        RODIMUS_REQUIRE(xc != nullptr, workspace_too_small, "ws");
+        constexpr int threads = linear_policy<Sm>::convert_threads;
+        linear_convert_kernel<Weight, Act>
+            <<<elements_grid(M * K, threads), threads, 0, be.stream>>>(a.x, xc);
+        RODIMUS_CUDA_TRY(cudaGetLastError());
+        b = xc;
+        b_type = cuda_data_type<Weight>();
+        ldb = K;
+      }
+    }
+    const float alpha = 1.0f, beta = 0.0f; // beta = 0: y is never read (poison cannot leak in)
+    const cublasStatus_t s = cublasGemmEx(
+        be.context->cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &alpha, a.w.data,
+        cuda_data_type<Weight>(), int(a.w.stride[0]), b, b_type, int(ldb), &beta, a.y.data,
+        cuda_data_type<Act>(), int(a.y.stride[0]), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    return cublas_status(s, "cublasGemmEx");
+  }
+}
+
+} // namespace detail
+
+/// Device workspace that linear(be, a, ws) needs: M x K values of the weight's dtype (plus the
+/// alignment slack) on the cuBLAS path with f32 x and 16-bit weights, otherwise 0.
+template <int Sm, class Act, class Weight>
+std::size_t linear_workspace_bytes(const cuda<Sm>&, const linear_args<Act, Weight>& a) noexcept {
+  if (!linear_check(a).ok()) return 0;
+  if (detail::linear_select_path<Sm>(a) != detail::linear_cuda_path::gemm_convert) return 0;
+  const std::size_t n = workspace::product(std::size_t(a.x.shape[0]), std::size_t(a.x.shape[1]));
+  return workspace::sum(workspace::alignment, workspace::bytes_for<Weight>(n));
+}
+
+/// True when linear(be, a) takes the cuBLAS path with f32 x and 16-bit weights, which rounds x to
+/// the weight's dtype (the error bound under "Numerics" at the top of this file applies).
+template <int Sm, class Act, class Weight>
+bool linear_rounds_x(const cuda<Sm>&, const linear_args<Act, Weight>& a) noexcept {
+  return linear_check(a).ok() &&
+         detail::linear_select_path<Sm>(a) == detail::linear_cuda_path::gemm_convert;
+}
+
+/// y = x w^T on the GPU (see the top of this file). Enqueues on be.stream.
+template <int Sm, class Act, class Weight>
+[[nodiscard]] status linear(const cuda<Sm>& be, const linear_args<Act, Weight>& a,
+                            workspace ws = {}) noexcept {
+  RODIMUS_TRY(linear_check(a));
+  switch (detail::linear_select_path<Sm>(a)) {
+  case detail::linear_cuda_path::nothing: return status::success();
+  case detail::linear_cuda_path::gemv: return detail::linear_gemv<Sm>(a, be.stream);
+  case detail::linear_cuda_path::gemm: return detail::linear_gemm(be, a, false, ws);
+  case detail::linear_cuda_path::gemm_convert: return detail::linear_gemm(be, a, true, ws);
+  }
+  return status::success();
+}
+
+} // namespace rodimus

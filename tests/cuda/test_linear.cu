@@ -1,0 +1,180 @@
+// linear on CUDA: the shared bodies (tests/cases/linear_cases.hpp, tolerances derived there)
+// against the scalar reference, on the test stream with its shared cuda_context; the GEMV path
+// without a context; the errors of the cuBLAS path (no context, a context of another stream, a
+// workspace too small); a cuda_context made and destroyed on its own stream; and both paths
+// captured in a CUDA graph and replayed. Without a GPU every case prints "skipped" and passes.
+#include "rodimus/backend/cuda/linear.cuh" // before the cases: they look up linear_rounds_x
+
+#include "cases/linear_cases.hpp"
+#include "support/cuda_support.hpp"
+
+using namespace rodimus;
+
+TEST_CASE("cuda linear matches the scalar reference") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  const cuda<90> be = test::cuda_backend_with_context();
+  test::check_linear_kernel_shapes(be);
+  test::check_linear_all(be);
+}
+
+TEST_CASE("cuda linear: the GEMV path needs no context") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  const cuda<90> be = test::cuda_backend(); // context == nullptr
+  REQUIRE(be.context == nullptr);
+  for (index_t M : {1, 3, 8}) {
+    test::check_linear<cuda<90>, float, bf16>(be, M, 2056, 517, 0);
+    test::check_linear<cuda<90>, float, float>(be, M, 515, 131, 0);
+  }
+  // Strided x takes the GEMV kernel at any M, so it needs no context either.
+  test::check_linear<cuda<90>, float, bf16>(be, 64, 515, 131, 0, 0, 0, true);
+}
+
+TEST_CASE("cuda linear: cuBLAS path errors, workspace sizes and rounding") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  const index_t M = 64, K = 40, N = 24;
+  test::backend_arrays<cuda<90>> mem(test::cuda_backend());
+  std::vector<float> x(std::size_t(M * K), 0.5f), y(std::size_t(M * N));
+  std::vector<bf16> w(std::size_t(N * K), bf16(0.25f));
+  linear_args<float, bf16> a;
+  a.x = make_view<const float>(mem.put(x), M, K);
+  a.w = make_view<const bf16>(mem.put(w), N, K);
+  a.y = make_view(mem.put(y), M, N);
+
+  cuda<90> be = test::cuda_backend_with_context();
+  const std::size_t bytes = linear_workspace_bytes(be, a);
+  CHECK(bytes >= std::size_t(M * K) * sizeof(bf16));
+  CHECK(linear_rounds_x(be, a));
+  test::backend_workspace<cuda<90>> ws(be, bytes);
+
+  cuda<90> no_context = be;
+  no_context.context = nullptr;
+  test::check_status(linear(no_context, a, ws.get()), status_code::null_pointer, "context");
+
+  cudaStream_t other = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&other, cudaStreamNonBlocking) == cudaSuccess);
+  cuda<90> wrong_stream = be;
+  wrong_stream.stream = other;
+  test::check_status(linear(wrong_stream, a, ws.get()), status_code::bad_argument, "context");
+  REQUIRE(cudaStreamDestroy(other) == cudaSuccess);
+
+  workspace small = ws.get();
+  small.bytes = bytes / 2;
+  test::check_status(linear(be, a, small), status_code::workspace_too_small, "ws");
+  test::check_status(linear(be, a), status_code::workspace_too_small, "ws");
+
+  // Nothing was written by the failed calls; the valid call writes y = K * 0.5 * 0.25.
+  std::vector<float> back(y.size());
+  mem.get(back, a.y.data);
+  for (float v : back)
+    REQUIRE(v == 0.0f);
+  REQUIRE(linear(be, a, ws.get()).ok());
+  mem.get(back, a.y.data);
+  for (float v : back)
+    REQUIRE(v == 5.0f);
+
+  // The GEMV path (M <= gemv_max_m) and f32 weights need no workspace and never round x.
+  linear_args<float, bf16> decode = a;
+  decode.x.shape[0] = decode.y.shape[0] = linear_policy<90>::gemv_max_m;
+  CHECK(linear_workspace_bytes(be, decode) == 0);
+  CHECK_FALSE(linear_rounds_x(be, decode));
+  std::vector<float> wf(std::size_t(N * K));
+  linear_args<float, float> f32;
+  f32.x = a.x;
+  f32.w = make_view<const float>(mem.put(wf), N, K);
+  f32.y = a.y;
+  CHECK(linear_workspace_bytes(be, f32) == 0);
+  CHECK_FALSE(linear_rounds_x(be, f32));
+}
+
+TEST_CASE("cuda_context: made, used and destroyed on its own stream") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  cudaStream_t stream = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess);
+  {
+    cuda_context ctx(stream, std::size_t(4) << 20);
+    CHECK(ctx.stream() == stream);
+    CHECK(ctx.cublas() != nullptr);
+    CHECK(ctx.cublas_workspace_bytes() == (std::size_t(4) << 20));
+    const cuda<90> be = ctx.backend<90>();
+    CHECK(be.stream == stream);
+    CHECK(be.context == &ctx);
+    test::check_linear<cuda<90>, float, float>(be, 64, 515, 131, 0);
+    test::check_linear<cuda<90>, float, f16>(be, 17, 515, 131, 0);
+    REQUIRE(cudaStreamSynchronize(stream) == cudaSuccess);
+  }
+  REQUIRE(cudaStreamDestroy(stream) == cudaSuccess);
+  REQUIRE(cudaGetLastError() == cudaSuccess);
+}
+
+TEST_CASE("cuda linear: both paths captured in a CUDA graph and replayed") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  const cuda<90> be = test::cuda_backend_with_context();
+  const index_t K = 520, N = 263, Mg = 64, Mv = 3; // a GEMM (x converted to bf16) and a GEMV
+  auto g = test::rng(77);
+  auto x = test::uniform<float>(g, std::size_t(Mg * K));
+  auto w = test::uniform<bf16>(g, std::size_t(N * K), -0.5, 0.5);
+  std::vector<float> y(std::size_t(Mg * N));
+  test::poison(y);
+  test::backend_arrays<cuda<90>> mem(be);
+  float* dx = mem.put(x);
+  float* dyg = mem.put(y);
+  float* dyv = mem.put(y);
+  linear_args<float, bf16> gemm, gemv;
+  gemm.x = make_view<const float>(dx, Mg, K);
+  gemm.w = make_view<const bf16>(mem.put(w), N, K);
+  gemm.y = make_view(dyg, Mg, N);
+  gemv = gemm;
+  gemv.x.shape[0] = gemv.y.shape[0] = Mv;
+  gemv.y.data = dyv;
+  REQUIRE(linear_rounds_x(be, gemm));
+  test::backend_workspace<cuda<90>> ws(be, linear_workspace_bytes(be, gemm));
+  // One uncaptured run first: lazy module loading and cuBLAS's first-call set-up happen outside
+  // the capture (as an engine warms up before capturing).
+  REQUIRE(linear(be, gemm, ws.get()).ok());
+  REQUIRE(linear(be, gemv).ok());
+  REQUIRE(synchronize(be).ok());
+  test::poison(y);
+  mem.set(dyg, y);
+  mem.set(dyv, y);
+  REQUIRE(synchronize(be).ok());
+
+  cudaGraph_t graph = nullptr;
+  REQUIRE(cudaStreamBeginCapture(be.stream, cudaStreamCaptureModeGlobal) == cudaSuccess);
+  const status sg = linear(be, gemm, ws.get());
+  const status sv = linear(be, gemv);
+  REQUIRE(cudaStreamEndCapture(be.stream, &graph) == cudaSuccess);
+  REQUIRE(sg.ok());
+  REQUIRE(sv.ok());
+  cudaGraphExec_t exec = nullptr;
+  REQUIRE(cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess);
+
+  for (int replay = 0; replay < 2; ++replay) {
+    CAPTURE(replay);
+    if (replay == 1) { // new inputs: the graph reads x at replay time
+      x = test::uniform<float>(g, x.size());
+      mem.set(dx, x);
+    }
+    REQUIRE(cudaGraphLaunch(exec, be.stream) == cudaSuccess);
+    std::vector<float> yg(y.size()), yv(std::size_t(Mv * N));
+    mem.get(yg, dyg);
+    mem.get(yv, dyv);
+    // References: the GEMM multiplies x rounded to bf16, the GEMV the exact x (tolerances as in
+    // check 1 of linear_cases.hpp).
+    std::vector<float> xr = x, ref(yg.size());
+    for (auto& v : xr)
+      v = float(bf16(v));
+    linear_args<float, bf16> r;
+    r.w = make_view<const bf16>(w.data(), N, K);
+    r.x = make_view<const float>(xr.data(), Mg, K);
+    r.y = make_view(ref.data(), Mg, N);
+    REQUIRE(linear(scalar{}, r).ok());
+    test::check_close(yg, ref, 1e-5, 0.0, "graph gemm y");
+    r.x = make_view<const float>(x.data(), Mv, K);
+    r.y = make_view(ref.data(), Mv, N);
+    REQUIRE(linear(scalar{}, r).ok());
+    ref.resize(yv.size());
+    test::check_close(yv, ref, 1e-5, 0.0, "graph gemv y");
+  }
+  REQUIRE(cudaGraphExecDestroy(exec) == cudaSuccess);
+  REQUIRE(cudaGraphDestroy(graph) == cudaSuccess);
+}
