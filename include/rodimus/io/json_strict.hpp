@@ -34,11 +34,12 @@ using json_member_fn = std::function<void(const std::string& key, nlohmann::json
 /// and not kept, each holding at most `max_member_values` JSON values.
 class strict_json_builder {
 public:
-  strict_json_builder(const std::string& where, const std::string& what, int max_depth,
-                      const std::string& top_key, json_member_fn on_member = nullptr,
+  strict_json_builder(std::string where, std::string what, int max_depth, std::string top_key,
+                      json_member_fn on_member = nullptr,
                       std::size_t max_member_values = std::numeric_limits<std::size_t>::max())
-      : where_(where), what_(what), top_key_(top_key), max_depth_(max_depth),
-        on_member_(std::move(on_member)), max_member_values_(max_member_values) {}
+      : where_(std::move(where)), what_(std::move(what)), top_key_(std::move(top_key)),
+        max_depth_(max_depth), on_member_(std::move(on_member)),
+        max_member_values_(max_member_values) {}
 
   nlohmann::json& result() noexcept { return root_; }
 
@@ -127,9 +128,9 @@ private:
     member_values_ = 0;
   }
 
-  const std::string& where_;
-  const std::string& what_;
-  const std::string& top_key_;
+  std::string where_;
+  std::string what_;
+  std::string top_key_;
   int max_depth_;
   json_member_fn on_member_;
   std::size_t max_member_values_;

@@ -5,9 +5,11 @@
 // (except "__metadata__", a string->string map) is {"dtype", "shape", "data_offsets": [begin, end]}
 // with offsets relative to the data section. Validation, all with errors naming the file and the
 // tensor: N within the file and at most 100 MB; the header a JSON object nested at most 8 deep,
-// with no duplicate key in any object (so no duplicate names); known dtype; shape of non-negative
-// integers whose product fits int64; shape x dtype size == end - begin with no overflow; the
-// offsets tile the data section exactly (no gap, no overlap, nothing outside, nothing left over).
+// with no duplicate key in any object (so no duplicate names), each entry at most 2^20 JSON
+// values (checked and dropped as it is parsed, so memory is that of the tensor list); known dtype;
+// shape of non-negative integers whose product fits int64; shape x dtype size == end - begin with
+// no overflow; the offsets tile the data section exactly (no gap, no overlap, nothing outside,
+// nothing left over).
 // Tensor bytes need not be aligned (a header length that is not a multiple of 8 is legal): read
 // them with memcpy or the conversions here. The writer pads the header so data is 8-byte aligned.
 #pragma once
