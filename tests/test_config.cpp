@@ -2,12 +2,15 @@
 // and checkpoint validation against the configuration (model/weights.hpp).
 #include "support/test_support.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 
+#include "rodimus/core/finite.hpp"
 #include "rodimus/io/config.hpp"
 #include "rodimus/model/weights.hpp"
 
@@ -393,4 +396,113 @@ TEST_CASE("checkpoint validation lists every missing, misshapen and unexpected t
                });
   CHECK(contains(error_of([&] { (void)model_weights::load(dir); }),
                  "missing tensor 'lm_head.weight'"));
+}
+
+// ---------------------------------------------------------------- hostile checkpoints (issue 15)
+
+TEST_CASE("n_layer beyond the checkpoint's layers is refused before the tensor list is built") {
+  // n_layer 16777216 built a list of 218 million expected tensors (5.4 GB) before failing, and
+  // n_layer 100000 made a 191 MB message listing every missing tensor.
+  const std::string src = test::golden_dir() + "/rodimus_tiny";
+  temp_dir tmp;
+  const std::string dir = tmp.path.string();
+  write_edited(src, dir, [](std::vector<io::tensor_to_write>&) {});
+  std::ifstream in(src + "/config.json");
+  json cfg = json::parse(in);
+  for (std::int64_t n : {std::int64_t(100000), std::int64_t(16777216)}) {
+    cfg["n_layer"] = n;
+    std::ofstream(dir + "/config.json") << cfg.dump();
+    const std::string e = error_of([&] { (void)model_weights::load(dir); });
+    INFO("message: " << e.substr(0, 400));
+    CHECK(contains(e, "n_layer is " + std::to_string(n)));
+    CHECK(contains(e, "tensors for 2 layers"));
+    CHECK(e.size() < 1000);
+  }
+}
+
+TEST_CASE("a checkpoint with many problems lists the first 20 and counts the rest") {
+  const std::string src = test::golden_dir() + "/rodimus_plus_tiny";
+  temp_dir tmp;
+  const std::string dir = tmp.path.string();
+  std::vector<float> junk(4, 0.5f);
+  std::vector<std::string> names;
+  for (int i = 0; i < 5000; ++i)
+    names.push_back("junk." + std::to_string(i));
+  write_edited(src, dir, [&](std::vector<io::tensor_to_write>& ts) {
+    for (const auto& name : names)
+      ts.push_back({name, dtype::f32, {4}, junk.data()});
+  });
+  const std::string e = error_of([&] { (void)model_weights::load(dir); });
+  CHECK(contains(e, "5000 problems"));
+  CHECK(contains(e, "and 4980 more"));
+  CHECK(e.size() < 4000);
+}
+
+TEST_CASE("NaN and infinite weights are refused at load, naming the first such tensor") {
+  // They were accepted silently: every logit NaN, and generate reported a normal stop.
+  const std::string src = test::golden_dir() + "/rodimus_plus_tiny_bf16";
+  temp_dir tmp;
+  const std::string dir = tmp.path.string();
+  auto f = io::safetensors_file::open(src + "/model.safetensors");
+  struct poison {
+    const char* tensor;
+    std::size_t element;
+    float value;
+    const char* kind;
+  };
+  const float inf = std::numeric_limits<float>::infinity();
+  for (const poison p : {poison{"model.layers.1.attn.q_proj.weight", 37, std::nanf(""), "NaN"},
+                         poison{"model.norm_f.weight", 5, -inf, "-inf"},
+                         poison{"model.embeddings.weight", 0, inf, "+inf"}}) {
+    INFO(p.tensor);
+    std::vector<std::vector<unsigned char>> copies;
+    write_edited(src, dir, [&](std::vector<io::tensor_to_write>& ts) {
+      copies.reserve(ts.size());
+      for (auto& t : ts) {
+        if (t.name != p.tensor) continue;
+        const io::tensor_info& info = f.at(t.name);
+        copies.emplace_back(info.bytes, info.bytes + (info.end - info.begin));
+        const std::size_t esize = size_of(info.type);
+        if (info.type == dtype::bf16) {
+          const std::uint16_t v = bf16::from_float(p.value);
+          std::memcpy(copies.back().data() + p.element * esize, &v, esize);
+        } else {
+          REQUIRE(info.type == dtype::f32);
+          std::memcpy(copies.back().data() + p.element * esize, &p.value, esize);
+        }
+        t.bytes = copies.back().data();
+      }
+    });
+    const std::string e = error_of([&] { (void)model_weights::load(dir); });
+    INFO("message: " << e);
+    CHECK(contains(e, std::string("tensor '") + p.tensor + "'"));
+    CHECK(contains(e, p.kind));
+    CHECK(contains(e, "element " + std::to_string(p.element)));
+  }
+  // The same edit with a finite value loads.
+  write_edited(src, dir, [](std::vector<io::tensor_to_write>&) {});
+  CHECK_NOTHROW((void)model_weights::load(dir));
+}
+
+TEST_CASE("first_non_finite finds the first NaN or infinity in every float dtype") {
+  std::vector<float> f32(3000, 1.5f);
+  CHECK(first_non_finite(dtype::f32, f32.data(), f32.size()) == f32.size());
+  f32[2500] = std::nanf("");
+  f32[2900] = std::numeric_limits<float>::infinity();
+  CHECK(first_non_finite(dtype::f32, f32.data(), f32.size()) == 2500);
+  CHECK(std::string(non_finite_kind(dtype::f32, f32.data(), 2900)) == "+inf");
+  std::vector<std::uint16_t> half(100, f16::from_float(65504.0f)); // the largest finite f16
+  CHECK(first_non_finite(dtype::f16, half.data(), half.size()) == half.size());
+  half[99] = 0xFC00; // -inf
+  CHECK(first_non_finite(dtype::f16, half.data(), half.size()) == 99);
+  CHECK(std::string(non_finite_kind(dtype::f16, half.data(), 99)) == "-inf");
+  std::vector<std::uint16_t> b16(10, bf16::from_float(3.0e38f));
+  CHECK(first_non_finite(dtype::bf16, b16.data(), b16.size()) == b16.size());
+  b16[3] = 0x7FC0; // NaN
+  CHECK(first_non_finite(dtype::bf16, b16.data(), b16.size()) == 3);
+  std::vector<double> f64(5, 1e308);
+  f64[4] = -std::numeric_limits<double>::infinity();
+  CHECK(first_non_finite(dtype::f64, f64.data(), f64.size()) == 4);
+  std::vector<std::int32_t> ints(4, -1); // all bits set: integers are never "non-finite"
+  CHECK(first_non_finite(dtype::i32, ints.data(), ints.size()) == ints.size());
 }

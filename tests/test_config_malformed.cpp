@@ -175,3 +175,26 @@ TEST_CASE("ratios and sizes whose derived sizes overflow") {
                       {"'attn_cfg.ffn_expand_ratio'"});
   expect_config_error(edited([](json& j) { j["d_model"] = 9000000000000000000ll; }), {"'d_model'"});
 }
+
+TEST_CASE("config.json missing, a folder, or absurdly large: each said plainly") {
+  // A missing file was called "not a regular file", and a folder "not valid JSON".
+  test::temp_dir d;
+  test::expect_error([&] { (void)io::load_config(d.str()); }, {d.file("config.json"), "not found"});
+  test::expect_error([&] { (void)io::load_config(d.file("absent.json")); },
+                     {d.file("absent.json"), "not found"});
+  std::filesystem::create_directory(d.path / "sub");
+  std::filesystem::create_directory(d.path / "sub" / "config.json");
+  test::expect_error([&] { (void)io::load_config(d.file("sub")); },
+                     {"config.json", "is a directory"});
+  // config.json had no size cap: a real one is a few kilobytes.
+  d.write("config.json", "{\"model_type\": \"rodimus\", \"pad\": \"" +
+                             std::string(17u * 1000u * 1000u, 'x') + "\"}");
+  test::expect_error([&] { (void)io::load_config(d.str()); },
+                     {d.file("config.json"), "more than the limit"});
+}
+
+TEST_CASE("config.json nested 200 KB deep is refused without a crash") {
+  expect_config_error(std::string(100000, '[') + std::string(100000, ']'), {"deeper than 16"});
+  expect_config_error("{\"mixer_cfg\":" + std::string(100000, '[') + std::string(100000, ']') + "}",
+                      {"deeper than 16"});
+}

@@ -228,6 +228,95 @@ TEST_CASE("malformed files on disk are named by path") {
                {d.file("model.safetensors"), "not a regular file"});
 }
 
+// ---------------------------------------------------------------- hostile sizes (issue 15)
+
+TEST_CASE("a header of 400 000 entries parses in linear time") {
+  // nlohmann's callback parser, used before, rescanned the whole header at the end of every entry:
+  // 2.9 MB took 16-38 s, so this 25 MB header would take about an hour (the test would time out).
+  constexpr int n = 400000;
+  std::string h = "{";
+  for (int i = 0; i < n; ++i)
+    h += (i ? "," : "") + entry("t" + std::to_string(i), "\"F32\"", "[0, 7]", "[0,0]");
+  const bytes b = st(h + "}", 0);
+  const auto f = io::safetensors_file::from_bytes(b.data(), b.size(), "big.safetensors");
+  CHECK(f.tensors().size() == std::size_t(n));
+  REQUIRE(f.find("t399999") != nullptr);
+  CHECK(f.at("t399999").shape == std::vector<std::int64_t>{0, 7});
+}
+
+TEST_CASE("config.json, indexes and tokenizer.json share a parser that is linear in objects") {
+  // The same quadratic rescan hit every object ending inside a large container: an array of
+  // 400 000 objects (the shape of tokenizer.json's added_tokens) took about an hour.
+  constexpr int n = 400000;
+  std::string text = "[";
+  for (int i = 0; i < n; ++i)
+    text += i ? ",{\"id\":" + std::to_string(i) + "}" : "{\"id\":0}";
+  text += "]";
+  const nlohmann::json j =
+      io::detail::parse_json_strict(text.data(), text.data() + text.size(), "x.json", "list", 8);
+  REQUIRE(j.size() == std::size_t(n));
+  CHECK(j[n - 1]["id"] == n - 1);
+}
+
+TEST_CASE("a header nested 200 KB deep is refused without recursion or memory") {
+  const std::string deep(100000, '[');
+  expect_bad_bytes(st("{\"w\":" + deep + std::string(100000, ']') + "}", 0), {"deeper", "8"});
+  expect_bad_bytes(st(deep + std::string(100000, ']'), 0), {"not a JSON object"});
+  const std::string objects = [] {
+    std::string o;
+    for (int i = 0; i < 100000; ++i)
+      o += "{\"a\":";
+    return o;
+  }();
+  expect_bad_bytes(st("{\"w\":" + objects + "1" + std::string(100000, '}') + "}", 0), {"deeper"});
+}
+
+TEST_CASE("one header entry may not hold millions of JSON values") {
+  // A 100 MB header of small nested arrays took 3.4 GB: each entry is now checked as soon as it is
+  // parsed and dropped, and may hold at most 2^20 values, so memory stays in proportion.
+  std::string many = "[";
+  for (int i = 0; i < (1 << 20) + 10; ++i)
+    many += i ? ",[]" : "[]";
+  many += "]";
+  expect_bad_bytes(st("{\"w\":{\"dtype\":\"F32\",\"shape\":" + many + "}}", 0),
+                   {"tensor name 'w'", "more than 1048576 JSON values"});
+  expect_bad_bytes(st("{\"__metadata__\":" + many + "}", 0), {"'__metadata__'", "more than"});
+}
+
+TEST_CASE("messages quoting a hostile file stay short") {
+  const std::string name(1 << 20, 'n'); // a 1 MB tensor name
+  std::string message;
+  try {
+    const bytes b = st("{" + entry(name, "\"F33\"", "[1]", "[0,4]") + "}", 4);
+    (void)io::safetensors_file::from_bytes(b.data(), b.size(), "long.safetensors");
+  } catch (const error& e) {
+    message = e.what();
+  }
+  CHECK(message.find("unsupported dtype") != std::string::npos);
+  CHECK(message.size() < 1000);
+  const std::string dup = "{\"" + name + "\":1,\"" + name + "\":2}";
+  try {
+    (void)io::detail::parse_json_strict(dup.data(), dup.data() + dup.size(), "d.json", "doc", 8);
+  } catch (const error& e) {
+    message = e.what();
+  }
+  CHECK(message.find("duplicate") != std::string::npos);
+  CHECK(message.size() < 1000);
+  // Every rodimus::error is bounded, whatever its maker put in it.
+  const error big(std::string(100u << 20, 'x'));
+  CHECK(std::string(big.what()).size() < max_error_message_bytes + 100);
+  CHECK(std::string(big.what()).find("more bytes of this message left out") != std::string::npos);
+  // A brief rendering of a huge or deeply nested JSON value is short, and does not recurse deep.
+  nlohmann::json deep;
+  nlohmann::json* inner = &deep;
+  for (int i = 0; i < 100000; ++i) {
+    inner->push_back(nullptr);
+    inner = &(*inner)[0];
+  }
+  CHECK(io::detail::brief_json(deep).size() <= 80);
+  CHECK(io::detail::brief_json(nlohmann::json(std::string(1 << 20, 's'))).size() <= 80);
+}
+
 TEST_CASE("valid edge cases parse: empty header, zero-size tensors, scalars, metadata, padding") {
   const std::string h =
       "{\"__metadata__\":{\"format\":\"pt\"}," + entry("z", "\"F32\"", "[0, 5]", "[0,0]") + "," +

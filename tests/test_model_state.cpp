@@ -3,6 +3,7 @@
 // prefill, state save/restore round trip, state sizes, and the errors of bad input.
 #include "support/test_support.hpp"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -242,4 +243,52 @@ TEST_CASE("bad input is reported and leaves the states untouched") {
   e = error_of([&] { (void)runner.prefill(pool, {s}, {1, 2, 3}, {0, 2}); });
   CHECK(e.find("cu_seqlens") != std::string::npos);
   CHECK(pool.position(s) == 0);
+}
+
+TEST_CASE("a state of another model with the same shapes, or holding NaN, is refused") {
+  const auto w = model_weights::load(test::golden_dir() + "/rodimus_plus_tiny");
+  const model_config& cfg = w.config();
+  state_pool a(cfg, 1);
+  const int sa = a.acquire();
+  a.positions()[sa] = 3;
+  const std::string path = temp_path("mine.safetensors");
+  a.save(sa, path);
+
+  // Same shapes, another model: it loaded silently before.
+  model_config other = cfg;
+  other.norm_epsilon *= 2;
+  state_pool b(other, 1);
+  const int sb = b.acquire();
+  std::string e = error_of([&] { b.load(sb, path); });
+  INFO("message: " << e);
+  CHECK(e.find(path) != std::string::npos);
+  CHECK(e.find("another model") != std::string::npos);
+  CHECK(e.find("norm_epsilon") != std::string::npos);
+  CHECK(b.position(sb) == 0);
+  // The same configuration loads.
+  state_pool c(cfg, 1);
+  const int sc = c.acquire();
+  c.load(sc, path);
+  CHECK(c.position(sc) == 3);
+
+  // A state holding NaN is refused, naming the tensor, and the slot is left as it was.
+  a.layer(1).mixer.gla.data[7] = std::nanf("");
+  a.save(sa, path);
+  e = error_of([&] { c.load(sc, path); });
+  CHECK(e.find("'layers.1.gla'") != std::string::npos);
+  CHECK(e.find("NaN") != std::string::npos);
+  CHECK(c.position(sc) == 3);
+
+  // A file without the configuration is not a state of this model.
+  {
+    const io::safetensors_file f = io::safetensors_file::open(path);
+    std::vector<io::tensor_to_write> ts;
+    for (const auto& t : f.tensors())
+      ts.push_back({t.name, t.type, t.shape, t.bytes});
+    io::write_safetensors(path + ".bare", ts);
+  }
+  e = error_of([&] { c.load(sc, path + ".bare"); });
+  CHECK(e.find("no model configuration") != std::string::npos);
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + ".bare");
 }

@@ -283,3 +283,118 @@ TEST_CASE("rodimus tokenize: encode and decode JSONL through the binary, errors 
   CHECK(has(msg, "99999"));
   CHECK(has(msg, "bad.jsonl:2"));
 }
+
+// ---------------------------------------------------------------- hostile files (issue 15)
+
+namespace {
+
+/// The message of the rodimus::error that parsing `text` as tokenizer.json throws ("" if none).
+std::string text_error(const std::string& text) {
+  try {
+    (void)io::tokenizer::from_json_text(text, "bad.json");
+  } catch (const error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+} // namespace
+
+TEST_CASE("tokenizer.json nested 200 KB deep is refused, not a stack overflow") {
+  // Plain nlohmann parsing had no depth limit, and the merge's error message dumped the value
+  // recursively: this file crashed `generate --prompt`.
+  json j = base();
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  std::string text = j.dump();
+  text.replace(text.find("\"merges\":[") + 10, 0, deep + ",");
+  const std::string m = text_error(text);
+  INFO("message: " << m.substr(0, 300));
+  CHECK(has(m, "bad.json"));
+  CHECK(has(m, "deeper than 64"));
+
+  // A deep value handed over as a document is reported briefly, without recursing through it.
+  nlohmann::json nested;
+  nlohmann::json* inner = &nested;
+  for (int i = 0; i < 100000; ++i) {
+    inner->push_back(nullptr);
+    inner = &(*inner)[0];
+  }
+  j["model"]["merges"][0] = std::move(nested);
+  const std::string m2 = load_error(j);
+  CHECK(has(m2, "model.merges[0]"));
+  CHECK(m2.size() < 400);
+}
+
+TEST_CASE("tokenizer.json with a duplicate key is refused") {
+  std::string text = base().dump();
+  text.replace(text.find("\"model\":{") + 9, 0, "\"dropout\":null,\"dropout\":0,");
+  CHECK(has(text_error(text), "duplicate key 'dropout'"));
+}
+
+TEST_CASE("vocabulary ids beyond what the file holds are refused before memory is taken") {
+  // One id of 2^26 made a 2.1 GB table; 2^31 - 1 overflowed an int.
+  for (std::int64_t id : {std::int64_t(1) << 26, std::int64_t(INT32_MAX)}) {
+    json j = base();
+    j["model"]["vocab"]["zz"] = id;
+    const std::string m = load_error(j);
+    INFO("message: " << m);
+    CHECK(has(m, "model.vocab['zz']"));
+    CHECK(has(m, std::to_string(id)));
+    CHECK(has(m, "out of range"));
+  }
+  // The largest id the entries can fill is accepted (ids may leave holes for added tokens).
+  json j = base();
+  const std::size_t entries = j["model"]["vocab"].size() + 1;
+  j["model"]["vocab"]["zz"] = entries + j["added_tokens"].size() - 1;
+  CHECK(load_error(j) == "");
+}
+
+TEST_CASE("300 000 added tokens load in linear time") {
+  // Each token was compared with every earlier one (40 000 took 2.1 s): 300 000 took minutes.
+  json j = base();
+  json& added = j["added_tokens"];
+  added = json::array();
+  constexpr int n = 300000;
+  for (int i = 0; i < n; ++i)
+    added.push_back(
+        {{"id", 0}, {"content", "<extra_" + std::to_string(i) + ">"}, {"special", true}});
+  const io::tokenizer t = io::tokenizer::from_json(j, "many.json");
+  CHECK(t.added_tokens().size() == std::size_t(n));
+  CHECK(t.encode("a<extra_299999>b", false).size() >= 3);
+}
+
+TEST_CASE("tokenizer files: missing, a folder, and regex failures are named plainly") {
+  std::string m;
+  try {
+    (void)io::tokenizer::from_file("/nonexistent/tokenizer.json");
+  } catch (const error& e) {
+    m = e.what();
+  }
+  CHECK(has(m, "/nonexistent/tokenizer.json"));
+  CHECK(has(m, "not found"));
+  try {
+    (void)io::tokenizer::from_file(test::source_dir() + "/examples");
+  } catch (const error& e) {
+    m = e.what();
+  }
+  CHECK(has(m, "is a directory"));
+  CHECK(!has(m, "not valid JSON"));
+
+  // A catastrophically backtracking Split pattern exceeds Oniguruma's retry limit: the message
+  // says so in words, and names the pattern's JSON path.
+  json j = base();
+  j["pre_tokenizer"] = {{"type", "Split"},
+                        {"pattern", {{"Regex", "(a|a?)+$"}}},
+                        {"behavior", "Isolated"},
+                        {"invert", false}};
+  const io::tokenizer t = io::tokenizer::from_json(j, "regex.json");
+  try {
+    (void)t.encode(std::string(64, 'a') + "!", false);
+    m = "";
+  } catch (const error& e) {
+    m = e.what();
+  }
+  INFO("message: " << m);
+  CHECK(has(m, "pre_tokenizer.pattern.Regex"));
+  CHECK(has(m, "retry-limit"));
+}

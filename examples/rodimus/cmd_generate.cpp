@@ -41,6 +41,7 @@
 
 #include "cli.hpp"
 #include "rodimus/backend/cpu/all.hpp"
+#include "rodimus/core/finite.hpp"
 #include "rodimus/io/tokenizer.hpp"
 #include "rodimus/model/runner.hpp"
 
@@ -170,6 +171,12 @@ struct sampling {
   std::mt19937_64 gen{0};
 
   std::int64_t pick(const float* logits, index_t V) {
+    // Never present a NaN or an infinity as a choice (max_element would take token 0 for a NaN).
+    const std::size_t bad = first_non_finite(dtype::f32, logits, std::size_t(V));
+    if (bad < std::size_t(V))
+      throw error("generate: the logit of token " + std::to_string(bad) + " is " +
+                  non_finite_kind(dtype::f32, logits, bad) +
+                  ": the model's weights or state give non-finite values");
     if (temp <= 0.0)
       return std::int64_t(std::max_element(logits, logits + V) - logits); // first maximum
     std::vector<index_t> order(static_cast<std::size_t>(V));

@@ -17,7 +17,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <string>
 #include <utility>
@@ -26,36 +25,16 @@
 #include <nlohmann/json.hpp>
 
 #include "rodimus/core/error.hpp"
+#include "rodimus/io/json_brief.hpp"
+#include "rodimus/io/json_strict.hpp"
 #include "rodimus/io/safetensors.hpp"
+#include "rodimus/io/text_file.hpp"
 
 namespace rodimus::io {
 
 namespace detail {
 
 constexpr std::uint64_t max_index_bytes = 100u * 1000u * 1000u;
-
-/// Read a whole (small) text file; throws naming the file.
-inline std::string read_text_file(const std::string& path, std::uint64_t max_bytes) {
-  // Only regular files: opening a FIFO would block until a writer came, and a folder opens but
-  // has no size.
-  std::error_code ec;
-  const std::filesystem::file_status st = std::filesystem::status(path, ec);
-  if (ec || !std::filesystem::exists(st))
-    throw error(path + ": cannot open for reading" + (ec ? ": " + ec.message() : std::string()));
-  if (!std::filesystem::is_regular_file(st)) throw error(path + ": not a regular file");
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw error(path + ": cannot open for reading");
-  f.seekg(0, std::ios::end);
-  const std::streamoff size = f.tellg();
-  if (size < 0) throw error(path + ": cannot determine the file size");
-  if (std::uint64_t(size) > max_bytes)
-    throw error(path + ": file is " + std::to_string(size) + " bytes, more than the limit of " +
-                std::to_string(max_bytes));
-  f.seekg(0, std::ios::beg);
-  std::string text(std::size_t(size), '\0');
-  if (size > 0 && !f.read(text.data(), size)) throw error(path + ": read failed");
-  return text;
-}
 
 /// Why `name` is not acceptable as a shard file name, or empty when it is.
 inline std::string bad_shard_name(const std::string& name) {

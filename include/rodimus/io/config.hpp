@@ -11,15 +11,15 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <limits>
-#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "rodimus/core/error.hpp"
+#include "rodimus/io/json_brief.hpp"
 #include "rodimus/io/json_strict.hpp"
+#include "rodimus/io/text_file.hpp"
 #include "rodimus/model/config.hpp"
 
 namespace rodimus::io {
@@ -29,6 +29,9 @@ namespace detail {
 /// The largest size (and derived size) a configuration may ask for; keeps every product of sizes
 /// far from overflowing int64.
 constexpr std::int64_t max_config_size = std::int64_t(1) << 24;
+
+/// The largest config.json read (a real one is a few kilobytes).
+constexpr std::uint64_t max_config_bytes = 16u * 1000u * 1000u;
 
 /// d * ratio as the reference computes int(d * ratio), or -1 when it is out of range.
 inline std::int64_t scaled_size(std::int64_t d, double ratio) {
@@ -47,11 +50,7 @@ public:
     throw error(source_ + ": config key '" + prefix_ + key + "': expected " + expected +
                 ", found " + found);
   }
-  static std::string show(const nlohmann::json& v) {
-    std::string s = v.dump();
-    if (s.size() > 60) s = s.substr(0, 57) + "...";
-    return s;
-  }
+  static std::string show(const nlohmann::json& v) { return brief_json(v, 60); }
   bool present(const std::string& key) const { return j_.contains(key) && !j_[key].is_null(); }
   const nlohmann::json& raw(const std::string& key) const { return j_[key]; }
 
@@ -261,14 +260,9 @@ inline model_config parse_config_text(const std::string& text,
 inline model_config load_config(const std::string& path) {
   std::error_code ec;
   const std::string file = std::filesystem::is_directory(path, ec) ? path + "/config.json" : path;
-  // Only regular files: a FIFO would block the read until a writer came.
-  if (!std::filesystem::is_regular_file(file, ec))
-    throw error(file + ": cannot open the model configuration (config.json): not a regular file");
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw error(file + ": cannot open the model configuration (config.json)");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_config_text(ss.str(), file);
+  return parse_config_text(detail::read_text_file(file, detail::max_config_bytes,
+                                                  "the model configuration (config.json)"),
+                           file);
 }
 
 } // namespace rodimus::io

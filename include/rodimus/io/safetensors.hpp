@@ -5,9 +5,11 @@
 // (except "__metadata__", a string->string map) is {"dtype", "shape", "data_offsets": [begin, end]}
 // with offsets relative to the data section. Validation, all with errors naming the file and the
 // tensor: N within the file and at most 100 MB; the header a JSON object nested at most 8 deep,
-// with no duplicate key in any object (so no duplicate names); known dtype; shape of non-negative
-// integers whose product fits int64; shape x dtype size == end - begin with no overflow; the
-// offsets tile the data section exactly (no gap, no overlap, nothing outside, nothing left over).
+// with no duplicate key in any object (so no duplicate names), each entry at most 2^20 JSON
+// values (checked and dropped as it is parsed, so memory is that of the tensor list); known dtype;
+// shape of non-negative integers whose product fits int64; shape x dtype size == end - begin with
+// no overflow; the offsets tile the data section exactly (no gap, no overlap, nothing outside,
+// nothing left over).
 // Tensor bytes need not be aligned (a header length that is not a multiple of 8 is legal): read
 // them with memcpy or the conversions here. The writer pads the header so data is 8-byte aligned.
 #pragma once
@@ -28,6 +30,7 @@
 
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/error.hpp"
+#include "rodimus/io/json_brief.hpp"
 #include "rodimus/io/json_strict.hpp"
 #include "rodimus/io/mapped_file.hpp"
 
@@ -71,6 +74,9 @@ inline const char* safetensors_dtype_name(dtype t) {
 namespace detail {
 
 constexpr std::uint64_t max_header_bytes = 100u * 1000u * 1000u;
+/// JSON values one header entry (or __metadata__) may hold: a tensor entry needs 6 plus its rank,
+/// so this only bounds the memory one hostile entry can take while it is parsed.
+constexpr std::size_t max_entry_values = std::size_t(1) << 20;
 
 inline bool parse_dtype(const std::string& s, dtype& out) {
   static const std::pair<const char*, dtype> table[] = {{"F64", dtype::f64},   {"F32", dtype::f32},
@@ -88,13 +94,6 @@ inline bool checked_mul(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
   if (a != 0 && b > std::numeric_limits<std::uint64_t>::max() / a) return false;
   out = a * b;
   return true;
-}
-
-/// A short, bounded rendering of a JSON value for error messages.
-inline std::string brief_json(const nlohmann::json& j) {
-  std::string s = j.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
-  if (s.size() > 80) s = s.substr(0, 77) + "...";
-  return s;
 }
 
 /// `v` as To, with doubles beyond float's range becoming +-inf (the conversion is otherwise UB).
@@ -218,73 +217,17 @@ private:
     const unsigned char* body = data + 8 + n;
     const std::size_t body_size = size - 8 - std::size_t(n);
 
-    // Parse, rejecting duplicate keys (nlohmann would keep the last silently) and deep nesting
-    // (a valid header nests three levels: object, entry, shape).
-    const nlohmann::json header =
-        detail::parse_json_strict(hbeg, hbeg + n, path_, "header", 8, "tensor name");
-    if (!header.is_object()) fail("header is not a JSON object");
-
-    for (auto it = header.begin(); it != header.end(); ++it) {
-      const std::string& name = it.key();
-      const nlohmann::json& e = it.value();
-      if (name == "__metadata__") {
-        if (!e.is_object())
-          fail("__metadata__ is not a JSON object, found " + detail::brief_json(e));
-        for (auto m = e.begin(); m != e.end(); ++m) {
-          if (!m.value().is_string())
-            fail("__metadata__ value of '" + m.key() + "' is not a string");
-          metadata_[m.key()] = m.value().get<std::string>();
-        }
-        continue;
-      }
-      const std::string where = "tensor '" + name + "'";
-      if (!e.is_object()) fail(where + ": entry is not a JSON object");
-      for (const char* key : {"dtype", "shape", "data_offsets"})
-        if (!e.contains(key)) fail(where + ": missing \"" + key + "\"");
-      tensor_info t;
-      t.name = name;
-      if (!e["dtype"].is_string()) fail(where + ": dtype is not a string");
-      const std::string dt = e["dtype"].get<std::string>();
-      if (!detail::parse_dtype(dt, t.type))
-        fail(where + ": unsupported dtype '" + dt + "' (supported: F64, F32, BF16, F16, I64, I32)");
-      if (!e["shape"].is_array()) fail(where + ": shape is not an array");
-      // The element count (and every partial product) must fit int64, so numel() cannot overflow.
-      constexpr std::uint64_t int64_max = std::uint64_t(std::numeric_limits<std::int64_t>::max());
-      std::uint64_t count = 1;
-      for (const auto& d : e["shape"]) {
-        const bool ok =
-            d.is_number_unsigned() || (d.is_number_integer() && d.get<std::int64_t>() >= 0);
-        if (!ok)
-          fail(where + ": shape " + detail::brief_json(e["shape"]) +
-               " has an entry that is not a non-negative integer");
-        const std::uint64_t dim = d.get<std::uint64_t>();
-        if (!detail::checked_mul(count, dim, count) || count > int64_max || dim > int64_max)
-          fail(where + ": shape " + detail::brief_json(e["shape"]) +
-               " overflows (element count beyond 2^63)");
-        t.shape.push_back(std::int64_t(dim));
-      }
-      const auto& off = e["data_offsets"];
-      if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
-          !off[1].is_number_unsigned())
-        fail(where + ": data_offsets must be two non-negative integers, found " +
-             detail::brief_json(off));
-      const std::uint64_t b = off[0].get<std::uint64_t>(), en = off[1].get<std::uint64_t>();
-      if (b > en)
-        fail(where + ": data_offsets begin " + std::to_string(b) + " > end " + std::to_string(en));
-      if (en > body_size)
-        fail(where + ": data_offsets end " + std::to_string(en) + " is outside the data section (" +
-             std::to_string(body_size) + " bytes)");
-      std::uint64_t nbytes = 0;
-      if (!detail::checked_mul(count, size_of(t.type), nbytes))
-        fail(where + ": byte size of shape overflows");
-      if (nbytes != en - b)
-        fail(where + ": shape " + t.shape_string() + " x " + dt + " is " + std::to_string(nbytes) +
-             " bytes but data_offsets span " + std::to_string(en - b));
-      t.begin = std::size_t(b);
-      t.end = std::size_t(en);
-      t.bytes = body + t.begin;
-      tensors_.push_back(std::move(t));
-    }
+    // Parse strictly (duplicate keys and deep nesting are errors; a valid header nests three
+    // levels: object, entry, shape), checking each entry as soon as it is parsed: memory is that of
+    // the tensor list, not of a JSON document of the whole header.
+    detail::for_each_json_member(hbeg, hbeg + n, path_, "header", 8, "tensor name",
+                                 detail::max_entry_values,
+                                 [&](const std::string& name, const nlohmann::json& e) {
+                                   if (name == "__metadata__")
+                                     add_metadata(e);
+                                   else
+                                     add_tensor(name, e, body, body_size);
+                                 });
 
     // The offsets must tile the data section exactly.
     std::vector<const tensor_info*> order;
@@ -296,10 +239,11 @@ private:
     std::size_t cursor = 0;
     for (auto* t : order) {
       if (t->begin < cursor)
-        fail("tensor '" + t->name + "' overlaps the previous tensor (begins at " +
-             std::to_string(t->begin) + ", previous ends at " + std::to_string(cursor) + ")");
+        fail("tensor '" + detail::brief_text(t->name) +
+             "' overlaps the previous tensor (begins at " + std::to_string(t->begin) +
+             ", previous ends at " + std::to_string(cursor) + ")");
       if (t->begin > cursor)
-        fail("gap in the data section before tensor '" + t->name + "' (bytes " +
+        fail("gap in the data section before tensor '" + detail::brief_text(t->name) + "' (bytes " +
              std::to_string(cursor) + ".." + std::to_string(t->begin) + " unused)");
       cursor = t->end;
     }
@@ -308,6 +252,68 @@ private:
            " trailing bytes that no tensor covers");
     for (std::size_t i = 0; i < tensors_.size(); ++i)
       index_[tensors_[i].name] = i;
+  }
+
+  void add_metadata(const nlohmann::json& e) {
+    if (!e.is_object()) fail("__metadata__ is not a JSON object, found " + detail::brief_json(e));
+    for (auto m = e.begin(); m != e.end(); ++m) {
+      if (!m.value().is_string())
+        fail("__metadata__ value of '" + detail::brief_text(m.key()) + "' is not a string");
+      metadata_[m.key()] = m.value().get<std::string>();
+    }
+  }
+
+  /// Check one header entry against the data section and add it to tensors_.
+  void add_tensor(const std::string& name, const nlohmann::json& e, const unsigned char* body,
+                  std::size_t body_size) {
+    const std::string where = "tensor '" + detail::brief_text(name) + "'";
+    if (!e.is_object()) fail(where + ": entry is not a JSON object");
+    for (const char* key : {"dtype", "shape", "data_offsets"})
+      if (!e.contains(key)) fail(where + ": missing \"" + key + "\"");
+    tensor_info t;
+    t.name = name;
+    if (!e["dtype"].is_string()) fail(where + ": dtype is not a string");
+    const std::string dt = e["dtype"].get<std::string>();
+    if (!detail::parse_dtype(dt, t.type))
+      fail(where + ": unsupported dtype '" + detail::brief_text(dt) +
+           "' (supported: F64, F32, BF16, F16, I64, I32)");
+    if (!e["shape"].is_array()) fail(where + ": shape is not an array");
+    // The element count (and every partial product) must fit int64, so numel() cannot overflow.
+    constexpr std::uint64_t int64_max = std::uint64_t(std::numeric_limits<std::int64_t>::max());
+    std::uint64_t count = 1;
+    for (const auto& d : e["shape"]) {
+      const bool ok =
+          d.is_number_unsigned() || (d.is_number_integer() && d.get<std::int64_t>() >= 0);
+      if (!ok)
+        fail(where + ": shape " + detail::brief_json(e["shape"]) +
+             " has an entry that is not a non-negative integer");
+      const std::uint64_t dim = d.get<std::uint64_t>();
+      if (!detail::checked_mul(count, dim, count) || count > int64_max || dim > int64_max)
+        fail(where + ": shape " + detail::brief_json(e["shape"]) +
+             " overflows (element count beyond 2^63)");
+      t.shape.push_back(std::int64_t(dim));
+    }
+    const auto& off = e["data_offsets"];
+    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() ||
+        !off[1].is_number_unsigned())
+      fail(where + ": data_offsets must be two non-negative integers, found " +
+           detail::brief_json(off));
+    const std::uint64_t b = off[0].get<std::uint64_t>(), en = off[1].get<std::uint64_t>();
+    if (b > en)
+      fail(where + ": data_offsets begin " + std::to_string(b) + " > end " + std::to_string(en));
+    if (en > body_size)
+      fail(where + ": data_offsets end " + std::to_string(en) + " is outside the data section (" +
+           std::to_string(body_size) + " bytes)");
+    std::uint64_t nbytes = 0;
+    if (!detail::checked_mul(count, size_of(t.type), nbytes))
+      fail(where + ": byte size of shape overflows");
+    if (nbytes != en - b)
+      fail(where + ": shape " + t.shape_string() + " x " + dt + " is " + std::to_string(nbytes) +
+           " bytes but data_offsets span " + std::to_string(en - b));
+    t.begin = std::size_t(b);
+    t.end = std::size_t(en);
+    t.bytes = body + t.begin;
+    tensors_.push_back(std::move(t));
   }
 
   std::string path_;
@@ -326,11 +332,14 @@ struct tensor_to_write {
   const void* bytes;
 };
 
-/// Serialise tensors (in the order given) to safetensors bytes.
+/// Serialise tensors (in the order given) and `metadata` (the header's "__metadata__", left out
+/// when empty) to safetensors bytes.
 /// Throws rodimus::error on a duplicate or reserved name, a negative dimension or a size overflow.
 inline std::vector<unsigned char>
-to_safetensors_bytes(const std::vector<tensor_to_write>& tensors) {
+to_safetensors_bytes(const std::vector<tensor_to_write>& tensors,
+                     const std::map<std::string, std::string>& metadata = {}) {
   nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
   std::size_t offset = 0;
   for (const auto& t : tensors) {
     const std::string where = "safetensors writer: tensor '" + t.name + "'";
@@ -353,7 +362,8 @@ to_safetensors_bytes(const std::vector<tensor_to_write>& tensors) {
   try {
     h = header.dump();
   } catch (const nlohmann::json::exception& e) {
-    throw error(std::string("safetensors writer: a tensor name is not valid UTF-8: ") + e.what());
+    throw error(std::string("safetensors writer: a tensor name or metadata is not valid UTF-8: ") +
+                e.what());
   }
   while ((h.size() + 8) % 8 != 0)
     h += ' '; // keep the data section 8-byte aligned
@@ -373,10 +383,11 @@ to_safetensors_bytes(const std::vector<tensor_to_write>& tensors) {
   return out;
 }
 
-/// Write tensors to `path`. Throws rodimus::error naming the file when it cannot be written.
-inline void write_safetensors(const std::string& path,
-                              const std::vector<tensor_to_write>& tensors) {
-  const auto bytes = to_safetensors_bytes(tensors);
+/// Write tensors (and metadata, as to_safetensors_bytes) to `path`. Throws rodimus::error naming
+/// the file when it cannot be written.
+inline void write_safetensors(const std::string& path, const std::vector<tensor_to_write>& tensors,
+                              const std::map<std::string, std::string>& metadata = {}) {
+  const auto bytes = to_safetensors_bytes(tensors, metadata);
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   if (!f) throw error(path + ": cannot open for writing");
   f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));

@@ -40,10 +40,10 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -51,11 +51,30 @@
 
 #include "rodimus/core/error.hpp"
 #include "rodimus/io/bpe.hpp"
+#include "rodimus/io/json_brief.hpp"
+#include "rodimus/io/json_strict.hpp"
+#include "rodimus/io/text_file.hpp"
 #include "rodimus/io/utf8.hpp"
 
 namespace rodimus::io {
 
 namespace detail {
+
+/// The largest tokenizer.json read (real ones are at most a few tens of megabytes).
+constexpr std::uint64_t max_tokenizer_bytes = 256u * 1000u * 1000u;
+/// How deep tokenizer.json may nest containers (real ones nest about 7 deep).
+constexpr int max_tokenizer_depth = 64;
+
+/// Oniguruma's own description of error code `rc` ("retry-limit-in-match over", ...).
+inline std::string onig_message(int rc, OnigErrorInfo* info = nullptr) {
+  OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN] = {};
+  if (info)
+    onig_error_code_to_str(msg, rc, info);
+  else
+    onig_error_code_to_str(msg, rc);
+  return reinterpret_cast<const char*>(msg) + std::string(" (Oniguruma error ") +
+         std::to_string(rc) + ")";
+}
 
 inline void onig_init_once() {
   static const bool done = [] {
@@ -78,19 +97,15 @@ inline bool is_unicode_word(char32_t cp) {
 class onig_regex {
 public:
   onig_regex() = default;
-  onig_regex(const std::string& pattern, const std::string& where) {
+  onig_regex(const std::string& pattern, const std::string& where)
+      : where_(where + ": regex '" + brief_text(pattern) + "'") {
     onig_init_once();
     OnigRegex re = nullptr;
     OnigErrorInfo info{};
     const auto* p = reinterpret_cast<const OnigUChar*>(pattern.data());
     const int rc = onig_new(&re, p, p + pattern.size(), ONIG_OPTION_NONE, ONIG_ENCODING_UTF8,
                             ONIG_SYNTAX_ONIGURUMA, &info);
-    if (rc != ONIG_NORMAL) {
-      OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN] = {};
-      onig_error_code_to_str(msg, rc, &info);
-      throw error(where + ": regex '" + pattern +
-                  "' does not compile: " + reinterpret_cast<const char*>(msg));
-    }
+    if (rc != ONIG_NORMAL) throw error(where_ + " does not compile: " + onig_message(rc, &info));
     re_ = std::shared_ptr<OnigRegexType>(re, [](OnigRegex r) { onig_free(r); });
   }
 
@@ -105,7 +120,7 @@ public:
       if (r < 0) {
         if (r == ONIG_MISMATCH) break;
         onig_region_free(region, 1);
-        throw error("regex search failed with Oniguruma code " + std::to_string(r));
+        throw error(where_ + " failed on the text: " + onig_message(r));
       }
       const auto mb = std::size_t(region->beg[0]);
       const auto me = std::size_t(region->end[0]);
@@ -121,6 +136,7 @@ public:
   }
 
 private:
+  std::string where_; // "<JSON path>: regex '<pattern>'", for messages
   std::shared_ptr<OnigRegexType> re_;
 };
 
@@ -157,7 +173,7 @@ inline bool get_bool(const nlohmann::json& obj, const char* key, bool fallback,
 }
 inline std::int32_t get_id(const nlohmann::json& j, const std::string& path) {
   if (!j.is_number_integer() || j.get<std::int64_t>() < 0 || j.get<std::int64_t>() > INT32_MAX) {
-    throw error(path + ": expected an id (integer in [0, 2^31)), found " + j.dump());
+    throw error(path + ": expected an id (integer in [0, 2^31)), found " + brief_json(j));
   }
   return std::int32_t(j.get<std::int64_t>());
 }
@@ -370,22 +386,17 @@ class tokenizer {
 public:
   /// Read and validate a tokenizer.json file; errors name the file and the JSON path.
   static tokenizer from_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw error(path + ": cannot open the tokenizer file");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return from_json_text(ss.str(), path);
+    return from_json_text(
+        detail::read_text_file(path, detail::max_tokenizer_bytes, "the tokenizer (tokenizer.json)"),
+        path);
   }
-  /// Parse tokenizer.json text; `source` names it in errors.
+  /// Parse tokenizer.json text strictly (a duplicate key, or nesting 64 deep, is an error);
+  /// `source` names it in errors.
   static tokenizer from_json_text(const std::string& text,
                                   const std::string& source = "tokenizer.json") {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::exception& e) {
-      throw error(source + ": not valid JSON: " + e.what());
-    }
-    return from_json(j, source);
+    return from_json(detail::parse_json_strict(text.data(), text.data() + text.size(), source,
+                                               "tokenizer", detail::max_tokenizer_depth),
+                     source);
   }
   static tokenizer from_json(const nlohmann::json& j,
                              const std::string& source = "tokenizer.json") {
@@ -527,7 +538,9 @@ private:
                     detail::type_name(j.at(key)));
       }
     }
-    load_model(detail::member(j, "model", "tokenizer"));
+    const nlohmann::json* added = detail::optional_member(j, "added_tokens");
+    load_model(detail::member(j, "model", "tokenizer"),
+               added && added->is_array() ? added->size() : 0);
     if (auto* n = detail::optional_member(j, "normalizer")) load_normalizer(*n, "normalizer");
     if (auto* p = detail::optional_member(j, "pre_tokenizer"))
       load_pre_tokenizer(*p, "pre_tokenizer");
@@ -536,7 +549,7 @@ private:
       if (type != "ByteLevel") detail::unsupported("decoder", type, "null, ByteLevel");
       has_decoder_ = true;
     }
-    if (auto* a = detail::optional_member(j, "added_tokens")) load_added(*a, "added_tokens");
+    if (added) load_added(*added, "added_tokens");
     if (auto* p = detail::optional_member(j, "post_processor"))
       load_post_processor(*p, "post_processor");
     vocab_size_ = model_.id_bound();
@@ -544,7 +557,8 @@ private:
       vocab_size_ = std::max(vocab_size_, t.id + 1);
   }
 
-  void load_model(const nlohmann::json& m) {
+  /// `added_count`: the number of added tokens, which may fill ids the vocabulary leaves out.
+  void load_model(const nlohmann::json& m, std::size_t added_count) {
     const std::string path = "model";
     const std::string type = detail::component_type(m, path);
     if (type != "BPE") detail::unsupported(path, type, "BPE");
@@ -553,8 +567,18 @@ private:
       throw error("model.vocab: expected an object of token -> id, found " + detail::type_name(v));
     std::unordered_map<std::string, std::int32_t> vocab;
     vocab.reserve(v.size());
+    // Ids index dense tables: an id beyond what the file's tokens can fill would cost memory out of
+    // proportion to the file (one id of 2^26 asked for 2 GB).
+    const std::size_t id_limit = v.size() + added_count;
     for (auto it = v.begin(); it != v.end(); ++it) {
-      vocab.emplace(it.key(), detail::get_id(it.value(), "model.vocab['" + it.key() + "']"));
+      const std::string at = "model.vocab['" + detail::brief_text(it.key()) + "']";
+      const std::int32_t id = detail::get_id(it.value(), at);
+      if (std::size_t(id) >= id_limit)
+        throw error(at + ": id " + std::to_string(id) + " is out of range: with " +
+                    std::to_string(v.size()) + " vocabulary entries and " +
+                    std::to_string(added_count) + " added tokens, ids are below " +
+                    std::to_string(id_limit));
+      vocab.emplace(it.key(), id);
     }
     const nlohmann::json& mj = detail::member(m, "merges", path);
     if (!mj.is_array())
@@ -569,28 +593,29 @@ private:
         const auto sp = s.find(' ');
         if (sp == std::string::npos || sp == 0 || sp + 1 == s.size() ||
             s.find(' ', sp + 1) != std::string::npos) {
-          throw error(at + ": expected \"left right\" (two tokens and one space), found \"" + s +
-                      "\"");
+          throw error(at + ": expected \"left right\" (two tokens and one space), found \"" +
+                      detail::brief_text(s) + "\"");
         }
         merges.push_back({s.substr(0, sp), s.substr(sp + 1)});
       } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
         merges.push_back({e[0].get<std::string>(), e[1].get<std::string>()});
       } else {
-        throw error(at + ": expected \"left right\" or [\"left\", \"right\"], found " + e.dump());
+        throw error(at + ": expected \"left right\" or [\"left\", \"right\"], found " +
+                    detail::brief_json(e));
       }
     }
     if (auto* d = detail::optional_member(m, "dropout")) {
       if (!d->is_number() || d->get<double>() != 0.0) {
         throw error(
             "model.dropout: expected null or 0 (BPE dropout is random and not supported), found " +
-            d->dump());
+            detail::brief_json(*d));
       }
     }
     for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
       if (auto* s = detail::optional_member(m, key)) {
         if (!s->is_string() || !s->get<std::string>().empty()) {
           throw error(std::string("model.") + key + ": expected null (not supported), found " +
-                      s->dump());
+                      detail::brief_json(*s));
         }
       }
     }
@@ -653,7 +678,7 @@ private:
         s.pattern = detail::get_string(*it2, path + ".pattern.String");
       } else {
         throw error(path + ".pattern: expected {\"Regex\": ...} or {\"String\": ...}, found " +
-                    pat.dump());
+                    detail::brief_json(pat));
       }
       const std::string b =
           detail::get_string(detail::member(p, "behavior", path), path + ".behavior");
@@ -682,6 +707,9 @@ private:
 
   void load_added(const nlohmann::json& a, const std::string& path) {
     if (!a.is_array()) throw error(path + ": expected an array, found " + detail::type_name(a));
+    std::unordered_set<std::string_view> contents; // views of added_[k].content
+    std::int32_t max_added = -1;
+    added_.reserve(a.size()); // the views above must not move
     for (std::size_t i = 0; i < a.size(); ++i) {
       const std::string at = path + "[" + std::to_string(i) + "]";
       detail::expect_object(a[i], at);
@@ -699,23 +727,19 @@ private:
       // there, with a warning): a content already in the model vocabulary keeps that id; a new one
       // gets one more than the largest added id, or the model vocabulary size if that is larger.
       // A repeated content is ignored.
-      bool repeated = false;
-      for (const auto& o : added_)
-        repeated |= o.content == t.content;
-      if (repeated) continue;
+      if (contents.count(t.content)) continue;
       if (auto in_model = model_.find(t.content)) {
         t.id = *in_model;
       } else {
         const auto model_size = std::int32_t(model_.size());
-        std::int32_t max_added = -1;
-        for (const auto& o : added_)
-          max_added = std::max(max_added, o.id);
         t.id = max_added < 0
                    ? model_size
                    : (max_added >= model_size || model_size == 0 ? max_added + 1 : model_size);
       }
+      max_added = std::max(max_added, t.id);
       added_by_id_[t.id] = added_.size();
       added_.push_back(std::move(t));
+      contents.insert(added_.back().content);
     }
     for (std::size_t i = 0; i < added_.size(); ++i) {
       auto& index = added_[i].normalized ? normalized_index_ : raw_index_;
@@ -782,7 +806,7 @@ private:
           dst.push_back(detail::get_id(ids[k], sp + ".ids[" + std::to_string(k) + "]"));
       } else {
         throw error(at + ": expected {\"Sequence\": ...} or {\"SpecialToken\": ...}, found " +
-                    single[i].dump());
+                    detail::brief_json(single[i]));
       }
     }
     if (!seen_sequence) throw error(path + ".single: has no {\"Sequence\": {\"id\": \"A\"}} entry");

@@ -12,8 +12,11 @@
 //
 // save()/load() write and read one slot as a safetensors file: `layers.{i}.conv` [E, W],
 // `layers.{i}.gla` [1, N, E], `layers.{i}.ring_k` [Wr, Hk, d_h], `layers.{i}.ring_v` [Wr, Hv, d_h]
-// (F32) and `position` [1] (I64). load() checks every name, shape and dtype before touching the
-// slot. The file is the same on every backend: a state saved from the GPU loads on the CPU.
+// (F32) and `position` [1] (I64), with the model's configuration (config_fields_text) in the
+// metadata under "rodimus.config". load() checks every name, shape and dtype, then the
+// configuration (a state of another model with the same shapes is refused), and that every value is
+// finite, before touching the slot.
+// The file is the same on every backend: a state saved from the GPU loads on the CPU.
 //
 // state_pool<Backend>: the pools live in the backend's memory (core/memory.hpp: host memory on 2 MiB
 // pages for scalar / cpu, device memory for CUDA); the bookkeeping (positions, slots in use) stays
@@ -30,10 +33,12 @@
 
 #include "rodimus/blocks/block.hpp"
 #include "rodimus/core/error.hpp"
+#include "rodimus/core/finite.hpp"
 #include "rodimus/core/huge_page_buffer.hpp"
 #include "rodimus/core/memory.hpp"
 #include "rodimus/io/safetensors.hpp"
 #include "rodimus/model/config.hpp"
+#include "rodimus/model/config_fields.hpp"
 
 namespace rodimus {
 
@@ -153,6 +158,9 @@ public:
   }
   std::size_t bytes_per_sequence() const { return bytes_per_sequence(cfg_); }
 
+  /// The metadata key of the model configuration in a saved state.
+  static constexpr const char* config_metadata_key = "rodimus.config";
+
   /// Write the state of `slot` to a safetensors file.
   void save(int slot, const std::string& path) const {
     const std::size_t s = checked(slot);
@@ -167,7 +175,7 @@ public:
       ts.push_back({tensors[i].name, dtype::f32, tensors[i].shape, host[i].data()});
     }
     ts.push_back({"position", dtype::i64, {1}, &position_[s]});
-    io::write_safetensors(path, ts);
+    io::write_safetensors(path, ts, {{config_metadata_key, config_fields_text(cfg_)}});
   }
 
   /// Read a state written by save() into `slot`. Every tensor is checked first; on an error the
@@ -194,11 +202,20 @@ public:
     if (f.tensors().size() != wants.size() + 1)
       throw error(path + ": state has " + std::to_string(f.tensors().size()) +
                   " tensors, expected " + std::to_string(wants.size() + 1) + " for this model");
+    check_saved_config(f, path); // after the shapes, which name the first tensor that differs
     const std::int64_t pos = f.read<std::int64_t>("position")[0];
     if (pos < 0) throw error(path + ": state position " + std::to_string(pos) + " is negative");
     if (cfg_.is_plus() && cfg_.window_left() < 0 && pos > ring_size())
       throw error(path + ": state position " + std::to_string(pos) +
                   " exceeds the attention capacity " + std::to_string(ring_size()));
+    for (const slot_tensor& w : wants) {
+      const io::tensor_info& t = f.at(w.name);
+      const std::size_t n = std::size_t(t.numel());
+      const std::size_t bad = first_non_finite(t.type, t.bytes, n);
+      if (bad < n)
+        throw error(path + ": state tensor '" + w.name + "' holds a non-finite value (" +
+                    non_finite_kind(t.type, t.bytes, bad) + ") at element " + std::to_string(bad));
+    }
     std::vector<std::vector<float>> host(wants.size()); // every tensor read before the slot changes
     for (std::size_t i = 0; i < wants.size(); ++i) {
       host[i].resize(std::size_t(elems(wants[i])));
@@ -213,6 +230,19 @@ public:
   }
 
 private:
+  /// The configuration a state file was saved with must be this pool's.
+  void check_saved_config(const io::safetensors_file& f, const std::string& path) const {
+    const auto it = f.metadata().find(config_metadata_key);
+    if (it == f.metadata().end())
+      throw error(path + ": state has no model configuration (metadata '" +
+                  std::string(config_metadata_key) +
+                  "'): not a state saved by this version of rodimus");
+    const std::string diff = first_config_difference(it->second, config_fields_text(cfg_));
+    if (!diff.empty())
+      throw error(path + ": state was saved by another model (its configuration differs: " +
+                  io::detail::brief_text(diff) + ", saved vs this model)");
+  }
+
   // Pools of 2 MiB or more are on huge pages on the host backends: a decode step streams every
   // slot's GLA state in and out (bench/results/README.md).
   using state_vector = backend_buffer<Backend>;

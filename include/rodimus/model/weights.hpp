@@ -6,7 +6,12 @@
 //     with the expected and the found shape);
 //   - no unexpected tensor (each is listed). With tied embeddings there is no lm_head; a stored
 //     duplicate `lm_head.weight` of shape [V, D] is accepted and ignored;
-//   - dtypes F32, BF16 or F16 only (anything else names the tensor and its dtype).
+//   - dtypes F32, BF16 or F16 only (anything else names the tensor and its dtype);
+//   - before any of that, n_layer against the layers the checkpoint holds (a config asking for 16
+//     million layers must not build a list of 200 million expected tensors first);
+//   - every value finite: the first tensor holding a NaN or an infinity is named (every logit
+//     would be NaN).
+// The problem list shows the first max_listed_problems and counts the rest.
 // Big matrices (embeddings, projections, lm_head) keep their stored dtype. Where they live is the
 // caller's choice (weight_placement): copied once into anonymous memory on 2 MiB pages (`memory`,
 // the default: a decode step streams every matrix, and reading the file mapping directly ran
@@ -32,6 +37,7 @@
 // model.embed_norm.weight [D] (use_norm_embedding).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -43,6 +49,7 @@
 
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/error.hpp"
+#include "rodimus/core/finite.hpp"
 #include "rodimus/core/huge_page_buffer.hpp"
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/io/checkpoint.hpp"
@@ -139,7 +146,9 @@ public:
     w.config_ = std::move(cfg);
     w.ckpt_ = std::move(ckpt);
     w.placement_ = placement;
+    w.check_layer_count();
     w.validate();
+    w.check_finite();
     if (placement == weight_placement::memory) w.reserve_memory();
     w.bind();
     return w;
@@ -170,6 +179,46 @@ private:
       o += (i ? ", " : "") + std::to_string(s[i]);
     return o + "]";
   }
+
+  /// The number of layers the checkpoint holds tensors for: one more than the largest i of a
+  /// `model.layers.{i}.` name (0 when there is none).
+  std::int64_t stored_layer_count() const {
+    static const std::string prefix = "model.layers.";
+    std::int64_t layers = 0;
+    for (const auto& name : ckpt_->names()) {
+      if (name.compare(0, prefix.size(), prefix) != 0) continue;
+      std::int64_t i = 0;
+      std::size_t k = prefix.size();
+      for (; k < name.size() && k < prefix.size() + 12 && name[k] >= '0' && name[k] <= '9'; ++k)
+        i = i * 10 + (name[k] - '0');
+      if (k > prefix.size() && k < name.size() && name[k] == '.') layers = std::max(layers, i + 1);
+    }
+    return layers;
+  }
+
+  /// n_layer against the checkpoint, before validate() lists every tensor n_layer implies.
+  void check_layer_count() const {
+    const std::int64_t stored = stored_layer_count();
+    if (config_.n_layer > stored)
+      throw error(ckpt_->dir() + ": checkpoint does not match config.json: n_layer is " +
+                  std::to_string(config_.n_layer) + " but the checkpoint holds tensors for " +
+                  std::to_string(stored) + " layer" + (stored == 1 ? "" : "s") +
+                  " (no tensor named model.layers." + std::to_string(stored) + ".*)");
+  }
+
+  /// Refuse NaN and infinity in every floating-point tensor, naming the first (in file order).
+  void check_finite() const {
+    for (const io::safetensors_file& f : ckpt_->files())
+      for (const io::tensor_info& t : f.tensors()) {
+        const std::size_t n = std::size_t(t.numel());
+        const std::size_t at = first_non_finite(t.type, t.bytes, n);
+        if (at < n)
+          throw error(ckpt_->dir() + ": tensor '" + t.name + "' holds a non-finite value (" +
+                      non_finite_kind(t.type, t.bytes, at) + ") at element " + std::to_string(at) +
+                      ": the weights are corrupt");
+      }
+  }
+  static constexpr std::size_t max_listed_problems = 20;
 
   void validate() {
     const auto want = expected_tensors(config_);
@@ -214,8 +263,10 @@ private:
       std::string msg = ckpt_->dir() + ": checkpoint does not match config.json (" +
                         std::to_string(problems.size()) + " problem" +
                         (problems.size() > 1 ? "s" : "") + "):";
-      for (const auto& p : problems)
-        msg += "\n  " + p;
+      for (std::size_t i = 0; i < problems.size() && i < max_listed_problems; ++i)
+        msg += "\n  " + problems[i];
+      if (problems.size() > max_listed_problems)
+        msg += "\n  ... and " + std::to_string(problems.size() - max_listed_problems) + " more";
       throw error(msg);
     }
   }
