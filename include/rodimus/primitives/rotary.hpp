@@ -35,7 +35,8 @@ template <class Act> struct rotary_args {
 };
 
 /// The number of rotated channels (rotary_dim with -1 resolved to D).
-template <class Act> constexpr index_t rotary_channels(const rotary_args<Act>& a) noexcept {
+template <class Act>
+RODIMUS_HOST_DEVICE constexpr index_t rotary_channels(const rotary_args<Act>& a) noexcept {
   return a.rotary_dim < 0 ? a.x.shape[3] : index_t(a.rotary_dim);
 }
 
