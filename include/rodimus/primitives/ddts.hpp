@@ -3,10 +3,16 @@
 //
 //   psi_sel = f32(gate_preact[m, n])     + bias[n]       (f32 add; no add without a bias)
 //   psi_tau = f32(gate_preact[m, N + n]) + bias[N + n]
-//   gamma   = softplus(psi_sel) = psi_sel > 20 ? psi_sel : log1p(exp(psi_sel))   (PyTorch threshold
-//   20) tau     = sigmoid(psi_tau) = 1 / (1 + exp(-psi_tau)) beta    = gamma ^ tau the input gate
-//   (a power) log_decay[m, n] = -(gamma * tau)                      exactly <= 0, so exp(log_decay)
-//   <= 1 k_hat[m, n]     = (f32(k[m, n]) / max(||f32(k[m, :])||_2, normalize_eps)) * beta
+//   gamma   = softplus(psi_sel) = psi_sel > 20 ? psi_sel : log1p(exp(psi_sel))
+//                                                        (PyTorch's threshold 20)
+//   tau     = sigmoid(psi_tau) = 1 / (1 + exp(-psi_tau))
+//   beta    = gamma ^ tau                                the input gate (a power)
+//   log_decay[m, n] = -(gamma * tau)                     exactly <= 0, so exp(log_decay) <= 1
+//   k_hat[m, n]     = (f32(k[m, n]) / max(||f32(k[m, :])||_2, normalize_eps)) * beta
+//
+// The gate (gamma, tau -> log_decay, beta) is written once, ddts_gate below, on the value type
+// (float in the scalar reference, the CPU tails and CUDA; an xsimd batch in the CPU SIMD body;
+// functions found by argument-dependent lookup for batches).
 //
 // Shapes: gate_preact (M, 2N) Act = c . mem_gate_proj.weight^T [selection | temperature];
 // gate_bias (2N) f32 (data == nullptr: no bias); k (M, N) Act, the raw key (rows [N, 2N) of
@@ -14,10 +20,12 @@
 #pragma once
 
 #include <cmath>
+#include <type_traits>
 
 #include "rodimus/core/backend.hpp"
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
+#include "rodimus/primitives/elementwise.hpp"
 
 namespace rodimus {
 
@@ -29,6 +37,42 @@ template <class Act> struct ddts_args {
   tensor_view<float, 2> log_decay;       // (M, N) written: -softplus(sel) * sigmoid(tau)
   float normalize_eps = 1e-12f;
 };
+
+// g++ 12 reports its own AVX-512 intrinsics (which start from _mm512_undefined_*()) as reading
+// uninitialised values once xsimd's exp/log are inlined into ddts_gate on batches; silenced
+// for this definition only.
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+/// The gate of one key channel: log_decay = -(gamma * tau) and beta = gamma ^ tau.
+template <class T> struct ddts_gate_values {
+  T log_decay;
+  T beta;
+};
+
+/// gamma = softplus(psi_sel), tau = sigmoid(psi_tau) -> {-(gamma * tau), gamma ^ tau}. The power
+/// is std::pow on scalars (the reference's powf); on SIMD batches it is exp(tau * log(gamma))
+/// (gamma >= 0, so none of xsimd::pow's handling of negative bases and integer exponents is needed:
+/// it cost 15% of the CPU kernel's time).
+template <class T>
+RODIMUS_HOST_DEVICE inline ddts_gate_values<T> ddts_gate(T psi_sel, T psi_tau) noexcept {
+  using std::exp;
+  using std::log;
+  using std::pow;
+  const T gamma = softplus(psi_sel);
+  const T tau = sigmoid(psi_tau);
+  if constexpr (std::is_arithmetic_v<T>)
+    return {-(gamma * tau), pow(gamma, tau)};
+  else
+    return {-(gamma * tau), exp(tau * log(gamma))};
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#pragma GCC diagnostic pop
+#endif
 
 /// Validation shared by every backend.
 template <class Act> [[nodiscard]] status ddts_check(const ddts_args<Act>& a) noexcept {

@@ -35,11 +35,12 @@ template <class Act> struct rotary_args {
 };
 
 /// The number of rotated channels (rotary_dim with -1 resolved to D).
-template <class Act> constexpr index_t rotary_channels(const rotary_args<Act>& a) noexcept {
+template <class Act>
+RODIMUS_HOST_DEVICE constexpr index_t rotary_channels(const rotary_args<Act>& a) noexcept {
   return a.rotary_dim < 0 ? a.x.shape[3] : index_t(a.rotary_dim);
 }
 
-/// Validation shared by every backend (does not read position_offset or cu_seqlens).
+/// The shape checks shared by every backend (does not read position_offset or cu_seqlens).
 template <class Act> [[nodiscard]] status rotary_check(const rotary_args<Act>& a) noexcept {
   RODIMUS_REQUIRE(a.x.data || a.x.numel() == 0, null_pointer, "x");
   for (int d = 0; d < 4; ++d)
@@ -50,6 +51,18 @@ template <class Act> [[nodiscard]] status rotary_check(const rotary_args<Act>& a
   RODIMUS_REQUIRE(r % 2 == 0 && r <= a.x.shape[3], bad_argument, "rotary_dim");
   RODIMUS_REQUIRE(std::isfinite(a.base) && a.base > 0.0f, bad_argument, "base");
   RODIMUS_TRY(check_packed_shape(a.cu_seqlens, a.num_seqs, a.x.shape[0]));
+  return status::success();
+}
+
+/// The checks that read the index arrays, so only where they are host memory (scalar, cpu; the
+/// CUDA backend cannot: see backend/cuda/rotary.cuh): cu_seqlens' offsets (check_packed_offsets)
+/// and every position_offset >= 0 (an offset is a count of tokens seen before).
+template <class Act>
+[[nodiscard]] status rotary_check_contents(const rotary_args<Act>& a) noexcept {
+  RODIMUS_TRY(check_packed_offsets(a.cu_seqlens, a.num_seqs, a.x.shape[1]));
+  const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, a.x.shape[0]);
+  for (index_t n = 0; a.position_offset && n < N; ++n)
+    RODIMUS_REQUIRE(a.position_offset[n] >= 0, bad_argument, "position_offset");
   return status::success();
 }
 

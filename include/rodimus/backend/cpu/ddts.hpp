@@ -3,8 +3,8 @@
 //   gamma = softplus(sel + b_sel) (identity above 20),  tau = sigmoid(tmp + b_tau)
 //   log_decay = -(gamma * tau),  k_hat = k / max(||k||, eps) * gamma^tau
 //
-// Vectorised over the key channels of a row (gamma^tau = exp(tau * log(gamma))); threads split
-// rows.
+// The gate is primitives/ddts.hpp's ddts_gate, on xsimd batches over the key channels of a row
+// (gamma^tau = exp(tau * log(gamma))) and on float for the tail; threads split rows.
 #pragma once
 
 #include <cmath>
@@ -52,11 +52,9 @@ template <class Arch, class Act>
             ps += B::load_unaligned(bias + n);
             pt += B::load_unaligned(bias + N + n);
           }
-          const B gamma = xsimd::select(ps > B(20.0f), ps, xsimd::log1p(xsimd::exp(ps)));
-          const B tau = B(1.0f) / (B(1.0f) + xsimd::exp(-pt));
-          const B beta = xsimd::exp(tau * xsimd::log(gamma));
-          (-(gamma * tau)).store_unaligned(ld + n);
-          (detail::load_f32<Arch>(k + n) * B(inv) * beta).store_unaligned(kh + n);
+          const ddts_gate_values<B> gate = ddts_gate(ps, pt);
+          gate.log_decay.store_unaligned(ld + n);
+          (detail::load_f32<Arch>(k + n) * B(inv) * gate.beta).store_unaligned(kh + n);
         }
         for (index_t n = Nv; n < N; ++n) {
           float ps = load_as<float>(sel[n]), pt = load_as<float>(tmp[n]);
@@ -64,10 +62,9 @@ template <class Arch, class Act>
             ps += bias[n];
             pt += bias[N + n];
           }
-          const float gamma = ps > 20.0f ? ps : std::log1p(std::exp(ps));
-          const float tau = 1.0f / (1.0f + std::exp(-pt));
-          ld[n] = -(gamma * tau);
-          kh[n] = load_as<float>(k[n]) * inv * std::pow(gamma, tau);
+          const ddts_gate_values<float> gate = ddts_gate(ps, pt);
+          ld[n] = gate.log_decay;
+          kh[n] = load_as<float>(k[n]) * inv * gate.beta;
         }
       }
     });

@@ -34,8 +34,7 @@ template <class Arch, class Act>
         const Act* g = &a.gate(m, index_t(0));
         Act* y = &a.y(m, index_t(0));
         auto z = [&](index_t e) {
-          return detail::load_f32<Arch>(x + e) *
-                 detail::silu_f32<Arch>(detail::load_f32<Arch>(g + e));
+          return detail::load_f32<Arch>(x + e) * silu(detail::load_f32<Arch>(g + e));
         };
         auto z1 = [&](index_t e) { return load_as<float>(x[e]) * silu(load_as<float>(g[e])); };
         B ss(0.0f);

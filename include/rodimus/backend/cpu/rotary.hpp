@@ -16,11 +16,11 @@ namespace rodimus {
 template <class Arch, class Act>
 [[nodiscard]] status rotary(const cpu<Arch>& be, const rotary_args<Act>& a) noexcept {
   RODIMUS_TRY(rotary_check(a));
+  RODIMUS_TRY(rotary_check_contents(a));
   if constexpr (!detail::cpu_storage_type<Act>) {
     return rotary(scalar{}, a);
   } else {
     const index_t B = a.x.shape[0], T = a.x.shape[1], H = a.x.shape[2];
-    RODIMUS_TRY(check_packed_offsets(a.cu_seqlens, a.num_seqs, T));
     const index_t r = rotary_channels(a), half = r / 2;
     if (half == 0) return status::success();
     if (a.x.stride[3] != 1 || half > 512) return rotary(scalar{}, a);

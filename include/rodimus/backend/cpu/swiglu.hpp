@@ -28,7 +28,7 @@ template <class Arch, class Act>
         const Act* g = v + F;
         Act* y = &a.y(m, index_t(0));
         for (index_t f = 0; f < Fv; f += W)
-          detail::store_f32<Arch>(y + f, detail::silu_f32<Arch>(detail::load_f32<Arch>(g + f)) *
+          detail::store_f32<Arch>(y + f, silu(detail::load_f32<Arch>(g + f)) *
                                              detail::load_f32<Arch>(v + f));
         for (index_t f = Fv; f < F; ++f)
           y[f] = store_as<Act>(silu(load_as<float>(g[f])) * load_as<float>(v[f]));

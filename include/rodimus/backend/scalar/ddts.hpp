@@ -1,6 +1,7 @@
 // Scalar reference of ddts() (math in rodimus/primitives/ddts.hpp): f32 arithmetic in PyTorch's
-// order, so the f32 model tracks the f32 reference; only the key's sum of squares is accumulated in
-// f64 (then its square root is rounded once to f32).
+// order, so the f32 model tracks the f32 reference (the gate is primitives/ddts.hpp's ddts_gate on
+// float); only the key's sum of squares is accumulated in f64 (then its square root is rounded once
+// to f32).
 #pragma once
 
 #include <cmath>
@@ -9,11 +10,6 @@
 #include "rodimus/primitives/ddts.hpp"
 
 namespace rodimus {
-
-/// softplus with PyTorch's default threshold: the identity above 20.
-inline float ddts_softplus(float x) noexcept { return x > 20.0f ? x : std::log1p(std::exp(x)); }
-
-inline float ddts_sigmoid(float x) noexcept { return 1.0f / (1.0f + std::exp(-x)); }
 
 template <class Act> [[nodiscard]] status ddts(const scalar&, const ddts_args<Act>& a) noexcept {
   RODIMUS_TRY(ddts_check(a));
@@ -34,11 +30,9 @@ template <class Act> [[nodiscard]] status ddts(const scalar&, const ddts_args<Ac
         psi_sel += a.gate_bias(n);
         psi_tau += a.gate_bias(N + n);
       }
-      const float gamma = ddts_softplus(psi_sel);
-      const float tau = ddts_sigmoid(psi_tau);
-      const float beta = std::pow(gamma, tau);
-      a.log_decay(m, n) = -(gamma * tau);
-      a.k_hat(m, n) = (load_as<float>(a.k(m, n)) / denom) * beta;
+      const ddts_gate_values<float> gate = ddts_gate(psi_sel, psi_tau);
+      a.log_decay(m, n) = gate.log_decay;
+      a.k_hat(m, n) = (load_as<float>(a.k(m, n)) / denom) * gate.beta;
     }
   }
   return status::success();

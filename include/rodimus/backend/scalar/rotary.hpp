@@ -14,14 +14,11 @@ template <class Act>
 [[nodiscard]] status rotary(const scalar&, const rotary_args<Act>& a) noexcept {
   using compute = std::conditional_t<std::is_same_v<Act, double>, double, float>;
   RODIMUS_TRY(rotary_check(a));
+  RODIMUS_TRY(rotary_check_contents(a));
   const index_t B = a.x.shape[0], T = a.x.shape[1], H = a.x.shape[2];
-  RODIMUS_TRY(check_packed_offsets(a.cu_seqlens, a.num_seqs, T));
   const index_t r = rotary_channels(a), half = r / 2;
   if (half == 0) return status::success();
   const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, B);
-  // An offset is a count of tokens seen before: never negative.
-  for (index_t n = 0; a.position_offset && n < N; ++n)
-    RODIMUS_REQUIRE(a.position_offset[n] >= 0, bad_argument, "position_offset");
   for (index_t n = 0; n < N; ++n) {
     const sequence_range seq = sequence_at(a.cu_seqlens, n, T);
     const index_t offset = a.position_offset ? index_t(a.position_offset[n]) : 0;

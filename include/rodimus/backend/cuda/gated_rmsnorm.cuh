@@ -1,0 +1,64 @@
+// Gated RMSNorm on the CUDA backend (math and shapes in rodimus/primitives/gated_rmsnorm.hpp):
+//
+//   z = f32(x) * silu(f32(gate));  y = Act(z * (1 / sqrt(mean(z^2) + eps)) * weight)
+//
+// f32 throughout. Kernel: one row per thread group (backend/cuda/reduce.cuh: a warp per row up to
+// 512 elements, a CTA of 256 threads above), two passes with the same element -> thread mapping:
+// pass 1 sums z^2, the group reduces, pass 2 recomputes z and writes y. y may alias x or gate
+// exactly: every element is read and then written by the same thread, after its pass-1 read, and
+// no other thread touches it. Any strides.
+#pragma once
+
+#include "rodimus/backend/cuda/cuda.cuh"
+#include "rodimus/backend/cuda/launch.cuh"
+#include "rodimus/backend/cuda/reduce.cuh"
+#include "rodimus/core/dtype.hpp"
+#include "rodimus/primitives/elementwise.hpp"
+#include "rodimus/primitives/gated_rmsnorm.hpp"
+
+namespace rodimus {
+
+namespace detail {
+
+template <class Rows, class Act>
+__global__ void __launch_bounds__(Rows::threads)
+    gated_rmsnorm_kernel(const gated_rmsnorm_args<Act> a) {
+  __shared__ float scratch[32];
+  const index_t M = a.x.shape[0], E = a.x.shape[1];
+  const index_t lane = Rows::lane();
+  for (index_t m = Rows::first_row(); m < M; m += Rows::row_stride()) {
+    float ss = 0.0f;
+    for (index_t e = lane; e < E; e += Rows::threads_per_row) {
+      const float z = load_as<float>(a.x(m, e)) * silu(load_as<float>(a.gate(m, e)));
+      ss += z * z;
+    }
+    ss = Rows::sum(ss, scratch);
+    const float rstd = 1.0f / sqrtf(ss / float(E) + a.eps);
+    for (index_t e = lane; e < E; e += Rows::threads_per_row) {
+      const float z = load_as<float>(a.x(m, e)) * silu(load_as<float>(a.gate(m, e)));
+      a.y(m, e) = store_as<Act>(z * rstd * a.weight(e));
+    }
+  }
+}
+
+} // namespace detail
+
+/// gated_rmsnorm on the tag's stream; every view in device memory.
+template <int Sm, class Act>
+[[nodiscard]] status gated_rmsnorm(const cuda<Sm>& be, const gated_rmsnorm_args<Act>& a) noexcept {
+  RODIMUS_TRY(gated_rmsnorm_check(a));
+  const index_t M = a.x.shape[0], E = a.x.shape[1];
+  if (M == 0) return status::success();
+  using P = detail::row_policy;
+  if (E <= P::warp_row_max) {
+    using R = P::warp_rows;
+    detail::gated_rmsnorm_kernel<R, Act><<<R::grid(M), R::threads, 0, be.stream>>>(a);
+  } else {
+    using R = P::cta_rows;
+    detail::gated_rmsnorm_kernel<R, Act><<<R::grid(M), R::threads, 0, be.stream>>>(a);
+  }
+  RODIMUS_CUDA_TRY(cudaGetLastError());
+  return status::success();
+}
+
+} // namespace rodimus

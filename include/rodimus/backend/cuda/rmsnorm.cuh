@@ -1,0 +1,74 @@
+// RMSNorm with the fused residual add on the CUDA backend (math and shapes in
+// rodimus/primitives/rmsnorm.hpp):
+//
+//   s = f32(x) + residual;  y = Act(s * (1 / sqrt(mean(s^2) + eps)) * weight);  residual_out = s
+//
+// Everything in f32 (Residual = f32 only; the f64 stream exists for the scalar reference tests).
+// Kernel: one row per thread group (backend/cuda/reduce.cuh: a warp per row up to 512 elements,
+// a CTA of 256 threads above), two passes over the row with the same element -> thread mapping:
+// pass 1 forms s, writes residual_out (when kept) and sums s^2 (coalesced along D); the group
+// reduces; pass 2 re-reads s (from residual_out when kept, since it may alias residual and hold s
+// already; else recomputed from x and residual) and writes y. Each element of residual/residual_out
+// is read and written by one thread only, so the alias needs no synchronisation. Any strides.
+#pragma once
+
+#include "rodimus/backend/cuda/cuda.cuh"
+#include "rodimus/backend/cuda/launch.cuh"
+#include "rodimus/backend/cuda/reduce.cuh"
+#include "rodimus/core/dtype.hpp"
+#include "rodimus/primitives/rmsnorm.hpp"
+
+namespace rodimus {
+
+namespace detail {
+
+template <class Rows, class Act>
+__global__ void __launch_bounds__(Rows::threads) rmsnorm_kernel(const rmsnorm_args<Act, float> a) {
+  __shared__ float scratch[32];
+  const index_t M = a.x.shape[0], D = a.x.shape[1];
+  const bool has_residual = a.residual.data != nullptr, keep = a.residual_out.data != nullptr;
+  const index_t lane = Rows::lane();
+  for (index_t m = Rows::first_row(); m < M; m += Rows::row_stride()) {
+    float ss = 0.0f;
+    for (index_t d = lane; d < D; d += Rows::threads_per_row) {
+      float s = load_as<float>(a.x(m, d));
+      if (has_residual) s += a.residual(m, d);
+      if (keep) a.residual_out(m, d) = s;
+      ss += s * s;
+    }
+    ss = Rows::sum(ss, scratch);
+    const float rstd = 1.0f / sqrtf(ss / float(D) + a.eps);
+    for (index_t d = lane; d < D; d += Rows::threads_per_row) {
+      float s;
+      if (keep) {
+        s = a.residual_out(m, d); // this thread's own pass-1 write
+      } else {
+        s = load_as<float>(a.x(m, d));
+        if (has_residual) s += a.residual(m, d);
+      }
+      a.y(m, d) = store_as<Act>(s * rstd * a.weight(d));
+    }
+  }
+}
+
+} // namespace detail
+
+/// rmsnorm on the tag's stream; every view in device memory (f32 residual stream).
+template <int Sm, class Act>
+[[nodiscard]] status rmsnorm(const cuda<Sm>& be, const rmsnorm_args<Act, float>& a) noexcept {
+  RODIMUS_TRY(rmsnorm_check(a));
+  const index_t M = a.x.shape[0], D = a.x.shape[1];
+  if (M == 0) return status::success();
+  using P = detail::row_policy;
+  if (D <= P::warp_row_max) {
+    using R = P::warp_rows;
+    detail::rmsnorm_kernel<R, Act><<<R::grid(M), R::threads, 0, be.stream>>>(a);
+  } else {
+    using R = P::cta_rows;
+    detail::rmsnorm_kernel<R, Act><<<R::grid(M), R::threads, 0, be.stream>>>(a);
+  }
+  RODIMUS_CUDA_TRY(cudaGetLastError());
+  return status::success();
+}
+
+} // namespace rodimus
