@@ -45,7 +45,7 @@ std::size_t rodimus_block_workspace_bytes(const Backend& be, const model_config&
   std::size_t inner = rodimus_mixer_workspace_bytes(be, cfg, M, num_seqs, decode);
   if (cfg.is_plus()) {
     inner = std::max(inner, swska_layer_workspace_bytes(be, cfg, M, decode));
-    inner = std::max(inner, swiglu_ffn_workspace_bytes(cfg, M));
+    inner = std::max(inner, swiglu_ffn_workspace_bytes(be, cfg, M));
   }
   return 3 * block_arena::bytes(M * D) + inner + workspace::alignment;
 }

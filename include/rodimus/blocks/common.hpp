@@ -21,17 +21,40 @@
 
 namespace rodimus {
 
-/// y (M, N) = x (M, K) . w^T, w (N, K) in its stored dtype.
+/// y (M, N) = x (M, K) . w^T, w (N, K) in its stored dtype; `ws` for the backends that need one
+/// (linear_weight_workspace_bytes).
 template <class Backend>
 [[nodiscard]] status linear_weight(const Backend& be, tensor_view<const float, 2> x,
-                                   const weight_matrix& w, tensor_view<float, 2> y) noexcept {
+                                   const weight_matrix& w, tensor_view<float, 2> y,
+                                   workspace ws = {}) noexcept {
   switch (w.type) {
-  case dtype::f32: return linear(be, linear_args<float, float>{x, w.view<float>(), y});
-  case dtype::bf16: return linear(be, linear_args<float, bf16>{x, w.view<bf16>(), y});
-  case dtype::f16: return linear(be, linear_args<float, f16>{x, w.view<f16>(), y});
+  case dtype::f32: return linear(be, linear_args<float, float>{x, w.view<float>(), y}, ws);
+  case dtype::bf16: return linear(be, linear_args<float, bf16>{x, w.view<bf16>(), y}, ws);
+  case dtype::f16: return linear(be, linear_args<float, f16>{x, w.view<f16>(), y}, ws);
   default: break;
   }
   return status::fail(status_code::unsupported, "weight dtype");
+}
+
+/// The most workspace linear_weight needs for M rows of at most K inputs, whatever the weight's
+/// dtype and rows (the shapes alone decide it; the views below are never read).
+template <class Backend>
+std::size_t linear_weight_workspace_bytes(const Backend& be, index_t M, index_t K) noexcept {
+  alignas(16) static const unsigned char dummy[16] = {};
+  const float* x = reinterpret_cast<const float*>(dummy);
+  float* y = const_cast<float*>(x);
+  std::size_t most = 0;
+  auto consider = [&](auto weight) {
+    using W = decltype(weight);
+    linear_args<float, W> a{make_view(x, M, K), make_view(reinterpret_cast<const W*>(dummy), 1, K),
+                            make_view(y, M, 1)};
+    const std::size_t b = linear_workspace_bytes(be, a);
+    most = b > most ? b : most;
+  };
+  consider(float{});
+  consider(bf16{});
+  consider(f16{});
+  return most;
 }
 
 /// out (M, D) = table[ids[m], :] * scale, the table in its stored dtype; ids (M) in the backend's

@@ -5,6 +5,8 @@
 //   out = y . ffn.out_proj^T           (M, D)
 #pragma once
 
+#include <algorithm>
+
 #include <cstddef>
 
 #include "rodimus/blocks/common.hpp"
@@ -15,9 +17,13 @@
 
 namespace rodimus {
 
-inline std::size_t swiglu_ffn_workspace_bytes(const model_config& cfg, index_t tokens) noexcept {
+template <class Backend>
+std::size_t swiglu_ffn_workspace_bytes(const Backend& be, const model_config& cfg,
+                                       index_t tokens) noexcept {
   const index_t F = cfg.ffn_hidden();
-  return block_arena::bytes(tokens * 2 * F) + block_arena::bytes(tokens * F) + workspace::alignment;
+  return block_arena::bytes(tokens * 2 * F) + block_arena::bytes(tokens * F) +
+         linear_weight_workspace_bytes(be, tokens, std::max(cfg.d_model, F)) +
+         workspace::alignment;
 }
 
 /// out (M, D) = FFN(in (M, D)).
@@ -32,10 +38,10 @@ template <class Backend>
   float* fc = ar.floats(M * 2 * F); // (M, 2F)
   float* y = ar.floats(M * F);      // (M, F)
   RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
-  RODIMUS_TRY(linear_weight(be, in, w.fc, make_view(fc, M, 2 * F)));
+  RODIMUS_TRY(linear_weight(be, in, w.fc, make_view(fc, M, 2 * F), ar.rest()));
   RODIMUS_TRY(swiglu(be, swiglu_args<float>{make_view(static_cast<const float*>(fc), M, 2 * F),
                                             make_view(y, M, F)}));
-  return linear_weight(be, make_view(static_cast<const float*>(y), M, F), w.out_proj, out);
+  return linear_weight(be, make_view(static_cast<const float*>(y), M, F), w.out_proj, out, ar.rest());
 }
 
 } // namespace rodimus

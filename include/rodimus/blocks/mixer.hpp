@@ -21,6 +21,7 @@
 // mixer never touches the data itself, so it runs unchanged on every backend.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -89,11 +90,14 @@ std::size_t rodimus_mixer_workspace_bytes(const Backend& be, const model_config&
   for (index_t n :
        {M * E, M * E, M * E, M * N, M * N, M * R, M * E, M * 2 * N, M * N, M * N, M * E})
     b += block_arena::bytes(n);
-  if (decode)
-    b += gla_decode_workspace_bytes(be, detail::mixer_gla_decode_shapes(M, N, E, num_seqs));
-  else
-    b += gla_chunked_workspace_bytes(be, detail::mixer_gla_shapes(M, N, E, num_seqs),
-                                     mixer_gla_chunk);
+  // The GLA call and the projections take their temporaries from what the buffers leave, one at
+  // a time: room for the larger.
+  const std::size_t gla =
+      decode ? gla_decode_workspace_bytes(be, detail::mixer_gla_decode_shapes(M, N, E, num_seqs))
+             : gla_chunked_workspace_bytes(be, detail::mixer_gla_shapes(M, N, E, num_seqs),
+                                           mixer_gla_chunk);
+  const std::size_t lin = linear_weight_workspace_bytes(be, M, std::max({cfg.d_model, E, R}));
+  b += std::max(gla, lin);
   return b + workspace::alignment;
 }
 
@@ -123,8 +127,8 @@ template <class Backend>
   RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
 
   // 1. split projection: x (data path), g (gate).
-  RODIMUS_TRY(linear_weight(be, a, weight_rows(w.fc, 0, E), make_view(x, M, E)));
-  RODIMUS_TRY(linear_weight(be, a, weight_rows(w.fc, E, E), make_view(g, M, E)));
+  RODIMUS_TRY(linear_weight(be, a, weight_rows(w.fc, 0, E), make_view(x, M, E), ar.rest()));
+  RODIMUS_TRY(linear_weight(be, a, weight_rows(w.fc, E, E), make_view(g, M, E), ar.rest()));
 
   // 3. short conv + SiLU, with the conv state.
   const auto conv_w = make_view(w.conv_weight.data, E, W);
@@ -156,20 +160,20 @@ template <class Backend>
   const auto cv = make_view(static_cast<const float*>(c), M, E);
 
   // 5. r, k from the conv output.
-  RODIMUS_TRY(linear_weight(be, cv, weight_rows(w.in_proj, 0, N), make_view(r, M, N)));
-  RODIMUS_TRY(linear_weight(be, cv, weight_rows(w.in_proj, N, N), make_view(k, M, N)));
+  RODIMUS_TRY(linear_weight(be, cv, weight_rows(w.in_proj, 0, N), make_view(r, M, N), ar.rest()));
+  RODIMUS_TRY(linear_weight(be, cv, weight_rows(w.in_proj, N, N), make_view(k, M, N), ar.rest()));
 
   // 6. channel (input) gate from the pre-conv x: u = sigmoid(x W0^T W1^T + b1) * x.
   RODIMUS_TRY(linear_weight(be, make_view(static_cast<const float*>(x), M, E), w.ch_gate_down,
-                            make_view(h, M, R)));
+                            make_view(h, M, R), ar.rest()));
   RODIMUS_TRY(linear_weight(be, make_view(static_cast<const float*>(h), M, R), w.ch_gate_up,
-                            make_view(u, M, E)));
+                            make_view(u, M, E), ar.rest()));
   RODIMUS_TRY(channel_gate(
       be, channel_gate_args{make_view(u, M, E), w.ch_gate_bias,
                             make_view(static_cast<const float*>(x), M, E)}));
 
   // 7-9. memory gates and DDTS.
-  RODIMUS_TRY(linear_weight(be, cv, w.mem_gate, make_view(psi, M, 2 * N)));
+  RODIMUS_TRY(linear_weight(be, cv, w.mem_gate, make_view(psi, M, 2 * N), ar.rest()));
   ddts_args<float> da;
   da.gate_preact = make_view(static_cast<const float*>(psi), M, 2 * N);
   da.gate_bias = w.mem_gate_bias;
@@ -219,7 +223,7 @@ template <class Backend>
   na.y = make_view(o, M, E);
   na.eps = float(cfg.norm_epsilon);
   RODIMUS_TRY(gated_rmsnorm(be, na));
-  return linear_weight(be, make_view(static_cast<const float*>(o), M, E), w.out_proj, out);
+  return linear_weight(be, make_view(static_cast<const float*>(o), M, E), w.out_proj, out, ar.rest());
 }
 
 } // namespace rodimus

@@ -13,6 +13,7 @@
 // into the ring and attends it, so decoding equals the full forward at every position.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -38,18 +39,20 @@ std::size_t swska_layer_workspace_bytes(const Backend& be, const model_config& c
                 dh = cfg.head_dim();
   std::size_t b = block_arena::bytes(M * H * dh) * 2 + block_arena::bytes(M * Hk * dh) +
                   block_arena::bytes(M * Hv * dh);
+  std::size_t attn = 0;
   if (decode) {
     swska_decode_args<float> a;
     const index_t q[3] = {M, H, dh};
     a.q = tensor_view<const float, 3>::contiguous(nullptr, q);
-    b += swska_decode_workspace_bytes(be, a);
+    attn = swska_decode_workspace_bytes(be, a);
   } else {
     swska_args<float> a;
     const index_t q[4] = {1, M, H, dh};
     a.q = tensor_view<const float, 4>::contiguous(nullptr, q);
-    b += swska_prefill_workspace_bytes(be, a);
+    attn = swska_prefill_workspace_bytes(be, a);
   }
-  return b + workspace::alignment;
+  const std::size_t lin = linear_weight_workspace_bytes(be, M, std::max(cfg.d_model, H * dh));
+  return b + std::max(attn, lin) + workspace::alignment;
 }
 
 /// out (M, D) = SWSKA(b (M, D)), reading and updating the rings of the layout's slots.
@@ -69,9 +72,9 @@ template <class Backend>
   float* v = ar.floats(M * Hv * dh); // (M, Hv, d_h)
   float* o = ar.floats(M * H * dh);  // (M, H, d_h)
   RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
-  RODIMUS_TRY(linear_weight(be, in, w.q_proj, make_view(q, M, H * dh)));
-  RODIMUS_TRY(linear_weight(be, in, w.k_proj, make_view(k, M, Hk * dh)));
-  RODIMUS_TRY(linear_weight(be, in, w.v_proj, make_view(v, M, Hv * dh)));
+  RODIMUS_TRY(linear_weight(be, in, w.q_proj, make_view(q, M, H * dh), ar.rest()));
+  RODIMUS_TRY(linear_weight(be, in, w.k_proj, make_view(k, M, Hk * dh), ar.rest()));
+  RODIMUS_TRY(linear_weight(be, in, w.v_proj, make_view(v, M, Hv * dh), ar.rest()));
 
   // RoPE on q and k at absolute positions (decode: row n is sequence n with T = 1).
   const index_t B = lay.decode ? M : 1, T = lay.decode ? 1 : M;
@@ -133,7 +136,7 @@ template <class Backend>
     sa.num_seqs = lay.num_seqs;
     RODIMUS_TRY(swska_ring_store(be, sa));
   }
-  return linear_weight(be, make_view(static_cast<const float*>(o), M, H * dh), w.out_proj, out);
+  return linear_weight(be, make_view(static_cast<const float*>(o), M, H * dh), w.out_proj, out, ar.rest());
 }
 
 } // namespace rodimus

@@ -26,6 +26,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -262,7 +263,10 @@ private:
       grow(last_hidden_, std::size_t(R * D) * sizeof(float) + 1, "last rows");
       grow(last_residual_, std::size_t(R * D) * sizeof(float) + 1, "last rows");
     }
-    grow(ws_, rodimus_block_workspace_bytes(be_, c, M, lay.num_seqs, lay.decode), "workspace");
+    grow(ws_,
+         std::max(rodimus_block_workspace_bytes(be_, c, M, lay.num_seqs, lay.decode),
+                  linear_weight_workspace_bytes(be_, rows_out, D) + workspace::alignment),
+         "workspace");
     block_capture cap;
     std::vector<backend_buffer<Backend>> captured;
     if (layer0) {
@@ -372,8 +376,9 @@ private:
     na.eps = float(c.norm_epsilon);
     RODIMUS_TRY(rmsnorm(be_, na));
     failed = "lm_head";
+    ws.used = 0;
     return linear_weight(be_, make_view(static_cast<const float*>(normed), rows, D), w.lm_head,
-                         make_view(logits_.template as<float>(), rows, V));
+                         make_view(logits_.template as<float>(), rows, V), ws);
   }
 
   /// "layer <l>" for error messages (a static string per layer index is not needed: one buffer).
