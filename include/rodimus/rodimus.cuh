@@ -5,4 +5,4 @@
 #include "rodimus/rodimus.hpp"
 
 #include "rodimus/backend/cuda/cuda.cuh"
-#include "rodimus/backend/cuda/gla_decode.cuh"
+#include "rodimus/backend/cuda/gla.cuh" // gla_scan, gla_chunked and gla_decode
