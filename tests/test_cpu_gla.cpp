@@ -1,13 +1,18 @@
 // gla_scan, gla_chunked and gla_decode on cpu<Arch> against the scalar reference, on fresh random
-// inputs with poisoned outputs: odd lengths, K and V that are not multiples of the SIMD width,
-// segment boundaries (T > 256), packed sequences, initial and final states, every chunk size, and
-// decode steps over a slot pool with padding rows.
+// inputs with poisoned outputs. The sequence forms run the shared body (tests/cases/gla_cases.hpp:
+// odd lengths, K and V that are not multiples of the SIMD width, segment boundaries (T > 256),
+// packed sequences, initial and final states, every chunk size, extreme gates, state-slot pools,
+// the invariants and the bad arguments), with and without the thread pool; decode steps over a
+// slot pool with padding rows are checked here.
 //
-// Tolerances, relative to max|want|: f32 outputs and states 1e-5 (f32 against f64 arithmetic,
-// decays bounded by 1 so errors do not grow). bf16 outputs (q, v, o in bf16; k, g in f32 as in the
-// Rodimus mixer): inputs are exact bf16 values for both sides, so the only difference beyond f32
-// rounding is the final rounding of o to bf16, at most one step: 2^-8. States stay f32: 1e-5.
+// Decode tolerances, relative to max|want|: f32 outputs and states 1e-5 (f32 against f64
+// arithmetic, decays bounded by 1 so errors do not grow). bf16 outputs (q, v, o in bf16; k, g in
+// f32 as in the Rodimus mixer): inputs are exact bf16 values for both sides, so the only
+// difference beyond f32 rounding is the final rounding of o to bf16, at most one step: 2^-8.
+// States stay f32: 1e-5.
 #include "test_cpu_support.hpp"
+
+#include "cases/gla_cases.hpp"
 
 #include "rodimus/backend/cpu/gla.hpp"
 
@@ -28,88 +33,35 @@ template <class Act> double act_tolerance() {
   return std::is_same_v<Act, float> ? 1e-5 : 1.0 / 256;
 }
 
-enum class gla_mode { scan, chunked };
-
-template <class Arch, class Act>
-void check_gla(gla_mode mode, int chunk, index_t B, index_t H, index_t T, index_t K, index_t V,
-               std::vector<std::int64_t> cu, bool with_initial, bool use_pool) {
-  CAPTURE(int(mode));
-  CAPTURE(chunk);
-  CAPTURE(T);
-  CAPTURE(K);
-  CAPTURE(V);
-  CAPTURE(cu.size());
-  CAPTURE(use_pool);
-  auto g = test::rng(std::uint64_t(T * 7919 + K * 31 + V + chunk));
-  const std::size_t nt = std::size_t(B * H * T);
-  auto q = test::uniform<Act>(g, nt * std::size_t(K));
-  auto k = test::uniform<float>(g, nt * std::size_t(K));
-  auto v = test::uniform<Act>(g, nt * std::size_t(V));
-  auto gate = log_decays(g, nt * std::size_t(K));
-  const index_t N = cu.empty() ? B : index_t(cu.size()) - 1;
-  const std::size_t ns = std::size_t(N * H * K * V);
-  auto s0 = test::uniform<float>(g, ns);
-  std::vector<Act> o(nt * std::size_t(V)), o_ref(o.size());
-  std::vector<float> sf(ns), sf_ref(ns);
-  test::poison(o);
-  test::poison(o_ref);
-  test::poison(sf);
-  test::poison(sf_ref);
-
-  gla_args<Act, float, float> a;
-  a.q = make_view<const Act>(q.data(), B, H, T, K);
-  a.k = make_view<const float>(k.data(), B, H, T, K);
-  a.v = make_view<const Act>(v.data(), B, H, T, V);
-  a.g = make_view<const float>(gate.data(), B, H, T, K);
-  if (with_initial) a.initial_state = make_view<const float>(s0.data(), N, H, K, V);
-  a.scale = 1.0f / std::sqrt(float(K));
-  if (!cu.empty()) {
-    a.cu_seqlens = cu.data();
-    a.num_seqs = N;
-  }
-  cpu<Arch> be{use_pool ? &test::test_pool() : nullptr};
-
-  a.o = make_view(o.data(), B, H, T, V);
-  a.final_state = make_view(sf.data(), N, H, K, V);
-  const std::size_t bytes = mode == gla_mode::scan ? gla_scan_workspace_bytes(be, a)
-                                                   : gla_chunked_workspace_bytes(be, a, chunk);
-  test::test_workspace ws(bytes);
-  const status st =
-      mode == gla_mode::scan ? gla_scan(be, a, ws.get()) : gla_chunked(be, a, chunk, ws.get());
-  REQUIRE(st.ok());
-
-  a.o = make_view(o_ref.data(), B, H, T, V);
-  a.final_state = make_view(sf_ref.data(), N, H, K, V);
-  test::test_workspace ws_ref(gla_scan_workspace_bytes(scalar{}, a));
-  REQUIRE(gla_scan(scalar{}, a, ws_ref.get()).ok());
-
-  test::check_close(o, o_ref, act_tolerance<Act>(), 0.0, "o");
-  test::check_close(sf, sf_ref, 1e-5, 0.0, "final_state");
+template <class Arch> cpu<Arch> backend(bool pool) {
+  return cpu<Arch>{pool ? &test::test_pool() : nullptr};
 }
 
 } // namespace
 
-TEST_CASE_TEMPLATE("cpu gla_scan and gla_chunked match the scalar reference (f32)", Arch,
+TEST_CASE_TEMPLATE("cpu gla_scan and gla_chunked match the scalar reference", Arch,
                    RODIMUS_TEST_CPU_ARCHS) {
   if (!test::arch_runs_here<Arch>()) return;
-  for (gla_mode mode : {gla_mode::scan, gla_mode::chunked}) {
-    const std::vector<int> chunks =
-        mode == gla_mode::scan ? std::vector<int>{0} : std::vector<int>{16, 32, 64, 128};
-    for (int c : chunks) {
-      check_gla<Arch, float>(mode, c, 2, 2, 37, 22, 100, {}, true, true);
-      check_gla<Arch, float>(mode, c, 1, 1, 300, 64, 4096, {}, true, c == 16 || c == 0);
-      check_gla<Arch, float>(mode, c, 1, 2, 301, 64, 67, {0, 5, 5, 40, 301}, true, true);
-      check_gla<Arch, float>(mode, c, 2, 1, 1, 7, 19, {}, false, false);
-    }
-  }
+  for (bool pool : {false, true})
+    test::check_gla_all(backend<Arch>(pool));
 }
 
-TEST_CASE_TEMPLATE("cpu gla_scan and gla_chunked match the scalar reference (bf16 activations)",
-                   Arch, RODIMUS_TEST_CPU_ARCHS) {
+TEST_CASE_TEMPLATE("cpu gla: chunked == scan, split prefill, packed == separate", Arch,
+                   RODIMUS_TEST_CPU_ARCHS) {
   if (!test::arch_runs_here<Arch>()) return;
-  check_gla<Arch, bf16>(gla_mode::scan, 0, 2, 1, 45, 64, 130, {}, true, true);
-  check_gla<Arch, bf16>(gla_mode::chunked, 16, 2, 1, 45, 64, 130, {}, true, true);
-  check_gla<Arch, bf16>(gla_mode::chunked, 64, 1, 1, 270, 64, 256, {0, 100, 270}, false, true);
+  test::check_gla_invariants(backend<Arch>(true));
+}
+
+TEST_CASE_TEMPLATE("cpu gla: state_slot pools, in place and with padding sequences", Arch,
+                   RODIMUS_TEST_CPU_ARCHS) {
+  if (!test::arch_runs_here<Arch>()) return;
+  for (bool pool : {false, true})
+    test::check_gla_state_slots(backend<Arch>(pool));
+}
+
+TEST_CASE_TEMPLATE("cpu gla: bad arguments", Arch, RODIMUS_TEST_CPU_ARCHS) {
+  if (!test::arch_runs_here<Arch>()) return;
+  test::check_gla_bad_arguments(backend<Arch>(true));
 }
 
 TEST_CASE("cpu gla_chunked rejects an unsupported chunk size") {

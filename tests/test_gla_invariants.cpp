@@ -1,6 +1,9 @@
 // Invariants of the GLA scalar reference on fresh random inputs: chunked == sequential for every
-// chunk size and awkward lengths, state carry-over, packed varlen, slot-indexed decode, dtypes,
-// extreme decays, strided layouts and argument validation.
+// chunk size and awkward lengths, state carry-over, packed varlen, slot-indexed decode, state-slot
+// pools (against separate state arrays, in place, padding sequences), dtypes, extreme decays,
+// strided layouts and argument validation. The shared backend body (tests/cases/gla_cases.hpp) is
+// also stamped here for the reference itself in f32.
+#include "cases/gla_cases.hpp"
 #include "support/gla_support.hpp"
 #include "support/test_support.hpp"
 
@@ -676,4 +679,83 @@ TEST_CASE(
   CHECK(workspace::product(3, 5) == 15);
   CHECK(workspace::sum(SIZE_MAX - 1, 1, 1) == SIZE_MAX);
   CHECK(workspace::sum(1, 2, 3) == 6);
+}
+
+// ---- state_slot ----
+
+TEST_CASE("gla: state_slot pools give the results of separate state arrays, bit for bit") {
+  auto r = test::rng(19);
+  const std::vector<index_t> lengths = {9, 0, 33, 0, 1, 70};
+  const std::vector<std::int32_t> slot = {4, -1, 0, 6, 2, 5}; // sequence 1 is padding (empty)
+  std::vector<std::int64_t> cu = {0};
+  for (index_t L : lengths)
+    cu.push_back(cu.back() + L);
+  const index_t T = index_t(cu.back()), N = index_t(lengths.size()), P = 8, H = 2, K = 6, V = 5;
+  const std::size_t one = std::size_t(H * K * V);
+  problem p = make_problem(r, 1, H, T, K, V, false, true);
+  const std::vector<double> pool0 = test::uniform<double>(r, std::size_t(P) * one);
+  // Separate arrays: sequence n starts from pool0[slot[n]] (zeros for the padding sequence).
+  p.s0.assign(std::size_t(N) * one, 0.0);
+  for (index_t n = 0; n < N; ++n)
+    if (slot[std::size_t(n)] >= 0)
+      std::copy(pool0.begin() + slot[std::size_t(n)] * index_t(one),
+                pool0.begin() + (slot[std::size_t(n)] + 1) * index_t(one),
+                p.s0.begin() + n * index_t(one));
+  for (int chunk : {0, 16, 7}) {
+    for (bool in_place : {false, true}) {
+      CAPTURE(chunk);
+      CAPTURE(in_place);
+      const result want = test::run_gla<double>(p, chunk, &cu);
+      std::vector<double> o(std::size_t(T * H * V)), pool = pool0,
+                                                     out(in_place ? 0 : std::size_t(P) * one, 0.5);
+      test::poison(o);
+      gla_args<double, double, double> a;
+      a.q = make_view(static_cast<const double*>(p.q.data()), 1, H, T, K);
+      a.k = make_view(static_cast<const double*>(p.k.data()), 1, H, T, K);
+      a.v = make_view(static_cast<const double*>(p.v.data()), 1, H, T, V);
+      a.g = make_view(static_cast<const double*>(p.g.data()), 1, H, T, K);
+      a.o = make_view(o.data(), 1, H, T, V);
+      a.initial_state = make_view(static_cast<const double*>(pool.data()), P, H, K, V);
+      a.final_state = make_view(in_place ? pool.data() : out.data(), P, H, K, V);
+      a.scale = p.scale;
+      a.cu_seqlens = cu.data();
+      a.num_seqs = N;
+      a.state_slot = slot.data();
+      test::workspace_buffer ws(gla_chunked_workspace_bytes(scalar{}, a, 16) +
+                                gla_scan_workspace_bytes(scalar{}, a));
+      const status s =
+          chunk ? gla_chunked(scalar{}, a, chunk, ws.get()) : gla_scan(scalar{}, a, ws.get());
+      REQUIRE_MESSAGE(s.ok(), to_string(s.code), ": ", s.what);
+      CHECK(o == want.o); // the same arithmetic: bit-identical
+      const std::vector<double>& fs = in_place ? pool : out;
+      std::vector<bool> used(static_cast<std::size_t>(P), false);
+      for (index_t n = 0; n < N; ++n) {
+        const std::int32_t sl = slot[std::size_t(n)];
+        if (sl < 0) continue;
+        CAPTURE(n);
+        used[std::size_t(sl)] = true;
+        CHECK(std::equal(fs.begin() + sl * index_t(one), fs.begin() + (sl + 1) * index_t(one),
+                         want.final_state.begin() + n * index_t(one)));
+      }
+      for (index_t q = 0; q < P; ++q) {
+        if (used[std::size_t(q)]) continue;
+        CAPTURE(q);
+        for (std::size_t i = 0; i < one; ++i)
+          CHECK(fs[std::size_t(q) * one + i] == (in_place ? pool0 : out)[std::size_t(q) * one + i]);
+      }
+      if (!in_place) CHECK(pool == pool0); // the initial pool is only read
+    }
+  }
+}
+
+TEST_CASE("gla scalar (f32): chunked == scan, split prefill, packed == separate") {
+  test::check_gla_invariants(scalar{});
+}
+
+TEST_CASE("gla scalar: state_slot pools, in place and with padding sequences") {
+  test::check_gla_state_slots(scalar{});
+}
+
+TEST_CASE("gla scalar: bad arguments of the shared body, state_slot contents included") {
+  test::check_gla_bad_arguments(scalar{});
 }

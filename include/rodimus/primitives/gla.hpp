@@ -23,11 +23,20 @@
 // 16-bit, as in the Rodimus mixer); State stores the recurrent state (f32; f64 only in reference
 // tests). o must not overlap q, k, v or g.
 //
+// States of gla_scan / gla_chunked: without state_slot, sequence n starts from initial_state[n]
+// and ends in final_state[n]. With state_slot, both are pools (P, H, K, V) (each its own P) and
+// sequence n uses row state_slot[n] of each, so a runner passes its state pool directly, with no
+// gather or scatter around the call; state_slot[n] = -1 marks a padding sequence, which must be
+// empty and is skipped (no state read or written). final_state may alias initial_state exactly
+// (the same data and strides: the pool updated in place; every sequence reads its state before
+// writing it, and distinct sequences use distinct rows); no other overlap is allowed.
+//
 // Validation (shared by every backend): gla_check / gla_chunked_check / gla_decode_check return a
 // failed status naming the argument ("q", "k", "v", "g", "o", "initial_state", "final_state",
-// "cu_seqlens", "num_seqs", "scale", "chunk_size", "state", "slot"). K and V must be >= 1; B, H, T
-// and the pool size P may be 0. The *_shapes variants never read through cu_seqlens or slot (for
-// backends whose index arrays live in device memory); the full checks read them on the host.
+// "cu_seqlens", "num_seqs", "scale", "chunk_size", "state", "slot", "state_slot"). K and V must be
+// >= 1; B, H, T and the pool size P may be 0. The *_shapes variants never read through cu_seqlens,
+// slot or state_slot (for backends whose index arrays live in device memory); the full checks read
+// them on the host.
 #pragma once
 
 #include <cmath>
@@ -50,9 +59,11 @@ template <class Act, class Gate = Act, class State = float> struct gla_args {
   tensor_view<const Act, 4> v;  // (B, H, T, V)
   tensor_view<const Gate, 4> g; // (B, H, T, K) log-decay, <= 0
   tensor_view<Act, 4> o;        // (B, H, T, V) written
-  /// (N, H, K, V), N = number of sequences; data == nullptr means a zero initial state.
+  /// (N, H, K, V), N = number of sequences, or a pool (P, H, K, V) with state_slot; data ==
+  /// nullptr means a zero initial state.
   tensor_view<const State, 4> initial_state;
-  /// (N, H, K, V); data == nullptr means the final state is not written.
+  /// (N, H, K, V), or a pool (P, H, K, V) with state_slot (it may alias initial_state exactly:
+  /// the pool is updated in place); data == nullptr means the final state is not written.
   tensor_view<State, 4> final_state;
   float scale = 1.0f;
   /// Packed variable-length batch (as flash-linear-attention's cu_seqlens): nullptr, or N+1
@@ -60,6 +71,14 @@ template <class Act, class Gate = Act, class State = float> struct gla_args {
   /// Without it N = B (num_seqs must then be 0 or B).
   const std::int64_t* cu_seqlens = nullptr;
   std::int64_t num_seqs = 0; // N when cu_seqlens is given
+  /// (N) or nullptr (sequence n uses state row n). Sequence n reads initial_state[state_slot[n]]
+  /// and writes final_state[state_slot[n]]; initial_state and final_state are then pools
+  /// (P, H, K, V). -1 marks a padding sequence: it must be empty (length 0) and is skipped, no
+  /// state read or written. Other slots must be in [0, P) of each pool given and, when final_state
+  /// is written, distinct. Host backends check this (bad_argument "state_slot"); CUDA cannot read
+  /// the array on the host and skips a sequence whose slot is out of range (never an out-of-bounds
+  /// access), the runner validates slots before.
+  const std::int32_t* state_slot = nullptr;
 };
 
 /// Arguments of gla_decode: one token per batch row, states updated in place in a pool.
@@ -124,19 +143,63 @@ template <class Act, class Gate, class State>
   // Packed sequences share batch row 0; without cu_seqlens num_seqs is 0 or B.
   RODIMUS_TRY(check_packed_shape(a.cu_seqlens, a.num_seqs, B));
   if (!a.cu_seqlens) RODIMUS_REQUIRE(a.num_seqs == 0 || a.num_seqs == B, bad_shape, "num_seqs");
+  // States: N rows, or pools of any size P >= 0 addressed through state_slot.
   const index_t N = gla_num_seqs(a);
-  if (a.initial_state.data)
-    RODIMUS_REQUIRE(has_shape(a.initial_state, {N, H, K, V}), bad_shape, "initial_state");
-  if (a.final_state.data)
-    RODIMUS_REQUIRE(has_shape(a.final_state, {N, H, K, V}), bad_shape, "final_state");
+  if (a.initial_state.data) {
+    const index_t P = a.state_slot ? a.initial_state.shape[0] : N;
+    RODIMUS_REQUIRE(P >= 0 && has_shape(a.initial_state, {P, H, K, V}), bad_shape, "initial_state");
+  }
+  if (a.final_state.data) {
+    const index_t P = a.state_slot ? a.final_state.shape[0] : N;
+    RODIMUS_REQUIRE(P >= 0 && has_shape(a.final_state, {P, H, K, V}), bad_shape, "final_state");
+  }
   return status::success();
 }
 
-/// Full validation of gla_scan / gla_chunked arguments: shapes, then the cu_seqlens offsets (host).
+/// The state row of sequence n: state_slot[n], or n without state_slot (host-readable slots).
+template <class Act, class Gate, class State>
+inline index_t gla_state_row(const gla_args<Act, Gate, State>& a, index_t n) noexcept {
+  return a.state_slot ? index_t(a.state_slot[n]) : n;
+}
+
+/// Host-side check of state_slot (after the offsets): every slot -1 (then its sequence is empty)
+/// or inside each pool given; no two sequences writing one final state (the second would read the
+/// first's result where the update is in place, and one result would be lost either way).
+template <class Act, class Gate, class State>
+[[nodiscard]] status gla_check_state_slots(const gla_args<Act, Gate, State>& a) noexcept {
+  if (!a.state_slot) return status::success();
+  const index_t N = gla_num_seqs(a), T = a.q.shape[2];
+  for (index_t n = 0; n < N; ++n) {
+    const index_t s = a.state_slot[n];
+    if (s == -1) { // padding: nothing to read or write, so nothing may be computed either
+      RODIMUS_REQUIRE(sequence_at(a.cu_seqlens, n, T).length() == 0, bad_argument, "state_slot");
+      continue;
+    }
+    RODIMUS_REQUIRE(s >= 0, bad_argument, "state_slot");
+    RODIMUS_REQUIRE(!a.initial_state.data || s < a.initial_state.shape[0], bad_argument,
+                    "state_slot");
+    RODIMUS_REQUIRE(!a.final_state.data || s < a.final_state.shape[0], bad_argument, "state_slot");
+    for (index_t m = 0; a.final_state.data && m < n; ++m)
+      RODIMUS_REQUIRE(a.state_slot[m] != s, bad_argument, "state_slot");
+  }
+  return status::success();
+}
+
+/// Full validation of gla_scan / gla_chunked arguments: shapes, then the cu_seqlens offsets and
+/// the state slots (host).
 template <class Act, class Gate, class State>
 [[nodiscard]] status gla_check(const gla_args<Act, Gate, State>& a) noexcept {
   RODIMUS_TRY(gla_check_shapes(a));
-  return check_packed_offsets(a.cu_seqlens, a.num_seqs, a.q.shape[2]);
+  RODIMUS_TRY(check_packed_offsets(a.cu_seqlens, a.num_seqs, a.q.shape[2]));
+  return gla_check_state_slots(a);
+}
+
+/// The chunk size (>= 1) and gla_check_shapes: the checks of gla_chunked that read no index array.
+template <class Act, class Gate, class State>
+[[nodiscard]] status gla_chunked_check_shapes(const gla_args<Act, Gate, State>& a,
+                                              int chunk_size) noexcept {
+  RODIMUS_REQUIRE(chunk_size >= 1, bad_argument, "chunk_size");
+  return gla_check_shapes(a);
 }
 
 /// gla_check plus the chunk size (>= 1; backends other than scalar also require

@@ -61,15 +61,16 @@ template <class A> index_t gla_padded_columns(index_t V) noexcept {
   return (V + BW - 1) / BW * BW + 16;
 }
 
-/// Load the state entering sequence n (or zeros) into S (K, Vp), padding columns zeroed.
+/// Load the state entering a sequence (state row p, or zeros) into S (K, Vp), padding columns
+/// zeroed.
 template <class A, class Act, class Gate>
-void gla_cpu_load_state(const gla_args<Act, Gate, float>& a, index_t n, index_t h, float* S,
+void gla_cpu_load_state(const gla_args<Act, Gate, float>& a, index_t p, index_t h, float* S,
                         index_t Vp) noexcept {
   const index_t K = a.q.shape[3], V = a.v.shape[3];
   for (index_t i = 0; i < K; ++i) {
     float* row = S + i * Vp;
     if (a.initial_state.data) {
-      const float* src = &a.initial_state(n, h, i, index_t(0));
+      const float* src = &a.initial_state(p, h, i, index_t(0));
       std::copy(src, src + V, row);
     } else {
       std::fill(row, row + V, 0.0f);
@@ -79,29 +80,33 @@ void gla_cpu_load_state(const gla_args<Act, Gate, float>& a, index_t n, index_t 
 }
 
 template <class Act, class Gate>
-void gla_cpu_store_state(const gla_args<Act, Gate, float>& a, index_t n, index_t h, const float* S,
+void gla_cpu_store_state(const gla_args<Act, Gate, float>& a, index_t p, index_t h, const float* S,
                          index_t Vp) noexcept {
   if (!a.final_state.data) return;
   const index_t K = a.q.shape[3], V = a.v.shape[3];
   for (index_t i = 0; i < K; ++i)
-    std::copy(S + i * Vp, S + i * Vp + V, &a.final_state(n, h, i, index_t(0)));
+    std::copy(S + i * Vp, S + i * Vp + V, &a.final_state(p, h, i, index_t(0)));
 }
 
 /// The driver the scan and the chunked form share: for every sequence n and head h, the state
-/// entering n is loaded into S (K, Vp), segment(b, h, s0, L) runs over n's tokens in segments of
-/// at most kGlaSegment (L tokens from s0, batch row b), and S is stored as n's final state.
+/// entering n (row p = gla_state_row(a, n)) is loaded into S (K, Vp), segment(b, h, s0, L) runs
+/// over n's tokens in segments of at most kGlaSegment (L tokens from s0, batch row b), and S is
+/// stored as n's final state (row p; the whole state is loaded before, so the pools may alias).
+/// Padding sequences (p = -1, empty: gla_check) are skipped.
 template <class A, class Act, class Gate, class F>
 void gla_cpu_for_each_segment(const gla_args<Act, Gate, float>& a, float* S, index_t Vp,
                               F&& segment) noexcept {
   const index_t N = gla_num_seqs(a), H = a.q.shape[1];
   for (index_t n = 0; n < N; ++n) {
+    const index_t p = gla_state_row(a, n);
+    if (p < 0) continue;
     index_t b, t0, t1;
     gla_sequence_range(a, n, b, t0, t1);
     for (index_t h = 0; h < H; ++h) {
-      gla_cpu_load_state<A>(a, n, h, S, Vp);
+      gla_cpu_load_state<A>(a, p, h, S, Vp);
       for (index_t s0 = t0; s0 < t1; s0 += kGlaSegment)
         segment(b, h, s0, std::min(kGlaSegment, t1 - s0));
-      gla_cpu_store_state(a, n, h, S, Vp);
+      gla_cpu_store_state(a, p, h, S, Vp);
     }
   }
 }

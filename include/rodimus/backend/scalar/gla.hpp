@@ -1,6 +1,7 @@
 // Scalar reference of the GLA recurrence (gla_scan, gla_chunked, gla_decode; math in
-// rodimus/primitives/gla.hpp): plain loops, every product and sum in f64. The f64 state and
-// temporaries live in the caller's workspace (size from the *_workspace_bytes functions);
+// rodimus/primitives/gla.hpp): plain loops, every product and sum in f64. Each (sequence, head)
+// state is loaded whole before it is stored, so final_state may alias initial_state. The f64 state
+// and temporaries live in the caller's workspace (size from the *_workspace_bytes functions);
 // nothing is allocated. Outputs are rounded once to Act (o) and State (final_state, the pool).
 #pragma once
 
@@ -17,24 +18,24 @@ namespace detail {
 
 inline std::size_t gla_nonneg(index_t n) noexcept { return n > 0 ? std::size_t(n) : 0; }
 
-/// The state entering a sequence, as f64: initial_state[n, h] or zeros.
+/// The state entering a sequence, as f64: initial_state[p, h] (p: its state row) or zeros.
 template <class Act, class Gate, class State>
-void gla_load_initial(const gla_args<Act, Gate, State>& a, index_t n, index_t h,
+void gla_load_initial(const gla_args<Act, Gate, State>& a, index_t p, index_t h,
                       double* S) noexcept {
   const index_t K = a.q.shape[3], V = a.v.shape[3];
   for (index_t i = 0; i < K; ++i)
     for (index_t j = 0; j < V; ++j)
-      S[i * V + j] = a.initial_state.data ? load_as<double>(a.initial_state(n, h, i, j)) : 0.0;
+      S[i * V + j] = a.initial_state.data ? load_as<double>(a.initial_state(p, h, i, j)) : 0.0;
 }
 
 template <class Act, class Gate, class State>
-void gla_store_final(const gla_args<Act, Gate, State>& a, index_t n, index_t h,
+void gla_store_final(const gla_args<Act, Gate, State>& a, index_t p, index_t h,
                      const double* S) noexcept {
   if (!a.final_state.data) return;
   const index_t K = a.q.shape[3], V = a.v.shape[3];
   for (index_t i = 0; i < K; ++i)
     for (index_t j = 0; j < V; ++j)
-      a.final_state(n, h, i, j) = store_as<State>(S[i * V + j]);
+      a.final_state(p, h, i, j) = store_as<State>(S[i * V + j]);
 }
 
 /// Batch row and [t0, t1) of sequence n (sequence_at of packed_sequences.hpp, unpacked).
@@ -70,10 +71,12 @@ template <class Act, class Gate, class State>
   RODIMUS_REQUIRE(S && vr, workspace_too_small, "ws");
   const double scale = a.scale;
   for (index_t n = 0; n < N; ++n) {
+    const index_t p = gla_state_row(a, n);
+    if (p < 0) continue; // a padding sequence (empty: gla_check)
     index_t b, t0, t1;
     detail::gla_sequence_range(a, n, b, t0, t1);
     for (index_t h = 0; h < H; ++h) {
-      detail::gla_load_initial(a, n, h, S);
+      detail::gla_load_initial(a, p, h, S);
       for (index_t t = t0; t < t1; ++t) {
         for (index_t j = 0; j < V; ++j)
           vr[j] = load_as<double>(a.v(b, h, t, j));
@@ -91,7 +94,7 @@ template <class Act, class Gate, class State>
           a.o(b, h, t, j) = store_as<Act>(scale * acc);
         }
       }
-      detail::gla_store_final(a, n, h, S);
+      detail::gla_store_final(a, p, h, S);
     }
   }
   return status::success();
@@ -123,10 +126,12 @@ template <class Act, class Gate, class State>
   RODIMUS_REQUIRE(S && G && acc, workspace_too_small, "ws");
   const double scale = a.scale;
   for (index_t n = 0; n < N; ++n) {
+    const index_t p = gla_state_row(a, n);
+    if (p < 0) continue; // a padding sequence (empty: gla_check)
     index_t b, t0, t1;
     detail::gla_sequence_range(a, n, b, t0, t1);
     for (index_t h = 0; h < H; ++h) {
-      detail::gla_load_initial(a, n, h, S);
+      detail::gla_load_initial(a, p, h, S);
       for (index_t c0 = t0; c0 < t1; c0 += C) {
         const index_t L = (t1 - c0 < C) ? t1 - c0 : C;
         // G_i = G_{i-1} + g_i: non-increasing since g <= 0, so G_i - G_j <= 0 for j <= i.
@@ -178,7 +183,7 @@ template <class Act, class Gate, class State>
           }
         }
       }
-      detail::gla_store_final(a, n, h, S);
+      detail::gla_store_final(a, p, h, S);
     }
   }
   return status::success();
