@@ -44,15 +44,15 @@ std::string temp_path(const std::string& name) {
 TEST_CASE("cuda model: every golden checkpoint equals the reference (forward, decode, split)") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
   for (const auto& gc : test::golden_f32_cases)
-    test::check_golden_model(gc, test::cuda_backend(), cuda_tol);
+    test::check_golden_model(gc, test::cuda_backend_with_context(), cuda_tol);
   for (const auto& gc : test::golden_bf16_cases)
-    test::check_golden_model(gc, test::cuda_backend(), cuda_tol);
+    test::check_golden_model(gc, test::cuda_backend_with_context(), cuda_tol);
 }
 
 TEST_CASE("cuda model: tiny-coder logits and greedy ids") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
   test::check_tiny_coder(test::source_dir() + "/examples/models/tiny-coder", "logits_bf16_weights",
-                         "greedy_ids_bf16_weights", test::cuda_backend(), cuda_tol);
+                         "greedy_ids_bf16_weights", test::cuda_backend_with_context(), cuda_tol);
 }
 
 TEST_CASE("cuda model: a state saved on the GPU continues on the CPU, and back") {
@@ -63,7 +63,7 @@ TEST_CASE("cuda model: a state saved on the GPU continues on the CPU, and back")
     const auto w = model_weights::load(test::golden_dir() + "/" + name);
     const index_t V = w.config().vocab_size;
     const auto prompt = random_ids(g, 37, V), next = random_ids(g, 5, V);
-    model_runner<cuda<90>> gpu(w, test::cuda_backend());
+    model_runner<cuda<90>> gpu(w, test::cuda_backend_with_context());
     model_runner<scalar> ref(w);
     auto gp = gpu.make_pool(2);
     auto rp = ref.make_pool(2);
@@ -98,7 +98,7 @@ TEST_CASE("cuda model: batch invariance, and one graph per decode batch size") {
   auto g = test::rng(92);
   const auto w = model_weights::load(test::golden_dir() + "/rodimus_plus_tiny");
   const index_t V = w.config().vocab_size, T = 30;
-  model_runner<cuda<90>> gpu(w, test::cuda_backend());
+  model_runner<cuda<90>> gpu(w, test::cuda_backend_with_context());
   const auto alone = random_ids(g, std::size_t(T), V);
   std::vector<std::int64_t> batch = random_ids(g, std::size_t(3 * T), V);
   std::copy(alone.begin(), alone.end(), batch.begin() + T); // row 1

@@ -406,19 +406,27 @@ private:
   std::string layer_name_;
 };
 
+/// Rows sequence_logits runs at once: its state pool holds this many sequences whatever B is (an
+/// input of 5000 one-token rows once took 5.6 GB of state).
+constexpr index_t sequence_logits_group = 64;
+
 /// Logits (B, T, V) of the rows of ids (B, T): a prefill of the first `prefix` tokens of every row,
-/// then one decode step per remaining token (prefix = T: one forward; prefix = 0: decode only).
-/// `layer0` (prefix = T only) receives layer 0's sub-module outputs.
+/// then one decode step per remaining token (prefix = T: one forward; prefix = 0: decode only),
+/// sequence_logits_group rows at a time. `layer0` (prefix = T, B <= sequence_logits_group)
+/// receives layer 0's sub-module outputs.
 template <class Backend>
 std::vector<float> sequence_logits(model_runner<Backend>& runner,
                                    const std::vector<std::int64_t>& ids, index_t B, index_t T,
                                    index_t prefix, layer0_outputs* layer0 = nullptr) {
-  if (B < 0 || T < 0 || index_t(ids.size()) != B * T)
+  if (B < 0 || T < 0 || (T > 0 && B > index_t(ids.size()) / T) || index_t(ids.size()) != B * T)
     throw error("sequence_logits: " + std::to_string(ids.size()) + " token ids do not form a [" +
                 std::to_string(B) + ", " + std::to_string(T) + "] batch");
   if (prefix < 0 || prefix > T)
     throw error("sequence_logits: prefix " + std::to_string(prefix) + " is outside [0, " +
                 std::to_string(T) + "]");
+  if (layer0 && B > sequence_logits_group)
+    throw error("sequence_logits: layer 0 outputs are kept for at most " +
+                std::to_string(sequence_logits_group) + " rows, got " + std::to_string(B));
   const index_t V = runner.config().vocab_size;
   // All ids are checked here, before any work, so an error names the row and column.
   for (std::size_t i = 0; i < ids.size(); ++i)
@@ -428,29 +436,35 @@ std::vector<float> sequence_logits(model_runner<Backend>& runner,
                   "] is out of range for the vocabulary size " + std::to_string(V));
   std::vector<float> out(std::size_t(B * T * V), 0.0f);
   if (B == 0 || T == 0) return out;
-  auto pool = runner.make_pool(int(B));
-  std::vector<std::int32_t> slots(static_cast<std::size_t>(B));
-  for (index_t b = 0; b < B; ++b)
-    slots[std::size_t(b)] = pool.acquire();
-  if (prefix > 0) {
-    std::vector<std::int64_t> head(std::size_t(B * prefix));
-    for (index_t b = 0; b < B; ++b)
-      for (index_t t = 0; t < prefix; ++t)
-        head[std::size_t(b * prefix + t)] = ids[std::size_t(b * T + t)];
-    const std::vector<float> lg = runner.prefill_batch(
-        pool, slots, head, prefix, logits_for::all_positions, prefix == T ? layer0 : nullptr);
-    for (index_t b = 0; b < B; ++b)
-      std::memcpy(&out[std::size_t((b * T) * V)], &lg[std::size_t((b * prefix) * V)],
-                  std::size_t(prefix * V) * sizeof(float));
-  }
-  std::vector<std::int64_t> step(static_cast<std::size_t>(B));
-  for (index_t t = prefix; t < T; ++t) {
-    for (index_t b = 0; b < B; ++b)
-      step[std::size_t(b)] = ids[std::size_t(b * T + t)];
-    const std::vector<float> lg = runner.decode(pool, slots, step);
-    for (index_t b = 0; b < B; ++b)
-      std::memcpy(&out[std::size_t((b * T + t) * V)], &lg[std::size_t(b * V)],
-                  std::size_t(V) * sizeof(float));
+  const index_t G = B < sequence_logits_group ? B : sequence_logits_group;
+  auto pool = runner.make_pool(int(G));
+  for (index_t first = 0; first < B; first += G) {
+    const index_t n = B - first < G ? B - first : G; // rows [first, first + n)
+    std::vector<std::int32_t> slots(static_cast<std::size_t>(n));
+    for (index_t b = 0; b < n; ++b)
+      slots[std::size_t(b)] = pool.acquire();
+    if (prefix > 0) {
+      std::vector<std::int64_t> head(std::size_t(n * prefix));
+      for (index_t b = 0; b < n; ++b)
+        for (index_t t = 0; t < prefix; ++t)
+          head[std::size_t(b * prefix + t)] = ids[std::size_t((first + b) * T + t)];
+      const std::vector<float> lg = runner.prefill_batch(
+          pool, slots, head, prefix, logits_for::all_positions, prefix == T ? layer0 : nullptr);
+      for (index_t b = 0; b < n; ++b)
+        std::memcpy(&out[std::size_t(((first + b) * T) * V)], &lg[std::size_t((b * prefix) * V)],
+                    std::size_t(prefix * V) * sizeof(float));
+    }
+    std::vector<std::int64_t> step(static_cast<std::size_t>(n));
+    for (index_t t = prefix; t < T; ++t) {
+      for (index_t b = 0; b < n; ++b)
+        step[std::size_t(b)] = ids[std::size_t((first + b) * T + t)];
+      const std::vector<float> lg = runner.decode(pool, slots, step);
+      for (index_t b = 0; b < n; ++b)
+        std::memcpy(&out[std::size_t(((first + b) * T + t) * V)], &lg[std::size_t(b * V)],
+                    std::size_t(V) * sizeof(float));
+    }
+    for (std::int32_t s : slots)
+      pool.release(s);
   }
   return out;
 }

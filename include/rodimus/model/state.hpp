@@ -222,10 +222,10 @@ public:
       f.convert_into(f.at(wants[i].name), host[i].data());
     }
     for (std::size_t i = 0; i < wants.size(); ++i)
-      check(copy_to_backend(be_, slot_data(wants[i], s), host[i].data(),
+      state_pool::check(copy_to_backend(be_, slot_data(wants[i], s), host[i].data(),
                             host[i].size() * sizeof(float)),
             "load");
-    check(synchronize(be_), "load");
+    state_pool::check(synchronize(be_), "load");
     position_[s] = pos;
   }
 
@@ -306,13 +306,17 @@ private:
                   std::to_string(capacity_) + ")");
     return std::size_t(slot);
   }
-  static void zero(state_vector& v, std::size_t slot, index_t elems) {
-    std::fill(v.begin() + std::ptrdiff_t(slot * std::size_t(elems)),
-              v.begin() + std::ptrdiff_t((slot + 1) * std::size_t(elems)), 0.0f);
+  void zero(state_vector& v, std::size_t slot, index_t elems) {
+    const std::size_t bytes = std::size_t(elems) * sizeof(float);
+    check(fill_zero(be_, v.data() + slot * bytes, bytes), "reset");
+  }
+  static void check(status s, const char* what) {
+    if (!s.ok()) throw error(std::string("state_pool: ") + what + ": " + to_string(s));
   }
 
   model_config cfg_;
   int capacity_ = 0;
+  Backend be_;
   std::vector<layer_store> layers_;
   std::vector<std::int64_t> position_;
   std::vector<bool> used_;
