@@ -2,13 +2,14 @@
 // store, chunked prefill then decode, shape errors) against the scalar reference, stamped for
 // every instruction set this machine runs, with and without a thread pool.
 //
-// Host-backend-only cases (below): bad history arguments (history_len, history_slot) and bad
-// decode slots and positions (out of the pool, repeated, negative, past an unbounded ring) go
-// through the scalar reference and cpu<Arch> alike: the same status code and argument name, and
-// the poisoned output and the rings left as they were. They are checks of the index arrays'
-// CONTENTS, which the host backends read before writing anything; on CUDA those arrays are
-// device memory the host cannot read, so the CUDA backend skips such rows instead of refusing
-// the call (backend/cuda/swska.cuh; tests/cuda/test_swska.cu checks that behaviour).
+// Host-backend-only cases (below): bad history arguments (history_len, history_slot), bad decode
+// slots and positions (out of the pool, repeated, negative, past an unbounded ring) and bad
+// ring-store slots and start positions go through the scalar reference and cpu<Arch> alike: the
+// same status code and argument name, and the poisoned output and the rings left as they were.
+// They are checks of the index arrays' CONTENTS, which the host backends read before writing
+// anything; on CUDA those arrays are device memory the host cannot read, so the CUDA backend skips
+// such rows instead of refusing the call (backend/cuda/swska.cuh; tests/cuda/test_swska.cu checks
+// that behaviour).
 #include "cases/swska_cases.hpp"
 #include "support/primitive_support.hpp"
 #include "test_cpu_support.hpp"
@@ -229,6 +230,48 @@ TEST_CASE_TEMPLATE("cpu swska_decode refuses bad slots and positions like the re
       CHECK(std::memcmp(rk.data(), rk0.data(), rk.size() * 4) == 0);
       CHECK(std::memcmp(rv.data(), rv0.data(), rv.size() * 4) == 0);
       CHECK(std::memcmp(o.data(), o_before.data(), o.size() * 4) == 0);
+    }
+  }
+}
+
+TEST_CASE_TEMPLATE("cpu swska_ring_store refuses bad slots and start positions like the reference, "
+                   "before writing",
+                   Arch, RODIMUS_TEST_CPU_ARCHS) {
+  if (!test::arch_runs_here<Arch>()) return;
+  // Two packed sequences into a pool of P = 2 rings of W = 4 positions.
+  auto g = test::rng(37);
+  const auto k = test::uniform<float>(g, 5 * 8), v = test::uniform<float>(g, 5 * 8);
+  const auto rk0 = test::uniform<float>(g, 2 * 4 * 8), rv0 = test::uniform<float>(g, 2 * 4 * 8);
+  const std::int64_t cu[3] = {0, 2, 5};
+  struct bad_case {
+    const char* what;
+    std::int32_t slot[2];
+    std::int64_t start[2];
+    const char* name;
+  };
+  const bad_case cases[] = {
+      {"slot = P", {0, 2}, {0, 0}, "slot"},
+      {"negative start position", {1, 0}, {3, -1}, "start_position"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.what);
+    for (int be = 0; be < 3; ++be) {
+      INFO("backend " << (be == 0 ? "scalar" : be == 1 ? "cpu" : "cpu + pool"));
+      std::vector<float> rk = rk0, rv = rv0;
+      swska_ring_store_args<float> a;
+      a.k = make_view<const float>(k.data(), 1, 5, 1, 8);
+      a.v = make_view<const float>(v.data(), 1, 5, 1, 8);
+      a.ring_k = make_view(rk.data(), 2, 4, 1, 8);
+      a.ring_v = make_view(rv.data(), 2, 4, 1, 8);
+      a.cu_seqlens = cu;
+      a.num_seqs = 2;
+      a.slot = c.slot;
+      a.start_position = c.start;
+      const status s =
+          be == 0 ? swska_ring_store(scalar{}, a) : swska_ring_store(backend<Arch>(be == 2), a);
+      test::check_status(s, status_code::bad_argument, c.name);
+      CHECK(std::memcmp(rk.data(), rk0.data(), rk.size() * 4) == 0);
+      CHECK(std::memcmp(rv.data(), rv0.data(), rv.size() * 4) == 0);
     }
   }
 }
