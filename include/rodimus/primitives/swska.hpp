@@ -30,6 +30,15 @@
 //
 // Types: Act (f64, f32, bf16, f16) stores q, k, v, o and the rings; the scalar reference computes
 // in double; other backends in f32. o must not alias q, k or v.
+//
+// Checks come in two kinds. swska_check, swska_decode_check and swska_ring_store_check look at
+// shapes, pointers and scalars only (never through cu_seqlens, slots or positions), so every
+// backend runs them, the CUDA one included (its index arrays are device memory), and every such
+// error gives the same status everywhere. check_packed_offsets, swska_check_history,
+// swska_decode_check_slots and swska_ring_store_check_slots read the index arrays' contents; the
+// host backends run them too. The CUDA backend cannot: it never reads or writes out of bounds for
+// any contents, and treats out-of-range slots and positions as rows to skip
+// (backend/cuda/swska.cuh).
 #pragma once
 
 #include <algorithm>
@@ -258,6 +267,23 @@ template <class Act>
   if (!a.slot)
     RODIMUS_REQUIRE(sequence_count(a.cu_seqlens, a.num_seqs, B) <= a.ring_k.shape[0], bad_shape,
                     "slot");
+  return status::success();
+}
+
+/// Host-side check of slot and start_position for swska_ring_store (every backend whose index
+/// arrays are in host memory), after swska_ring_store_check and check_packed_offsets, before
+/// anything is written: for each of the `N` sequences with a slot (negative: skipped), the slot is
+/// inside the pool and the start position is >= 0.
+template <class Act>
+[[nodiscard]] status swska_ring_store_check_slots(const swska_ring_store_args<Act>& a,
+                                                  index_t N) noexcept {
+  const index_t P = a.ring_k.shape[0];
+  for (index_t n = 0; n < N; ++n) {
+    const index_t s = a.slot ? index_t(a.slot[n]) : n;
+    if (s < 0) continue;
+    RODIMUS_REQUIRE(s < P, bad_argument, "slot");
+    RODIMUS_REQUIRE(!a.start_position || a.start_position[n] >= 0, bad_argument, "start_position");
+  }
   return status::success();
 }
 

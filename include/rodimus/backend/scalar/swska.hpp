@@ -163,15 +163,10 @@ template <class Act>
   RODIMUS_TRY(swska_ring_store_check(a));
   const index_t B = a.k.shape[0], T = a.k.shape[1], Hk = a.k.shape[2], D = a.k.shape[3];
   const index_t Hv = a.v.shape[2];
-  const index_t P = a.ring_k.shape[0], W = a.ring_k.shape[1];
+  const index_t W = a.ring_k.shape[1];
   RODIMUS_TRY(check_packed_offsets(a.cu_seqlens, a.num_seqs, T));
   const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, B);
-  for (index_t n = 0; n < N; ++n) {
-    const index_t s = a.slot ? index_t(a.slot[n]) : n;
-    if (s < 0) continue;
-    RODIMUS_REQUIRE(s < P, bad_argument, "slot");
-    RODIMUS_REQUIRE(!a.start_position || a.start_position[n] >= 0, bad_argument, "start_position");
-  }
+  RODIMUS_TRY(swska_ring_store_check_slots(a, N));
   for (index_t n = 0; n < N; ++n) {
     const index_t s = a.slot ? index_t(a.slot[n]) : n;
     if (s < 0) continue;

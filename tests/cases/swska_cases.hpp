@@ -1,0 +1,669 @@
+// SW-SKA (swska_prefill, swska_decode, swska_ring_store) on any backend against the scalar
+// reference (one body, stamped per backend: see support/backend_support.hpp), on fresh random
+// inputs with poisoned outputs:
+//   prefill: batched and packed (cu_seqlens, empty and odd-length sequences) inputs, windows
+//     smaller and larger than T and unbounded, several key / query tiles crossed, Hq / Hk / Hv
+//     tilings (Rodimus+: Hk = 1, Hv = Hq), history rings (bounded and unbounded windows, a
+//     different position per sequence, slots that differ from the sequence numbers), f32, bf16
+//     and f16, head dims 12 .. 256 (64, 100, 128 among them); the history rings are read only
+//     (checked bit for bit);
+//   decode: several steps over ring pools that start random, padding rows (slot -1), unused ring
+//     slots (checked bit for bit unchanged), bounded windows that wrap the ring, long windows
+//     (a CUDA split of the window), unbounded attention;
+//   ring store: packed and batched, sequences longer and shorter than the ring, skipped slots;
+//   chunked prefill through the rings and then decode, as a model runs it;
+//   every shape / pointer / scalar error gives the same status on every backend (the checks that
+//   read index-array contents are host-backend-only: tests/test_cpu_swska.cpp says why).
+//
+// Tolerances, relative to max|o| of the reference: prefill f32 1e-5 (online softmax in f32:
+// scores of D products accumulated in f32 and an f32 exp against the double reference; the
+// weights are <= 1 and sum to 1, so the error stays at a few f32 ulps of the largest value);
+// decode f32 2e-5 (the same, plus the rescaling of a split window's partial sums); bf16 / f16
+// outputs: one rounding step of the output, 2^-7 / 2^-10. Rings are copies of the inputs: exact.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "rodimus/primitives/swska.hpp"
+#include "support/backend_support.hpp"
+#include "support/primitive_support.hpp"
+
+namespace rodimus::test {
+
+template <class T> double swska_prefill_tol() {
+  if (std::is_same_v<T, bf16>) return 1.0 / 128;
+  if (std::is_same_v<T, f16>) return 1.0 / 1024;
+  return 1e-5;
+}
+
+template <class T> double swska_decode_tol() {
+  if (std::is_same_v<T, bf16>) return 1.0 / 128;
+  if (std::is_same_v<T, f16>) return 1.0 / 1024;
+  return 2e-5;
+}
+
+/// True when elements [first, first + count) of a and b are bit-for-bit equal.
+template <class T>
+bool swska_same_bits(const std::vector<T>& a, const std::vector<T>& b, std::size_t first,
+                     std::size_t count) {
+  REQUIRE(a.size() == b.size());
+  REQUIRE(first + count <= a.size());
+  return count == 0 || std::memcmp(a.data() + first, b.data() + first, count * sizeof(T)) == 0;
+}
+
+struct swska_prefill_case {
+  index_t B, T, Hq, Hk, Hv, D;
+  int window_left;
+  std::vector<std::int64_t> cu_seqlens;  // empty: batched
+  std::vector<std::int64_t> history_len; // empty: no history
+  index_t W = 0;                         // history ring length
+};
+
+template <class Backend, class Act>
+void check_swska_prefill(const Backend& be, const swska_prefill_case& c) {
+  CAPTURE(c.B);
+  CAPTURE(c.T);
+  CAPTURE(c.Hq);
+  CAPTURE(c.Hk);
+  CAPTURE(c.Hv);
+  CAPTURE(c.D);
+  CAPTURE(c.window_left);
+  CAPTURE(c.cu_seqlens.size());
+  CAPTURE(c.history_len.size());
+  CAPTURE(c.W);
+  const index_t B = c.B, T = c.T, Hq = c.Hq, Hk = c.Hk, Hv = c.Hv, D = c.D;
+  auto g = rng(std::uint64_t(B * 7919 + T * 131 + Hq * 17 + Hk * 5 + D + c.window_left));
+  auto q = uniform<Act>(g, std::size_t(B * T * Hq * D), -2.0, 2.0);
+  auto k = uniform<Act>(g, std::size_t(B * T * Hk * D), -2.0, 2.0);
+  auto v = uniform<Act>(g, std::size_t(B * T * Hv * D));
+  std::vector<Act> o(std::size_t(B * T * Hq * D)), o_ref(o.size());
+  poison(o);
+  poison(o_ref);
+  const index_t N = index_t(c.history_len.size()), P = N + 1;
+  auto hk = uniform<Act>(g, std::size_t(P * c.W * Hk * D), -2.0, 2.0);
+  auto hv = uniform<Act>(g, std::size_t(P * c.W * Hv * D));
+  std::vector<std::int32_t> hslot;
+  for (index_t n = 0; n < N; ++n)
+    hslot.push_back(std::int32_t(P - 1 - n)); // reversed: slots differ from sequence numbers
+
+  // The arguments over `q_, ..., hslot_` (host vectors or their backend copies).
+  auto args = [&](const Act* q_, const Act* k_, const Act* v_, Act* o_, const std::int64_t* cu_,
+                  const Act* hk_, const Act* hv_, const std::int32_t* hslot_,
+                  const std::int64_t* hlen_) {
+    swska_args<Act> a;
+    a.q = make_view<const Act>(q_, B, T, Hq, D);
+    a.k = make_view<const Act>(k_, B, T, Hk, D);
+    a.v = make_view<const Act>(v_, B, T, Hv, D);
+    a.o = make_view(o_, B, T, Hq, D);
+    a.window_left = c.window_left;
+    if (!c.cu_seqlens.empty()) {
+      a.cu_seqlens = cu_;
+      a.num_seqs = std::int64_t(c.cu_seqlens.size()) - 1;
+    }
+    if (N > 0) {
+      a.history_k = make_view<const Act>(hk_, P, c.W, Hk, D);
+      a.history_v = make_view<const Act>(hv_, P, c.W, Hv, D);
+      a.history_slot = hslot_;
+      a.history_len = hlen_;
+    }
+    return a;
+  };
+
+  backend_arrays<Backend> mem(be);
+  Act* d_o = mem.put(o);
+  Act* d_hk = mem.put(hk);
+  Act* d_hv = mem.put(hv);
+  const auto a = args(mem.put(q), mem.put(k), mem.put(v), d_o, mem.put(c.cu_seqlens), d_hk, d_hv,
+                      mem.put(hslot), mem.put(c.history_len));
+  backend_workspace<Backend> ws(be, swska_prefill_workspace_bytes(be, a));
+  REQUIRE(swska_prefill(be, a, ws.get()).ok());
+  mem.get(o, d_o);
+  std::vector<Act> hk_after(hk.size()), hv_after(hv.size());
+  mem.get(hk_after, d_hk);
+  mem.get(hv_after, d_hv);
+
+  const auto r = args(q.data(), k.data(), v.data(), o_ref.data(), c.cu_seqlens.data(), hk.data(),
+                      hv.data(), hslot.data(), c.history_len.data());
+  workspace_buffer ws_ref(swska_prefill_workspace_bytes(scalar{}, r));
+  REQUIRE(swska_prefill(scalar{}, r, ws_ref.get()).ok());
+  check_close(o, o_ref, swska_prefill_tol<Act>(), 0.0, "o");
+  CHECK(swska_same_bits(hk_after, hk, 0, hk.size())); // the history is only read
+  CHECK(swska_same_bits(hv_after, hv, 0, hv.size()));
+}
+
+/// `steps` decode steps of B rows over a pool of P rings (row 1 is padding, the others use slots
+/// P - 1 - b, so slots 0 .. P - B - 1 and the padding row's are never used).
+template <class Backend, class Act>
+void check_swska_decode(const Backend& be, index_t B, index_t P, index_t W, index_t Hq, index_t Hk,
+                        index_t Hv, index_t D, int window_left, int steps = 4) {
+  CAPTURE(B);
+  CAPTURE(P);
+  CAPTURE(W);
+  CAPTURE(Hq);
+  CAPTURE(Hk);
+  CAPTURE(Hv);
+  CAPTURE(D);
+  CAPTURE(window_left);
+  auto g = rng(std::uint64_t(B * 7919 + W * 131 + Hq * 17 + Hk * 5 + D));
+  const auto rk0 = uniform<Act>(g, std::size_t(P * W * Hk * D));
+  const auto rv0 = uniform<Act>(g, std::size_t(P * W * Hv * D));
+  auto rk_ref = rk0, rv_ref = rv0;
+  std::vector<Act> rk(rk0.size()), rv(rv0.size());
+  std::vector<std::int32_t> slot;
+  std::vector<std::int64_t> position;
+  std::vector<bool> used(std::size_t(P), false);
+  for (index_t b = 0; b < B; ++b) {
+    const std::int32_t s = b == 1 ? -1 : std::int32_t(P - 1 - b);
+    slot.push_back(s);
+    if (s >= 0) used[std::size_t(s)] = true;
+    // Unbounded attention needs position < W; bounded windows start past the ring length, and
+    // every row is at a different position.
+    position.push_back(window_left < 0 ? b : std::int64_t(W + 3 * b));
+  }
+  backend_arrays<Backend> mem(be);
+  Act* d_rk = mem.put(rk0);
+  Act* d_rv = mem.put(rv0);
+  const std::int32_t* d_slot = mem.put(slot);
+  std::int64_t* d_position = mem.put(position);
+  auto args = [&](const Act* q_, const Act* k_, const Act* v_, Act* o_, Act* rk_, Act* rv_,
+                  const std::int32_t* slot_, const std::int64_t* position_) {
+    swska_decode_args<Act> a;
+    a.q = make_view<const Act>(q_, B, Hq, D);
+    a.k = make_view<const Act>(k_, B, Hk, D);
+    a.v = make_view<const Act>(v_, B, Hv, D);
+    a.o = make_view(o_, B, Hq, D);
+    a.ring_k = make_view(rk_, P, W, Hk, D);
+    a.ring_v = make_view(rv_, P, W, Hv, D);
+    a.slot = slot_;
+    a.position = position_;
+    a.window_left = window_left;
+    return a;
+  };
+  for (int step = 0; step < steps; ++step) {
+    CAPTURE(step);
+    auto q = uniform<Act>(g, std::size_t(B * Hq * D), -2.0, 2.0);
+    auto k = uniform<Act>(g, std::size_t(B * Hk * D), -2.0, 2.0);
+    auto v = uniform<Act>(g, std::size_t(B * Hv * D));
+    std::vector<Act> o(std::size_t(B * Hq * D)), o_ref(o.size());
+    poison(o);
+    poison(o_ref);
+    Act* d_o = mem.put(o);
+    mem.set(d_position, position);
+    const auto a = args(mem.put(q), mem.put(k), mem.put(v), d_o, d_rk, d_rv, d_slot, d_position);
+    backend_workspace<Backend> ws(be, swska_decode_workspace_bytes(be, a));
+    REQUIRE(swska_decode(be, a, ws.get()).ok());
+    mem.get(o, d_o);
+    mem.get(rk, d_rk);
+    mem.get(rv, d_rv);
+
+    const auto r = args(q.data(), k.data(), v.data(), o_ref.data(), rk_ref.data(), rv_ref.data(),
+                        slot.data(), position.data());
+    workspace_buffer ws_ref(swska_decode_workspace_bytes(scalar{}, r));
+    REQUIRE(swska_decode(scalar{}, r, ws_ref.get()).ok());
+    check_close(o, o_ref, swska_decode_tol<Act>(), 0.0, "o");
+    CHECK(swska_same_bits(rk, rk_ref, 0, rk.size()));
+    CHECK(swska_same_bits(rv, rv_ref, 0, rv.size()));
+    for (auto& p : position)
+      ++p;
+  }
+  // The rings of unused slots are exactly as they started.
+  for (index_t s = 0; s < P; ++s) {
+    if (used[std::size_t(s)]) continue;
+    CAPTURE(s);
+    CHECK(swska_same_bits(rk, rk0, std::size_t(s * W * Hk * D), std::size_t(W * Hk * D)));
+    CHECK(swska_same_bits(rv, rv0, std::size_t(s * W * Hv * D), std::size_t(W * Hv * D)));
+  }
+}
+
+struct swska_ring_store_case {
+  index_t B, T, Hk, Hv, D, P, W;
+  std::vector<std::int64_t> cu_seqlens;     // empty: batched
+  std::vector<std::int32_t> slot;           // empty: nullptr (slot n)
+  std::vector<std::int64_t> start_position; // empty: nullptr (0)
+};
+
+template <class Backend, class Act>
+void check_swska_ring_store(const Backend& be, const swska_ring_store_case& c) {
+  CAPTURE(c.B);
+  CAPTURE(c.T);
+  CAPTURE(c.W);
+  CAPTURE(c.D);
+  CAPTURE(c.cu_seqlens.size());
+  auto g = rng(std::uint64_t(c.B * 31 + c.T * 7 + c.W + c.D));
+  const auto k = uniform<Act>(g, std::size_t(c.B * c.T * c.Hk * c.D));
+  const auto v = uniform<Act>(g, std::size_t(c.B * c.T * c.Hv * c.D));
+  auto rk_ref = uniform<Act>(g, std::size_t(c.P * c.W * c.Hk * c.D));
+  auto rv_ref = uniform<Act>(g, std::size_t(c.P * c.W * c.Hv * c.D));
+  std::vector<Act> rk(rk_ref.size()), rv(rv_ref.size());
+  auto args = [&](const Act* k_, const Act* v_, Act* rk_, Act* rv_, const std::int64_t* cu_,
+                  const std::int32_t* slot_, const std::int64_t* start_) {
+    swska_ring_store_args<Act> a;
+    a.k = make_view<const Act>(k_, c.B, c.T, c.Hk, c.D);
+    a.v = make_view<const Act>(v_, c.B, c.T, c.Hv, c.D);
+    a.ring_k = make_view(rk_, c.P, c.W, c.Hk, c.D);
+    a.ring_v = make_view(rv_, c.P, c.W, c.Hv, c.D);
+    if (!c.cu_seqlens.empty()) {
+      a.cu_seqlens = cu_;
+      a.num_seqs = std::int64_t(c.cu_seqlens.size()) - 1;
+    }
+    a.slot = c.slot.empty() ? nullptr : slot_;
+    a.start_position = c.start_position.empty() ? nullptr : start_;
+    return a;
+  };
+  backend_arrays<Backend> mem(be);
+  Act* d_rk = mem.put(rk_ref);
+  Act* d_rv = mem.put(rv_ref);
+  REQUIRE(swska_ring_store(be, args(mem.put(k), mem.put(v), d_rk, d_rv, mem.put(c.cu_seqlens),
+                                    mem.put(c.slot), mem.put(c.start_position)))
+              .ok());
+  mem.get(rk, d_rk);
+  mem.get(rv, d_rv);
+  REQUIRE(
+      swska_ring_store(scalar{}, args(k.data(), v.data(), rk_ref.data(), rv_ref.data(),
+                                      c.cu_seqlens.data(), c.slot.data(), c.start_position.data()))
+          .ok());
+  CHECK(swska_same_bits(rk, rk_ref, 0, rk.size()));
+  CHECK(swska_same_bits(rv, rv_ref, 0, rv.size()));
+}
+
+/// A model's use of the primitives: a packed batch of sequences is prefilled in two chunks
+/// (the second continues from the rings, at a different position per sequence), each chunk's
+/// keys / values stored into the rings, then every sequence decodes a few tokens. Every output
+/// and the rings are compared with the scalar reference doing the same.
+template <class Backend, class Act>
+void check_swska_chunked_then_decode(const Backend& be, index_t Hq, index_t Hv, index_t D,
+                                     int window_left) {
+  CAPTURE(Hq);
+  CAPTURE(Hv);
+  CAPTURE(D);
+  CAPTURE(window_left);
+  const index_t Hk = 1, N = 3, P = 5;
+  const index_t W = window_left < 0 ? 64 : index_t(window_left) + 1;
+  // Chunk lengths per sequence; with an unbounded window everything stays below W = 64.
+  const std::vector<std::int64_t> len1 = {5, 0, 23}, len2 = {17, 9, 1};
+  const std::vector<std::int32_t> slot = {3, 0, 4}; // slots 1 and 2 stay unused
+  auto g = rng(std::uint64_t(Hq * 13 + D * 3 + window_left));
+  const auto rk0 = uniform<Act>(g, std::size_t(P * W * Hk * D));
+  const auto rv0 = uniform<Act>(g, std::size_t(P * W * Hv * D));
+  auto rk_ref = rk0, rv_ref = rv0;
+  std::vector<Act> rk(rk0.size()), rv(rv0.size());
+  backend_arrays<Backend> mem(be);
+  Act* d_rk = mem.put(rk0);
+  Act* d_rv = mem.put(rv0);
+  const std::int32_t* d_slot = mem.put(slot);
+  std::vector<std::int64_t> seen(std::size_t(N), 0); // tokens of each sequence so far
+
+  for (const auto* lens : {&len1, &len2}) {
+    std::vector<std::int64_t> cu = {0};
+    for (const std::int64_t L : *lens)
+      cu.push_back(cu.back() + L);
+    const index_t T = index_t(cu.back());
+    auto q = uniform<Act>(g, std::size_t(T * Hq * D), -2.0, 2.0);
+    auto k = uniform<Act>(g, std::size_t(T * Hk * D), -2.0, 2.0);
+    auto v = uniform<Act>(g, std::size_t(T * Hv * D));
+    std::vector<Act> o(std::size_t(T * Hq * D)), o_ref(o.size());
+    poison(o);
+    poison(o_ref);
+    auto prefill_args = [&](const Act* q_, const Act* k_, const Act* v_, Act* o_,
+                            const std::int64_t* cu_, const Act* rk_, const Act* rv_,
+                            const std::int32_t* slot_, const std::int64_t* seen_) {
+      swska_args<Act> a;
+      a.q = make_view<const Act>(q_, 1, T, Hq, D);
+      a.k = make_view<const Act>(k_, 1, T, Hk, D);
+      a.v = make_view<const Act>(v_, 1, T, Hv, D);
+      a.o = make_view(o_, 1, T, Hq, D);
+      a.window_left = window_left;
+      a.cu_seqlens = cu_;
+      a.num_seqs = N;
+      a.history_k = make_view<const Act>(rk_, P, W, Hk, D);
+      a.history_v = make_view<const Act>(rv_, P, W, Hv, D);
+      a.history_slot = slot_;
+      a.history_len = seen_;
+      return a;
+    };
+    auto store_args = [&](const Act* k_, const Act* v_, Act* rk_, Act* rv_, const std::int64_t* cu_,
+                          const std::int32_t* slot_, const std::int64_t* seen_) {
+      swska_ring_store_args<Act> a;
+      a.k = make_view<const Act>(k_, 1, T, Hk, D);
+      a.v = make_view<const Act>(v_, 1, T, Hv, D);
+      a.ring_k = make_view(rk_, P, W, Hk, D);
+      a.ring_v = make_view(rv_, P, W, Hv, D);
+      a.cu_seqlens = cu_;
+      a.num_seqs = N;
+      a.slot = slot_;
+      a.start_position = seen_;
+      return a;
+    };
+    const Act *d_q = mem.put(q), *d_k = mem.put(k), *d_v = mem.put(v);
+    Act* d_o = mem.put(o);
+    const std::int64_t *d_cu = mem.put(cu), *d_seen = mem.put(seen);
+    const auto a = prefill_args(d_q, d_k, d_v, d_o, d_cu, d_rk, d_rv, d_slot, d_seen);
+    backend_workspace<Backend> ws(be, swska_prefill_workspace_bytes(be, a));
+    REQUIRE(swska_prefill(be, a, ws.get()).ok());
+    REQUIRE(swska_ring_store(be, store_args(d_k, d_v, d_rk, d_rv, d_cu, d_slot, d_seen)).ok());
+    mem.get(o, d_o);
+    mem.get(rk, d_rk);
+    mem.get(rv, d_rv);
+
+    const auto r = prefill_args(q.data(), k.data(), v.data(), o_ref.data(), cu.data(),
+                                rk_ref.data(), rv_ref.data(), slot.data(), seen.data());
+    workspace_buffer ws_ref(swska_prefill_workspace_bytes(scalar{}, r));
+    REQUIRE(swska_prefill(scalar{}, r, ws_ref.get()).ok());
+    REQUIRE(swska_ring_store(scalar{}, store_args(k.data(), v.data(), rk_ref.data(), rv_ref.data(),
+                                                  cu.data(), slot.data(), seen.data()))
+                .ok());
+    check_close(o, o_ref, swska_prefill_tol<Act>(), 0.0, "prefill o");
+    CHECK(swska_same_bits(rk, rk_ref, 0, rk.size()));
+    CHECK(swska_same_bits(rv, rv_ref, 0, rv.size()));
+    for (index_t n = 0; n < N; ++n)
+      seen[std::size_t(n)] += (*lens)[std::size_t(n)];
+  }
+
+  // Decode: the N sequences as rows in reversed order, plus a padding row.
+  const std::vector<std::int32_t> dslot = {slot[2], -1, slot[1], slot[0]};
+  std::vector<std::int64_t> dpos = {seen[2], 0, seen[1], seen[0]};
+  const index_t B = index_t(dslot.size());
+  const std::int32_t* d_dslot = mem.put(dslot);
+  std::int64_t* d_dpos = mem.put(dpos);
+  for (int step = 0; step < 3; ++step) {
+    CAPTURE(step);
+    auto q = uniform<Act>(g, std::size_t(B * Hq * D), -2.0, 2.0);
+    auto k = uniform<Act>(g, std::size_t(B * Hk * D), -2.0, 2.0);
+    auto v = uniform<Act>(g, std::size_t(B * Hv * D));
+    std::vector<Act> o(std::size_t(B * Hq * D)), o_ref(o.size());
+    poison(o);
+    poison(o_ref);
+    auto args = [&](const Act* q_, const Act* k_, const Act* v_, Act* o_, Act* rk_, Act* rv_,
+                    const std::int32_t* slot_, const std::int64_t* pos_) {
+      swska_decode_args<Act> a;
+      a.q = make_view<const Act>(q_, B, Hq, D);
+      a.k = make_view<const Act>(k_, B, Hk, D);
+      a.v = make_view<const Act>(v_, B, Hv, D);
+      a.o = make_view(o_, B, Hq, D);
+      a.ring_k = make_view(rk_, P, W, Hk, D);
+      a.ring_v = make_view(rv_, P, W, Hv, D);
+      a.slot = slot_;
+      a.position = pos_;
+      a.window_left = window_left;
+      return a;
+    };
+    Act* d_o = mem.put(o);
+    mem.set(d_dpos, dpos);
+    const auto a = args(mem.put(q), mem.put(k), mem.put(v), d_o, d_rk, d_rv, d_dslot, d_dpos);
+    backend_workspace<Backend> ws(be, swska_decode_workspace_bytes(be, a));
+    REQUIRE(swska_decode(be, a, ws.get()).ok());
+    mem.get(o, d_o);
+    mem.get(rk, d_rk);
+    mem.get(rv, d_rv);
+    const auto r = args(q.data(), k.data(), v.data(), o_ref.data(), rk_ref.data(), rv_ref.data(),
+                        dslot.data(), dpos.data());
+    workspace_buffer ws_ref(swska_decode_workspace_bytes(scalar{}, r));
+    REQUIRE(swska_decode(scalar{}, r, ws_ref.get()).ok());
+    check_close(o, o_ref, swska_decode_tol<Act>(), 0.0, "decode o");
+    CHECK(swska_same_bits(rk, rk_ref, 0, rk.size()));
+    CHECK(swska_same_bits(rv, rv_ref, 0, rv.size()));
+    for (auto& p : dpos)
+      ++p;
+  }
+  for (const index_t s : {index_t(1), index_t(2)}) { // unused slots: untouched
+    CAPTURE(s);
+    CHECK(swska_same_bits(rk, rk0, std::size_t(s * W * Hk * D), std::size_t(W * Hk * D)));
+    CHECK(swska_same_bits(rv, rv0, std::size_t(s * W * Hv * D), std::size_t(W * Hv * D)));
+  }
+}
+
+/// Every shape, pointer and scalar error gives the backend the same status as the reference
+/// (tests/test_swska.cpp runs the reference on the same kind of cases), and nothing is written.
+/// The arguments' index arrays hold valid contents in the backend's memory.
+template <class Backend> void check_swska_bad_shapes(const Backend& be) {
+  using F = float;
+  const index_t T = 4, Hq = 2, Hk = 1, Hv = 2, D = 4, P = 3, W = 4;
+  std::vector<F> q(T * Hq * D, 0.5f), k(T * Hk * D, 0.25f), v(T * Hv * D, 1.0f);
+  std::vector<F> o(q.size()), rk(P * W * Hk * D, 0.125f), rv(P * W * Hv * D, 2.0f);
+  poison(o);
+  backend_arrays<Backend> mem(be);
+  const F *d_q = mem.put(q), *d_k = mem.put(k), *d_v = mem.put(v);
+  F* d_o = mem.put(o);
+  F* d_rk = mem.put(rk);
+  F* d_rv = mem.put(rv);
+  const std::int64_t* d_cu = mem.put(std::vector<std::int64_t>{0, 1, 4});
+  const std::int64_t* d_hlen = mem.put(std::vector<std::int64_t>{2, 0});
+  const std::int32_t* d_hslot = mem.put(std::vector<std::int32_t>{1, 2});
+
+  // Prefill: a packed batch of two sequences, the first continuing after 2 tokens.
+  swska_args<F> pa;
+  pa.q = make_view<const F>(d_q, 1, T, Hq, D);
+  pa.k = make_view<const F>(d_k, 1, T, Hk, D);
+  pa.v = make_view<const F>(d_v, 1, T, Hv, D);
+  pa.o = make_view(d_o, 1, T, Hq, D);
+  pa.window_left = 3;
+  pa.cu_seqlens = d_cu;
+  pa.num_seqs = 2;
+  pa.history_k = make_view<const F>(d_rk, P, W, Hk, D);
+  pa.history_v = make_view<const F>(d_rv, P, W, Hv, D);
+  pa.history_slot = d_hslot;
+  pa.history_len = d_hlen;
+  backend_workspace<Backend> pws(be, swska_prefill_workspace_bytes(be, pa));
+  auto prun = [&](const swska_args<F>& a) { return swska_prefill(be, a, pws.get()); };
+  using pbad = bad_case<swska_args<F>>;
+  check_bad_cases(
+      pa, prun,
+      {
+          pbad{"q.data = nullptr", [](swska_args<F>& a) { a.q.data = nullptr; },
+               status_code::null_pointer, "q"},
+          pbad{"o.data = nullptr", [](swska_args<F>& a) { a.o.data = nullptr; },
+               status_code::null_pointer, "o"},
+          pbad{"k.shape[1] = 3", [](swska_args<F>& a) { a.k.shape[1] = 3; }, status_code::bad_shape,
+               "k"},
+          pbad{"v.shape[3] = 2", [](swska_args<F>& a) { a.v.shape[3] = 2; }, status_code::bad_shape,
+               "v"},
+          pbad{"o.shape[2] = 1", [](swska_args<F>& a) { a.o.shape[2] = 1; }, status_code::bad_shape,
+               "o"},
+          pbad{"q.shape[0] = -1", [](swska_args<F>& a) { a.q.shape[0] = -1; },
+               status_code::bad_shape, "q"},
+          pbad{"D = 0",
+               [](swska_args<F>& a) {
+                 a.q.shape[3] = 0;
+                 a.k.shape[3] = 0;
+                 a.v.shape[3] = 0;
+                 a.o.shape[3] = 0;
+               },
+               status_code::bad_shape, "q"},
+          pbad{"window_left = -2", [](swska_args<F>& a) { a.window_left = -2; },
+               status_code::bad_argument, "window_left"},
+          pbad{"scale = NAN", [](swska_args<F>& a) { a.scale = NAN; }, status_code::bad_argument,
+               "scale"},
+          pbad{"Hq = 2, Hk = 3", [](swska_args<F>& a) { a.k.shape[2] = 3; }, status_code::bad_shape,
+               "k"},
+          pbad{"Hq = 2, Hv = 3", [](swska_args<F>& a) { a.v.shape[2] = 3; }, status_code::bad_shape,
+               "v"},
+          pbad{"num_seqs = -1", [](swska_args<F>& a) { a.num_seqs = -1; }, status_code::bad_shape,
+               "num_seqs"},
+          pbad{"cu_seqlens with B = 2",
+               [](swska_args<F>& a) {
+                 a.q.shape[0] = a.k.shape[0] = a.v.shape[0] = a.o.shape[0] = 2;
+                 a.q.shape[1] = a.k.shape[1] = a.v.shape[1] = a.o.shape[1] = 2;
+               },
+               status_code::bad_shape, "cu_seqlens"},
+          pbad{"history_v.data = nullptr", [](swska_args<F>& a) { a.history_v.data = nullptr; },
+               status_code::null_pointer, "history_v"},
+          pbad{"history_len = nullptr", [](swska_args<F>& a) { a.history_len = nullptr; },
+               status_code::null_pointer, "history_len"},
+          pbad{"history_k.shape[3] = 2", [](swska_args<F>& a) { a.history_k.shape[3] = 2; },
+               status_code::bad_shape, "history_k"},
+          pbad{"history_v.shape[1] = 3", [](swska_args<F>& a) { a.history_v.shape[1] = 3; },
+               status_code::bad_shape, "history_v"},
+          pbad{"history_slot = nullptr with 2 sequences, P = 1",
+               [](swska_args<F>& a) {
+                 a.history_slot = nullptr;
+                 a.history_k.shape[0] = a.history_v.shape[0] = 1;
+               },
+               status_code::bad_shape, "history_slot"},
+      });
+
+  // Decode: two rows (the second padding) on rings P = 3, W = 4.
+  const std::int32_t* d_slot = mem.put(std::vector<std::int32_t>{2, -1});
+  const std::int64_t* d_pos = mem.put(std::vector<std::int64_t>{5, 0});
+  swska_decode_args<F> da;
+  da.q = make_view<const F>(d_q, 2, Hq, D);
+  da.k = make_view<const F>(d_k, 2, Hk, D);
+  da.v = make_view<const F>(d_v, 2, Hv, D);
+  da.o = make_view(d_o, 2, Hq, D);
+  da.ring_k = make_view(d_rk, P, W, Hk, D);
+  da.ring_v = make_view(d_rv, P, W, Hv, D);
+  da.slot = d_slot;
+  da.position = d_pos;
+  da.window_left = 3;
+  backend_workspace<Backend> dws(be, swska_decode_workspace_bytes(be, da));
+  auto drun = [&](const swska_decode_args<F>& a) { return swska_decode(be, a, dws.get()); };
+  using dbad = bad_case<swska_decode_args<F>>;
+  check_bad_cases(
+      da, drun,
+      {
+          dbad{"position = nullptr", [](swska_decode_args<F>& a) { a.position = nullptr; },
+               status_code::null_pointer, "position"},
+          dbad{"q.data = nullptr", [](swska_decode_args<F>& a) { a.q.data = nullptr; },
+               status_code::null_pointer, "q"},
+          dbad{"ring_k.data = nullptr", [](swska_decode_args<F>& a) { a.ring_k.data = nullptr; },
+               status_code::null_pointer, "ring_k"},
+          dbad{"window_left = 4 (W < 5)", [](swska_decode_args<F>& a) { a.window_left = 4; },
+               status_code::bad_shape, "ring_k"},
+          dbad{"window_left = -3", [](swska_decode_args<F>& a) { a.window_left = -3; },
+               status_code::bad_argument, "window_left"},
+          dbad{"scale = inf", [](swska_decode_args<F>& a) { a.scale = INFINITY; },
+               status_code::bad_argument, "scale"},
+          dbad{"ring_v.shape[0] = 2", [](swska_decode_args<F>& a) { a.ring_v.shape[0] = 2; },
+               status_code::bad_shape, "ring_v"},
+          dbad{"k.shape[2] = 3", [](swska_decode_args<F>& a) { a.k.shape[2] = 3; },
+               status_code::bad_shape, "k"},
+          dbad{"o.shape[1] = 1", [](swska_decode_args<F>& a) { a.o.shape[1] = 1; },
+               status_code::bad_shape, "o"},
+          dbad{"slot = nullptr with B = 2 > P = 1",
+               [](swska_decode_args<F>& a) {
+                 a.slot = nullptr;
+                 a.ring_k.shape[0] = a.ring_v.shape[0] = 1;
+               },
+               status_code::bad_shape, "slot"},
+      });
+
+  // Ring store: the packed batch above into slots 2 and 0.
+  const std::int32_t* d_sslot = mem.put(std::vector<std::int32_t>{2, 0});
+  const std::int64_t* d_start = mem.put(std::vector<std::int64_t>{3, 0});
+  swska_ring_store_args<F> sa;
+  sa.k = make_view<const F>(d_k, 1, T, Hk, D);
+  sa.v = make_view<const F>(d_v, 1, T, Hv, D);
+  sa.ring_k = make_view(d_rk, P, W, Hk, D);
+  sa.ring_v = make_view(d_rv, P, W, Hv, D);
+  sa.cu_seqlens = d_cu;
+  sa.num_seqs = 2;
+  sa.slot = d_sslot;
+  sa.start_position = d_start;
+  auto srun = [&](const swska_ring_store_args<F>& a) { return swska_ring_store(be, a); };
+  using sbad = bad_case<swska_ring_store_args<F>>;
+  check_bad_cases(
+      sa, srun,
+      {
+          sbad{"k.data = nullptr", [](swska_ring_store_args<F>& a) { a.k.data = nullptr; },
+               status_code::null_pointer, "k"},
+          sbad{"v.shape[1] = 3", [](swska_ring_store_args<F>& a) { a.v.shape[1] = 3; },
+               status_code::bad_shape, "v"},
+          sbad{"ring_k.shape[3] = 2", [](swska_ring_store_args<F>& a) { a.ring_k.shape[3] = 2; },
+               status_code::bad_shape, "ring_k"},
+          sbad{"ring_v.shape[1] = 2", [](swska_ring_store_args<F>& a) { a.ring_v.shape[1] = 2; },
+               status_code::bad_shape, "ring_v"},
+          sbad{"num_seqs = -1", [](swska_ring_store_args<F>& a) { a.num_seqs = -1; },
+               status_code::bad_shape, "num_seqs"},
+          sbad{"slot = nullptr with 2 sequences, P = 1",
+               [](swska_ring_store_args<F>& a) {
+                 a.slot = nullptr;
+                 a.ring_k.shape[0] = a.ring_v.shape[0] = 1;
+               },
+               status_code::bad_shape, "slot"},
+      });
+
+  // Nothing was written by the refused calls.
+  std::vector<F> o_after(o.size()), rk_after(rk.size()), rv_after(rv.size());
+  mem.get(o_after, d_o);
+  mem.get(rk_after, d_rk);
+  mem.get(rv_after, d_rv);
+  CHECK(all_nan(o_after));
+  CHECK(swska_same_bits(rk_after, rk, 0, rk.size()));
+  CHECK(swska_same_bits(rv_after, rv, 0, rv.size()));
+  // And the valid arguments are accepted.
+  CHECK(prun(pa).ok());
+  CHECK(drun(da).ok());
+  CHECK(srun(sa).ok());
+  REQUIRE(synchronize(be).ok());
+}
+
+/// The prefill cases every backend runs.
+template <class Backend> void check_swska_prefill_all(const Backend& be) {
+  // Rodimus+ tiling (one key head), windows smaller and larger than T, unbounded; T = 150
+  // crosses key and query tiles.
+  for (int wl : {7, 70, 400, -1})
+    check_swska_prefill<Backend, float>(be, {2, 150, 4, 1, 4, 128, wl, {}, {}});
+  // Several key heads, shared values.
+  check_swska_prefill<Backend, float>(be, {2, 37, 4, 2, 1, 64, 9, {}, {}});
+  check_swska_prefill<Backend, float>(be, {1, 33, 6, 3, 2, 32, -1, {}, {}});
+  // Rodimus+ head counts (16 query heads on one key head, 16 value heads), head dim 100.
+  check_swska_prefill<Backend, float>(be, {1, 45, 16, 1, 16, 100, 20, {}, {}});
+  // Packed sequences (one empty, odd lengths), bounded and unbounded.
+  check_swska_prefill<Backend, float>(be, {1, 90, 4, 1, 4, 64, 10, {0, 3, 3, 20, 90}, {}});
+  check_swska_prefill<Backend, float>(be, {1, 90, 2, 1, 2, 64, -1, {0, 41, 41, 90}, {}});
+  // History rings: bounded window (W = window_left + 1) and unbounded (W = capacity), a
+  // different position per sequence.
+  check_swska_prefill<Backend, float>(be, {2, 30, 4, 1, 4, 64, 11, {}, {5, 40}, 12});
+  check_swska_prefill<Backend, float>(be, {1, 50, 4, 1, 4, 32, 20, {0, 17, 50}, {0, 77}, 21});
+  check_swska_prefill<Backend, float>(be, {2, 20, 2, 1, 2, 64, -1, {}, {9, 3}, 12});
+  check_swska_prefill<Backend, float>(
+      be, {1, 61, 8, 1, 8, 128, 33, {0, 1, 30, 30, 61}, {100, 3, 0, 34}, 34});
+  // 16-bit activations.
+  check_swska_prefill<Backend, bf16>(be, {2, 70, 4, 1, 4, 128, 33, {}, {}});
+  check_swska_prefill<Backend, bf16>(be, {1, 40, 4, 1, 4, 64, 15, {0, 13, 40}, {7, 29}, 16});
+  check_swska_prefill<Backend, f16>(be, {1, 40, 2, 1, 2, 16, -1, {}, {}});
+  // Head dimensions off the CPU SIMD path (the scalar reference runs there); the largest one.
+  check_swska_prefill<Backend, float>(be, {1, 20, 3, 1, 3, 48, 8, {}, {}});
+  check_swska_prefill<Backend, float>(be, {1, 19, 2, 1, 2, 256, 6, {}, {3}, 7});
+  // No tokens.
+  check_swska_prefill<Backend, float>(be, {2, 0, 2, 1, 2, 32, 5, {}, {}});
+}
+
+/// The decode cases every backend runs.
+template <class Backend> void check_swska_decode_all(const Backend& be) {
+  // Rodimus+ shape (one shared key head, one value head per query head), a bounded window
+  // that wraps the ring, more keys than one key block.
+  check_swska_decode<Backend, float>(be, 3, 4, 150, 8, 1, 8, 128, 149);
+  // Shared values too, several key heads, short window.
+  check_swska_decode<Backend, float>(be, 2, 3, 6, 4, 2, 1, 64, 5);
+  // Unbounded attention (W = capacity).
+  check_swska_decode<Backend, float>(be, 3, 3, 40, 4, 1, 4, 32, -1);
+  // A Coder-sized window (2048 + 1 keys) for one row: the CUDA backend splits it.
+  check_swska_decode<Backend, float>(be, 1, 2, 2049, 16, 1, 16, 128, 2048, 2);
+  // 16-bit activations and rings.
+  check_swska_decode<Backend, bf16>(be, 3, 4, 70, 4, 1, 4, 64, 66);
+  check_swska_decode<Backend, bf16>(be, 2, 3, 513, 16, 1, 16, 100, 512, 2);
+  check_swska_decode<Backend, f16>(be, 2, 2, 9, 2, 1, 2, 16, 8);
+  // Head dimensions off the CPU SIMD path (not 2^i SIMD widths): the scalar reference runs there.
+  check_swska_decode<Backend, float>(be, 2, 2, 9, 3, 1, 3, 48, 8);
+  check_swska_decode<Backend, float>(be, 2, 2, 9, 2, 1, 2, 12, 8);
+  check_swska_decode<Backend, float>(be, 3, 4, 33, 4, 1, 4, 256, 32);
+}
+
+/// The ring store and pipeline cases every backend runs.
+template <class Backend> void check_swska_ring_store_all(const Backend& be) {
+  // Packed, sequences longer and shorter than the ring, an empty one, a skipped slot.
+  check_swska_ring_store<Backend, float>(
+      be, {1, 40, 1, 4, 32, 5, 8, {0, 3, 3, 30, 40}, {4, 0, -1, 2}, {5, 0, 7, 100}});
+  // Batched, no slots (slot n), no start positions (0), T > W.
+  check_swska_ring_store<Backend, bf16>(be, {3, 11, 1, 2, 64, 4, 6, {}, {}, {}});
+  // Batched, start positions, T < W.
+  check_swska_ring_store<Backend, f16>(be, {2, 5, 2, 2, 16, 3, 9, {}, {2, 0}, {4, 13}});
+  check_swska_chunked_then_decode<Backend, float>(be, 4, 4, 64, 6);
+  check_swska_chunked_then_decode<Backend, float>(be, 8, 8, 100, -1);
+  check_swska_chunked_then_decode<Backend, bf16>(be, 16, 16, 128, 20);
+}
+
+} // namespace rodimus::test

@@ -1,0 +1,239 @@
+// SW-SKA on CUDA: the shared bodies (tests/cases/swska_cases.hpp) against the scalar reference,
+// and the CUDA-only contract for index arrays with bad contents (device memory the host cannot
+// check, so the kernels skip such rows instead of refusing the call, and never read or write out
+// of bounds: compute-sanitizer memcheck checks that part): decode rows whose slot is outside the
+// pool or whose position is negative get o = 0 and leave every ring alone; an unbounded window
+// past the ring attends the last W positions; prefill sequences with a bad history slot or a
+// negative history length get o = 0; the ring store skips bad slots and negative starts; garbage
+// cu_seqlens gives garbage, not a fault. Tolerances as in the shared bodies.
+#include <cuda_runtime.h>
+
+#include "cases/swska_cases.hpp"
+#include "rodimus/backend/cuda/swska.cuh"
+#include "support/cuda_support.hpp"
+
+using namespace rodimus;
+
+TEST_CASE("cuda swska_prefill matches the scalar reference") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  test::check_swska_prefill_all(test::cuda_backend());
+}
+
+TEST_CASE("cuda swska_decode matches the scalar reference") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  test::check_swska_decode_all(test::cuda_backend());
+}
+
+TEST_CASE("cuda swska_ring_store and chunked prefill then decode match the scalar reference") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  test::check_swska_ring_store_all(test::cuda_backend());
+}
+
+TEST_CASE("cuda swska: shape errors give the reference's status") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  test::check_swska_bad_shapes(test::cuda_backend());
+}
+
+TEST_CASE("cuda swska_decode skips rows with bad slots or positions and bounds an unbounded "
+          "window by the ring") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  const auto be = test::cuda_backend();
+  const index_t B = 6, P = 4, W = 12, Hq = 4, Hk = 1, Hv = 4, D = 64;
+  auto g = test::rng(77);
+  const auto q = test::uniform<float>(g, std::size_t(B * Hq * D), -2.0, 2.0);
+  const auto k = test::uniform<float>(g, std::size_t(B * Hk * D), -2.0, 2.0);
+  const auto v = test::uniform<float>(g, std::size_t(B * Hv * D));
+  const auto rk0 = test::uniform<float>(g, std::size_t(P * W * Hk * D));
+  const auto rv0 = test::uniform<float>(g, std::size_t(P * W * Hv * D));
+  // Rows: valid, slot past the pool, padding, negative position, valid, slot far negative.
+  const std::vector<std::int32_t> slot = {1, std::int32_t(P + 2), -1, 0, 2, -1000};
+  const std::vector<std::int32_t> slot_ref = {1, -1, -1, -1, 2, -1}; // what the kernel does
+  for (int window_left : {5, -1}) {
+    CAPTURE(window_left);
+    // Unbounded: positions past the ring (the CPU refuses them); the kernel attends the row's own
+    // key and the W - 1 ring positions before it, like a window of W - 1.
+    const std::vector<std::int64_t> position = window_left < 0
+                                                   ? std::vector<std::int64_t>{30, 3, 0, -4, 12, 7}
+                                                   : std::vector<std::int64_t>{9, 3, 0, -4, 20, 7};
+    std::vector<float> o(q.size()), o_ref(q.size()), rk(rk0.size()), rv(rv0.size());
+    auto rk_ref = rk0, rv_ref = rv0;
+    test::poison(o);
+    test::backend_arrays<cuda<90>> mem(be);
+    float* d_o = mem.put(o);
+    float* d_rk = mem.put(rk0);
+    float* d_rv = mem.put(rv0);
+    swska_decode_args<float> a;
+    a.q = make_view<const float>(mem.put(q), B, Hq, D);
+    a.k = make_view<const float>(mem.put(k), B, Hk, D);
+    a.v = make_view<const float>(mem.put(v), B, Hv, D);
+    a.o = make_view(d_o, B, Hq, D);
+    a.ring_k = make_view(d_rk, P, W, Hk, D);
+    a.ring_v = make_view(d_rv, P, W, Hv, D);
+    a.slot = mem.put(slot);
+    a.position = mem.put(position);
+    a.window_left = window_left;
+    test::backend_workspace<cuda<90>> ws(be, swska_decode_workspace_bytes(be, a));
+    REQUIRE(swska_decode(be, a, ws.get()).ok());
+    mem.get(o, d_o);
+    mem.get(rk, d_rk);
+    mem.get(rv, d_rv);
+
+    a.q = make_view<const float>(q.data(), B, Hq, D);
+    a.k = make_view<const float>(k.data(), B, Hk, D);
+    a.v = make_view<const float>(v.data(), B, Hv, D);
+    a.o = make_view(o_ref.data(), B, Hq, D);
+    a.ring_k = make_view(rk_ref.data(), P, W, Hk, D);
+    a.ring_v = make_view(rv_ref.data(), P, W, Hv, D);
+    a.slot = slot_ref.data();
+    a.position = position.data();
+    a.window_left = window_left < 0 ? int(W - 1) : window_left;
+    test::workspace_buffer ws_ref(swska_decode_workspace_bytes(scalar{}, a));
+    REQUIRE(swska_decode(scalar{}, a, ws_ref.get()).ok());
+    test::check_close(o, o_ref, test::swska_decode_tol<float>(), 0.0, "o");
+    for (index_t b : {1, 2, 3, 5}) // skipped rows: exactly 0
+      for (index_t i = 0; i < Hq * D; ++i)
+        CHECK(o[std::size_t(b * Hq * D + i)] == 0.0f);
+    CHECK(test::swska_same_bits(rk, rk_ref, 0, rk.size()));
+    CHECK(test::swska_same_bits(rv, rv_ref, 0, rv.size()));
+  }
+}
+
+TEST_CASE("cuda swska_prefill skips sequences with a bad history slot or length; garbage "
+          "cu_seqlens does not fault") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  const auto be = test::cuda_backend();
+  const index_t T = 40, Hq = 4, Hk = 1, Hv = 4, D = 32, P = 3, W = 8;
+  const int window_left = 7;
+  auto g = test::rng(78);
+  const auto q = test::uniform<float>(g, std::size_t(T * Hq * D), -2.0, 2.0);
+  const auto k = test::uniform<float>(g, std::size_t(T * Hk * D), -2.0, 2.0);
+  const auto v = test::uniform<float>(g, std::size_t(T * Hv * D));
+  const auto rk = test::uniform<float>(g, std::size_t(P * W * Hk * D));
+  const auto rv = test::uniform<float>(g, std::size_t(P * W * Hv * D));
+  const std::vector<std::int64_t> cu = {0, 9, 20, 31, 40};
+  // Sequence 0: slot past the pool; 1: valid; 2: negative length; 3: no history (its slot is
+  // never read, so -7 is fine).
+  const std::vector<std::int64_t> hlen = {4, 6, -3, 0};
+  const std::vector<std::int32_t> hslot = {std::int32_t(P + 5), 1, 0, -7};
+  const std::vector<std::int64_t> hlen_ref = {0, 6, 0, 0};
+  const std::vector<std::int32_t> hslot_ref = {0, 1, 0, 0};
+  std::vector<float> o(q.size()), o_ref(q.size());
+  test::poison(o);
+  test::poison(o_ref);
+  test::backend_arrays<cuda<90>> mem(be);
+  float* d_o = mem.put(o);
+  swska_args<float> a;
+  a.q = make_view<const float>(mem.put(q), 1, T, Hq, D);
+  a.k = make_view<const float>(mem.put(k), 1, T, Hk, D);
+  a.v = make_view<const float>(mem.put(v), 1, T, Hv, D);
+  a.o = make_view(d_o, 1, T, Hq, D);
+  a.window_left = window_left;
+  a.cu_seqlens = mem.put(cu);
+  a.num_seqs = 4;
+  a.history_k = make_view<const float>(mem.put(rk), P, W, Hk, D);
+  a.history_v = make_view<const float>(mem.put(rv), P, W, Hv, D);
+  a.history_slot = mem.put(hslot);
+  a.history_len = mem.put(hlen);
+  REQUIRE(swska_prefill(be, a, workspace{}).ok());
+  mem.get(o, d_o);
+  {
+    swska_args<float> r = a;
+    r.q = make_view<const float>(q.data(), 1, T, Hq, D);
+    r.k = make_view<const float>(k.data(), 1, T, Hk, D);
+    r.v = make_view<const float>(v.data(), 1, T, Hv, D);
+    r.o = make_view(o_ref.data(), 1, T, Hq, D);
+    r.cu_seqlens = cu.data();
+    r.history_k = make_view<const float>(rk.data(), P, W, Hk, D);
+    r.history_v = make_view<const float>(rv.data(), P, W, Hv, D);
+    r.history_slot = hslot_ref.data();
+    r.history_len = hlen_ref.data();
+    test::workspace_buffer ws_ref(swska_prefill_workspace_bytes(scalar{}, r));
+    REQUIRE(swska_prefill(scalar{}, r, ws_ref.get()).ok());
+  }
+  const std::size_t row = std::size_t(Hq * D);
+  for (index_t n = 0; n < 4; ++n) {
+    CAPTURE(n);
+    const std::size_t b = std::size_t(cu[std::size_t(n)]) * row;
+    const std::size_t e = std::size_t(cu[std::size_t(n) + 1]) * row;
+    std::vector<float> got(o.begin() + b, o.begin() + e),
+        want(o_ref.begin() + b, o_ref.begin() + e);
+    if (n == 0 || n == 2) {
+      for (const float x : got)
+        CHECK(x == 0.0f);
+    } else {
+      test::check_close(got, want, test::swska_prefill_tol<float>(), 0.0, "o");
+    }
+  }
+
+  // Offsets that are not sorted, negative or past T: the call runs to completion.
+  const std::vector<std::int64_t> bad_cu = {0, 50, 10, -5, 1000};
+  a.cu_seqlens = mem.put(bad_cu);
+  REQUIRE(swska_prefill(be, a, workspace{}).ok());
+  REQUIRE(synchronize(be).ok());
+  CHECK(cudaGetLastError() == cudaSuccess);
+}
+
+TEST_CASE("cuda swska_ring_store skips bad slots and negative start positions") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  const auto be = test::cuda_backend();
+  const index_t T = 21, Hk = 1, Hv = 2, D = 16, P = 3, W = 5;
+  auto g = test::rng(79);
+  const auto k = test::uniform<float>(g, std::size_t(T * Hk * D));
+  const auto v = test::uniform<float>(g, std::size_t(T * Hv * D));
+  const auto rk0 = test::uniform<float>(g, std::size_t(P * W * Hk * D));
+  const auto rv0 = test::uniform<float>(g, std::size_t(P * W * Hv * D));
+  const std::vector<std::int64_t> cu = {0, 4, 13, 21};
+  const std::vector<std::int32_t> slot = {std::int32_t(P + 1), 2, 0};
+  const std::vector<std::int64_t> start = {0, -2, 5};
+  const std::vector<std::int32_t> slot_ref = {-1, -1, 0};
+  const std::vector<std::int64_t> start_ref = {0, 0, 5};
+  std::vector<float> rk(rk0.size()), rv(rv0.size());
+  auto rk_ref = rk0, rv_ref = rv0;
+  test::backend_arrays<cuda<90>> mem(be);
+  float* d_rk = mem.put(rk0);
+  float* d_rv = mem.put(rv0);
+  swska_ring_store_args<float> a;
+  a.k = make_view<const float>(mem.put(k), 1, T, Hk, D);
+  a.v = make_view<const float>(mem.put(v), 1, T, Hv, D);
+  a.ring_k = make_view(d_rk, P, W, Hk, D);
+  a.ring_v = make_view(d_rv, P, W, Hv, D);
+  a.cu_seqlens = mem.put(cu);
+  a.num_seqs = 3;
+  a.slot = mem.put(slot);
+  a.start_position = mem.put(start);
+  REQUIRE(swska_ring_store(be, a).ok());
+  mem.get(rk, d_rk);
+  mem.get(rv, d_rv);
+  a.k = make_view<const float>(k.data(), 1, T, Hk, D);
+  a.v = make_view<const float>(v.data(), 1, T, Hv, D);
+  a.ring_k = make_view(rk_ref.data(), P, W, Hk, D);
+  a.ring_v = make_view(rv_ref.data(), P, W, Hv, D);
+  a.cu_seqlens = cu.data();
+  a.slot = slot_ref.data();
+  a.start_position = start_ref.data();
+  REQUIRE(swska_ring_store(scalar{}, a).ok());
+  CHECK(test::swska_same_bits(rk, rk_ref, 0, rk.size()));
+  CHECK(test::swska_same_bits(rv, rv_ref, 0, rv.size()));
+}
+
+TEST_CASE("cuda swska: f64 activations and head dims past 256 are unsupported") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  const auto be = test::cuda_backend();
+  std::vector<float> x(2 * 264, 0.0f);
+  test::backend_arrays<cuda<90>> mem(be);
+  float* d = mem.put(x);
+  swska_args<float> a;
+  a.q = make_view<const float>(d, 1, 2, 1, 264);
+  a.k = make_view<const float>(d, 1, 2, 1, 264);
+  a.v = make_view<const float>(d, 1, 2, 1, 264);
+  a.o = make_view(d, 1, 2, 1, 264);
+  test::check_status(swska_prefill(be, a, workspace{}), status_code::unsupported, "q");
+  std::vector<double> xd(2 * 8, 0.0);
+  double* dd = mem.put(xd);
+  swska_args<double> ad;
+  ad.q = make_view<const double>(dd, 1, 2, 1, 8);
+  ad.k = make_view<const double>(dd, 1, 2, 1, 8);
+  ad.v = make_view<const double>(dd, 1, 2, 1, 8);
+  ad.o = make_view(dd, 1, 2, 1, 8);
+  test::check_status(swska_prefill(be, ad, workspace{}), status_code::unsupported, "q");
+}
