@@ -36,7 +36,11 @@ echo "== build (the project's CMake, dependencies from .deps)"
 [ -d "$deps/root/usr" ] || { echo "no .deps/root: run scripts/gpu_deps.sh here and carry .deps"; exit 1; }
 t0=$(date +%s)
 tests=(); for src in tests/cuda/test_*.cu; do tests+=("cuda_$(basename "$src" .cu)"); done
+# RODIMUS_GPU_TESTS="cuda_test_a cuda_test_b": only these; RODIMUS_GPU_BENCH=0: no benchmarks;
+# RODIMUS_GPU_SANITIZE=0: no compute-sanitizer.
+[ -n "${RODIMUS_GPU_TESTS:-}" ] && read -r -a tests <<<"$RODIMUS_GPU_TESTS"
 benches=(); for src in bench/cuda/bench_*.cu; do benches+=("$(basename "$src" .cu)"); done
+[ "${RODIMUS_GPU_BENCH:-1}" = 0 ] && benches=()
 extra_targets=(${RODIMUS_GPU_EXTRA_TARGETS:-})
 cmake -S "$root" -B "$bld" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$deps/root/usr" \
   -DCMAKE_CUDA_COMPILER="$nvcc" -DRODIMUS_CUDA=ON -DRODIMUS_WERROR=ON -DRODIMUS_BUILD_BENCH=ON \
@@ -65,27 +69,35 @@ done
 
 echo "== compute-sanitizer"
 san_summary=()
+[ "${RODIMUS_GPU_SANITIZE:-1}" = 0 ] && sanitizer=""
 if [ -n "$sanitizer" ]; then
-  # The four tools run side by side (they only slow the kernels down; the GPU is not timed here).
-  jobs_=()
+  # The four tools on every test, at most RODIMUS_SAN_JOBS (12) at a time: they only slow the
+  # kernels down (the GPU is not timed here). Each job leaves its exit status in a file.
+  san_jobs=${RODIMUS_SAN_JOBS:-12}
+  san_timeout=${RODIMUS_SAN_TIMEOUT:-300}
+  pairs=()
   for name in "${tests[@]}"; do
     for tool in memcheck racecheck initcheck synccheck; do
+      pairs+=("$name:$tool")
       extra=()
       [ "$tool" = memcheck ] && extra=(--leak-check full)
-      timeout 280 "$sanitizer" --tool "$tool" "${extra[@]}" --error-exitcode 99 "$(find_bin "$name")" \
-        >"$bld/san_${name}_$tool.log" 2>&1 &
-      jobs_+=("$!:$name:$tool")
+      while [ "$(jobs -rp | wc -l)" -ge "$san_jobs" ]; do wait -n || true; done
+      ( timeout "$san_timeout" "$sanitizer" --tool "$tool" "${extra[@]}" --error-exitcode 99 \
+          "$(find_bin "$name")" >"$bld/san_${name}_$tool.log" 2>&1
+        echo $? >"$bld/san_${name}_$tool.rc" ) &
     done
   done
-  for j in "${jobs_[@]}"; do
-    IFS=: read -r pid name tool <<<"$j"
+  wait
+  for j in "${pairs[@]}"; do
+    IFS=: read -r name tool <<<"$j"
     log=$bld/san_${name}_$tool.log
-    if wait "$pid"; then
+    rc=$(cat "$bld/san_${name}_$tool.rc" 2>/dev/null || echo missing)
+    if [ "$rc" = 0 ]; then
       san_summary+=("$name $tool: clean ($(grep -m1 -oE '(ERROR|RACECHECK) SUMMARY: [0-9]* (errors|hazards displayed)' "$log" || echo 'no summary'))")
     else
-      san_summary+=("$name $tool: FAILED, exit $? (see sanitize.log)"); fail "$name $tool"
+      san_summary+=("$name $tool: FAILED, exit $rc (see sanitize.log)"); fail "$name $tool"
     fi
-    { echo "---- $name $tool"; tail -40 "$log"; } >>"$out/sanitize.log"
+    { echo "---- $name $tool (exit $rc)"; tail -40 "$log"; } >>"$out/sanitize.log"
   done
 else
   san_summary+=("compute-sanitizer not found")

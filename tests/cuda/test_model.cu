@@ -11,7 +11,6 @@
 // hiding a wrong formula (those fail by orders of magnitude: a dropped gate or a wrong decay moves
 // logits by >= 1e-1).
 #include "cases/model_cases.hpp"
-#include "rodimus/backend/cpu/all.hpp"
 #include "rodimus/rodimus.cuh"
 #include "support/cuda_support.hpp"
 

@@ -5,6 +5,8 @@
 
 #include <cuda_runtime.h>
 
+#include <string>
+
 #include "rodimus/backend/cuda/context.cuh"
 #include "rodimus/backend/cuda/cuda.cuh"
 #include "rodimus/backend/cuda/memory.cuh"
@@ -18,8 +20,8 @@ inline bool cuda_device_present() {
   const cudaError_t e = cudaGetDeviceCount(&n);
   if (e != cudaSuccess || n == 0) {
     (void)cudaGetLastError();
-    MESSAGE("skipped: no CUDA device (" << (e != cudaSuccess ? cudaGetErrorString(e) : "0 devices")
-                                        << ")");
+    const std::string why = e != cudaSuccess ? cudaGetErrorString(e) : "0 devices";
+    MESSAGE("skipped: no CUDA device (" << why << ")");
     return false;
   }
   return true;

@@ -8,6 +8,7 @@
 // 16-bit weights); the recurrent states are f32.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -49,7 +50,7 @@ std::size_t linear_weight_workspace_bytes(const Backend& be, index_t M, index_t 
     linear_args<float, W> a{make_view(x, M, K), make_view(reinterpret_cast<const W*>(dummy), 1, K),
                             make_view(y, M, 1)};
     const std::size_t b = linear_workspace_bytes(be, a);
-    most = b > most ? b : most;
+    most = std::max(most, b);
   };
   consider(float{});
   consider(bf16{});
