@@ -9,16 +9,16 @@
 //      accumulation), 2^-8 for bf16 and 2^-11 for f16 y (the products of 16-bit inputs are exact in
 //      f32 and the sums differ from the f64 reference only by f32 rounding, but the final rounding
 //      to bf16 (f16) can land one step apart). These are the CPU tests' historical bounds. Where
-//      the backend rounds x to the weight's dtype (CUDA's cuBLAS path with f32 x and 16-bit
-//      weights: linear_rounds_x), y_ref is computed from that rounded x, which is what the GEMM
-//      actually multiplies.
+//      the backend splits x into two parts in the weight's dtype (CUDA's cuBLAS path with f32 x
+//      and 16-bit weights: linear_rounds_x), y_ref is computed from hi + lo, which is what the
+//      two GEMMs actually multiply.
 //   2. per element, against the reference on the exact x, the bound derived for the backend's
 //      arithmetic (S = sum_k |x[m, k] w[n, k]|, u_t the unit roundoff of dtype t: f32 2^-24, bf16
 //      2^-8, f16 2^-11):
 //        E = (u_x + (K + 2) 2^-23) S + t_x
-//          u_x = u_w when x is rounded to the weight's dtype, else 0; t_x = 2^-25 sum_k |w[n, k]|
-//          when x is rounded to f16 (x below 2^-14 is subnormal there: an absolute error of up to
-//          2^-25), else 0; (K + 2) 2^-23 S bounds the f32 products and sums, rounding or
+//          u_x = u_w^2 when x is split into hi + lo in the weight's dtype, else 0; t_x = 2^-25
+//          sum_k |w[n, k]| when the parts are f16 (lo below 2^-14 is subnormal there: an absolute
+//          error of up to 2^-25), else 0; (K + 2) 2^-23 S bounds the f32 products and sums, rounding or
 //          truncating, in any order
 //        |y - y_ref| <= (1 + u_y) (E + 2 u_y |y_ref|) + 2 tiny_y
 //      (both y and y_ref are rounded to the output dtype: u_y |y| each; tiny_y = half the smallest
@@ -142,9 +142,11 @@ void check_linear(const Backend& be, index_t M, index_t K, index_t N, index_t x_
   r.w = w_view(w.data());
   r.y = y_view(y_ref.data());
   std::vector<Act> x_used = x;
-  if (rounded)
-    for (auto& v : x_used)
-      v = store_as<Act>(load_as<float>(store_as<Weight>(load_as<float>(v))));
+  if (rounded) // the backend multiplies x as hi + lo, two parts in the weight's dtype
+    for (auto& v : x_used) {
+      const float f = load_as<float>(v), hi = load_as<float>(store_as<Weight>(f));
+      v = store_as<Act>(hi + load_as<float>(store_as<Weight>(f - hi)));
+    }
   r.x = x_view(x_used.data());
   REQUIRE(linear(scalar{}, r).ok());
   const std::vector<Act> got = linear_valid(y, M, N, ldy);
@@ -157,7 +159,8 @@ void check_linear(const Backend& be, index_t M, index_t K, index_t N, index_t x_
   }
   const std::vector<Act> want = linear_valid(y_ref, M, N, ldy);
   const tensor_view<const Act, 2> xv = x_view(x.data());
-  const double u_x = rounded ? unit_roundoff<Weight>() : 0.0, u_y = unit_roundoff<Act>();
+  const double u_x = rounded ? unit_roundoff<Weight>() * unit_roundoff<Weight>() : 0.0,
+               u_y = unit_roundoff<Act>();
   const double t_x = rounded ? underflow_step<Weight>() : 0.0;
   const double acc = double(K + 2) * std::ldexp(1.0, -23);
   index_t bad = 0;

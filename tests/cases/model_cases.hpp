@@ -26,7 +26,7 @@ struct golden_case {
 };
 
 template <class Backend> void check_golden_model(const golden_case& gc, const Backend& be, double tol) {
-  INFO("model " << gc.model);
+  INFO("model " << std::string(gc.model));
   const auto w = model_weights::load(golden_dir() + "/" + gc.model);
   const auto e = open_golden(std::string(gc.expected) + "/expected.safetensors");
   const auto& shape = e.at("input_ids").shape;

@@ -33,20 +33,23 @@
 //       f32 x f32:    A, B, C f32.
 //       bf16 x bf16, f16 x f16 (16-bit activations): A, B, C in that dtype.
 //       f32 x bf16, f32 x f16: cuBLAS does not mix A and B types, so one small kernel first
-//                     converts x to the weight's dtype into the caller's workspace (M x K values,
-//                     row stride K), then A = w, B = x16 in that dtype and C = y in f32.
+//                     splits x into two parts in the weight's dtype, hi = W(x) and lo = W(x - hi),
+//                     in the caller's workspace (2 x M x K values, row stride K); then two
+//                     GEMMs, y = w . hi (beta 0) and y += w . lo (beta 1), A = w, B = hi / lo, C
+//                     = y in f32. Twice the tensor-core work of one product, and exact to f32
+//                     level: the model's golden logits need it (x rounded to bf16 once moved
+//                     the bf16 golden logits by 3e-3 and tiny-coder's by 9e-2 on the H200).
 //     Other mixes (e.g. bf16 activations with f16 weights) are not model configurations; they take
 //     the GEMV kernel at any M (correct, not fast).
 //
 // Numerics. Both paths multiply in f32 and accumulate in f32 (the order differs from the CPU).
 //   GEMV: x and w are used exactly (widened, never rounded).
-//   cuBLAS with 16-bit weights and f32 x: x is ROUNDED to the weight's dtype (round to nearest
-//     even) before the product, a relative error of at most u per element (unit roundoff: bf16
-//     u = 2^-8, f16 u = 2^-11), so for each output
-//         |y_cuda[m, n] - y_exact[m, n]| <= (u + K 2^-23) * sum_k |x[m, k] w[n, k]|
-//     (the second term bounds the f32 accumulation, rounding or truncating). f16 additionally
-//     needs |x| < 65520 (larger values become inf) and loses relative accuracy below 2^-14
-//     (subnormal). tests/cases/linear_cases.hpp checks exactly this bound.
+//   cuBLAS with 16-bit weights and f32 x: x is multiplied as hi + lo, which equals x to a relative
+//     u^2 per element (unit roundoff u: bf16 2^-8, f16 2^-11), so for each output
+//         |y_cuda[m, n] - y_exact[m, n]| <= (u^2 + K 2^-23) * sum_k |x[m, k] w[n, k]|
+//     (the second term bounds the f32 accumulation). f16 additionally needs |x| < 65520 (larger
+//     values become inf) and represents lo below 2^-14 as a subnormal (an absolute error of at
+//     most 2^-25 per element). tests/cases/linear_cases.hpp checks exactly this bound.
 //   cuBLAS f32 x f32 and 16-bit x 16-bit: inputs exact; only the f32 accumulation (and the final
 //     rounding to a 16-bit y) differ from the reference.
 #pragma once
@@ -378,14 +381,19 @@ status linear_gemv(const linear_args<Act, Weight>& a, cudaStream_t stream) noexc
   return linear_gemv_vec_dispatch<Sm, 8, Rl>(a, stream); // M > 8 loops over groups of 8
 }
 
-/// out (M, K), row stride K, <- x rounded to To (round to nearest even), x at any strides.
+/// hi, lo (M, K), row stride K, <- x split into two parts of type To (round to nearest even):
+/// hi = To(x), lo = To(x - hi), so hi + lo equals x to a relative u^2 (u: To's unit roundoff).
 template <class To, class From>
-__global__ void linear_convert_kernel(const tensor_view<const From, 2> x, To* __restrict__ out) {
+__global__ void linear_split_kernel(const tensor_view<const From, 2> x, To* __restrict__ hi,
+                                    To* __restrict__ lo) {
   const index_t K = x.shape[1], n = x.shape[0] * K;
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += index_t(gridDim.x) * blockDim.x) {
     const index_t m = i / K, k = i - m * K;
-    out[i] = linear_from_f32<To>(linear_to_f32(x(m, k)));
+    const float v = linear_to_f32(x(m, k));
+    const To h = linear_from_f32<To>(v);
+    hi[i] = h;
+    lo[i] = linear_from_f32<To>(v - linear_to_f32(h));
   }
 }
 
@@ -406,42 +414,52 @@ status linear_gemm(const cuda<Sm>& be, const linear_args<Act, Weight>& a, bool c
     const void* b = a.x.data;
     cudaDataType_t b_type = cuda_data_type<Act>();
     index_t ldb = a.x.stride[0];
-    if constexpr (!std::is_same_v<Act, Weight>) { // f32 x, 16-bit w: x -> w's dtype first
+    const void* lo = nullptr; // the second part of a split x
+    if constexpr (!std::is_same_v<Act, Weight>) { // f32 x, 16-bit w: x -> hi + lo in w's dtype
       if (convert) {
-        Weight* xc = ws.take<Weight>(std::size_t(M) * std::size_t(K));
-        RODIMUS_REQUIRE(xc != nullptr, workspace_too_small, "ws");
+        const std::size_t n = std::size_t(M) * std::size_t(K);
+        Weight* xh = ws.take<Weight>(n);
+        Weight* xl = ws.take<Weight>(n);
+        RODIMUS_REQUIRE(xh != nullptr && xl != nullptr, workspace_too_small, "ws");
         constexpr int threads = linear_policy<Sm>::convert_threads;
-        linear_convert_kernel<Weight, Act>
-            <<<elements_grid(M * K, threads), threads, 0, be.stream>>>(a.x, xc);
+        linear_split_kernel<Weight, Act>
+            <<<elements_grid(M * K, threads), threads, 0, be.stream>>>(a.x, xh, xl);
         RODIMUS_CUDA_TRY(cudaGetLastError());
-        b = xc;
+        b = xh;
+        lo = xl;
         b_type = cuda_data_type<Weight>();
         ldb = K;
       }
     }
-    const float alpha = 1.0f, beta = 0.0f; // beta = 0: y is never read (poison cannot leak in)
-    const cublasStatus_t s = cublasGemmEx(
-        be.context->cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &alpha, a.w.data,
-        cuda_data_type<Weight>(), int(a.w.stride[0]), b, b_type, int(ldb), &beta, a.y.data,
-        cuda_data_type<Act>(), int(a.y.stride[0]), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-    return cublas_status(s, "cublasGemmEx");
+    auto gemm = [&](const void* x, float beta) { // beta = 0: y is never read (poison stays out)
+      const float alpha = 1.0f;
+      return cublasGemmEx(be.context->cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K),
+                          &alpha, a.w.data, cuda_data_type<Weight>(), int(a.w.stride[0]), x,
+                          b_type, int(ldb), &beta, a.y.data, cuda_data_type<Act>(),
+                          int(a.y.stride[0]), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    };
+    RODIMUS_TRY(cublas_status(gemm(b, 0.0f), "cublasGemmEx"));
+    if (lo) RODIMUS_TRY(cublas_status(gemm(lo, 1.0f), "cublasGemmEx"));
+    return status::success();
   }
 }
 
 } // namespace detail
 
-/// Device workspace that linear(be, a, ws) needs: M x K values of the weight's dtype (plus the
-/// alignment slack) on the cuBLAS path with f32 x and 16-bit weights, otherwise 0.
+/// Device workspace that linear(be, a, ws) needs: twice M x K values of the weight's dtype (x split
+/// into hi + lo, plus the alignment slack) on the cuBLAS path with f32 x and 16-bit weights,
+/// otherwise 0.
 template <int Sm, class Act, class Weight>
 std::size_t linear_workspace_bytes(const cuda<Sm>&, const linear_args<Act, Weight>& a) noexcept {
   if (!linear_check(a).ok()) return 0;
   if (detail::linear_select_path<Sm>(a) != detail::linear_cuda_path::gemm_convert) return 0;
   const std::size_t n = workspace::product(std::size_t(a.x.shape[0]), std::size_t(a.x.shape[1]));
-  return workspace::sum(workspace::alignment, workspace::bytes_for<Weight>(n));
+  return workspace::sum(workspace::alignment, workspace::bytes_for<Weight>(n),
+                        workspace::bytes_for<Weight>(n));
 }
 
-/// True when linear(be, a) takes the cuBLAS path with f32 x and 16-bit weights, which rounds x to
-/// the weight's dtype (the error bound under "Numerics" at the top of this file applies).
+/// True when linear(be, a) takes the cuBLAS path with f32 x and 16-bit weights, which multiplies x
+/// as the sum of two 16-bit parts (the error bound under "Numerics" at the top of this file).
 template <int Sm, class Act, class Weight>
 bool linear_rounds_x(const cuda<Sm>&, const linear_args<Act, Weight>& a) noexcept {
   return linear_check(a).ok() &&
