@@ -34,3 +34,9 @@ TEST_CASE("cpu backend: every golden checkpoint equals the reference") {
   check_golden_model({"rodimus_plus_opts_bf16", "rodimus_plus_opts", "logits_bf16_weights", 35}, be, 1e-4);
   check_golden_model({"rodimus_plus_tiny_bf16", "rodimus_plus_tiny", "logits_bf16_weights", 40}, be, 1e-4);
 }
+
+TEST_CASE("decode_async (ids and logits in the backend's memory) equals decode") {
+  test::check_decode_async(scalar{}, 1e-6);
+  thread_pool pool(2);
+  test::check_decode_async(cpu<>{&pool}, 1e-6);
+}

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "rodimus/model/runner.hpp"
+#include "support/backend_support.hpp"
 #include "support/test_support.hpp"
 
 namespace rodimus::test {
@@ -107,6 +108,44 @@ void check_tiny_coder(const std::string& dir, const char* logits_name, const cha
   for (std::size_t i = 0; i < expected.size(); ++i) {
     INFO("generated token " << i);
     REQUIRE(got[i] == expected[i]);
+  }
+}
+
+/// decode_async (ids and logits in the backend's memory, nothing waited for) gives decode()'s
+/// logits, step after step, for a batch of sequences continuing from a prefill.
+template <class Backend> void check_decode_async(const Backend& be, double tol) {
+  const auto w = model_weights::load(golden_dir() + "/rodimus_plus_tiny");
+  const index_t V = w.config().vocab_size, B = 3;
+  auto g = rng(93);
+  std::uniform_int_distribution<std::int64_t> id(0, V - 1);
+  std::vector<std::int64_t> prompt(std::size_t(B * 9));
+  for (auto& x : prompt)
+    x = id(g);
+  model_runner<Backend> a(w, be), b(w, be);
+  auto pa = a.make_pool(B);
+  auto pb = b.make_pool(B);
+  std::vector<std::int32_t> sa, sb;
+  for (index_t n = 0; n < B; ++n) {
+    sa.push_back(pa.acquire());
+    sb.push_back(pb.acquire());
+  }
+  (void)a.prefill_batch(pa, sa, prompt, 9, logits_for::last_position);
+  (void)b.prefill_batch(pb, sb, prompt, 9, logits_for::last_position);
+  backend_arrays<Backend> mem(be);
+  std::vector<std::int64_t> step(static_cast<std::size_t>(B));
+  std::vector<float> got(static_cast<std::size_t>(B * V));
+  poison(got);
+  std::int64_t* ids = mem.put(step);
+  float* logits = mem.put(got);
+  for (int t = 0; t < 6; ++t) {
+    for (auto& x : step)
+      x = id(g);
+    mem.set(ids, step);
+    const std::vector<float> want = a.decode(pa, sa, step);
+    b.decode_async(pb, sb, ids, logits);
+    mem.get(got, logits); // copy_to_host orders after the queued step
+    INFO("step " << t);
+    check_close(got, want, tol, 1.0, "decode_async vs decode");
   }
 }
 

@@ -189,3 +189,23 @@ void reserve(backend_buffer<Backend>& buf, const Backend& be, std::size_t bytes,
 }
 
 } // namespace rodimus
+
+namespace rodimus {
+
+/// Small host -> backend uploads that never make the host wait for the backend (the model runner's
+/// batch metadata before each step). The host backends copy at once; the CUDA backend
+/// (backend/cuda/memory.cuh) copies from pinned host memory, alternating between two staging
+/// blocks, each reused only once the copy queued from it two uploads earlier has run.
+template <class Backend> class upload_staging {
+public:
+  explicit upload_staging(const Backend& be) : be_(be) {}
+  /// Copy `bytes` from `src` to `dst` (backend memory), ordered before the work queued after it.
+  [[nodiscard]] status upload(void* dst, const void* src, std::size_t bytes) {
+    return copy_to_backend(be_, dst, src, bytes);
+  }
+
+private:
+  Backend be_;
+};
+
+} // namespace rodimus

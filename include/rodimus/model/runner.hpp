@@ -60,7 +60,8 @@ public:
   /// `weights` must outlive the runner. On a backend whose memory the host cannot read, the
   /// weights are copied there now.
   explicit model_runner(const model_weights& weights, Backend backend = Backend{})
-      : w_(&weights), be_(backend), graph_(std::make_unique<step_graph<Backend>>(backend)) {
+      : w_(&weights), be_(backend), graph_(std::make_unique<step_graph<Backend>>(backend)),
+        staging_(std::make_unique<upload_staging<Backend>>(backend)) {
     if constexpr (memory_traits<Backend>::host_accessible) {
       views_ = &weights.views();
     } else {
@@ -164,6 +165,36 @@ public:
     return logits;
   }
 
+  /// The engine form of decode(): token ids (N) and logits (N, V) live in the backend's memory and
+  /// the step is only queued on the backend's stream (a CUDA graph per batch size and buffers):
+  /// no synchronisation, and no allocation once a batch size has run once. The slots stay host
+  /// bookkeeping, checked as in decode(); the ids cannot be checked on the host: an id outside the
+  /// vocabulary gives a row of NaN logits on CUDA (an error on the host backends).
+  void decode_async(state_pool<Backend>& pool, const std::vector<std::int32_t>& slots,
+                    const std::int64_t* ids, float* logits) {
+    const index_t N = index_t(slots.size());
+    check_slots(pool, slots, "decode");
+    std::vector<std::int64_t> position(static_cast<std::size_t>(N));
+    for (index_t n = 0; n < N; ++n) {
+      position[std::size_t(n)] = pool.position(slots[std::size_t(n)]);
+      check_capacity(pool, position[std::size_t(n)], 1, slots[std::size_t(n)]);
+    }
+    if (N == 0) return;
+    batch_layout lay = upload_plan({}, {}, slots, position, {});
+    lay.decode = true;
+    lay.tokens = N;
+    reserve_step(lay, -1, 0); // the logits go to the caller's memory
+    const char* failed = nullptr;
+    const std::uint64_t key = step_key(pool, N) ^
+                              (std::uint64_t(reinterpret_cast<std::uintptr_t>(ids)) * 31) ^
+                              (std::uint64_t(reinterpret_cast<std::uintptr_t>(logits)) * 131);
+    const status s =
+        graph_->run(key, [&] { return forward(pool, lay, -1, nullptr, ids, logits, failed); });
+    check(s, "decode", failed ? failed : "step");
+    for (index_t n = 0; n < N; ++n)
+      pool.positions()[slots[std::size_t(n)]] += 1;
+  }
+
 private:
   void check_ids(const std::vector<std::int64_t>& ids, const char* what) const {
     const std::int64_t V = config().vocab_size;
@@ -223,7 +254,7 @@ private:
     for (int i = 0; i < 5; ++i)
       if (bytes[i]) std::memcpy(plan_host_.data() + offset[i], src[i], bytes[i]);
     grow(plan_, total, "plan");
-    check(copy_to_backend(be_, plan_.data(), plan_host_.data(), total), "upload", "batch plan");
+    check(staging_->upload(plan_.data(), plan_host_.data(), total), "upload", "batch plan");
     unsigned char* base = plan_.data();
     batch_layout lay;
     lay.tokens = index_t(ids.size());
@@ -254,19 +285,7 @@ private:
     std::vector<float> logits(std::size_t(rows_out * V), 0.0f);
     if (M == 0) return logits;
     const std::size_t act = std::size_t(M * D) * sizeof(float);
-    grow(hidden_, act, "hidden");
-    grow(residual_, act, "residual");
-    grow(normed_, std::size_t(rows_out > M ? rows_out : M) * std::size_t(D) * sizeof(float),
-         "normed");
-    grow(logits_, std::size_t(rows_out * V) * sizeof(float), "logits");
-    if (R >= 0) {
-      grow(last_hidden_, std::size_t(R * D) * sizeof(float) + 1, "last rows");
-      grow(last_residual_, std::size_t(R * D) * sizeof(float) + 1, "last rows");
-    }
-    grow(ws_,
-         std::max(rodimus_block_workspace_bytes(be_, c, M, lay.num_seqs, lay.decode),
-                  linear_weight_workspace_bytes(be_, rows_out, D) + workspace::alignment),
-         "workspace");
+    reserve_step(lay, R, std::size_t(rows_out * V) * sizeof(float));
     block_capture cap;
     std::vector<backend_buffer<Backend>> captured;
     if (layer0) {
@@ -280,19 +299,10 @@ private:
     }
     const char* failed = nullptr;
     auto step = [&]() -> status {
-      const status s = forward(pool, lay, R, layer0 ? &cap : nullptr, failed);
-      return s;
+      return forward(pool, lay, R, layer0 ? &cap : nullptr, ids_, logits_.template as<float>(),
+                     failed);
     };
-    status s;
-    if (lay.decode && !layer0) {
-      // Everything a decode step's launches bake in: batch size, the pool, buffer generation.
-      const std::uint64_t key = (std::uint64_t(M) << 40) ^ (generation_ << 20) ^
-                                std::uint64_t(reinterpret_cast<std::uintptr_t>(
-                                    pool.layer(0).mixer.gla.data));
-      s = graph_->run(key, step);
-    } else {
-      s = step();
-    }
+    const status s = lay.decode && !layer0 ? graph_->run(step_key(pool, M), step) : step();
     if (!s.ok()) check(s, ctx, failed ? failed : "step");
     check(copy_to_host(be_, logits.data(), logits_.data(), logits.size() * sizeof(float)), ctx,
           "logits");
@@ -310,10 +320,40 @@ private:
     return logits;
   }
 
+  /// Every buffer a step of `lay` needs (R >= 0: logits for R plan rows), allocated before the
+  /// step's launches (which must not allocate: a decode step is captured as a graph).
+  void reserve_step(const batch_layout& lay, index_t R, std::size_t logits_bytes) {
+    const model_config& c = config();
+    const index_t M = lay.tokens, D = c.d_model;
+    const index_t rows_out = R >= 0 ? R : M;
+    const std::size_t act = std::size_t(M * D) * sizeof(float);
+    grow(hidden_, act, "hidden");
+    grow(residual_, act, "residual");
+    grow(normed_, std::size_t(rows_out > M ? rows_out : M) * std::size_t(D) * sizeof(float),
+         "normed");
+    grow(logits_, logits_bytes, "logits");
+    if (R >= 0) {
+      grow(last_hidden_, std::size_t(R * D) * sizeof(float) + 1, "last rows");
+      grow(last_residual_, std::size_t(R * D) * sizeof(float) + 1, "last rows");
+    }
+    grow(ws_,
+         std::max(rodimus_block_workspace_bytes(be_, c, M, lay.num_seqs, lay.decode),
+                  linear_weight_workspace_bytes(be_, rows_out, D) + workspace::alignment),
+         "workspace");
+  }
+
+  /// What a decode step's launches bake in: the batch size, the pool, the buffers' generation.
+  std::uint64_t step_key(const state_pool<Backend>& pool, index_t M) const {
+    auto& p = const_cast<state_pool<Backend>&>(pool);
+    return (std::uint64_t(M) << 40) ^ (generation_ << 20) ^
+           std::uint64_t(reinterpret_cast<std::uintptr_t>(p.layer(0).mixer.gla.data));
+  }
+
   /// The launches of one call (no allocation, no synchronisation: a decode step is captured as
   /// is). `failed` names the stage of a failure.
   status forward(state_pool<Backend>& pool, const batch_layout& lay, index_t R,
-                 const block_capture* cap, const char*& failed) {
+                 const block_capture* cap, const std::int64_t* ids, float* logits,
+                 const char*& failed) {
     const model_config& c = config();
     const model_weight_views& w = *views_;
     const index_t M = lay.tokens, D = c.d_model, V = c.vocab_size;
@@ -322,7 +362,8 @@ private:
     float* normed = normed_.template as<float>();
     // Embedding (x embed_scale) and the optional embedding norm.
     failed = "embedding";
-    RODIMUS_TRY(embedding_weight(be_, w.embeddings, ids_, M, c.embed_scale(), make_view(hidden, M, D)));
+    RODIMUS_TRY(
+        embedding_weight(be_, w.embeddings, ids, M, c.embed_scale(), make_view(hidden, M, D)));
     RODIMUS_TRY(fill_zero(be_, residual, std::size_t(M * D) * sizeof(float)));
     if (c.use_norm_embedding) {
       failed = "embedding norm";
@@ -378,7 +419,7 @@ private:
     failed = "lm_head";
     ws.used = 0;
     return linear_weight(be_, make_view(static_cast<const float*>(normed), rows, D), w.lm_head,
-                         make_view(logits_.template as<float>(), rows, V), ws);
+                         make_view(logits, rows, V), ws);
   }
 
   /// "layer <l>" for error messages (a static string per layer index is not needed: one buffer).
@@ -397,6 +438,7 @@ private:
   std::unique_ptr<backend_weights<Backend>> on_backend_; // weights copied to the backend
   const model_weight_views* views_ = nullptr;
   std::unique_ptr<step_graph<Backend>> graph_;
+  std::unique_ptr<upload_staging<Backend>> staging_; // the batch plan's way to the backend
   std::uint64_t generation_ = 0; // bumped when a buffer moves (captured graphs then go)
   backend_buffer<Backend> hidden_, residual_, normed_, logits_, last_hidden_, last_residual_, ws_,
       plan_;

@@ -10,6 +10,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstring>
 #include <string>
 
 #include "rodimus/backend/cuda/cuda.cuh"
@@ -59,6 +60,51 @@ template <int Sm> struct memory_ops<cuda<Sm>> {
     RODIMUS_CUDA_TRY(cudaStreamSynchronize(be.stream));
     return status::success();
   }
+};
+
+/// CUDA uploads from pinned memory: two staging blocks used in turn; before a block is rewritten,
+/// the event recorded after the copy from it (two uploads earlier) is waited for, which has run
+/// as soon as the step before last started: the host never waits for a step to finish.
+template <int Sm> class upload_staging<cuda<Sm>> {
+public:
+  explicit upload_staging(const cuda<Sm>& be) : be_(be) {}
+  upload_staging(const upload_staging&) = delete;
+  upload_staging& operator=(const upload_staging&) = delete;
+  ~upload_staging() {
+    for (block& b : blocks_) {
+      if (b.done) (void)cudaEventDestroy(b.done);
+      if (b.host) (void)cudaFreeHost(b.host);
+    }
+  }
+
+  [[nodiscard]] status upload(void* dst, const void* src, std::size_t bytes) {
+    if (bytes == 0) return status::success();
+    block& b = blocks_[next_];
+    next_ ^= 1;
+    if (b.done) RODIMUS_CUDA_TRY(cudaEventSynchronize(b.done)); // the copy two uploads ago
+    if (b.bytes < bytes) {
+      if (b.host) RODIMUS_CUDA_TRY(cudaFreeHost(b.host));
+      b.host = nullptr;
+      b.bytes = 0;
+      RODIMUS_CUDA_TRY(cudaMallocHost(&b.host, bytes));
+      b.bytes = bytes;
+    }
+    if (!b.done) RODIMUS_CUDA_TRY(cudaEventCreateWithFlags(&b.done, cudaEventDisableTiming));
+    std::memcpy(b.host, src, bytes);
+    RODIMUS_CUDA_TRY(cudaMemcpyAsync(dst, b.host, bytes, cudaMemcpyHostToDevice, be_.stream));
+    RODIMUS_CUDA_TRY(cudaEventRecord(b.done, be_.stream));
+    return status::success();
+  }
+
+private:
+  struct block {
+    void* host = nullptr;
+    std::size_t bytes = 0;
+    cudaEvent_t done = nullptr;
+  };
+  cuda<Sm> be_;
+  block blocks_[2];
+  int next_ = 0;
 };
 
 } // namespace rodimus
