@@ -39,9 +39,12 @@ std::size_t swska_layer_workspace_bytes(const Backend& be, const model_config& c
   std::size_t b = block_arena::bytes(M * H * dh) * 2 + block_arena::bytes(M * Hk * dh) +
                   block_arena::bytes(M * Hv * dh);
   if (decode) {
+    // The ring's shape too: a backend may size its scores by the ring length (cpu: M x H x Wr).
     swska_decode_args<float> a;
     const index_t q[3] = {M, H, dh};
+    const index_t ring[4] = {M, index_t(cfg.attn_ring_size()), Hk, dh};
     a.q = tensor_view<const float, 3>::contiguous(nullptr, q);
+    a.ring_k = tensor_view<float, 4>::contiguous(nullptr, ring);
     b += swska_decode_workspace_bytes(be, a);
   } else {
     swska_args<float> a;
