@@ -4,12 +4,12 @@
 //                 [--batch B] [--prompt T] [--gen N] [--dtype f32|bf16] [--backend cpu|cuda]
 //                 [--threads N] [--dir PATH] [--mmap] [--json]
 //
-// 1. Writes config.json and model.safetensors with weights initialised as SPEC §8 describes
-//    (N(0, 0.02) projections and embeddings, out_proj rescaled by 1/sqrt(n_res * L), Xavier-uniform
-//    gain 2^-2.5 mixer-internal weights, the DDTS bias inits, conv U(-0.5, 0.5), norms 1) into
-//    --dir (default $TMPDIR or /tmp, one folder per geometry/dtype/layers, reused when present).
-//    Normal draws use a sum of four uniforms (an approximate normal, bounded at 3.5 sigma): fast
-//    enough for billions of parameters, the same scale as the reference init.
+// --threads N: the CPU backend's threads (1 to 1024; default one per hardware thread).
+//
+// 1. Writes config.json and model.safetensors with random weights initialised as SPEC §8 describes
+//    (examples/rodimus/random_model.hpp) into a private temporary folder (mkdtemp under $TMPDIR or
+//    /tmp) removed at the end, or into --dir PATH, where a model of the same configuration written
+//    by an earlier run is reused.
 // 2. Measures the machine's streaming read bandwidth (rodimus/backend/cpu/read_probe.hpp: passes
 //    over 512 MiB, 5 at start-up and one after each decode step; the limit is the best of them all,
 //    so a quiet moment anywhere in the run raises the bar rather than the ratio).
@@ -22,15 +22,21 @@
 // decode steps/s / read bandwidth (at batch 1 a step is one token: the share of the
 // weight-streaming bound achieved), weights ("memory" or "mapped", see --mmap) and the
 // best-step / paired ratios described below.
+#include <stdlib.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -39,6 +45,7 @@
 #include "random_model.hpp"
 #include "rodimus/backend/cpu/all.hpp"
 #include "rodimus/backend/cpu/read_probe.hpp"
+#include "rodimus/io/read_file.hpp"
 #include "rodimus/io/safetensors.hpp"
 #include "rodimus/model/runner.hpp"
 
@@ -73,23 +80,56 @@ std::size_t decode_weight_bytes(const model_weights& w) {
   return b;
 }
 
-std::string default_dir(const geometry& g, const std::string& dt) {
-  const char* tmp = std::getenv("TMPDIR");
-  const std::string base = tmp && *tmp ? tmp : "/tmp";
-  return base + "/rodimus-bench-" + g.name + "-" + dt + "-L" +
-         std::to_string(int(g.config["n_layer"]));
+/// A new private folder (mode 0700, unpredictable name) under $TMPDIR or /tmp, removed with
+/// everything in it when this goes out of scope.
+class private_temp_dir {
+public:
+  private_temp_dir() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/rodimus-bench-XXXXXX";
+    if (!::mkdtemp(tmpl.data()))
+      throw error(tmpl + ": cannot create a temporary folder: " + std::strerror(errno));
+    path_ = tmpl;
+  }
+  private_temp_dir(const private_temp_dir&) = delete;
+  private_temp_dir& operator=(const private_temp_dir&) = delete;
+  ~private_temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+private:
+  std::string path_;
+};
+
+/// Whether `dir` already holds this geometry's model (--dir reuses one written before): its
+/// config.json equals `config` and model.safetensors exists.
+bool holds_model(const std::string& dir, const nlohmann::json& config) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir + "/config.json", ec) ||
+      !std::filesystem::exists(dir + "/model.safetensors", ec))
+    return false;
+  const std::string path = dir + "/config.json";
+  const std::string text = io::read_regular_file(path);
+  try {
+    return nlohmann::json::parse(text) == config;
+  } catch (const nlohmann::json::exception& e) {
+    throw error(path + ": not valid JSON (remove the folder to write a new model): " + e.what());
+  }
 }
 
 } // namespace
 
 int run_bench(int argc, char** argv) {
-  args a(argc, argv, {"json", "mmap"});
-  a.allow_only({"geometry", "layers", "batch", "prompt", "gen", "dtype", "backend", "threads",
-                "dir", "json", "mmap"});
+  const args a(
+      argc, argv,
+      {"geometry", "layers", "batch", "prompt", "gen", "dtype", "backend", "threads", "dir"},
+      {"json", "mmap"});
   const geometry g =
-      geometry_by_name(a.get("geometry", "rodimus-plus-1.6b"), a.get_int("layers", 0));
-  const long long B = a.get_int("batch", 1), T = a.get_int("prompt", 128), N = a.get_int("gen", 32);
-  if (B < 1 || T < 1 || N < 1) throw error("--batch, --prompt and --gen must be >= 1");
+      geometry_by_name(a.get("geometry", "rodimus-plus-1.6b"), a.get_int("layers", 0, 0));
+  const long long B = a.get_int("batch", 1, 1, 1 << 20), T = a.get_int("prompt", 128, 1),
+                  N = a.get_int("gen", 32, 1);
   const std::string dt = a.get("dtype", "bf16");
   if (dt != "f32" && dt != "bf16") throw error("--dtype: expected f32 or bf16, got '" + dt + "'");
   const std::string backend = a.get("backend", "cpu");
@@ -97,21 +137,21 @@ int run_bench(int argc, char** argv) {
     throw error("--backend cuda: this build of the rodimus tool has the CPU backend only");
   if (backend != "cpu") throw error("--backend: expected cpu or cuda, got '" + backend + "'");
   const bool json = a.has("json");
+  const int threads = threads_flag(a, 0);
 
-  const std::string dir = a.get("dir", default_dir(g, dt));
-  {
-    std::ifstream probe_cfg(dir + "/config.json"), probe_st(dir + "/model.safetensors");
-    bool fresh = probe_cfg && probe_st;
-    if (fresh) fresh = nlohmann::json::parse(probe_cfg) == g.config;
-    if (!fresh) {
-      if (!json)
-        std::fprintf(stderr, "writing random %s weights (%s) to %s ...\n", g.name.c_str(),
-                     dt.c_str(), dir.c_str());
-      write_random_model(dir, g.config, dt == "f32" ? dtype::f32 : dtype::bf16);
-    }
+  // --dir keeps the model for the next run; by default it goes to a private temporary folder that
+  // is removed at the end.
+  std::optional<private_temp_dir> temp;
+  if (!a.has("dir")) temp.emplace();
+  const std::string dir = a.has("dir") ? a.get("dir") : temp->path();
+  if (!holds_model(dir, g.config)) {
+    if (!json)
+      std::fprintf(stderr, "writing random %s weights (%s) to %s ...\n", g.name.c_str(), dt.c_str(),
+                   dir.c_str());
+    write_random_model(dir, g.config, dt == "f32" ? dtype::f32 : dtype::bf16);
   }
-  const model_weights weights = model_weights::load(dir, placement_flag(a));
-  thread_pool pool(int(a.get_int("threads", 0)));
+  const model_weights weights = load_weights(dir, a);
+  thread_pool pool(threads);
   model_runner<cpu<>> runner(weights, cpu<>{&pool});
   const model_config& cfg = weights.config();
   if (T + N > cfg.max_position_embeddings && !json)
