@@ -2,11 +2,23 @@
 // of at least `grain` (except the last), with workers polling, asleep, or waking while the caller
 // has already taken every chunk; nested calls run inline; a call returns only after every chunk
 // it handed out has finished (the counts are read right after the call, without a barrier).
+// Construction: at most max_threads participants, and a thread that cannot be started is an
+// error that leaves no thread behind.
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
+#include "support/temp_dir.hpp"
 #include "test_cpu_support.hpp"
 
 using namespace rodimus;
@@ -61,4 +73,92 @@ TEST_CASE("thread_pool nested parallel_for runs inline and covers its range") {
   for (auto& h : hits)
     wrong += h.load() != 1;
   CHECK(wrong == 0);
+}
+
+// ---- thread creation that fails ----
+//
+// A pool whose n-th thread cannot be started must join the workers it already started and throw a
+// rodimus::error saying so: never hang (workers waiting on a condition variable that is being
+// destroyed) nor terminate (a joinable std::thread destroyed). Each case runs in a forked child
+// that the parent gives 60 seconds.
+
+namespace {
+
+/// Run `body` in a forked child; its exit code (128 + signal when killed, -1 when it hung).
+int run_in_child(const std::function<int()>& body) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int rc = 3;
+    try {
+      rc = body();
+    } catch (...) {
+      rc = 4;
+    }
+    std::_Exit(rc);
+  }
+  for (int waited_ms = 0; waited_ms < 60000; waited_ms += 10) {
+    int st = 0;
+    if (::waitpid(pid, &st, WNOHANG) == pid)
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+  return -1;
+}
+
+/// 0 when constructing thread_pool(args...) throws rodimus::error mentioning "thread" and the
+/// system's reason `reason`; 1 when it does not throw, 2 when the message is wrong.
+template <class... Args> int pool_refuses(const std::string& reason, Args... args) {
+  try {
+    thread_pool pool(args...);
+  } catch (const error& e) {
+    const std::string m = e.what();
+    return m.find("thread") != std::string::npos && m.find(reason) != std::string::npos ? 0 : 2;
+  }
+  return 1;
+}
+
+std::atomic<int> threads_to_allow{0};
+
+/// A thread starter that fails (as std::thread does when the system is out of threads) once
+/// `threads_to_allow` threads have been started.
+std::thread start_until_exhausted(std::function<void()> body) {
+  if (threads_to_allow.fetch_sub(1) <= 0)
+    throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again));
+  return std::thread(std::move(body));
+}
+
+} // namespace
+
+TEST_CASE("thread_pool: a thread that cannot be started is an error, not a hang") {
+  const std::string reason =
+      std::make_error_code(std::errc::resource_unavailable_try_again).message();
+  for (const int started : {0, 1, 5}) {
+    INFO("threads started before the failure: " << started);
+    CHECK(run_in_child([&] {
+            threads_to_allow = started;
+            return pool_refuses(reason, 8, &start_until_exhausted);
+          }) == 0);
+  }
+}
+
+TEST_CASE("thread_pool: the process limit reached while starting threads is an error") {
+  // The real failure: RLIMIT_NPROC. As root the limit applies only after giving up root (to the
+  // user nobody, which runs no other process here); as another user it applies at once, at 0.
+  CHECK(run_in_child([] {
+          if (::geteuid() == 0 && ::setuid(65534) != 0) return 5;
+          const rlim_t limit = ::geteuid() == 65534 ? 4 : 0;
+          const struct rlimit rl = {limit, limit};
+          if (::setrlimit(RLIMIT_NPROC, &rl) != 0) return 6;
+          return pool_refuses("", 64);
+        }) == 0);
+}
+
+TEST_CASE("thread_pool: more than max_threads participants are refused") {
+  CHECK(thread_pool::max_threads == 1024);
+  test::expect_error([] { thread_pool pool(thread_pool::max_threads + 1); },
+                     {"1025", "threads", "1024"});
+  test::expect_error([] { thread_pool pool(100000); }, {"100000", "1024"});
 }

@@ -24,3 +24,32 @@ TEST_CASE("tiny-coder f32 original (when present): the official code's logits an
   }
   test::check_tiny_coder(dir, "logits", "greedy_ids", scalar{}, 1e-4);
 }
+
+TEST_CASE("tiny-coder README: every file its table lists is shipped") {
+  const std::string dir = test::source_dir() + "/examples/models/tiny-coder";
+  std::ifstream readme(dir + "/README.md");
+  REQUIRE(readme.good());
+  // The rows of the first table ("| file | what |"): the first cell names files, comma-separated.
+  std::string line;
+  bool in_table = false;
+  int files = 0;
+  while (std::getline(readme, line)) {
+    if (line.rfind("| file |", 0) == 0) {
+      in_table = true;
+      continue;
+    }
+    if (!in_table || line.rfind("| ---", 0) == 0) continue;
+    if (line.rfind("|", 0) != 0) break; // the end of the table
+    const std::string cell = line.substr(2, line.find(" |", 1) - 2);
+    std::size_t pos = 0;
+    while (pos < cell.size()) {
+      const std::size_t comma = std::min(cell.find(", ", pos), cell.size());
+      const std::string name = cell.substr(pos, comma - pos);
+      INFO("README lists " << name);
+      CHECK(std::ifstream(dir + "/" + name).good());
+      ++files;
+      pos = comma + 2;
+    }
+  }
+  CHECK(files >= 5);
+}

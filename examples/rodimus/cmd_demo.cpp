@@ -52,8 +52,7 @@ void report(const char* name, const std::string& shape, const std::vector<float>
 } // namespace
 
 int run_demo(int argc, char** argv) {
-  args a(argc, argv, {});
-  a.allow_only({"seed"});
+  const args a(argc, argv, {"seed"}, {});
   std::mt19937 gen(unsigned(a.get_int("seed", 2024)));
   const scalar be;
   const index_t T = 256, D = 128, E = 256, N = 64, F = 344, Hq = 4, Hv = 4, Dh = 32;

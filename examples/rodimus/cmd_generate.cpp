@@ -1,6 +1,6 @@
 // rodimus generate [--model DIR] (--prompt-ids 1,2,3 | --prompt TEXT | --chat TEXT [--system TEXT])
-//                  [-n N] [--temp T --top-k K --top-p P --seed S] [--ignore-eos] [--mmap]
-//                  [--json]
+//                  [-n N] [--temp T --top-k K --top-p P --seed S] [--ignore-eos] [--threads N]
+//                  [--mmap] [--json]
 //
 // Prefills the prompt, then decodes N tokens (default 64) one at a time through the decode step
 // (the state of one sequence), streaming the text as it comes, and prints the load time, the
@@ -22,19 +22,24 @@
 // Sampling: --temp 0 (the default) is greedy argmax; otherwise the logits are divided by T, cut to
 // the K most likely (--top-k, 0 = all) and to the smallest set of probability >= P (--top-p,
 // 1 = all), and sampled with a generator seeded by S (default 0). Generation stops at the eos token
-// (config eos_token_id, else the tokenizer's <|endoftext|>) unless --ignore-eos.
+// (config eos_token_id, else the tokenizer's <|endoftext|>) unless --ignore-eos. A model with an
+// unbounded attention window holds max_position_embeddings positions: a prompt and -n that need
+// more are refused before anything is generated.
+//
+// --threads N: the CPU backend's threads (1 to 1024; default one per hardware thread). A write to
+// standard output that fails ends the run with exit code 1.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <numeric>
 #include <optional>
 #include <random>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -42,6 +47,7 @@
 #include "cli.hpp"
 #include "rodimus/backend/cpu/all.hpp"
 #include "rodimus/core/finite.hpp"
+#include "rodimus/io/read_file.hpp"
 #include "rodimus/io/tokenizer.hpp"
 #include "rodimus/model/runner.hpp"
 
@@ -57,7 +63,11 @@ double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
-bool file_exists(const std::string& path) { return std::ifstream(path).good(); }
+/// Whether `path` exists (whatever it is: a FIFO is then refused by the reader, not skipped).
+bool file_exists(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::exists(path, ec);
+}
 
 /// --model, else the model shipped in the source tree, else the installed one.
 std::string model_dir(const args& a) {
@@ -186,10 +196,12 @@ struct sampling {
     std::size_t keep = std::size_t(V);
     if (top_k > 0) keep = std::min(keep, std::size_t(top_k));
     std::vector<double> p(keep);
-    const double top = double(logits[order[0]]) / temp;
+    // exp((l - top) / T): the difference first, so a tiny T (1e-320) gives 1 for the most likely
+    // tokens and 0 for the rest instead of inf - inf.
+    const double top = double(logits[order[0]]);
     double sum = 0.0;
     for (std::size_t i = 0; i < keep; ++i)
-      sum += p[i] = std::exp(double(logits[order[i]]) / temp - top);
+      sum += p[i] = std::exp((double(logits[order[i]]) - top) / temp);
     if (top_p < 1.0) {
       double acc = 0.0;
       std::size_t n = 0;
@@ -208,42 +220,31 @@ struct sampling {
 } // namespace
 
 int run_generate(int argc, char** argv) {
-  // `-n N` has a single dash: take it out before the flag parser sees it.
-  long long n_new = 64;
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    if (std::strcmp(argv[i], "-n") == 0) {
-      if (i + 1 >= argc) throw error("-n needs a value");
-      const std::string v = argv[++i];
-      const std::optional<long long> n = parse_integer(v);
-      if (!n || *n < 0) throw error("-n expects a non-negative integer, got '" + v + "'");
-      n_new = *n;
-      continue;
-    }
-    rest.push_back(argv[i]);
-  }
-  const args a(int(rest.size()), rest.data(), {"json", "ignore-eos", "mmap"});
-  a.allow_only({"model", "prompt-ids", "prompt", "chat", "system", "temp", "top-k", "top-p", "seed",
-                "ignore-eos", "json", "mmap"});
+  const args a(argc, argv,
+               {"model", "prompt-ids", "prompt", "chat", "system", "n", "temp", "top-k", "top-p",
+                "seed", "threads"},
+               {"json", "ignore-eos", "mmap"});
+  const long long n_new = a.get_int("n", 64, 0);
   sampling s;
   s.temp = a.get_double("temp", 0.0);
-  s.top_k = a.get_int("top-k", 0);
+  s.top_k = a.get_int("top-k", 0, 0);
   s.top_p = a.get_double("top-p", 1.0);
   const long long seed = a.get_int("seed", 0);
   if (!(s.temp >= 0.0) || !std::isfinite(s.temp))
     throw error("--temp must be >= 0, got " + a.get("temp"));
-  if (s.top_k < 0) throw error("--top-k must be >= 0, got " + a.get("top-k"));
   if (!(s.top_p > 0.0 && s.top_p <= 1.0))
     throw error("--top-p must be in (0, 1], got " + a.get("top-p"));
   s.gen.seed(std::uint64_t(seed));
   const bool json = a.has("json");
+  const int n_threads = threads_flag(a, 0);
 
   const std::string dir = model_dir(a);
   const auto t_load = clock_type::now();
-  const model_weights weights = model_weights::load(dir, placement_flag(a));
+  const model_weights weights = load_weights(dir, a);
   std::optional<io::tokenizer> tokenizer;
   if (file_exists(dir + "/tokenizer.json"))
-    tokenizer = io::tokenizer::from_file(dir + "/tokenizer.json");
+    tokenizer = io::tokenizer::from_json_text(io::read_regular_file(dir + "/tokenizer.json"),
+                                              dir + "/tokenizer.json");
   const double load_s = seconds_since(t_load);
   const io::tokenizer* tok = tokenizer ? &*tokenizer : nullptr;
   const model_config& cfg = weights.config();
@@ -257,11 +258,26 @@ int run_generate(int argc, char** argv) {
                   ": token id " + std::to_string(p.ids[i]) + " (at index " + std::to_string(i) +
                   ") is out of range [0, " + std::to_string(V) + ") for the vocabulary of " + dir);
 
+  // An unbounded attention window keeps every position, up to max_position_embeddings: refuse a
+  // request that cannot fit before generating anything (the prompt, then one position per
+  // generated token but the last, which is never fed back).
+  if (cfg.is_plus() && cfg.window_left() < 0) {
+    const long long capacity = cfg.max_position_embeddings, P = (long long)p.ids.size();
+    const long long most = capacity - P + 1;
+    if (P > capacity || (n_new > 0 && n_new > most))
+      throw error("the prompt (" + std::to_string(P) + " tokens) and -n " + std::to_string(n_new) +
+                  " need more than the " + std::to_string(capacity) +
+                  " positions (max_position_embeddings) of this model's unbounded attention "
+                  "window: " +
+                  (most >= 1 ? "give -n at most " + std::to_string(most)
+                             : std::string("shorten the prompt")));
+  }
+
   std::int64_t eos = a.has("ignore-eos") ? -1 : cfg.eos_token_id;
   if (!a.has("ignore-eos") && eos < 0 && tok)
     eos = tok->find_token_id("<|endoftext|>").value_or(-1);
 
-  thread_pool threads; // one participant per hardware thread
+  thread_pool threads(n_threads); // --threads, else one participant per hardware thread
   model_runner<cpu<>> runner(weights, cpu<>{&threads});
   state_pool pool = runner.make_pool(1);
   const int slot = pool.acquire();
@@ -271,8 +287,7 @@ int run_generate(int argc, char** argv) {
   bool at_line_start = true;
   auto emit = [&](const std::string& text) {
     if (json || text.empty()) return;
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
+    write_stdout(text); // stop at the first failed write (a full disk, a closed pipe)
     at_line_start = text.back() == '\n';
   };
   if (p.text) {

@@ -4,22 +4,67 @@
 // checkpoint against it and prints the parameter count, the stored dtypes, the state bytes per
 // sequence and the validation result. Exits 1 when the checkpoint does not match (the problems are
 // listed on stderr).
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
 #include "cli.hpp"
 #include "rodimus/io/config.hpp"
-#include "rodimus/model/state.hpp"
 #include "rodimus/model/weights.hpp"
 
 namespace rodimus::cli {
 
 namespace {
 
-std::string mib(std::size_t bytes) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%zu bytes (%.2f MiB)", bytes, double(bytes) / (1024.0 * 1024.0));
+// Sizes are computed in long double: a configuration may imply more parameters or state bytes than
+// an int64 holds (n_layer in the millions), and inspect must print them, not a wrapped number.
+// long double holds every integer below 2^64 exactly; beyond that the printed digits are rounded.
+
+/// `x` as a whole number ("123456789012345678901").
+std::string whole(long double x) {
+  char buf[80];
+  std::snprintf(buf, sizeof buf, "%.0Lf", x);
   return buf;
+}
+
+std::string mib(long double bytes) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, " (%.2Lf MiB)", bytes / (1024.0L * 1024.0L));
+  return whole(bytes) + " bytes" + buf;
+}
+
+/// The parameters of the tensors expected_tensors lists for `c`.
+long double tensor_elements(const model_config& c) {
+  long double n = 0;
+  for (const auto& t : expected_tensors(c)) {
+    long double k = 1;
+    for (auto d : t.shape)
+      k *= (long double)d;
+    n += k;
+  }
+  return n;
+}
+
+/// parameter_count(c) without overflow, and without listing every layer's tensors: the global
+/// tensors (a model of no layers) plus n_layer times one layer's.
+long double parameter_count_checked(const model_config& c) {
+  model_config none = c, one = c;
+  none.n_layer = 0;
+  one.n_layer = 1;
+  const long double global = tensor_elements(none);
+  return global + (long double)c.n_layer * (tensor_elements(one) - global);
+}
+
+/// state_pool::bytes_per_sequence(c) without overflow: per layer the conv window (E x d_conv), the
+/// GLA state (N x E) and, for Rodimus+, the ring of attn_ring_size() keys and values; f32 each;
+/// plus the position counter.
+long double state_bytes_checked(const model_config& c) {
+  const long double E = (long double)c.d_inner();
+  long double per_layer = E * (long double)c.d_conv + (long double)c.mem_size * E;
+  if (c.is_plus())
+    per_layer += (long double)c.attn_ring_size() * (long double)(c.heads_k() + c.heads_v()) *
+                 (long double)c.head_dim();
+  return (long double)c.n_layer * per_layer * sizeof(float) + sizeof(std::int64_t);
 }
 
 void print_config(const model_config& c) {
@@ -62,15 +107,14 @@ void print_config(const model_config& c) {
 } // namespace
 
 int run_inspect(int argc, char** argv) {
-  const args a(argc, argv, {});
-  a.allow_only({"model"});
+  const args a(argc, argv, {"model"}, {});
   const std::string dir = a.require("model");
   const model_config cfg = io::load_config(dir);
   std::printf("model %s\n", dir.c_str());
   print_config(cfg);
-  std::printf("parameters               %lld (from the configuration)\n",
-              (long long)parameter_count(cfg));
-  std::printf("state per sequence       %s\n", mib(state_pool<>::bytes_per_sequence(cfg)).c_str());
+  std::printf("parameters               %s (from the configuration)\n",
+              whole(parameter_count_checked(cfg)).c_str());
+  std::printf("state per sequence       %s\n", mib(state_bytes_checked(cfg)).c_str());
   try {
     const model_weights w = model_weights::load(dir, weight_placement::mapped);
     std::printf("stored dtypes           ");

@@ -7,7 +7,9 @@
 //   decode   every token through the decode step, from an empty state
 //   split:P  prefill of the first P tokens, then decode steps for the rest (0 <= P <= T)
 // Computed in f32 whatever the weights' dtype. --backend scalar is the reference (default); cpu the
-// SIMD backend on --threads N threads (default 1); cuda is not available for the model yet.
+// SIMD backend on --threads N threads (1 to 1024, default 1); cuda is not available for the model
+// yet. The output is replaced all at once (written beside it, then renamed): a failed run leaves
+// an existing file as it was; --input and --output must be regular files.
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -17,6 +19,7 @@
 
 #include "cli.hpp"
 #include "rodimus/backend/cpu/all.hpp"
+#include "rodimus/io/atomic_file.hpp"
 #include "rodimus/io/safetensors.hpp"
 #include "rodimus/model/runner.hpp"
 
@@ -55,31 +58,17 @@ std::vector<std::int64_t> read_input_ids(const std::string& path, index_t& B, in
   return in.read<std::int64_t>("input_ids");
 }
 
-/// Fail before any work when `path` cannot be an output file (a folder, or in a missing folder).
-void check_output_path(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (fs::is_directory(path, ec))
-    throw error(path + ": cannot write the output there: it is a directory");
-  const fs::path parent = fs::path(path).parent_path();
-  if (!parent.empty() && !fs::is_directory(parent, ec))
-    throw error(path + ": cannot write the output there: folder " + parent.string() +
-                " does not exist");
-}
-
 } // namespace
 
 int run_logits(int argc, char** argv) {
-  const args a(argc, argv, {"mmap"});
-  a.allow_only({"model", "input", "output", "mode", "backend", "threads", "mmap"});
+  const args a(argc, argv, {"model", "input", "output", "mode", "backend", "threads"}, {"mmap"});
   const std::string model_dir = a.require("model");
   const std::string input = a.require("input");
   const std::string output = a.require("output");
   const std::string backend = a.get("backend", "scalar");
   if (backend != "scalar" && backend != "cpu" && backend != "cuda")
     throw error("--backend must be scalar, cpu or cuda, got '" + backend + "'");
-  const long long threads = a.get_int("threads", 1);
-  if (threads < 1) throw error("--threads must be >= 1, got " + std::to_string(threads));
+  const int threads = threads_flag(a, 1);
   if (backend == "cuda")
     throw error("--backend cuda: the CUDA model path is not available yet (use scalar or cpu)");
 
@@ -88,18 +77,20 @@ int run_logits(int argc, char** argv) {
   const std::vector<std::int64_t> ids = read_input_ids(input, B, T);
   const index_t prefix = parse_mode(a.get("mode", "forward"), T);
 
-  const model_weights weights = model_weights::load(model_dir, placement_flag(a));
+  const model_weights weights = load_weights(model_dir, a);
   std::vector<float> logits;
   if (backend == "scalar") {
     model_runner<scalar> runner(weights);
     logits = sequence_logits(runner, ids, B, T, prefix);
   } else {
-    thread_pool pool{int(threads)};
+    thread_pool pool{threads};
     model_runner<cpu<>> runner(weights, cpu<>{&pool});
     logits = sequence_logits(runner, ids, B, T, prefix);
   }
-  io::write_safetensors(
-      output, {{"logits", dtype::f32, {B, T, weights.config().vocab_size}, logits.data()}});
+  // All at once: a failed write leaves an existing output as it was.
+  const std::vector<unsigned char> bytes = io::to_safetensors_bytes(
+      {{"logits", dtype::f32, {B, T, weights.config().vocab_size}, logits.data()}});
+  io::write_file_atomically(output, bytes.data(), bytes.size());
   return 0;
 }
 

@@ -2,10 +2,11 @@
 //
 // Encode: every input line is {"text": "..."}; the output line at the same position is {"ids":
 // [...]}. Decode (--decode): every input line is {"ids": [...]}; the output line is {"text":
-// "..."}. Errors name the input file and line; an id outside the vocabulary is named. The output
-// file is written only when every line succeeded.
+// "..."}. Errors name the input file and line; an id outside the vocabulary is named, and so is a
+// key given twice in one line. The output file is written only when every line succeeded, and then
+// all at once (beside it, then renamed). The tokenizer, the input and the output must be regular
+// files (a FIFO is refused, not waited on).
 #include <cstdint>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -13,21 +14,24 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
+#include "rodimus/io/atomic_file.hpp"
+#include "rodimus/io/json_strict.hpp"
+#include "rodimus/io/read_file.hpp"
 #include "rodimus/io/tokenizer.hpp"
 
 namespace rodimus::cli {
 
 int run_tokenize(int argc, char** argv) {
-  const args a(argc, argv, {"decode"});
-  a.allow_only({"tokenizer", "input", "output", "decode"});
+  const args a(argc, argv, {"tokenizer", "input", "output"}, {"decode"});
   const std::string tokenizer_path = a.require("tokenizer");
   const std::string input_path = a.require("input");
   const std::string output_path = a.require("output");
   const bool decode = a.has("decode");
+  check_output_path(output_path);
 
-  const io::tokenizer tok = io::tokenizer::from_file(tokenizer_path);
-  std::ifstream in(input_path, std::ios::binary);
-  if (!in) throw error(input_path + ": cannot open the input file");
+  const io::tokenizer tok =
+      io::tokenizer::from_json_text(io::read_regular_file(tokenizer_path), tokenizer_path);
+  std::istringstream in(io::read_regular_file(input_path));
 
   std::string out;
   std::string line;
@@ -36,12 +40,9 @@ int run_tokenize(int argc, char** argv) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     const std::string where = input_path + ":" + std::to_string(line_no);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      throw error(where + ": not a JSON line: " + e.what());
-    }
+    // Strict: a duplicate key ({"text": "a", "text": "b"}) is an error, not the last one silently.
+    const nlohmann::json j =
+        io::detail::parse_json_strict(line.data(), line.data() + line.size(), where, "line", 64);
     if (!j.is_object())
       throw error(where + ": expected a JSON object, found " + std::string(j.type_name()));
     if (decode) {
@@ -84,13 +85,9 @@ int run_tokenize(int argc, char** argv) {
     }
     out += '\n';
   }
-  if (in.bad()) throw error(input_path + ": read error");
-
-  std::ofstream o(output_path, std::ios::binary | std::ios::trunc);
-  if (!o) throw error(output_path + ": cannot open the output file for writing");
-  o.write(out.data(), std::streamsize(out.size()));
-  o.close();
-  if (!o) throw error(output_path + ": write error");
+  io::atomic_file o(output_path); // all at once: a failed write leaves an old output as it was
+  o.write(out);
+  o.commit();
   return 0;
 }
 

@@ -1,5 +1,7 @@
 // `rodimus`: run Rodimus / Rodimus+ checkpoints from the command line.
-// Errors print one line on stderr and exit with code 1.
+// Errors print one line on stderr and exit with code 1; `rodimus <command> --help` prints the
+// command's usage and exits 0.
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -18,7 +20,7 @@ struct subcommand {
 const subcommand subcommands[] = {
     {"generate", rodimus::cli::run_generate,
      "[--model DIR] (--prompt-ids 1,2,3 | --prompt TEXT | --chat TEXT [--system TEXT]) [-n N] "
-     "[--temp T --top-k K --top-p P --seed S] [--ignore-eos] [--mmap] [--json]"},
+     "[--temp T --top-k K --top-p P --seed S] [--ignore-eos] [--threads N] [--mmap] [--json]"},
     {"logits", rodimus::cli::run_logits,
      "--model DIR --input IN.safetensors --output OUT.safetensors [--mode forward|decode|split:P] "
      "[--backend scalar|cpu|cuda] [--threads N] [--mmap]"},
@@ -27,7 +29,8 @@ const subcommand subcommands[] = {
      "--tokenizer FILE --input IN.jsonl --output OUT.jsonl [--decode]"},
     {"bench", rodimus::cli::run_bench,
      "--geometry rodimus-1.4b|rodimus-plus-1.6b|rodimus-plus-4b [--layers N] [--batch B] [--prompt "
-     "T] [--gen N] [--dtype f32|bf16] [--backend cpu|cuda] [--mmap] [--json]"},
+     "T] [--gen N] [--dtype f32|bf16] [--backend cpu|cuda] [--threads N] [--dir PATH] [--mmap] "
+     "[--json]"},
     {"demo", rodimus::cli::run_demo,
      "run every primitive on random data and print what it computed and how long it took"},
 };
@@ -38,21 +41,39 @@ void usage(FILE* out) {
     std::fprintf(out, "  %-9s %s\n", s.name, s.help);
 }
 
+/// Print `s`'s usage on stdout (for --help).
+void usage_of(const subcommand& s) { std::printf("usage: rodimus %s %s\n", s.name, s.help); }
+
+/// Standard output must have taken everything written to it (printf buffers: a full disk shows
+/// only at the flush). Returns false after saying why on stderr.
+bool stdout_ok(const char* command) {
+  errno = 0;
+  if (std::fflush(stdout) == 0 && !std::ferror(stdout)) return true;
+  std::fprintf(stderr, "rodimus %s: error: standard output: write failed: %s\n", command,
+               std::strerror(errno ? errno : EIO));
+  return false;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
-    return argc < 2 ? 1 : 0;
+    return argc < 2 ? 1 : stdout_ok("--help") ? 0 : 1;
   }
   for (const auto& s : subcommands) {
     if (std::strcmp(argv[1], s.name) != 0) continue;
+    int rc = 1;
     try {
-      return s.run(argc - 2, argv + 2);
+      rc = s.run(argc - 2, argv + 2);
+    } catch (const rodimus::cli::help_requested&) {
+      usage_of(s);
+      rc = 0;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "rodimus %s: error: %s\n", s.name, e.what());
       return 1;
     }
+    return stdout_ok(s.name) ? rc : 1;
   }
   std::fprintf(stderr, "rodimus: unknown command '%s'\n", argv[1]);
   usage(stderr);

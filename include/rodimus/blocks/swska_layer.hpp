@@ -41,9 +41,12 @@ std::size_t swska_layer_workspace_bytes(const Backend& be, const model_config& c
                   block_arena::bytes(M * Hv * dh);
   std::size_t attn = 0;
   if (decode) {
+    // The ring's shape too: a backend may size its scores by the ring length (cpu: M x H x Wr).
     swska_decode_args<float> a;
     const index_t q[3] = {M, H, dh};
+    const index_t ring[4] = {M, index_t(cfg.attn_ring_size()), Hk, dh};
     a.q = tensor_view<const float, 3>::contiguous(nullptr, q);
+    a.ring_k = tensor_view<float, 4>::contiguous(nullptr, ring);
     attn = swska_decode_workspace_bytes(be, a);
   } else {
     swska_args<float> a;

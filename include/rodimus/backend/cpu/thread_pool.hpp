@@ -2,7 +2,8 @@
 // contiguous chunks (a few per participant) that the calling thread and the workers claim in
 // order, and returns when every chunk is done. A worker that wakes after the caller has claimed
 // every chunk does not join, so the caller never waits for a descheduled worker. Header-only, no
-// allocation per call, nothing thrown from parallel_for.
+// allocation per call, nothing thrown from parallel_for. At most max_threads (1024) participants;
+// a thread the system cannot start is a rodimus::error, after the started ones are joined.
 //
 //   thread_pool pool(2);                       // 2 participants: the caller + 1 worker
 //   pool.parallel_for(0, n, [&](index_t lo, index_t hi) { ... });
@@ -16,35 +17,53 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "rodimus/core/error.hpp"
 #include "rodimus/core/tensor_view.hpp"
 
 namespace rodimus {
 
 class thread_pool {
 public:
-  /// `threads` participants including the caller; 0 means std::thread::hardware_concurrency().
-  explicit thread_pool(int threads = 0) {
+  /// The most participants a pool takes: far more than any machine this library targets has
+  /// cores, and few enough that a mistyped count (100000) is refused before it exhausts the
+  /// system's processes.
+  static constexpr int max_threads = 1024;
+
+  /// Starts one worker thread running `body` (std::thread's constructor unless a test wants thread
+  /// creation to fail); throws std::system_error when the system cannot start another thread.
+  using thread_starter = std::thread (*)(std::function<void()> body);
+
+  /// `threads` participants including the caller; 0 (or less) means
+  /// std::thread::hardware_concurrency(). Throws rodimus::error when `threads` exceeds max_threads
+  /// or a thread cannot be started (the workers already started are stopped and joined first).
+  explicit thread_pool(int threads = 0, thread_starter start = &start_thread) {
     if (threads <= 0) threads = int(std::max(1u, std::thread::hardware_concurrency()));
+    if (threads > max_threads)
+      throw error("thread_pool: " + std::to_string(threads) + " threads is more than the " +
+                  std::to_string(max_threads) + " a pool takes");
     size_ = threads;
     workers_.reserve(std::size_t(threads - 1));
-    for (int i = 1; i < threads; ++i)
-      workers_.emplace_back([this] { worker_loop(); });
+    for (int i = 1; i < threads; ++i) {
+      try {
+        workers_.push_back(start([this] { worker_loop(); }));
+      } catch (const std::exception& e) {
+        stop_workers(); // they wait on wake_: a destroyed condition variable would hang them
+        throw error("thread_pool: cannot start thread " + std::to_string(i + 1) + " of " +
+                    std::to_string(threads) + ": " + e.what());
+      }
+    }
   }
   thread_pool(const thread_pool&) = delete;
   thread_pool& operator=(const thread_pool&) = delete;
-  ~thread_pool() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_all();
-    for (auto& w : workers_)
-      w.join();
-  }
+  ~thread_pool() { stop_workers(); }
 
   /// Number of participants (workers + the calling thread).
   int size() const noexcept { return size_; }
@@ -116,6 +135,22 @@ private:
   static constexpr int kGateShift = 20;
   static constexpr std::uint64_t kGateClosed = std::uint64_t(1) << (kGateShift - 1);
   static constexpr std::uint64_t kGateCount = kGateClosed - 1;
+
+  static std::thread start_thread(std::function<void()> body) {
+    return std::thread(std::move(body));
+  }
+
+  /// Wake every worker to stop, and join them.
+  void stop_workers() noexcept {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& w : workers_)
+      w.join();
+    workers_.clear();
+  }
 
   static bool& inside_pool() noexcept {
     static thread_local bool inside = false;
