@@ -1,24 +1,16 @@
 #include "backend_select.hpp"
 
-#include <thread>
-
 #include "rodimus/backend/cpu/all.hpp"
+#include "rodimus/backend/cpu/read_probe.hpp"
 
 namespace rodimus::cli {
 
-backend_options backend_flags(const args& a, const char* fallback) {
+backend_options backend_flags(const args& a, const char* fallback, int threads_fallback) {
   backend_options o;
   o.name = a.get("backend", fallback);
   if (o.name != "scalar" && o.name != "cpu" && o.name != "cuda")
     throw error("--backend must be scalar, cpu or cuda, got '" + o.name + "'");
-  // At most 4 participants per hardware thread: more only adds switching (and 100000 would
-  // exhaust the machine's processes).
-  const long long most = 4 * std::max(1u, std::thread::hardware_concurrency());
-  const long long threads = a.get_int("threads", 0);
-  if (threads < 0 || threads > most)
-    throw error("--threads must be in [0, " + std::to_string(most) + "] (0: one per hardware " +
-                "thread), got " + std::to_string(threads));
-  o.threads = int(threads);
+  o.threads = threads_flag(a, threads_fallback);
   return o;
 }
 
@@ -26,14 +18,22 @@ backend_session open_session(const model_weights& w, const backend_options& o, i
   backend_session s;
   if (o.name == "scalar") {
     s.session = std::make_unique<model_session_on<scalar>>(w, scalar{}, capacity, "scalar");
+    s.description = "scalar reference";
   } else if (o.name == "cpu") {
     auto pool = std::make_shared<thread_pool>(o.threads);
     s.session = std::make_unique<model_session_on<cpu<>>>(
         w, cpu<>{pool.get()}, capacity, std::string("cpu-") + xsimd::default_arch::name());
+    s.description = std::to_string(pool->size()) + " threads";
     s.resources = std::move(pool);
   } else {
-    s = open_cuda_session(w, capacity);
+    return open_cuda_session(w, capacity);
   }
+  // The host read probe (512 MiB, prefetching), on the backend's threads.
+  auto probe = std::make_shared<read_probe<>>(std::size_t(512) << 20);
+  thread_pool* threads =
+      o.name == "cpu" ? static_cast<thread_pool*>(s.resources.get()) : nullptr;
+  s.bandwidth_pass = [probe, threads] { return probe->pass(threads); };
+  s.bandwidth_name = "read bandwidth";
   return s;
 }
 

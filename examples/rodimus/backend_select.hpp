@@ -2,6 +2,7 @@
 // the session (runner + state pool, model/session.hpp) built in one place for every command.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -15,14 +16,21 @@ struct backend_options {
   int threads = 0;  // cpu: participants of the thread pool (0: one per hardware thread)
 };
 
-/// --backend (default `fallback`) and --threads from the command line, checked.
-backend_options backend_flags(const args& a, const char* fallback);
+/// --backend (default `fallback`) and --threads (default `threads_fallback`; see threads_flag)
+/// from the command line, checked.
+backend_options backend_flags(const args& a, const char* fallback, int threads_fallback);
 
 /// A session and what it runs on (thread pool, CUDA stream and library handles). The session is
 /// declared last so it is destroyed first.
 struct backend_session {
   std::shared_ptr<void> resources;
   std::unique_ptr<model_session> session;
+  std::string description; // what the tool prints: "2 threads", "cuda-sm90 (NVIDIA H200)"
+  /// One pass of the memory-bandwidth probe of this backend, in bytes/s: the host read probe
+  /// (backend/cpu/read_probe.hpp) for scalar and cpu, a device-to-device copy (bytes read +
+  /// written, CUDA events) for cuda. What `rodimus bench` measures decode against.
+  std::function<double()> bandwidth_pass;
+  std::string bandwidth_name; // "read bandwidth", "device copy bandwidth"
   model_session* operator->() const noexcept { return session.get(); }
 };
 

@@ -1,19 +1,23 @@
 // rodimus bench: whole-model throughput on a released geometry with random weights.
 //
 //   rodimus bench --geometry rodimus-1.4b|rodimus-plus-1.6b|rodimus-plus-4b [--layers N]
-//                 [--batch B] [--prompt T] [--gen N] [--dtype f32|bf16] [--backend cpu|cuda]
-//                 [--threads N] [--dir PATH] [--mmap] [--json]
+//                 [--batch B] [--prompt T] [--gen N] [--dtype f32|bf16]
+//                 [--backend cpu|scalar|cuda] [--threads N] [--dir PATH] [--mmap] [--json]
 //
-// --threads N: the CPU backend's threads (1 to 1024; default one per hardware thread).
+// --backend: cpu (default), scalar or cuda (examples/rodimus/backend_select.hpp); --threads N: the
+// CPU backend's threads (1 to 1024; default one per hardware thread).
 //
 // 1. Writes config.json and model.safetensors with random weights initialised as SPEC §8 describes
 //    (examples/rodimus/random_model.hpp) into a private temporary folder (mkdtemp under $TMPDIR or
 //    /tmp) removed at the end, or into --dir PATH, where a model of the same configuration written
 //    by an earlier run is reused.
-// 2. Measures the machine's streaming read bandwidth (rodimus/backend/cpu/read_probe.hpp: passes
-//    over 512 MiB, 5 at start-up and one after each decode step; the limit is the best of them all,
-//    so a quiet moment anywhere in the run raises the bar rather than the ratio).
-// 3. Prefills B sequences of T random tokens, then decodes N tokens for each (batch B per step).
+// 2. Measures the backend's memory bandwidth: on the host the streaming read bandwidth
+//    (rodimus/backend/cpu/read_probe.hpp, passes over 512 MiB), on CUDA a 1 GiB device copy (bytes
+//    read + written, CUDA events); 5 passes at start-up and one after each decode step; the limit is
+//    the best of them all, so a quiet moment anywhere in the run raises the bar rather than the
+//    ratio. `limit` in the JSON names it (read_bandwidth_bytes_per_s holds its value).
+// 3. Prefills B sequences of T random tokens, then decodes N tokens for each (batch B per step;
+//    each step's logits come back to the host, where the next tokens are picked).
 //
 // --json prints one object: prefill_tokens_per_s, decode_tokens_per_s, decode_steps_per_s,
 // weight_bytes (every matrix a decode step reads: all layer weights and the LM head; the
@@ -44,7 +48,7 @@
 #include "cli.hpp"
 #include "random_model.hpp"
 #include "rodimus/backend/cpu/all.hpp"
-#include "rodimus/backend/cpu/read_probe.hpp"
+#include "backend_select.hpp"
 #include "rodimus/io/read_file.hpp"
 #include "rodimus/io/safetensors.hpp"
 #include "rodimus/model/runner.hpp"
@@ -132,12 +136,8 @@ int run_bench(int argc, char** argv) {
                   N = a.get_int("gen", 32, 1);
   const std::string dt = a.get("dtype", "bf16");
   if (dt != "f32" && dt != "bf16") throw error("--dtype: expected f32 or bf16, got '" + dt + "'");
-  const std::string backend = a.get("backend", "cpu");
-  if (backend == "cuda")
-    throw error("--backend cuda: this build of the rodimus tool has the CPU backend only");
-  if (backend != "cpu") throw error("--backend: expected cpu or cuda, got '" + backend + "'");
+  const backend_options backend = backend_flags(a, "cpu", 0);
   const bool json = a.has("json");
-  const int threads = threads_flag(a, 0);
 
   // --dir keeps the model for the next run; by default it goes to a private temporary folder that
   // is removed at the end.
@@ -151,19 +151,19 @@ int run_bench(int argc, char** argv) {
     write_random_model(dir, g.config, dt == "f32" ? dtype::f32 : dtype::bf16);
   }
   const model_weights weights = load_weights(dir, a);
-  thread_pool pool(threads);
-  model_runner<cpu<>> runner(weights, cpu<>{&pool});
+  const backend_session session = open_session(weights, backend, int(B));
+  model_session& model = *session.session;
   const model_config& cfg = weights.config();
   if (T + N > cfg.max_position_embeddings && !json)
     std::fprintf(stderr, "note: prompt + gen exceeds max_position_embeddings (%lld)\n",
                  static_cast<long long>(cfg.max_position_embeddings));
 
-  read_probe<> probe(std::size_t(512) << 20);
-  double read_bw = probe.best(&pool, 5);
-  state_pool states = runner.make_pool(int(B));
+  double read_bw = 0; // the limit: the best probe pass of the whole run (5 now, one per step)
+  for (int i = 0; i < 5; ++i)
+    read_bw = std::max(read_bw, session.bandwidth_pass());
   std::vector<std::int32_t> slots;
   for (int s = 0; s < B; ++s)
-    slots.push_back(states.acquire());
+    slots.push_back(model.acquire());
   fast_rng rng(7);
   std::vector<std::int64_t> ids(std::size_t(B * T));
   for (auto& id : ids)
@@ -171,8 +171,11 @@ int run_bench(int argc, char** argv) {
 
   using clock = std::chrono::steady_clock;
   const auto p0 = clock::now();
-  std::vector<float> logits =
-      runner.prefill_batch(states, slots, ids, index_t(T), logits_for::last_position);
+  std::vector<std::int64_t> cu(std::size_t(B + 1));
+  for (long long b = 0; b <= B; ++b)
+    cu[std::size_t(b)] = b * T;
+  std::vector<float> logits = model.prefill(slots, ids, cu, logits_for::last_position);
+  model.synchronize();
   const double prefill_s = std::chrono::duration<double>(clock::now() - p0).count();
 
   std::vector<std::int64_t> next(static_cast<std::size_t>(B));
@@ -192,12 +195,12 @@ int run_bench(int argc, char** argv) {
   const double weight_bytes = double(decode_weight_bytes(weights));
   for (long long step = 0; step < N; ++step) {
     const auto s0 = clock::now();
-    logits = runner.decode(states, slots, next);
+    logits = model.decode(slots, next);
     argmax(logits);
     const double s = std::chrono::duration<double>(clock::now() - s0).count();
     decode_s += s;
     step_s.push_back(s);
-    const double pass_bw = probe.pass(&pool);
+    const double pass_bw = session.bandwidth_pass();
     paired.push_back(weight_bytes / s / pass_bw);
     read_bw = std::max(read_bw, pass_bw); // the limit: the best pass of the whole run
   }
@@ -214,8 +217,9 @@ int run_bench(int argc, char** argv) {
                           {"layers", cfg.n_layer},
                           {"dtype", dt},
                           {"weights", placement_name(weights.placement())},
-                          {"backend", std::string("cpu-") + xsimd::default_arch::name()},
-                          {"threads", pool.size()},
+                          {"backend", model.backend_name()},
+                          {"backend_detail", session.description},
+                          {"limit", session.bandwidth_name},
                           {"batch", B},
                           {"prompt", T},
                           {"gen", N},
@@ -233,18 +237,19 @@ int run_bench(int argc, char** argv) {
                           {"load_average_1min", load_average()}};
     std::printf("%s\n", out.dump().c_str());
   } else {
-    std::printf("%s (%lld layers, %s weights %s), backend cpu-%s, %d threads, batch %lld\n",
-                g.name.c_str(), static_cast<long long>(cfg.n_layer), dt.c_str(),
+    std::printf("%s (%lld layers, %s weights %s), backend %s, %s, batch %lld\n", g.name.c_str(),
+                static_cast<long long>(cfg.n_layer), dt.c_str(),
                 weights.placement() == weight_placement::mapped ? "read from the file mapping"
                                                                 : "copied into memory",
-                xsimd::default_arch::name(), pool.size(), B);
+                model.backend_name().c_str(), session.description.c_str(), B);
     std::printf("prefill: %lld x %lld tokens in %.3f s: %.1f tokens/s\n", B, T, prefill_s,
                 prefill_tps);
     std::printf("decode:  %lld steps in %.3f s: %.2f tokens/s (%.2f steps/s)\n", N, decode_s,
                 decode_tps, steps_ps);
-    std::printf("weights read per step: %.3f GB; read bandwidth (same run): %.1f GB/s\n",
-                weight_bytes / 1e9, read_bw / 1e9);
-    std::printf("decode_limit_ratio = weight bytes x steps/s / read bandwidth = %.3f\n", ratio);
+    std::printf("weights read per step: %.3f GB; %s (same run): %.1f GB/s\n", weight_bytes / 1e9,
+                session.bandwidth_name.c_str(), read_bw / 1e9);
+    std::printf("decode_limit_ratio = weight bytes x steps/s / %s = %.3f\n",
+                session.bandwidth_name.c_str(), ratio);
     std::printf("best step: %.3f s, ratio %.3f; median of (step against the probe pass right "
                 "after it): %.3f; load average %.2f\n",
                 best_step, ratio_best, ratio_paired, load_average());

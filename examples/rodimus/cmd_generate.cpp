@@ -1,6 +1,6 @@
 // rodimus generate [--model DIR] (--prompt-ids 1,2,3 | --prompt TEXT | --chat TEXT [--system TEXT])
-//                  [-n N] [--temp T --top-k K --top-p P --seed S] [--ignore-eos] [--threads N]
-//                  [--mmap] [--json]
+//                  [-n N] [--temp T --top-k K --top-p P --seed S] [--ignore-eos]
+//                  [--backend cpu|scalar|cuda] [--threads N] [--mmap] [--json]
 //
 // Prefills the prompt, then decodes N tokens (default 64) one at a time through the decode step
 // (the state of one sequence), streaming the text as it comes, and prints the load time, the
@@ -26,8 +26,9 @@
 // unbounded attention window holds max_position_embeddings positions: a prompt and -n that need
 // more are refused before anything is generated.
 //
-// --threads N: the CPU backend's threads (1 to 1024; default one per hardware thread). A write to
-// standard output that fails ends the run with exit code 1.
+// --backend: cpu (default), scalar or cuda (the GPU, where the tool was built with nvcc); --threads
+// N: the CPU backend's threads (1 to 1024; default one per hardware thread). A write to standard
+// output that fails ends the run with exit code 1.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -45,7 +46,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.hpp"
-#include "rodimus/backend/cpu/all.hpp"
+#include "backend_select.hpp"
 #include "rodimus/core/finite.hpp"
 #include "rodimus/io/read_file.hpp"
 #include "rodimus/io/tokenizer.hpp"
@@ -222,7 +223,7 @@ struct sampling {
 int run_generate(int argc, char** argv) {
   const args a(argc, argv,
                {"model", "prompt-ids", "prompt", "chat", "system", "n", "temp", "top-k", "top-p",
-                "seed", "threads"},
+                "seed", "threads", "backend"},
                {"json", "ignore-eos", "mmap"});
   const long long n_new = a.get_int("n", 64, 0);
   sampling s;
@@ -236,7 +237,7 @@ int run_generate(int argc, char** argv) {
     throw error("--top-p must be in (0, 1], got " + a.get("top-p"));
   s.gen.seed(std::uint64_t(seed));
   const bool json = a.has("json");
-  const int n_threads = threads_flag(a, 0);
+  const backend_options backend = backend_flags(a, "cpu", 0);
 
   const std::string dir = model_dir(a);
   const auto t_load = clock_type::now();
@@ -277,10 +278,10 @@ int run_generate(int argc, char** argv) {
   if (!a.has("ignore-eos") && eos < 0 && tok)
     eos = tok->find_token_id("<|endoftext|>").value_or(-1);
 
-  thread_pool threads(n_threads); // --threads, else one participant per hardware thread
-  model_runner<cpu<>> runner(weights, cpu<>{&threads});
-  state_pool pool = runner.make_pool(1);
-  const int slot = pool.acquire();
+  // --backend (cpu by default: --threads, else one participant per hardware thread).
+  const backend_session session = open_session(weights, backend, 1);
+  model_session& model = *session.session;
+  const int slot = model.acquire();
 
   // Text output: the prompt as the model sees it, then the continuation as it comes.
   token_printer printer(tok);
@@ -303,8 +304,8 @@ int run_generate(int argc, char** argv) {
 
   std::vector<std::int64_t> out;
   const auto t_prefill = clock_type::now();
-  std::vector<float> logits = runner.prefill(pool, {slot}, p.ids, {0, std::int64_t(p.ids.size())},
-                                             logits_for::last_position);
+  std::vector<float> logits = model.prefill({slot}, p.ids, {0, std::int64_t(p.ids.size())},
+                                            logits_for::last_position);
   const double prefill_s = seconds_since(t_prefill);
   double decode_s = 0.0;
   long long decode_steps = 0;
@@ -312,7 +313,7 @@ int run_generate(int argc, char** argv) {
   for (long long i = 0; i < n_new; ++i) {
     if (i > 0) {
       const auto t0 = clock_type::now();
-      logits = runner.decode(pool, {slot}, {out.back()});
+      logits = model.decode({slot}, {out.back()});
       decode_s += seconds_since(t0);
       ++decode_steps;
     }
@@ -328,7 +329,7 @@ int run_generate(int argc, char** argv) {
 
   const double prefill_tps = prefill_s > 0 ? double(p.ids.size()) / prefill_s : 0.0;
   const double decode_tps = decode_s > 0 ? double(decode_steps) / decode_s : 0.0;
-  const std::size_t state_bytes = pool.bytes_per_sequence();
+  const std::size_t state_bytes = model.bytes_per_sequence();
   if (json) {
     nlohmann::json j = {{"model", dir},
                         {"prompt_ids", p.ids},
@@ -338,6 +339,7 @@ int run_generate(int argc, char** argv) {
                         {"text", ids_text(tok, out, true)},
                         {"stop", stopped_at_eos ? "eos" : "length"},
                         {"weights", placement_name(weights.placement())},
+                        {"backend", session.description},
                         {"load_s", load_s},
                         {"prefill_s", prefill_s},
                         {"decode_s", decode_s},
@@ -356,9 +358,9 @@ int run_generate(int argc, char** argv) {
       std::snprintf(how, sizeof how, "sampled: temp %g, top-k %lld, top-p %g, seed %lld", s.temp,
                     s.top_k, s.top_p, seed);
     std::printf("%s\n", at_line_start ? "" : "\n");
-    std::printf("-- %s: %s, %lld layers, d_model %lld, vocab %lld; %s; %d threads\n", name.c_str(),
+    std::printf("-- %s: %s, %lld layers, d_model %lld, vocab %lld; %s; %s\n", name.c_str(),
                 cfg.is_plus() ? "Rodimus+" : "Rodimus", (long long)cfg.n_layer,
-                (long long)cfg.d_model, (long long)V, how, threads.size());
+                (long long)cfg.d_model, (long long)V, how, session.description.c_str());
     std::printf("load     %.3f s\n", load_s);
     std::printf("prefill  %zu tokens, %.1f tokens/s\n", p.ids.size(), prefill_tps);
     std::printf("decode   %lld tokens, %.1f tokens/s%s\n", decode_steps, decode_tps,

@@ -7,8 +7,8 @@
 //   decode   every token through the decode step, from an empty state
 //   split:P  prefill of the first P tokens, then decode steps for the rest (0 <= P <= T)
 // Computed in f32 whatever the weights' dtype. --backend scalar is the reference (default); cpu the
-// SIMD backend on --threads N threads (1 to 1024, default 1); cuda is not available for the model
-// yet. The output is replaced all at once (written beside it, then renamed): a failed run leaves
+// SIMD backend on --threads N threads (1 to 1024, default 1); cuda the GPU (examples/rodimus/
+// backend_cuda.cu, built where nvcc is present). The output is replaced all at once (written beside it, then renamed): a failed run leaves
 // an existing file as it was; --input and --output must be regular files.
 #include <cstdint>
 #include <filesystem>
@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "cli.hpp"
-#include "rodimus/backend/cpu/all.hpp"
+#include "backend_select.hpp"
 #include "rodimus/io/atomic_file.hpp"
 #include "rodimus/io/safetensors.hpp"
 #include "rodimus/model/runner.hpp"
@@ -65,12 +65,7 @@ int run_logits(int argc, char** argv) {
   const std::string model_dir = a.require("model");
   const std::string input = a.require("input");
   const std::string output = a.require("output");
-  const std::string backend = a.get("backend", "scalar");
-  if (backend != "scalar" && backend != "cpu" && backend != "cuda")
-    throw error("--backend must be scalar, cpu or cuda, got '" + backend + "'");
-  const int threads = threads_flag(a, 1);
-  if (backend == "cuda")
-    throw error("--backend cuda: the CUDA model path is not available yet (use scalar or cpu)");
+  const backend_options backend = backend_flags(a, "scalar", 1);
 
   check_output_path(output);
   index_t B = 0, T = 0;
@@ -78,15 +73,8 @@ int run_logits(int argc, char** argv) {
   const index_t prefix = parse_mode(a.get("mode", "forward"), T);
 
   const model_weights weights = load_weights(model_dir, a);
-  std::vector<float> logits;
-  if (backend == "scalar") {
-    model_runner<scalar> runner(weights);
-    logits = sequence_logits(runner, ids, B, T, prefix);
-  } else {
-    thread_pool pool{threads};
-    model_runner<cpu<>> runner(weights, cpu<>{&pool});
-    logits = sequence_logits(runner, ids, B, T, prefix);
-  }
+  const backend_session session = open_session(weights, backend, 1);
+  const std::vector<float> logits = session->sequence_logits(ids, B, T, prefix);
   // All at once: a failed write leaves an existing output as it was.
   const std::vector<unsigned char> bytes = io::to_safetensors_bytes(
       {{"logits", dtype::f32, {B, T, weights.config().vocab_size}, logits.data()}});
