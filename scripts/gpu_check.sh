@@ -42,6 +42,7 @@ tests=(); for src in tests/cuda/test_*.cu; do tests+=("cuda_$(basename "$src" .c
 benches=(); for src in bench/cuda/bench_*.cu; do benches+=("$(basename "$src" .cu)"); done
 [ "${RODIMUS_GPU_BENCH:-1}" = 0 ] && benches=()
 extra_targets=(${RODIMUS_GPU_EXTRA_TARGETS:-})
+[ "${RODIMUS_GPU_TOOL:-1}" = 1 ] && extra_targets+=(rodimus_tool)
 cmake -S "$root" -B "$bld" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$deps/root/usr" \
   -DCMAKE_CUDA_COMPILER="$nvcc" -DRODIMUS_CUDA=ON -DRODIMUS_WERROR=ON -DRODIMUS_BUILD_BENCH=ON \
   -DRODIMUS_HEADER_CHECK=OFF >"$out/build.log" 2>&1 || { cat "$out/build.log"; exit 1; }
@@ -66,6 +67,44 @@ for name in "${benches[@]}"; do
     --benchmark_counters_tabular=true 2>&1 | tee -a "$out/bench.log" || fail "$name"
   bench_json+=("$out/$name.json")
 done
+
+if [ "${RODIMUS_GPU_TOOL:-1}" = 1 ]; then
+  echo "== the rodimus tool on the GPU"
+  tool=$(find_bin rodimus)
+  if [ -z "$tool" ]; then fail "rodimus tool not built"; else
+    "$tool" generate --backend cuda 2>&1 | tee "$out/generate_cuda.log" | tail -7 || fail "generate --backend cuda"
+    g=$root/tests/data/golden
+    for m in rodimus_plus_tiny:rodimus_plus_tiny:logits rodimus_plus_tiny_bf16:rodimus_plus_tiny:logits_bf16_weights; do
+      IFS=: read -r model exp tensor <<<"$m"
+      for mode in forward decode split:20; do
+        "$tool" logits --backend cuda --model "$g/$model" --input "$g/$exp/expected.safetensors" \
+          --output "$bld/logits_$model.safetensors" --mode "$mode" >/dev/null 2>"$bld/logits.err" ||
+          { cat "$bld/logits.err"; fail "logits --backend cuda $model $mode"; continue; }
+        python3 - "$bld/logits_$model.safetensors" "$g/$exp/expected.safetensors" "$tensor" "$model $mode" <<'PY' || fail "logits $model $mode"
+import json, struct, sys
+import numpy as np
+def read(path, name):
+    with open(path, 'rb') as f:
+        n = struct.unpack('<Q', f.read(8))[0]; h = json.loads(f.read(n)); base = 8 + n
+        t = h[name]; a, b = t['data_offsets']; f.seek(base + a)
+        return np.frombuffer(f.read(b - a), dtype={'F32': np.float32}[t['dtype']]).reshape(t['shape'])
+got, want = read(sys.argv[1], 'logits'), read(sys.argv[2], sys.argv[3])
+d = float(np.abs(got.astype(np.float64) - want).max()); bound = 1e-3 * max(1.0, float(np.abs(want).max()))
+print(f"logits --backend cuda {sys.argv[4]}: max|got - want| = {d:.3g} (bound {bound:.3g})")
+sys.exit(0 if d <= bound else 1)
+PY
+      done
+    done
+    if [ "${RODIMUS_GPU_BENCH:-1}" != 0 ]; then
+      for b in 1 16 64; do
+        "$tool" bench --backend cuda --geometry rodimus-plus-1.6b --batch $b --prompt 128 --gen 32 \
+          --dir "$bld/model-1.6b" --json >"$out/bench_model_b$b.json" 2>"$bld/bench.err" ||
+          { cat "$bld/bench.err"; fail "bench --backend cuda --batch $b"; }
+        cat "$out/bench_model_b$b.json"
+      done
+    fi
+  fi
+fi
 
 echo "== compute-sanitizer"
 san_summary=()
