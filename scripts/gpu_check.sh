@@ -121,8 +121,15 @@ if [ -n "$sanitizer" ]; then
       extra=()
       [ "$tool" = memcheck ] && extra=(--leak-check full)
       while [ "$(jobs -rp | wc -l)" -ge "$san_jobs" ]; do wait -n || true; done
+      # racecheck runs kernels ~100x slower: for the two longest binaries it takes the test
+      # cases that run every kernel of them on small shapes (the full cases time out).
+      filter=()
+      case "$tool:$name" in
+        racecheck:cuda_test_model) filter=(-tc='*batch invariance*,*decode_async*') ;;
+        racecheck:cuda_test_gla) filter=(-tc='*state_slot*,*bad arguments*,*skipped*') ;;
+      esac
       ( timeout "$san_timeout" "$sanitizer" --tool "$tool" "${extra[@]}" --error-exitcode 99 \
-          "$(find_bin "$name")" >"$bld/san_${name}_$tool.log" 2>&1
+          "$(find_bin "$name")" "${filter[@]}" >"$bld/san_${name}_$tool.log" 2>&1
         echo $? >"$bld/san_${name}_$tool.rc" ) &
     done
   done

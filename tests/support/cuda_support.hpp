@@ -5,6 +5,7 @@
 
 #include <cuda_runtime.h>
 
+#include <cstdlib>
 #include <string>
 
 #include "rodimus/backend/cuda/context.cuh"
@@ -41,11 +42,23 @@ inline cuda<90> cuda_backend() {
 }
 
 /// A cuda_context (cuBLAS handle and workspace) on cuda_backend()'s stream, made on first use and
-/// shared by the tests of one binary. Deliberately never destroyed (as the stream): destroying
-/// cuBLAS handles from static destructors races the CUDA runtime's own teardown.
+/// shared by the tests of one binary, destroyed at exit (compute-sanitizer's leak check counts
+/// what is not freed).
+inline cuda_context*& cuda_test_context_slot() {
+  static cuda_context* ctx = nullptr;
+  return ctx;
+}
 inline cuda_context& cuda_test_context() {
-  static cuda_context* ctx = new cuda_context(cuda_backend().stream);
-  return *ctx;
+  if (!cuda_test_context_slot()) {
+    cuda_test_context_slot() = new cuda_context(cuda_backend().stream);
+    // Registered after the CUDA runtime's own exit handler (the constructor initialised it), so
+    // it runs first: cuBLAS and the workspace are freed while the runtime is still up.
+    std::atexit([] {
+      delete cuda_test_context_slot();
+      cuda_test_context_slot() = nullptr;
+    });
+  }
+  return *cuda_test_context_slot();
 }
 
 /// cuda_backend() with cuda_test_context(): the tag for calls that need library handles (linear).
