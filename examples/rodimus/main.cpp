@@ -32,7 +32,8 @@ const subcommand subcommands[] = {
      "T] [--gen N] [--dtype f32|bf16] [--backend cpu|cuda] [--threads N] [--dir PATH] [--mmap] "
      "[--json]"},
     {"demo", rodimus::cli::run_demo,
-     "run every primitive on random data and print what it computed and how long it took"},
+     "[--seed S]: run every primitive on random data and print what it computed and how long it "
+     "took"},
 };
 
 void usage(FILE* out) {
