@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CPU benchmark run behind bench/results/ and the README's CPU table: every benchmark binary
 # (Google Benchmark JSON and console table), the whole-model `rodimus bench` on the released 1.6B
-# geometry, the plots, and a summary of the ANCHORS.md goals computed from those files.
+# geometry, the plots, and a summary of the docs/PERFORMANCE.md goals computed from those files.
 #
 #   bash scripts/bench_cpu.sh [BUILD_DIR] [OUT_DIR]      defaults: build/release, bench/results
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The CPU goals of ../shared/ANCHORS.md, computed from the files scripts/bench_cpu.sh writes.
+"""The CPU goals of docs/PERFORMANCE.md, computed from the files scripts/bench_cpu.sh writes.
 
     /usr/bin/python3 scripts/bench_summary.py bench/results
 

@@ -1,5 +1,5 @@
-// config.json parsing (defaults of SPEC §11.4, derived sizes of §2.1/§1.6/§5, strict validation)
-// and checkpoint validation against the configuration (model/weights.hpp).
+// config.json parsing (defaults of docs/MODEL.md §11.4, derived sizes of §2.1/§1.6/§5, strict
+// validation) and checkpoint validation against the configuration (model/weights.hpp).
 #include "support/test_support.hpp"
 
 #include <cmath>
@@ -90,7 +90,7 @@ void write_edited(const std::string& src_dir, const std::string& dir,
 
 } // namespace
 
-TEST_CASE("released configurations: derived sizes and parameter counts of SPEC §7.1") {
+TEST_CASE("released configurations: derived sizes and parameter counts of docs/MODEL.md §7.1") {
   // Rodimus-1.4B (no normalize_epsilon: 1e-12; attn_cfg present but unused).
   json j14 = {
       {"model_type", "rodimus"},

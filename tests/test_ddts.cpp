@@ -1,5 +1,5 @@
-// DDTS (temperature-gated selection, SPEC §2.3 steps 7-9) against a straightforward f64 computation
-// of the same formulas, on random inputs with large |psi| and zero-norm keys.
+// DDTS (temperature-gated selection, docs/MODEL.md §2.3 steps 7-9) against a straightforward f64
+// computation of the same formulas, on random inputs with large |psi| and zero-norm keys.
 #include "support/primitive_support.hpp"
 #include "support/test_support.hpp"
 

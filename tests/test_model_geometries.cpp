@@ -3,9 +3,9 @@
 // per query head and sequence, so it grows with the window (or, unbounded, with
 // max_position_embeddings) and with the batch. Each model keeps the geometry's head counts,
 // head dimension 32, window and capacity, with a small d_model, one or two layers and a small
-// vocabulary (random weights, SPEC §8 init, written by the writer `rodimus bench` uses); decoding
-// from empty states (no prefill first, the save-then-decode flow) must give the same logits on the
-// cpu backend as on the scalar reference.
+// vocabulary (random weights, docs/MODEL.md §8 init, written by the writer `rodimus bench` uses);
+// decoding from empty states (no prefill first, the save-then-decode flow) must give the same
+// logits on the cpu backend as on the scalar reference.
 #include "support/temp_dir.hpp"
 #include "support/test_support.hpp"
 

@@ -15,15 +15,20 @@ TEST_CASE("golden rodimus_tiny: forward, decode and split equal the reference") 
   check_golden_model<scalar>({"rodimus_tiny", "rodimus_tiny", "logits", 40}, scalar{}, 1e-4);
 }
 TEST_CASE("golden rodimus_plus_tiny: forward, decode and split equal the reference") {
-  check_golden_model<scalar>({"rodimus_plus_tiny", "rodimus_plus_tiny", "logits", 40}, scalar{}, 1e-4);
+  check_golden_model<scalar>({"rodimus_plus_tiny", "rodimus_plus_tiny", "logits", 40}, scalar{},
+                             1e-4);
 }
 TEST_CASE("golden rodimus_plus_opts: forward, decode and split equal the reference") {
-  check_golden_model<scalar>({"rodimus_plus_opts", "rodimus_plus_opts", "logits", 35}, scalar{}, 1e-4);
+  check_golden_model<scalar>({"rodimus_plus_opts", "rodimus_plus_opts", "logits", 35}, scalar{},
+                             1e-4);
 }
 TEST_CASE("golden bf16 checkpoints equal logits_bf16_weights computed in f32") {
-  check_golden_model<scalar>({"rodimus_tiny_bf16", "rodimus_tiny", "logits_bf16_weights", 40}, scalar{}, 1e-4);
-  check_golden_model<scalar>({"rodimus_plus_tiny_bf16", "rodimus_plus_tiny", "logits_bf16_weights", 40}, scalar{}, 1e-4);
-  check_golden_model<scalar>({"rodimus_plus_opts_bf16", "rodimus_plus_opts", "logits_bf16_weights", 35}, scalar{}, 1e-4);
+  check_golden_model<scalar>({"rodimus_tiny_bf16", "rodimus_tiny", "logits_bf16_weights", 40},
+                             scalar{}, 1e-4);
+  check_golden_model<scalar>(
+      {"rodimus_plus_tiny_bf16", "rodimus_plus_tiny", "logits_bf16_weights", 40}, scalar{}, 1e-4);
+  check_golden_model<scalar>(
+      {"rodimus_plus_opts_bf16", "rodimus_plus_opts", "logits_bf16_weights", 35}, scalar{}, 1e-4);
 }
 TEST_CASE("cpu backend: every golden checkpoint equals the reference") {
   thread_pool pool(2);
@@ -31,8 +36,10 @@ TEST_CASE("cpu backend: every golden checkpoint equals the reference") {
   check_golden_model({"rodimus_tiny", "rodimus_tiny", "logits", 40}, be, 1e-4);
   check_golden_model({"rodimus_plus_tiny", "rodimus_plus_tiny", "logits", 40}, be, 1e-4);
   check_golden_model({"rodimus_plus_opts", "rodimus_plus_opts", "logits", 35}, be, 1e-4);
-  check_golden_model({"rodimus_plus_opts_bf16", "rodimus_plus_opts", "logits_bf16_weights", 35}, be, 1e-4);
-  check_golden_model({"rodimus_plus_tiny_bf16", "rodimus_plus_tiny", "logits_bf16_weights", 40}, be, 1e-4);
+  check_golden_model({"rodimus_plus_opts_bf16", "rodimus_plus_opts", "logits_bf16_weights", 35}, be,
+                     1e-4);
+  check_golden_model({"rodimus_plus_tiny_bf16", "rodimus_plus_tiny", "logits_bf16_weights", 40}, be,
+                     1e-4);
 }
 
 TEST_CASE("decode_async (ids and logits in the backend's memory) equals decode") {

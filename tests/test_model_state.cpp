@@ -205,8 +205,8 @@ TEST_CASE("state save and restore round trip") {
 }
 
 TEST_CASE("state bytes per sequence") {
-  // Rodimus-1.4B (SPEC §6.2): per layer the f32 GLA state N*E*4 = 1 MiB and the conv state E*4
-  // inputs (kept in f32 here: 64 KiB); 48 layers, plus the position counter.
+  // Rodimus-1.4B (docs/MODEL.md §6.2): per layer the f32 GLA state N*E*4 = 1 MiB and the conv state
+  // E*4 inputs (kept in f32 here: 64 KiB); 48 layers, plus the position counter.
   model_config c14;
   c14.d_model = 2048;
   c14.n_layer = 48;

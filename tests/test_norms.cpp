@@ -1,5 +1,6 @@
 // RMSNorm with fused residual add and the gated RMSNorm, scalar reference, against straightforward
-// double formulas (SPEC §1.2, §2.3 step 12), in every dtype, with aliasing and bad arguments.
+// double formulas (docs/MODEL.md §1.2, §2.3 step 12), in every dtype, with aliasing and bad
+// arguments.
 #include "support/primitive_support.hpp"
 #include "support/test_support.hpp"
 
@@ -10,7 +11,8 @@ using namespace rodimus;
 
 namespace {
 
-/// SPEC §1.2: s = f32(x) + residual (f32 add), y = s / sqrt(mean(s^2) + eps) * w, in double.
+/// docs/MODEL.md §1.2: s = f32(x) + residual (f32 add), y = s / sqrt(mean(s^2) + eps) * w, in
+/// double.
 void rms_formula(const std::vector<double>& x, const std::vector<float>* residual,
                  const std::vector<float>& w, index_t M, index_t D, double eps,
                  std::vector<double>& y, std::vector<float>& s) {

@@ -158,7 +158,7 @@ TEST_CASE("rotary (bf16): the cos/sin tables are rounded to bf16 before the f32 
   const auto x0 = test::uniform<bf16>(g, std::size_t(T * H * D));
   auto x = x0;
   REQUIRE(run(x, 1, T, H, D, -1, &off).ok());
-  // The rule of SPEC §5.2 spelled out, with and without rounding the tables.
+  // The rule of docs/MODEL.md §5.2 spelled out, with and without rounding the tables.
   std::size_t same_rounded = 0, same_unrounded = 0, n = 0;
   for (index_t t = 0; t < T; ++t)
     for (index_t j = 0; j < D / 2; ++j) {

@@ -1,5 +1,6 @@
-// SwiGLU of the Rodimus+ FFN, scalar reference: y = silu(second half) * first half (SPEC §1.6),
-// against a straightforward double formula in every dtype, with bad arguments.
+// SwiGLU of the Rodimus+ FFN, scalar reference: y = silu(second half) * first half
+// (docs/MODEL.md §1.6), against a straightforward double formula in every dtype, with bad
+// arguments.
 #include "support/primitive_support.hpp"
 #include "support/test_support.hpp"
 

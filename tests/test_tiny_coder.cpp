@@ -8,12 +8,11 @@
 #include <algorithm>
 #include <fstream>
 
-
 using namespace rodimus;
 
 TEST_CASE("tiny-coder bf16: logits and greedy generation through the decode path") {
-  test::check_tiny_coder(test::source_dir() + "/examples/models/tiny-coder",
-                         "logits_bf16_weights", "greedy_ids_bf16_weights", scalar{}, 1e-4);
+  test::check_tiny_coder(test::source_dir() + "/examples/models/tiny-coder", "logits_bf16_weights",
+                         "greedy_ids_bf16_weights", scalar{}, 1e-4);
 }
 
 TEST_CASE("tiny-coder f32 original (when present): the official code's logits and greedy ids") {

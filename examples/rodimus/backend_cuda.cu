@@ -40,8 +40,8 @@ struct cuda_resources {
 double copy_pass(cuda_resources& r) {
   constexpr std::size_t bytes = std::size_t(1) << 30;
   auto ok = [](cudaError_t e, const char* what) {
-    if (e != cudaSuccess) throw error(std::string("device copy probe: ") + what + ": " +
-                                      cudaGetErrorString(e));
+    if (e != cudaSuccess)
+      throw error(std::string("device copy probe: ") + what + ": " + cudaGetErrorString(e));
   };
   if (!r.copy_src) {
     ok(cudaMalloc(&r.copy_src, bytes), "cudaMalloc");
@@ -71,8 +71,9 @@ backend_session open_cuda_session(const model_weights& w, int capacity) {
   be.context = res->context.get();
   backend_session s;
   s.session = std::make_unique<model_session_on<cuda<90>>>(
-      w, be, capacity, std::string("cuda-sm") + std::to_string(prop.major * 10 + prop.minor) +
-                           " (" + prop.name + ")");
+      w, be, capacity,
+      std::string("cuda-sm") + std::to_string(prop.major * 10 + prop.minor) + " (" + prop.name +
+          ")");
   s.description = s.session->backend_name();
   cuda_resources* r = res.get();
   s.bandwidth_pass = [r] { return copy_pass(*r); };

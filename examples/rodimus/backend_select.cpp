@@ -30,8 +30,7 @@ backend_session open_session(const model_weights& w, const backend_options& o, i
   }
   // The host read probe (512 MiB, prefetching), on the backend's threads.
   auto probe = std::make_shared<read_probe<>>(std::size_t(512) << 20);
-  thread_pool* threads =
-      o.name == "cpu" ? static_cast<thread_pool*>(s.resources.get()) : nullptr;
+  thread_pool* threads = o.name == "cpu" ? static_cast<thread_pool*>(s.resources.get()) : nullptr;
   s.bandwidth_pass = [probe, threads] { return probe->pass(threads); };
   s.bandwidth_name = "read bandwidth";
   return s;

@@ -7,14 +7,14 @@
 // --backend: cpu (default), scalar or cuda (examples/rodimus/backend_select.hpp); --threads N: the
 // CPU backend's threads (1 to 1024; default one per hardware thread).
 //
-// 1. Writes config.json and model.safetensors with random weights initialised as SPEC §8 describes
-//    (examples/rodimus/random_model.hpp) into a private temporary folder (mkdtemp under $TMPDIR or
-//    /tmp) removed at the end, or into --dir PATH, where a model of the same configuration written
-//    by an earlier run is reused.
+// 1. Writes config.json and model.safetensors with random weights initialised as docs/MODEL.md §8
+//    describes (examples/rodimus/random_model.hpp) into a private temporary folder (mkdtemp under
+//    $TMPDIR or /tmp) removed at the end, or into --dir PATH, where a model of the same
+//    configuration written by an earlier run is reused.
 // 2. Measures the backend's memory bandwidth: on the host the streaming read bandwidth
 //    (rodimus/backend/cpu/read_probe.hpp, passes over 512 MiB), on CUDA a 1 GiB device copy (bytes
-//    read + written, CUDA events); 5 passes at start-up and one after each decode step; the limit is
-//    the best of them all, so a quiet moment anywhere in the run raises the bar rather than the
+//    read + written, CUDA events); 5 passes at start-up and one after each decode step; the limit
+//    is the best of them all, so a quiet moment anywhere in the run raises the bar rather than the
 //    ratio. `limit` in the JSON names it (read_bandwidth_bytes_per_s holds its value).
 // 3. Prefills B sequences of T random tokens, then decodes N tokens for each (batch B per step;
 //    each step's logits come back to the host, where the next tokens are picked).
@@ -45,10 +45,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend_select.hpp"
 #include "cli.hpp"
 #include "random_model.hpp"
 #include "rodimus/backend/cpu/all.hpp"
-#include "backend_select.hpp"
 #include "rodimus/io/read_file.hpp"
 #include "rodimus/io/safetensors.hpp"
 #include "rodimus/model/runner.hpp"

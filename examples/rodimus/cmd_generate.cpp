@@ -7,7 +7,7 @@
 // prefill and decode speeds and the state bytes per sequence.
 //
 // Prompts: --prompt-ids takes token ids; --prompt encodes TEXT with DIR/tokenizer.json; --chat
-// wraps TEXT in the Rodimus chat format (SPEC 7.3)
+// wraps TEXT in the Rodimus chat format (docs/MODEL.md §7.3)
 //   [<role>SYSTEM</role>{--system}]<role>HUMAN</role>{TEXT}<role>ASSISTANT</role>
 // and encodes that. With neither --model nor a prompt it runs the shipped tiny-coder on
 // "def fibonacci(n):\n".
@@ -45,8 +45,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli.hpp"
 #include "backend_select.hpp"
+#include "cli.hpp"
 #include "rodimus/core/finite.hpp"
 #include "rodimus/io/read_file.hpp"
 #include "rodimus/io/tokenizer.hpp"
@@ -102,7 +102,7 @@ std::vector<std::int64_t> parse_ids(const std::string& s) {
 
 // ---- the prompt ----
 
-/// The chat wrapper of SPEC 7.3 around one user message (and an optional system message).
+/// The chat wrapper of docs/MODEL.md §7.3 around one user message (and an optional system message).
 std::string chat_text(const std::string& message, const std::optional<std::string>& system) {
   std::string s;
   if (system) s += "<role>SYSTEM</role>" + *system;
@@ -304,8 +304,8 @@ int run_generate(int argc, char** argv) {
 
   std::vector<std::int64_t> out;
   const auto t_prefill = clock_type::now();
-  std::vector<float> logits = model.prefill({slot}, p.ids, {0, std::int64_t(p.ids.size())},
-                                            logits_for::last_position);
+  std::vector<float> logits =
+      model.prefill({slot}, p.ids, {0, std::int64_t(p.ids.size())}, logits_for::last_position);
   const double prefill_s = seconds_since(t_prefill);
   double decode_s = 0.0;
   long long decode_steps = 0;

@@ -8,8 +8,9 @@
 //   split:P  prefill of the first P tokens, then decode steps for the rest (0 <= P <= T)
 // Computed in f32 whatever the weights' dtype. --backend scalar is the reference (default); cpu the
 // SIMD backend on --threads N threads (1 to 1024, default 1); cuda the GPU (examples/rodimus/
-// backend_cuda.cu, built where nvcc is present). The output is replaced all at once (written beside it, then renamed): a failed run leaves
-// an existing file as it was; --input and --output must be regular files.
+// backend_cuda.cu, built where nvcc is present). The output is replaced all at once (written beside
+// it, then renamed): a failed run leaves an existing file as it was; --input and --output must be
+// regular files.
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -17,8 +18,8 @@
 #include <system_error>
 #include <vector>
 
-#include "cli.hpp"
 #include "backend_select.hpp"
+#include "cli.hpp"
 #include "rodimus/io/atomic_file.hpp"
 #include "rodimus/io/safetensors.hpp"
 #include "rodimus/model/runner.hpp"

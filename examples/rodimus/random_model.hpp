@@ -1,13 +1,13 @@
-// Random-weight checkpoints of the released geometries (SPEC §8 init), written by `rodimus bench`
-// and by the tests that need a model of a given shape.
+// Random-weight checkpoints of the released geometries (docs/MODEL.md §8 init), written by
+// `rodimus bench` and by the tests that need a model of a given shape.
 //
 // geometry_by_name gives the config.json of rodimus-1.4b, rodimus-plus-1.6b or rodimus-plus-4b
 // (optionally with fewer layers); write_random_model writes config.json and model.safetensors with
-// weights initialised as SPEC §8 describes (N(0, 0.02) projections and embeddings, out_proj
-// rescaled by 1/sqrt(n_res * L), Xavier-uniform gain 2^-2.5 mixer-internal weights, the DDTS bias
-// inits, conv U(-0.5, 0.5), norms 1). Normal draws use a sum of four uniforms (an approximate
-// normal, bounded at 3.5 sigma): fast enough for billions of parameters, the same scale as the
-// reference init.
+// weights initialised as docs/MODEL.md §8 describes (N(0, 0.02) projections and embeddings,
+// out_proj rescaled by 1/sqrt(n_res * L), Xavier-uniform gain 2^-2.5 mixer-internal weights, the
+// DDTS bias inits, conv U(-0.5, 0.5), norms 1). Normal draws use a sum of four uniforms (an
+// approximate normal, bounded at 3.5 sigma): fast enough for billions of parameters, the same scale
+// as the reference init.
 #pragma once
 
 #include <algorithm>
@@ -99,7 +99,7 @@ struct init_rule {
   float a = 0.0f; // std, bound or value
 };
 
-/// SPEC §8 for one tensor name.
+/// docs/MODEL.md §8 for one tensor name.
 inline init_rule rule_for(const std::string& name, const model_config& cfg,
                           const std::vector<std::int64_t>& shape) {
   const auto ends = [&](const char* s) {

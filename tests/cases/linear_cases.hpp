@@ -18,8 +18,8 @@
 //        E = (u_x + (K + 2) 2^-23) S + t_x
 //          u_x = u_w^2 when x is split into hi + lo in the weight's dtype, else 0; t_x = 2^-25
 //          sum_k |w[n, k]| when the parts are f16 (lo below 2^-14 is subnormal there: an absolute
-//          error of up to 2^-25), else 0; (K + 2) 2^-23 S bounds the f32 products and sums, rounding or
-//          truncating, in any order
+//          error of up to 2^-25), else 0; (K + 2) 2^-23 S bounds the f32 products and sums,
+//          rounding or truncating, in any order
 //        |y - y_ref| <= (1 + u_y) (E + 2 u_y |y_ref|) + 2 tiny_y
 //      (both y and y_ref are rounded to the output dtype: u_y |y| each; tiny_y = half the smallest
 //      subnormal step of f16, 2^-25, covers gradual underflow; negligible for f32 and bf16).

@@ -19,14 +19,15 @@
 namespace rodimus::test {
 
 struct golden_case {
-  const char* model;    // checkpoint folder
-  const char* expected; // folder holding expected.safetensors
-  const char* tensor;   // expected logits tensor
+  const char* model;     // checkpoint folder
+  const char* expected;  // folder holding expected.safetensors
+  const char* tensor;    // expected logits tensor
   index_t decode_prefix; // report.json's decode_prefix (the reference decoder's first bad step
                          // follows)
 };
 
-template <class Backend> void check_golden_model(const golden_case& gc, const Backend& be, double tol) {
+template <class Backend>
+void check_golden_model(const golden_case& gc, const Backend& be, double tol) {
   INFO("model " << std::string(gc.model));
   const auto w = model_weights::load(golden_dir() + "/" + gc.model);
   const auto e = open_golden(std::string(gc.expected) + "/expected.safetensors");

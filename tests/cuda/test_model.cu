@@ -106,7 +106,8 @@ TEST_CASE("cuda model: batch invariance, and one graph per decode batch size") {
   const std::vector<float> row1(three.begin() + std::ptrdiff_t(T * V),
                                 three.begin() + std::ptrdiff_t(2 * T * V));
   test::check_close(row1, one, 1e-5, 1.0, "split:10, row 1 of 3 vs alone");
-  // Decode steps of batch 1 and batch 3, 20 each: a capture per batch size (and pool), then replays.
+  // Decode steps of batch 1 and batch 3, 20 each: a capture per batch size (and pool), then
+  // replays.
   CHECK(gpu.graph_captures() <= 4);
   CHECK(gpu.graph_captures() >= 1);
 }

@@ -1,11 +1,11 @@
-// The Rodimus and Rodimus+ blocks (SPEC §1.2-§1.4), composed of the primitives and the sub-blocks.
-// hidden (M, D) is the previous block's output (the embedding at layer 0); residual (M, D) is the
-// f32 stream, updated in place (absent at layer 0: first_layer = true).
+// The Rodimus and Rodimus+ blocks (docs/MODEL.md §1.2-§1.4), composed of the primitives and the
+// sub-blocks. hidden (M, D) is the previous block's output (the embedding at layer 0); residual
+// (M, D) is the f32 stream, updated in place (absent at layer 0: first_layer = true).
 //
 //   "rodimus":       (a, r1) = MixerNorm(hidden, r);  hidden' = Mixer(a);  r' = r1
 //   "rodimus_plus":  (a, r1) = MixerNorm(hidden, r);  m = Mixer(a)
 //                    (b, r2) = AttnNorm(m, r1);       z = SWSKA(b)
-//                    c = FFNNorm(z + r2)              (the sum is NOT kept: pitfall 1)
+//                    c = FFNNorm(z + r2)              (the sum is NOT kept: MODEL.md pitfall 1)
 //                    hidden' = FFN(c);                r' = r2
 // Every norm is RMSNorm over D with eps = norm_epsilon and the residual add in f32.
 #pragma once
@@ -18,8 +18,8 @@
 #include "rodimus/blocks/ffn.hpp"
 #include "rodimus/blocks/mixer.hpp"
 #include "rodimus/blocks/swska_layer.hpp"
-#include "rodimus/model/config.hpp"
 #include "rodimus/core/memory.hpp"
+#include "rodimus/model/config.hpp"
 #include "rodimus/model/weight_views.hpp"
 #include "rodimus/primitives/rmsnorm.hpp"
 
@@ -68,8 +68,7 @@ rodimus_block(const Backend& be, const model_config& cfg, const layer_weights& w
   RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
   const float eps = float(cfg.norm_epsilon);
   auto keep = [&](float* dst, const float* src) {
-    return dst ? copy_within(be, dst, src, std::size_t(M * D) * sizeof(float))
-               : status::success();
+    return dst ? copy_within(be, dst, src, std::size_t(M * D) * sizeof(float)) : status::success();
   };
   auto norm = [&](const float* x, bool add_residual, bool keep_sum, weight_vector weight) {
     rmsnorm_args<float, float> na;

@@ -65,8 +65,10 @@ template <class Backend>
                                       const std::int64_t* ids, index_t M, float scale,
                                       tensor_view<float, 2> out) noexcept {
   switch (table.type) {
-  case dtype::f32: return embedding(be, embedding_args<float>{table.view<float>(), ids, M, out, scale});
-  case dtype::bf16: return embedding(be, embedding_args<bf16>{table.view<bf16>(), ids, M, out, scale});
+  case dtype::f32:
+    return embedding(be, embedding_args<float>{table.view<float>(), ids, M, out, scale});
+  case dtype::bf16:
+    return embedding(be, embedding_args<bf16>{table.view<bf16>(), ids, M, out, scale});
   case dtype::f16: return embedding(be, embedding_args<f16>{table.view<f16>(), ids, M, out, scale});
   default: break;
   }

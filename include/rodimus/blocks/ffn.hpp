@@ -1,7 +1,7 @@
-// The SwiGLU FFN of a Rodimus+ block (SPEC §1.6), composed of the primitives:
+// The SwiGLU FFN of a Rodimus+ block (docs/MODEL.md §1.6), composed of the primitives:
 //
 //   fc  = c . ffn.fc^T                 (M, 2F) [value | gate]
-//   y   = silu(fc[:, F:]) * fc[:, :F]  (M, F)  SiLU on the SECOND half (pitfall 3)
+//   y   = silu(fc[:, F:]) * fc[:, :F]  (M, F)  SiLU on the SECOND half (MODEL.md pitfall 3)
 //   out = y . ffn.out_proj^T           (M, D)
 #pragma once
 
@@ -22,8 +22,7 @@ std::size_t swiglu_ffn_workspace_bytes(const Backend& be, const model_config& cf
                                        index_t tokens) noexcept {
   const index_t F = cfg.ffn_hidden();
   return block_arena::bytes(tokens * 2 * F) + block_arena::bytes(tokens * F) +
-         linear_weight_workspace_bytes(be, tokens, std::max(cfg.d_model, F)) +
-         workspace::alignment;
+         linear_weight_workspace_bytes(be, tokens, std::max(cfg.d_model, F)) + workspace::alignment;
 }
 
 /// out (M, D) = FFN(in (M, D)).
@@ -41,7 +40,8 @@ template <class Backend>
   RODIMUS_TRY(linear_weight(be, in, w.fc, make_view(fc, M, 2 * F), ar.rest()));
   RODIMUS_TRY(swiglu(be, swiglu_args<float>{make_view(static_cast<const float*>(fc), M, 2 * F),
                                             make_view(y, M, F)}));
-  return linear_weight(be, make_view(static_cast<const float*>(y), M, F), w.out_proj, out, ar.rest());
+  return linear_weight(be, make_view(static_cast<const float*>(y), M, F), w.out_proj, out,
+                       ar.rest());
 }
 
 } // namespace rodimus

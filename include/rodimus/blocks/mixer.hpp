@@ -1,17 +1,17 @@
-// The Rodimus mixer (RodimusFlow + RodimusFlowInner, SPEC §2.3 and the decode form §6.3), composed
-// of the primitives. Input a (M, D) = MixerNorm output; output out (M, D). E = d_inner,
+// The Rodimus mixer (RodimusFlow + RodimusFlowInner, docs/MODEL.md §2.3 and the decode form §6.3),
+// composed of the primitives. Input a (M, D) = MixerNorm output; output out (M, D). E = d_inner,
 // N = mem_size, R = low rank:
 //
-//   x = a . fc[0:E]^T,  g = a . fc[E:2E]^T          (M, E) data path and gate (pitfall 3)
+//   x = a . fc[0:E]^T,  g = a . fc[E:2E]^T          (M, E) data path and gate (MODEL.md pitfall 3)
 //   c = silu(causal_conv(x) + bias)                  (M, E) conv state: the last W inputs x
 //   r = c . in_proj[0:N]^T,  k = c . in_proj[N:2N]^T (M, N)
-//   u = sigmoid((x . W0^T) . W1^T + b1) * x          (M, E) from the PRE-conv x (pitfall 4)
+//   u = sigmoid((x . W0^T) . W1^T + b1) * x         (M, E) from the PRE-conv x (MODEL.md pitfall 4)
 //   psi = c . mem_gate^T                             (M, 2N); DDTS adds the f32 bias:
 //   k_hat = k / max(|k|, eps) * softplus(sel)^sigmoid(tau),
 //   log_decay = -softplus(sel) * sigmoid(tau)        (M, N) each
 //   o_gla = GLA(q = r, k = k_hat, v = u, g = log_decay, scale = N^-1/2)   state (N, E) f32
-//   o = o_gla + c * residual_weight                  f32 add (pitfall 5)
-//   y = gated_rmsnorm(o, g) = norm(o * silu(g)) * act_norm                 (pitfall 6)
+//   o = o_gla + c * residual_weight                  f32 add (MODEL.md pitfall 5)
+//   y = gated_rmsnorm(o, g) = norm(o * silu(g)) * act_norm                 (MODEL.md pitfall 6)
 //   out = y . out_proj^T                             (M, D)
 //
 // Prefill runs the chunked GLA over packed sequences, starting from (and leaving) each sequence's
@@ -29,8 +29,8 @@
 #include "rodimus/blocks/common.hpp"
 #include "rodimus/model/config.hpp"
 #include "rodimus/model/weight_views.hpp"
-#include "rodimus/primitives/channel_gate.hpp"
 #include "rodimus/primitives/causal_conv.hpp"
+#include "rodimus/primitives/channel_gate.hpp"
 #include "rodimus/primitives/ddts.hpp"
 #include "rodimus/primitives/elementwise.hpp"
 #include "rodimus/primitives/gated_rmsnorm.hpp"
@@ -46,8 +46,8 @@ struct mixer_state {
   tensor_view<float, 4> gla;  // (P, 1, N, E) the GLA memory S
 };
 
-/// GLA chunk length of the prefill. Any length gives the same maths (SPEC §4.7); the reference's
-/// fused_chunk_gla uses 16.
+/// GLA chunk length of the prefill. Any length gives the same maths (docs/MODEL.md §4.7); the
+/// reference's fused_chunk_gla uses 16.
 constexpr int mixer_gla_chunk = 64;
 
 namespace detail {
@@ -168,9 +168,8 @@ template <class Backend>
                             make_view(h, M, R), ar.rest()));
   RODIMUS_TRY(linear_weight(be, make_view(static_cast<const float*>(h), M, R), w.ch_gate_up,
                             make_view(u, M, E), ar.rest()));
-  RODIMUS_TRY(channel_gate(
-      be, channel_gate_args{make_view(u, M, E), w.ch_gate_bias,
-                            make_view(static_cast<const float*>(x), M, E)}));
+  RODIMUS_TRY(channel_gate(be, channel_gate_args{make_view(u, M, E), w.ch_gate_bias,
+                                                 make_view(static_cast<const float*>(x), M, E)}));
 
   // 7-9. memory gates and DDTS.
   RODIMUS_TRY(linear_weight(be, cv, w.mem_gate, make_view(psi, M, 2 * N), ar.rest()));
@@ -223,7 +222,8 @@ template <class Backend>
   na.y = make_view(o, M, E);
   na.eps = float(cfg.norm_epsilon);
   RODIMUS_TRY(gated_rmsnorm(be, na));
-  return linear_weight(be, make_view(static_cast<const float*>(o), M, E), w.out_proj, out, ar.rest());
+  return linear_weight(be, make_view(static_cast<const float*>(o), M, E), w.out_proj, out,
+                       ar.rest());
 }
 
 } // namespace rodimus

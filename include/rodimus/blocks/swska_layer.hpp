@@ -1,4 +1,5 @@
-// The SW-SKA layer of a Rodimus+ block (SPEC §5, §11.2, §11.3), composed of the primitives:
+// The SW-SKA layer of a Rodimus+ block (docs/MODEL.md §5, §11.2, §11.3), composed of the
+// primitives:
 //
 //   q = b . q_proj^T (M, H, d_h),  k = b . k_proj^T (M, Hk, d_h),  v = b . v_proj^T (M, Hv, d_h)
 //   RoPE (NeoX rotate-half over rotary_dim channels, base) on q and k at absolute positions
@@ -139,7 +140,8 @@ template <class Backend>
     sa.num_seqs = lay.num_seqs;
     RODIMUS_TRY(swska_ring_store(be, sa));
   }
-  return linear_weight(be, make_view(static_cast<const float*>(o), M, H * dh), w.out_proj, out, ar.rest());
+  return linear_weight(be, make_view(static_cast<const float*>(o), M, H * dh), w.out_proj, out,
+                       ar.rest());
 }
 
 } // namespace rodimus

@@ -1,8 +1,8 @@
 // Replaying the launches of a step. The model runner hands each decode step to
 // `step_graph<Backend>::run(key, step)`: the host backends simply run it; the CUDA backend
 // (backend/cuda/graph.cuh) captures the step's kernels into a CUDA graph the first time a key is
-// seen and replays the graph afterwards (one launch instead of hundreds). `key` must change whenever
-// anything the step's launches bake in changes: sizes, buffer addresses.
+// seen and replays the graph afterwards (one launch instead of hundreds). `key` must change
+// whenever anything the step's launches bake in changes: sizes, buffer addresses.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,8 @@
 
 namespace rodimus {
 
-template <class Backend> class step_graph; // specialised per backend (a missing one is a compile error)
+template <class Backend>
+class step_graph; // specialised per backend (a missing one is a compile error)
 
 /// The host backends run every step as it comes.
 struct host_step_graph {

@@ -1,8 +1,8 @@
 // config.json of a Rodimus / Rodimus+ checkpoint (Hugging Face layout) -> rodimus::model_config.
 //
 // Real checkpoints store only the keys that differ from the reference configuration class, so every
-// missing key takes that class's default (SPEC §11.4). Validation is strict: a key of the wrong
-// JSON type, a size that is zero or negative, or values that do not fit together (heads not
+// missing key takes that class's default (docs/MODEL.md §11.4). Validation is strict: a key of the
+// wrong JSON type, a size that is zero or negative, or values that do not fit together (heads not
 // dividing d_model, num_heads not divisible by num_heads_k / num_heads_v, unknown block_type, ...)
 // throw rodimus::error naming the file, the key, what was expected and what was found. Keys the
 // model does not use (dropout, initializer_range, use_cache, ...) are ignored.

@@ -30,6 +30,7 @@
 
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/error.hpp"
+#include "rodimus/io/atomic_file.hpp"
 #include "rodimus/io/json_brief.hpp"
 #include "rodimus/io/json_strict.hpp"
 #include "rodimus/io/mapped_file.hpp"
@@ -388,11 +389,8 @@ to_safetensors_bytes(const std::vector<tensor_to_write>& tensors,
 inline void write_safetensors(const std::string& path, const std::vector<tensor_to_write>& tensors,
                               const std::map<std::string, std::string>& metadata = {}) {
   const auto bytes = to_safetensors_bytes(tensors, metadata);
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) throw error(path + ": cannot open for writing");
-  f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-  f.close(); // a full disk can show only when the buffered bytes are flushed
-  if (!f) throw error(path + ": write failed");
+  // Beside the destination, then renamed: a failed write leaves an existing file as it was.
+  write_file_atomically(path, bytes.data(), bytes.size());
 }
 
 } // namespace rodimus::io

@@ -1,6 +1,6 @@
-// The hyper-parameters of a Rodimus / Rodimus+ model (SPEC §1, §2.1, §5, §7.1, §11.4) and the sizes
-// derived from them. io/config.hpp fills it from a Hugging Face config.json, applying the reference
-// configuration class's defaults for every missing key.
+// The hyper-parameters of a Rodimus / Rodimus+ model (docs/MODEL.md §1, §2.1, §5, §7.1, §11.4) and
+// the sizes derived from them. io/config.hpp fills it from a Hugging Face config.json, applying the
+// reference configuration class's defaults for every missing key.
 //
 //   E  = d_inner          = align8(int(D * expand_ratio))            (truncate, then round up to 8)
 //   R  = low rank         = max(D // 64, 16) for "auto", else the given number

@@ -1,5 +1,5 @@
-// The model runner (SPEC §1): embedding, the blocks, the final norm and the LM head, over a
-// state_pool, on one backend.
+// The model runner (docs/MODEL.md §1): embedding, the blocks, the final norm and the LM head, over
+// a state_pool, on one backend.
 //
 //   h0 = E[ids] * embed_scale  [-> RMSNorm(embed_norm)]          (M, D) f32; layer 0's residual
 //   for each layer: (hidden, residual) = block(hidden, residual)
@@ -24,9 +24,9 @@
 // allows. All are checked before any state changes.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -223,8 +223,8 @@ private:
                       " appears twice in one batch");
     }
   }
-  void check_capacity(const state_pool<Backend>& pool, std::int64_t position,
-                      std::int64_t length, std::int32_t slot) const {
+  void check_capacity(const state_pool<Backend>& pool, std::int64_t position, std::int64_t length,
+                      std::int32_t slot) const {
     const model_config& c = config();
     if (c.is_plus() && c.window_left() < 0 && position + length > pool.ring_size())
       throw error(
@@ -260,7 +260,8 @@ private:
     lay.tokens = index_t(ids.size());
     lay.num_seqs = index_t(slots.size());
     ids_ = reinterpret_cast<const std::int64_t*>(base + offset[0]);
-    lay.cu_seqlens = cu_seqlens.empty() ? nullptr : reinterpret_cast<const std::int64_t*>(base + offset[1]);
+    lay.cu_seqlens =
+        cu_seqlens.empty() ? nullptr : reinterpret_cast<const std::int64_t*>(base + offset[1]);
     lay.position = reinterpret_cast<const std::int64_t*>(base + offset[2]);
     rows_ = reinterpret_cast<const std::int64_t*>(base + offset[3]);
     lay.slot = reinterpret_cast<const std::int32_t*>(base + offset[4]);

@@ -1,5 +1,5 @@
-// Per-sequence inference state of a Rodimus / Rodimus+ model (SPEC §6), kept in pools of P slots so
-// a batch of sequences can be decoded together. Per layer and slot (all f32):
+// Per-sequence inference state of a Rodimus / Rodimus+ model (docs/MODEL.md §6), kept in pools of P
+// slots so a batch of sequences can be decoded together. Per layer and slot (all f32):
 //
 //   conv    (E, W)       the last W = d_conv mixer inputs x, oldest first, the current one included
 //   gla     (1, N, E)    the GLA memory S (K-major, N = mem_size)
@@ -18,9 +18,9 @@
 // finite, before touching the slot.
 // The file is the same on every backend: a state saved from the GPU loads on the CPU.
 //
-// state_pool<Backend>: the pools live in the backend's memory (core/memory.hpp: host memory on 2 MiB
-// pages for scalar / cpu, device memory for CUDA); the bookkeeping (positions, slots in use) stays
-// on the host.
+// state_pool<Backend>: the pools live in the backend's memory (core/memory.hpp: host memory on 2
+// MiB pages for scalar / cpu, device memory for CUDA); the bookkeeping (positions, slots in use)
+// stays on the host.
 #pragma once
 
 #include <algorithm>
@@ -62,8 +62,8 @@ public:
     try {
       layers_.resize(std::size_t(cfg.n_layer));
       auto pool = [&](index_t elems) {
-        return backend_buffer<Backend>(be_, workspace::product(P, std::size_t(elems) * sizeof(float)),
-                                       "state_pool");
+        return backend_buffer<Backend>(
+            be_, workspace::product(P, std::size_t(elems) * sizeof(float)), "state_pool");
       };
       for (auto& l : layers_) {
         l.conv = pool(conv_elems());
@@ -119,7 +119,8 @@ public:
     position_[s] = 0;
   }
 
-  /// Copy the state of slot `from` into slot `to` (a shared prefix continued twice), on the backend.
+  /// Copy the state of slot `from` into slot `to` (a shared prefix continued twice), on the
+  /// backend.
   void copy_slot(int from, int to) {
     const std::size_t a = checked(from), b = checked(to);
     for (const slot_tensor& t : slot_tensors()) {
@@ -223,8 +224,8 @@ public:
     }
     for (std::size_t i = 0; i < wants.size(); ++i)
       state_pool::check(copy_to_backend(be_, slot_data(wants[i], s), host[i].data(),
-                            host[i].size() * sizeof(float)),
-            "load");
+                                        host[i].size() * sizeof(float)),
+                        "load");
     state_pool::check(synchronize(be_), "load");
     position_[s] = pos;
   }

@@ -90,16 +90,15 @@ void for_each_weight(model_weight_views& w, bool tied, OnMatrix&& f, OnVector&& 
     for (weight_matrix* m : {&L.mixer.fc, &L.mixer.out_proj, &L.mixer.in_proj,
                              &L.mixer.ch_gate_down, &L.mixer.ch_gate_up, &L.mixer.mem_gate})
       f(*m);
-    for (weight_vector* v : {&L.mixer.act_norm, &L.mixer.conv_weight, &L.mixer.conv_bias,
-                             &L.mixer.residual_weight, &L.mixer.ch_gate_bias,
-                             &L.mixer.mem_gate_bias})
+    for (weight_vector* v :
+         {&L.mixer.act_norm, &L.mixer.conv_weight, &L.mixer.conv_bias, &L.mixer.residual_weight,
+          &L.mixer.ch_gate_bias, &L.mixer.mem_gate_bias})
       g(*v);
     if (L.attn_norm.data) {
       g(L.attn_norm);
       g(L.ffn_norm);
-      for (weight_matrix* m :
-           {&L.attn.q_proj, &L.attn.k_proj, &L.attn.v_proj, &L.attn.out_proj, &L.ffn.fc,
-            &L.ffn.out_proj})
+      for (weight_matrix* m : {&L.attn.q_proj, &L.attn.k_proj, &L.attn.v_proj, &L.attn.out_proj,
+                               &L.ffn.fc, &L.ffn.out_proj})
         f(*m);
     }
   }

@@ -1,5 +1,5 @@
-// The parameters of a Rodimus / Rodimus+ checkpoint (SPEC §7.2, §11.1), checked against the
-// configuration and held ready for the blocks.
+// The parameters of a Rodimus / Rodimus+ checkpoint (docs/MODEL.md §7.2, §11.1), checked against
+// the configuration and held ready for the blocks.
 //
 // Validation (all problems are collected and reported in one rodimus::error naming the checkpoint):
 //   - every tensor the configuration implies exists with its shape (missing / misshapen: each name

@@ -1,5 +1,5 @@
-// Depthwise causal conv1d with bias and optional SiLU: the Rodimus ShortConv (SPEC §2.3 step 3,
-// §6.1). Per channel c, with kernel width W (d_conv = 4 in every release):
+// Depthwise causal conv1d with bias and optional SiLU: the Rodimus ShortConv (docs/MODEL.md §2.3
+// step 3, §6.1). Per channel c, with kernel width W (d_conv = 4 in every release):
 //
 //   y_t[c] = act( bias[c] + sum_{w=0..W-1} weight[c][w] * x_{t-(W-1)+w}[c] )
 //   act    = silu, or the identity when silu == false

@@ -1,5 +1,5 @@
-// The Rodimus mixer's channel (input) gate, after its two low-rank projections (SPEC §2.3 step 6,
-// blocks/mixer.hpp step 6), in place on the up-projection's output u:
+// The Rodimus mixer's channel (input) gate, after its two low-rank projections (docs/MODEL.md §2.3
+// step 6, blocks/mixer.hpp step 6), in place on the up-projection's output u:
 //
 //   u[m, e] = sigmoid(u[m, e] + bias[e]) * x[m, e]          f32 (double in the scalar reference)
 //

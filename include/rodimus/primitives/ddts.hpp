@@ -1,5 +1,5 @@
-// DDTS: the data-dependent temperature selection of the Rodimus mixer (SPEC §2.3 steps 7-9).
-// Per row m and key channel n (N = mem_size), all in f32 as the reference computes it:
+// DDTS: the data-dependent temperature selection of the Rodimus mixer (docs/MODEL.md §2.3 steps
+// 7-9). Per row m and key channel n (N = mem_size), all in f32 as the reference computes it:
 //
 //   psi_sel = f32(gate_preact[m, n])     + bias[n]       (f32 add; no add without a bias)
 //   psi_tau = f32(gate_preact[m, N + n]) + bias[N + n]

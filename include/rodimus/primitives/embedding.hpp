@@ -1,6 +1,6 @@
-// Embedding lookup: the first step of the model runner (SPEC §1.1), a gather of table rows by token
-// id, widened to f32 and scaled (embed_scale: sqrt(mem_size) with use_scale_embedding, 1 in every
-// release):
+// Embedding lookup: the first step of the model runner (docs/MODEL.md §1.1), a gather of table rows
+// by token id, widened to f32 and scaled (embed_scale: sqrt(mem_size) with use_scale_embedding, 1
+// in every release):
 //
 //   out[m, :] = f32(table[ids[m], :]) * scale            m < M, ids[m] in [0, V)
 //

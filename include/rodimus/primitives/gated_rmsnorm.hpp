@@ -1,5 +1,5 @@
-// Gated RMSNorm of the Rodimus mixer output (SPEC §2.3 step 12, norm_before_gate = False, one
-// group):
+// Gated RMSNorm of the Rodimus mixer output (docs/MODEL.md §2.3 step 12, norm_before_gate = False,
+// one group):
 //
 //   z = x * silu(gate)                       element-wise, f32 in the reference (double in scalar)
 //   y = Act(z * rsqrt(mean_E(z^2) + eps) * weight)

@@ -1,4 +1,4 @@
-// Gated linear attention (GLA) recurrence: the Rodimus memory (SPEC §2.4, §4).
+// Gated linear attention (GLA) recurrence: the Rodimus memory (docs/MODEL.md §2.4, §4).
 //
 //   S_0 = initial_state (or 0)                   S: (K, V) per sequence and head, fp32
 //   S_t = diag(exp(g_t)) S_{t-1} + k_t^T v_t     decay first, then add the outer product
@@ -7,11 +7,12 @@
 //
 // g is the log of the per-key-channel decay (g <= 0). Three entry points compute it:
 //   gla_scan     the sequential recurrence over T (one step per token)
-//   gla_chunked  the chunked parallel form (SPEC §4.1), any chunk size; every exponent it takes
-//                is <= 0
+//   gla_chunked  the chunked parallel form (docs/MODEL.md §4.1), any chunk size; every exponent it
+//                takes is <= 0
 //   gla_decode   one token for a batch whose states live in a pool, addressed by slot
 //
-// Chunked form, chunk c of length L covering positions t0 .. t0+L-1 of one sequence (SPEC §4.1):
+// Chunked form, chunk c of length L covering positions t0 .. t0+L-1 of one sequence
+// (docs/MODEL.md §4.1):
 //   G_i   = sum_{s=t0}^{t0+i} g_s (local inclusive cumsum),  Gamma = G_{L-1}
 //   A_ij  = sum_n q_i[n] k_j[n] exp(G_i[n] - G_j[n])            j <= i only
 //   o_i   = scale * ( (q_i * exp(G_i)) S_in + sum_{j<=i} A_ij v_j )

@@ -1,4 +1,4 @@
-// RMSNorm with the fused residual add of every Rodimus pre-norm (SPEC §1.2):
+// RMSNorm with the fused residual add of every Rodimus pre-norm (docs/MODEL.md §1.2):
 //
 //   s    = Residual(x) + residual          (residual absent at the first layer: s = Residual(x))
 //   rstd = 1 / sqrt(mean_D(s^2) + eps)

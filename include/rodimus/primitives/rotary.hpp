@@ -1,4 +1,4 @@
-// Rotary position embedding, GPT-NeoX "rotate-half" pairing (SPEC §5.2, §11.3), in place:
+// Rotary position embedding, GPT-NeoX "rotate-half" pairing (docs/MODEL.md §5.2, §11.3), in place:
 //
 //   r       = rotary_dim (even, 0 < r <= D; -1 means D; 0 turns rotary off), half = r / 2
 //   theta_j = 1 / base^(2j / r)              j < half, in f32 like the reference

@@ -1,5 +1,5 @@
-// Per-channel scaled add, the Rodimus mixer's internal skip (SPEC §2.3 step 11, blocks/mixer.hpp
-// step 11: o = o_gla + c * residual_weight), in place on o:
+// Per-channel scaled add, the Rodimus mixer's internal skip (docs/MODEL.md §2.3 step 11,
+// blocks/mixer.hpp step 11: o = o_gla + c * residual_weight), in place on o:
 //
 //   o[m, e] += c[m, e] * w[e]                               f32 (double in the scalar reference)
 //

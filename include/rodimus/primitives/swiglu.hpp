@@ -1,5 +1,5 @@
-// SwiGLU of the Rodimus+ FFN (SPEC §1.6): the fc output's first half is the value, the second half
-// the gate, and SiLU acts on the SECOND half:
+// SwiGLU of the Rodimus+ FFN (docs/MODEL.md §1.6): the fc output's first half is the value, the
+// second half the gate, and SiLU acts on the SECOND half:
 //
 //   y[m, f] = Act( silu(fc[m, F + f]) * fc[m, f] )        f < F, computed in f32 (double in scalar)
 //

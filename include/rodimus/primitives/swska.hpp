@@ -1,5 +1,5 @@
-// Shared-key sliding-window attention (SW-SKA, SPEC §5): causal softmax attention with a left
-// window where few key heads (one in every release) serve all query heads.
+// Shared-key sliding-window attention (SW-SKA, docs/MODEL.md §5): causal softmax attention with a
+// left window where few key heads (one in every release) serve all query heads.
 //
 //   query i at absolute position p_i attends the keys at absolute positions
 //     j in [max(0, p_i - window_left), p_i]        (window_left = -1: [0, p_i], unbounded causal)
@@ -7,9 +7,9 @@
 //   o_i[h] = sum_j softmax_j(s_ij) v_j[h % Hv]     (scalar: softmax in double, max subtracted)
 //
 // Query head h reads key head h % Hk and value head h % Hv (heads are tiled, not interleaved); Hq
-// must be divisible by Hk and by Hv. A model's window_left is attn_cfg.window_size // 2 (SPEC
-// §5.3): every token sees itself and window_left earlier tokens, window_left + 1 keys, in prefill
-// and decode alike.
+// must be divisible by Hk and by Hv. A model's window_left is attn_cfg.window_size // 2
+// (docs/MODEL.md §5.3): every token sees itself and window_left earlier tokens, window_left + 1
+// keys, in prefill and decode alike.
 //
 // Entry points (scalar reference in backend/scalar/swska.hpp):
 //   swska_prefill     a batch (or a packed varlen batch) of whole sequences, optionally continuing
@@ -22,7 +22,7 @@
 // (P, W, H, D) addressed by slot index. Bounded windows need W >= window_left + 1 (decode;
 // W = window_left + 1 is the minimum); unbounded attention (window_left = -1) needs W > every
 // position stored (W = capacity). Keys are stored already rotated (RoPE is applied before caching,
-// SPEC §5.2).
+// docs/MODEL.md §5.2).
 //
 // Prefill then decode: swska_prefill(x), swska_ring_store(x's k, v) and then swska_decode per token
 // equals one swska_prefill over the whole sequence. A chunked prefill passes the ring as history:

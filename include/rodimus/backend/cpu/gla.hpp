@@ -11,13 +11,13 @@
 //              per-token vectors exp(g), k and scale*q are widened to f32 once; threads then split
 //              the V columns in blocks of 4 SIMD vectors whose (K x block) state stays in L1 for
 //              the whole segment: 3 vector operations per state element per token.
-// gla_chunked  the chunked form of SPEC §4.1, with every exponent <= 0. Per chunk (phase 1,
-//              threads over chunks): G = cumsum g (f64), q~ = scale q exp(G), k~ = k exp(Gamma-G),
-//              A_ij = scale sum_n q_i k_j exp(G_i - G_j) for j <= i only (the others are set to 0,
-//              never computed), exp(Gamma). Then (phase 2, threads over column blocks, the state
-//              block in L1): o = q~ S + A v and S = exp(Gamma) S + k~^T v, as register-blocked
-//              matrix products (4 rows x 4 vectors). Per token and value column that is
-//              2K + C/2 multiply-adds against the scan's 3K operations.
+// gla_chunked  the chunked form of docs/MODEL.md §4.1, with every exponent <= 0. Per chunk (phase
+//              1, threads over chunks): G = cumsum g (f64), q~ = scale q exp(G), k~ = k
+//              exp(Gamma-G), A_ij = scale sum_n q_i k_j exp(G_i - G_j) for j <= i only (the others
+//              are set to 0, never computed), exp(Gamma). Then (phase 2, threads over column
+//              blocks, the state block in L1): o = q~ S + A v and S = exp(Gamma) S + k~^T v, as
+//              register-blocked matrix products (4 rows x 4 vectors). Per token and value column
+//              that is 2K + C/2 multiply-adds against the scan's 3K operations.
 //
 // Fast paths need State = f32, Act and Gate in {f32, bf16, f16} and unit inner strides; anything
 // else runs the scalar reference (the workspace covers both).

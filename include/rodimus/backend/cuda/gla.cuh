@@ -17,12 +17,12 @@
 // initial_state exactly (the pool updated in place). A call only enqueues one kernel on the
 // backend's stream; no workspace (0 bytes).
 //
-// Kernel design. Each V column of S evolves independently (SPEC §2.4), so both kernels run one CTA
-// per (sequence, head, tile of BV value columns) with no communication between CTAs: the CTA reads
-// its state tile once, keeps it on chip from the sequence's first token to its last, and writes it
-// once (so distinct state slots make the in-place update race-free). Splitting V fills the GPU
-// even for one long sequence: narrow tiles (BV = 32) when wide ones (64) give too few CTAs, as
-// gla_decode does. 256 threads (8 warps) per CTA.
+// Kernel design. Each V column of S evolves independently (docs/MODEL.md §2.4), so both kernels run
+// one CTA per (sequence, head, tile of BV value columns) with no communication between CTAs: the
+// CTA reads its state tile once, keeps it on chip from the sequence's first token to its last, and
+// writes it once (so distinct state slots make the in-place update race-free). Splitting V fills
+// the GPU even for one long sequence: narrow tiles (BV = 32) when wide ones (64) give too few CTAs,
+// as gla_decode does. 256 threads (8 warps) per CTA.
 //
 // gla_scan: the state tile in registers, warps down K (MaxK/8 rows each; MaxK the K bucket 32, 64,
 //   128 or 256, as in gla_decode), lanes across the tile (W = BV/32 columns each). Tokens go in
@@ -30,13 +30,13 @@
 //   memory, every thread advances its rows through the 8 tokens (s = exp(g) s + k v; partial
 //   o += q s) and leaves its partial outputs in shared memory, then the 8 warps' partials are
 //   summed and o written: two barriers per 8 tokens, 3 operations per state element per token.
-// gla_chunked: the chunked form of SPEC §4.1 per chunk of C tokens (C the requested chunk size),
-//   the state tile S (K x BV) in shared memory across chunks. Per chunk the v tile is staged, then
-//   K is walked in slices of 32 key channels; per slice: the local cumsum G of g in f64 (a parallel
-//   scan over 8 row segments; f64 because a -1e4 gate followed by small ones must leave exact
-//   differences, which f32 would lose), A_ij += sum_n scale q_i k_j exp(G_i - G_j) for j <= i only
-//   (the entries above the diagonal are never computed or read: no positive exponent, so -1e4
-//   gates give zeros, never inf or NaN), then in place q~ = scale q exp(G) and
+// gla_chunked: the chunked form of docs/MODEL.md §4.1 per chunk of C tokens (C the requested chunk
+//   size), the state tile S (K x BV) in shared memory across chunks. Per chunk the v tile is
+//   staged, then K is walked in slices of 32 key channels; per slice: the local cumsum G of g in
+//   f64 (a parallel scan over 8 row segments; f64 because a -1e4 gate followed by small ones must
+//   leave exact differences, which f32 would lose), A_ij += sum_n scale q_i k_j exp(G_i - G_j) for
+//   j <= i only (the entries above the diagonal are never computed or read: no positive exponent,
+//   so -1e4 gates give zeros, never inf or NaN), then in place q~ = scale q exp(G) and
 //   k~ = k exp(Gamma - G), the slice's inter-chunk output q~ S_in into per-thread accumulators,
 //   and the slice's state update S = exp(Gamma) S + k~^T v. Last o = (q~ S_in) + A v is written.
 //   Per token and value column that is 2K + C/2 multiply-adds, plus the intra-chunk matrix A (C/2

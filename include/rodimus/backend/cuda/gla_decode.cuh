@@ -1,5 +1,5 @@
 // GLA decode step on CUDA: one token per batch row, recurrent states in a slot-indexed pool
-// (SPEC §2.4, §4.4, §6.3).
+// (docs/MODEL.md §2.4, §4.4, §6.3).
 //
 //   for each batch row b with s = slot[b] (s = b when slot == nullptr) and each head h:
 //     S = state[s, h]                                  (K, V) fp32, read once
@@ -17,7 +17,7 @@
 // as padding (never an out-of-bounds access); two rows sharing a slot is a caller error (a race).
 // The call only enqueues one kernel on the backend's stream; the workspace is unused (0 bytes).
 //
-// Kernel design. Each V column of S evolves independently (SPEC §2.4), so one CTA owns one
+// Kernel design. Each V column of S evolves independently (docs/MODEL.md §2.4), so one CTA owns one
 // (row, head, tile of BV columns) and every K row of that tile. Its threads form a KT x VT grid:
 // VT threads across the tile, each on W adjacent columns (W = 4: one 16-byte load and store per
 // state row, coalesced along V), KT threads down K, each on MaxK/KT rows whose loads are all issued

@@ -414,7 +414,7 @@ status linear_gemm(const cuda<Sm>& be, const linear_args<Act, Weight>& a, bool c
     const void* b = a.x.data;
     cudaDataType_t b_type = cuda_data_type<Act>();
     index_t ldb = a.x.stride[0];
-    const void* lo = nullptr; // the second part of a split x
+    const void* lo = nullptr;                     // the second part of a split x
     if constexpr (!std::is_same_v<Act, Weight>) { // f32 x, 16-bit w: x -> hi + lo in w's dtype
       if (convert) {
         const std::size_t n = std::size_t(M) * std::size_t(K);
@@ -434,9 +434,9 @@ status linear_gemm(const cuda<Sm>& be, const linear_args<Act, Weight>& a, bool c
     auto gemm = [&](const void* x, float beta) { // beta = 0: y is never read (poison stays out)
       const float alpha = 1.0f;
       return cublasGemmEx(be.context->cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K),
-                          &alpha, a.w.data, cuda_data_type<Weight>(), int(a.w.stride[0]), x,
-                          b_type, int(ldb), &beta, a.y.data, cuda_data_type<Act>(),
-                          int(a.y.stride[0]), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+                          &alpha, a.w.data, cuda_data_type<Weight>(), int(a.w.stride[0]), x, b_type,
+                          int(ldb), &beta, a.y.data, cuda_data_type<Act>(), int(a.y.stride[0]),
+                          CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     };
     RODIMUS_TRY(cublas_status(gemm(b, 0.0f), "cublasGemmEx"));
     if (lo) RODIMUS_TRY(cublas_status(gemm(lo, 1.0f), "cublasGemmEx"));

@@ -100,7 +100,7 @@ template <class Act, class Gate, class State>
   return status::success();
 }
 
-// ---- gla_chunked: the chunked parallel form (SPEC §4.1) ----
+// ---- gla_chunked: the chunked parallel form (docs/MODEL.md §4.1) ----
 
 template <class Act, class Gate, class State>
 std::size_t gla_chunked_workspace_bytes(const scalar&, const gla_args<Act, Gate, State>& a,
