@@ -13,6 +13,10 @@
 #include "support/temp_dir.hpp"
 #include "support/test_support.hpp"
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <fstream>
 #include <map>
@@ -231,4 +235,55 @@ TEST_CASE("rotary_emb_dim 0 turns rotary off: decode and split still equal the f
   const auto attn_rotated =
       test::open_golden("rodimus_plus_opts/expected.safetensors").read<float>("layers.0.attn.out");
   CHECK(test::max_abs_diff(l0.attn_out, attn_rotated) > 5e-3 * test::max_abs(attn_rotated));
+}
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RODIMUS_TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define RODIMUS_TEST_ASAN 1
+#endif
+
+TEST_CASE("sequence_logits of many short rows keeps a bounded state pool") {
+  // An input_ids of [5000, 1] (39 KB) once made a state pool of 5000 sequences: 4.7 GB for the
+  // tiny-coder. Rows now run sequence_logits_group at a time: the same call fits in 1.5 GB of
+  // address space (checked in a forked child under RLIMIT_AS; ASan reserves far more than that,
+  // so there only the grouping's results are checked).
+  const auto w = model_weights::load(test::source_dir() + "/examples/models/tiny-coder");
+  model_runner<scalar> runner(w);
+  const index_t V = w.config().vocab_size, B = 5000;
+  std::vector<std::int64_t> ids(static_cast<std::size_t>(B));
+  for (index_t b = 0; b < B; ++b)
+    ids[std::size_t(b)] = (b * 7919) % V;
+#ifndef RODIMUS_TEST_ASAN
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    rlimit rl{};
+    rl.rlim_cur = rl.rlim_max = rlim_t(1536) << 20;
+    if (::setrlimit(RLIMIT_AS, &rl) != 0) ::_exit(3);
+    try {
+      const auto lg = sequence_logits(runner, ids, B, 1, 1);
+      ::_exit(lg.size() == std::size_t(B * V) ? 0 : 4);
+    } catch (...) {
+      ::_exit(5);
+    }
+  }
+  int st = 0;
+  REQUIRE(::waitpid(pid, &st, 0) == pid);
+  CHECK(WIFEXITED(st));
+  CHECK(WEXITSTATUS(st) == 0);
+#endif
+  // The grouping gives each row what it gets alone (rows from both sides of a group boundary).
+  const index_t n = sequence_logits_group + 3;
+  const std::vector<std::int64_t> head(ids.begin(), ids.begin() + n);
+  const auto all = sequence_logits(runner, head, n, 1, 1);
+  for (index_t b : {index_t(0), sequence_logits_group - 1, sequence_logits_group, n - 1}) {
+    const auto one = sequence_logits(runner, {head[std::size_t(b)]}, 1, 1, 1);
+    const std::vector<float> row(all.begin() + std::ptrdiff_t(b * V),
+                                 all.begin() + std::ptrdiff_t((b + 1) * V));
+    test::check_close(row, one, 1e-6, 1.0, "row of a grouped call vs alone");
+  }
 }
