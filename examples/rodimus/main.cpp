@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <new>
+#include <stdexcept>
 #include <string>
 
 #include "cli.hpp"
@@ -70,6 +72,16 @@ int main(int argc, char** argv) {
     } catch (const rodimus::cli::help_requested&) {
       usage_of(s);
       rc = 0;
+    } catch (const std::bad_alloc&) { // a size that passed every check and still did not fit
+      std::fprintf(stderr,
+                   "rodimus %s: error: out of memory (the request needs more memory than this "
+                   "machine can give; try a smaller batch, prompt or model)\n",
+                   s.name);
+      return 1;
+    } catch (const std::length_error& e) {
+      std::fprintf(stderr, "rodimus %s: error: a size is too large for this machine (%s)\n", s.name,
+                   e.what());
+      return 1;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "rodimus %s: error: %s\n", s.name, e.what());
       return 1;
