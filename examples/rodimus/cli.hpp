@@ -167,15 +167,14 @@ inline weight_placement placement_flag(const args& a) {
 /// (memory) fell back to the file mapping because the weights exceed the machine's memory: reads
 /// are then slower, and the file must not change while the tool runs.
 inline model_weights load_weights(const std::string& dir, const args& a) {
-  const weight_placement asked = placement_flag(a);
-  model_weights w = model_weights::load(dir, asked);
-  if (asked == weight_placement::memory && w.placement() == weight_placement::mapped)
+  // Said before the weights are read (a scan of weights larger than memory takes a while).
+  return model_weights::load(dir, placement_flag(a), [](const std::string& where) {
     std::fprintf(stderr,
                  "note: the weights in %s are larger than this machine's memory (%.1f GB): they "
                  "are read in place from the file mapping instead of copied into memory (slower; "
                  "the file must not change while this runs)\n",
-                 dir.c_str(), physical_memory_bytes() / 1e9);
-  return w;
+                 where.c_str(), physical_memory_bytes() / 1e9);
+  });
 }
 
 // One entry point per subcommand (examples/rodimus/cmd_<name>.cpp). argv excludes the subcommand.

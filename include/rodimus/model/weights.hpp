@@ -40,6 +40,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -131,25 +132,34 @@ inline std::int64_t parameter_count(const model_config& c) {
 class model_weights {
 public:
   /// Read config.json and the checkpoint (model.safetensors or a sharded index) in `dir`.
+  /// Called once, before the weights are read, when the default placement (memory) falls back to
+  /// the file mapping because the weights exceed the machine's memory (the tool says so).
+  using fallback_notice = std::function<void(const std::string& dir)>;
+
   static model_weights load(const std::string& dir,
-                            weight_placement placement = weight_placement::memory) {
+                            weight_placement placement = weight_placement::memory,
+                            const fallback_notice& on_fallback = {}) {
     model_config cfg = io::load_config(dir);
     auto ckpt = std::make_shared<io::checkpoint>(io::checkpoint::open(dir));
-    return from_checkpoint(std::move(cfg), std::move(ckpt), placement);
+    return from_checkpoint(std::move(cfg), std::move(ckpt), placement, on_fallback);
   }
 
   /// Check `ckpt` against `cfg` and build the weights (throws rodimus::error listing every
   /// problem).
   static model_weights from_checkpoint(model_config cfg, std::shared_ptr<const io::checkpoint> ckpt,
-                                       weight_placement placement = weight_placement::memory) {
+                                       weight_placement placement = weight_placement::memory,
+                                       const fallback_notice& on_fallback = {}) {
     model_weights w;
     w.config_ = std::move(cfg);
     w.ckpt_ = std::move(ckpt);
     w.placement_ = placement;
     w.check_layer_count();
     w.validate();
+    if (placement == weight_placement::memory) {
+      w.reserve_memory(); // address space only: pages are committed by bind()'s copies
+      if (w.placement_ == weight_placement::mapped && on_fallback) on_fallback(w.ckpt_->dir());
+    }
     w.check_finite();
-    if (placement == weight_placement::memory) w.reserve_memory();
     w.bind();
     return w;
   }
