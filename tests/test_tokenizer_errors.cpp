@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -397,4 +398,16 @@ TEST_CASE("tokenizer files: missing, a folder, and regex failures are named plai
   INFO("message: " << m);
   CHECK(has(m, "pre_tokenizer.pattern.Regex"));
   CHECK(has(m, "retry-limit"));
+}
+
+TEST_CASE("a post_processor special token id outside the vocabulary is refused at load") {
+  // Found by fuzz_tokenizer (its seed post_processor_id_outside_vocab.json): without added_tokens
+  // the TemplateProcessing id 259 was emitted by encode although the vocabulary ends at 258.
+  std::ifstream f(test::source_dir() +
+                  "/tests/fuzz/seeds/tokenizer/post_processor_id_outside_vocab.json");
+  REQUIRE(f.good());
+  const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const std::string e = text_error(text);
+  CHECK(e.find("post_processor") != std::string::npos);
+  CHECK(e.find("259") != std::string::npos);
 }

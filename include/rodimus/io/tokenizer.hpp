@@ -555,6 +555,13 @@ private:
     vocab_size_ = model_.id_bound();
     for (auto& t : added_)
       vocab_size_ = std::max(vocab_size_, t.id + 1);
+    // The post-processor's special tokens must name ids that exist (encode would emit them).
+    for (const auto* tpl : {&template_prefix_, &template_suffix_})
+      for (std::int32_t id : *tpl)
+        if (id < 0 || id >= vocab_size_)
+          throw error("tokenizer.json: post_processor: special token id " + std::to_string(id) +
+                      " is not in the vocabulary (ids are in [0, " + std::to_string(vocab_size_) +
+                      "))");
   }
 
   /// `added_count`: the number of added tokens, which may fill ids the vocabulary leaves out.
