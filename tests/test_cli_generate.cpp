@@ -3,6 +3,7 @@
 // model reproduces its own), the printed text is the tokenizer's decoding of those ids, --prompt
 // and --chat encode what they document, sampling is reproducible per seed, and bad usage exits 1
 // with a message naming the problem.
+#include "support/cli_support.hpp"
 #include "support/test_support.hpp"
 
 #include <sys/wait.h>
@@ -22,6 +23,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using test::quote;
+using test::slurp;
+
 const std::string fib_prompt = "def fibonacci(n):\n";
 
 std::string tool() { return test::binary_dir() + "/bin/rodimus"; }
@@ -32,21 +36,6 @@ std::string temp_dir() {
                  ("rodimus_cli_generate_" + std::to_string(test::run_seed() % 1000000007ull));
   fs::create_directories(p);
   return p.string();
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-/// One shell word for /bin/sh: single quotes, with ' written as '\''.
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s)
-    q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
 }
 
 // Run `rodimus generate` with `arguments`; returns the exit code, stdout and stderr in out / err.

@@ -10,6 +10,7 @@
 //   - an unbounded window refuses -n beyond its capacity before generating anything;
 //   - inspect prints sizes beyond int64 unwrapped; the memory-placement fallback is announced;
 //   - bench uses a private temporary folder and removes it.
+#include "support/cli_support.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_support.hpp"
 
@@ -32,24 +33,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using test::quote;
+using test::slurp;
+
 std::string tool() { return test::binary_dir() + "/bin/rodimus"; }
 std::string tiny_coder() { return test::source_dir() + "/examples/models/tiny-coder"; }
 std::string golden(const char* name) { return test::golden_dir() + "/" + name; }
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-/// One shell word for /bin/sh.
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s)
-    q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
 
 struct result {
   int rc = -1;

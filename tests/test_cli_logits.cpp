@@ -1,6 +1,7 @@
 // The `rodimus` tool end to end: `rodimus logits` once per mode on a golden model, its written
 // logits compared with the reference's; bad usage exits 1 with a message. Also `inspect` and
 // `generate`.
+#include "support/cli_support.hpp"
 #include "support/test_support.hpp"
 
 #include <sys/wait.h>
@@ -14,6 +15,8 @@ using namespace rodimus;
 
 namespace {
 
+using test::slurp;
+
 std::string tool() { return test::binary_dir() + "/bin/rodimus"; }
 
 std::string temp_dir() {
@@ -21,13 +24,6 @@ std::string temp_dir() {
                  ("rodimus_cli_" + std::to_string(test::run_seed() % 1000000007ull));
   std::filesystem::create_directories(p);
   return p.string();
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 // Run the tool with `arguments`; returns the exit code, stdout and stderr in out / err.
