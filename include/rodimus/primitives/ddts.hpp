@@ -23,6 +23,7 @@
 #include <type_traits>
 
 #include "rodimus/core/backend.hpp"
+#include "rodimus/core/dtype.hpp"
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/primitives/elementwise.hpp"
@@ -73,6 +74,24 @@ RODIMUS_HOST_DEVICE inline ddts_gate_values<T> ddts_gate(T psi_sel, T psi_tau) n
 #if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
 #pragma GCC diagnostic pop
 #endif
+
+/// log_decay[m, n] and k_hat[m, n] from the row's key-norm denominator max(||k[m, :]||, eps): the
+/// per-element step the scalar reference and the CUDA kernel share (the CPU SIMD body and its tail
+/// multiply by 1 / denom instead).
+template <class Act>
+RODIMUS_HOST_DEVICE inline void ddts_store(const ddts_args<Act>& a, index_t m, index_t n,
+                                           float denom) noexcept {
+  const index_t N = a.k.shape[1];
+  float psi_sel = load_as<float>(a.gate_preact(m, n));
+  float psi_tau = load_as<float>(a.gate_preact(m, N + n));
+  if (a.gate_bias.data != nullptr) {
+    psi_sel += a.gate_bias(n);
+    psi_tau += a.gate_bias(N + n);
+  }
+  const ddts_gate_values<float> gate = ddts_gate(psi_sel, psi_tau);
+  a.log_decay(m, n) = gate.log_decay;
+  a.k_hat(m, n) = (load_as<float>(a.k(m, n)) / denom) * gate.beta;
+}
 
 /// Validation shared by every backend.
 template <class Act> [[nodiscard]] status ddts_check(const ddts_args<Act>& a) noexcept {

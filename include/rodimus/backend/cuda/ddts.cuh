@@ -26,7 +26,6 @@ template <class Rows, class Act>
 __global__ void __launch_bounds__(Rows::threads) ddts_kernel(const ddts_args<Act> a) {
   __shared__ float scratch[32];
   const index_t M = a.gate_preact.shape[0], N = a.gate_preact.shape[1] / 2;
-  const bool has_bias = a.gate_bias.data != nullptr;
   const index_t lane = Rows::lane();
   for (index_t m = Rows::first_row(); m < M; m += Rows::row_stride()) {
     float ss = 0.0f;
@@ -38,15 +37,7 @@ __global__ void __launch_bounds__(Rows::threads) ddts_kernel(const ddts_args<Act
     const float norm = sqrtf(ss);
     const float denom = norm > a.normalize_eps ? norm : a.normalize_eps;
     for (index_t n = lane; n < N; n += Rows::threads_per_row) {
-      float psi_sel = load_as<float>(a.gate_preact(m, n));
-      float psi_tau = load_as<float>(a.gate_preact(m, N + n));
-      if (has_bias) {
-        psi_sel += a.gate_bias(n);
-        psi_tau += a.gate_bias(N + n);
-      }
-      const ddts_gate_values<float> gate = ddts_gate(psi_sel, psi_tau);
-      a.log_decay(m, n) = gate.log_decay;
-      a.k_hat(m, n) = (load_as<float>(a.k(m, n)) / denom) * gate.beta;
+      ddts_store(a, m, n, denom);
     }
   }
 }

@@ -14,7 +14,6 @@ namespace rodimus {
 template <class Act> [[nodiscard]] status ddts(const scalar&, const ddts_args<Act>& a) noexcept {
   RODIMUS_TRY(ddts_check(a));
   const index_t M = a.gate_preact.shape[0], N = a.gate_preact.shape[1] / 2;
-  const bool has_bias = a.gate_bias.data != nullptr;
   for (index_t m = 0; m < M; ++m) {
     double sum_sq = 0.0;
     for (index_t n = 0; n < N; ++n) {
@@ -24,15 +23,7 @@ template <class Act> [[nodiscard]] status ddts(const scalar&, const ddts_args<Ac
     const float norm = float(std::sqrt(sum_sq));
     const float denom = norm > a.normalize_eps ? norm : a.normalize_eps;
     for (index_t n = 0; n < N; ++n) {
-      float psi_sel = load_as<float>(a.gate_preact(m, n));
-      float psi_tau = load_as<float>(a.gate_preact(m, N + n));
-      if (has_bias) {
-        psi_sel += a.gate_bias(n);
-        psi_tau += a.gate_bias(N + n);
-      }
-      const ddts_gate_values<float> gate = ddts_gate(psi_sel, psi_tau);
-      a.log_decay(m, n) = gate.log_decay;
-      a.k_hat(m, n) = (load_as<float>(a.k(m, n)) / denom) * gate.beta;
+      ddts_store(a, m, n, denom);
     }
   }
   return status::success();
