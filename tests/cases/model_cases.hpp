@@ -3,7 +3,8 @@
 //   - the golden checkpoints (tests/data/golden, README there) through the full forward, token by
 //     token decode from an empty state, and prefill of P tokens then decode, against the official
 //     reference's logits, plus layer 0's mixer / attention / FFN outputs where present;
-//   - the shipped tiny-coder: logits and greedy generation through the decode path.
+//   - the shipped tiny-coder: logits and greedy generation through the decode path (argmax on
+//     the host and on the backend: decode_greedy).
 // Bounds: max|logits - expected| <= tol * max(1, max|expected|); tol is the stamp's (1e-4 on the
 // host backends, which compute in f32 / f64 like the reference; see the CUDA stamp for its own).
 #pragma once
@@ -68,20 +69,30 @@ inline const golden_case golden_bf16_cases[] = {
     {"rodimus_plus_tiny_bf16", "rodimus_plus_tiny", "logits_bf16_weights", 40},
     {"rodimus_plus_opts_bf16", "rodimus_plus_opts", "logits_bf16_weights", 35}};
 
-/// Greedy continuation of `prompt` by `n` tokens: prefill, then one decode step per token.
+/// Greedy continuation of `prompt` by `n` tokens: prefill, then one decode step per token, the
+/// argmax taken here from the logits (on_backend = false) or by the runner (decode_greedy).
 template <class Backend>
 std::vector<std::int64_t> greedy(model_runner<Backend>& runner,
-                                 const std::vector<std::int64_t>& prompt, std::size_t n) {
+                                 const std::vector<std::int64_t>& prompt, std::size_t n,
+                                 bool on_backend = false) {
   const index_t V = runner.config().vocab_size;
   auto pool = runner.make_pool(1);
   const int s = pool.acquire();
   std::vector<float> lg = runner.prefill(pool, {s}, prompt, {0, std::int64_t(prompt.size())},
                                          logits_for::last_position);
-  std::vector<std::int64_t> out;
+  REQUIRE(lg.size() == std::size_t(V));
+  std::vector<std::int64_t> out = {
+      std::int64_t(std::max_element(lg.begin(), lg.end()) - lg.begin())};
   while (out.size() < n) {
+    if (on_backend) {
+      const std::vector<std::int64_t> next = runner.decode_greedy(pool, {s}, {out.back()});
+      REQUIRE(next.size() == 1);
+      out.push_back(next[0]);
+      continue;
+    }
+    lg = runner.decode(pool, {s}, {out.back()});
     REQUIRE(lg.size() == std::size_t(V));
     out.push_back(std::int64_t(std::max_element(lg.begin(), lg.end()) - lg.begin()));
-    if (out.size() < n) lg = runner.decode(pool, {s}, {out.back()});
   }
   return out;
 }
@@ -105,10 +116,14 @@ void check_tiny_coder(const std::string& dir, const char* logits_name, const cha
 
   const auto prompt = e.read<std::int64_t>("greedy_prompt_ids");
   const auto expected = e.read<std::int64_t>(greedy_name);
-  const auto got = greedy(runner, prompt, expected.size());
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    INFO("generated token " << i);
-    REQUIRE(got[i] == expected[i]);
+  for (bool on_backend : {false, true}) {
+    INFO("argmax on the backend: " << on_backend);
+    const auto got = greedy(runner, prompt, expected.size(), on_backend);
+    REQUIRE(got.size() == expected.size());
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      INFO("generated token " << i);
+      REQUIRE(got[i] == expected[i]);
+    }
   }
 }
 

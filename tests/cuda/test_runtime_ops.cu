@@ -1,12 +1,14 @@
 // The small primitives that keep the model runner on the device (embedding, channel_gate,
-// scale_add, gather_rows) on CUDA: the shared bodies (tests/cases/<name>_cases.hpp) against the
-// scalar reference, and what CUDA does with index contents it cannot check (they live in device
-// memory; the host backends refuse them with bad_argument): an embedding id outside [0, V) and a
-// gather row outside [-1, M) write a row of NaN, the other rows are exact.
+// scale_add, gather_rows, argmax_rows) on CUDA: the shared bodies (tests/cases/<name>_cases.hpp)
+// against the scalar reference, and what CUDA does with index contents it cannot check (they live
+// in device memory; the host backends refuse them with bad_argument): an embedding id outside [0,
+// V) and a gather row outside [-1, M) write a row of NaN, the other rows are exact.
+#include "cases/argmax_rows_cases.hpp"
 #include "cases/channel_gate_cases.hpp"
 #include "cases/embedding_cases.hpp"
 #include "cases/gather_rows_cases.hpp"
 #include "cases/scale_add_cases.hpp"
+#include "rodimus/backend/cuda/argmax_rows.cuh"
 #include "rodimus/backend/cuda/channel_gate.cuh"
 #include "rodimus/backend/cuda/embedding.cuh"
 #include "rodimus/backend/cuda/gather_rows.cuh"
@@ -17,13 +19,15 @@
 
 using namespace rodimus;
 
-TEST_CASE("cuda embedding, channel_gate, scale_add and gather_rows match the scalar reference") {
+TEST_CASE("cuda embedding, channel_gate, scale_add, gather_rows and argmax_rows match the scalar "
+          "reference") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
   const auto be = test::cuda_backend();
   test::check_embedding_all(be);
   test::check_channel_gate_all(be);
   test::check_scale_add_all(be);
   test::check_gather_rows_all(be);
+  test::check_argmax_rows_all(be);
 }
 
 namespace {

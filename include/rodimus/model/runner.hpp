@@ -9,6 +9,7 @@
 //       continues from the state in pool slot slots[n] (empty for a fresh slot) and leaves its
 //       state there. Logits for every position, or only for each sequence's last token.
 //   decode(pool, slots, ids)               one token per sequence, each with its own state.
+//   decode_greedy(pool, slots, ids)        the same, returning each sequence's argmax token.
 // Decode and chunked prefill equal one full forward at every position (the window ring keeps
 // window_size // 2 + 1 positions; the GLA state is f32).
 //
@@ -40,6 +41,7 @@
 #include "rodimus/model/config.hpp"
 #include "rodimus/model/state.hpp"
 #include "rodimus/model/weights.hpp"
+#include "rodimus/primitives/argmax_rows.hpp"
 #include "rodimus/primitives/embedding.hpp"
 #include "rodimus/primitives/gather_rows.hpp"
 #include "rodimus/primitives/linear.hpp"
@@ -146,23 +148,23 @@ public:
   /// One decode step: token ids[n] for the sequence in pool slot slots[n]. Returns logits (N, V).
   std::vector<float> decode(state_pool<Backend>& pool, const std::vector<std::int32_t>& slots,
                             const std::vector<std::int64_t>& ids) {
-    const index_t N = index_t(slots.size());
-    if (index_t(ids.size()) != N)
-      throw error("decode: " + std::to_string(ids.size()) + " token ids for " + std::to_string(N) +
-                  " sequences");
-    check_slots(pool, slots, "decode");
-    check_ids(ids, "decode");
-    std::vector<std::int64_t> position(static_cast<std::size_t>(N));
-    for (index_t n = 0; n < N; ++n) {
-      position[std::size_t(n)] = pool.position(slots[std::size_t(n)]);
-      check_capacity(pool, position[std::size_t(n)], 1, slots[std::size_t(n)]);
-    }
-    batch_layout lay = upload_plan(ids, {}, slots, position, {});
-    lay.decode = true;
+    const batch_layout lay = plan_decode(pool, slots, ids);
     std::vector<float> logits = run(pool, lay, -1, nullptr);
-    for (index_t n = 0; n < N; ++n)
-      pool.positions()[slots[std::size_t(n)]] += 1;
+    advance(pool, slots);
     return logits;
+  }
+
+  /// decode() followed by the greedy choice on the backend: returns each sequence's next token
+  /// (argmax_rows of its logits, first index among ties), so N ids come back instead of N x V
+  /// logits (32 MB a step at N = 64 on the 1.6B model).
+  std::vector<std::int64_t> decode_greedy(state_pool<Backend>& pool,
+                                          const std::vector<std::int32_t>& slots,
+                                          const std::vector<std::int64_t>& ids) {
+    const batch_layout lay = plan_decode(pool, slots, ids);
+    std::vector<std::int64_t> next;
+    (void)run(pool, lay, -1, nullptr, &next);
+    advance(pool, slots);
+    return next;
   }
 
   /// The engine form of decode(): token ids (N) and logits (N, V) live in the backend's memory and
@@ -191,11 +193,34 @@ public:
     const status s =
         graph_->run(key, [&] { return forward(pool, lay, -1, nullptr, ids, logits, failed); });
     check(s, "decode", failed ? failed : "step");
-    for (index_t n = 0; n < N; ++n)
-      pool.positions()[slots[std::size_t(n)]] += 1;
+    advance(pool, slots);
   }
 
 private:
+  /// The checked and uploaded plan of one decode step (nothing changes when a check throws).
+  batch_layout plan_decode(state_pool<Backend>& pool, const std::vector<std::int32_t>& slots,
+                           const std::vector<std::int64_t>& ids) {
+    const index_t N = index_t(slots.size());
+    if (index_t(ids.size()) != N)
+      throw error("decode: " + std::to_string(ids.size()) + " token ids for " + std::to_string(N) +
+                  " sequences");
+    check_slots(pool, slots, "decode");
+    check_ids(ids, "decode");
+    std::vector<std::int64_t> position(static_cast<std::size_t>(N));
+    for (index_t n = 0; n < N; ++n) {
+      position[std::size_t(n)] = pool.position(slots[std::size_t(n)]);
+      check_capacity(pool, position[std::size_t(n)], 1, slots[std::size_t(n)]);
+    }
+    batch_layout lay = upload_plan(ids, {}, slots, position, {});
+    lay.decode = true;
+    return lay;
+  }
+  /// After a decode step: every sequence of the batch is one token further.
+  static void advance(state_pool<Backend>& pool, const std::vector<std::int32_t>& slots) {
+    for (std::int32_t slot : slots)
+      pool.positions()[slot] += 1;
+  }
+
   void check_ids(const std::vector<std::int64_t>& ids, const char* what) const {
     const std::int64_t V = config().vocab_size;
     for (std::size_t i = 0; i < ids.size(); ++i)
@@ -277,16 +302,19 @@ private:
   }
 
   /// Run every layer and the head. `R` >= 0: logits only for the R plan rows (last_position).
+  /// `greedy`: the argmax of every logits row goes there instead (the logits stay on the backend
+  /// and an empty vector is returned).
   std::vector<float> run(state_pool<Backend>& pool, const batch_layout& lay, index_t R,
-                         layer0_outputs* layer0) {
+                         layer0_outputs* layer0, std::vector<std::int64_t>* greedy = nullptr) {
     const model_config& c = config();
     const index_t M = lay.tokens, D = c.d_model, V = c.vocab_size;
     const index_t rows_out = R >= 0 ? R : M;
     const char* const ctx = lay.decode ? "decode" : "prefill";
-    std::vector<float> logits(std::size_t(rows_out * V), 0.0f);
+    std::vector<float> logits(greedy ? 0 : std::size_t(rows_out * V), 0.0f);
     if (M == 0) return logits;
     const std::size_t act = std::size_t(M * D) * sizeof(float);
     reserve_step(lay, R, std::size_t(rows_out * V) * sizeof(float));
+    if (greedy) grow(greedy_, std::size_t(rows_out) * sizeof(std::int64_t), "greedy ids");
     block_capture cap;
     std::vector<backend_buffer<Backend>> captured;
     if (layer0) {
@@ -299,12 +327,20 @@ private:
       }
     }
     const char* failed = nullptr;
+    std::int64_t* const greedy_out = greedy ? greedy_.template as<std::int64_t>() : nullptr;
     auto step = [&]() -> status {
       return forward(pool, lay, R, layer0 ? &cap : nullptr, ids_, logits_.template as<float>(),
-                     failed);
+                     failed, greedy_out);
     };
-    const status s = lay.decode && !layer0 ? graph_->run(step_key(pool, M), step) : step();
+    const std::uint64_t key = step_key(pool, M) ^ (greedy ? 0x5bd1e995u : 0u);
+    const status s = lay.decode && !layer0 ? graph_->run(key, step) : step();
     if (!s.ok()) check(s, ctx, failed ? failed : "step");
+    if (greedy) {
+      greedy->assign(std::size_t(rows_out), 0);
+      check(copy_to_host(be_, greedy->data(), greedy_out, greedy->size() * sizeof(std::int64_t)),
+            ctx, "greedy ids");
+      return logits;
+    }
     check(copy_to_host(be_, logits.data(), logits_.data(), logits.size() * sizeof(float)), ctx,
           "logits");
     if (layer0) {
@@ -354,7 +390,7 @@ private:
   /// is). `failed` names the stage of a failure.
   status forward(state_pool<Backend>& pool, const batch_layout& lay, index_t R,
                  const block_capture* cap, const std::int64_t* ids, float* logits,
-                 const char*& failed) {
+                 const char*& failed, std::int64_t* greedy = nullptr) {
     const model_config& c = config();
     const model_weight_views& w = *views_;
     const index_t M = lay.tokens, D = c.d_model, V = c.vocab_size;
@@ -419,8 +455,12 @@ private:
     RODIMUS_TRY(rmsnorm(be_, na));
     failed = "lm_head";
     ws.used = 0;
-    return linear_weight(be_, make_view(static_cast<const float*>(normed), rows, D), w.lm_head,
-                         make_view(logits, rows, V), ws);
+    RODIMUS_TRY(linear_weight(be_, make_view(static_cast<const float*>(normed), rows, D), w.lm_head,
+                              make_view(logits, rows, V), ws));
+    if (!greedy) return status::success();
+    failed = "greedy choice";
+    return argmax_rows(
+        be_, argmax_rows_args{make_view(static_cast<const float*>(logits), rows, V), greedy});
   }
 
   /// "layer <l>" for error messages (a static string per layer index is not needed: one buffer).
@@ -442,7 +482,7 @@ private:
   std::unique_ptr<upload_staging<Backend>> staging_; // the batch plan's way to the backend
   std::uint64_t generation_ = 0; // bumped when a buffer moves (captured graphs then go)
   backend_buffer<Backend> hidden_, residual_, normed_, logits_, last_hidden_, last_residual_, ws_,
-      plan_;
+      plan_, greedy_;
   std::vector<unsigned char> plan_host_;
   const std::int64_t* ids_ = nullptr;  // in plan_
   const std::int64_t* rows_ = nullptr; // in plan_

@@ -40,6 +40,9 @@ public:
                                      logits_for which) = 0;
   virtual std::vector<float> decode(const std::vector<std::int32_t>& slots,
                                     const std::vector<std::int64_t>& ids) = 0;
+  /// decode, then each sequence's argmax token picked on the backend (model_runner::decode_greedy).
+  virtual std::vector<std::int64_t> decode_greedy(const std::vector<std::int32_t>& slots,
+                                                  const std::vector<std::int64_t>& ids) = 0;
   /// sequence_logits (model/runner.hpp) on a pool of its own.
   virtual std::vector<float> sequence_logits(const std::vector<std::int64_t>& ids, index_t B,
                                              index_t T, index_t prefix) = 0;
@@ -73,6 +76,10 @@ public:
   std::vector<float> decode(const std::vector<std::int32_t>& slots,
                             const std::vector<std::int64_t>& ids) override {
     return runner_.decode(pool_, slots, ids);
+  }
+  std::vector<std::int64_t> decode_greedy(const std::vector<std::int32_t>& slots,
+                                          const std::vector<std::int64_t>& ids) override {
+    return runner_.decode_greedy(pool_, slots, ids);
   }
   std::vector<float> sequence_logits(const std::vector<std::int64_t>& ids, index_t B, index_t T,
                                      index_t prefix) override {

@@ -1,6 +1,7 @@
 // Every primitive of the CPU backend (cpu<Arch>): include this, or the one header you call.
 #pragma once
 
+#include "rodimus/backend/cpu/argmax_rows.hpp"
 #include "rodimus/backend/cpu/causal_conv.hpp"
 #include "rodimus/backend/cpu/channel_gate.hpp"
 #include "rodimus/backend/cpu/cpu.hpp"

@@ -2,6 +2,7 @@
 // include this, or the one header you call.
 #pragma once
 
+#include "rodimus/backend/cuda/argmax_rows.cuh"
 #include "rodimus/backend/cuda/causal_conv.cuh"
 #include "rodimus/backend/cuda/channel_gate.cuh"
 #include "rodimus/backend/cuda/context.cuh"

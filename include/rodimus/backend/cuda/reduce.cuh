@@ -85,6 +85,10 @@ template <int ThreadsPerRow, int RowsPerCta> struct row_groups {
 /// of 256 threads per row above `warp_row_max` elements. Measured later (tuning issue); these are
 /// the usual choices: a warp per row keeps rows of up to 512 elements at <= 16 per thread without
 /// any __syncthreads, a CTA spreads the model-width rows (1024-4096) over 256 threads.
+/// Elements per thread that a row kernel loads before it uses any of them (its chunk): 8 keeps a
+/// 2048-wide row at one chunk per pass with 256 threads, in registers.
+constexpr int row_unroll = 8;
+
 struct row_policy {
   static constexpr index_t warp_row_max = 512;
   using warp_rows = row_groups<32, 8>;

@@ -8,7 +8,9 @@
 // a CTA of 256 threads above), two passes over the row with the same element -> thread mapping:
 // pass 1 forms s, writes residual_out (when kept) and sums s^2 (coalesced along D); the group
 // reduces; pass 2 re-reads s (from residual_out when kept, since it may alias residual and hold s
-// already; else recomputed from x and residual) and writes y. Each element of residual/residual_out
+// already; else recomputed from x and residual) and writes y. Each pass walks the row in chunks of
+// row_unroll elements per thread whose loads are all issued before any store (a decode row is
+// latency-bound: one round trip per chunk instead of one per element). Each element of residual/residual_out
 // is read and written by one thread only, so the alias needs no synchronisation. Any strides.
 #pragma once
 
@@ -25,28 +27,56 @@ namespace detail {
 template <class Rows, class Act>
 __global__ void __launch_bounds__(Rows::threads) rmsnorm_kernel(const rmsnorm_args<Act, float> a) {
   __shared__ float scratch[32];
+  constexpr int U = row_unroll;
+  constexpr index_t step = index_t(U) * Rows::threads_per_row;
   const index_t M = a.x.shape[0], D = a.x.shape[1];
   const bool has_residual = a.residual.data != nullptr, keep = a.residual_out.data != nullptr;
   const index_t lane = Rows::lane();
   for (index_t m = Rows::first_row(); m < M; m += Rows::row_stride()) {
     float ss = 0.0f;
-    for (index_t d = lane; d < D; d += Rows::threads_per_row) {
-      float s = load_as<float>(a.x(m, d));
-      if (has_residual) s += a.residual(m, d);
-      if (keep) a.residual_out(m, d) = s;
-      ss += s * s;
+    for (index_t d0 = lane; d0 < D; d0 += step) {
+      // All loads of the chunk before its stores: residual_out may alias residual, so a store
+      // would otherwise order the next element's loads after it (one memory round trip each).
+      float s[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const index_t d = d0 + index_t(u) * Rows::threads_per_row;
+        s[u] = 0.0f;
+        if (d < D) {
+          s[u] = load_as<float>(a.x(m, d));
+          if (has_residual) s[u] += a.residual(m, d);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const index_t d = d0 + index_t(u) * Rows::threads_per_row;
+        if (keep && d < D) a.residual_out(m, d) = s[u];
+        ss += s[u] * s[u];
+      }
     }
     ss = Rows::sum(ss, scratch);
     const float rstd = 1.0f / sqrtf(ss / float(D) + a.eps);
-    for (index_t d = lane; d < D; d += Rows::threads_per_row) {
-      float s;
-      if (keep) {
-        s = a.residual_out(m, d); // this thread's own pass-1 write
-      } else {
-        s = load_as<float>(a.x(m, d));
-        if (has_residual) s += a.residual(m, d);
+    for (index_t d0 = lane; d0 < D; d0 += step) {
+      float s[U], w[U];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const index_t d = d0 + index_t(u) * Rows::threads_per_row;
+        s[u] = w[u] = 0.0f;
+        if (d < D) {
+          if (keep) {
+            s[u] = a.residual_out(m, d); // this thread's own pass-1 write
+          } else {
+            s[u] = load_as<float>(a.x(m, d));
+            if (has_residual) s[u] += a.residual(m, d);
+          }
+          w[u] = a.weight(d);
+        }
       }
-      a.y(m, d) = store_as<Act>(s * rstd * a.weight(d));
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const index_t d = d0 + index_t(u) * Rows::threads_per_row;
+        if (d < D) a.y(m, d) = store_as<Act>(s[u] * rstd * w[u]);
+      }
     }
   }
 }

@@ -39,6 +39,7 @@ namespace detail {
 struct rotary_policy {
   static constexpr int threads = 256;       // per CTA
   static constexpr int table_entries = 512; // theta_j computed on the host for j < this
+  static constexpr int heads_unroll = 8;    // heads whose loads go out together
 };
 
 /// theta_j for j < rotary_policy::table_entries, computed on the host.
@@ -100,12 +101,25 @@ __global__ void __launch_bounds__(rotary_policy::threads)
       float sn, cs;
       sincosf(p * theta, &sn, &cs);
       const float c = load_as<float>(store_as<Act>(cs)), s = load_as<float>(store_as<Act>(sn));
-      for (index_t h = 0; h < H; ++h) {
-        Act& x0 = a.x(b, t, h, j);
-        Act& x1 = a.x(b, t, h, j + half);
-        const float v0 = load_as<float>(x0), v1 = load_as<float>(x1);
-        x0 = store_as<Act>(v0 * c - v1 * s);
-        x1 = store_as<Act>(v0 * s + v1 * c);
+      // Heads in chunks of U, every load of a chunk before its stores (the compiler cannot tell
+      // that a store leaves the next head's elements alone: one memory round trip per head).
+      constexpr int U = rotary_policy::heads_unroll;
+      for (index_t h0 = 0; h0 < H; h0 += U) {
+        float v0[U], v1[U];
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          v0[u] = v1[u] = 0.0f;
+          if (h0 + u < H) {
+            v0[u] = load_as<float>(a.x(b, t, h0 + u, j));
+            v1[u] = load_as<float>(a.x(b, t, h0 + u, j + half));
+          }
+        }
+#pragma unroll
+        for (int u = 0; u < U; ++u) {
+          if (h0 + u >= H) break;
+          a.x(b, t, h0 + u, j) = store_as<Act>(v0[u] * c - v1[u] * s);
+          a.x(b, t, h0 + u, j + half) = store_as<Act>(v0[u] * s + v1[u] * c);
+        }
       }
     }
   }
