@@ -50,7 +50,7 @@ for name in sorted(os.listdir(out)):
         lines = [l for l in f if l.startswith('"')]
     for r in csv.DictReader(lines):
         if r.get('Metric Name') == 'gpu__time_duration.sum':
-            rows.append((r['Kernel Name'], float(r['Metric Value'])))
+            rows.append((r['Kernel Name'], float(r['Metric Value'].replace(',', ''))))
     if not rows: print(name, 'no rows'); continue
     b = int(re.search(r'_b(\d+)_', name).group(1)); t = int(re.search(r'_t(\d+)', name).group(1))
     decode = t < 1000
