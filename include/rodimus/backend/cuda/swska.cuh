@@ -142,8 +142,12 @@ template <int MaxD, int NW, int RW> struct swska_tile {
   static constexpr int threads = NW * 32;
   static constexpr int rows = NW * RW;
   static constexpr int chunks = MaxD / 32; // accumulator values per lane and row
+  /// Value rows loaded together in the PV step: 8 for one query row per warp (decode) up to
+  /// MaxD 128 (8 x 4 more registers), else 4 (the prefill tiles' registers are spent on RW rows).
+  static constexpr int value_group = RW == 1 && MaxD <= 128 ? 8 : 4;
   static_assert(MaxD % 32 == 0 && MaxD <= 256, "MaxD: 32..256 in steps of 32");
   static_assert(NW >= 1 && NW <= 32 && RW >= 1, "tile shape");
+  static_assert(key_tile % value_group == 0, "value groups tile the key tile");
   static_assert((rows * MaxD + key_tile * MaxD) * sizeof(float) <= 48 * 1024,
                 "static shared memory above 48 KiB");
 };
@@ -226,7 +230,8 @@ template <int MaxD, int NW, int RW, class Act>
 __global__ void __launch_bounds__(NW * 32) swska_attend_kernel(const swska_cuda_problem<Act> pr) {
   using tile = swska_tile<MaxD, NW, RW>;
   constexpr int BK = tile::key_tile, NC = tile::chunks, NT = tile::threads;
-  constexpr unsigned full = 0xffffffffu;
+  constexpr int VG = tile::value_group;
+  constexpr unsigned full = 0xffffffffu, vg_mask = (1u << VG) - 1u;
   const float ninf = -INFINITY;
   __shared__ __align__(16) float s_q[tile::rows][MaxD]; // the item's query rows
   __shared__ float s_k[MaxD][BK];                       // key tile, s_k[d][j ^ (d % 32)]
@@ -408,14 +413,15 @@ __global__ void __launch_bounds__(NW * 32) swska_attend_kernel(const swska_cuda_
           m[i] = mnew;
         }
 
-        // 4. acc += p_j v_j over the keys that weigh for some row, 4 value rows at a time.
+        // 4. acc += p_j v_j over the keys that weigh for some row, VG value rows loaded together
+        // (their loads in flight at once: a decode warp has one row and is bound by the latency).
         const unsigned kmask = __ballot_sync(full, any);
 #pragma unroll 1
-        for (int j0 = 0; j0 < BK; j0 += 4) {
-          if (((kmask >> j0) & 0xfu) == 0) continue; // warp-uniform
-          float vv[4][NC];
+        for (int j0 = 0; j0 < BK; j0 += VG) {
+          if (((kmask >> j0) & vg_mask) == 0) continue; // warp-uniform
+          float vv[VG][NC];
 #pragma unroll
-          for (int jj = 0; jj < 4; ++jj) {
+          for (int jj = 0; jj < VG; ++jj) {
             const bool on = (kmask >> (j0 + jj)) & 1u;
             const index_t ja = jb + j0 + jj;
             // The value row of key ja (only formed, and read, when some row weighs it).
@@ -437,7 +443,7 @@ __global__ void __launch_bounds__(NW * 32) swska_attend_kernel(const swska_cuda_
             }
           }
 #pragma unroll
-          for (int jj = 0; jj < 4; ++jj)
+          for (int jj = 0; jj < VG; ++jj)
 #pragma unroll
             for (int i = 0; i < RW; ++i) {
               const float pj = __shfl_sync(full, pw[i], j0 + jj);
