@@ -2,12 +2,12 @@
 # The SW-SKA check of the GPU machine (scripts/gpu_check.sh is the whole one; this is its SW-SKA
 # part, under 4 minutes): builds cuda_test_swska and bench_swska_cuda with the project's CMake
 # (dependencies from .deps, configured as gpu_check.sh does, in the same build folder), runs the
-# test, the benchmark (JSON), then compute-sanitizer memcheck and racecheck on the test in parallel
-# (racecheck on the test cases that run every SW-SKA kernel on small shapes: the full set is too
-# slow under it).
+# test, the benchmark (JSON), then compute-sanitizer on the test, three tools at once: memcheck on
+# every case, racecheck and initcheck on the cases that run every SW-SKA kernel on small shapes
+# (decode, ring store, the skip cases: the full set is too slow under racecheck).
 # Usage (device tool): run(command="bash scripts/gpu_swska_check.sh", carry=[".deps"]).
 # Results go to $OUT (build/gpu_check/out when OUT is unset): build.log, test.log,
-# bench_swska_cuda.json, memcheck.log, racecheck.log.
+# bench_swska_cuda.json, memcheck.log, racecheck.log, initcheck.log.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 root=$(pwd)
@@ -49,22 +49,27 @@ echo "== benchmark"
 "$bench_bin" --benchmark_out="$out/bench_swska_cuda.json" --benchmark_out_format=json \
   --benchmark_counters_tabular=true 2>&1 | tee "$out/bench.log" || fail bench_swska_cuda
 
-echo "== compute-sanitizer (memcheck: every test case; racecheck: decode, ring store, skips)"
+echo "== compute-sanitizer (memcheck: every test case; racecheck, initcheck: decode, ring store, skips)"
+# initcheck: the combine kernel reads only the partials the pieces it uses wrote (a piece past a
+# row's history writes none). The three run at once (the GPU is not timed here), 130 s each.
 if [ -n "$sanitizer" ]; then
   t0=$(date +%s)
-  timeout 170 "$sanitizer" --tool memcheck --error-exitcode 99 "$test_bin" >"$out/memcheck.log" 2>&1 &
-  m=$!
-  timeout 170 "$sanitizer" --tool racecheck --error-exitcode 99 "$test_bin" \
-    -tc='*decode*,*ring_store*,*skips*' >"$out/racecheck.log" 2>&1 &
-  r=$!
-  wait $m; mrc=$?
-  wait $r; rrc=$?
-  for t in memcheck:$mrc racecheck:$rrc; do
-    IFS=: read -r tool rc <<<"$t"
+  filter='*decode*,*ring_store*,*skips*'
+  pids=()
+  for tool in memcheck racecheck initcheck; do
+    args=("$test_bin")
+    [ "$tool" = memcheck ] || args+=(-tc="$filter")
+    ( timeout 130 "$sanitizer" --tool "$tool" --error-exitcode 99 "${args[@]}" >"$out/$tool.log" 2>&1
+      echo $? >"$bld/swska_$tool.rc" ) &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  for tool in memcheck racecheck initcheck; do
+    rc=$(cat "$bld/swska_$tool.rc" 2>/dev/null || echo missing)
     summary=$(grep -m1 -oE '(ERROR|RACECHECK) SUMMARY: [0-9]* (errors|hazards displayed)' "$out/$tool.log" || echo 'no summary')
     case $rc in
       0) echo "$tool: clean ($summary)" ;;
-      124) fail "$tool: timed out after 170 s (inconclusive)" ;;
+      124) fail "$tool: timed out after 130 s (inconclusive)" ;;
       *) fail "$tool: exit $rc ($summary)"; tail -30 "$out/$tool.log" ;;
     esac
   done
