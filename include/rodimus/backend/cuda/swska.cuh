@@ -80,10 +80,12 @@ namespace rodimus {
 /// opt-in is needed: MaxD 64 and 128: 8 warps x 8 rows; MaxD 256: 4 warps x 4 rows. Decode: 8
 /// warps x 1 row. Decode splits the window when fewer than decode_target_ctas CTAs (2 per SM of an
 /// H100 / H200) would run, into pieces of at least decode_min_split_keys keys.
-/// ptxas (CUDA 13, sm_90 and sm_80): the prefill tiles take about 170 to 240 registers (one CTA
-/// of 8 warps per SM), the decode tiles 80 to 180; no spills except the f16 / bf16 decode at
-/// MaxD 256 (and f16 at 64), capped at 128 (80) registers with 70 to 180 bytes of stack: occupancy
-/// and register use are the first things the tuned version should address.
+/// ptxas (CUDA 13, sm_90 and sm_80): the prefill tiles take about 170 to 255 registers (one CTA
+/// of 8 warps per SM), the decode tiles 80 to 180 (bf16 sm_90: MaxD 64 / 128 117 / 128 since the
+/// PV step loads 8 value rows at once); no spills except the f16 / bf16 decode at MaxD 256 (and
+/// f16 at 64), capped at 128 (80) registers with 70 to 180 bytes of stack, and 12 bytes in the
+/// bf16 prefill at MaxD 128: occupancy and register use are the first things the tuned version
+/// should address. The ring store takes 48 registers, the combine 32 (bf16, sm_90).
 template <int Sm> struct swska_policy {
   static constexpr int key_tile = 32; // keys per tile: one per lane (fixed by the kernel)
   static constexpr int prefill_warps_small = 8, prefill_rows_small = 8; // MaxD 64, 128
