@@ -1,0 +1,146 @@
+// torch.ops.rodimus.*: the CUDA kernels (the library's cuda<90> backend on torch's current stream).
+// Built only when the extension is built with CUDA (rodimus_torch/__init__.py). Schemas, CPU and
+// Meta kernels are in rodimus_ops.cpp, the argument adaptation in rodimus_ops.hpp.
+//
+// Every call only enqueues work on the current stream: no allocation but the outputs, no host
+// synchronisation (index arrays stay on the device; the library's CUDA kernels stay in bounds
+// whatever they hold), so the operators can be captured in a CUDA graph.
+#include "rodimus_ops.hpp"
+
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <cstdint>
+
+#include <rodimus/backend/cuda/causal_conv.cuh>
+#include <rodimus/backend/cuda/gla.cuh>
+
+namespace rodimus_torch {
+namespace {
+
+/// pool[slots[n]] = 0 (whole rows of `row_words` words) where has_initial_state[n] is false and
+/// the slot is inside the pool: one grid-stride pass over (sequence, word). This is the
+/// has_initial_state of the engine form (a memset of the fresh rows), not model arithmetic: the
+/// library takes "start from zeros" as a zero row in the pool.
+template <class Word>
+__global__ void zero_fresh_slots_kernel(Word* pool, std::int64_t pool_rows, std::int64_t row_words,
+                                        const std::int32_t* slots, const bool* has_initial_state,
+                                        std::int64_t num_seqs) {
+  const std::int64_t total = num_seqs * row_words;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < total;
+       i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t n = i / row_words;
+    const std::int32_t s = slots[n];
+    if (!has_initial_state[n] && s >= 0 && s < pool_rows)
+      pool[s * row_words + i % row_words] = Word{};
+  }
+}
+
+struct cuda_device {
+  static constexpr bool host_index = false;
+  cudaStream_t stream;
+
+  rodimus::cuda<90> backend() const {
+    rodimus::cuda<90> be;
+    be.stream = stream;
+    return be;
+  }
+  rodimus::workspace workspace(std::size_t) const { return {}; } // the CUDA kernels take none
+  void zero_fresh_slots(at::Tensor& pool, const at::Tensor& slots,
+                        const at::Tensor& has_initial_state) const {
+    TORCH_CHECK(pool.is_contiguous(), "rodimus: a state pool with has_initial_state must be "
+                                      "contiguous");
+    const std::int64_t rows = pool.size(0), n = slots.size(0);
+    if (rows == 0 || n == 0 || pool.numel() == 0) return;
+    const std::int64_t row_bytes = pool.numel() / rows * std::int64_t(pool.element_size());
+    const bool wide =
+        row_bytes % 16 == 0 && reinterpret_cast<std::uintptr_t>(pool.data_ptr()) % 16 == 0;
+    const std::int64_t words = wide ? row_bytes / 16 : row_bytes;
+    const std::int64_t blocks = std::min<std::int64_t>((n * words + 255) / 256, 4096);
+    if (wide)
+      zero_fresh_slots_kernel<<<unsigned(blocks), 256, 0, stream>>>(
+          static_cast<uint4*>(pool.data_ptr()), rows, words, slots.data_ptr<std::int32_t>(),
+          has_initial_state.data_ptr<bool>(), n);
+    else
+      zero_fresh_slots_kernel<<<unsigned(blocks), 256, 0, stream>>>(
+          static_cast<unsigned char*>(pool.data_ptr()), rows, words, slots.data_ptr<std::int32_t>(),
+          has_initial_state.data_ptr<bool>(), n);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+};
+
+/// The guard and stream of the device `t` lives on.
+struct on_device {
+  c10::cuda::CUDAGuard guard;
+  cuda_device dev;
+  explicit on_device(const at::Tensor& t)
+      : guard(t.device()), dev{at::cuda::getCurrentCUDAStream(t.device().index()).stream()} {}
+};
+
+std::tuple<at::Tensor, at::Tensor>
+chunk_gla_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& g,
+               double scale, const c10::optional<at::Tensor>& initial_state,
+               bool output_final_state, const c10::optional<at::Tensor>& cu_seqlens,
+               int64_t chunk_size) {
+  on_device d(q);
+  return gla_forward(d.dev, "chunk_gla", q, k, v, g, scale, initial_state, output_final_state,
+                     cu_seqlens, chunk_size);
+}
+
+std::tuple<at::Tensor, at::Tensor>
+fused_recurrent_gla_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                         const at::Tensor& g, double scale,
+                         const c10::optional<at::Tensor>& initial_state, bool output_final_state,
+                         const c10::optional<at::Tensor>& cu_seqlens) {
+  on_device d(q);
+  return gla_forward(d.dev, "fused_recurrent_gla", q, k, v, g, scale, initial_state,
+                     output_final_state, cu_seqlens, 0);
+}
+
+at::Tensor chunk_gla_pooled_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                 const at::Tensor& g, double scale, at::Tensor& state_pool,
+                                 const at::Tensor& slots,
+                                 const c10::optional<at::Tensor>& has_initial_state,
+                                 const at::Tensor& cu_seqlens, int64_t chunk_size) {
+  on_device d(q);
+  return gla_prefill_pooled(d.dev, q, k, v, g, scale, state_pool, slots, has_initial_state,
+                            cu_seqlens, chunk_size);
+}
+
+at::Tensor gla_decode_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                           const at::Tensor& g, double scale, at::Tensor& state_pool,
+                           const at::Tensor& slots) {
+  on_device d(q);
+  return gla_decode_pooled(d.dev, q, k, v, g, scale, state_pool, slots);
+}
+
+at::Tensor causal_conv1d_fn_cuda(const at::Tensor& x, const at::Tensor& weight,
+                                 const c10::optional<at::Tensor>& bias, at::Tensor& conv_states,
+                                 const at::Tensor& query_start_loc, const at::Tensor& cache_indices,
+                                 const c10::optional<at::Tensor>& has_initial_state, bool silu) {
+  on_device d(x);
+  return causal_conv1d_fn(d.dev, x, weight, bias, conv_states, query_start_loc, cache_indices,
+                          has_initial_state, silu);
+}
+
+at::Tensor causal_conv1d_update_cuda(const at::Tensor& x, at::Tensor& conv_state,
+                                     const at::Tensor& weight,
+                                     const c10::optional<at::Tensor>& bias, bool silu,
+                                     const c10::optional<at::Tensor>& cache_indices) {
+  on_device d(x);
+  return causal_conv1d_update(d.dev, x, conv_state, weight, bias, silu, cache_indices);
+}
+
+} // namespace
+} // namespace rodimus_torch
+
+TORCH_LIBRARY_IMPL(rodimus, CUDA, m) {
+  using namespace rodimus_torch;
+  m.impl("chunk_gla", &chunk_gla_cuda);
+  m.impl("fused_recurrent_gla", &fused_recurrent_gla_cuda);
+  m.impl("chunk_gla_pooled", &chunk_gla_pooled_cuda);
+  m.impl("gla_decode", &gla_decode_cuda);
+  m.impl("causal_conv1d_fn", &causal_conv1d_fn_cuda);
+  m.impl("causal_conv1d_update", &causal_conv1d_update_cuda);
+}

@@ -1,0 +1,388 @@
+"""torch.ops.rodimus.* against plain-PyTorch float64 references (issue 11).
+
+Run: /usr/bin/python3 -m unittest discover -s tests/torch -v   (scripts/test.sh stage 6)
+Device: RODIMUS_TORCH_DEVICE=cuda runs the same tests on CUDA tensors (scripts/torch_gpu_check.sh),
+plus a CUDA-graph capture of the engine operators with padded slots.
+Seed: RODIMUS_TEST_SEED (fresh by default, printed on failure to replay).
+
+Tolerances: every reference runs in float64 on the inputs as stored (16-bit inputs converted
+exactly), and errors are compared relative to max(floor, max|want|), as tests/cases/*_cases.hpp do:
+  f32 outputs and states  1e-5 GLA, 1e-5 conv (f32 arithmetic against f64; decays are <= 1 so
+                          errors do not grow along T)
+  bf16 o / y              2^-8 (the reference is not rounded: half a bf16 step, 2^-9, plus f32)
+  f16 o / y               2^-10 (half a step 2^-12 plus f32, with room)
+  states                  GLA states stay f32 (1e-5); conv states are copies of the inputs (exact)
+Outputs are allocated by the operators, so they cannot be filled with NaN beforehand; instead the
+allocator is handed a NaN-filled block of the same size just before each call (poison_allocator),
+which the caching CUDA allocator reuses, and every state row an operator must not touch is
+compared bit for bit.
+"""
+
+import os
+import sys
+import unittest
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../examples/torch"))
+import rodimus_torch as rt  # noqa: E402
+
+DEVICE = torch.device(os.environ.get("RODIMUS_TORCH_DEVICE", "cpu"))
+SEED = int(os.environ.get("RODIMUS_TEST_SEED", str(int.from_bytes(os.urandom(4), "little"))))
+TOL = {torch.float32: 1e-5, torch.bfloat16: 2.0**-8, torch.float16: 2.0**-10}
+STATE_TOL = 1e-5
+DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
+def gen(salt):
+    g = torch.Generator()
+    g.manual_seed(SEED * 1000003 + salt)
+    return g
+
+
+def randn(g, *shape, dtype=torch.float32, scale=1.0):
+    return (torch.randn(*shape, generator=g, dtype=torch.float64) * scale).to(dtype).to(DEVICE)
+
+
+def log_decay(g, *shape, dtype=torch.float32):
+    """g <= 0 over strong and weak decays: logsigmoid of a wide normal, a few -1e4 entries."""
+    x = torch.nn.functional.logsigmoid(torch.randn(*shape, generator=g, dtype=torch.float64) * 4)
+    x = torch.where(torch.rand(*shape, generator=g, dtype=torch.float64) < 0.02,
+                    torch.full_like(x, -1e4), x)
+    return x.to(dtype).to(DEVICE)
+
+
+def poison_allocator(numel):
+    """Hands the allocator a NaN block of at least numel f32 elements, then frees it."""
+    block = torch.full((max(int(numel), 1) + 64,), float("nan"), device=DEVICE)
+    del block
+
+
+def check_close(tc, got, want, rel, name, floor=1e-3):
+    got64 = got.detach().to("cpu", torch.float64)
+    want64 = want.detach().to("cpu", torch.float64)
+    tc.assertEqual(tuple(got64.shape), tuple(want64.shape), name)
+    err = (got64 - want64).abs().max().item() if want64.numel() else 0.0
+    bound = rel * max(floor, want64.abs().max().item() if want64.numel() else 0.0)
+    if not err <= bound:  # also catches NaN
+        tc.fail(f"{name}: max|got - want| = {err:.3e} > {bound:.3e} (RODIMUS_TEST_SEED={SEED})")
+
+
+# ---- float64 references (plain PyTorch loops, docs/MODEL.md §2.4 and §2.3) ----
+
+def ref_gla(q, k, v, g, scale, S):
+    """One sequence: q, k, g (T, H, K), v (T, H, V), S (H, K, V); returns o (T, H, V), S."""
+    q, k, v, g = (t.to("cpu", torch.float64) for t in (q, k, v, g))
+    S = S.to("cpu", torch.float64).clone()
+    o = torch.zeros(q.shape[0], q.shape[1], v.shape[2], dtype=torch.float64)
+    for t in range(q.shape[0]):
+        S = torch.exp(g[t])[:, :, None] * S + k[t][:, :, None] * v[t][:, None, :]
+        o[t] = scale * torch.einsum("hk,hkv->hv", q[t], S)
+    return o, S
+
+
+def ref_conv(x, weight, bias, state, silu):
+    """One sequence: x (C, L), state (C, W) the last W inputs; returns y (C, L), final state."""
+    x, state = x.to("cpu", torch.float64), state.to("cpu", torch.float64)
+    w = weight.to("cpu", torch.float64)
+    W = w.shape[1]
+    full = torch.cat([state, x], dim=1)  # inputs from x_{-W} on
+    y = torch.zeros_like(x)
+    for t in range(x.shape[1]):
+        acc = (w * full[:, t + 1:t + 1 + W]).sum(1)
+        if bias is not None:
+            acc = acc + bias.to("cpu", torch.float64)
+        y[:, t] = torch.nn.functional.silu(acc) if silu else acc
+    return y, full[:, -W:]
+
+
+class GlaOps(unittest.TestCase):
+    H, K, V = 3, 20, 33  # odd sizes: K, V no multiple of a SIMD width or tile
+
+    def inputs(self, salt, B, T, dtype):
+        g = gen(salt)
+        q = randn(g, B, T, self.H, self.K, dtype=dtype)
+        k = randn(g, B, T, self.H, self.K, dtype=dtype)
+        v = randn(g, B, T, self.H, self.V, dtype=dtype)
+        gk = log_decay(g, B, T, self.H, self.K, dtype=dtype)
+        return g, q, k, v, gk
+
+    def run_fla_form(self, fn, dtype, salt, **kw):
+        B, T = 2, 37
+        g, q, k, v, gk = self.inputs(salt, B, T, dtype)
+        h0 = randn(g, B, self.H, self.K, self.V)
+        scale = self.K ** -0.5
+        poison_allocator(B * T * self.H * self.V)
+        o, ht = fn(q, k, v, gk, scale=scale, initial_state=h0, output_final_state=True, **kw)
+        for b in range(B):
+            want_o, want_s = ref_gla(q[b], k[b], v[b], gk[b], scale, h0[b])
+            check_close(self, o[b], want_o, TOL[dtype], f"o[{b}] {dtype}")
+            check_close(self, ht[b], want_s, STATE_TOL, f"final_state[{b}] {dtype}")
+        # no initial state, no final state
+        o2, none = fn(q, k, v, gk, scale=scale, **kw)
+        self.assertIsNone(none)
+        want_o, _ = ref_gla(q[1], k[1], v[1], gk[1], scale, torch.zeros(self.H, self.K, self.V))
+        check_close(self, o2[1], want_o, TOL[dtype], f"o without state {dtype}")
+
+    def run_varlen(self, fn, dtype, salt, **kw):
+        lengths = [5, 0, 35, 13, 1]
+        cu = torch.tensor([0] + list(torch.tensor(lengths).cumsum(0)), dtype=torch.int64,
+                          device=DEVICE)
+        T = sum(lengths)
+        g, q, k, v, gk = self.inputs(salt, 1, T, dtype)
+        h0 = randn(g, len(lengths), self.H, self.K, self.V)
+        poison_allocator(T * self.H * self.V)
+        o, ht = fn(q, k, v, gk, scale=0.3, initial_state=h0, output_final_state=True,
+                   cu_seqlens=cu, **kw)
+        for n in range(len(lengths)):
+            a, e = int(cu[n]), int(cu[n + 1])
+            want_o, want_s = ref_gla(q[0, a:e], k[0, a:e], v[0, a:e], gk[0, a:e], 0.3, h0[n])
+            check_close(self, o[0, a:e], want_o, TOL[dtype], f"varlen o seq {n} {dtype}")
+            check_close(self, ht[n], want_s, STATE_TOL, f"varlen state seq {n} {dtype}")
+
+    def test_chunk_gla(self):
+        for i, dtype in enumerate(DTYPES):
+            for chunk in (16, 64):
+                with self.subTest(dtype=dtype, chunk=chunk):
+                    self.run_fla_form(rt.chunk_gla, dtype, 10 + i, chunk_size=chunk)
+                    self.run_varlen(rt.chunk_gla, dtype, 20 + i, chunk_size=chunk)
+
+    def test_fused_recurrent_gla(self):
+        def fn(q, k, v, g, **kw):
+            return rt.fused_recurrent_gla(q, k, v, gk=g, **kw)
+        for i, dtype in enumerate(DTYPES):
+            with self.subTest(dtype=dtype):
+                self.run_fla_form(fn, dtype, 30 + i)
+                self.run_varlen(fn, dtype, 40 + i)
+
+    def test_head_first_is_a_stride_view(self):
+        g, q, k, v, gk = self.inputs(50, 2, 9, torch.float32)
+        o, _ = rt.chunk_gla(q, k, v, gk)
+        tr = [t.transpose(1, 2).contiguous() for t in (q, k, v, gk)]
+        o_hf, _ = rt.chunk_gla(*tr, head_first=True)
+        check_close(self, o_hf.transpose(1, 2), o, 1e-6, "head_first")
+
+    def make_pool(self, g, P):
+        return randn(g, P, self.H, self.K, self.V)
+
+    def test_pooled_prefill_then_decode(self):
+        """Packed prefill into a pool (fresh, continuing, padding), then decode steps with padding
+        rows; rows no sequence uses stay bit for bit unchanged."""
+        for i, dtype in enumerate(DTYPES):
+            with self.subTest(dtype=dtype):
+                g = gen(60 + i)
+                P = 7
+                pool = self.make_pool(g, P)
+                pool[5] = float("nan")  # a fresh sequence's slot holds garbage: must be zeroed
+                before = pool.clone()
+                lengths = [9, 0, 22, 3]
+                slots = torch.tensor([2, -1, 5, 0], dtype=torch.int32, device=DEVICE)
+                has_init = torch.tensor([True, False, False, True], device=DEVICE)
+                cu = torch.tensor([0] + list(torch.tensor(lengths).cumsum(0)), device=DEVICE)
+                T = sum(lengths)
+                _, q, k, v, gk = self.inputs(70 + i, 1, T, dtype)
+                poison_allocator(T * self.H * self.V)
+                o = rt.chunk_gla_pooled(q, k, v, gk, pool, slots, cu, has_initial_state=has_init,
+                                        scale=0.25, chunk_size=16)
+                want_pool = before.to("cpu", torch.float64).clone()
+                for n, L in enumerate(lengths):
+                    s = int(slots[n])
+                    if s < 0:
+                        continue
+                    a, e = int(cu[n]), int(cu[n + 1])
+                    h0 = before[s] if bool(has_init[n]) else torch.zeros_like(before[s])
+                    want_o, want_s = ref_gla(q[0, a:e], k[0, a:e], v[0, a:e], gk[0, a:e], 0.25, h0)
+                    check_close(self, o[0, a:e], want_o, TOL[dtype], f"pooled o seq {n}")
+                    want_pool[s] = want_s
+                for s in (1, 3, 4, 6):
+                    self.assertTrue(torch.equal(pool[s], before[s]), f"unused slot {s} changed")
+                for s in (0, 2, 5):
+                    check_close(self, pool[s], want_pool[s], STATE_TOL, f"pool slot {s}")
+
+                # decode: rows on slots 5, padding, 0, 2, padding
+                dslots = torch.tensor([5, -1, 0, 2, -1], dtype=torch.int32, device=DEVICE)
+                for step in range(3):
+                    _, dq, dk, dv, dg = self.inputs(80 + 10 * i + step, 5, 1, dtype)
+                    dq, dk, dv, dg = (t[:, 0] for t in (dq, dk, dv, dg))
+                    before = pool.clone()
+                    poison_allocator(5 * self.H * self.V)
+                    o = rt.gla_decode(dq, dk, dv, dg, pool, dslots, scale=0.25)
+                    for b in range(5):
+                        s = int(dslots[b])
+                        if s < 0:
+                            self.assertTrue(bool((o[b] == 0).all()), "padding row o != 0")
+                            continue
+                        want_o, want_s = ref_gla(dq[b][None], dk[b][None], dv[b][None],
+                                                 dg[b][None], 0.25, before[s])
+                        check_close(self, o[b], want_o[0], TOL[dtype], f"decode o row {b}")
+                        check_close(self, pool[s], want_s, STATE_TOL, f"decode slot {s}")
+                    for s in (1, 3, 4, 6):
+                        self.assertTrue(torch.equal(pool[s], before[s]), f"decode touched {s}")
+
+    def test_meta_shapes(self):
+        m = dict(device="meta")
+        q = torch.empty(1, 11, 3, 8, **m)
+        v = torch.empty(1, 11, 3, 5, **m)
+        cu = torch.empty(4, dtype=torch.int64, **m)
+        o, s = torch.ops.rodimus.chunk_gla(q, q, v, q, 1.0, None, True, cu, 64)
+        self.assertEqual((tuple(o.shape), tuple(s.shape)), ((1, 11, 3, 5), (3, 3, 8, 5)))
+        self.assertEqual(o.device.type, "meta")
+        o = torch.ops.rodimus.gla_decode(q[0], q[0], v[0], q[0], 1.0,
+                                         torch.empty(4, 3, 8, 5, **m),
+                                         torch.empty(11, dtype=torch.int32, **m))
+        self.assertEqual(tuple(o.shape), (11, 3, 5))
+
+    def test_bad_arguments(self):
+        g, q, k, v, gk = self.inputs(90, 1, 4, torch.float32)
+        with self.assertRaisesRegex(RuntimeError, "k must be"):
+            rt.chunk_gla(q, k.double(), v, gk)
+        with self.assertRaisesRegex(RuntimeError, r"bad shape \(v\)"):
+            rt.chunk_gla(q, k, v[:, :3], gk)
+        with self.assertRaisesRegex(RuntimeError, "unsupported dtype"):
+            rt.chunk_gla(q.double(), k.double(), v.double(), gk.double())
+        if DEVICE.type == "cpu":  # host index arrays: the contents are checked
+            pool = torch.zeros(2, self.H, self.K, self.V)
+            with self.assertRaisesRegex(RuntimeError, r"bad argument \(slot\)"):
+                rt.gla_decode(q[:, 0].expand(2, -1, -1), k[:, 0].expand(2, -1, -1),
+                              v[:, 0].expand(2, -1, -1), gk[:, 0].expand(2, -1, -1), pool,
+                              torch.tensor([1, 1], dtype=torch.int32))
+
+
+class ConvOps(unittest.TestCase):
+    C, W = 37, 4
+
+    def weights(self, g):
+        return randn(g, self.C, self.W, scale=0.5), randn(g, self.C)
+
+    def test_causal_conv1d_fn(self):
+        for i, dtype in enumerate(DTYPES):
+            for silu in (True, False):
+                for channel_last in (True, False):
+                    with self.subTest(dtype=dtype, silu=silu, channel_last=channel_last):
+                        self.run_fn(dtype, silu, channel_last, 100 + 4 * i + 2 * silu + channel_last)
+
+    def run_fn(self, dtype, silu, channel_last, salt):
+        g = gen(salt)
+        weight, bias = self.weights(g)
+        lengths = [2, 0, 17, 6, 1]  # shorter than W, empty, padding (empty), longer
+        slots = torch.tensor([4, -1, 0, 2, 5], dtype=torch.int32, device=DEVICE)
+        has_init = torch.tensor([True, False, False, True, True], device=DEVICE)
+        qsl = torch.tensor([0] + list(torch.tensor(lengths).cumsum(0)), device=DEVICE)
+        T = sum(lengths)
+        # vLLM's x (C, T): a transposed (T, C) tensor (channel-contiguous) or a contiguous one
+        x = randn(g, T, self.C, dtype=dtype).t() if channel_last else randn(g, self.C, T, dtype=dtype)
+        pool = randn(g, 6, self.C, self.W, dtype=dtype)
+        pool[0] = float("nan")  # a fresh sequence's slot: must be zeroed
+        before = pool.clone()
+        poison_allocator(T * self.C)
+        y = rt.causal_conv1d_fn(x, weight, bias, pool, qsl, slots, has_init,
+                                activation="silu" if silu else None)
+        self.assertEqual(tuple(y.shape), (self.C, T))
+        for n in range(len(lengths)):
+            s = int(slots[n])
+            if s < 0:
+                continue
+            a, e = int(qsl[n]), int(qsl[n + 1])
+            h0 = before[s] if bool(has_init[n]) else torch.zeros_like(before[s])
+            want_y, want_s = ref_conv(x[:, a:e], weight, bias, h0, silu)
+            check_close(self, y[:, a:e], want_y, TOL[dtype], f"y seq {n}")
+            check_close(self, pool[s], want_s, 0.0, f"conv state slot {s}")
+        for s in (1, 3):
+            self.assertTrue(torch.equal(pool[s], before[s]), f"unused conv slot {s} changed")
+
+    def test_causal_conv1d_update(self):
+        for i, dtype in enumerate(DTYPES):
+            with self.subTest(dtype=dtype):
+                g = gen(200 + i)
+                weight, bias = self.weights(g)
+                pool = randn(g, 6, self.C, self.W, dtype=dtype)
+                idx = torch.tensor([3, -1, 0, 5], dtype=torch.int32, device=DEVICE)
+                for step in range(3):  # each step reads the state the previous one wrote
+                    x = randn(g, 4, self.C, dtype=dtype)
+                    before = pool.clone()
+                    poison_allocator(4 * self.C)
+                    y = rt.causal_conv1d_update(x, pool, weight, bias, activation="silu",
+                                                conv_state_indices=idx)
+                    for b in range(4):
+                        s = int(idx[b])
+                        if s < 0:
+                            self.assertTrue(bool((y[b] == 0).all()), "padding row y != 0")
+                            continue
+                        want_y, want_s = ref_conv(x[b][:, None], weight, bias, before[s], True)
+                        check_close(self, y[b], want_y[:, 0], TOL[dtype], f"update y row {b}")
+                        check_close(self, pool[s], want_s, 0.0, f"update state slot {s}")
+                    for s in (1, 2, 4):
+                        self.assertTrue(torch.equal(pool[s], before[s]), f"update touched {s}")
+
+    def test_meta_shapes(self):
+        x = torch.empty(37, 10, device="meta")
+        y = torch.ops.rodimus.causal_conv1d_fn(
+            x, torch.empty(37, 4, device="meta"), None, torch.empty(3, 37, 4, device="meta"),
+            torch.empty(3, dtype=torch.int64, device="meta"),
+            torch.empty(2, dtype=torch.int32, device="meta"), None, True)
+        self.assertEqual(tuple(y.shape), (37, 10))
+
+    def test_bad_arguments(self):
+        g = gen(300)
+        weight, bias = self.weights(g)
+        x = randn(g, 2, self.C)
+        with self.assertRaisesRegex(RuntimeError, r"bad shape \(state\)"):
+            rt.causal_conv1d_update(x, randn(g, 2, self.C, self.W + 1), weight, bias)
+        with self.assertRaisesRegex(RuntimeError, "conv_state must be"):
+            rt.causal_conv1d_update(x, randn(g, 2, self.C, self.W, dtype=torch.float16), weight)
+
+
+@unittest.skipUnless(DEVICE.type == "cuda", "CUDA graphs: RODIMUS_TORCH_DEVICE=cuda")
+class CudaGraph(unittest.TestCase):
+    def test_decode_step_in_a_graph_with_padded_slots(self):
+        """conv update + GLA decode captured once, replayed with new inputs and slots (padding
+        rows -1): results equal eager calls on the same inputs, padded slots untouched."""
+        H, K, V, C, W, B, P = 2, 16, 24, 37, 4, 8, 10
+        g = gen(400)
+        state = randn(g, P, H, K, V)
+        conv = randn(g, P, C, W)
+        weight, bias = randn(g, C, W), randn(g, C)
+        q, k, v, gk = (randn(g, B, H, K), randn(g, B, H, K), randn(g, B, H, V),
+                       log_decay(g, B, H, K))
+        x = randn(g, B, C)
+        slots = torch.tensor([3, 1, -1, 7, 0, -1, 9, -1], dtype=torch.int32, device=DEVICE)
+
+        def step():
+            y = rt.causal_conv1d_update(x, conv, weight, bias, "silu", conv_state_indices=slots)
+            o = rt.gla_decode(q, k, v, gk, state, slots, scale=0.5)
+            return y, o
+
+        s0, c0 = state.clone(), conv.clone()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            step()  # warm up outside the capture (library attributes, allocator)
+        torch.cuda.current_stream().wait_stream(stream)
+        state.copy_(s0)
+        conv.copy_(c0)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            y_g, o_g = step()
+        for rep in range(2):
+            g2 = gen(410 + rep)
+            for t, new in ((q, randn(g2, B, H, K)), (x, randn(g2, B, C)),
+                           (slots, slots[torch.randperm(B, generator=g2).to(DEVICE)])):
+                t.copy_(new)
+            s_before, c_before = state.clone(), conv.clone()
+            graph.replay()
+            torch.cuda.synchronize()
+            s_after, c_after = state.clone(), conv.clone()
+            state.copy_(s_before)
+            conv.copy_(c_before)
+            y_e, o_e = step()
+            check_close(self, y_g, y_e, 0.0, "graph y")
+            check_close(self, o_g, o_e, 0.0, "graph o")
+            self.assertTrue(torch.equal(s_after, state) and torch.equal(c_after, conv))
+            used = set(int(s) for s in slots.tolist() if s >= 0)
+            for s in set(range(P)) - used:
+                self.assertTrue(torch.equal(state[s], s_before[s]), f"padded graph slot {s}")
+
+
+if __name__ == "__main__":
+    print(f"rodimus torch ops on {DEVICE}, RODIMUS_TEST_SEED={SEED}")
+    unittest.main()
