@@ -12,6 +12,8 @@
 #include <vector>
 
 #include <rodimus/backend/cpu/causal_conv.hpp>
+#include <rodimus/backend/cpu/ddts.hpp>
+#include <rodimus/backend/cpu/gated_rmsnorm.hpp>
 #include <rodimus/backend/cpu/gla.hpp>
 #include <rodimus/backend/cpu/thread_pool.hpp>
 
@@ -101,6 +103,19 @@ at::Tensor causal_conv1d_update_cpu(const at::Tensor& x, at::Tensor& conv_state,
   return causal_conv1d_update(dev, x, conv_state, weight, bias, silu, cache_indices);
 }
 
+std::tuple<at::Tensor, at::Tensor> ddts_cpu(const at::Tensor& gate_preact,
+                                            const c10::optional<at::Tensor>& gate_bias,
+                                            const at::Tensor& k, double normalize_eps) {
+  cpu_device dev;
+  return ddts_forward(dev, gate_preact, gate_bias, k, normalize_eps);
+}
+
+at::Tensor gated_rmsnorm_cpu(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& weight,
+                             double eps) {
+  cpu_device dev;
+  return gated_rmsnorm_forward(dev, x, gate, weight, eps);
+}
+
 // ---- Meta: the same output allocation, no computation ----
 
 std::tuple<at::Tensor, at::Tensor>
@@ -135,6 +150,15 @@ at::Tensor causal_conv1d_update_meta(const at::Tensor& x, at::Tensor&, const at:
   return conv_update_output(x);
 }
 
+std::tuple<at::Tensor, at::Tensor> ddts_meta(const at::Tensor& gate_preact,
+                                             const c10::optional<at::Tensor>&, const at::Tensor&,
+                                             double) {
+  return ddts_outputs(gate_preact);
+}
+at::Tensor gated_rmsnorm_meta(const at::Tensor& x, const at::Tensor&, const at::Tensor&, double) {
+  return at::empty(x.sizes(), x.options());
+}
+
 } // namespace
 } // namespace rodimus_torch
 
@@ -153,6 +177,9 @@ TORCH_LIBRARY(rodimus, m) {
         "Tensor");
   m.def("causal_conv1d_update(Tensor x, Tensor(a!) conv_state, Tensor weight, Tensor? bias, "
         "bool silu, Tensor? cache_indices) -> Tensor");
+  m.def("ddts(Tensor gate_preact, Tensor? gate_bias, Tensor k, float normalize_eps=1e-12) -> "
+        "(Tensor, Tensor)");
+  m.def("gated_rmsnorm(Tensor x, Tensor gate, Tensor weight, float eps=1e-5) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(rodimus, CPU, m) {
@@ -163,6 +190,8 @@ TORCH_LIBRARY_IMPL(rodimus, CPU, m) {
   m.impl("gla_decode", &gla_decode_cpu);
   m.impl("causal_conv1d_fn", &causal_conv1d_fn_cpu);
   m.impl("causal_conv1d_update", &causal_conv1d_update_cpu);
+  m.impl("ddts", &ddts_cpu);
+  m.impl("gated_rmsnorm", &gated_rmsnorm_cpu);
 }
 
 TORCH_LIBRARY_IMPL(rodimus, Meta, m) {
@@ -173,12 +202,14 @@ TORCH_LIBRARY_IMPL(rodimus, Meta, m) {
   m.impl("gla_decode", &gla_decode_meta);
   m.impl("causal_conv1d_fn", &causal_conv1d_fn_meta);
   m.impl("causal_conv1d_update", &causal_conv1d_update_meta);
+  m.impl("ddts", &ddts_meta);
+  m.impl("gated_rmsnorm", &gated_rmsnorm_meta);
 }
 
 // torch 1.13 has no autograd fallthrough for meta tensors (it has one for CPU and CUDA): the
 // operators define no gradient, so the AutogradMeta key passes straight to the Meta kernels.
 TORCH_LIBRARY_IMPL(rodimus, AutogradMeta, m) {
   for (const char* op : {"chunk_gla", "fused_recurrent_gla", "chunk_gla_pooled", "gla_decode",
-                         "causal_conv1d_fn", "causal_conv1d_update"})
+                         "causal_conv1d_fn", "causal_conv1d_update", "ddts", "gated_rmsnorm"})
     m.impl(op, torch::CppFunction::makeFallthrough());
 }

@@ -13,6 +13,7 @@
 //   C));
 //                                     y has x's shape with the channel axis contiguous.
 //   causal_conv1d_update              x (B, C); y (B, C).
+//   ddts, gated_rmsnorm               rows (M, *): no state, so no slots.
 //   conv states                       (P, C, W): the library keeps the last W inputs including the
 //                                     current token (vLLM keeps W - 1).
 //
@@ -40,6 +41,8 @@
 #include <rodimus/core/tensor_view.hpp>
 #include <rodimus/core/workspace.hpp>
 #include <rodimus/primitives/causal_conv.hpp>
+#include <rodimus/primitives/ddts.hpp>
+#include <rodimus/primitives/gated_rmsnorm.hpp>
 #include <rodimus/primitives/gla.hpp>
 
 namespace rodimus_torch {
@@ -137,6 +140,14 @@ inline at::Tensor conv_fn_output(const at::Tensor& x) {
 }
 inline at::Tensor conv_update_output(const at::Tensor& x) {
   return at::empty(x.sizes(), x.options());
+}
+
+/// ddts: k_hat and log_decay (M, N) f32 for gate_preact (M, 2N).
+inline std::tuple<at::Tensor, at::Tensor> ddts_outputs(const at::Tensor& gate_preact) {
+  TORCH_CHECK(gate_preact.dim() == 2, "rodimus::ddts: gate_preact must be (M, 2N)");
+  const auto opts = gate_preact.options().dtype(at::kFloat);
+  return {at::empty({gate_preact.size(0), gate_preact.size(1) / 2}, opts),
+          at::empty({gate_preact.size(0), gate_preact.size(1) / 2}, opts)};
 }
 
 // ---- the operators, generic over the device ----
@@ -384,6 +395,61 @@ at::Tensor causal_conv1d_update(Device& dev, const at::Tensor& x, at::Tensor& co
     a.slot = index_ptr<std::int32_t>(idx);
     a.silu = silu;
     check_status(causal_conv_step(dev.backend(), a), op);
+  });
+  return y;
+}
+
+/// The DDTS gate of the Rodimus mixer (primitives/ddts.hpp): (k_hat, log_decay), both f32 (M, N).
+template <class Device>
+std::tuple<at::Tensor, at::Tensor> ddts_forward(Device& dev, const at::Tensor& gate_preact,
+                                                const c10::optional<at::Tensor>& gate_bias,
+                                                const at::Tensor& k, double normalize_eps) {
+  const char* op = "ddts";
+  check_tensor(gate_preact, gate_preact, op, "gate_preact", 2);
+  check_tensor(k, gate_preact, op, "k", 2);
+  check_dtype(k, gate_preact.scalar_type(), op, "k");
+  const at::Tensor b = gate_bias ? *gate_bias : at::Tensor();
+  if (b.defined()) {
+    check_tensor(b, gate_preact, op, "gate_bias", 1);
+    check_dtype(b, at::kFloat, op, "gate_bias");
+  }
+  at::Tensor k_hat, log_decay;
+  std::tie(k_hat, log_decay) = ddts_outputs(gate_preact);
+  dispatch_act(gate_preact.scalar_type(), op, [&](auto tag) {
+    using Act = decltype(tag);
+    rodimus::ddts_args<Act> a;
+    a.gate_preact = view<const Act, 2>(gate_preact);
+    a.gate_bias = view_or_none<const float, 1>(b);
+    a.k = view<const Act, 2>(k);
+    a.k_hat = view<float, 2>(k_hat);
+    a.log_decay = view<float, 2>(log_decay);
+    a.normalize_eps = float(normalize_eps);
+    check_status(ddts(dev.backend(), a), op);
+  });
+  return {k_hat, log_decay};
+}
+
+/// y = rmsnorm(x * silu(gate)) * weight over rows (M, E) (primitives/gated_rmsnorm.hpp: the gate
+/// before the norm, as the Rodimus mixer and Mamba-2's norm_before_gate=False).
+template <class Device>
+at::Tensor gated_rmsnorm_forward(Device& dev, const at::Tensor& x, const at::Tensor& gate,
+                                 const at::Tensor& weight, double eps) {
+  const char* op = "gated_rmsnorm";
+  check_tensor(x, x, op, "x", 2);
+  check_tensor(gate, x, op, "gate", 2);
+  check_dtype(gate, x.scalar_type(), op, "gate");
+  check_tensor(weight, x, op, "weight", 1);
+  check_dtype(weight, at::kFloat, op, "weight");
+  at::Tensor y = at::empty(x.sizes(), x.options());
+  dispatch_act(x.scalar_type(), op, [&](auto tag) {
+    using Act = decltype(tag);
+    rodimus::gated_rmsnorm_args<Act> a;
+    a.x = view<const Act, 2>(x);
+    a.gate = view<const Act, 2>(gate);
+    a.weight = view<const float, 1>(weight);
+    a.y = view<Act, 2>(y);
+    a.eps = float(eps);
+    check_status(gated_rmsnorm(dev.backend(), a), op);
   });
   return y;
 }

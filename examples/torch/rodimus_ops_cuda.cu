@@ -14,6 +14,8 @@
 #include <cstdint>
 
 #include <rodimus/backend/cuda/causal_conv.cuh>
+#include <rodimus/backend/cuda/ddts.cuh>
+#include <rodimus/backend/cuda/gated_rmsnorm.cuh>
 #include <rodimus/backend/cuda/gla.cuh>
 
 namespace rodimus_torch {
@@ -132,6 +134,19 @@ at::Tensor causal_conv1d_update_cuda(const at::Tensor& x, at::Tensor& conv_state
   return causal_conv1d_update(d.dev, x, conv_state, weight, bias, silu, cache_indices);
 }
 
+std::tuple<at::Tensor, at::Tensor> ddts_cuda(const at::Tensor& gate_preact,
+                                             const c10::optional<at::Tensor>& gate_bias,
+                                             const at::Tensor& k, double normalize_eps) {
+  on_device d(gate_preact);
+  return ddts_forward(d.dev, gate_preact, gate_bias, k, normalize_eps);
+}
+
+at::Tensor gated_rmsnorm_cuda(const at::Tensor& x, const at::Tensor& gate, const at::Tensor& weight,
+                              double eps) {
+  on_device d(x);
+  return gated_rmsnorm_forward(d.dev, x, gate, weight, eps);
+}
+
 } // namespace
 } // namespace rodimus_torch
 
@@ -143,4 +158,6 @@ TORCH_LIBRARY_IMPL(rodimus, CUDA, m) {
   m.impl("gla_decode", &gla_decode_cuda);
   m.impl("causal_conv1d_fn", &causal_conv1d_fn_cuda);
   m.impl("causal_conv1d_update", &causal_conv1d_update_cuda);
+  m.impl("ddts", &ddts_cuda);
+  m.impl("gated_rmsnorm", &gated_rmsnorm_cuda);
 }

@@ -332,6 +332,72 @@ class ConvOps(unittest.TestCase):
             rt.causal_conv1d_update(x, randn(g, 2, self.C, self.W, dtype=torch.float16), weight)
 
 
+def ref_ddts(gate_preact, bias, k, eps):
+    gp, kk = gate_preact.to("cpu", torch.float64), k.to("cpu", torch.float64)
+    n = kk.shape[1]
+    if bias is not None:
+        gp = gp + bias.to("cpu", torch.float64)
+    gamma = torch.nn.functional.softplus(gp[:, :n])  # threshold 20, as PyTorch's default
+    tau = torch.sigmoid(gp[:, n:])
+    denom = kk.norm(dim=1, keepdim=True).clamp_min(eps)
+    return kk / denom * gamma.pow(tau), -(gamma * tau)
+
+
+def ref_gated_rmsnorm(x, gate, weight, eps):
+    z = x.to("cpu", torch.float64) * torch.nn.functional.silu(gate.to("cpu", torch.float64))
+    return z * torch.rsqrt(z.pow(2).mean(-1, keepdim=True) + eps) * weight.to("cpu", torch.float64)
+
+
+class RowOps(unittest.TestCase):
+    """Row-wise operators (no state). ddts writes f32 from f32 arithmetic for every input dtype
+    (the inputs convert exactly): 1e-5; gated_rmsnorm rounds y to the input dtype (TOL)."""
+
+    def test_ddts(self):
+        for i, dtype in enumerate(DTYPES):
+            for with_bias in (True, False):
+                with self.subTest(dtype=dtype, bias=with_bias):
+                    g = gen(500 + 2 * i + with_bias)
+                    M, N = 13, 19
+                    gp = randn(g, 2, M, 2 * N, dtype=dtype, scale=6.0)  # past softplus's 20
+                    k = randn(g, 2, M, N, dtype=dtype)
+                    k[0, 3] = 0  # a zero-norm key: the eps floor
+                    bias = randn(g, 2 * N) if with_bias else None
+                    poison_allocator(4 * M * N)
+                    k_hat, log_decay = rt.ddts(gp, k, bias)
+                    self.assertEqual(k_hat.dtype, torch.float32)
+                    want_k, want_d = ref_ddts(gp.reshape(-1, 2 * N), bias, k.reshape(-1, N), 1e-12)
+                    check_close(self, k_hat.reshape(-1, N), want_k, 1e-5, "k_hat")
+                    check_close(self, log_decay.reshape(-1, N), want_d, 1e-5, "log_decay")
+
+    def test_gated_rmsnorm(self):
+        for i, dtype in enumerate(DTYPES):
+            with self.subTest(dtype=dtype):
+                g = gen(600 + i)
+                x, gate = randn(g, 3, 7, 45, dtype=dtype), randn(g, 3, 7, 45, dtype=dtype)
+                w = randn(g, 45)
+                poison_allocator(3 * 7 * 45)
+                y = rt.gated_rmsnorm(x, gate, w)
+                want = ref_gated_rmsnorm(x, gate, w, 1e-5)
+                check_close(self, y, want, TOL[dtype], f"gated_rmsnorm {dtype}")
+
+    def test_meta_shapes(self):
+        m = dict(device="meta")
+        k_hat, d = torch.ops.rodimus.ddts(torch.empty(5, 8, **m), None, torch.empty(5, 4, **m),
+                                          1e-12)
+        self.assertEqual((tuple(k_hat.shape), k_hat.dtype), ((5, 4), torch.float32))
+        y = torch.ops.rodimus.gated_rmsnorm(torch.empty(5, 8, dtype=torch.bfloat16, **m),
+                                            torch.empty(5, 8, dtype=torch.bfloat16, **m),
+                                            torch.empty(8, **m), 1e-5)
+        self.assertEqual((tuple(y.shape), y.dtype), ((5, 8), torch.bfloat16))
+
+    def test_bad_arguments(self):
+        g = gen(700)
+        with self.assertRaisesRegex(RuntimeError, r"bad shape \(gate_preact\)"):
+            rt.ddts(randn(g, 4, 7), randn(g, 4, 3))
+        with self.assertRaisesRegex(RuntimeError, r"bad shape \(weight\)"):
+            rt.gated_rmsnorm(randn(g, 4, 6), randn(g, 4, 6), randn(g, 5))
+
+
 @unittest.skipUnless(DEVICE.type == "cuda", "CUDA graphs: RODIMUS_TORCH_DEVICE=cuda")
 class CudaGraph(unittest.TestCase):
     def test_decode_step_in_a_graph_with_padded_slots(self):

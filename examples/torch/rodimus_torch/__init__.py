@@ -174,5 +174,24 @@ def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None, cach
     return y.unsqueeze(2) if squeeze else y
 
 
+def ddts(gate_preact, k, gate_bias=None, normalize_eps=1e-12):
+    """The Rodimus DDTS gate: gate_preact (..., 2N) [selection | temperature], k (..., N) the raw
+    key, gate_bias (2N) or None. Returns (k_hat, log_decay), float32 (..., N)."""
+    lead = gate_preact.shape[:-1]
+    bias = None if gate_bias is None else gate_bias.to(torch.float32)
+    k_hat, log_decay = ops.ddts(gate_preact.reshape(-1, gate_preact.shape[-1]), bias,
+                                k.reshape(-1, k.shape[-1]), normalize_eps)
+    n = k.shape[-1]
+    return k_hat.view(*lead, n), log_decay.view(*lead, n)
+
+
+def gated_rmsnorm(x, gate, weight, eps=1e-5):
+    """rmsnorm(x * silu(gate)) * weight over the last dim (the gate before the norm: Mamba-2's
+    RMSNormGated with norm_before_gate=False); weight is used in float32."""
+    e = x.shape[-1]
+    y = ops.gated_rmsnorm(x.reshape(-1, e), gate.reshape(-1, e), weight.to(torch.float32), eps)
+    return y.view(x.shape)
+
+
 __all__ = ["chunk_gla", "fused_recurrent_gla", "chunk_gla_pooled", "gla_decode", "causal_conv1d_fn",
-           "causal_conv1d_update", "ops", "library_path"]
+           "causal_conv1d_update", "ddts", "gated_rmsnorm", "ops", "library_path"]
