@@ -15,6 +15,7 @@
 #include <rodimus/backend/cpu/ddts.hpp>
 #include <rodimus/backend/cpu/gated_rmsnorm.hpp>
 #include <rodimus/backend/cpu/gla.hpp>
+#include <rodimus/backend/cpu/swska.hpp>
 #include <rodimus/backend/cpu/thread_pool.hpp>
 
 namespace rodimus_torch {
@@ -116,6 +117,23 @@ at::Tensor gated_rmsnorm_cpu(const at::Tensor& x, const at::Tensor& gate, const 
   return gated_rmsnorm_forward(dev, x, gate, weight, eps);
 }
 
+at::Tensor swska_prefill_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                             at::Tensor& ring_k, at::Tensor& ring_v, const at::Tensor& slots,
+                             const at::Tensor& history_len,
+                             const c10::optional<at::Tensor>& cu_seqlens, int64_t window_left,
+                             double scale) {
+  cpu_device dev;
+  return swska_prefill_forward(dev, q, k, v, ring_k, ring_v, slots, history_len, cu_seqlens,
+                               window_left, scale);
+}
+
+at::Tensor swska_decode_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            at::Tensor& ring_k, at::Tensor& ring_v, const at::Tensor& slots,
+                            const at::Tensor& positions, int64_t window_left, double scale) {
+  cpu_device dev;
+  return swska_decode_forward(dev, q, k, v, ring_k, ring_v, slots, positions, window_left, scale);
+}
+
 // ---- Meta: the same output allocation, no computation ----
 
 std::tuple<at::Tensor, at::Tensor>
@@ -159,6 +177,16 @@ at::Tensor gated_rmsnorm_meta(const at::Tensor& x, const at::Tensor&, const at::
   return at::empty(x.sizes(), x.options());
 }
 
+at::Tensor swska_prefill_meta(const at::Tensor& q, const at::Tensor&, const at::Tensor&,
+                              at::Tensor&, at::Tensor&, const at::Tensor&, const at::Tensor&,
+                              const c10::optional<at::Tensor>&, int64_t, double) {
+  return at::empty(q.sizes(), q.options());
+}
+at::Tensor swska_decode_meta(const at::Tensor& q, const at::Tensor&, const at::Tensor&, at::Tensor&,
+                             at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, double) {
+  return at::empty(q.sizes(), q.options());
+}
+
 } // namespace
 } // namespace rodimus_torch
 
@@ -180,6 +208,11 @@ TORCH_LIBRARY(rodimus, m) {
   m.def("ddts(Tensor gate_preact, Tensor? gate_bias, Tensor k, float normalize_eps=1e-12) -> "
         "(Tensor, Tensor)");
   m.def("gated_rmsnorm(Tensor x, Tensor gate, Tensor weight, float eps=1e-5) -> Tensor");
+  m.def("swska_prefill(Tensor q, Tensor k, Tensor v, Tensor(a!) ring_k, Tensor(b!) ring_v, "
+        "Tensor slots, Tensor history_len, Tensor? cu_seqlens, int window_left, float scale) -> "
+        "Tensor");
+  m.def("swska_decode(Tensor q, Tensor k, Tensor v, Tensor(a!) ring_k, Tensor(b!) ring_v, "
+        "Tensor slots, Tensor positions, int window_left, float scale) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(rodimus, CPU, m) {
@@ -192,6 +225,8 @@ TORCH_LIBRARY_IMPL(rodimus, CPU, m) {
   m.impl("causal_conv1d_update", &causal_conv1d_update_cpu);
   m.impl("ddts", &ddts_cpu);
   m.impl("gated_rmsnorm", &gated_rmsnorm_cpu);
+  m.impl("swska_prefill", &swska_prefill_cpu);
+  m.impl("swska_decode", &swska_decode_cpu);
 }
 
 TORCH_LIBRARY_IMPL(rodimus, Meta, m) {
@@ -204,12 +239,15 @@ TORCH_LIBRARY_IMPL(rodimus, Meta, m) {
   m.impl("causal_conv1d_update", &causal_conv1d_update_meta);
   m.impl("ddts", &ddts_meta);
   m.impl("gated_rmsnorm", &gated_rmsnorm_meta);
+  m.impl("swska_prefill", &swska_prefill_meta);
+  m.impl("swska_decode", &swska_decode_meta);
 }
 
 // torch 1.13 has no autograd fallthrough for meta tensors (it has one for CPU and CUDA): the
 // operators define no gradient, so the AutogradMeta key passes straight to the Meta kernels.
 TORCH_LIBRARY_IMPL(rodimus, AutogradMeta, m) {
-  for (const char* op : {"chunk_gla", "fused_recurrent_gla", "chunk_gla_pooled", "gla_decode",
-                         "causal_conv1d_fn", "causal_conv1d_update", "ddts", "gated_rmsnorm"})
+  for (const char* op :
+       {"chunk_gla", "fused_recurrent_gla", "chunk_gla_pooled", "gla_decode", "causal_conv1d_fn",
+        "causal_conv1d_update", "ddts", "gated_rmsnorm", "swska_prefill", "swska_decode"})
     m.impl(op, torch::CppFunction::makeFallthrough());
 }

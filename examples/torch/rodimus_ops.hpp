@@ -14,12 +14,16 @@
 //                                     y has x's shape with the channel axis contiguous.
 //   causal_conv1d_update              x (B, C); y (B, C).
 //   ddts, gated_rmsnorm               rows (M, *): no state, so no slots.
+//   swska_prefill / swska_decode      q (B, T, Hq, D) / (B, Hq, D), as flash-attn's varlen layout;
+//                                     key/value rings (P, W, Hk, D) / (P, W, Hv, D) by slot.
 //   conv states                       (P, C, W): the library keeps the last W inputs including the
 //                                     current token (vLLM keeps W - 1).
 //
 // Each Device (cpu_device in rodimus_ops.cpp, cuda_device in rodimus_ops_cuda.cu) provides:
 //   backend()                 the library's backend tag (cpu<> or cuda<90> on the current stream)
-//   workspace(bytes)          scratch memory kept by the device between calls (none on CUDA)
+//   workspace(bytes)          scratch memory: kept between calls on the CPU; on CUDA a tensor from
+//                             torch's caching allocator (only swska_decode's split window needs
+//                             one), which stays valid on the stream and inside a graph capture
 //   zero_fresh_slots(pool, slots, has_initial_state)
 //                             pool[slots[n]] = 0 where has_initial_state[n] is false and slots[n]
 //                             >= 0: the per-sequence "start from zeros" of the engine form, which
@@ -31,9 +35,11 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <rodimus/core/dtype.hpp>
@@ -44,6 +50,7 @@
 #include <rodimus/primitives/ddts.hpp>
 #include <rodimus/primitives/gated_rmsnorm.hpp>
 #include <rodimus/primitives/gla.hpp>
+#include <rodimus/primitives/swska.hpp>
 
 namespace rodimus_torch {
 
@@ -99,6 +106,12 @@ inline void check_dtype(const at::Tensor& t, at::ScalarType want, const char* op
                         const char* name) {
   TORCH_CHECK(t.scalar_type() == want, "rodimus::", op, ": ", name, " must be ", want, ", got ",
               t.scalar_type());
+}
+/// Every named tensor has like's dtype (the activations of one call share one storage type).
+inline void check_same_dtype(const at::Tensor& like, const char* op,
+                             std::initializer_list<std::pair<const at::Tensor*, const char*>> ts) {
+  for (const auto& [t, name] : ts)
+    check_dtype(*t, like.scalar_type(), op, name);
 }
 /// An index array (cu_seqlens, slots, has_initial_state): 1-D, contiguous, on the data's device.
 inline void check_index(const at::Tensor& t, const at::Tensor& like, at::ScalarType want,
@@ -164,8 +177,7 @@ gla_forward(Device& dev, const char* op, const at::Tensor& q, const at::Tensor& 
   check_tensor(k, q, op, "k", 4);
   check_tensor(v, q, op, "v", 4);
   check_tensor(g, q, op, "g", 4);
-  for (const auto* t : {&k, &v, &g})
-    check_dtype(*t, q.scalar_type(), op, t == &k ? "k" : t == &v ? "v" : "g");
+  check_same_dtype(q, op, {{&k, "k"}, {&v, "v"}, {&g, "g"}});
   const at::Tensor init = initial_state ? *initial_state : at::Tensor();
   if (init.defined()) {
     check_tensor(init, q, op, "initial_state", 4);
@@ -231,8 +243,7 @@ at::Tensor gla_prefill_pooled(Device& dev, const at::Tensor& q, const at::Tensor
   constexpr std::array<int, 4> bhtk = {0, 2, 1, 3};
   dispatch_act(q.scalar_type(), op, [&](auto tag) {
     using Act = decltype(tag);
-    for (const auto* t : {&k, &v, &g})
-      check_dtype(*t, q.scalar_type(), op, t == &k ? "k" : t == &v ? "v" : "g");
+    check_same_dtype(q, op, {{&k, "k"}, {&v, "v"}, {&g, "g"}});
     rodimus::gla_args<Act, Act, float> a;
     a.q = view<const Act, 4>(q, bhtk);
     a.k = view<const Act, 4>(k, bhtk);
@@ -269,8 +280,7 @@ at::Tensor gla_decode_pooled(Device& dev, const at::Tensor& q, const at::Tensor&
   at::Tensor o = like_v_output(q, v);
   dispatch_act(q.scalar_type(), op, [&](auto tag) {
     using Act = decltype(tag);
-    for (const auto* t : {&k, &v, &g})
-      check_dtype(*t, q.scalar_type(), op, t == &k ? "k" : t == &v ? "v" : "g");
+    check_same_dtype(q, op, {{&k, "k"}, {&v, "v"}, {&g, "g"}});
     rodimus::gla_decode_args<Act, Act, float> a;
     a.q = view<const Act, 3>(q);
     a.k = view<const Act, 3>(k);
@@ -452,6 +462,100 @@ at::Tensor gated_rmsnorm_forward(Device& dev, const at::Tensor& x, const at::Ten
     check_status(gated_rmsnorm(dev.backend(), a), op);
   });
   return y;
+}
+
+/// SW-SKA prefill continuing from key/value rings, then the rings updated: sequence n (tokens
+/// cu_seqlens[n] .. cu_seqlens[n+1], or batch row n) starts at absolute position history_len[n]
+/// (0: a fresh sequence, no ring read) in ring slots[n] (-1: an empty padding sequence; nothing
+/// read or written); after attending, its last W keys/values are stored into its ring.
+template <class Device>
+at::Tensor swska_prefill_forward(Device& dev, const at::Tensor& q, const at::Tensor& k,
+                                 const at::Tensor& v, at::Tensor& ring_k, at::Tensor& ring_v,
+                                 const at::Tensor& slots, const at::Tensor& history_len,
+                                 const c10::optional<at::Tensor>& cu_seqlens, int64_t window_left,
+                                 double scale) {
+  const char* op = "swska_prefill";
+  check_tensor(q, q, op, "q", 4);
+  check_tensor(k, q, op, "k", 4);
+  check_tensor(v, q, op, "v", 4);
+  check_tensor(ring_k, q, op, "ring_k", 4);
+  check_tensor(ring_v, q, op, "ring_v", 4);
+  check_same_dtype(q, op, {{&k, "k"}, {&v, "v"}, {&ring_k, "ring_k"}, {&ring_v, "ring_v"}});
+  check_index(slots, q, at::kInt, op, "slots");
+  check_index(history_len, q, at::kLong, op, "history_len");
+  const at::Tensor cu = cu_seqlens ? *cu_seqlens : at::Tensor();
+  if (cu.defined()) check_index(cu, q, at::kLong, op, "cu_seqlens");
+  const int64_t N = cu.defined() ? cu.size(0) - 1 : q.size(0);
+  TORCH_CHECK(slots.size(0) == N && history_len.size(0) == N, "rodimus::", op,
+              ": slots and history_len need one entry per sequence");
+  at::Tensor o = at::empty(q.sizes(), q.options());
+  dispatch_act(q.scalar_type(), op, [&](auto tag) {
+    using Act = decltype(tag);
+    rodimus::swska_args<Act> a;
+    a.q = view<const Act, 4>(q);
+    a.k = view<const Act, 4>(k);
+    a.v = view<const Act, 4>(v);
+    a.o = view<Act, 4>(o);
+    a.window_left = int(window_left);
+    a.scale = float(scale);
+    a.cu_seqlens = index_ptr<std::int64_t>(cu);
+    a.num_seqs = cu.defined() ? N : 0;
+    a.history_k = view<const Act, 4>(ring_k);
+    a.history_v = view<const Act, 4>(ring_v);
+    a.history_slot = index_ptr<std::int32_t>(slots);
+    a.history_len = index_ptr<std::int64_t>(history_len);
+    const auto be = dev.backend();
+    check_status(swska_prefill(be, a, dev.workspace(swska_prefill_workspace_bytes(be, a))), op);
+    rodimus::swska_ring_store_args<Act> r; // after the prefill read the rings
+    r.k = a.k;
+    r.v = a.v;
+    r.ring_k = view<Act, 4>(ring_k);
+    r.ring_v = view<Act, 4>(ring_v);
+    r.slot = a.history_slot;
+    r.start_position = a.history_len;
+    r.cu_seqlens = a.cu_seqlens;
+    r.num_seqs = a.num_seqs;
+    check_status(swska_ring_store(be, r), op);
+  });
+  return o;
+}
+
+/// SW-SKA decode: row b's new key/value go to ring slots[b] at position positions[b] (its absolute
+/// position), then it attends its window; slots[b] < 0 is a padding row (o row 0, ring untouched).
+template <class Device>
+at::Tensor swska_decode_forward(Device& dev, const at::Tensor& q, const at::Tensor& k,
+                                const at::Tensor& v, at::Tensor& ring_k, at::Tensor& ring_v,
+                                const at::Tensor& slots, const at::Tensor& positions,
+                                int64_t window_left, double scale) {
+  const char* op = "swska_decode";
+  check_tensor(q, q, op, "q", 3);
+  check_tensor(k, q, op, "k", 3);
+  check_tensor(v, q, op, "v", 3);
+  check_tensor(ring_k, q, op, "ring_k", 4);
+  check_tensor(ring_v, q, op, "ring_v", 4);
+  check_same_dtype(q, op, {{&k, "k"}, {&v, "v"}, {&ring_k, "ring_k"}, {&ring_v, "ring_v"}});
+  check_index(slots, q, at::kInt, op, "slots");
+  check_index(positions, q, at::kLong, op, "positions");
+  TORCH_CHECK(slots.size(0) == q.size(0) && positions.size(0) == q.size(0), "rodimus::", op,
+              ": slots and positions need B entries");
+  at::Tensor o = at::empty(q.sizes(), q.options());
+  dispatch_act(q.scalar_type(), op, [&](auto tag) {
+    using Act = decltype(tag);
+    rodimus::swska_decode_args<Act> a;
+    a.q = view<const Act, 3>(q);
+    a.k = view<const Act, 3>(k);
+    a.v = view<const Act, 3>(v);
+    a.o = view<Act, 3>(o);
+    a.ring_k = view<Act, 4>(ring_k);
+    a.ring_v = view<Act, 4>(ring_v);
+    a.slot = index_ptr<std::int32_t>(slots);
+    a.position = index_ptr<std::int64_t>(positions);
+    a.window_left = int(window_left);
+    a.scale = float(scale);
+    const auto be = dev.backend();
+    check_status(swska_decode(be, a, dev.workspace(swska_decode_workspace_bytes(be, a))), op);
+  });
+  return o;
 }
 
 } // namespace rodimus_torch

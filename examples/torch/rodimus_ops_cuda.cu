@@ -17,6 +17,7 @@
 #include <rodimus/backend/cuda/ddts.cuh>
 #include <rodimus/backend/cuda/gated_rmsnorm.cuh>
 #include <rodimus/backend/cuda/gla.cuh>
+#include <rodimus/backend/cuda/swska.cuh>
 
 namespace rodimus_torch {
 namespace {
@@ -48,7 +49,14 @@ struct cuda_device {
     be.stream = stream;
     return be;
   }
-  rodimus::workspace workspace(std::size_t) const { return {}; } // the CUDA kernels take none
+  at::Device device;
+  at::Tensor scratch; // the workspace of the current call (torch's caching allocator)
+
+  rodimus::workspace workspace(std::size_t bytes) {
+    if (bytes == 0) return {};
+    scratch = at::empty({std::int64_t(bytes)}, at::TensorOptions().dtype(at::kByte).device(device));
+    return rodimus::workspace{scratch.data_ptr(), bytes};
+  }
   void zero_fresh_slots(at::Tensor& pool, const at::Tensor& slots,
                         const at::Tensor& has_initial_state) const {
     TORCH_CHECK(pool.is_contiguous(), "rodimus: a state pool with has_initial_state must be "
@@ -77,7 +85,9 @@ struct on_device {
   c10::cuda::CUDAGuard guard;
   cuda_device dev;
   explicit on_device(const at::Tensor& t)
-      : guard(t.device()), dev{at::cuda::getCurrentCUDAStream(t.device().index()).stream()} {}
+      : guard(t.device()), dev{at::cuda::getCurrentCUDAStream(t.device().index()).stream(),
+                               t.device(),
+                               {}} {}
 };
 
 std::tuple<at::Tensor, at::Tensor>
@@ -147,6 +157,23 @@ at::Tensor gated_rmsnorm_cuda(const at::Tensor& x, const at::Tensor& gate, const
   return gated_rmsnorm_forward(d.dev, x, gate, weight, eps);
 }
 
+at::Tensor swska_prefill_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              at::Tensor& ring_k, at::Tensor& ring_v, const at::Tensor& slots,
+                              const at::Tensor& history_len,
+                              const c10::optional<at::Tensor>& cu_seqlens, int64_t window_left,
+                              double scale) {
+  on_device d(q);
+  return swska_prefill_forward(d.dev, q, k, v, ring_k, ring_v, slots, history_len, cu_seqlens,
+                               window_left, scale);
+}
+
+at::Tensor swska_decode_cuda(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                             at::Tensor& ring_k, at::Tensor& ring_v, const at::Tensor& slots,
+                             const at::Tensor& positions, int64_t window_left, double scale) {
+  on_device d(q);
+  return swska_decode_forward(d.dev, q, k, v, ring_k, ring_v, slots, positions, window_left, scale);
+}
+
 } // namespace
 } // namespace rodimus_torch
 
@@ -160,4 +187,6 @@ TORCH_LIBRARY_IMPL(rodimus, CUDA, m) {
   m.impl("causal_conv1d_update", &causal_conv1d_update_cuda);
   m.impl("ddts", &ddts_cuda);
   m.impl("gated_rmsnorm", &gated_rmsnorm_cuda);
+  m.impl("swska_prefill", &swska_prefill_cuda);
+  m.impl("swska_decode", &swska_decode_cuda);
 }

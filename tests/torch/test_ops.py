@@ -398,6 +398,89 @@ class RowOps(unittest.TestCase):
             rt.gated_rmsnorm(randn(g, 4, 6), randn(g, 4, 6), randn(g, 5))
 
 
+def ref_attend(q, keys, values, window_left, scale):
+    """The last query of a sequence: q (Hq, D) at position p = len(keys) - 1 attends keys
+    max(0, p - window_left) .. p; query head h reads key head h % Hk and value head h % Hv."""
+    p = keys.shape[0] - 1
+    lo = 0 if window_left < 0 else max(0, p - window_left)
+    kk, vv = keys[lo:p + 1], values[lo:p + 1]
+    hq, hk, hv = q.shape[0], kk.shape[1], vv.shape[1]
+    out = torch.zeros(hq, q.shape[1], dtype=torch.float64)
+    for h in range(hq):
+        w = torch.softmax(scale * kk[:, h % hk] @ q[h], dim=0)
+        out[h] = w @ vv[:, h % hv]
+    return out
+
+
+class SwskaOps(unittest.TestCase):
+    """Chunked prefill (fresh, continuing from the ring, padding) then decode, against softmax
+    attention over the whole history in float64. f32: 1e-5 (softmax weights sum to 1, so o is a
+    convex combination of values; f32 against f64); 16-bit o: TOL."""
+    HQ, HK, HV, D, WL = 4, 1, 4, 24, 5
+
+    def test_prefill_chunks_then_decode(self):
+        for i, dtype in enumerate(DTYPES):
+            with self.subTest(dtype=dtype):
+                self.run_sequences(dtype, 800 + i)
+
+    def run_sequences(self, dtype, salt):
+        g = gen(salt)
+        W, P = self.WL + 1, 5
+        ring_k = randn(g, P, W, self.HK, self.D, dtype=dtype)
+        ring_v = randn(g, P, W, self.HV, self.D, dtype=dtype)
+        slots = torch.tensor([3, -1, 0], dtype=torch.int32, device=DEVICE)
+        hist = {0: [], 2: []}  # sequence -> list of (k, v) rows seen so far (float64)
+        scale = self.D ** -0.5
+
+        def tokens(n):
+            return (randn(g, n, self.HQ, self.D, dtype=dtype), randn(g, n, self.HK, self.D, dtype=dtype),
+                    randn(g, n, self.HV, self.D, dtype=dtype))
+
+        for chunk_lengths in ([9, 0, 3], [4, 0, 7]):
+            cu = torch.tensor([0] + list(torch.tensor(chunk_lengths).cumsum(0)), device=DEVICE)
+            T = sum(chunk_lengths)
+            q, k, v = tokens(T)
+            history_len = torch.tensor([len(hist[0]), 0, len(hist[2])], device=DEVICE)
+            untouched = [ring_k[s].clone() for s in (1, 2, 4)]
+            poison_allocator(T * self.HQ * self.D)
+            o = rt.swska_prefill(q[None], k[None], v[None], ring_k, ring_v, slots, history_len,
+                                 cu_seqlens=cu, window_left=self.WL)
+            for n in (0, 2):
+                a = int(cu[n])
+                for t in range(chunk_lengths[n]):
+                    hist[n].append((k[a + t].to("cpu", torch.float64), v[a + t].to("cpu", torch.float64)))
+                    keys = torch.stack([kv[0] for kv in hist[n]])
+                    values = torch.stack([kv[1] for kv in hist[n]])
+                    want = ref_attend(q[a + t].to("cpu", torch.float64), keys, values, self.WL, scale)
+                    check_close(self, o[0, a + t], want, TOL[dtype], f"prefill seq {n} token {t}")
+            for s, before in zip((1, 2, 4), untouched):
+                self.assertTrue(torch.equal(ring_k[s], before), f"prefill touched ring {s}")
+
+        dslots = torch.tensor([0, -1, 3], dtype=torch.int32, device=DEVICE)  # seqs 2, pad, 0
+        for step in range(3):
+            q, k, v = tokens(3)
+            positions = torch.tensor([len(hist[2]), 0, len(hist[0])], device=DEVICE)
+            poison_allocator(3 * self.HQ * self.D)
+            o = rt.swska_decode(q, k, v, ring_k, ring_v, dslots, positions, window_left=self.WL)
+            self.assertTrue(bool((o[1] == 0).all()), "padding row o != 0")
+            for b, n in ((0, 2), (2, 0)):
+                hist[n].append((k[b].to("cpu", torch.float64), v[b].to("cpu", torch.float64)))
+                keys = torch.stack([kv[0] for kv in hist[n]])
+                values = torch.stack([kv[1] for kv in hist[n]])
+                want = ref_attend(q[b].to("cpu", torch.float64), keys, values, self.WL, scale)
+                check_close(self, o[b], want, TOL[dtype], f"decode seq {n} step {step}")
+
+    def test_meta_shapes(self):
+        m = dict(device="meta")
+        q = torch.empty(1, 7, 4, 8, **m)
+        o = torch.ops.rodimus.swska_prefill(
+            q, torch.empty(1, 7, 1, 8, **m), torch.empty(1, 7, 4, 8, **m),
+            torch.empty(2, 3, 1, 8, **m), torch.empty(2, 3, 4, 8, **m),
+            torch.empty(2, dtype=torch.int32, **m), torch.empty(2, dtype=torch.int64, **m),
+            torch.empty(3, dtype=torch.int64, **m), 2, 0.0)
+        self.assertEqual(tuple(o.shape), (1, 7, 4, 8))
+
+
 @unittest.skipUnless(DEVICE.type == "cuda", "CUDA graphs: RODIMUS_TORCH_DEVICE=cuda")
 class CudaGraph(unittest.TestCase):
     def test_decode_step_in_a_graph_with_padded_slots(self):

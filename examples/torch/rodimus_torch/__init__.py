@@ -193,5 +193,25 @@ def gated_rmsnorm(x, gate, weight, eps=1e-5):
     return y.view(x.shape)
 
 
+def swska_prefill(q, k, v, ring_k, ring_v, slots, history_len, cu_seqlens=None, window_left=-1,
+                  scale=None):
+    """SW-SKA prefill continuing from rings, rings updated in place. q (B, T, Hq, D), k (B, T, Hk,
+    D), v (B, T, Hv, D) (B = 1 with cu_seqlens); rings (num_slots, W, H*, D); slots (N) int32
+    (-1: an empty padding sequence); history_len (N) int64 tokens already seen (0: fresh).
+    window_left = -1 is unbounded causal; scale None is D^-0.5."""
+    return ops.swska_prefill(q, k, v, ring_k, ring_v, slots.to(torch.int32),
+                             history_len.to(torch.int64), _offsets(cu_seqlens), window_left,
+                             0.0 if scale is None else float(scale))
+
+
+def swska_decode(q, k, v, ring_k, ring_v, slots, positions, window_left=-1, scale=None):
+    """One SW-SKA decode token per row: q (B, Hq, D), k (B, Hk, D), v (B, Hv, D); row b writes its
+    key/value into ring slots[b] at positions[b] and attends its window; -1 = padding row."""
+    return ops.swska_decode(q, k, v, ring_k, ring_v, slots.to(torch.int32),
+                            positions.to(torch.int64), window_left,
+                            0.0 if scale is None else float(scale))
+
+
 __all__ = ["chunk_gla", "fused_recurrent_gla", "chunk_gla_pooled", "gla_decode", "causal_conv1d_fn",
-           "causal_conv1d_update", "ddts", "gated_rmsnorm", "ops", "library_path"]
+           "causal_conv1d_update", "ddts", "gated_rmsnorm", "swska_prefill", "swska_decode", "ops",
+           "library_path"]
