@@ -481,55 +481,136 @@ class SwskaOps(unittest.TestCase):
         self.assertEqual(tuple(o.shape), (1, 7, 4, 8))
 
 
+def graph_matches_eager(tc, make_inputs, step, states, replays=2):
+    """Captures step() in a CUDA graph, then for each replay: new inputs copied into the captured
+    tensors (make_inputs(rep) -> {tensor: new value}), the graph replayed from saved states, and
+    the same step run eagerly from the same states: outputs and states must be equal bit for bit
+    (the same kernels on the same data)."""
+    saved = [t.clone() for t in states]
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        step()  # warm up outside the capture (kernel attributes, allocator pools)
+    torch.cuda.current_stream().wait_stream(stream)
+    for t, s in zip(states, saved):
+        t.copy_(s)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        captured = step()
+    for rep in range(replays):
+        for t, new in make_inputs(rep).items():
+            t.copy_(new)
+        before = [t.clone() for t in states]
+        graph.replay()
+        torch.cuda.synchronize()
+        got_out = [t.clone() for t in captured]
+        got_states = [t.clone() for t in states]
+        for t, b in zip(states, before):
+            t.copy_(b)
+        want_out = step()
+        for i, (g, w) in enumerate(zip(got_out, want_out)):
+            tc.assertTrue(torch.equal(g, w), f"graph output {i} differs from eager (replay {rep})")
+        for i, (g, w) in enumerate(zip(got_states, states)):
+            tc.assertTrue(torch.equal(g, w), f"graph state {i} differs from eager (replay {rep})")
+    return before
+
+
 @unittest.skipUnless(DEVICE.type == "cuda", "CUDA graphs: RODIMUS_TORCH_DEVICE=cuda")
 class CudaGraph(unittest.TestCase):
     def test_decode_step_in_a_graph_with_padded_slots(self):
-        """conv update + GLA decode captured once, replayed with new inputs and slots (padding
-        rows -1): results equal eager calls on the same inputs, padded slots untouched."""
-        H, K, V, C, W, B, P = 2, 16, 24, 37, 4, 8, 10
+        """conv update, GLA decode, SW-SKA decode (split-window workspace from the caching
+        allocator) and gated RMSNorm captured once, replayed with new inputs and permuted slots
+        (padding rows -1): equal to eager calls; padded slots untouched."""
+        H, K, V, C, W, B, P, D = 2, 16, 24, 37, 4, 8, 10, 32
         g = gen(400)
-        state = randn(g, P, H, K, V)
-        conv = randn(g, P, C, W)
-        weight, bias = randn(g, C, W), randn(g, C)
-        q, k, v, gk = (randn(g, B, H, K), randn(g, B, H, K), randn(g, B, H, V),
-                       log_decay(g, B, H, K))
+        state, conv = randn(g, P, H, K, V), randn(g, P, C, W)
+        ring_k, ring_v = randn(g, P, 64, 1, D), randn(g, P, 64, H, D)
+        weight, bias, nw = randn(g, C, W), randn(g, C), randn(g, V)
+        q, k, v, gk = randn(g, B, H, K), randn(g, B, H, K), randn(g, B, H, V), log_decay(g, B, H, K)
+        sq, sk, sv = randn(g, B, H, D), randn(g, B, 1, D), randn(g, B, H, D)
         x = randn(g, B, C)
         slots = torch.tensor([3, 1, -1, 7, 0, -1, 9, -1], dtype=torch.int32, device=DEVICE)
+        positions = torch.tensor([40, 2, 0, 63, 100, 0, 7, 0], dtype=torch.int64, device=DEVICE)
 
         def step():
             y = rt.causal_conv1d_update(x, conv, weight, bias, "silu", conv_state_indices=slots)
             o = rt.gla_decode(q, k, v, gk, state, slots, scale=0.5)
+            a = rt.swska_decode(sq, sk, sv, ring_k, ring_v, slots, positions, window_left=63)
+            n = rt.gated_rmsnorm(o.reshape(B * H, V), o.reshape(B * H, V), nw)
+            return y, o, a, n
+
+        def make_inputs(rep):
+            g2 = gen(410 + rep)
+            return {q: randn(g2, B, H, K), x: randn(g2, B, C), sq: randn(g2, B, H, D),
+                    slots: slots[torch.randperm(B, generator=g2).to(DEVICE)],
+                    positions: positions + 1}
+
+        states = [state, conv, ring_k, ring_v]
+        before = graph_matches_eager(self, make_inputs, step, states)
+        used = set(int(s) for s in slots.tolist() if s >= 0)
+        for s in set(range(P)) - used:
+            for t, b in zip(states, before):
+                self.assertTrue(torch.equal(t[s], b[s]), f"padded slot {s} changed")
+
+    def test_prefill_in_a_graph_with_padding_and_fresh_sequences(self):
+        """Packed prefill (chunk_gla_pooled, causal_conv1d_fn, swska_prefill) with a padding
+        sequence and has_initial_state, captured and replayed: equal to eager calls."""
+        H, K, V, C, W, P, D = 2, 16, 24, 37, 4, 6, 32
+        lengths = [5, 0, 19, 8]
+        T = sum(lengths)
+        g = gen(450)
+        state, conv = randn(g, P, H, K, V), randn(g, P, C, W)
+        ring_k, ring_v = randn(g, P, 16, 1, D), randn(g, P, 16, H, D)
+        weight = randn(g, C, W)
+        q, k, v, gk = (randn(g, 1, T, H, K), randn(g, 1, T, H, K), randn(g, 1, T, H, V),
+                       log_decay(g, 1, T, H, K))
+        sq, sk, sv = randn(g, 1, T, H, D), randn(g, 1, T, 1, D), randn(g, 1, T, H, D)
+        x = randn(g, T, C).t()
+        cu = torch.tensor([0] + list(torch.tensor(lengths).cumsum(0)), device=DEVICE)
+        slots = torch.tensor([4, -1, 0, 2], dtype=torch.int32, device=DEVICE)
+        has_init = torch.tensor([True, False, False, True], device=DEVICE)
+        hist = torch.tensor([9, 0, 0, 3], dtype=torch.int64, device=DEVICE)
+
+        def step():
+            o = rt.chunk_gla_pooled(q, k, v, gk, state, slots, cu, has_initial_state=has_init)
+            y = rt.causal_conv1d_fn(x, weight, None, conv, cu, slots, has_init)
+            a = rt.swska_prefill(sq, sk, sv, ring_k, ring_v, slots, hist, cu, window_left=15)
+            return o, y, a
+
+        def make_inputs(rep):
+            g2 = gen(460 + rep)
+            return {q: randn(g2, 1, T, H, K), x: randn(g2, T, C).t(), sq: randn(g2, 1, T, H, D)}
+
+        graph_matches_eager(self, make_inputs, step, [state, conv, ring_k, ring_v])
+
+
+@unittest.skipUnless(hasattr(torch, "compile"), "torch.compile: PyTorch 2")
+class Compile(unittest.TestCase):
+    def test_engine_step_compiles_without_graph_breaks(self):
+        """The Meta kernels serve as fake implementations: a decode step of mutating operators
+        compiles in one graph (aot_eager: fake tensors and functionalization, no code generation)
+        and matches the eager result."""
+        H, K, V, C, W, B, P = 2, 16, 24, 37, 4, 4, 6
+        g = gen(500)
+        state, conv = randn(g, P, H, K, V), randn(g, P, C, W)
+        weight = randn(g, C, W)
+        q, k, v, gk = randn(g, B, H, K), randn(g, B, H, K), randn(g, B, H, V), log_decay(g, B, H, K)
+        x = randn(g, B, C)
+        slots = torch.tensor([2, -1, 0, 5], dtype=torch.int32, device=DEVICE)
+
+        def step(state, conv):
+            y = torch.ops.rodimus.causal_conv1d_update(x, conv, weight, None, True, slots)
+            o = torch.ops.rodimus.gla_decode(q, k, v, gk, 0.5, state, slots)
             return y, o
 
         s0, c0 = state.clone(), conv.clone()
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            step()  # warm up outside the capture (library attributes, allocator)
-        torch.cuda.current_stream().wait_stream(stream)
+        want = step(state, conv)
+        want_states = (state.clone(), conv.clone())
         state.copy_(s0)
         conv.copy_(c0)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            y_g, o_g = step()
-        for rep in range(2):
-            g2 = gen(410 + rep)
-            for t, new in ((q, randn(g2, B, H, K)), (x, randn(g2, B, C)),
-                           (slots, slots[torch.randperm(B, generator=g2).to(DEVICE)])):
-                t.copy_(new)
-            s_before, c_before = state.clone(), conv.clone()
-            graph.replay()
-            torch.cuda.synchronize()
-            s_after, c_after = state.clone(), conv.clone()
-            state.copy_(s_before)
-            conv.copy_(c_before)
-            y_e, o_e = step()
-            check_close(self, y_g, y_e, 0.0, "graph y")
-            check_close(self, o_g, o_e, 0.0, "graph o")
-            self.assertTrue(torch.equal(s_after, state) and torch.equal(c_after, conv))
-            used = set(int(s) for s in slots.tolist() if s >= 0)
-            for s in set(range(P)) - used:
-                self.assertTrue(torch.equal(state[s], s_before[s]), f"padded graph slot {s}")
+        got = torch.compile(step, backend="aot_eager", fullgraph=True)(state, conv)
+        for a, b in zip(got + (state, conv), want + want_states):
+            self.assertTrue(torch.equal(a, b), "compiled step differs from eager")
 
 
 if __name__ == "__main__":
