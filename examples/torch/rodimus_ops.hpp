@@ -4,36 +4,36 @@
 // outputs, builds tensor_views over the torch storage (strides only, never a copy: the library
 // takes any strides) and turns a failed rodimus::status into a torch error naming the argument.
 //
-// Layouts (fla and vLLM conventions, mapped onto the library's by strides):
-//   chunk_gla / fused_recurrent_gla   q, k, g (B, T, H, K), v (B, T, H, V), o (B, T, H, V); the
-//                                     library's (B, H, T, K) is the same memory with dims 1 and 2
-//                                     swapped. States (N, H, K, V) f32.
-//   gla_decode                        q, k, g (B, H, K), v (B, H, V), o (B, H, V); pool (P, H, K,
-//   V). causal_conv1d_fn                  x (C, T) as vLLM (the transpose of the library's (1, T,
-//   C));
-//                                     y has x's shape with the channel axis contiguous.
-//   causal_conv1d_update              x (B, C); y (B, C).
-//   ddts, gated_rmsnorm               rows (M, *): no state, so no slots.
-//   swska_prefill / swska_decode      q (B, T, Hq, D) / (B, Hq, D), as flash-attn's varlen layout;
-//                                     key/value rings (P, W, Hk, D) / (P, W, Hv, D) by slot.
-//   conv states                       (P, C, W): the library keeps the last W inputs including the
-//                                     current token (vLLM keeps W - 1).
+// Layouts (fla, vLLM and flash-attn conventions, mapped onto the library's by strides):
+//   chunk_gla, fused_recurrent_gla  q, k, g (B, T, H, K), v and o (B, T, H, V): the library's
+//                                   (B, H, T, K) is the same memory with dims 1 and 2 swapped.
+//                                   States (N, H, K, V) f32.
+//   chunk_gla_pooled, gla_decode    the same rows (B = 1, packed) / (B, H, K); pool (P, H, K, V).
+//   causal_conv1d_fn                x (C, T) as vLLM (the transpose of the library's (1, T, C));
+//                                   y has x's shape with the channel axis contiguous.
+//   causal_conv1d_update            x (B, C); y (B, C).
+//   conv states                     (P, C, W): the library keeps the last W inputs including the
+//                                   current token (vLLM keeps W - 1).
+//   ddts, gated_rmsnorm             rows (M, *): no state, so no slots.
+//   swska_prefill, swska_decode     q (B, T, Hq, D) / (B, Hq, D), flash-attn's varlen layout;
+//                                   key/value rings (P, W, Hk, D) / (P, W, Hv, D) by slot.
 //
 // Each Device (cpu_device in rodimus_ops.cpp, cuda_device in rodimus_ops_cuda.cu) provides:
-//   backend()                 the library's backend tag (cpu<> or cuda<90> on the current stream)
-//   workspace(bytes)          scratch memory: kept between calls on the CPU; on CUDA a tensor from
-//                             torch's caching allocator (only swska_decode's split window needs
-//                             one), which stays valid on the stream and inside a graph capture
+//   backend()        the library's backend tag (cpu<> or cuda<90> on the current stream)
+//   workspace(bytes) scratch memory: a buffer kept between calls on the CPU; on CUDA a tensor
+//                    from torch's caching allocator (only swska_decode's split window needs one),
+//                    stream-ordered and valid inside a graph capture
 //   zero_fresh_slots(pool, slots, has_initial_state)
-//                             pool[slots[n]] = 0 where has_initial_state[n] is false and slots[n]
-//                             >= 0: the per-sequence "start from zeros" of the engine form, which
-//                             the library expresses as a zero initial state in the pool row
-//   host_index                true when index arrays are host memory (the checks can read them)
-// The outputs are the only allocations; nothing synchronises with the device.
+//                    pool[slots[n]] = 0 where has_initial_state[n] is false and slots[n] >= 0:
+//                    the engine form's "start from zeros", which the library reads as a zero row
+//   host_index       true when index arrays are host memory (the checks can read them)
+// Besides the outputs and that workspace nothing is allocated; nothing synchronises with the
+// device.
 #pragma once
 
 #include <ATen/ATen.h>
 
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <string>

@@ -2,9 +2,10 @@
 // Built only when the extension is built with CUDA (rodimus_torch/__init__.py). Schemas, CPU and
 // Meta kernels are in rodimus_ops.cpp, the argument adaptation in rodimus_ops.hpp.
 //
-// Every call only enqueues work on the current stream: no allocation but the outputs, no host
-// synchronisation (index arrays stay on the device; the library's CUDA kernels stay in bounds
-// whatever they hold), so the operators can be captured in a CUDA graph.
+// Every call only enqueues work on the current stream: nothing is allocated but the outputs (and
+// swska_decode's workspace, from the caching allocator) and nothing synchronises with the host
+// (index arrays stay on the device; the library's CUDA kernels stay in bounds whatever they
+// hold), so the operators can be captured in a CUDA graph.
 #include "rodimus_ops.hpp"
 
 #include <ATen/cuda/CUDAContext.h>
