@@ -50,12 +50,15 @@ def _load():
     build = os.environ.get("RODIMUS_TORCH_BUILD", os.path.join(_REPO, "build", "torch_ext"))
     build = os.path.join(build, name)
     os.makedirs(build, exist_ok=True)
+    # torch 1.13's loader defaults to C++14 (the library needs 17); torch 2 picks its own standard
+    # (17 or later), which must not be lowered.
+    std = ["-std=c++17"] if int(torch.__version__.split(".")[0]) < 2 else []
     return cpp_extension.load(
         name=name,
         sources=sources,
         extra_include_paths=_include_dirs(),
-        extra_cflags=["-O2", "-march=native", "-std=c++17"],
-        extra_cuda_cflags=["-O2", "-std=c++17"],
+        extra_cflags=["-O2", "-march=native"] + std,
+        extra_cuda_cflags=["-O2"] + std,
         build_directory=build,
         with_cuda=with_cuda,
         is_python_module=False,
