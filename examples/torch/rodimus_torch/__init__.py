@@ -7,12 +7,14 @@ torch has CUDA and a GPU is present. Environment:
   RODIMUS_TORCH_BUILD    build folder (default <repo>/build/torch_ext[_cuda])
   RODIMUS_TORCH_INCLUDE  extra include folders (os.pathsep-separated), e.g. Eigen and xsimd
   RODIMUS_TORCH_CUDA     0 builds without CUDA even where a GPU is present
+  RODIMUS_TORCH_MARCH    the CPU code's -march (default native; x86-64-v3 with torch 2)
 
 Swapping in for fla:  from rodimus_torch import chunk_gla, fused_recurrent_gla
 Layouts are fla's (B, T, H, K); states are float32 (N, H, K, V).
 """
 
 import os
+import platform
 
 import torch
 
@@ -51,13 +53,18 @@ def _load():
     build = os.path.join(build, name)
     os.makedirs(build, exist_ok=True)
     # torch 1.13's loader defaults to C++14 (the library needs 17); torch 2 picks its own standard
-    # (17 or later), which must not be lowered.
-    std = ["-std=c++17"] if int(torch.__version__.split(".")[0]) < 2 else []
+    # (17, or 20 from 2.12 on), which must not be lowered. Debian's xsimd fails to compile its
+    # AVX-512BW code as C++20, so with torch 2 the CPU code targets AVX2 (x86-64-v3) unless
+    # RODIMUS_TORCH_MARCH says otherwise.
+    torch2 = int(torch.__version__.split(".")[0]) >= 2
+    std = [] if torch2 else ["-std=c++17"]
+    march = os.environ.get("RODIMUS_TORCH_MARCH",
+                           "x86-64-v3" if torch2 and platform.machine() == "x86_64" else "native")
     return cpp_extension.load(
         name=name,
         sources=sources,
         extra_include_paths=_include_dirs(),
-        extra_cflags=["-O2", "-march=native"] + std,
+        extra_cflags=["-O2", "-march=" + march] + std,
         extra_cuda_cflags=["-O2"] + std,
         build_directory=build,
         with_cuda=with_cuda,
