@@ -5,7 +5,8 @@
 #   device tool: run(command="bash scripts/torch_gpu_check.sh", carry=[".deps"])
 # Builds the extension with torch's own loader (CPU + CUDA sources, sm_90 unless
 # TORCH_CUDA_ARCH_LIST says otherwise), runs tests/torch on CUDA tensors (with the CUDA-graph
-# capture of padded slots) and on CPU tensors, and prints a short table.
+# capture of padded slots) and on CPU tensors, and prints a short table; then the side-by-side
+# timing of examples/torch/bench_ops.py (RODIMUS_TORCH_BENCH=0 skips it; about 30 s).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -53,4 +54,9 @@ echo "| device | result | tests | skipped | seed on failure |"
 echo "| --- | --- | --- | --- | --- |"
 echo "${result[cuda]}"
 echo "${result[cpu]}"
+if [ "${RODIMUS_TORCH_BENCH:-1}" = 1 ]; then
+  echo
+  echo "operators eager, replayed from a CUDA graph, and in plain PyTorch (examples/torch/bench_ops.py):"
+  $PY examples/torch/bench_ops.py || failures=$((failures + 1))
+fi
 exit $((failures > 0))
