@@ -9,8 +9,11 @@ Tolerances: every reference runs in float64 on the inputs as stored (16-bit inpu
 exactly), and errors are compared relative to max(floor, max|want|), as tests/cases/*_cases.hpp do:
   f32 outputs and states  1e-5 GLA, 1e-5 conv (f32 arithmetic against f64; decays are <= 1 so
                           errors do not grow along T)
-  bf16 o / y              2^-8 (the reference is not rounded: half a bf16 step, 2^-9, plus f32)
-  f16 o / y               2^-10 (half a step 2^-12 plus f32, with room)
+  bf16 o / y              2^-7: the reference is not rounded, and rounding to bf16 (8 significant
+                          bits) moves a value by up to half a step, 2^-8 of it, which for the
+                          largest element is the whole 2^-8 (measured: up to 0.94 of it); twice
+                          that leaves room for the f32 arithmetic
+  f16 o / y               2^-10 (half a step is at most 2^-11 of the value, plus f32)
   states                  GLA states stay f32 (1e-5); conv states are copies of the inputs (exact)
 Outputs are allocated by the operators, so they cannot be filled with NaN beforehand; instead the
 allocator is handed a NaN-filled block of the same size just before each call (poison_allocator),
@@ -29,7 +32,7 @@ import rodimus_torch as rt  # noqa: E402
 
 DEVICE = torch.device(os.environ.get("RODIMUS_TORCH_DEVICE", "cpu"))
 SEED = int(os.environ.get("RODIMUS_TEST_SEED", str(int.from_bytes(os.urandom(4), "little"))))
-TOL = {torch.float32: 1e-5, torch.bfloat16: 2.0**-8, torch.float16: 2.0**-10}
+TOL = {torch.float32: 1e-5, torch.bfloat16: 2.0**-7, torch.float16: 2.0**-10}
 STATE_TOL = 1e-5
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
