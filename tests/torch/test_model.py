@@ -49,5 +49,47 @@ class GoldenLogits(unittest.TestCase):
                 self.check(folder, folder + "_bf16", "logits_bf16_weights")
 
 
+    def test_chunked_prefill_then_decode_with_padding(self):
+        """Each sequence in a permuted slot of a larger pool: a packed prefill of a prefix, a
+        second packed chunk continuing it, then one decode step per token with a padding row:
+        the logits of every position equal the golden full-sequence logits."""
+        for folder in ("rodimus_plus_tiny", "rodimus_plus_opts", "rodimus_tiny"):
+            with self.subTest(folder=folder):
+                expected = load_safetensors(os.path.join(GOLDEN, folder, "expected.safetensors"))
+                ids, want = expected["input_ids"].to(DEVICE), expected["logits"]
+                B, T = ids.shape
+                model = RodimusForCausalLM.from_pretrained(os.path.join(GOLDEN, folder),
+                                                           device=DEVICE)
+                state = model.make_state(B + 2, T)
+                slots = torch.arange(B + 1, 0, -1, dtype=torch.int32, device=DEVICE)[:B]
+                got = torch.full((B, T, want.shape[-1]), float("nan"))
+                with torch.no_grad():
+                    a, b = T // 3, T // 3 + 17  # prefix lengths differ per sequence
+                    for lo, hi in ((0, a), (a, b)):
+                        lens = [hi - lo - n % 2 * (n > 0) for n in range(B)]  # uneven chunks
+                        starts = [int(state.seen[s]) for s in slots.tolist()]
+                        packed = torch.cat([ids[n, starts[n]:starts[n] + lens[n]] for n in range(B)])
+                        cu = torch.tensor([0] + lens, device=DEVICE).cumsum(0)
+                        logits = model.prefill(state, packed, cu, slots).cpu()
+                        for n in range(B):
+                            got[n, starts[n]:starts[n] + lens[n]] = logits[int(cu[n]):int(cu[n + 1])]
+                    pad = torch.tensor([-1], dtype=torch.int32, device=DEVICE)
+                    while True:
+                        pos = [int(state.seen[s]) for s in slots.tolist()]
+                        if min(pos) >= T:
+                            break
+                        rows = [n for n in range(B) if pos[n] < T]
+                        step_ids = torch.stack([ids[n, pos[n]] for n in rows] + [ids[0, 0]])
+                        step_slots = torch.cat([slots[rows], pad])
+                        logits = model.decode(state, step_ids, step_slots).cpu()
+                        for i, n in enumerate(rows):
+                            got[n, pos[n]] = logits[i]
+                err = (got.double() - want.double()).abs().max().item()
+                bound = 1e-4 * max(1.0, want.abs().max().item())
+                self.assertLessEqual(err, bound, f"{folder}: chunked + decode, error {err:.3e}")
+                self.assertEqual(int(state.seen[0]), 0, "the unused slot 0 was touched")
+                self.assertEqual(int(state.seen[B + 1]), T, "slot of sequence 0")
+
+
 if __name__ == "__main__":
     unittest.main()

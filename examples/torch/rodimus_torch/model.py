@@ -1,12 +1,16 @@
 """A Rodimus / Rodimus+ nn.Module built from the torch.ops.rodimus operators (issue 11), loading the
 same checkpoint folders as the library (config.json + model.safetensors, the reference's names).
 
-Scope: the full-sequence forward of a batch (every sequence from position 0), computed in the
-weights' dtype with an f32 residual stream, as docs/MODEL.md §1-§5 describes; the projections are
-torch matmuls, every Rodimus-specific step is one operator: causal_conv1d_fn (step 3), ddts
-(steps 8-9), chunk_gla_pooled (step 10), gated_rmsnorm (step 12), swska_prefill (§5.3). Sequences are
-packed (cu_seqlens) into one row, with state pools of one slot per sequence. Decoding from the pools
-is not wired up here (the operators for it are gla_decode, causal_conv1d_update, swska_decode).
+Computed in the weights' dtype with an f32 residual stream, as docs/MODEL.md §1-§5 describes; the
+projections are torch matmuls, every Rodimus-specific step is one operator: the short conv
+(causal_conv1d_fn / causal_conv1d_update, step 3), ddts (steps 8-9), the GLA (chunk_gla_pooled /
+gla_decode, step 10), gated_rmsnorm (step 12) and SW-SKA over key/value rings (swska_prefill /
+swska_decode, §5). The recurrent state lives in pools addressed by slot (InferenceState), as an
+engine keeps it:
+  model(input_ids)                         full sequences (B, T) from position 0 -> logits
+  state = model.make_state(num_slots, max_len)
+  model.prefill(state, ids, cu_seqlens, slots)   packed chunks, fresh or continuing per slot
+  model.decode(state, ids, slots)          one token per row, slot -1 = padding row
 """
 
 import json
@@ -17,7 +21,8 @@ import struct
 import torch
 import torch.nn.functional as F
 
-from . import causal_conv1d_fn, chunk_gla_pooled, ddts, gated_rmsnorm, swska_prefill
+from . import (causal_conv1d_fn, causal_conv1d_update, chunk_gla_pooled, ddts, gated_rmsnorm,
+               gla_decode, swska_decode, swska_prefill)
 
 _DTYPES = {"F32": torch.float32, "BF16": torch.bfloat16, "F16": torch.float16,
            "I64": torch.int64, "I32": torch.int32, "F64": torch.float64}
@@ -108,49 +113,86 @@ class RodimusForCausalLM(torch.nn.Module):
     def w(self, name):
         return self.p[name.replace(".", "__")]
 
+    def make_state(self, num_slots, max_len=None):
+        """Empty pools for num_slots sequences; max_len bounds the positions an unbounded window
+        keeps (its ring holds every position)."""
+        return InferenceState(self, num_slots, max_len)
+
     def forward(self, input_ids):
         """input_ids (B, T) -> logits (B, T, vocab) f32, every sequence from position 0."""
-        c = self.cfg
         B, T = input_ids.shape
         dev = input_ids.device
+        state = self.make_state(B, T)
         cu = torch.arange(0, (B + 1) * T, T, dtype=torch.int64, device=dev)
         slots = torch.arange(B, dtype=torch.int32, device=dev)
-        fresh = torch.zeros(B, dtype=torch.bool, device=dev)
+        return self.prefill(state, input_ids.reshape(-1), cu, slots).reshape(B, T, -1)
+
+    def prefill(self, state, ids, cu_seqlens, slots):
+        """Packed tokens ids (M,) split by cu_seqlens (N+1) into sequences, sequence n continuing
+        the one in slots[n] after state.seen[slots[n]] tokens (0: fresh). -> logits (M, vocab)."""
+        dev = ids.device
+        slots = slots.to(torch.int32)
+        lengths = cu_seqlens[1:] - cu_seqlens[:-1]
+        seen = state.seen[slots.long()]
+        seq = torch.repeat_interleave(torch.arange(len(lengths), device=dev), lengths)
+        positions = seen[seq] + torch.arange(ids.shape[0], device=dev) - cu_seqlens[seq]
+        step = dict(decode=False, cu=cu_seqlens, slots=slots, seen=seen, fresh=seen > 0,
+                    positions=positions)
+        logits = self.run(state, ids, step)
+        state.seen[slots.long()] += lengths
+        return logits
+
+    def decode(self, state, ids, slots):
+        """One token per row, ids (B,), row b continuing slots[b] (-1: a padding row, whose logits
+        are meaningless and whose slot is untouched). -> logits (B, vocab)."""
+        slots = slots.to(torch.int32)
+        live = slots >= 0
+        seen = state.seen[slots.long().clamp(min=0)] * live  # padding rows: position 0
+        step = dict(decode=True, slots=slots, positions=seen)
+        logits = self.run(state, ids, step)
+        state.seen.index_add_(0, slots.long()[live], torch.ones_like(seen[live]))
+        return logits
+
+    def run(self, state, ids, step):
+        c = self.cfg
         emb = self.w("model.embeddings.weight")
-        h = emb[input_ids.reshape(-1)].float() * (math.sqrt(c.N) if c.scale_embedding else 1.0)
+        h = emb[ids].float() * (math.sqrt(c.N) if c.scale_embedding else 1.0)
         if c.norm_embedding:
             h = _rmsnorm(h, self.w("model.embed_norm.weight"), c.eps)
         act = emb.dtype
         h = h.to(act)
         r = None
-        positions = torch.arange(T, device=dev).repeat(B)
         for i in range(c.n_layer):
             pre = f"model.layers.{i}."
             r = h.float() if r is None else r + h.float()
             m = self.mixer(pre + "mixer.", _rmsnorm(r, self.w(pre + "mixer_norm.weight"), c.eps)
-                           .to(act), cu, slots, fresh, B)
+                           .to(act), state.layers[i], step)
             if c.block_type != "rodimus_plus":
                 h = m
                 continue
             r = r + m.float()
             z = self.attention(pre + "attn.", _rmsnorm(r, self.w(pre + "attn_norm.weight"), c.eps)
-                               .to(act), cu, slots, positions, B)
+                               .to(act), state.layers[i], step)
             h = self.ffn(pre + "ffn.", _rmsnorm(r + z.float(), self.w(pre + "ffn_norm.weight"),
                                                 c.eps).to(act))
         y = _rmsnorm(h.float() + r, self.w("model.norm_f.weight"), c.eps).to(act)
         head = emb if c.tie else self.w("lm_head.weight")
-        return (y @ head.t()).float().reshape(B, T, -1)
+        return (y @ head.t()).float()
 
-    def mixer(self, pre, a, cu, slots, fresh, B):
-        """docs/MODEL.md §2.3, steps 1-13."""
+    def mixer(self, pre, a, st, step):
+        """docs/MODEL.md §2.3, steps 1-13; st holds this layer's pools."""
         c, w = self.cfg, self.w
         fc = w(pre + "fc.weight")
         x, g = a @ fc[:c.E].t(), a @ fc[c.E:].t()  # step 1
         inner = pre + "inner_mixer."
-        conv_states = torch.empty(B, c.E, c.W, dtype=x.dtype, device=x.device)
-        cc = causal_conv1d_fn(x.t(), w(inner + "short_conv.conv1d.weight")[:, 0],
-                              w(inner + "short_conv.conv1d.bias"), conv_states, cu, slots, fresh,
-                              activation="silu").t()  # step 3
+        conv_w = w(inner + "short_conv.conv1d.weight")[:, 0]
+        conv_b = w(inner + "short_conv.conv1d.bias")
+        if step["decode"]:  # step 3
+            cc = causal_conv1d_update(x, st.conv, conv_w, conv_b, "silu",
+                                      conv_state_indices=step["slots"])
+        else:
+            cc = causal_conv1d_fn(x.t(), conv_w, conv_b, st.conv, step["cu"], step["slots"],
+                                  step["fresh"], activation="silu").t()
         skip = cc.float() * w(inner + "residual_weight").float()  # step 4
         in_proj = w(inner + "in_proj.weight")
         q, k = cc @ in_proj[:c.N].t(), cc @ in_proj[c.N:].t()  # step 5
@@ -158,11 +200,16 @@ class RodimusForCausalLM(torch.nn.Module):
         u = torch.sigmoid(low + w(inner + "ch_gate_proj.1.bias")) * x  # step 6
         psi = cc @ w(inner + "mem_gate_proj.weight").t()  # step 7 (bias added in ddts)
         k_hat, log_decay = ddts(psi, k, w(inner + "mem_gate_proj.bias"), c.eps_k)  # steps 8-9
-        pool = torch.empty(B, 1, c.N, c.E, device=x.device)
         M = x.shape[0]
-        o = chunk_gla_pooled(q.float().view(1, M, 1, c.N), k_hat.view(1, M, 1, c.N),
-                             u.float().view(1, M, 1, c.E), log_decay.view(1, M, 1, c.N), pool,
-                             slots, cu, has_initial_state=fresh, scale=c.N ** -0.5)  # step 10
+        if step["decode"]:  # step 10
+            o = gla_decode(q.float().view(M, 1, c.N), k_hat.view(M, 1, c.N),
+                           u.float().view(M, 1, c.E), log_decay.view(M, 1, c.N), st.gla,
+                           step["slots"], scale=c.N ** -0.5)
+        else:
+            o = chunk_gla_pooled(q.float().view(1, M, 1, c.N), k_hat.view(1, M, 1, c.N),
+                                 u.float().view(1, M, 1, c.E), log_decay.view(1, M, 1, c.N),
+                                 st.gla, step["slots"], step["cu"],
+                                 has_initial_state=step["fresh"], scale=c.N ** -0.5)
         o = (o.view(M, c.E) + skip).to(x.dtype)  # step 11
         y = gated_rmsnorm(o, g, w(pre + "act_norm.weight"), c.eps)  # step 12
         return y @ w(pre + "out_proj.weight").t()  # step 13
@@ -182,19 +229,19 @@ class RodimusForCausalLM(torch.nn.Module):
         a, b = xf[..., :half], xf[..., half:c.rot]
         return torch.cat([a * cos - b * sin, a * sin + b * cos, xf[..., c.rot:]], -1).to(x.dtype)
 
-    def attention(self, pre, b, cu, slots, positions, B):
+    def attention(self, pre, b, st, step):
         """docs/MODEL.md §5: projections, rotary, sliding-window shared-key attention."""
         c, w = self.cfg, self.w
         M = b.shape[0]
-        q = self.rotary((b @ w(pre + "q_proj.weight").t()).view(M, c.H, c.dh), positions)
-        k = self.rotary((b @ w(pre + "k_proj.weight").t()).view(M, c.Hk, c.dh), positions)
+        q = self.rotary((b @ w(pre + "q_proj.weight").t()).view(M, c.H, c.dh), step["positions"])
+        k = self.rotary((b @ w(pre + "k_proj.weight").t()).view(M, c.Hk, c.dh), step["positions"])
         v = (b @ w(pre + "v_proj.weight").t()).view(M, c.Hv, c.dh)
-        ring = c.window_left + 1 if c.window_left >= 0 else int(positions.max()) + 1
-        ring_k = torch.empty(B, ring, c.Hk, c.dh, dtype=b.dtype, device=b.device)
-        ring_v = torch.empty(B, ring, c.Hv, c.dh, dtype=b.dtype, device=b.device)
-        hist = torch.zeros(B, dtype=torch.int64, device=b.device)
-        o = swska_prefill(q[None], k[None], v[None], ring_k, ring_v, slots, hist, cu,
-                          window_left=c.window_left)
+        if step["decode"]:
+            o = swska_decode(q, k, v, st.ring_k, st.ring_v, step["slots"], step["positions"],
+                             window_left=c.window_left)
+        else:
+            o = swska_prefill(q[None], k[None], v[None], st.ring_k, st.ring_v, step["slots"],
+                              step["seen"], step["cu"], window_left=c.window_left)
         return o.reshape(M, c.H * c.dh) @ w(pre + "out_proj.weight").t()
 
     def ffn(self, pre, x):
@@ -203,3 +250,29 @@ class RodimusForCausalLM(torch.nn.Module):
         F_ = self.cfg.F
         y = (F.silu(h[:, F_:].float()) * h[:, :F_].float()).to(x.dtype)
         return y @ self.w(pre + "out_proj.weight").t()
+
+
+class LayerState:
+    def __init__(self, cfg, P, ring, dtype, device):
+        self.conv = torch.zeros(P, cfg.E, cfg.W, dtype=dtype, device=device)
+        self.gla = torch.zeros(P, 1, cfg.N, cfg.E, device=device)
+        if cfg.block_type == "rodimus_plus":
+            self.ring_k = torch.zeros(P, ring, cfg.Hk, cfg.dh, dtype=dtype, device=device)
+            self.ring_v = torch.zeros(P, ring, cfg.Hv, cfg.dh, dtype=dtype, device=device)
+
+
+class InferenceState:
+    """Per layer: conv pool (P, E, W), GLA pool (P, 1, N, E) f32, key/value rings (P, W_ring, H*,
+    d_h) (W_ring = window_left + 1, or max_len for an unbounded window); seen (P) tokens per slot."""
+
+    def __init__(self, model, num_slots, max_len=None):
+        c = model.cfg
+        emb = model.w("model.embeddings.weight")
+        ring = 1
+        if c.block_type == "rodimus_plus":
+            if c.window_left < 0 and max_len is None:
+                raise ValueError("an unbounded window needs max_len")
+            ring = c.window_left + 1 if c.window_left >= 0 else max_len
+        self.layers = [LayerState(c, num_slots, ring, emb.dtype, emb.device)
+                       for _ in range(c.n_layer)]
+        self.seen = torch.zeros(num_slots, dtype=torch.int64, device=emb.device)
