@@ -697,6 +697,12 @@ template <class T, int R> tensor_view<T, R + 1> swska_add_unit_batch(tensor_view
   return y;
 }
 
+/// The tensor-core prefill of cuda_matmul::rounded (backend/cuda/swska_prefill_mma.cuh, included
+/// at the end of this file): the head dims it serves, and its entry point.
+inline bool swska_mma_supports(index_t D) noexcept;
+template <int Sm, class Act>
+status swska_prefill_mma(const swska_cuda_problem<Act>& pr, cudaStream_t stream) noexcept;
+
 } // namespace detail
 
 /// swska_prefill on CUDA needs no workspace.
@@ -720,7 +726,9 @@ std::size_t swska_decode_workspace_bytes(const cuda<Sm>&,
       workspace::bytes_for<float>(workspace::product(parts, 2)));
 }
 
-/// SW-SKA prefill on the GPU (see the top of this file). Enqueues on `be.stream`.
+/// SW-SKA prefill on the GPU (see the top of this file). Enqueues on `be.stream`. With
+/// be.matmul == cuda_matmul::rounded and D 64 or 128: the bf16 tensor-core kernel
+/// (swska_prefill_mma.cuh: q, k, v, p rounded to bf16 once); else the f32 kernel.
 template <int Sm, class Act>
 [[nodiscard]] status swska_prefill(const cuda<Sm>& be, const swska_args<Act>& a,
                                    workspace = {}) noexcept {
@@ -749,6 +757,8 @@ template <int Sm, class Act>
     pr.mode = a.cu_seqlens ? detail::swska_seq_mode::packed : detail::swska_seq_mode::batched;
     pr.window_left = a.window_left;
     pr.scale = a.scale != 0.0f ? a.scale : float(1.0 / std::sqrt(double(D)));
+    if (be.matmul == cuda_matmul::rounded && detail::swska_mma_supports(D))
+      return detail::swska_prefill_mma<Sm>(pr, be.stream); // bf16 tensor cores
     return detail::swska_prefill_dispatch<Sm>(pr, be.stream);
   }
 }
@@ -823,3 +833,5 @@ template <int Sm, class Act>
 }
 
 } // namespace rodimus
+
+#include "rodimus/backend/cuda/swska_prefill_mma.cuh"
