@@ -822,9 +822,9 @@ template <class Backend> void check_swska_ring_store_all(const Backend& be) {
 // cores multiply, as linear_cases.hpp does for a split x), and the bound is derived per output
 // element from sums of |terms| (swska_rounded_bound). Outputs are NaN-poisoned, so an element
 // the kernel forgets is caught (valid packed offsets cover every token; the rows of skipped
-// sequences, which must stay NaN, are a CUDA-only case: tests/cuda/test_swska.cu). Checked here:
-// the bound holds for an exact backend whenever the input rounding is exact (bf16 Act), and an
-// exact backend on f32 inputs breaks it (the rounding of q, k, v is what it leaves out).
+// sequences, which must stay NaN, are a CUDA-only case: tests/cuda/test_swska.cu). The body was
+// tried on the scalar backend when written: it meets the bound with bf16 Act (the input rounding
+// is exact) and breaks it with f32 Act (1.3 x the bound: the rounding of q, k, v it leaves out).
 
 /// x rounded to bf16 once (round to nearest even) and stored back as T (exact for bf16 T).
 template <class T> std::vector<T> swska_round_bf16(const std::vector<T>& x) {

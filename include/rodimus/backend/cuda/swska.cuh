@@ -24,8 +24,9 @@
 // Rows (decode) or sequences (ring store) sharing a slot are a caller error (a data race here;
 // the CPU backends refuse them in decode).
 //
-// Kernel design (one kernel template serves prefill and decode; a tensor-core version is a later
-// issue). Work item = (batch row, tile of BQ query tokens, key head hk, chunk of query heads
+// Kernel design (one kernel template serves prefill and decode; the bf16 tensor-core prefill of
+// cuda_matmul::rounded, D 64 and 128, is backend/cuda/swska_prefill_mma.cuh). Work item = (batch
+// row, tile of BQ query tokens, key head hk, chunk of query heads
 // [, split of the key range]); a CTA of NW warps loops over items (grid-stride). Warp w serves
 // query head hk + g * Hk of the item's head chunk (g = w % GW, GW = min(Hq / Hk, NW) heads per
 // CTA) and RW consecutive query tokens (query group w / GW). So one key tile in shared memory
