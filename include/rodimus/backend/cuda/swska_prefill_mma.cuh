@@ -30,8 +30,13 @@
 // O += P V with the value tile's B fragments from ldmatrix.x4.trans. Shared rows are padded by 8
 // bf16 (row strides of 272 / 144 bytes: conflict-free fragment loads and 16-byte aligned rows).
 // Dynamic shared memory: (1 + GW) x 64 x (D + 8) x 2 bytes (52 KiB at D = 128, GW = 2: opted in
-// with cudaFuncSetAttribute). First version: no cp.async pipelining of the tiles (measured by
-// bench/cuda/bench_swska_cuda.cu, bm_swska_prefill/.../1).
+// with cudaFuncSetAttribute, on every launch: the attribute is per device). First version: no
+// cp.async pipelining of the tiles (measured by bench/cuda/bench_swska_cuda.cu,
+// bm_swska_prefill/8/2048/1/...). ptxas (CUDA 13, sm_90, bf16 / f32 Act): 255 registers at
+// D = 128 (one CTA of 8 warps per SM), 173 at D = 64, no spills (sm_80: 4 bytes at D = 128);
+// pipelining and register use are the next steps. The fragment index arithmetic (Q, K, P
+// repacking, ldmatrix addresses, O columns) was checked on the host by emulating the PTX
+// layouts of mma.m16n8k16 and ldmatrix.trans for one warp's tile.
 #pragma once
 
 #include <cuda_bf16.h>
