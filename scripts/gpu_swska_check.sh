@@ -4,10 +4,13 @@
 # (dependencies from .deps, configured as gpu_check.sh does, in the same build folder), runs the
 # test, the benchmark (JSON), then compute-sanitizer on the test, three tools at once: memcheck on
 # every case, racecheck and initcheck on the cases that run every SW-SKA kernel on small shapes
-# (decode, ring store, the skip cases: the full set is too slow under racecheck).
+# (decode, ring store, the skip cases: the full set is too slow under racecheck). The bf16
+# tensor-core prefill (cuda_matmul::rounded, backend/cuda/swska_prefill_mma.cuh) is run on its own
+# first (its cases print in full when they fail); racecheck and initcheck see it through its skip
+# case ("...rounded skips...").
 # Usage (device tool): run(command="bash scripts/gpu_swska_check.sh", carry=[".deps"]).
 # Results go to $OUT (build/gpu_check/out when OUT is unset): build.log, test.log,
-# bench_swska_cuda.json, memcheck.log, racecheck.log, initcheck.log.
+# test_rounded.log, bench_swska_cuda.json, memcheck.log, racecheck.log, initcheck.log.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 root=$(pwd)
@@ -39,6 +42,10 @@ echo "build: $(( $(date +%s) - t0 )) s"
 export LD_LIBRARY_PATH=$deps/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 test_bin=$(find "$bld" -type f -name cuda_test_swska -perm -u+x | head -1)
 bench_bin=$(find "$bld" -type f -name bench_swska_cuda -perm -u+x | head -1)
+
+echo "== test: cuda_matmul::rounded (the tensor-core prefill)"
+"$test_bin" -tc='*rounded*' >"$out/test_rounded.log" 2>&1 || { fail "cuda_test_swska rounded cases"; head -120 "$out/test_rounded.log"; }
+tail -3 "$out/test_rounded.log"
 
 echo "== test"
 t0=$(date +%s)

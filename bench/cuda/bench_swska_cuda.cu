@@ -5,9 +5,12 @@
 //                             ring) stored into their rings: the profile's prefill call is 64 x 16,
 //                             a long prefill 8 x 2048. Bytes: the stored rows, read and written,
 //                             2 x N x min(L, W) x (Hk + Hv) x D x 2; limit = copy bandwidth.
-//   bm_swska_prefill/B/T      B sequences of T tokens, no history. FLOPs: 4 x D x Hq x (keys each
-//                             query sees), i.e. QK^T and PV counted as matrix products;
-//                             limit = the bf16 matrix-product rate (cuBLAS, measured here).
+//   bm_swska_prefill/B/T/R/L  B sequences of T tokens, no history, window_left L (2048: the
+//                             rings' window; 1024: rodimus-plus-1.6b's), R = 0: cuda_matmul::exact
+//                             (the f32 kernel), R = 1: cuda_matmul::rounded (the bf16 tensor-core
+//                             kernel, swska_prefill_mma.cuh). FLOPs: 4 x D x Hq x (keys each query
+//                             sees), i.e. QK^T and PV counted as matrix products; limit = the bf16
+//                             matrix-product rate (cuBLAS, measured here).
 //   bm_swska_decode/B/P/G     one decode step (attend and, when the window is split, combine) of B
 //                             rows at position P (4096: a full window, 2049 keys; 128: a short
 //                             history); G = 1: 20 steps replayed from a CUDA graph (no launch gaps,
@@ -118,6 +121,8 @@ void bm_swska_ring_store(benchmark::State& st) {
 
 void bm_swska_prefill(benchmark::State& st) {
   const index_t B = st.range(0), T = st.range(1);
+  const bool rounded = st.range(2) != 0;
+  const int window_left = int(st.range(3));
   std::mt19937_64 rng(8);
   Act* q = device_random<Act>(std::size_t(B * T * kHq * kD), rng, -1, 1);
   Act* k = device_random<Act>(std::size_t(B * T * kHk * kD), rng, -1, 1);
@@ -125,13 +130,14 @@ void bm_swska_prefill(benchmark::State& st) {
   Act* o = device_random<Act>(std::size_t(B * T * kHq * kD), rng, -1, 1);
   cudaStream_t stream = nullptr;
   BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  const cuda<90> gpu{stream};
+  cuda<90> gpu{stream};
+  gpu.matmul = rounded ? cuda_matmul::rounded : cuda_matmul::exact;
   swska_args<Act> a;
   a.q = make_view<const Act>(q, B, T, kHq, kD);
   a.k = make_view<const Act>(k, B, T, kHk, kD);
   a.v = make_view<const Act>(v, B, T, kHv, kD);
   a.o = make_view(o, B, T, kHq, kD);
-  a.window_left = kWindowLeft;
+  a.window_left = window_left;
   std::string err;
   auto step = [&]() {
     const status s = swska_prefill(gpu, a);
@@ -141,7 +147,7 @@ void bm_swska_prefill(benchmark::State& st) {
   if (!err.empty()) st.SkipWithError(err.c_str());
   double keys = 0; // keys seen by all queries of one sequence
   for (index_t t = 0; t < T; ++t)
-    keys += double(std::min<index_t>(t, kWindowLeft) + 1);
+    keys += double(std::min<index_t>(t, window_left) + 1);
   const double flops = 4.0 * double(kD) * double(kHq) * double(B) * keys;
   report(st, ms, flops, "TFLOPs", 1e12, "gemm_TFLOPs", bench::bf16_gemm_rate());
   BENCH_CUDA(cudaStreamDestroy(stream));
@@ -208,7 +214,13 @@ void bm_swska_decode(benchmark::State& st) {
 BENCHMARK(bench::bm_copy_d2d)->UseManualTime()->Iterations(1);
 BENCHMARK(bench::bm_gemm_bf16)->UseManualTime()->Iterations(1);
 BENCHMARK(bm_swska_ring_store)->Args({64, 16})->Args({8, 2048})->UseManualTime()->Iterations(30);
-BENCHMARK(bm_swska_prefill)->Args({8, 2048})->UseManualTime()->Iterations(5);
+BENCHMARK(bm_swska_prefill)
+    ->Args({8, 2048, 0, 2048})
+    ->Args({8, 2048, 1, 2048})
+    ->Args({8, 2048, 0, 1024})
+    ->Args({8, 2048, 1, 1024})
+    ->UseManualTime()
+    ->Iterations(5);
 BENCHMARK(bm_swska_decode)
     ->Args({1, 4096, 0})
     ->Args({1, 4096, 1})

@@ -26,6 +26,8 @@
 // outputs: one rounding step of the output, 2^-7 / 2^-10. Rings are copies of the inputs: exact.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
@@ -810,6 +812,224 @@ template <class Backend> void check_swska_ring_store_all(const Backend& be) {
   check_swska_chunked_then_decode<Backend, float>(be, 8, 8, 100, -1);
   check_swska_chunked_then_decode<Backend, bf16>(be, 16, 16, 128, 20);
   check_swska_ring_store_shapes_all(be);
+}
+
+// ---- The rounded mode (CUDA's bf16 tensor-core prefill, cuda_matmul::rounded) ----
+//
+// That kernel (backend/cuda/swska_prefill_mma.cuh) rounds q, k, v (and the history rings) to bf16
+// once, computes the scores, softmax and sums in f32 and rounds the weights p to bf16 for the PV
+// product. The reference is the scalar prefill (double) on the ROUNDED inputs (what the tensor
+// cores multiply, as linear_cases.hpp does for a split x), and the bound is derived per output
+// element from sums of |terms| (swska_rounded_bound). Outputs are NaN-poisoned, so an element
+// the kernel forgets is caught (valid packed offsets cover every token; the rows of skipped
+// sequences, which must stay NaN, are a CUDA-only case: tests/cuda/test_swska.cu). The body was
+// tried on the scalar backend when written: it meets the bound with bf16 Act (the input rounding
+// is exact) and breaks it with f32 Act (1.3 x the bound: the rounding of q, k, v it leaves out).
+
+/// x rounded to bf16 once (round to nearest even) and stored back as T (exact for bf16 T).
+template <class T> std::vector<T> swska_round_bf16(const std::vector<T>& x) {
+  std::vector<T> y(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i)
+    y[i] = store_as<T>(load_as<float>(store_as<bf16>(load_as<float>(x[i]))));
+  return y;
+}
+
+/// The per-element bound of the rounded mode, for one call:
+///   |o_d - o_ref_d| <= (1 + u_o) (rel A_d + 2 u_o |o_ref_d|)
+/// with o_ref the exact attention over the rounded q, k, v (rounded to Act) and
+/// A_d = sum_j w_j |v_jd| (w_j the exact softmax weights: the reference run on |v|), where
+///   rel = (1 + u) (1 + e_p)^2 (1 + K 2^-23) - 1:
+///   u = 2^-8: each p_j is rounded to bf16 for the PV product (a relative u per term of
+///     sum_j p_j v_jd; the row sum l adds the unrounded p_j);
+///   e_p = exp(dlt) (1 + 2^-21) - 1, the relative error of one unnormalised weight p_j: its
+///     score is a sum of D products of bf16 values (each exact in f32) accumulated in f32, then
+///     scaled by scale * log2(e) and reduced by the row max, all in f32, so it is off by at most
+///     dlt = (D + 6) 2^-24 * 2 sigma in natural-log units, with sigma = scale D max|q| max|k|
+///     bounding scale sum_d |q_d k_jd| (and |s - max| <= 2 sigma); exp2f adds 2 ulps (2^-22).
+///     A weight w_j = p_j / l is then off by at most (1 + e_p)^2 - 1 relative;
+///   K 2^-23: the f32 sums over at most K keys of l and of p_j v_jd;
+///   u_o: the unit roundoff of the output dtype Act (o and o_ref are each rounded once).
+struct swska_rounded_bound {
+  double rel = 0, u_o = 0;
+  double operator()(double a_d, double o_ref_d) const {
+    return (1 + u_o) * (rel * a_d + 2 * u_o * std::fabs(o_ref_d));
+  }
+};
+
+template <class Act>
+swska_rounded_bound swska_rounded_tol(index_t D, double scale, double max_q, double max_k,
+                                      index_t K) {
+  const double u = 1.0 / 256, ulp24 = 1.0 / 16777216;
+  const double sigma = scale * double(D) * max_q * max_k;
+  const double dlt = double(D + 6) * ulp24 * 2 * sigma;
+  const double e_p = std::exp(dlt) * (1 + 2 * ulp24 * 4) - 1; // 1 + 2^-21
+  swska_rounded_bound b;
+  b.rel = (1 + u) * (1 + e_p) * (1 + e_p) * (1 + double(K) * 2 * ulp24) - 1;
+  if constexpr (std::is_same_v<Act, bf16>)
+    b.u_o = 1.0 / 256;
+  else if constexpr (std::is_same_v<Act, f16>)
+    b.u_o = 1.0 / 2048;
+  else
+    b.u_o = ulp24;
+  return b;
+}
+
+/// Per element: o within `bound` of o_ref (a_ref: the reference on |v|), or NaN where o_ref is
+/// still NaN (the poison of an element nothing writes).
+template <class Act>
+void check_swska_rounded_close(const std::vector<Act>& o, const std::vector<Act>& o_ref,
+                               const std::vector<Act>& a_ref, const swska_rounded_bound& bound,
+                               const char* what) {
+  REQUIRE(o.size() == o_ref.size());
+  REQUIRE(a_ref.size() == o_ref.size());
+  std::size_t bad = 0, first_bad = 0, unwritten = 0;
+  double worst = 0; // max |o - o_ref| / bound over the written elements
+  for (std::size_t i = 0; i < o.size(); ++i) {
+    const double x = load_as<double>(o[i]), r = load_as<double>(o_ref[i]);
+    if (std::isnan(r)) {
+      if (!std::isnan(x) && bad++ == 0) first_bad = i;
+      ++unwritten;
+      continue;
+    }
+    const double lim = bound(load_as<double>(a_ref[i]), r), err = std::fabs(x - r);
+    if (!(err <= lim) && bad++ == 0) first_bad = i;
+    if (lim > 0 && err / lim > worst) worst = err / lim;
+  }
+  CAPTURE(what);
+  CAPTURE(bound.rel);
+  CAPTURE(worst);
+  CAPTURE(unwritten);
+  CAPTURE(first_bad);
+  CHECK(bad == 0);
+}
+
+/// One prefill call with `be` in the rounded mode (the caller sets be.matmul) against the scalar
+/// reference on the bf16-rounded inputs, the bound of swska_rounded_bound; the history rings are
+/// only read (bit for bit).
+template <class Backend, class Act>
+void check_swska_prefill_rounded(const Backend& be, const swska_prefill_case& c) {
+  CAPTURE(c.B);
+  CAPTURE(c.T);
+  CAPTURE(c.Hq);
+  CAPTURE(c.Hk);
+  CAPTURE(c.Hv);
+  CAPTURE(c.D);
+  CAPTURE(c.window_left);
+  CAPTURE(c.cu_seqlens.size());
+  CAPTURE(c.history_len.size());
+  CAPTURE(c.W);
+  const index_t B = c.B, T = c.T, Hq = c.Hq, Hk = c.Hk, Hv = c.Hv, D = c.D;
+  auto g = rng(std::uint64_t(B * 7907 + T * 137 + Hq * 19 + Hk * 7 + D + c.window_left + 3));
+  const auto q = uniform<Act>(g, std::size_t(B * T * Hq * D), -2.0, 2.0);
+  const auto k = uniform<Act>(g, std::size_t(B * T * Hk * D), -2.0, 2.0);
+  const auto v = uniform<Act>(g, std::size_t(B * T * Hv * D));
+  std::vector<Act> o(std::size_t(B * T * Hq * D)), o_ref(o.size()), a_ref(o.size());
+  poison(o);
+  poison(o_ref);
+  poison(a_ref);
+  const index_t N = index_t(c.history_len.size()), P = N + 1;
+  const auto hk = uniform<Act>(g, std::size_t(P * c.W * Hk * D), -2.0, 2.0);
+  const auto hv = uniform<Act>(g, std::size_t(P * c.W * Hv * D));
+  std::vector<std::int32_t> hslot;
+  for (index_t n = 0; n < N; ++n)
+    hslot.push_back(std::int32_t(P - 1 - n)); // reversed: slots differ from sequence numbers
+
+  auto args = [&](const Act* q_, const Act* k_, const Act* v_, Act* o_, const std::int64_t* cu_,
+                  const Act* hk_, const Act* hv_, const std::int32_t* hslot_,
+                  const std::int64_t* hlen_) {
+    swska_args<Act> a;
+    a.q = make_view<const Act>(q_, B, T, Hq, D);
+    a.k = make_view<const Act>(k_, B, T, Hk, D);
+    a.v = make_view<const Act>(v_, B, T, Hv, D);
+    a.o = make_view(o_, B, T, Hq, D);
+    a.window_left = c.window_left;
+    if (!c.cu_seqlens.empty()) {
+      a.cu_seqlens = cu_;
+      a.num_seqs = std::int64_t(c.cu_seqlens.size()) - 1;
+    }
+    if (N > 0) {
+      a.history_k = make_view<const Act>(hk_, P, c.W, Hk, D);
+      a.history_v = make_view<const Act>(hv_, P, c.W, Hv, D);
+      a.history_slot = hslot_;
+      a.history_len = hlen_;
+    }
+    return a;
+  };
+
+  backend_arrays<Backend> mem(be);
+  Act* d_o = mem.put(o);
+  Act* d_hk = mem.put(hk);
+  Act* d_hv = mem.put(hv);
+  const auto a = args(mem.put(q), mem.put(k), mem.put(v), d_o, mem.put(c.cu_seqlens), d_hk, d_hv,
+                      mem.put(hslot), mem.put(c.history_len));
+  backend_workspace<Backend> ws(be, swska_prefill_workspace_bytes(be, a));
+  REQUIRE(swska_prefill(be, a, ws.get()).ok());
+  mem.get(o, d_o);
+  std::vector<Act> hk_after(hk.size()), hv_after(hv.size());
+  mem.get(hk_after, d_hk);
+  mem.get(hv_after, d_hv);
+  CHECK(swska_same_bits(hk_after, hk, 0, hk.size())); // the history is only read
+  CHECK(swska_same_bits(hv_after, hv, 0, hv.size()));
+
+  // The reference on what the tensor cores multiply, and on |v| for the sums of |terms|.
+  const auto qr = swska_round_bf16(q), kr = swska_round_bf16(k), vr = swska_round_bf16(v);
+  const auto hkr = swska_round_bf16(hk), hvr = swska_round_bf16(hv);
+  auto vabs = vr, hvabs = hvr;
+  for (auto* x : {&vabs, &hvabs})
+    for (auto& e : *x)
+      e = store_as<Act>(std::fabs(load_as<double>(e)));
+  const auto r = args(qr.data(), kr.data(), vr.data(), o_ref.data(), c.cu_seqlens.data(),
+                      hkr.data(), hvr.data(), hslot.data(), c.history_len.data());
+  workspace_buffer ws_ref(swska_prefill_workspace_bytes(scalar{}, r));
+  REQUIRE(swska_prefill(scalar{}, r, ws_ref.get()).ok());
+  const auto ra = args(qr.data(), kr.data(), vabs.data(), a_ref.data(), c.cu_seqlens.data(),
+                       hkr.data(), hvabs.data(), hslot.data(), c.history_len.data());
+  REQUIRE(swska_prefill(scalar{}, ra, ws_ref.get()).ok());
+
+  const double scale = 1.0 / std::sqrt(double(D));
+  const double max_q = max_abs(qr), max_k = std::max(max_abs(kr), max_abs(hkr));
+  const index_t K = T + c.W; // keys one query sees at most
+  check_swska_rounded_close(o, o_ref, a_ref, swska_rounded_tol<Act>(D, scale, max_q, max_k, K),
+                            "o");
+}
+
+/// The rounded-mode cases (CUDA's tensor-core prefill: D 64 and 128; the backend is passed with
+/// be.matmul already set to rounded). Query tiles of 64 tokens and key tiles of 64 keys are
+/// crossed; G = Hq / Hk from 1 to 16 (odd G leaves a head chunk half used).
+template <class Backend> void check_swska_prefill_rounded_all(const Backend& be) {
+  // One sequence; batched Rodimus+ heads (G = 16, one key head, 16 value heads).
+  check_swska_prefill_rounded<Backend, float>(be, {1, 150, 4, 1, 4, 128, 70, {}, {}});
+  check_swska_prefill_rounded<Backend, float>(be, {3, 130, 16, 1, 16, 128, 33, {}, {}});
+  // Windows smaller and larger than T, unbounded.
+  for (int wl : {7, 64, 300, -1})
+    check_swska_prefill_rounded<Backend, float>(be, {2, 150, 4, 1, 4, 128, wl, {}, {}});
+  // G = 1 (one head per key head, and Hq = Hk = 2), odd G, shared values (Hv = 1), D = 64.
+  check_swska_prefill_rounded<Backend, float>(be, {2, 100, 1, 1, 1, 64, 20, {}, {}});
+  check_swska_prefill_rounded<Backend, float>(be, {1, 70, 2, 2, 2, 64, -1, {}, {}});
+  check_swska_prefill_rounded<Backend, float>(be, {1, 80, 3, 1, 3, 64, 30, {}, {}});
+  check_swska_prefill_rounded<Backend, float>(be, {1, 90, 4, 1, 1, 128, 50, {}, {}});
+  // Packed: sequences shorter and longer than a tile (64 tokens), an empty one, one token;
+  // unbounded. (Skipped sequences, whose rows must stay NaN: tests/cuda/test_swska.cu.)
+  check_swska_prefill_rounded<Backend, float>(
+      be, {1, 200, 4, 1, 4, 64, 40, {0, 5, 5, 70, 71, 200}, {}});
+  check_swska_prefill_rounded<Backend, float>(be, {1, 150, 2, 1, 2, 128, -1, {0, 100, 150}, {}});
+  // History rings: bounded windows whose rings have wrapped (history 100 > W = 41), packed with
+  // history, unbounded (W = capacity).
+  check_swska_prefill_rounded<Backend, float>(be, {2, 90, 4, 1, 4, 128, 40, {}, {100, 7}, 41});
+  check_swska_prefill_rounded<Backend, float>(
+      be, {1, 120, 16, 1, 16, 64, 63, {0, 17, 17, 120}, {0, 250, 5}, 64});
+  check_swska_prefill_rounded<Backend, float>(be, {2, 40, 2, 1, 2, 64, -1, {}, {30, 3}, 80});
+  // bf16 (the model's dtype: the rounding of q, k, v is exact) and f16 activations.
+  check_swska_prefill_rounded<Backend, bf16>(be, {2, 140, 16, 1, 16, 128, 65, {}, {}});
+  check_swska_prefill_rounded<Backend, bf16>(be,
+                                             {1, 100, 4, 1, 4, 64, 20, {0, 33, 100}, {50, 9}, 21});
+  check_swska_prefill_rounded<Backend, f16>(be, {1, 70, 2, 1, 2, 64, 30, {}, {}});
+  // No tokens.
+  check_swska_prefill_rounded<Backend, float>(be, {2, 0, 2, 1, 2, 64, 5, {}, {}});
+  // Head dims the tensor-core kernel does not serve run the f32 kernel in the rounded mode too:
+  // the exact mode's tolerance.
+  check_swska_prefill<Backend, float>(be, {1, 45, 16, 1, 16, 100, 20, {}, {}});
+  check_swska_prefill<Backend, bf16>(be, {1, 40, 4, 1, 4, 32, 15, {0, 13, 40}, {7, 29}, 16});
 }
 
 } // namespace rodimus::test

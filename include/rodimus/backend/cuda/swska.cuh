@@ -24,8 +24,9 @@
 // Rows (decode) or sequences (ring store) sharing a slot are a caller error (a data race here;
 // the CPU backends refuse them in decode).
 //
-// Kernel design (one kernel template serves prefill and decode; a tensor-core version is a later
-// issue). Work item = (batch row, tile of BQ query tokens, key head hk, chunk of query heads
+// Kernel design (one kernel template serves prefill and decode; the bf16 tensor-core prefill of
+// cuda_matmul::rounded, D 64 and 128, is backend/cuda/swska_prefill_mma.cuh). Work item = (batch
+// row, tile of BQ query tokens, key head hk, chunk of query heads
 // [, split of the key range]); a CTA of NW warps loops over items (grid-stride). Warp w serves
 // query head hk + g * Hk of the item's head chunk (g = w % GW, GW = min(Hq / Hk, NW) heads per
 // CTA) and RW consecutive query tokens (query group w / GW). So one key tile in shared memory
@@ -697,6 +698,12 @@ template <class T, int R> tensor_view<T, R + 1> swska_add_unit_batch(tensor_view
   return y;
 }
 
+/// The tensor-core prefill of cuda_matmul::rounded (backend/cuda/swska_prefill_mma.cuh, included
+/// at the end of this file): the head dims it serves, and its entry point.
+inline bool swska_mma_supports(index_t D) noexcept;
+template <int Sm, class Act>
+status swska_prefill_mma(const swska_cuda_problem<Act>& pr, cudaStream_t stream) noexcept;
+
 } // namespace detail
 
 /// swska_prefill on CUDA needs no workspace.
@@ -720,7 +727,9 @@ std::size_t swska_decode_workspace_bytes(const cuda<Sm>&,
       workspace::bytes_for<float>(workspace::product(parts, 2)));
 }
 
-/// SW-SKA prefill on the GPU (see the top of this file). Enqueues on `be.stream`.
+/// SW-SKA prefill on the GPU (see the top of this file). Enqueues on `be.stream`. With
+/// be.matmul == cuda_matmul::rounded and D 64 or 128: the bf16 tensor-core kernel
+/// (swska_prefill_mma.cuh: q, k, v, p rounded to bf16 once); else the f32 kernel.
 template <int Sm, class Act>
 [[nodiscard]] status swska_prefill(const cuda<Sm>& be, const swska_args<Act>& a,
                                    workspace = {}) noexcept {
@@ -749,6 +758,8 @@ template <int Sm, class Act>
     pr.mode = a.cu_seqlens ? detail::swska_seq_mode::packed : detail::swska_seq_mode::batched;
     pr.window_left = a.window_left;
     pr.scale = a.scale != 0.0f ? a.scale : float(1.0 / std::sqrt(double(D)));
+    if (be.matmul == cuda_matmul::rounded && detail::swska_mma_supports(D))
+      return detail::swska_prefill_mma<Sm>(pr, be.stream); // bf16 tensor cores
     return detail::swska_prefill_dispatch<Sm>(pr, be.stream);
   }
 }
@@ -823,3 +834,5 @@ template <int Sm, class Act>
 }
 
 } // namespace rodimus
+
+#include "rodimus/backend/cuda/swska_prefill_mma.cuh"
