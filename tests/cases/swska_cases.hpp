@@ -6,8 +6,9 @@
 //     tilings (Rodimus+: Hk = 1, Hv = Hq), history rings (bounded and unbounded windows, a
 //     different position per sequence, slots that differ from the sequence numbers), f32, bf16
 //     and f16, head dims 12 .. 256 (64, 100, 128 among them); the history rings are read only
-//     (checked bit for bit);
-//   decode: several steps over ring pools that start random, padding rows (slot -1), unused ring
+//     (checked bit for bit); a padding sequence (history_slot -1) whose o rows stay poisoned;
+//   decode: several steps over ring pools that start random, padding rows (slot -1: o rows stay
+//     poisoned, primitives/slots.hpp), unused ring
 //     slots (checked bit for bit unchanged), bounded windows that wrap the ring, long windows
 //     (a CUDA split of the window), unbounded attention;
 //   ring store: packed and batched, sequences longer and shorter than the ring, skipped slots;
@@ -60,6 +61,7 @@ struct swska_prefill_case {
   std::vector<std::int64_t> cu_seqlens;  // empty: batched
   std::vector<std::int64_t> history_len; // empty: no history
   index_t W = 0;                         // history ring length
+  index_t padding = -1; // with history: this sequence's history_slot is -1 (skipped, o untouched)
 };
 
 template <class Backend, class Act>
@@ -86,8 +88,8 @@ void check_swska_prefill(const Backend& be, const swska_prefill_case& c) {
   auto hk = uniform<Act>(g, std::size_t(P * c.W * Hk * D), -2.0, 2.0);
   auto hv = uniform<Act>(g, std::size_t(P * c.W * Hv * D));
   std::vector<std::int32_t> hslot;
-  for (index_t n = 0; n < N; ++n)
-    hslot.push_back(std::int32_t(P - 1 - n)); // reversed: slots differ from sequence numbers
+  for (index_t n = 0; n < N; ++n) // reversed: slots differ from sequence numbers
+    hslot.push_back(n == c.padding ? padding_slot : std::int32_t(P - 1 - n));
 
   // The arguments over `q_, ..., hslot_` (host vectors or their backend copies).
   auto args = [&](const Act* q_, const Act* k_, const Act* v_, Act* o_, const std::int64_t* cu_,
@@ -129,6 +131,15 @@ void check_swska_prefill(const Backend& be, const swska_prefill_case& c) {
                       hv.data(), hslot.data(), c.history_len.data());
   workspace_buffer ws_ref(swska_prefill_workspace_bytes(scalar{}, r));
   REQUIRE(swska_prefill(scalar{}, r, ws_ref.get()).ok());
+  std::vector<bool> skip(std::size_t(B * T), false); // (B, T) token rows of the padding sequence
+  if (c.padding >= 0)
+    for (index_t t = 0; t < T; ++t)
+      for (index_t b = 0; b < B; ++b)
+        skip[std::size_t(b * T + t)] = c.cu_seqlens.empty()
+                                           ? b == c.padding
+                                           : t >= c.cu_seqlens[std::size_t(c.padding)] &&
+                                                 t < c.cu_seqlens[std::size_t(c.padding) + 1];
+  check_skipped_rows(o, o_ref, std::size_t(Hq * D), skip);
   check_close(o, o_ref, swska_prefill_tol<Act>(), 0.0, "o");
   CHECK(swska_same_bits(hk_after, hk, 0, hk.size())); // the history is only read
   CHECK(swska_same_bits(hv_after, hv, 0, hv.size()));
@@ -203,6 +214,10 @@ void check_swska_decode(const Backend& be, index_t B, index_t P, index_t W, inde
                         slot.data(), position.data());
     workspace_buffer ws_ref(swska_decode_workspace_bytes(scalar{}, r));
     REQUIRE(swska_decode(scalar{}, r, ws_ref.get()).ok());
+    std::vector<bool> skip(std::size_t(B), false);
+    for (index_t b = 0; b < B; ++b)
+      skip[std::size_t(b)] = is_padding_slot(slot[std::size_t(b)]);
+    check_skipped_rows(o, o_ref, std::size_t(Hq * D), skip);
     check_close(o, o_ref, swska_decode_tol<Act>(), 0.0, "o");
     CHECK(swska_same_bits(rk, rk_ref, 0, rk.size()));
     CHECK(swska_same_bits(rv, rv_ref, 0, rv.size()));
@@ -402,6 +417,7 @@ void check_swska_chunked_then_decode(const Backend& be, index_t Hq, index_t Hv, 
                         dslot.data(), dpos.data());
     workspace_buffer ws_ref(swska_decode_workspace_bytes(scalar{}, r));
     REQUIRE(swska_decode(scalar{}, r, ws_ref.get()).ok());
+    check_skipped_rows(o, o_ref, std::size_t(Hq * D), {false, true, false, false});
     check_close(o, o_ref, swska_decode_tol<Act>(), 0.0, "decode o");
     CHECK(swska_same_bits(rk, rk_ref, 0, rk.size()));
     CHECK(swska_same_bits(rv, rv_ref, 0, rv.size()));
@@ -620,6 +636,10 @@ template <class Backend> void check_swska_prefill_all(const Backend& be) {
   check_swska_prefill<Backend, float>(be, {2, 20, 2, 1, 2, 64, -1, {}, {9, 3}, 12});
   check_swska_prefill<Backend, float>(
       be, {1, 61, 8, 1, 8, 128, 33, {0, 1, 30, 30, 61}, {100, 3, 0, 34}, 34});
+  // A padding sequence (history_slot -1), packed and batched: skipped, its o rows untouched.
+  check_swska_prefill<Backend, float>(
+      be, {1, 61, 8, 1, 8, 128, 33, {0, 1, 30, 30, 61}, {100, 3, 0, 34}, 34, 1});
+  check_swska_prefill<Backend, float>(be, {2, 30, 4, 1, 4, 64, 11, {}, {5, 40}, 12, 0});
   // 16-bit activations.
   check_swska_prefill<Backend, bf16>(be, {2, 70, 4, 1, 4, 128, 33, {}, {}});
   check_swska_prefill<Backend, bf16>(be, {1, 40, 4, 1, 4, 64, 15, {0, 13, 40}, {7, 29}, 16});
