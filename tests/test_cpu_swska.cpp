@@ -104,9 +104,9 @@ TEST_CASE_TEMPLATE("cpu swska_prefill refuses bad history arguments like the ref
   valid.history_len = history_len.data();
 
   cpu<Arch> no_pool{nullptr}, with_pool{&test::test_pool()};
-  test::test_workspace ws(std::max({swska_prefill_workspace_bytes(scalar{}, valid),
-                                    swska_prefill_workspace_bytes(no_pool, valid),
-                                    swska_prefill_workspace_bytes(with_pool, valid)}));
+  test::workspace_buffer ws(std::max({swska_prefill_workspace_bytes(scalar{}, valid),
+                                      swska_prefill_workspace_bytes(no_pool, valid),
+                                      swska_prefill_workspace_bytes(with_pool, valid)}));
   // Runs `a` on every backend with o poisoned first; `check(status)` judges each result.
   auto on_every_backend = [&](const swska_args<float>& a, auto check) {
     const char* names[3] = {"scalar", "cpu", "cpu with pool"};
@@ -239,7 +239,7 @@ TEST_CASE_TEMPLATE("cpu swska_decode refuses bad slots and positions like the re
       a.position = c.position.data();
       a.window_left = c.window_left;
       const cpu<Arch> simd{be == 2 ? &tp : nullptr};
-      test::test_workspace ws(swska_decode_workspace_bytes(simd, a));
+      test::workspace_buffer ws(swska_decode_workspace_bytes(simd, a));
       const status s =
           be == 0 ? swska_decode(scalar{}, a, ws.get()) : swska_decode(simd, a, ws.get());
       test::check_status(s, status_code::bad_argument, c.name);

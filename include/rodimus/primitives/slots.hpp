@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <limits>
 
-#include "rodimus/core/config.hpp"
+#include "rodimus/core/macros.hpp"
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
 
