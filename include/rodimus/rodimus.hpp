@@ -3,10 +3,12 @@
 // The tokenizer (rodimus/io/tokenizer.hpp) needs Oniguruma: include it and link rodimus::text.
 #pragma once
 
+#include "rodimus/backend/cpu/all.hpp"
+#include "rodimus/backend/scalar/all.hpp"
 #include "rodimus/core/backend.hpp"
-#include "rodimus/core/config.hpp"
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/error.hpp"
+#include "rodimus/core/macros.hpp"
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/core/workspace.hpp"

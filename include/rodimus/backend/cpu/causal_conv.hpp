@@ -16,6 +16,7 @@
 
 #include "rodimus/backend/cpu/cpu.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/backend/scalar/causal_conv.hpp" // the fallback for what this backend does not cover
 #include "rodimus/primitives/causal_conv.hpp"
 #include "rodimus/primitives/elementwise.hpp"
 #include "rodimus/primitives/packed_sequences.hpp"

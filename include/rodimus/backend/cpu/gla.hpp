@@ -31,6 +31,7 @@
 #include "rodimus/backend/cpu/cpu.hpp"
 #include "rodimus/backend/cpu/prefetch.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/backend/scalar/gla.hpp" // the fallback for what this backend does not cover
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/workspace.hpp"
 #include "rodimus/primitives/gla.hpp"

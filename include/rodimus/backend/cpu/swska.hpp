@@ -32,6 +32,7 @@
 
 #include "rodimus/backend/cpu/cpu.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/backend/scalar/swska.hpp" // the fallback for what this backend does not cover
 #include "rodimus/primitives/swska.hpp"
 
 // g++ 12 reports the _mm512_undefined_*() inside AVX-512 intrinsics as uninitialised once they
