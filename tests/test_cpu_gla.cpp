@@ -110,12 +110,16 @@ void check_decode(index_t B, index_t P, index_t H, index_t K, index_t V, bool wi
     a.scale = 0.125f;
     a.o = make_view(o.data(), B, H, V);
     a.state = make_view(pool.data(), P, H, K, V);
-    test::test_workspace ws(gla_decode_workspace_bytes(be, a));
+    test::workspace_buffer ws(gla_decode_workspace_bytes(be, a));
     REQUIRE(gla_decode(be, a, ws.get()).ok());
     a.o = make_view(o_ref.data(), B, H, V);
     a.state = make_view(pool_ref.data(), P, H, K, V);
-    test::test_workspace ws_ref(gla_decode_workspace_bytes(scalar{}, a));
+    test::workspace_buffer ws_ref(gla_decode_workspace_bytes(scalar{}, a));
     REQUIRE(gla_decode(scalar{}, a, ws_ref.get()).ok());
+    std::vector<bool> skip(static_cast<std::size_t>(B), false); // padding rows stay poisoned
+    for (index_t b = 0; b < B; ++b)
+      skip[std::size_t(b)] = with_slots && is_padding_slot(slots[std::size_t(b)]);
+    test::check_skipped_rows(o, o_ref, std::size_t(H * V), skip);
     test::check_close(o, o_ref, act_tolerance<Act>(), 0.0, "o");
     test::check_close(pool, pool_ref, 1e-5, 0.0, "state");
   }

@@ -30,11 +30,13 @@ template <class Arch> cpu<Arch> backend(bool pool) {
 // so that the cases can be plain functions).
 const std::int64_t kNegativeFirstLen[2] = {-1, 3};
 const std::int64_t kNegativeSecondLen[2] = {2, -1};
-const std::int64_t kLongLen[2] = {2, 5};            // 5 > W = 4
-const std::int32_t kSlotPastPool[2] = {0, 3};       // P = 3
-const std::int32_t kNegativeSlot[2] = {-1, 1};      // with history_len[0] = 2 > 0
-const std::int64_t kNoSecondHistory[2] = {2, 0};    // sequence 1 reads no ring ...
-const std::int32_t kUnusedSlotPastPool[2] = {2, 9}; // ... so its slot is never looked at
+const std::int64_t kLongLen[2] = {2, 5};      // 5 > W = 4
+const std::int32_t kSlotPastPool[2] = {0, 3}; // P = 3
+const std::int32_t kSlotMinus2[2] = {-2, 1};  // only -1 is padding (primitives/slots.hpp)
+const std::int32_t kSlotMinus5[2] = {0, -5};
+const std::int64_t kNoSecondHistory[2] = {2, 0};    // sequence 1 reads no ring, yet ...
+const std::int32_t kUnusedSlotPastPool[2] = {2, 9}; // ... its slot must be a valid one
+const std::int32_t kFirstPadding[2] = {-1, 0};      // sequence 0 (tokens 0..2) is padding
 
 } // namespace
 
@@ -102,9 +104,9 @@ TEST_CASE_TEMPLATE("cpu swska_prefill refuses bad history arguments like the ref
   valid.history_len = history_len.data();
 
   cpu<Arch> no_pool{nullptr}, with_pool{&test::test_pool()};
-  test::test_workspace ws(std::max({swska_prefill_workspace_bytes(scalar{}, valid),
-                                    swska_prefill_workspace_bytes(no_pool, valid),
-                                    swska_prefill_workspace_bytes(with_pool, valid)}));
+  test::workspace_buffer ws(std::max({swska_prefill_workspace_bytes(scalar{}, valid),
+                                      swska_prefill_workspace_bytes(no_pool, valid),
+                                      swska_prefill_workspace_bytes(with_pool, valid)}));
   // Runs `a` on every backend with o poisoned first; `check(status)` judges each result.
   auto on_every_backend = [&](const swska_args<float>& a, auto check) {
     const char* names[3] = {"scalar", "cpu", "cpu with pool"};
@@ -124,10 +126,14 @@ TEST_CASE_TEMPLATE("cpu swska_prefill refuses bad history arguments like the ref
   };
   on_every_backend(valid, accepted);
   {
-    swska_args<float> a = valid; // a sequence without history may carry any slot
-    a.history_len = kNoSecondHistory;
-    a.history_slot = kUnusedSlotPastPool;
-    on_every_backend(a, accepted);
+    swska_args<float> a = valid; // a padding sequence is skipped: its o rows stay poisoned
+    a.history_slot = kFirstPadding;
+    on_every_backend(a, [&](status s) {
+      REQUIRE(s.ok());
+      const std::size_t row = std::size_t(Hq * D), first = 3 * row; // tokens 0..2 are padding
+      CHECK(test::all_nan(std::vector<float>(o.begin(), o.begin() + std::ptrdiff_t(first))));
+      CHECK(test::max_abs(std::vector<float>(o.begin() + std::ptrdiff_t(first), o.end())) < 2.0);
+    });
   }
 
   using bad = test::bad_case<swska_args<float>>;
@@ -162,7 +168,15 @@ TEST_CASE_TEMPLATE("cpu swska_prefill refuses bad history arguments like the ref
        status_code::bad_argument, "history_len"},
       {"history_slot[1] = P", [](swska_args<float>& a) { a.history_slot = kSlotPastPool; },
        status_code::bad_argument, "history_slot"},
-      {"history_slot[0] = -1", [](swska_args<float>& a) { a.history_slot = kNegativeSlot; },
+      {"history_slot[0] = -2", [](swska_args<float>& a) { a.history_slot = kSlotMinus2; },
+       status_code::bad_argument, "history_slot"},
+      {"history_slot[1] = -5", [](swska_args<float>& a) { a.history_slot = kSlotMinus5; },
+       status_code::bad_argument, "history_slot"},
+      {"history_slot[1] = 9 on a sequence without history",
+       [](swska_args<float>& a) {
+         a.history_len = kNoSecondHistory;
+         a.history_slot = kUnusedSlotPastPool;
+       },
        status_code::bad_argument, "history_slot"},
   };
   for (const bad& c : cases) {
@@ -200,6 +214,8 @@ TEST_CASE_TEMPLATE("cpu swska_decode refuses bad slots and positions like the re
   };
   const bad_case cases[] = {
       {"slot = P", {0, 2}, {0, 0}, 3, "slot"},
+      {"slot -2", {-2, 1}, {0, 0}, 3, "slot"},
+      {"slot -5", {0, -5}, {0, 0}, 3, "slot"},
       {"two rows on one slot", {1, 1}, {0, 0}, 3, "slot"},
       {"negative position", {0, 1}, {0, -1}, 3, "position"},
       {"unbounded window, position past the ring", {0, 1}, {4, 0}, -1, "position"},
@@ -223,7 +239,7 @@ TEST_CASE_TEMPLATE("cpu swska_decode refuses bad slots and positions like the re
       a.position = c.position.data();
       a.window_left = c.window_left;
       const cpu<Arch> simd{be == 2 ? &tp : nullptr};
-      test::test_workspace ws(swska_decode_workspace_bytes(simd, a));
+      test::workspace_buffer ws(swska_decode_workspace_bytes(simd, a));
       const status s =
           be == 0 ? swska_decode(scalar{}, a, ws.get()) : swska_decode(simd, a, ws.get());
       test::check_status(s, status_code::bad_argument, c.name);
@@ -251,6 +267,8 @@ TEST_CASE_TEMPLATE("cpu swska_ring_store refuses bad slots and start positions l
   };
   const bad_case cases[] = {
       {"slot = P", {0, 2}, {0, 0}, "slot"},
+      {"slot -2", {-2, 0}, {0, 0}, "slot"},
+      {"slot -5", {1, -5}, {0, 0}, "slot"},
       {"negative start position", {1, 0}, {3, -1}, "start_position"},
   };
   for (const auto& c : cases) {

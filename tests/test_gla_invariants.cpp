@@ -207,7 +207,7 @@ TEST_CASE("gla: slot-indexed decode equals gathered decode; padding slots untouc
   std::vector<std::int32_t> perm(P);
   std::iota(perm.begin(), perm.end(), 0);
   std::shuffle(perm.begin(), perm.end(), r);
-  const std::vector<std::int32_t> slot = {perm[0], -1, perm[1], perm[2], -7, perm[3]};
+  const std::vector<std::int32_t> slot = {perm[0], -1, perm[1], perm[2], -1, perm[3]};
   const problem p = make_problem(r, B, H, 1, K, V, false);
   std::vector<float> pool(std::size_t(P * H * K * V));
   for (auto& x : pool)
@@ -250,8 +250,7 @@ TEST_CASE("gla: slot-indexed decode equals gathered decode; padding slots untouc
     const std::int32_t s = slot[std::size_t(b)];
     const std::vector<double> ob(o.begin() + b * H * V, o.begin() + (b + 1) * H * V);
     if (s < 0) {
-      CHECK(test::max_abs(ob) == 0.0); // padding rows: o = 0 (and not NaN)
-      CHECK(all_finite(ob));
+      CHECK(test::all_nan(ob)); // padding rows: o not written (primitives/slots.hpp)
       continue;
     }
     const std::vector<double> ogb(og.begin() + b * H * V, og.begin() + (b + 1) * H * V);

@@ -42,6 +42,12 @@ TEST_CASE("cpu backend: every golden checkpoint equals the reference") {
                      1e-4);
 }
 
+TEST_CASE("a padding sequence or row (slot -1) leaves the others' logits and positions alone") {
+  test::check_padding_rows(scalar{}, 1e-6);
+  thread_pool pool(2);
+  test::check_padding_rows(cpu<>{&pool}, 1e-5);
+}
+
 TEST_CASE("decode_async (ids and logits in the backend's memory) equals decode") {
   test::check_decode_async(scalar{}, 1e-6);
   thread_pool pool(2);

@@ -249,8 +249,8 @@ TEST_CASE(
       for (index_t r = 0; r < rows; ++r) {
         const index_t b = seq_of_row[r];
         const std::vector<double> got(o.begin() + r * Hq * D, o.begin() + (r + 1) * Hq * D);
-        if (b < 0) {
-          CHECK(std::all_of(got.begin(), got.end(), [](double x) { return x == 0.0; }));
+        if (b < 0) { // a padding row is not written (primitives/slots.hpp)
+          CHECK(test::all_nan(got));
           continue;
         }
         const std::vector<double> ref(want.begin() + ((b * T + t) * Hq) * D,

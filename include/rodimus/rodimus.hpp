@@ -1,12 +1,15 @@
-// Umbrella header of the CPU library: core types, every primitive (scalar reference and the xsimd
-// backend), the blocks, the model runner and the file formats. rodimus.cuh adds the CUDA backend.
+// Umbrella header of the library: core types, every primitive with its scalar reference, the
+// blocks, the model runner and the file formats. The xsimd backend is rodimus/backend/cpu/all.hpp
+// (not included here: it needs the host compiler's SIMD flags, which nvcc translation units of
+// rodimus.cuh do not have); rodimus.cuh adds the CUDA backend.
 // The tokenizer (rodimus/io/tokenizer.hpp) needs Oniguruma: include it and link rodimus::text.
 #pragma once
 
+#include "rodimus/backend/scalar/all.hpp"
 #include "rodimus/core/backend.hpp"
-#include "rodimus/core/config.hpp"
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/error.hpp"
+#include "rodimus/core/macros.hpp"
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/core/workspace.hpp"

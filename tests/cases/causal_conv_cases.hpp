@@ -5,8 +5,10 @@
 // shorter than W and boundaries inside a CUDA chunk, T = 0 (final state = initial state), with
 // and without bias and SiLU, W = 1..5 (register taps and taps from memory on CUDA); the step over a
 // slot pool with padding rows (-1), three steps in a row so each reads a state the backend wrote.
-// Outputs are poisoned with NaN. Bad shapes give every backend the reference's status; bad
-// contents of cu_seqlens / slots only on the host backends (CUDA cannot read them: see
+// Padding (slot -1, primitives/slots.hpp): prefill sequences and step rows whose y stays poisoned
+// (NaN) and whose states stay bit for bit on every backend. Outputs are poisoned with NaN. Bad
+// shapes give every backend the reference's status; bad contents of cu_seqlens / slots (-2, -5,
+// the pool size) only on the host backends (CUDA cannot read them and skips such rows: see
 // backend/cuda/causal_conv.cuh).
 //
 // Tolerances, relative to max|want|: y f32 1e-5 (f32 arithmetic and f32 exp against the double
@@ -29,7 +31,8 @@ template <class Act> double conv_tol() { return std::is_same_v<Act, float> ? 1e-
 
 /// One prefill call. cu empty: B = 2 batch rows; else a packed batch of cu.size() - 1 sequences.
 /// states: initial and final state in pools of N + 2 rows, sequence n in row N + 1 - n (rows 0
-/// unused). in_place: final_state aliases initial_state.
+/// unused); with three sequences or more, sequence N - 2 is padding (slot -1: its y rows stay
+/// NaN, its pool row stays as it was). in_place: final_state aliases initial_state.
 template <class Backend, class Act>
 void check_causal_conv(const Backend& be, index_t T, index_t C, index_t W,
                        std::vector<std::int64_t> cu, bool states, bool in_place, bool silu = true,
@@ -51,9 +54,10 @@ void check_causal_conv(const Backend& be, index_t T, index_t C, index_t W,
   auto bias = uniform<float>(g, std::size_t(C), -0.5, 0.5);
   auto s0 = uniform<Act>(g, std::size_t(P * C * W));
   auto s0_ref = s0;
+  const index_t padding = states && N >= 3 ? N - 2 : -1;
   std::vector<std::int32_t> slots;
   for (index_t n = 0; n < N; ++n)
-    slots.push_back(std::int32_t(P - 1 - n));
+    slots.push_back(n == padding ? padding_slot : std::int32_t(P - 1 - n));
   std::vector<Act> y(std::size_t(B * T * C)), y_ref(y.size());
   poison(y);
   poison(y_ref);
@@ -96,6 +100,11 @@ void check_causal_conv(const Backend& be, index_t T, index_t C, index_t W,
   }
   a.y = make_view(y_ref.data(), B, T, C);
   REQUIRE(causal_conv(scalar{}, a).ok());
+  std::vector<bool> skip(std::size_t(B * T), false); // token rows of the padding sequence
+  if (padding >= 0)
+    for (std::int64_t t = cu[std::size_t(padding)]; t < cu[std::size_t(padding) + 1]; ++t)
+      skip[std::size_t(t)] = true;
+  check_skipped_rows(y, y_ref, std::size_t(C), skip);
   check_close(y, y_ref, conv_tol<Act>(), 0.0, "y");
   check_close(s0, s0_ref, 0.0, 0.0, in_place ? "final_state (in place)" : "initial_state");
   check_close(sf, sf_ref, 0.0, 0.0, "final_state");
@@ -150,6 +159,9 @@ void check_causal_conv_step(const Backend& be, index_t B, index_t C, index_t W =
     a.state = make_view(st_ref.data(), P, C, W);
     a.y = make_view(y_ref.data(), B, C);
     REQUIRE(causal_conv_step(scalar{}, a).ok());
+    std::vector<bool> skip(std::size_t(B), false);
+    if (B > 1) skip[1] = true;
+    check_skipped_rows(y, y_ref, std::size_t(C), skip);
     check_close(y, y_ref, conv_tol<Act>(), 0.0, "y");
     check_close(st, st_ref, 0.0, 0.0, "state");
   }
@@ -237,22 +249,52 @@ template <class Backend> void check_causal_conv_bad_arguments(const Backend& be)
                         a.cu_seqlens = bad;
                       },
                       status_code::bad_argument, "cu_seqlens"},
-                     {"slot outside the pool",
+                     {"slot = pool size",
                       [](A& a) {
                         static const std::int32_t bad[] = {0, 3};
                         a.state_slot = bad;
                       },
                       status_code::bad_argument, "state_slot"},
-                     {"negative slot",
+                     {"slot -2",
                       [](A& a) {
-                        static const std::int32_t bad[] = {-1, 1};
+                        static const std::int32_t bad[] = {-2, 1};
+                        a.state_slot = bad;
+                      },
+                      status_code::bad_argument, "state_slot"},
+                     {"slot -5",
+                      [](A& a) {
+                        static const std::int32_t bad[] = {1, -5};
+                        a.state_slot = bad;
+                      },
+                      status_code::bad_argument, "state_slot"},
+                     {"two sequences writing one state",
+                      [](A& a) {
+                        static const std::int32_t bad[] = {1, 1};
                         a.state_slot = bad;
                       },
                       status_code::bad_argument, "state_slot"}});
     check_bad_cases(vstep, run_step,
-                    {{"step slot outside the pool",
+                    {{"step slot = pool size",
                       [](S& a) {
                         static const std::int32_t bad[] = {0, 4, 2};
+                        a.slot = bad;
+                      },
+                      status_code::bad_argument, "slot"},
+                     {"step slot -2",
+                      [](S& a) {
+                        static const std::int32_t bad[] = {0, -2, 2};
+                        a.slot = bad;
+                      },
+                      status_code::bad_argument, "slot"},
+                     {"step slot -5",
+                      [](S& a) {
+                        static const std::int32_t bad[] = {-5, -1, 2};
+                        a.slot = bad;
+                      },
+                      status_code::bad_argument, "slot"},
+                     {"two rows on one state",
+                      [](S& a) {
+                        static const std::int32_t bad[] = {2, -1, 2};
                         a.slot = bad;
                       },
                       status_code::bad_argument, "slot"}});

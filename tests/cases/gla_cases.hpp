@@ -366,9 +366,10 @@ template <class Backend> void check_gla_invariants(const Backend& be) {
 
 // ---- state slots ----
 
-/// A packed batch whose sequences address pools of P states through state_slot (-1 for the empty
-/// padding sequences), pools separate or aliased (in place), against the reference on separate
-/// state arrays gathered from the pool. Every pool row no sequence writes stays bit for bit.
+/// A packed batch whose sequences address pools of P states through state_slot (-1 for padding
+/// sequences, two empty and one with tokens), pools separate or aliased (in place), against the
+/// reference on separate state arrays gathered from the pool. Every pool row no sequence writes
+/// stays bit for bit; the padding sequence's o rows stay poisoned (primitives/slots.hpp).
 template <class Backend, class Act>
 void check_gla_pool(const Backend& be, gla_mode mode, int chunk, bool in_place, bool with_initial) {
   CAPTURE(int(mode));
@@ -377,7 +378,7 @@ void check_gla_pool(const Backend& be, gla_mode mode, int chunk, bool in_place, 
   CAPTURE(with_initial);
   auto r = rng(std::uint64_t(31 + chunk + 2 * in_place + with_initial));
   const std::vector<index_t> lengths = {40, 0, 1, 0, 130, 7, 0, 65};
-  const std::vector<bool> padding = {false, true, false, false, false, false, true, false};
+  const std::vector<bool> padding = {false, true, false, false, false, true, true, false};
   const index_t N = index_t(lengths.size()), P = 13, H = 2, K = 24, V = 37;
   std::vector<std::int64_t> cu = {0};
   for (index_t L : lengths)
@@ -420,6 +421,15 @@ void check_gla_pool(const Backend& be, gla_mode mode, int chunk, bool in_place, 
                 s0.begin() + n * index_t(one));
   std::vector<double> want_o, want_fs;
   gla_reference(in, with_initial ? s0 : std::vector<float>(), cu, want_o, want_fs);
+  std::vector<bool> skip(std::size_t(H * T), false); // (H, T) rows of V: padding tokens
+  for (index_t n = 0; n < N; ++n)
+    for (std::int64_t t = cu[std::size_t(n)]; padding[std::size_t(n)] && t < cu[std::size_t(n) + 1];
+         ++t)
+      for (index_t h = 0; h < H; ++h)
+        skip[std::size_t(h * T + t)] = true;
+  for (std::size_t i = 0; i < want_o.size(); ++i) // the reference ran every sequence
+    if (skip[i / std::size_t(V)]) want_o[i] = std::nan("");
+  check_skipped_rows(o, want_o, std::size_t(V), skip);
   check_close(o, want_o, gla_act_tolerance<Act>(), 0.0, "o");
 
   const std::vector<float>& before = in_place ? pool0 : pool1_0;
@@ -555,14 +565,14 @@ template <class Backend> void check_gla_bad_arguments(const Backend& be) {
         packed.o.shape[2] = 5;
     packed.cu_seqlens = cu_ok.data();
     packed.num_seqs = 2;
-    const std::vector<std::int32_t> good = {1, 0}, range = {0, 2}, below = {-2, 0}, dup = {1, 1},
-                                    pad = {-1, 0};
+    const std::vector<std::int32_t> good = {1, 0}, range = {0, 2}, below = {-2, 0},
+                                    below5 = {0, -5}, dup = {1, 1}, pad = {-1, 0};
     packed.state_slot = good.data();
     for (gla_mode mode : {gla_mode::scan, gla_mode::chunked}) {
       CAPTURE(int(mode));
       REQUIRE(gla_run(be, packed, mode, 16).ok());
       mem.set(d_o, o);
-      for (const auto* bad : {&range, &below, &dup, &pad}) {
+      for (const auto* bad : {&range, &below, &below5, &dup}) {
         auto a = packed;
         a.state_slot = bad->data();
         check_status(gla_run(be, a, mode, 16), status_code::bad_argument, "state_slot");
@@ -572,6 +582,19 @@ template <class Backend> void check_gla_bad_arguments(const Backend& be) {
         a.state_slot = dup.data();
         a.final_state = {};
         CHECK(gla_run(be, a, mode, 16).ok());
+        mem.set(d_o, o);
+      }
+      { // a padding sequence with tokens is skipped: its o rows (tokens 0, 1) stay poisoned
+        auto a = packed;
+        a.state_slot = pad.data();
+        REQUIRE(gla_run(be, a, mode, 16).ok());
+        std::vector<float> o_pad(o.size());
+        mem.get(o_pad, d_o);
+        for (index_t b = 0; b < B; ++b) // rows of batch row 0 past the packed T = 5 are unused
+          for (index_t t = 0; t < T; ++t)
+            CHECK(all_nan(std::vector<float>(o_pad.begin() + ((b * H) * T + t) * V,
+                                             o_pad.begin() + ((b * H) * T + t + 1) * V)) ==
+                  (b > 0 || t < 2));
         mem.set(d_o, o);
       }
       { // a pool smaller than the slot needs

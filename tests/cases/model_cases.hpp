@@ -4,12 +4,15 @@
 //     token decode from an empty state, and prefill of P tokens then decode, against the official
 //     reference's logits, plus layer 0's mixer / attention / FFN outputs where present;
 //   - the shipped tiny-coder: logits and greedy generation through the decode path (argmax on
-//     the host and on the backend: decode_greedy).
+//     the host and on the backend: decode_greedy);
+//   - padding (slot -1, primitives/slots.hpp): a batch with a padding sequence / row gives the
+//     other sequences the logits of the batch without it, and moves no position.
 // Bounds: max|logits - expected| <= tol * max(1, max|expected|); tol is the stamp's (1e-4 on the
 // host backends, which compute in f32 / f64 like the reference; see the CUDA stamp for its own).
 #pragma once
 
 #include <algorithm>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -163,6 +166,47 @@ template <class Backend> void check_decode_async(const Backend& be, double tol) 
     INFO("step " << t);
     check_close(got, want, tol, 1.0, "decode_async vs decode");
   }
+}
+
+/// A prefill and decode steps whose batch holds a padding sequence (slot -1) between two real ones
+/// give the real ones the logits of the same batch without it, step after step (so their states
+/// evolved alike), and leave every position as the unpadded run does.
+template <class Backend> void check_padding_rows(const Backend& be, double tol) {
+  const auto w = model_weights::load(golden_dir() + "/rodimus_plus_tiny");
+  const index_t V = w.config().vocab_size;
+  auto g = rng(97);
+  std::uniform_int_distribution<std::int64_t> id(0, V - 1);
+  std::vector<std::int64_t> ids(23);
+  for (auto& x : ids)
+    x = id(g);
+  model_runner<Backend> a(w, be), b(w, be);
+  auto pa = a.make_pool(2);
+  auto pb = b.make_pool(2);
+  const std::vector<std::int32_t> sa = {pa.acquire(), padding_slot, pa.acquire()};
+  const std::vector<std::int32_t> sb = {pb.acquire(), pb.acquire()};
+  // a: sequences of 9, 5 (padding) and 9 tokens; b: the first and the last.
+  std::vector<std::int64_t> ids_b(ids.begin(), ids.begin() + 9);
+  ids_b.insert(ids_b.end(), ids.begin() + 14, ids.end());
+  auto rows_of = [&](const std::vector<float>& lg, std::initializer_list<std::size_t> rows) {
+    std::vector<float> out;
+    for (std::size_t r : rows)
+      out.insert(out.end(), lg.begin() + std::ptrdiff_t(r) * V,
+                 lg.begin() + std::ptrdiff_t(r + 1) * V);
+    return out;
+  };
+  const auto la = a.prefill(pa, sa, ids, {0, 9, 14, 23}, logits_for::last_position);
+  const auto lb = b.prefill(pb, sb, ids_b, {0, 9, 18}, logits_for::last_position);
+  check_close(rows_of(la, {0, 2}), lb, tol, 1.0, "prefill with a padding sequence");
+  for (int t = 0; t < 3; ++t) {
+    INFO("step " << t);
+    const std::vector<std::int64_t> step = {id(g), id(g), id(g)};
+    const auto da = a.decode(pa, sa, step);
+    const auto db = b.decode(pb, sb, {step[0], step[2]});
+    check_close(rows_of(da, {0, 2}), db, tol, 1.0, "decode with a padding row");
+  }
+  CHECK(pa.position(sa[0]) == pb.position(sb[0]));
+  CHECK(pa.position(sa[2]) == pb.position(sb[1]));
+  CHECK(pa.position(sa[0]) == 12);
 }
 
 } // namespace rodimus::test

@@ -6,8 +6,9 @@
 //     tilings (Rodimus+: Hk = 1, Hv = Hq), history rings (bounded and unbounded windows, a
 //     different position per sequence, slots that differ from the sequence numbers), f32, bf16
 //     and f16, head dims 12 .. 256 (64, 100, 128 among them); the history rings are read only
-//     (checked bit for bit);
-//   decode: several steps over ring pools that start random, padding rows (slot -1), unused ring
+//     (checked bit for bit); a padding sequence (history_slot -1) whose o rows stay poisoned;
+//   decode: several steps over ring pools that start random, padding rows (slot -1: o rows stay
+//     poisoned, primitives/slots.hpp), unused ring
 //     slots (checked bit for bit unchanged), bounded windows that wrap the ring, long windows
 //     (a CUDA split of the window), unbounded attention;
 //   ring store: packed and batched, sequences longer and shorter than the ring, skipped slots;
@@ -60,29 +61,19 @@ bool swska_same_bits(const std::vector<T>& a, const std::vector<T>& b, std::size
   return count == 0 || std::memcmp(a.data() + first, b.data() + first, count * sizeof(T)) == 0;
 }
 
-/// The decode outputs of B rows of `row` elements: rows with a slot (slot >= 0) against the
-/// reference within `tol`; padding rows (slot -1) must stay untouched, the poison they were given
-/// (the slot rule: padding rows are skipped, nothing written). Until the rule has reached the
-/// reference it still writes zeros there, so a padding row bit-equal to the reference's also
-/// passes; once it has, "equal to the reference" is "still the poison" too.
+/// The decode outputs of B rows of `row` elements, poisoned before the backend's call and the
+/// reference's: padding rows (slot -1) must still be the poison in both (the slot rule,
+/// primitives/slots.hpp: padding rows are skipped, nothing written), the others against the
+/// reference within `tol`.
 template <class Act>
-void check_swska_decode_rows(const std::vector<Act>& o, const std::vector<Act>& o_ref,
+void check_swska_decode_rows(std::vector<Act> o, std::vector<Act> o_ref,
                              const std::vector<std::int32_t>& slot, index_t row, double tol,
                              const char* what) {
-  std::vector<Act> got, want;
-  for (std::size_t b = 0; b < slot.size(); ++b) {
-    const auto first = o.begin() + std::ptrdiff_t(b * std::size_t(row));
-    const auto first_ref = o_ref.begin() + std::ptrdiff_t(b * std::size_t(row));
-    if (slot[b] >= 0) {
-      got.insert(got.end(), first, first + std::ptrdiff_t(row));
-      want.insert(want.end(), first_ref, first_ref + std::ptrdiff_t(row));
-      continue;
-    }
-    CAPTURE(b);
-    const std::vector<Act> pad(first, first + std::ptrdiff_t(row));
-    CHECK((all_nan(pad) || swska_same_bits(o, o_ref, b * std::size_t(row), std::size_t(row))));
-  }
-  if (!got.empty()) check_close(got, want, tol, 0.0, what);
+  std::vector<bool> skip(slot.size());
+  for (std::size_t b = 0; b < slot.size(); ++b)
+    skip[b] = is_padding_slot(slot[b]);
+  check_skipped_rows(o, o_ref, std::size_t(row), skip);
+  if (!o.empty()) check_close(o, o_ref, tol, 0.0, what);
 }
 
 struct swska_prefill_case {
@@ -91,6 +82,7 @@ struct swska_prefill_case {
   std::vector<std::int64_t> cu_seqlens;  // empty: batched
   std::vector<std::int64_t> history_len; // empty: no history
   index_t W = 0;                         // history ring length
+  index_t padding = -1; // with history: this sequence's history_slot is -1 (skipped, o untouched)
 };
 
 template <class Backend, class Act>
@@ -117,8 +109,8 @@ void check_swska_prefill(const Backend& be, const swska_prefill_case& c) {
   auto hk = uniform<Act>(g, std::size_t(P * c.W * Hk * D), -2.0, 2.0);
   auto hv = uniform<Act>(g, std::size_t(P * c.W * Hv * D));
   std::vector<std::int32_t> hslot;
-  for (index_t n = 0; n < N; ++n)
-    hslot.push_back(std::int32_t(P - 1 - n)); // reversed: slots differ from sequence numbers
+  for (index_t n = 0; n < N; ++n) // reversed: slots differ from sequence numbers
+    hslot.push_back(n == c.padding ? padding_slot : std::int32_t(P - 1 - n));
 
   // The arguments over `q_, ..., hslot_` (host vectors or their backend copies).
   auto args = [&](const Act* q_, const Act* k_, const Act* v_, Act* o_, const std::int64_t* cu_,
@@ -160,6 +152,15 @@ void check_swska_prefill(const Backend& be, const swska_prefill_case& c) {
                       hv.data(), hslot.data(), c.history_len.data());
   workspace_buffer ws_ref(swska_prefill_workspace_bytes(scalar{}, r));
   REQUIRE(swska_prefill(scalar{}, r, ws_ref.get()).ok());
+  std::vector<bool> skip(std::size_t(B * T), false); // (B, T) token rows of the padding sequence
+  if (c.padding >= 0)
+    for (index_t t = 0; t < T; ++t)
+      for (index_t b = 0; b < B; ++b)
+        skip[std::size_t(b * T + t)] = c.cu_seqlens.empty()
+                                           ? b == c.padding
+                                           : t >= c.cu_seqlens[std::size_t(c.padding)] &&
+                                                 t < c.cu_seqlens[std::size_t(c.padding) + 1];
+  check_skipped_rows(o, o_ref, std::size_t(Hq * D), skip);
   check_close(o, o_ref, swska_prefill_tol<Act>(), 0.0, "o");
   CHECK(swska_same_bits(hk_after, hk, 0, hk.size())); // the history is only read
   CHECK(swska_same_bits(hv_after, hv, 0, hv.size()));
@@ -766,6 +767,10 @@ template <class Backend> void check_swska_prefill_all(const Backend& be) {
   check_swska_prefill<Backend, float>(be, {2, 20, 2, 1, 2, 64, -1, {}, {9, 3}, 12});
   check_swska_prefill<Backend, float>(
       be, {1, 61, 8, 1, 8, 128, 33, {0, 1, 30, 30, 61}, {100, 3, 0, 34}, 34});
+  // A padding sequence (history_slot -1), packed and batched: skipped, its o rows untouched.
+  check_swska_prefill<Backend, float>(
+      be, {1, 61, 8, 1, 8, 128, 33, {0, 1, 30, 30, 61}, {100, 3, 0, 34}, 34, 1});
+  check_swska_prefill<Backend, float>(be, {2, 30, 4, 1, 4, 64, 11, {}, {5, 40}, 12, 0});
   // 16-bit activations.
   check_swska_prefill<Backend, bf16>(be, {2, 70, 4, 1, 4, 128, 33, {}, {}});
   check_swska_prefill<Backend, bf16>(be, {1, 40, 4, 1, 4, 64, 15, {0, 13, 40}, {7, 29}, 16});

@@ -2,9 +2,9 @@
 // against the scalar reference, and what CUDA does with slot and offset contents it cannot check
 // (they live in device memory; the host backends refuse them with bad_argument instead, and refuse
 // two sequences writing one state, which tests/test_cpu_causal_conv.cpp covers): a prefill
-// sequence whose state_slot is outside the pools reads a zero initial state and writes no final
-// state, a step row whose slot is >= P is a padding row, and garbage offsets or slots never go out
-// of bounds (compute-sanitizer memcheck is the judge of that part).
+// sequence or a step row whose slot is outside the pools is skipped like a padding one (slot -1,
+// primitives/slots.hpp: its y rows and the pools untouched), and garbage offsets or slots never go
+// out of bounds (compute-sanitizer memcheck is the judge of that part).
 #include "cases/causal_conv_cases.hpp"
 #include "rodimus/backend/cuda/causal_conv.cuh"
 #include "support/cuda_support.hpp"
@@ -16,7 +16,7 @@ TEST_CASE("cuda causal_conv and causal_conv_step match the scalar reference") {
   test::check_causal_conv_all(test::cuda_backend());
 }
 
-TEST_CASE("cuda causal_conv: a state_slot outside the pools reads zeros and writes nothing") {
+TEST_CASE("cuda causal_conv: a sequence whose state_slot is outside the pools is skipped") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
   const auto be = test::cuda_backend();
   auto g = test::rng(91);
@@ -27,8 +27,9 @@ TEST_CASE("cuda causal_conv: a state_slot outside the pools reads zeros and writ
   auto x = test::uniform<float>(g, std::size_t(T * C));
   auto w = test::uniform<float>(g, std::size_t(C * W), -0.5, 0.5);
   auto pool = test::uniform<float>(g, std::size_t(P * C * W));
-  std::vector<float> y(std::size_t(T * C));
+  std::vector<float> y(std::size_t(T * C)), y_ref(y.size());
   test::poison(y);
+  test::poison(y_ref);
   test::backend_arrays<cuda<90>> mem(be);
   float* dy = mem.put(y);
   float* dpool = mem.put(pool);
@@ -46,25 +47,26 @@ TEST_CASE("cuda causal_conv: a state_slot outside the pools reads zeros and writ
   mem.get(y, dy);
   mem.get(got_pool, dpool);
 
-  // Reference: the pools grown by two zero rows (3, 4) that stand for the outside slots.
+  // Reference: sequences 0 and 1 as padding (slot -1), which the host backends skip.
   auto ref_pool = pool;
-  ref_pool.resize(std::size_t((P + 2) * C * W), 0.0f);
-  const std::vector<std::int32_t> ref_slots = {3, 4, 1};
-  std::vector<float> y_ref(y.size());
+  const std::vector<std::int32_t> ref_slots = {padding_slot, padding_slot, 1};
   a.x = make_view<const float>(x.data(), 1, T, C);
   a.weight = make_view<const float>(w.data(), C, W);
   a.cu_seqlens = cu.data();
   a.state_slot = ref_slots.data();
-  a.initial_state = make_view<const float>(ref_pool.data(), P + 2, C, W);
-  a.final_state = make_view(ref_pool.data(), P + 2, C, W);
+  a.initial_state = make_view<const float>(ref_pool.data(), P, C, W);
+  a.final_state = make_view(ref_pool.data(), P, C, W);
   a.y = make_view(y_ref.data(), 1, T, C);
   REQUIRE(causal_conv(scalar{}, a).ok());
-  ref_pool.resize(std::size_t(P * C * W));
+  std::vector<bool> skip(std::size_t(T), false);
+  for (std::size_t t = 0; t < 70; ++t) // the tokens of sequences 0 and 1
+    skip[t] = true;
+  test::check_skipped_rows(y, y_ref, std::size_t(C), skip);
   test::check_close(y, y_ref, test::conv_tol<float>(), 0.0, "y");
   test::check_close(got_pool, ref_pool, 0.0, 0.0, "pool");
 }
 
-TEST_CASE("cuda causal_conv_step: a slot >= P is a padding row") {
+TEST_CASE("cuda causal_conv_step: a row whose slot is >= P is skipped like a padding row") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
   const auto be = test::cuda_backend();
   auto g = test::rng(92);
@@ -76,6 +78,7 @@ TEST_CASE("cuda causal_conv_step: a slot >= P is a padding row") {
   auto ref_pool = pool;
   std::vector<bf16> y(std::size_t(B * C)), y_ref(y.size());
   test::poison(y);
+  test::poison(y_ref);
   test::backend_arrays<cuda<90>> mem(be);
   bf16* dy = mem.put(y);
   bf16* dpool = mem.put(pool);
@@ -94,6 +97,7 @@ TEST_CASE("cuda causal_conv_step: a slot >= P is a padding row") {
   a.slot = ref_slots.data();
   a.y = make_view(y_ref.data(), B, C);
   REQUIRE(causal_conv_step(scalar{}, a).ok());
+  test::check_skipped_rows(y, y_ref, std::size_t(C), {false, true, true, false});
   test::check_close(y, y_ref, test::conv_tol<bf16>(), 0.0, "y");
   test::check_close(pool, ref_pool, 0.0, 0.0, "state");
 }

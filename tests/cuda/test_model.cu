@@ -112,6 +112,11 @@ TEST_CASE("cuda model: batch invariance, and one graph per decode batch size") {
   CHECK(gpu.graph_captures() >= 1);
 }
 
+TEST_CASE("cuda model: a padding sequence or row (slot -1) leaves the others alone") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  test::check_padding_rows(test::cuda_backend_with_context(), 1e-5);
+}
+
 TEST_CASE("cuda model: decode_async (device ids and logits, queued only) equals decode") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
   test::check_decode_async(test::cuda_backend_with_context(), 1e-5);

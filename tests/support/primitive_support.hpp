@@ -2,6 +2,7 @@
 // caller-owned workspace memory, and the check that a failed status names the argument.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <initializer_list>
@@ -41,6 +42,35 @@ template <class T> bool all_nan(const std::vector<T>& x) {
   for (const T& e : x)
     if (!std::isnan(load_as<double>(e))) return false;
   return true;
+}
+
+/// Padding rows (primitives/slots.hpp) of an output of rows of `width` elements, poisoned with NaN
+/// before the backend's call and the reference's: the rows where skip[r] holds must still be all
+/// NaN in both (neither wrote them); they are removed from got and want, so that the other rows
+/// compare with check_close.
+template <class A, class B>
+void check_skipped_rows(std::vector<A>& got, std::vector<B>& want, std::size_t width,
+                        const std::vector<bool>& skip) {
+  REQUIRE(got.size() == skip.size() * width);
+  REQUIRE(want.size() == got.size());
+  std::size_t kept = 0;
+  for (std::size_t r = 0; r < skip.size(); ++r) {
+    const std::vector<A> g(got.begin() + std::ptrdiff_t(r * width),
+                           got.begin() + std::ptrdiff_t((r + 1) * width));
+    const std::vector<B> w(want.begin() + std::ptrdiff_t(r * width),
+                           want.begin() + std::ptrdiff_t((r + 1) * width));
+    if (skip[r]) {
+      CAPTURE(r);
+      CHECK(all_nan(g)); // the backend left the padding row alone
+      CHECK(all_nan(w)); // so did the reference
+      continue;
+    }
+    std::copy(g.begin(), g.end(), got.begin() + std::ptrdiff_t(kept * width));
+    std::copy(w.begin(), w.end(), want.begin() + std::ptrdiff_t(kept * width));
+    ++kept;
+  }
+  got.resize(kept * width);
+  want.resize(kept * width);
 }
 
 /// Workspace memory of `bytes` bytes (a kernel's *_workspace_bytes). The base is deliberately one

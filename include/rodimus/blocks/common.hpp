@@ -89,7 +89,8 @@ inline weight_matrix weight_rows(const weight_matrix& w, index_t first, index_t 
 ///     [cu_seqlens[n], cu_seqlens[n+1]); it continues after position[n] earlier tokens.
 ///   decode: one token per sequence, M = num_seqs rows; row n is sequence n.
 /// slot[n] is the pool row holding sequence n's state (conv, GLA, attention ring); slots are
-/// distinct.
+/// distinct, or -1 for a padding sequence whose state every primitive leaves alone
+/// (primitives/slots.hpp).
 struct batch_layout {
   bool decode = false;
   index_t tokens = 0;                       // M

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "rodimus/core/config.hpp"
+#include "rodimus/core/macros.hpp"
 
 namespace rodimus {
 

@@ -2,7 +2,7 @@
 // built with -fno-exceptions can embed them. A failed status names the argument that was wrong.
 #pragma once
 
-#include "rodimus/core/config.hpp"
+#include "rodimus/core/macros.hpp"
 
 namespace rodimus {
 

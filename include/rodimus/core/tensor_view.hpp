@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "rodimus/core/config.hpp"
+#include "rodimus/core/macros.hpp"
 
 namespace rodimus {
 

@@ -12,7 +12,7 @@
 #include <initializer_list>
 #include <limits>
 
-#include "rodimus/core/config.hpp"
+#include "rodimus/core/macros.hpp"
 
 namespace rodimus {
 

@@ -20,6 +20,10 @@
 // metadata in, the logits out. Decode steps go through step_graph<Backend> (a CUDA graph per batch
 // size on the GPU).
 //
+// Padding (primitives/slots.hpp): a slot of -1 is a padding sequence or row, as in a batch padded
+// to a captured size. Its state and position are not touched; its token ids must still be valid,
+// and its logits rows hold no meaning.
+//
 // Errors (rodimus::error) name the problem: token ids out of range (the id and the vocabulary
 // size), bad slots, malformed cu_seqlens, sequences longer than an unbounded attention window
 // allows. All are checked before any state changes.
@@ -46,6 +50,7 @@
 #include "rodimus/primitives/gather_rows.hpp"
 #include "rodimus/primitives/linear.hpp"
 #include "rodimus/primitives/rmsnorm.hpp"
+#include "rodimus/primitives/slots.hpp"
 
 namespace rodimus {
 
@@ -107,15 +112,12 @@ public:
                   " but there are " + std::to_string(ids.size()) + " token ids");
     check_slots(pool, slots, "prefill");
     check_ids(ids, "prefill");
-    std::vector<std::int64_t> position(static_cast<std::size_t>(N));
+    const std::vector<std::int64_t> position = positions_of(pool, slots, [&](index_t n) {
+      return cu_seqlens[std::size_t(n + 1)] - cu_seqlens[std::size_t(n)];
+    });
     bool fresh = true;
-    for (index_t n = 0; n < N; ++n) {
-      position[std::size_t(n)] = pool.position(slots[std::size_t(n)]);
-      fresh = fresh && position[std::size_t(n)] == 0;
-      check_capacity(pool, position[std::size_t(n)],
-                     cu_seqlens[std::size_t(n + 1)] - cu_seqlens[std::size_t(n)],
-                     slots[std::size_t(n)]);
-    }
+    for (const std::int64_t p : position)
+      fresh = fresh && p == 0;
     std::vector<std::int64_t> rows;
     if (which == logits_for::last_position)
       for (index_t n = 0; n < N; ++n)
@@ -128,8 +130,9 @@ public:
     std::vector<float> logits =
         run(pool, lay, which == logits_for::last_position ? index_t(rows.size()) : -1, layer0);
     for (index_t n = 0; n < N; ++n)
-      pool.positions()[slots[std::size_t(n)]] +=
-          cu_seqlens[std::size_t(n + 1)] - cu_seqlens[std::size_t(n)];
+      if (!is_padding_slot(slots[std::size_t(n)]))
+        pool.positions()[slots[std::size_t(n)]] +=
+            cu_seqlens[std::size_t(n + 1)] - cu_seqlens[std::size_t(n)];
     return logits;
   }
 
@@ -176,11 +179,7 @@ public:
                     const std::int64_t* ids, float* logits) {
     const index_t N = index_t(slots.size());
     check_slots(pool, slots, "decode");
-    std::vector<std::int64_t> position(static_cast<std::size_t>(N));
-    for (index_t n = 0; n < N; ++n) {
-      position[std::size_t(n)] = pool.position(slots[std::size_t(n)]);
-      check_capacity(pool, position[std::size_t(n)], 1, slots[std::size_t(n)]);
-    }
+    const std::vector<std::int64_t> position = positions_of(pool, slots, [](index_t) { return 1; });
     if (N == 0) return;
     batch_layout lay = upload_plan({}, {}, slots, position, {});
     lay.decode = true;
@@ -206,19 +205,29 @@ private:
                   " sequences");
     check_slots(pool, slots, "decode");
     check_ids(ids, "decode");
-    std::vector<std::int64_t> position(static_cast<std::size_t>(N));
-    for (index_t n = 0; n < N; ++n) {
-      position[std::size_t(n)] = pool.position(slots[std::size_t(n)]);
-      check_capacity(pool, position[std::size_t(n)], 1, slots[std::size_t(n)]);
-    }
+    const std::vector<std::int64_t> position = positions_of(pool, slots, [](index_t) { return 1; });
     batch_layout lay = upload_plan(ids, {}, slots, position, {});
     lay.decode = true;
     return lay;
   }
-  /// After a decode step: every sequence of the batch is one token further.
+  /// After a decode step: every sequence of the batch (padding rows aside) is one token further.
   static void advance(state_pool<Backend>& pool, const std::vector<std::int32_t>& slots) {
     for (std::int32_t slot : slots)
-      pool.positions()[slot] += 1;
+      if (!is_padding_slot(slot)) pool.positions()[slot] += 1;
+  }
+  /// The position of each sequence (0 for a padding slot), after checking that `length(n)` more
+  /// tokens fit its unbounded attention window. Slots must have passed check_slots.
+  template <class Length>
+  std::vector<std::int64_t> positions_of(const state_pool<Backend>& pool,
+                                         const std::vector<std::int32_t>& slots,
+                                         Length length) const {
+    std::vector<std::int64_t> position(slots.size(), 0);
+    for (std::size_t n = 0; n < slots.size(); ++n) {
+      if (is_padding_slot(slots[n])) continue;
+      position[n] = pool.position(slots[n]);
+      check_capacity(pool, position[n], length(index_t(n)), slots[n]);
+    }
+    return position;
   }
 
   void check_ids(const std::vector<std::int64_t>& ids, const char* what) const {
@@ -236,9 +245,11 @@ private:
         pool.config().block_type != config().block_type)
       throw error(std::string(what) + ": the state pool was made for a different model");
     for (std::size_t i = 0; i < slots.size(); ++i) {
-      if (slots[i] < 0 || slots[i] >= pool.capacity())
+      if (is_padding_slot(slots[i])) continue; // primitives/slots.hpp
+      if (!slot_in_pool(slots[i], pool.capacity()))
         throw error(std::string(what) + ": slot " + std::to_string(slots[i]) +
-                    " is out of range [0, " + std::to_string(pool.capacity()) + ")");
+                    " is out of range [0, " + std::to_string(pool.capacity()) +
+                    ") and not -1 (padding)");
       if (!pool.in_use(slots[i]))
         throw error(std::string(what) + ": slot " + std::to_string(slots[i]) +
                     " is not in use (acquire it from the pool first)");

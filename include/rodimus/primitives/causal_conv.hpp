@@ -28,6 +28,7 @@
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/primitives/packed_sequences.hpp"
+#include "rodimus/primitives/slots.hpp"
 
 namespace rodimus {
 
@@ -44,8 +45,9 @@ template <class Act> struct causal_conv_args {
   bool silu = true;
   const std::int64_t* cu_seqlens = nullptr; // packed varlen, B == 1
   std::int64_t num_seqs = 0;
-  /// (N) row of sequence n in initial_state / final_state (pools of P rows); nullptr: n. Distinct
-  /// when final_state is written.
+  /// (N) row of sequence n in initial_state / final_state (pools of P rows); nullptr: n. -1 is a
+  /// padding sequence: skipped, its y rows and the pools untouched. Others in [0, P) of each pool
+  /// given, distinct when final_state is written (primitives/slots.hpp).
   const std::int32_t* state_slot = nullptr;
 };
 
@@ -54,8 +56,8 @@ template <class Act> struct causal_conv_step_args {
   tensor_view<const float, 2> weight; // (C, W)
   tensor_view<const float, 1> bias;   // (C); data == nullptr: no bias
   tensor_view<Act, 3> state;          // (P, C, W) pool, updated in place
-  /// (B) row b uses state[slot[b]]; negative = padding (state untouched, y row = 0); nullptr: b.
-  /// Slots of one call must be distinct.
+  /// (B) row b uses state[slot[b]]; -1 = padding (y row and state untouched); nullptr: b. Others
+  /// in [0, P) and distinct (primitives/slots.hpp).
   const std::int32_t* slot = nullptr;
   tensor_view<Act, 2> y; // (B, C) written
   bool silu = true;
@@ -116,39 +118,24 @@ template <class Act>
   return status::success();
 }
 
-/// Host-side check of state_slot (every backend whose index arrays are in host memory): each slot
-/// non-negative and inside the pools it addresses; no two sequences writing one final state (the
-/// second would read the first's result where the update is in place, and one result would be lost
-/// either way). `N` is the number of sequences.
+/// Host-side check of state_slot (every backend whose index arrays are in host memory;
+/// primitives/slots.hpp): each slot -1 or inside the pools it addresses; no two sequences writing
+/// one final state (the second would read the first's result where the update is in place, and
+/// one result would be lost either way). `N` is the number of sequences.
 template <class Act>
 [[nodiscard]] status causal_conv_check_state_slots(const causal_conv_args<Act>& a,
                                                    index_t N) noexcept {
-  if (!a.state_slot) return status::success();
-  for (index_t n = 0; n < N; ++n) {
-    const index_t s = a.state_slot[n];
-    RODIMUS_REQUIRE(s >= 0, bad_argument, "state_slot");
-    RODIMUS_REQUIRE(!a.initial_state.data || s < a.initial_state.shape[0], bad_argument,
-                    "state_slot");
-    RODIMUS_REQUIRE(!a.final_state.data || s < a.final_state.shape[0], bad_argument, "state_slot");
-    for (index_t m = 0; a.final_state.data && m < n; ++m)
-      RODIMUS_REQUIRE(a.state_slot[m] != s, bad_argument, "state_slot");
-  }
-  return status::success();
+  const index_t Pi = pool_rows(a.initial_state), Pf = pool_rows(a.final_state);
+  return check_slots(a.state_slot, N, Pi < Pf ? Pi : Pf, a.final_state.data != nullptr,
+                     "state_slot");
 }
 
-/// Host-side check of the step's slot (every backend whose index arrays are in host memory): each
-/// slot < P (negative = a padding row), and no two rows on one state (it would be shifted twice).
-/// CUDA cannot read the slots: it treats slots >= P as padding (backend/cuda/causal_conv.cuh).
+/// Host-side check of the step's slot (every backend whose index arrays are in host memory;
+/// primitives/slots.hpp): each slot -1 or < P, and no two rows on one state (it would be shifted
+/// twice). CUDA cannot read the slots: it skips rows whose slot is outside the pool.
 template <class Act>
 [[nodiscard]] status causal_conv_step_check_slots(const causal_conv_step_args<Act>& a) noexcept {
-  if (!a.slot) return status::success();
-  const index_t B = a.x.shape[0], P = a.state.shape[0];
-  for (index_t b = 0; b < B; ++b) {
-    RODIMUS_REQUIRE(a.slot[b] < P, bad_argument, "slot");
-    for (index_t c = 0; a.slot[b] >= 0 && c < b; ++c)
-      RODIMUS_REQUIRE(a.slot[c] != a.slot[b], bad_argument, "slot");
-  }
-  return status::success();
+  return check_slots(a.slot, a.x.shape[0], a.state.shape[0], true, "slot");
 }
 
 } // namespace rodimus

@@ -10,7 +10,7 @@
 
 #include <cmath>
 
-#include "rodimus/core/config.hpp"
+#include "rodimus/core/macros.hpp"
 
 // g++ 12 reports its own AVX-512 intrinsics (which start from _mm512_undefined_*()) as reading
 // uninitialised values once xsimd's exp/log are inlined into these templates on batches; silenced

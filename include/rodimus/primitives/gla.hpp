@@ -27,10 +27,10 @@
 // States of gla_scan / gla_chunked: without state_slot, sequence n starts from initial_state[n]
 // and ends in final_state[n]. With state_slot, both are pools (P, H, K, V) (each its own P) and
 // sequence n uses row state_slot[n] of each, so a runner passes its state pool directly, with no
-// gather or scatter around the call; state_slot[n] = -1 marks a padding sequence, which must be
-// empty and is skipped (no state read or written). final_state may alias initial_state exactly
-// (the same data and strides: the pool updated in place; every sequence reads its state before
-// writing it, and distinct sequences use distinct rows); no other overlap is allowed.
+// gather or scatter around the call; state_slot[n] = -1 marks a padding sequence, which is skipped
+// (its o rows and the pools untouched: primitives/slots.hpp). final_state may alias initial_state
+// exactly (the same data and strides: the pool updated in place; every sequence reads its state
+// before writing it, and distinct sequences use distinct rows); no other overlap is allowed.
 //
 // Validation (shared by every backend): gla_check / gla_chunked_check / gla_decode_check return a
 // failed status naming the argument ("q", "k", "v", "g", "o", "initial_state", "final_state",
@@ -49,6 +49,7 @@
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/core/workspace.hpp"
 #include "rodimus/primitives/packed_sequences.hpp"
+#include "rodimus/primitives/slots.hpp"
 
 namespace rodimus {
 
@@ -74,11 +75,10 @@ template <class Act, class Gate = Act, class State = float> struct gla_args {
   std::int64_t num_seqs = 0; // N when cu_seqlens is given
   /// (N) or nullptr (sequence n uses state row n). Sequence n reads initial_state[state_slot[n]]
   /// and writes final_state[state_slot[n]]; initial_state and final_state are then pools
-  /// (P, H, K, V). -1 marks a padding sequence: it must be empty (length 0) and is skipped, no
-  /// state read or written. Other slots must be in [0, P) of each pool given and, when final_state
-  /// is written, distinct. Host backends check this (bad_argument "state_slot"); CUDA cannot read
-  /// the array on the host and skips a sequence whose slot is out of range (never an out-of-bounds
-  /// access), the runner validates slots before.
+  /// (P, H, K, V). -1 marks a padding sequence: it is skipped, its o rows and every state left as
+  /// they are. Other slots must be in [0, P) of each pool given and, when final_state is written,
+  /// distinct: host backends return bad_argument "state_slot", CUDA skips such a sequence
+  /// (primitives/slots.hpp).
   const std::int32_t* state_slot = nullptr;
 };
 
@@ -88,10 +88,10 @@ template <class Act, class Gate = Act, class State = float> struct gla_decode_ar
   tensor_view<const Gate, 3> k; // (B, H, K)
   tensor_view<const Act, 3> v;  // (B, H, V)
   tensor_view<const Gate, 3> g; // (B, H, K) log-decay, <= 0
-  tensor_view<Act, 3> o;        // (B, H, V) written; rows of padding slots are set to 0
+  tensor_view<Act, 3> o;        // (B, H, V) written; rows of padding slots are left as they are
   tensor_view<State, 4> state;  // (P, H, K, V) the pool, updated in place
-  /// (B): row b uses state[slot[b]]; a negative slot is padding: its state is untouched.
-  /// nullptr means slot[b] = b (P >= B). Non-negative slots must be < P and distinct.
+  /// (B): row b uses state[slot[b]]; -1 is padding (o row and state untouched). nullptr means
+  /// slot[b] = b (P >= B). Other slots must be in [0, P) and distinct (primitives/slots.hpp).
   const std::int32_t* slot = nullptr;
   float scale = 1.0f;
 };
@@ -160,30 +160,17 @@ template <class Act, class Gate, class State>
 /// The state row of sequence n: state_slot[n], or n without state_slot (host-readable slots).
 template <class Act, class Gate, class State>
 inline index_t gla_state_row(const gla_args<Act, Gate, State>& a, index_t n) noexcept {
-  return a.state_slot ? index_t(a.state_slot[n]) : n;
+  return slot_at(a.state_slot, n);
 }
 
-/// Host-side check of state_slot (after the offsets): every slot -1 (then its sequence is empty)
-/// or inside each pool given; no two sequences writing one final state (the second would read the
-/// first's result where the update is in place, and one result would be lost either way).
+/// Host-side check of state_slot (primitives/slots.hpp): every slot -1 (padding) or inside each
+/// pool given; no two sequences writing one final state (the second would read the first's result
+/// where the update is in place, and one result would be lost either way).
 template <class Act, class Gate, class State>
 [[nodiscard]] status gla_check_state_slots(const gla_args<Act, Gate, State>& a) noexcept {
-  if (!a.state_slot) return status::success();
-  const index_t N = gla_num_seqs(a), T = a.q.shape[2];
-  for (index_t n = 0; n < N; ++n) {
-    const index_t s = a.state_slot[n];
-    if (s == -1) { // padding: nothing to read or write, so nothing may be computed either
-      RODIMUS_REQUIRE(sequence_at(a.cu_seqlens, n, T).length() == 0, bad_argument, "state_slot");
-      continue;
-    }
-    RODIMUS_REQUIRE(s >= 0, bad_argument, "state_slot");
-    RODIMUS_REQUIRE(!a.initial_state.data || s < a.initial_state.shape[0], bad_argument,
-                    "state_slot");
-    RODIMUS_REQUIRE(!a.final_state.data || s < a.final_state.shape[0], bad_argument, "state_slot");
-    for (index_t m = 0; a.final_state.data && m < n; ++m)
-      RODIMUS_REQUIRE(a.state_slot[m] != s, bad_argument, "state_slot");
-  }
-  return status::success();
+  const index_t Pi = pool_rows(a.initial_state), Pf = pool_rows(a.final_state);
+  return check_slots(a.state_slot, gla_num_seqs(a), Pi < Pf ? Pi : Pf,
+                     a.final_state.data != nullptr, "state_slot");
 }
 
 /// Full validation of gla_scan / gla_chunked arguments: shapes, then the cu_seqlens offsets and
@@ -232,22 +219,12 @@ template <class Act, class Gate, class State>
   return status::success();
 }
 
-/// Full validation of gla_decode arguments: shapes, then every slot (host): < P, and no two rows
-/// share a non-negative slot (each state is updated by at most one row).
+/// Full validation of gla_decode arguments: shapes, then every slot (host): -1 or in [0, P), and
+/// no two rows on one state (each state is updated by at most one row).
 template <class Act, class Gate, class State>
 [[nodiscard]] status gla_decode_check(const gla_decode_args<Act, Gate, State>& a) noexcept {
   RODIMUS_TRY(gla_decode_check_shapes(a));
-  if (a.slot) {
-    const index_t B = a.q.shape[0], P = a.state.shape[0];
-    for (index_t b = 0; b < B; ++b) {
-      const std::int32_t s = a.slot[b];
-      RODIMUS_REQUIRE(s < P, bad_argument, "slot");
-      if (s < 0) continue;
-      for (index_t c = 0; c < b; ++c)
-        RODIMUS_REQUIRE(a.slot[c] != s, bad_argument, "slot");
-    }
-  }
-  return status::success();
+  return check_slots(a.slot, a.q.shape[0], a.state.shape[0], true, "slot");
 }
 
 } // namespace rodimus

@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-#include "rodimus/core/config.hpp"
+#include "rodimus/core/macros.hpp"
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
 

@@ -38,7 +38,9 @@
 // swska_decode_check_slots and swska_ring_store_check_slots read the index arrays' contents; the
 // host backends run them too. The CUDA backend cannot: it never reads or writes out of bounds for
 // any contents, and treats out-of-range slots and positions as rows to skip
-// (backend/cuda/swska.cuh).
+// (backend/cuda/swska.cuh). Slots follow primitives/slots.hpp: -1 is a padding row or sequence,
+// skipped by every backend (its outputs and the rings untouched); other slots outside the pool are
+// bad_argument on host backends.
 #pragma once
 
 #include <algorithm>
@@ -51,6 +53,7 @@
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/core/workspace.hpp"
 #include "rodimus/primitives/packed_sequences.hpp"
+#include "rodimus/primitives/slots.hpp"
 
 namespace rodimus {
 
@@ -67,9 +70,11 @@ template <class Act> struct swska_args {
   std::int64_t num_seqs = 0;
   /// Continuing after earlier tokens: the rings of earlier keys/values (same layout as decode's).
   /// history_k.data == nullptr means no history: every sequence starts at position 0.
-  tensor_view<const Act, 4> history_k;        // (P, W, Hk, D) ring pool
-  tensor_view<const Act, 4> history_v;        // (P, W, Hv, D)
-  const std::int32_t* history_slot = nullptr; // (N) pool slot of each sequence; nullptr: n
+  tensor_view<const Act, 4> history_k; // (P, W, Hk, D) ring pool
+  tensor_view<const Act, 4> history_v; // (P, W, Hv, D)
+  /// (N) pool slot of each sequence; nullptr: n. -1: a padding sequence, skipped (its o rows
+  /// untouched) whatever its history_len.
+  const std::int32_t* history_slot = nullptr;
   /// (N) tokens seen before this call = absolute position of the sequence's first token here.
   /// Required with history. The ring must still hold the positions in the window of that token:
   /// W >= min(history_len, window_left) (bounded) or W >= history_len (unbounded).
@@ -81,11 +86,11 @@ template <class Act> struct swska_decode_args {
   tensor_view<const Act, 3> q; // (B, Hq, D) already rotated
   tensor_view<const Act, 3> k; // (B, Hk, D) the new key, already rotated
   tensor_view<const Act, 3> v; // (B, Hv, D) the new value
-  tensor_view<Act, 3> o;       // (B, Hq, D) written; rows of padding slots are set to 0
+  tensor_view<Act, 3> o;       // (B, Hq, D) written; rows of padding slots are left as they are
   tensor_view<Act, 4> ring_k;  // (P, W, Hk, D) W >= window_left + 1 (unbounded: W = capacity)
   tensor_view<Act, 4> ring_v;  // (P, W, Hv, D)
-  /// (B): row b uses ring slot[b]; negative = padding (ring untouched, o row = 0); nullptr: b.
-  /// Slots of one call must be distinct.
+  /// (B): row b uses ring slot[b]; -1 = padding (ring and o row untouched); nullptr: b. Others
+  /// in [0, P) and distinct.
   const std::int32_t* slot = nullptr;
   /// (B) tokens this sequence has seen before this one (its absolute position); required.
   /// Unbounded attention needs position < W ("position" otherwise).
@@ -102,7 +107,7 @@ template <class Act> struct swska_ring_store_args {
   tensor_view<const Act, 4> v;        // (B, T, Hv, D)
   tensor_view<Act, 4> ring_k;         // (P, W, Hk, D)
   tensor_view<Act, 4> ring_v;         // (P, W, Hv, D)
-  const std::int32_t* slot = nullptr; // (N) ring of each sequence; negative: skipped; nullptr: n
+  const std::int32_t* slot = nullptr; // (N) ring of each sequence; -1: skipped; nullptr: n
   const std::int64_t* start_position = nullptr; // (N) absolute position of token 0; nullptr: 0
   const std::int64_t* cu_seqlens = nullptr;     // packed varlen, B == 1
   std::int64_t num_seqs = 0;
@@ -182,24 +187,24 @@ template <class Act> [[nodiscard]] status swska_check(const swska_args<Act>& a) 
 }
 
 /// Host-side check of history_len and history_slot (every backend whose index arrays are in host
-/// memory), after swska_check and check_packed_offsets, before anything is written. For each of
-/// the `N` sequences: history_len >= 0; a sequence with history needs the rings (history_k), a
-/// slot inside the pool and a ring that still holds its window (W >= min(history_len,
-/// window_left), unbounded: W >= history_len). Sequences with history_len 0 read no ring.
+/// memory), after swska_check and check_packed_offsets, before anything is written: every
+/// history_slot -1 (padding) or inside the pool (primitives/slots.hpp). For each of the `N`
+/// sequences that is not padding: history_len >= 0; a sequence with history needs the rings
+/// (history_k) and a ring that still holds its window (W >= min(history_len, window_left),
+/// unbounded: W >= history_len). Sequences with history_len 0 read no ring.
 template <class Act>
 [[nodiscard]] status swska_check_history(const swska_args<Act>& a, index_t N) noexcept {
+  RODIMUS_TRY(check_slots(a.history_slot, N, pool_rows(a.history_k), false, "history_slot"));
   if (!a.history_len) return status::success();
   const bool has_history = a.history_k.data != nullptr;
-  const index_t P = has_history ? a.history_k.shape[0] : 0;
   const index_t W = has_history ? a.history_k.shape[1] : 0;
   const index_t wl = a.window_left;
   for (index_t n = 0; n < N; ++n) {
+    if (is_padding_slot(slot_at(a.history_slot, n))) continue;
     const index_t h = a.history_len[n];
     RODIMUS_REQUIRE(h >= 0, bad_argument, "history_len");
     if (h == 0) continue;
     RODIMUS_REQUIRE(has_history, null_pointer, "history_k");
-    const index_t s = a.history_slot ? index_t(a.history_slot[n]) : n;
-    RODIMUS_REQUIRE(s >= 0 && s < P, bad_argument, "history_slot");
     RODIMUS_REQUIRE(W >= (wl < 0 ? h : std::min(wl, h)), bad_argument, "history_len");
   }
   return status::success();
@@ -229,19 +234,16 @@ template <class Act>
 }
 
 /// Host-side check of slot and position for swska_decode (every backend whose index arrays are in
-/// host memory), after swska_decode_check, before anything is written. For each row with a slot
-/// (negative: padding, skipped): the slot is inside the pool and no other row uses it (two rows on
-/// one ring would each write their key into it and attend the other's), the position is >= 0 and,
-/// with an unbounded window, still inside the ring (position < W).
+/// host memory), after swska_decode_check, before anything is written: every slot -1 (padding,
+/// skipped) or inside the pool, no two rows on one ring (each would write its key into it and
+/// attend the other's: primitives/slots.hpp). For each row that is not padding, the position is
+/// >= 0 and, with an unbounded window, still inside the ring (position < W).
 template <class Act>
 [[nodiscard]] status swska_decode_check_slots(const swska_decode_args<Act>& a) noexcept {
   const index_t B = a.q.shape[0], P = a.ring_k.shape[0], W = a.ring_k.shape[1];
+  RODIMUS_TRY(check_slots(a.slot, B, P, true, "slot"));
   for (index_t b = 0; b < B; ++b) {
-    const index_t s = a.slot ? index_t(a.slot[b]) : b;
-    if (s < 0) continue;
-    RODIMUS_REQUIRE(s < P, bad_argument, "slot");
-    for (index_t c = 0; a.slot && c < b; ++c)
-      RODIMUS_REQUIRE(a.slot[c] != s, bad_argument, "slot");
+    if (is_padding_slot(slot_at(a.slot, b))) continue;
     RODIMUS_REQUIRE(a.position[b] >= 0, bad_argument, "position");
     RODIMUS_REQUIRE(a.window_left >= 0 || a.position[b] < W, bad_argument, "position");
   }
@@ -272,16 +274,14 @@ template <class Act>
 
 /// Host-side check of slot and start_position for swska_ring_store (every backend whose index
 /// arrays are in host memory), after swska_ring_store_check and check_packed_offsets, before
-/// anything is written: for each of the `N` sequences with a slot (negative: skipped), the slot is
-/// inside the pool and the start position is >= 0.
+/// anything is written: every slot -1 (padding, skipped) or inside the pool (primitives/slots.hpp),
+/// and the start position of each sequence that is not padding >= 0.
 template <class Act>
 [[nodiscard]] status swska_ring_store_check_slots(const swska_ring_store_args<Act>& a,
                                                   index_t N) noexcept {
-  const index_t P = a.ring_k.shape[0];
+  RODIMUS_TRY(check_slots(a.slot, N, a.ring_k.shape[0], false, "slot"));
   for (index_t n = 0; n < N; ++n) {
-    const index_t s = a.slot ? index_t(a.slot[n]) : n;
-    if (s < 0) continue;
-    RODIMUS_REQUIRE(s < P, bad_argument, "slot");
+    if (is_padding_slot(slot_at(a.slot, n))) continue;
     RODIMUS_REQUIRE(!a.start_position || a.start_position[n] >= 0, bad_argument, "start_position");
   }
   return status::success();

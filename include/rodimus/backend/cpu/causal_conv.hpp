@@ -16,6 +16,7 @@
 
 #include "rodimus/backend/cpu/cpu.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/backend/scalar/causal_conv.hpp" // the fallback for what this backend does not cover
 #include "rodimus/primitives/causal_conv.hpp"
 #include "rodimus/primitives/elementwise.hpp"
 #include "rodimus/primitives/packed_sequences.hpp"
@@ -96,8 +97,9 @@ template <class Arch, class Act>
           bs[c] = a.bias.data ? a.bias(c0 + c) : 0.0f;
         }
         for (index_t n = 0; n < N; ++n) {
+          const index_t s = slot_at(a.state_slot, n);
+          if (is_padding_slot(s)) continue; // y rows and states untouched
           const sequence_range r = sequence_at(a.cu_seqlens, n, T);
-          const index_t s = a.state_slot ? index_t(a.state_slot[n]) : n;
           const index_t L = r.length();
           for (index_t c = 0; c < nc; ++c)
             for (index_t w = 0; w < W; ++w)
@@ -146,9 +148,8 @@ template <class Arch, class Act>
   if constexpr (!detail::cpu_storage_type<Act>) {
     return causal_conv_step(scalar{}, a);
   } else {
-    const index_t B = a.x.shape[0], C = a.x.shape[1], W = a.weight.shape[1], P = a.state.shape[0];
-    for (index_t b = 0; b < B; ++b)
-      if (a.slot) RODIMUS_REQUIRE(a.slot[b] < P, bad_argument, "slot");
+    RODIMUS_TRY(causal_conv_step_check_slots(a)); // before anything is written
+    const index_t B = a.x.shape[0], C = a.x.shape[1], W = a.weight.shape[1];
     constexpr index_t CB = detail::kConvBlock;
     const index_t blocks = (C + CB - 1) / CB;
     // A decode step is a few microseconds per row: threads only for >= 64 KiB of state each.
@@ -157,12 +158,8 @@ template <class Arch, class Act>
       alignas(64) float acc[CB]; // (nc) the block's pre-activation outputs
       for (index_t item = lo; item < hi; ++item) {
         const index_t b = item / blocks, c0 = (item % blocks) * CB, c1 = std::min(C, c0 + CB);
-        const index_t s = a.slot ? index_t(a.slot[b]) : b;
-        if (s < 0) {
-          for (index_t c = c0; c < c1; ++c)
-            a.y(b, c) = store_as<Act>(0.0f);
-          continue;
-        }
+        const index_t s = slot_at(a.slot, b);
+        if (is_padding_slot(s)) continue; // y row and state untouched
         const index_t nc = c1 - c0;
         const bool dense = a.state.stride[2] == 1 && a.state.stride[1] == W &&
                            a.weight.stride[1] == 1 && a.weight.stride[0] == W && a.x.stride[1] == 1;

@@ -9,6 +9,7 @@
 
 #include "rodimus/backend/cpu/cpu.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/backend/scalar/channel_gate.hpp" // the fallback for what this backend does not cover
 #include "rodimus/primitives/channel_gate.hpp"
 #include "rodimus/primitives/elementwise.hpp"
 

@@ -9,6 +9,7 @@
 
 #include "rodimus/backend/cpu/cpu.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/backend/scalar/embedding.hpp" // the fallback for what this backend does not cover
 #include "rodimus/primitives/embedding.hpp"
 
 namespace rodimus {

@@ -10,6 +10,7 @@
 
 #include "rodimus/backend/cpu/cpu.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/backend/scalar/gated_rmsnorm.hpp" // the fallback for what this backend does not cover
 #include "rodimus/primitives/elementwise.hpp"
 #include "rodimus/primitives/gated_rmsnorm.hpp"
 

@@ -31,6 +31,7 @@
 #include "rodimus/backend/cpu/cpu.hpp"
 #include "rodimus/backend/cpu/prefetch.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/backend/scalar/gla.hpp" // the fallback for what this backend does not cover
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/workspace.hpp"
 #include "rodimus/primitives/gla.hpp"
@@ -92,14 +93,14 @@ void gla_cpu_store_state(const gla_args<Act, Gate, float>& a, index_t p, index_t
 /// entering n (row p = gla_state_row(a, n)) is loaded into S (K, Vp), segment(b, h, s0, L) runs
 /// over n's tokens in segments of at most kGlaSegment (L tokens from s0, batch row b), and S is
 /// stored as n's final state (row p; the whole state is loaded before, so the pools may alias).
-/// Padding sequences (p = -1, empty: gla_check) are skipped.
+/// Padding sequences (p = -1) are skipped: their o rows and states are not touched.
 template <class A, class Act, class Gate, class F>
 void gla_cpu_for_each_segment(const gla_args<Act, Gate, float>& a, float* S, index_t Vp,
                               F&& segment) noexcept {
   const index_t N = gla_num_seqs(a), H = a.q.shape[1];
   for (index_t n = 0; n < N; ++n) {
     const index_t p = gla_state_row(a, n);
-    if (p < 0) continue;
+    if (is_padding_slot(p)) continue;
     index_t b, t0, t1;
     gla_sequence_range(a, n, b, t0, t1);
     for (index_t h = 0; h < H; ++h) {
@@ -623,13 +624,8 @@ template <class Arch, class Act, class Gate, class State>
                    for (index_t item = lo; item < hi; ++item) {
                      const index_t b = item / (H * blocks), h = (item / blocks) % H,
                                    c0 = (item % blocks) * CB;
-                     const index_t p = a.slot ? index_t(a.slot[b]) : b;
-                     if (p < 0) {
-                       Act* orow = &a.o(b, h, c0);
-                       for (index_t j = 0, nc = std::min(CB, V - c0); j < nc; ++j)
-                         orow[j] = store_as<Act>(0.0f);
-                       continue;
-                     }
+                     const index_t p = slot_at(a.slot, b);
+                     if (is_padding_slot(p)) continue; // o row and state untouched
                      const float* pq = pre + (b * H + h) * 3 * K;
                      if (c0 + CB <= V)
                        gla_decode_block<Arch, NV>(a, pq, b, h, p, c0);

@@ -12,6 +12,7 @@
 
 #include "rodimus/backend/cpu/cpu.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/backend/scalar/rmsnorm.hpp" // the fallback for what this backend does not cover
 #include "rodimus/primitives/rmsnorm.hpp"
 
 namespace rodimus {

@@ -8,6 +8,7 @@
 
 #include "rodimus/backend/cpu/cpu.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/backend/scalar/rotary.hpp" // the fallback for what this backend does not cover
 #include "rodimus/primitives/packed_sequences.hpp"
 #include "rodimus/primitives/rotary.hpp"
 

@@ -11,6 +11,7 @@
 
 #include "rodimus/backend/cpu/cpu.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/backend/scalar/scale_add.hpp" // the fallback for what this backend does not cover
 #include "rodimus/primitives/scale_add.hpp"
 
 namespace rodimus {

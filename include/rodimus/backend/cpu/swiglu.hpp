@@ -7,6 +7,7 @@
 
 #include "rodimus/backend/cpu/cpu.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/backend/scalar/swiglu.hpp" // the fallback for what this backend does not cover
 #include "rodimus/primitives/elementwise.hpp"
 #include "rodimus/primitives/swiglu.hpp"
 

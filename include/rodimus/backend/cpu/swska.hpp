@@ -32,6 +32,7 @@
 
 #include "rodimus/backend/cpu/cpu.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/backend/scalar/swska.hpp" // the fallback for what this backend does not cover
 #include "rodimus/primitives/swska.hpp"
 
 // g++ 12 reports the _mm512_undefined_*() inside AVX-512 intrinsics as uninitialised once they
@@ -144,7 +145,7 @@ void swska_decode_simd(const cpu<A>& be, const swska_decode_args<Act>& a, float*
   const index_t Hk = a.k.shape[1], W = a.ring_k.shape[1];
   const index_t wl = a.window_left;
   const float scale = a.scale != 0.0f ? a.scale : float(1.0 / std::sqrt(double(D)));
-  auto ring_of = [&](index_t b) { return a.slot ? index_t(a.slot[b]) : b; };
+  auto ring_of = [&](index_t b) { return slot_at(a.slot, b); };
   auto first_key = [&](index_t b) {
     return wl < 0 ? index_t(0) : std::max<index_t>(0, index_t(a.position[b]) - wl);
   };
@@ -154,7 +155,7 @@ void swska_decode_simd(const cpu<A>& be, const swska_decode_args<Act>& a, float*
     for (index_t item = lo; item < hi; ++item) {
       const index_t b = item / (Hk * kblocks), hk = (item / kblocks) % Hk;
       const index_t s = ring_of(b);
-      if (s < 0) continue;
+      if (is_padding_slot(s)) continue;
       const index_t j0 = first_key(b), p = a.position[b];
       const index_t jb = j0 + (item % kblocks) * kSwskaKeyBlock;
       const index_t je = std::min(p + 1, jb + kSwskaKeyBlock);
@@ -166,11 +167,7 @@ void swska_decode_simd(const cpu<A>& be, const swska_decode_args<Act>& a, float*
     for (index_t item = lo; item < hi; ++item) {
       const index_t b = item / Hq, h = item % Hq;
       const index_t s = ring_of(b);
-      if (s < 0) {
-        for (index_t d = 0; d < D; ++d)
-          a.o(b, h, d) = store_as<Act>(0.0f);
-        continue;
-      }
+      if (is_padding_slot(s)) continue; // o row untouched
       const index_t j0 = first_key(b);
       swska_combine<A, DV>(a, b, s, h, j0, index_t(a.position[b]) - j0 + 1,
                            scores + (b * Hq + h) * W);
@@ -378,8 +375,10 @@ void swska_prefill_simd(const cpu<A>& be, const swska_args<Act>& a, const index_
         const index_t n = index_t(std::upper_bound(block_end, block_end + N, item) - block_end);
         const index_t blk = item - (n > 0 ? block_end[n - 1] : 0);
         const sequence_range r = sequence_at(a.cu_seqlens, n, T);
+        const index_t slot = slot_at(a.history_slot, n);
+        if (is_padding_slot(slot)) continue; // o rows untouched
         const index_t hist = (has_history && a.history_len) ? index_t(a.history_len[n]) : 0;
-        const index_t hs = hist > 0 ? (a.history_slot ? index_t(a.history_slot[n]) : n) : 0;
+        const index_t hs = hist > 0 ? slot : 0;
         const index_t t0 = r.begin + blk * kSwskaQueryBlock;
         const index_t t1 = std::min(r.end, t0 + kSwskaQueryBlock);
         swska_prefill_item<A, DV>(a, r, hist, hs, t0, t1, scale, scratch + sl * per_slot);
@@ -469,8 +468,8 @@ template <class Arch, class Act>
     float* scores = ws.take<float>(std::size_t(B * Hq * W)); // (B, Hq, W)
     RODIMUS_REQUIRE(scores || B * Hq * W == 0, workspace_too_small, "workspace");
     for (index_t b = 0; b < B; ++b) {
-      const index_t s = a.slot ? index_t(a.slot[b]) : b;
-      if (s < 0) continue;
+      const index_t s = slot_at(a.slot, b);
+      if (is_padding_slot(s)) continue;
       const index_t w = index_t(a.position[b]) % W;
       for (index_t h = 0; h < Hk; ++h)
         std::copy(&a.k(b, h, 0), &a.k(b, h, 0) + D, &a.ring_k(s, w, h, 0));

@@ -26,9 +26,9 @@
 // any content of cu_seqlens, state_slot or slot.
 //   - offsets are clamped to [0, T] (end >= begin); a token that no sequence covers (only possible
 //     with invalid offsets) gets y = NaN;
-//   - a sequence whose state_slot is outside a pool reads a zero initial state from it / writes
-//     no final state to it (y is still computed);
-//   - a step row whose slot is negative (padding) or >= P gets y = 0 and leaves the pool alone;
+//   - a sequence whose state_slot is -1 (padding) or outside a pool given is skipped: its y rows
+//     and the pools are left as they are (primitives/slots.hpp);
+//   - a step row whose slot is -1 (padding) or outside [0, P) is skipped the same way;
 //   - two sequences or rows sharing a slot is a caller error (a race on that state row).
 #pragma once
 
@@ -91,6 +91,13 @@ __device__ inline index_t conv_sequence_of(const std::int64_t* cu, index_t N, in
   return lo - 1 < N ? lo - 1 : -1;
 }
 
+/// The rows a state slot may address: those of every pool given (without state_slot the pools
+/// have a row per sequence: causal_conv_check).
+template <class Act> __device__ inline index_t conv_state_rows(const causal_conv_args<Act>& a) {
+  const index_t Pi = pool_rows(a.initial_state), Pf = pool_rows(a.final_state);
+  return Pi < Pf ? Pi : Pf;
+}
+
 /// x of sequence r at sequence-local time tau, channel c; tau < 0: the initial state (has_init) or
 /// zero.
 template <class Act>
@@ -109,7 +116,7 @@ __global__ void __launch_bounds__(Threads)
                        const index_t tokens, const index_t ctiles) {
   static_assert(RegW == 0 || RegW >= 2, "RegW: 0 (taps from memory) or >= 2");
   const index_t B = a.x.shape[0], T = a.x.shape[1], C = a.x.shape[2], W = a.weight.shape[1];
-  const index_t Pi = a.initial_state.shape[0];
+  const index_t P = conv_state_rows(a);
   const index_t items = B * chunks * ctiles;
   for (index_t item = blockIdx.x; item < items; item += gridDim.x) {
     const index_t ct = item % ctiles, bk = item / ctiles;
@@ -134,9 +141,13 @@ __global__ void __launch_bounds__(Threads)
         ++t;
         continue;
       }
-      const index_t s = a.state_slot ? index_t(a.state_slot[n]) : n;
-      const bool has_init = a.initial_state.data && s >= 0 && s < Pi;
+      const index_t s = slot_at(a.state_slot, n);
       const index_t stop = r.end < t_end ? r.end : t_end;
+      if (!slot_in_pool(s, P)) { // padding (or a slot the host would refuse): y rows untouched
+        t = stop;
+        continue;
+      }
+      const bool has_init = a.initial_state.data != nullptr;
       if constexpr (RegW > 0) {
         // h[j] = x at sequence-local time tau - (RegW - 1) + j; entries j < RegW - W are unused.
         float h[RegW - 1];
@@ -174,14 +185,14 @@ __global__ void __launch_bounds__(Threads)
 template <class Act>
 __global__ void causal_conv_state_kernel(const causal_conv_args<Act> a, const index_t N) {
   const index_t T = a.x.shape[1], C = a.x.shape[2], W = a.weight.shape[1];
-  const index_t Pi = a.initial_state.shape[0], Pf = a.final_state.shape[0];
+  const index_t P = conv_state_rows(a);
   const index_t n_items = N * C;
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n_items;
        i += index_t(gridDim.x) * blockDim.x) {
     const index_t n = i / C, c = i - n * C;
-    const index_t s = a.state_slot ? index_t(a.state_slot[n]) : n;
-    if (s < 0 || s >= Pf) continue;
-    const bool has_init = a.initial_state.data && s < Pi;
+    const index_t s = slot_at(a.state_slot, n);
+    if (!slot_in_pool(s, P)) continue; // padding: the pools untouched
+    const bool has_init = a.initial_state.data != nullptr;
     const sequence_range r = conv_sequence(a.cu_seqlens, n, T);
     const index_t L = r.length();
     for (index_t w = 0; w < W; ++w) {
@@ -203,11 +214,8 @@ __global__ void causal_conv_step_kernel(const causal_conv_step_args<Act> a) {
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n_items;
        i += index_t(gridDim.x) * blockDim.x) {
     const index_t b = i / C, c = i - b * C;
-    const index_t s = a.slot ? index_t(a.slot[b]) : b;
-    if (s < 0 || s >= P) { // padding row (or a slot outside the pool): y = 0, no state touched
-      a.y(b, c) = store_as<Act>(0.0f);
-      continue;
-    }
+    const index_t s = slot_at(a.slot, b);
+    if (!slot_in_pool(s, P)) continue; // padding row (or a slot outside the pool): untouched
     const Act xv = a.x(b, c);
     float acc = a.bias.data ? a.bias(c) : 0.0f;
     if constexpr (RegW > 0) {

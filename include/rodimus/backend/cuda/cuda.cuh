@@ -13,7 +13,7 @@
 #include <cuda_runtime.h>
 
 #include "rodimus/core/backend.hpp"
-#include "rodimus/core/config.hpp"
+#include "rodimus/core/macros.hpp"
 #include "rodimus/core/status.hpp"
 
 namespace rodimus {

@@ -13,7 +13,7 @@
 // the index arrays, so the kernels stay in bounds whatever they hold: offsets are clamped into
 // [0, T] and made non-decreasing, and a sequence whose state slot is -1 (padding) or outside a
 // pool given is skipped (its o rows are left as they are, no state is read or written; the host
-// backends reject such slots, and the runner validates them before). final_state may alias
+// backends reject slots other than -1 outside a pool: primitives/slots.hpp). final_state may alias
 // initial_state exactly (the pool updated in place). A call only enqueues one kernel on the
 // backend's stream; no workspace (0 bytes).
 //
@@ -102,9 +102,8 @@ __device__ bool gla_cuda_locate(const gla_args<Act, Gate, float>& a, index_t n,
   s.p = n; // without state_slot the pools have exactly N rows (gla_check_shapes)
   if (a.state_slot) {
     const index_t p = a.state_slot[n];
-    if (p < 0) return false;
-    if (a.initial_state.data && p >= a.initial_state.shape[0]) return false;
-    if (a.final_state.data && p >= a.final_state.shape[0]) return false;
+    if (!slot_in_pool(p, pool_rows(a.initial_state)) || !slot_in_pool(p, pool_rows(a.final_state)))
+      return false;
     s.p = p;
   }
   return true;

@@ -6,15 +6,16 @@
 //     S <- diag(exp(g[b,h])) S + k[b,h]^T v[b,h]       decay first, then add the outer product
 //     o[b,h] = scale * (q[b,h] S)                      (V), from the updated state
 //     state[s, h] = S                                  written once
-//   rows whose slot is negative (padding) or >= P: o[b,h] = 0 and no state is touched.
+//   rows whose slot is -1 (padding) or outside [0, P): skipped, o[b,h] and the pool untouched.
 //
 // Arguments (gla_decode_args, primitives/gla.hpp), every pointer in DEVICE memory:
 //   q (B, H, K) Act; k (B, H, K) Gate; v (B, H, V) Act; g (B, H, K) Gate, log-decay <= 0;
 //   o (B, H, V) Act, written; state (P, H, K, V) float, updated in place; slot (B) int32 or
 //   nullptr. Act: f32, bf16, f16; Gate: f32, bf16, f16; State: f32 only (others return
 //   unsupported). K <= 256 (else unsupported "q"); any strides. Compute and accumulation are fp32.
-// The slot array lives on the device, so the host cannot check it: out-of-range slots are treated
-// as padding (never an out-of-bounds access); two rows sharing a slot is a caller error (a race).
+// The slot array lives on the device, so the host cannot check it: out-of-range slots are skipped
+// like padding (never an out-of-bounds access; primitives/slots.hpp); two rows sharing a slot is a
+// caller error (a race).
 // The call only enqueues one kernel on the backend's stream; the workspace is unused (0 bytes).
 //
 // Kernel design. Each V column of S evolves independently (docs/MODEL.md §2.4), so one CTA owns one
@@ -92,7 +93,7 @@ __global__ void __launch_bounds__(Threads, MinBlocks)
 
   // Everything that does not depend on the slot is loaded while the slot is in flight (B = 1
   // latency: slot -> state is the one unavoidable chain of dependent loads).
-  const index_t s = a.slot ? index_t(a.slot[b]) : b;
+  const index_t s = slot_at(a.slot, b);
   float vv[W];
 #pragma unroll
   for (int j = 0; j < W; ++j)
@@ -102,11 +103,7 @@ __global__ void __launch_bounds__(Threads, MinBlocks)
   const float ki = k_ok ? load_as<float>(a.k(b, h, tid)) : 0.0f;
   const float gi = k_ok ? load_as<float>(a.g(b, h, tid)) : 0.0f;
 
-  if (s < 0 || s >= P) { // padding row: zero output, state untouched (uniform over the CTA)
-    for (int c = tid; c < BV; c += Threads)
-      if (v0 + c < V) a.o(b, h, v0 + c) = store_as<Act>(0.0f);
-    return;
-  }
+  if (!slot_in_pool(s, P)) return; // padding row: o and state untouched (uniform over the CTA)
 
   float* const base = a.state.data + s * a.state.stride[0] + h * a.state.stride[1];
   const index_t sk = a.state.stride[2], sv = a.state.stride[3];

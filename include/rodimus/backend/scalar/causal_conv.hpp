@@ -15,8 +15,9 @@ template <class Act>
   const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, B);
   RODIMUS_TRY(causal_conv_check_state_slots(a, N));
   for (index_t n = 0; n < N; ++n) {
+    const index_t s = slot_at(a.state_slot, n);
+    if (is_padding_slot(s)) continue; // y rows and states untouched
     const sequence_range r = sequence_at(a.cu_seqlens, n, T);
-    const index_t s = a.state_slot ? index_t(a.state_slot[n]) : n;
     const index_t L = r.length();
     for (index_t c = 0; c < C; ++c) {
       // x at sequence-local time tau (tau < 0: the initial state, or zero).
@@ -46,12 +47,8 @@ template <class Act>
   RODIMUS_TRY(causal_conv_step_check_slots(a)); // before anything is written
   const index_t B = a.x.shape[0], C = a.x.shape[1], W = a.weight.shape[1];
   for (index_t b = 0; b < B; ++b) {
-    const index_t s = a.slot ? index_t(a.slot[b]) : b;
-    if (s < 0) {
-      for (index_t c = 0; c < C; ++c)
-        a.y(b, c) = store_as<Act>(0.0);
-      continue;
-    }
+    const index_t s = slot_at(a.slot, b);
+    if (is_padding_slot(s)) continue; // y row and state untouched
     for (index_t c = 0; c < C; ++c) {
       for (index_t w = 0; w + 1 < W; ++w)
         a.state(s, c, w) = a.state(s, c, w + 1);

@@ -72,7 +72,7 @@ template <class Act, class Gate, class State>
   const double scale = a.scale;
   for (index_t n = 0; n < N; ++n) {
     const index_t p = gla_state_row(a, n);
-    if (p < 0) continue; // a padding sequence (empty: gla_check)
+    if (is_padding_slot(p)) continue; // o rows and states untouched
     index_t b, t0, t1;
     detail::gla_sequence_range(a, n, b, t0, t1);
     for (index_t h = 0; h < H; ++h) {
@@ -127,7 +127,7 @@ template <class Act, class Gate, class State>
   const double scale = a.scale;
   for (index_t n = 0; n < N; ++n) {
     const index_t p = gla_state_row(a, n);
-    if (p < 0) continue; // a padding sequence (empty: gla_check)
+    if (is_padding_slot(p)) continue; // o rows and states untouched
     index_t b, t0, t1;
     detail::gla_sequence_range(a, n, b, t0, t1);
     for (index_t h = 0; h < H; ++h) {
@@ -208,13 +208,9 @@ template <class Act, class Gate, class State>
   RODIMUS_REQUIRE(S, workspace_too_small, "ws");
   const double scale = a.scale;
   for (index_t b = 0; b < B; ++b) {
-    const index_t p = a.slot ? index_t(a.slot[b]) : b;
+    const index_t p = slot_at(a.slot, b);
+    if (is_padding_slot(p)) continue; // o row and state untouched
     for (index_t h = 0; h < H; ++h) {
-      if (p < 0) { // padding: the pool is not touched
-        for (index_t j = 0; j < V; ++j)
-          a.o(b, h, j) = store_as<Act>(0.0);
-        continue;
-      }
       for (index_t i = 0; i < K; ++i) {
         const double decay = std::exp(load_as<double>(a.g(b, h, i)));
         const double ki = load_as<double>(a.k(b, h, i));

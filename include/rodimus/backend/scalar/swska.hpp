@@ -87,9 +87,11 @@ template <class Act>
   const double scale = detail::swska_scale(a.scale, D);
 
   for (index_t n = 0; n < N; ++n) {
+    const index_t slot = slot_at(a.history_slot, n);
+    if (is_padding_slot(slot)) continue; // o rows untouched
     const sequence_range r = sequence_at(a.cu_seqlens, n, T);
     const index_t hist = (has_history && a.history_len) ? index_t(a.history_len[n]) : 0;
-    const index_t hs = hist > 0 ? (a.history_slot ? index_t(a.history_slot[n]) : n) : 0;
+    const index_t hs = hist > 0 ? slot : 0;
     for (index_t t = r.begin; t < r.end; ++t) {
       const index_t p = hist + (t - r.begin);
       const index_t j0 = wl < 0 ? 0 : std::max<index_t>(0, p - wl);
@@ -127,13 +129,8 @@ template <class Act>
   const double scale = detail::swska_scale(a.scale, D);
 
   for (index_t b = 0; b < B; ++b) {
-    const index_t s = a.slot ? index_t(a.slot[b]) : b;
-    if (s < 0) {
-      for (index_t h = 0; h < Hq; ++h)
-        for (index_t d = 0; d < D; ++d)
-          a.o(b, h, d) = store_as<Act>(0.0);
-      continue;
-    }
+    const index_t s = slot_at(a.slot, b);
+    if (is_padding_slot(s)) continue; // o row and ring untouched
     const index_t p = a.position[b];
     const index_t w = p % W;
     for (index_t h = 0; h < Hk; ++h)
@@ -168,8 +165,8 @@ template <class Act>
   const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, B);
   RODIMUS_TRY(swska_ring_store_check_slots(a, N));
   for (index_t n = 0; n < N; ++n) {
-    const index_t s = a.slot ? index_t(a.slot[n]) : n;
-    if (s < 0) continue;
+    const index_t s = slot_at(a.slot, n);
+    if (is_padding_slot(s)) continue;
     const sequence_range r = sequence_at(a.cu_seqlens, n, T);
     const index_t start = a.start_position ? index_t(a.start_position[n]) : 0;
     const index_t L = r.length();
