@@ -3,6 +3,10 @@
 //   rodimus bench --geometry rodimus-1.4b|rodimus-plus-1.6b|rodimus-plus-4b [--layers N]
 //                 [--batch B] [--prompt T] [--gen N] [--dtype f32|bf16]
 //                 [--backend cpu|scalar|cuda] [--threads N] [--dir PATH] [--mmap] [--json]
+//                 [--weights stored|q8|q4]
+//
+// --weights q8|q4: the big projections and the head block-quantised at load (docs/QUANT.md);
+// weight_bytes then counts the quantised bytes. The JSON says which in `quant`.
 //
 // --backend: cpu (default), scalar or cuda (examples/rodimus/backend_select.hpp); --threads N: the
 // CPU backend's threads (1 to 1024; default one per hardware thread).
@@ -127,10 +131,10 @@ bool holds_model(const std::string& dir, const nlohmann::json& config) {
 } // namespace
 
 int run_bench(int argc, char** argv) {
-  const args a(
-      argc, argv,
-      {"geometry", "layers", "batch", "prompt", "gen", "dtype", "backend", "threads", "dir"},
-      {"json", "mmap"});
+  const args a(argc, argv,
+               {"geometry", "layers", "batch", "prompt", "gen", "dtype", "backend", "threads",
+                "dir", "weights"},
+               {"json", "mmap"});
   const geometry g =
       geometry_by_name(a.get("geometry", "rodimus-plus-1.6b"), a.get_int("layers", 0, 0));
   const long long B = a.get_int("batch", 1, 1, 1 << 20), T = a.get_int("prompt", 128, 1),
@@ -234,7 +238,8 @@ int run_bench(int argc, char** argv) {
                           {"decode_best_step_seconds", best_step},
                           {"decode_limit_ratio_best_step", ratio_best},
                           {"decode_limit_ratio_paired_median", ratio_paired},
-                          {"load_average_1min", load_average()}};
+                          {"load_average_1min", load_average()},
+                          {"quant", a.get("weights", "stored")}};
     std::printf("%s\n", out.dump().c_str());
   } else {
     std::printf("%s (%lld layers, %s weights %s), backend %s, %s, batch %lld\n", g.name.c_str(),
