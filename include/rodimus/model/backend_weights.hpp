@@ -15,13 +15,18 @@
 
 namespace rodimus {
 
+/// backend_weights' first check: no device kernel reads the block formats yet (the formats are
+/// backend-neutral, so they can come), so quantised weights are refused with a rodimus::error.
+inline void refuse_quantised_weights(const model_weights& w) {
+  if (w.quant().any())
+    throw error(w.dir() + ": quantised weights (q8 / q4) are not supported on this backend yet: "
+                          "load the stored weights (--weights stored) or use the CPU backend");
+}
+
 template <class Backend> class backend_weights {
 public:
   backend_weights(const Backend& be, const model_weights& w) : views_(w.views()) {
-    // No device kernels for the block formats yet (the format is backend-neutral: they can come).
-    if (w.quant().any())
-      throw error(w.dir() + ": quantised weights (q8 / q4) are not supported on this backend yet: "
-                            "load the stored weights (--weights stored) or use the CPU backend");
+    refuse_quantised_weights(w);
     const bool tied = w.config().tie_word_embeddings;
     std::size_t total = 0;
     for_each_weight(

@@ -8,8 +8,8 @@
 // q4_0: mask and shift of the 16 nibble bytes, minus 8), multiplied with x and summed in f32, and
 // the block sum joins the row's accumulator scaled by the block's d (one FMA per vector of it).
 //   M <= 4   (decode): a matrix-vector kernel bound by the weight stream: each block is widened
-//            once and used for every x row; two accumulators per x row (even and odd blocks)
-//            keep the FMA chains independent; the stream is prefetched kQuantPrefetchBytes
+//            once and used for every x row; two blocks per step in separate accumulators keep
+//            the FMA chains independent; the stream is prefetched kQuantPrefetchBytes
 //            ahead. Threads split the N rows into one contiguous block each.
 //   M > 4    (prefill): tiles of the weights dequantised into a stack buffer of f32 (x widened
 //            likewise) and multiplied with Eigen's GEMM, as linear()'s 16-bit path does.
@@ -109,38 +109,52 @@ template <class A> inline void quant_block_values(const q4_0_block& b, fbatch<A>
     v[i] = fbatch<A>::load_aligned(tmp + i * int(lanes<A>));
 }
 
-/// y[0:MR, n0:n1] (MR = M <= 4): rows one after another (one sequential weight stream), each
-/// block widened once for all MR x rows.
+/// acc[m] += d * sum_j x[m, k + j] * q[j] over the block at w (its 32 integers widened once for
+/// all MR x rows).
 template <class A, int MR, class Act, class Block>
-void quant_gemv_rows(const quant_linear_args<Act, Block>& a, index_t n0, index_t n1) noexcept {
+inline void quant_gemv_block(const Block& w, const Act* const* xr, index_t k,
+                             fbatch<A> (&acc)[MR]) noexcept {
   using B = fbatch<A>;
   constexpr int V = quant_vectors<A>;
   constexpr index_t W = index_t(lanes<A>);
+  B wv[V];
+  quant_block_values<A>(w, wv);
+  const B d(quant_scale_f32(w.scale));
+  for (int m = 0; m < MR; ++m) {
+    B s = load_f32<A>(xr[m] + k) * wv[0];
+    for (int i = 1; i < V; ++i)
+      s = xsimd::fma(load_f32<A>(xr[m] + k + i * W), wv[i], s);
+    acc[m] = xsimd::fma(s, d, acc[m]);
+  }
+}
+
+/// y[0:MR, n0:n1] (MR = M <= 4): rows one after another (one sequential weight stream); two
+/// blocks per step into separate accumulators (named, so they stay in registers) keep the FMA
+/// chains of consecutive blocks independent.
+template <class A, int MR, class Act, class Block>
+void quant_gemv_rows(const quant_linear_args<Act, Block>& a, index_t n0, index_t n1) noexcept {
+  using B = fbatch<A>;
   const index_t nb = a.w.shape[1];
   const Act* xr[MR];
   for (int m = 0; m < MR; ++m)
     xr[m] = a.x.data + m * a.x.stride[0];
   for (index_t n = n0; n < n1; ++n) {
     const Block* w = a.w.data + n * a.w.stride[0];
-    B acc[2][MR];
-    for (int p = 0; p < 2; ++p)
-      for (int m = 0; m < MR; ++m)
-        acc[p][m] = B(0.0f);
-    for (index_t b = 0; b < nb; ++b) {
-      prefetch_line(reinterpret_cast<const unsigned char*>(w + b) + kQuantPrefetchBytes);
-      B wv[V];
-      quant_block_values<A>(w[b], wv);
-      const B d(quant_scale_f32(w[b].scale));
-      const index_t k = b * kQuantGroup;
-      for (int m = 0; m < MR; ++m) {
-        B s = load_f32<A>(xr[m] + k) * wv[0];
-        for (int i = 1; i < V; ++i)
-          s = xsimd::fma(load_f32<A>(xr[m] + k + i * W), wv[i], s);
-        acc[b & 1][m] = xsimd::fma(s, d, acc[b & 1][m]);
-      }
+    B acc0[MR], acc1[MR];
+    for (int m = 0; m < MR; ++m) {
+      acc0[m] = B(0.0f);
+      acc1[m] = B(0.0f);
     }
+    index_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      prefetch_line(reinterpret_cast<const unsigned char*>(w + b) + kQuantPrefetchBytes);
+      prefetch_line(reinterpret_cast<const unsigned char*>(w + b + 1) + kQuantPrefetchBytes);
+      quant_gemv_block<A, MR>(w[b], xr, b * kQuantGroup, acc0);
+      quant_gemv_block<A, MR>(w[b + 1], xr, (b + 1) * kQuantGroup, acc1);
+    }
+    if (b < nb) quant_gemv_block<A, MR>(w[b], xr, b * kQuantGroup, acc0);
     for (int m = 0; m < MR; ++m)
-      a.y(m, n) = store_as<Act>(xsimd::hadd(acc[0][m] + acc[1][m]));
+      a.y(m, n) = store_as<Act>(xsimd::hadd(acc0[m] + acc1[m]));
   }
 }
 
