@@ -255,3 +255,18 @@ TEST_CASE("rodimus generate: --prompt-ids works without a tokenizer; bad usage e
     CHECK(err.find(c.message) != std::string::npos);
   }
 }
+
+TEST_CASE("rodimus generate --weights q8|q4: quantised tiny-coder generates; bad values exit 1") {
+  // docs/QUANT.md: q8 agrees with the stored model on all 40 greedy tokens of the default prompt;
+  // q4 departs (not checked here: tests/test_quant_accuracy.cpp measures it).
+  REQUIRE_MESSAGE(fs::exists(tool()), "build the tool first: " << tool());
+  const std::string coder = "--model " + quote(tiny_coder()) + " --prompt " + quote(fib_prompt);
+  const nlohmann::json stored = generate_json(coder + " -n 12");
+  const nlohmann::json q8 = generate_json(coder + " -n 12 --weights q8");
+  CHECK(ids_of(q8, "tokens") == ids_of(stored, "tokens"));
+  const nlohmann::json q4 = generate_json(coder + " -n 12 --weights q4");
+  CHECK(ids_of(q4, "tokens").size() == 12);
+  std::string out, err;
+  CHECK(generate(coder + " --weights q5", out, err) == 1);
+  CHECK(err.find("--weights: expected stored, q8 or q4, got 'q5'") != std::string::npos);
+}
