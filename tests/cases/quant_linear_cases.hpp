@@ -10,12 +10,19 @@
 //                                 sum, in any order (each rounding at most 2^-24 relative)
 //   |y - y_ref| <= (1 + u_y) (E + 2 u_y |y_ref|)    u_y: unit roundoff of Act (f32 2^-24, bf16
 //                                 2^-8): both y and y_ref are rounded to Act once.
+// Where the backend multiplies x quantised per block of 32 to int8 (quant_linear_rounds_x: the CPU
+// decode kernel on AVX-512 VNNI; scale dx = max|x block| / 127, round to nearest), E also holds
+//   sum over blocks of (dx / 2) (1 + 1e-5) sum_j |deq(w)[n, j]|
+// (each x moves by at most half a step, plus the f32 rounding of x / dx near a half).
 // A NaN (an unwritten output) is always outside it.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "cases/linear_cases.hpp"
@@ -24,6 +31,24 @@
 #include "support/primitive_support.hpp"
 
 namespace rodimus::test {
+
+namespace quant_linear_detail {
+template <class Backend, class Args, class = void> struct has_rounds_x : std::false_type {};
+template <class Backend, class Args>
+struct has_rounds_x<Backend, Args,
+                    std::void_t<decltype(quant_linear_rounds_x(std::declval<const Backend&>(),
+                                                               std::declval<const Args&>()))>>
+    : std::true_type {};
+} // namespace quant_linear_detail
+
+/// Whether `be` quantises x for these arguments (only a backend with quant_linear_rounds_x does).
+template <class Backend, class Act, class Block>
+bool quant_linear_x_rounded(const Backend& be, const quant_linear_args<Act, Block>& a) {
+  if constexpr (quant_linear_detail::has_rounds_x<Backend, quant_linear_args<Act, Block>>::value)
+    return quant_linear_rounds_x(be, a);
+  else
+    return false;
+}
 
 /// N rows of K / 32 blocks (row stride ldb blocks) from random f32 weights.
 template <class Block>
@@ -77,6 +102,8 @@ void check_quant_linear(const Backend& be, index_t M, index_t K, index_t N, inde
   quant_linear_args<Act, Block> a{x_view(mem.put(x)), w_view(mem.put(w)), y_view(dy)};
   backend_workspace<Backend> ws(be, quant_linear_workspace_bytes(be, a));
   REQUIRE(quant_linear(be, a, ws.get()).ok());
+  const bool rounded = quant_linear_x_rounded(be, a);
+  CAPTURE(rounded);
   mem.get(y, dy);
   for (index_t m = 0; m < M; ++m)
     for (index_t n = N; n < ldy; ++n)
@@ -91,13 +118,21 @@ void check_quant_linear(const Backend& be, index_t M, index_t K, index_t N, inde
   double worst = 0.0;
   for (index_t m = 0; m < M; ++m)
     for (index_t n = 0; n < N; ++n) {
-      double s = 0.0;
-      for (index_t k = 0; k < K; ++k)
-        s += std::fabs(
-            load_as<double>(xv(m, k)) *
-            double(dequantise(w[std::size_t(n * ldb + k / kQuantGroup)], int(k % kQuantGroup))));
+      double s = 0.0, ex = 0.0; // ex: the x-quantisation term (rounded only)
+      for (index_t b = 0; b < K / kQuantGroup; ++b) {
+        double amax = 0.0, sw = 0.0;
+        for (index_t k = b * kQuantGroup; k < (b + 1) * kQuantGroup; ++k) {
+          const double wk = std::fabs(
+              double(dequantise(w[std::size_t(n * ldb + k / kQuantGroup)], int(k % kQuantGroup))));
+          const double xk = std::fabs(load_as<double>(xv(m, k)));
+          s += xk * wk;
+          sw += wk;
+          amax = std::max(amax, xk);
+        }
+        if (rounded) ex += amax / 127 / 2 * (1 + 1e-5) * sw;
+      }
       const double ref = load_as<double>(want[std::size_t(m * N + n)]);
-      const double bound = (1 + u_y) * (acc * s + 2 * u_y * std::fabs(ref));
+      const double bound = (1 + u_y) * (acc * (s + ex) + ex + 2 * u_y * std::fabs(ref));
       const double diff = std::fabs(load_as<double>(got[std::size_t(m * N + n)]) - ref);
       if (!(diff <= bound)) ++bad;
       if (bound > 0 && diff / bound > worst) worst = diff / bound;
