@@ -1,7 +1,8 @@
 # Sourced by setup.sh and test.sh: make sure the Debian 12 packages we build with are present.
 # As root, missing packages are installed with apt-get; otherwise the exact command is printed.
 RODIMUS_PACKAGES=(g++ cmake ninja-build pkg-config clang-14 libclang-rt-14-dev clang-format
-  python3-matplotlib libeigen3-dev libxsimd-dev xtl-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libonig-dev)
+  python3-matplotlib libeigen3-dev libxsimd-dev xtl-dev doctest-dev libbenchmark-dev nlohmann-json3-dev libonig-dev
+  python3-torch libtorch-dev) # the PyTorch operators (examples/torch), tested by /usr/bin/python3
 
 rodimus_install_deps() {
   local missing=()

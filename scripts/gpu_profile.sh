@@ -23,7 +23,8 @@ export LD_LIBRARY_PATH=$deps/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$L
 tool=$(find "$bld" -type f -name rodimus -perm -u+x | head -1)
 
 echo "== whole model, 24 layers"
-for shape in "1 128 32" "64 128 32" "8 2048 2"; do
+[ "${RODIMUS_PROFILE_BENCH:-1}" = 1 ] && bench_shapes=("1 128 32" "64 128 32" "8 2048 2") || bench_shapes=()
+for shape in "${bench_shapes[@]}"; do
   read -r b t n <<<"$shape"
   "$tool" bench --backend cuda --geometry rodimus-plus-1.6b --batch "$b" --prompt "$t" --gen "$n" \
     --dir "$bld/model-1.6b" --json >"$out/bench_b${b}_t${t}.json" 2>"$out/bench.err" || cat "$out/bench.err"
@@ -33,7 +34,9 @@ done
 
 if command -v ncu >/dev/null && [ "${RODIMUS_PROFILE_NCU:-1}" = 1 ]; then
   echo "== ncu per-kernel time, $layers layers"
-  for shape in "1 16 4" "64 16 4" "8 2048 1"; do
+  # RODIMUS_PROFILE_SHAPES: "B T GEN" triples separated by ';'.
+  IFS=';' read -r -a ncu_shapes <<<"${RODIMUS_PROFILE_SHAPES:-1 16 4;64 16 4;8 2048 1}"
+  for shape in "${ncu_shapes[@]}"; do
     read -r b t n <<<"$shape"
     timeout 240 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base \
       "$tool" bench --backend cuda --geometry rodimus-plus-1.6b --layers "$layers" --batch "$b" \
@@ -50,7 +53,7 @@ for name in sorted(os.listdir(out)):
         lines = [l for l in f if l.startswith('"')]
     for r in csv.DictReader(lines):
         if r.get('Metric Name') == 'gpu__time_duration.sum':
-            rows.append((r['Kernel Name'], float(r['Metric Value'])))
+            rows.append((r['Kernel Name'], float(r['Metric Value'].replace(',', ''))))
     if not rows: print(name, 'no rows'); continue
     b = int(re.search(r'_b(\d+)_', name).group(1)); t = int(re.search(r'_t(\d+)', name).group(1))
     decode = t < 1000
@@ -65,4 +68,6 @@ for name in sorted(os.listdir(out)):
     for k, (ns, c) in sorted(agg.items(), key=lambda kv: -kv[1][0])[:25]:
         print(f"   {ns/1e3:10.1f} us {c:6d} x  {ns/c/1e3:8.2f} us  {k}")
 PY
+  # The raw CSVs in one archive (the device tool brings back a limited number of files).
+  (cd "$out" && tar czf ncu_raw.tgz ncu_*.csv ncu_*.err 2>/dev/null && rm -f ncu_*.csv ncu_*.err)
 fi

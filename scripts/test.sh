@@ -7,6 +7,7 @@
 #  3. clang 14, -Werror, AddressSanitizer + UndefinedBehaviorSanitizer: every CPU test again.
 #  4. clang 14 libFuzzer: 60-second smoke run of each parser fuzzer.
 #  5. clang-format check.
+#  6. the PyTorch operators (examples/torch) against float64 references (skipped without torch).
 # Environment: RODIMUS_TEST_FAST=1 skips stages 3-4 (for quick local iteration only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,6 +79,17 @@ if command -v clang-format >/dev/null; then
     echo "clang-format: files differ from .clang-format (run: clang-format -i \$(git ls-files '*.hpp' '*.cpp' '*.cuh' '*.cu'))"
     failures=$((failures + 1))
   fi
+fi
+
+stage "6. PyTorch operators (examples/torch) against float64 references"
+# Debian's torch 1.13 (python3-torch, libtorch-dev); the extension build takes about a minute.
+if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
+  if ! RODIMUS_TORCH_BUILD="$PWD/build/torch_ext" MAX_JOBS="$jobs" \
+       /usr/bin/python3 -m unittest discover -s tests/torch -p 'test_*.py' -v; then
+    failures=$((failures + 1))
+  fi
+else
+  echo "skipped: /usr/bin/python3 has no torch (apt-get install python3-torch libtorch-dev)"
 fi
 
 stage "done: $failures failing stage(s)"

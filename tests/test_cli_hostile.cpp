@@ -113,6 +113,13 @@ TEST_CASE("flags: --help, unknown, duplicate, switch values, ranges, values star
     check_refused(run("generate" + tiny + " --prompt-ids 1 --threads " + t), {"--threads"});
   }
   check_refused(run("generate" + tiny + " --prompt-ids 1 --temp 1e400"), {"--temp", "1e400"});
+  // --matmul: two values, and only the CUDA backend has a choice to make.
+  check_refused(run("generate" + tiny + " --prompt-ids 1 --matmul fast"),
+                {"--matmul", "exact or rounded", "fast"});
+  check_refused(run("generate" + tiny + " --prompt-ids 1 --backend cpu --matmul rounded"),
+                {"--matmul rounded", "--backend cuda only"});
+  check_refused(run("logits" + tiny + " --input x --output y --backend scalar --matmul rounded"),
+                {"--matmul rounded", "--backend cuda only"});
 
   // generate --threads N (new) works and gives the same tokens.
   const std::string greedy = "generate" + tiny + " --prompt-ids 5,6,7 -n 6 --json";

@@ -13,106 +13,20 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "cuda/cuda_bench_support.cuh"
 #include "rodimus/backend/cuda/gla_decode.cuh"
 #include "rodimus/core/error.hpp"
 
 using namespace rodimus;
+using bench::copy_bandwidth;
+using bench::device_random;
+using bench::median;
 
 namespace {
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-#define BENCH_CUDA(call)                                                                           \
-  do {                                                                                             \
-    const cudaError_t e_ = (call);                                                                 \
-    if (e_ != cudaSuccess) {                                                                       \
-      std::fprintf(stderr, "%s: %s\n", #call, cudaGetErrorString(e_));                             \
-      std::exit(1);                                                                                \
-    }                                                                                              \
-  } while (0)
-
-struct event_pair {
-  cudaEvent_t start{}, stop{};
-  event_pair() {
-    BENCH_CUDA(cudaEventCreate(&start));
-    BENCH_CUDA(cudaEventCreate(&stop));
-  }
-  ~event_pair() {
-    (void)cudaEventDestroy(start);
-    (void)cudaEventDestroy(stop);
-  }
-  double elapsed_ms() {
-    BENCH_CUDA(cudaEventSynchronize(stop));
-    float ms = 0;
-    BENCH_CUDA(cudaEventElapsedTime(&ms, start, stop));
-    return ms;
-  }
-};
-
-/// Device-to-device copy bandwidth (bytes read + written per second), measured once.
-double copy_bandwidth() {
-  static const double bw = [] {
-    const std::size_t bytes = std::size_t(1) << 30;
-    void *a = nullptr, *b = nullptr;
-    BENCH_CUDA(cudaMalloc(&a, bytes));
-    BENCH_CUDA(cudaMalloc(&b, bytes));
-    BENCH_CUDA(cudaMemset(a, 0x3c, bytes));
-    BENCH_CUDA(cudaMemset(b, 0x5a, bytes));
-    event_pair ev;
-    std::vector<double> t;
-    for (int i = 0; i < 12; ++i) {
-      BENCH_CUDA(cudaEventRecord(ev.start));
-      BENCH_CUDA(cudaMemcpyAsync(i % 2 ? a : b, i % 2 ? b : a, bytes, cudaMemcpyDeviceToDevice));
-      BENCH_CUDA(cudaEventRecord(ev.stop));
-      const double ms = ev.elapsed_ms();
-      if (i >= 2) t.push_back(ms); // two warm-ups
-    }
-    BENCH_CUDA(cudaFree(a));
-    BENCH_CUDA(cudaFree(b));
-    return 2.0 * double(bytes) / (median(t) * 1e-3);
-  }();
-  return bw;
-}
-
-void bm_copy_d2d(benchmark::State& st) {
-  for (auto _ : st)
-    st.SetIterationTime(2.0 * double(std::size_t(1) << 30) / copy_bandwidth());
-  st.counters["copy_GBps"] = copy_bandwidth() / 1e9;
-}
-
-/// Deterministic pseudo-random values in [lo, hi) (a hash of the index), filled on the device.
-template <class T>
-__global__ void fill_hash(T* p, std::size_t n, std::uint64_t seed, float lo, float hi) {
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::size_t(gridDim.x) * blockDim.x) {
-    std::uint64_t x = (i + 1) * 0x9e3779b97f4a7c15ull ^ seed;
-    x ^= x >> 31;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 29;
-    const float u = float(x >> 40) * (1.0f / 16777216.0f);
-    p[i] = store_as<T>(lo + (hi - lo) * u);
-  }
-}
-
-template <class T> T* device_random(std::size_t n, std::mt19937_64& rng, double lo, double hi) {
-  T* p = nullptr;
-  BENCH_CUDA(cudaMalloc(reinterpret_cast<void**>(&p), n * sizeof(T)));
-  fill_hash<<<1024, 256>>>(p, n, rng(), float(lo), float(hi));
-  BENCH_CUDA(cudaGetLastError());
-  BENCH_CUDA(cudaDeviceSynchronize());
-  return p;
-}
 
 /// Times `launch(args, stream)` on the Rodimus shape with B = st.range(0).
 /// With `graph`, the 20 launches are captured once in a CUDA graph and replayed: the time per
@@ -159,37 +73,7 @@ void run_decode(benchmark::State& st, Launch launch, bool graph = false) {
     const status s = launch(a, gpu);
     if (!s.ok() && err.empty()) err = to_string(s);
   };
-
-  for (int i = 0; i < 3; ++i)
-    step(); // warm-up: module load
-  BENCH_CUDA(cudaStreamSynchronize(stream));
-  cudaGraph_t g_graph = nullptr;
-  cudaGraphExec_t g_exec = nullptr;
-  if (graph) {
-    BENCH_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-    for (int i = 0; i < launches; ++i)
-      step();
-    BENCH_CUDA(cudaStreamEndCapture(stream, &g_graph));
-    BENCH_CUDA(cudaGraphInstantiate(&g_exec, g_graph, 0));
-    BENCH_CUDA(cudaGraphLaunch(g_exec, stream)); // warm-up
-    BENCH_CUDA(cudaStreamSynchronize(stream));
-  }
-  event_pair ev;
-  std::vector<double> per_launch_ms;
-  for (auto _ : st) {
-    BENCH_CUDA(cudaEventRecord(ev.start, stream));
-    if (graph) {
-      BENCH_CUDA(cudaGraphLaunch(g_exec, stream));
-    } else {
-      for (int i = 0; i < launches; ++i)
-        step();
-    }
-    BENCH_CUDA(cudaEventRecord(ev.stop, stream));
-    const double ms = ev.elapsed_ms() / launches;
-    per_launch_ms.push_back(ms);
-    st.SetIterationTime(ms * 1e-3);
-  }
-  BENCH_CUDA(cudaGetLastError());
+  const std::vector<double> per_launch_ms = bench::time_steps(st, stream, launches, step, graph);
   if (!err.empty()) st.SkipWithError(err.c_str());
 
   const double state_bytes = 2.0 * double(B * H * K * V) * sizeof(float);
@@ -200,10 +84,6 @@ void run_decode(benchmark::State& st, Launch launch, bool graph = false) {
   st.counters["ratio"] = state_bytes / med_s / copy_bandwidth();
   st.SetBytesProcessed(std::int64_t(state_bytes) * std::int64_t(st.iterations()));
 
-  if (graph) {
-    BENCH_CUDA(cudaGraphExecDestroy(g_exec));
-    BENCH_CUDA(cudaGraphDestroy(g_graph));
-  }
   BENCH_CUDA(cudaStreamDestroy(stream));
   for (void* p :
        {static_cast<void*>(q), static_cast<void*>(k), static_cast<void*>(v), static_cast<void*>(g),
@@ -244,7 +124,7 @@ template <int BV, int Threads, int MinBlocks> void bm_gla_decode_tile(benchmark:
 
 } // namespace
 
-BENCHMARK(bm_copy_d2d)->UseManualTime()->Iterations(1);
+BENCHMARK(bench::bm_copy_d2d)->UseManualTime()->Iterations(1);
 BENCHMARK_TEMPLATE(bm_gla_decode, bf16)->Arg(1)->Arg(64)->Arg(256)->UseManualTime()->Iterations(50);
 BENCHMARK_TEMPLATE(bm_gla_decode, float)
     ->Arg(1)
@@ -271,20 +151,4 @@ RODIMUS_BENCH_TILE(128, 256, 4); // 64-register cap: 4 CTAs per SM, 32 bytes of 
 RODIMUS_BENCH_TILE(128, 512, 0);
 RODIMUS_BENCH_TILE(256, 512, 0);
 
-int main(int argc, char** argv) {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess || n == 0) {
-    std::printf("skipped: no CUDA device\n");
-    return 0;
-  }
-  cudaDeviceProp prop{};
-  BENCH_CUDA(cudaGetDeviceProperties(&prop, 0));
-  benchmark::AddCustomContext("device", prop.name);
-  benchmark::AddCustomContext("sm_count", std::to_string(prop.multiProcessorCount));
-  benchmark::AddCustomContext("l2_bytes", std::to_string(prop.l2CacheSize));
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+int main(int argc, char** argv) { return bench::run_cuda_benchmarks(argc, argv); }

@@ -11,6 +11,13 @@ backend_options backend_flags(const args& a, const char* fallback, int threads_f
   if (o.name != "scalar" && o.name != "cpu" && o.name != "cuda")
     throw error("--backend must be scalar, cpu or cuda, got '" + o.name + "'");
   o.threads = threads_flag(a, threads_fallback);
+  const std::string matmul = a.get("matmul", "exact");
+  if (matmul != "exact" && matmul != "rounded")
+    throw error("--matmul must be exact or rounded, got '" + matmul + "'");
+  if (matmul == "rounded" && o.name != "cuda")
+    throw error("--matmul rounded applies to --backend cuda only (the host backends multiply f32 "
+                "activations exactly)");
+  o.rounded_matmul = matmul == "rounded";
   return o;
 }
 
@@ -26,7 +33,7 @@ backend_session open_session(const model_weights& w, const backend_options& o, i
     s.description = std::to_string(pool->size()) + " threads";
     s.resources = std::move(pool);
   } else {
-    return open_cuda_session(w, capacity);
+    return open_cuda_session(w, capacity, o.rounded_matmul);
   }
   // The host read probe (512 MiB, prefetching), on the backend's threads.
   auto probe = std::make_shared<read_probe<>>(std::size_t(512) << 20);
@@ -37,7 +44,7 @@ backend_session open_session(const model_weights& w, const backend_options& o, i
 }
 
 #if !RODIMUS_TOOL_HAVE_CUDA
-backend_session open_cuda_session(const model_weights&, int) {
+backend_session open_cuda_session(const model_weights&, int, bool) {
   throw error("--backend cuda: this build of the rodimus tool has no CUDA backend (configure "
               "with nvcc present: /usr/local/cuda)");
 }

@@ -12,12 +12,14 @@
 namespace rodimus::cli {
 
 struct backend_options {
-  std::string name; // scalar, cpu or cuda
-  int threads = 0;  // cpu: participants of the thread pool (0: one per hardware thread)
+  std::string name;            // scalar, cpu or cuda
+  int threads = 0;             // cpu: participants of the thread pool (0: one per hardware thread)
+  bool rounded_matmul = false; // cuda: --matmul rounded (cuda_matmul::rounded), else exact
 };
 
-/// --backend (default `fallback`) and --threads (default `threads_fallback`; see threads_flag)
-/// from the command line, checked.
+/// --backend (default `fallback`), --threads (default `threads_fallback`; see threads_flag) and
+/// --matmul exact|rounded (cuda only; backend/cuda/cuda.cuh's cuda_matmul) from the command line,
+/// checked.
 backend_options backend_flags(const args& a, const char* fallback, int threads_fallback);
 
 /// A session and what it runs on (thread pool, CUDA stream and library handles). The session is
@@ -31,6 +33,10 @@ struct backend_session {
   /// written, CUDA events) for cuda. What `rodimus bench` measures decode against.
   std::function<double()> bandwidth_pass;
   std::string bandwidth_name; // "read bandwidth", "device copy bandwidth"
+  /// One pass of the backend's 16-bit matrix-product probe in FLOP/s (cuda: a bf16 cuBLAS GEMM of
+  /// 8192^3, CUDA events); empty where none exists (the host backends).
+  std::function<double()> matmul_pass;
+  std::string matmul_name;
   model_session* operator->() const noexcept { return session.get(); }
 };
 
@@ -38,6 +44,6 @@ struct backend_session {
 backend_session open_session(const model_weights& w, const backend_options& o, int capacity);
 
 /// The CUDA backend's session (backend_cuda.cu; throws when the tool was built without CUDA).
-backend_session open_cuda_session(const model_weights& w, int capacity);
+backend_session open_cuda_session(const model_weights& w, int capacity, bool rounded_matmul);
 
 } // namespace rodimus::cli

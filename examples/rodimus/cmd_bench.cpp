@@ -2,7 +2,8 @@
 //
 //   rodimus bench --geometry rodimus-1.4b|rodimus-plus-1.6b|rodimus-plus-4b [--layers N]
 //                 [--batch B] [--prompt T] [--gen N] [--dtype f32|bf16]
-//                 [--backend cpu|scalar|cuda] [--threads N] [--dir PATH] [--mmap] [--json]
+//                 [--backend cpu|scalar|cuda] [--threads N] [--matmul exact|rounded]
+//                 [--dir PATH] [--mmap] [--json]
 //                 [--weights stored|q8|q4]
 //
 // --weights q8|q4: the big projections and the head block-quantised at load (docs/QUANT.md);
@@ -23,6 +24,11 @@
 // 3. Prefills B sequences of T random tokens, then decodes N tokens for each (batch B per step;
 //    each step picks the next tokens greedily on the backend, model_session::decode_greedy, and
 //    only the B token ids come back to the host).
+//
+// On CUDA the bf16 matrix-product rate is measured too (cuBLAS 8192^3, best of 5) and the prefill
+// reported against it (matmul_flops_per_s, prefill_flops_per_s = 2 x parameters x tokens/s,
+// prefill_matmul_ratio). --matmul rounded: the tensor-core products take f32 activations rounded
+// to bf16 once (cuda_matmul::rounded) instead of exactly as two parts.
 //
 // --json prints one object: prefill_tokens_per_s, decode_tokens_per_s, decode_steps_per_s,
 // weight_bytes (every matrix a decode step reads: all layer weights and the LM head; the
@@ -133,7 +139,7 @@ bool holds_model(const std::string& dir, const nlohmann::json& config) {
 int run_bench(int argc, char** argv) {
   const args a(argc, argv,
                {"geometry", "layers", "batch", "prompt", "gen", "dtype", "backend", "threads",
-                "dir", "weights"},
+                "dir", "matmul", "weights"},
                {"json", "mmap"});
   const geometry g =
       geometry_by_name(a.get("geometry", "rodimus-plus-1.6b"), a.get_int("layers", 0, 0));
@@ -166,6 +172,10 @@ int run_bench(int argc, char** argv) {
   double read_bw = 0; // the limit: the best probe pass of the whole run (5 now, one per step)
   for (int i = 0; i < 5; ++i)
     read_bw = std::max(read_bw, session.bandwidth_pass());
+  double matmul_rate = 0; // the prefill's limit where the backend has a probe: best of 5 passes
+  if (session.matmul_pass)
+    for (int i = 0; i < 5; ++i)
+      matmul_rate = std::max(matmul_rate, session.matmul_pass());
   std::vector<std::int32_t> slots;
   for (int s = 0; s < B; ++s)
     slots.push_back(model.acquire());
@@ -216,6 +226,10 @@ int run_bench(int argc, char** argv) {
   const double best_step = *std::min_element(step_s.begin(), step_s.end());
   const double ratio_best = weight_bytes / best_step / read_bw;
   const double ratio_paired = median(paired);
+  // Prefill FLOPs: 2 x parameters per token (the parameters every token multiplies: the weights a
+  // decode step reads), against the matrix-product probe.
+  const double params = weight_bytes / double(size_of(dt == "f32" ? dtype::f32 : dtype::bf16));
+  const double prefill_flops = 2.0 * params * prefill_tps;
   if (json) {
     nlohmann::json out = {{"geometry", g.name},
                           {"layers", cfg.n_layer},
@@ -240,6 +254,12 @@ int run_bench(int argc, char** argv) {
                           {"decode_limit_ratio_paired_median", ratio_paired},
                           {"load_average_1min", load_average()},
                           {"quant", a.get("weights", "stored")}};
+    if (matmul_rate > 0) {
+      out["matmul_limit"] = session.matmul_name;
+      out["matmul_flops_per_s"] = matmul_rate;
+      out["prefill_flops_per_s"] = prefill_flops;
+      out["prefill_matmul_ratio"] = prefill_flops / matmul_rate;
+    }
     std::printf("%s\n", out.dump().c_str());
   } else {
     std::printf("%s (%lld layers, %s weights %s), backend %s, %s, batch %lld\n", g.name.c_str(),
@@ -258,6 +278,11 @@ int run_bench(int argc, char** argv) {
     std::printf("best step: %.3f s, ratio %.3f; median of (step against the probe pass right "
                 "after it): %.3f; load average %.2f\n",
                 best_step, ratio_best, ratio_paired, load_average());
+    if (matmul_rate > 0)
+      std::printf("prefill: %.1f TFLOP/s (2 x parameters per token) = %.3f of the %s, %.1f "
+                  "TFLOP/s (same run)\n",
+                  prefill_flops / 1e12, prefill_flops / matmul_rate, session.matmul_name.c_str(),
+                  matmul_rate / 1e12);
   }
   return 0;
 }

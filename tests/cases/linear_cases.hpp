@@ -16,7 +16,8 @@
 //      arithmetic (S = sum_k |x[m, k] w[n, k]|, u_t the unit roundoff of dtype t: f32 2^-24, bf16
 //      2^-8, f16 2^-11):
 //        E = (u_x + (K + 2) 2^-23) S + t_x
-//          u_x = u_w^2 when x is split into hi + lo in the weight's dtype, else 0; t_x = 2^-25
+//          u_x = u_w^2 when x is split into hi + lo in the weight's dtype (u_w when only hi is
+//          kept: CUDA's cuda_matmul::rounded), else 0; t_x = 2^-25
 //          sum_k |w[n, k]| when the parts are f16 (lo below 2^-14 is subnormal there: an absolute
 //          error of up to 2^-25), else 0; (K + 2) 2^-23 S bounds the f32 products and sums,
 //          rounding or truncating, in any order
@@ -79,6 +80,22 @@ bool linear_x_rounded(const Backend& be, const linear_args<Act, Weight>& a) {
     return false;
 }
 
+namespace linear_detail {
+template <class Backend, class = void> struct has_matmul_mode : std::false_type {};
+template <class Backend>
+struct has_matmul_mode<Backend, std::void_t<decltype(std::declval<const Backend&>().matmul)>>
+    : std::true_type {};
+} // namespace linear_detail
+
+/// Whether a backend that rounds x keeps only the first part (CUDA's cuda_matmul::rounded): x is
+/// then multiplied as W(x) instead of hi + lo.
+template <class Backend> bool linear_x_one_part(const Backend& be) {
+  if constexpr (linear_detail::has_matmul_mode<Backend>::value)
+    return be.matmul == decltype(be.matmul)::rounded;
+  else
+    return false;
+}
+
 /// The valid M x N outputs of a (M, ld) row-major block.
 template <class T>
 std::vector<T> linear_valid(const std::vector<T>& y, index_t M, index_t N, index_t ld) {
@@ -128,8 +145,9 @@ void check_linear(const Backend& be, index_t M, index_t K, index_t N, index_t x_
   a.y = y_view(dy);
   backend_workspace<Backend> ws(be, linear_workspace_bytes(be, a));
   REQUIRE(linear(be, a, ws.get()).ok());
-  const bool rounded = linear_x_rounded(be, a);
+  const bool rounded = linear_x_rounded(be, a), one_part = rounded && linear_x_one_part(be);
   CAPTURE(rounded);
+  CAPTURE(one_part);
   mem.get(y, dy);
 
   // Padding columns of y untouched.
@@ -142,10 +160,10 @@ void check_linear(const Backend& be, index_t M, index_t K, index_t N, index_t x_
   r.w = w_view(w.data());
   r.y = y_view(y_ref.data());
   std::vector<Act> x_used = x;
-  if (rounded) // the backend multiplies x as hi + lo, two parts in the weight's dtype
+  if (rounded) // the backend multiplies x as hi + lo, two parts in the weight's dtype (or hi)
     for (auto& v : x_used) {
       const float f = load_as<float>(v), hi = load_as<float>(store_as<Weight>(f));
-      v = store_as<Act>(hi + load_as<float>(store_as<Weight>(f - hi)));
+      v = store_as<Act>(one_part ? hi : hi + load_as<float>(store_as<Weight>(f - hi)));
     }
   r.x = x_view(x_used.data());
   REQUIRE(linear(scalar{}, r).ok());
@@ -159,7 +177,9 @@ void check_linear(const Backend& be, index_t M, index_t K, index_t N, index_t x_
   }
   const std::vector<Act> want = linear_valid(y_ref, M, N, ldy);
   const tensor_view<const Act, 2> xv = x_view(x.data());
-  const double u_x = rounded ? unit_roundoff<Weight>() * unit_roundoff<Weight>() : 0.0,
+  const double u_x = !rounded   ? 0.0
+                     : one_part ? unit_roundoff<Weight>()
+                                : unit_roundoff<Weight>() * unit_roundoff<Weight>(),
                u_y = unit_roundoff<Act>();
   const double t_x = rounded ? underflow_step<Weight>() : 0.0;
   const double acc = double(K + 2) * std::ldexp(1.0, -23);

@@ -11,6 +11,10 @@
 //     slots (checked bit for bit unchanged), bounded windows that wrap the ring, long windows
 //     (a CUDA split of the window), unbounded attention;
 //   ring store: packed and batched, sequences longer and shorter than the ring, skipped slots;
+//     the model's row sizes (16-byte vector copies on CUDA) and odd ones;
+//   decode at a model's window (W = 2049): batch 1 with long and short histories (CUDA: all, one
+//     or two pieces of the split window), rows of very different histories between padding rows,
+//     padding rows only; padding rows (slot -1) stay untouched (check_swska_decode_rows);
 //   chunked prefill through the rings and then decode, as a model runs it;
 //   every shape / pointer / scalar error gives the same status on every backend (the checks that
 //   read index-array contents are host-backend-only: tests/test_cpu_swska.cpp says why).
@@ -52,6 +56,31 @@ bool swska_same_bits(const std::vector<T>& a, const std::vector<T>& b, std::size
   REQUIRE(a.size() == b.size());
   REQUIRE(first + count <= a.size());
   return count == 0 || std::memcmp(a.data() + first, b.data() + first, count * sizeof(T)) == 0;
+}
+
+/// The decode outputs of B rows of `row` elements: rows with a slot (slot >= 0) against the
+/// reference within `tol`; padding rows (slot -1) must stay untouched, the poison they were given
+/// (the slot rule: padding rows are skipped, nothing written). Until the rule has reached the
+/// reference it still writes zeros there, so a padding row bit-equal to the reference's also
+/// passes; once it has, "equal to the reference" is "still the poison" too.
+template <class Act>
+void check_swska_decode_rows(const std::vector<Act>& o, const std::vector<Act>& o_ref,
+                             const std::vector<std::int32_t>& slot, index_t row, double tol,
+                             const char* what) {
+  std::vector<Act> got, want;
+  for (std::size_t b = 0; b < slot.size(); ++b) {
+    const auto first = o.begin() + std::ptrdiff_t(b * std::size_t(row));
+    const auto first_ref = o_ref.begin() + std::ptrdiff_t(b * std::size_t(row));
+    if (slot[b] >= 0) {
+      got.insert(got.end(), first, first + std::ptrdiff_t(row));
+      want.insert(want.end(), first_ref, first_ref + std::ptrdiff_t(row));
+      continue;
+    }
+    CAPTURE(b);
+    const std::vector<Act> pad(first, first + std::ptrdiff_t(row));
+    CHECK((all_nan(pad) || swska_same_bits(o, o_ref, b * std::size_t(row), std::size_t(row))));
+  }
+  if (!got.empty()) check_close(got, want, tol, 0.0, what);
 }
 
 struct swska_prefill_case {
@@ -203,7 +232,7 @@ void check_swska_decode(const Backend& be, index_t B, index_t P, index_t W, inde
                         slot.data(), position.data());
     workspace_buffer ws_ref(swska_decode_workspace_bytes(scalar{}, r));
     REQUIRE(swska_decode(scalar{}, r, ws_ref.get()).ok());
-    check_close(o, o_ref, swska_decode_tol<Act>(), 0.0, "o");
+    check_swska_decode_rows(o, o_ref, slot, Hq * D, swska_decode_tol<Act>(), "o");
     CHECK(swska_same_bits(rk, rk_ref, 0, rk.size()));
     CHECK(swska_same_bits(rv, rv_ref, 0, rv.size()));
     for (auto& p : position)
@@ -402,7 +431,7 @@ void check_swska_chunked_then_decode(const Backend& be, index_t Hq, index_t Hv, 
                         dslot.data(), dpos.data());
     workspace_buffer ws_ref(swska_decode_workspace_bytes(scalar{}, r));
     REQUIRE(swska_decode(scalar{}, r, ws_ref.get()).ok());
-    check_close(o, o_ref, swska_decode_tol<Act>(), 0.0, "decode o");
+    check_swska_decode_rows(o, o_ref, dslot, Hq * D, swska_decode_tol<Act>(), "decode o");
     CHECK(swska_same_bits(rk, rk_ref, 0, rk.size()));
     CHECK(swska_same_bits(rv, rv_ref, 0, rv.size()));
     for (auto& p : dpos)
@@ -599,6 +628,121 @@ template <class Backend> void check_swska_bad_shapes(const Backend& be) {
   REQUIRE(synchronize(be).ok());
 }
 
+/// Decode steps of B rows with given slots (negative: padding) and starting positions over a pool
+/// of P rings that start random: the rows' outputs against the reference, padding rows untouched
+/// (check_swska_decode_rows), every ring bit for bit (the unused ones unchanged).
+template <class Backend, class Act>
+void check_swska_decode_rows_case(const Backend& be, const std::vector<std::int32_t>& slot,
+                                  std::vector<std::int64_t> position, index_t P, index_t W,
+                                  index_t Hq, index_t Hk, index_t Hv, index_t D, int window_left,
+                                  int steps) {
+  const index_t B = index_t(slot.size());
+  CAPTURE(B);
+  CAPTURE(P);
+  CAPTURE(W);
+  CAPTURE(D);
+  CAPTURE(window_left);
+  CAPTURE(position[0]);
+  auto g = rng(std::uint64_t(B * 104729 + W * 31 + position[0] * 7 + D));
+  const auto rk0 = uniform<Act>(g, std::size_t(P * W * Hk * D), -2.0, 2.0);
+  const auto rv0 = uniform<Act>(g, std::size_t(P * W * Hv * D));
+  auto rk_ref = rk0, rv_ref = rv0;
+  std::vector<Act> rk(rk0.size()), rv(rv0.size());
+  backend_arrays<Backend> mem(be);
+  Act* d_rk = mem.put(rk0);
+  Act* d_rv = mem.put(rv0);
+  const std::int32_t* d_slot = mem.put(slot);
+  std::int64_t* d_position = mem.put(position);
+  auto args = [&](const Act* q_, const Act* k_, const Act* v_, Act* o_, Act* rk_, Act* rv_,
+                  const std::int32_t* slot_, const std::int64_t* position_) {
+    swska_decode_args<Act> a;
+    a.q = make_view<const Act>(q_, B, Hq, D);
+    a.k = make_view<const Act>(k_, B, Hk, D);
+    a.v = make_view<const Act>(v_, B, Hv, D);
+    a.o = make_view(o_, B, Hq, D);
+    a.ring_k = make_view(rk_, P, W, Hk, D);
+    a.ring_v = make_view(rv_, P, W, Hv, D);
+    a.slot = slot_;
+    a.position = position_;
+    a.window_left = window_left;
+    return a;
+  };
+  for (int step = 0; step < steps; ++step) {
+    CAPTURE(step);
+    const auto q = uniform<Act>(g, std::size_t(B * Hq * D), -2.0, 2.0);
+    const auto k = uniform<Act>(g, std::size_t(B * Hk * D), -2.0, 2.0);
+    const auto v = uniform<Act>(g, std::size_t(B * Hv * D));
+    std::vector<Act> o(std::size_t(B * Hq * D)), o_ref(o.size());
+    poison(o);
+    poison(o_ref);
+    Act* d_o = mem.put(o);
+    mem.set(d_position, position);
+    const auto a = args(mem.put(q), mem.put(k), mem.put(v), d_o, d_rk, d_rv, d_slot, d_position);
+    backend_workspace<Backend> ws(be, swska_decode_workspace_bytes(be, a));
+    REQUIRE(swska_decode(be, a, ws.get()).ok());
+    mem.get(o, d_o);
+    mem.get(rk, d_rk);
+    mem.get(rv, d_rv);
+    const auto r = args(q.data(), k.data(), v.data(), o_ref.data(), rk_ref.data(), rv_ref.data(),
+                        slot.data(), position.data());
+    workspace_buffer ws_ref(swska_decode_workspace_bytes(scalar{}, r));
+    REQUIRE(swska_decode(scalar{}, r, ws_ref.get()).ok());
+    check_swska_decode_rows(o, o_ref, slot, Hq * D, swska_decode_tol<Act>(), "o");
+    CHECK(swska_same_bits(rk, rk_ref, 0, rk.size()));
+    CHECK(swska_same_bits(rv, rv_ref, 0, rv.size()));
+    for (auto& p : position)
+      ++p;
+  }
+  for (index_t s = 0; s < P; ++s) {
+    bool used = false;
+    for (const std::int32_t x : slot)
+      used = used || x == s;
+    if (used) continue;
+    CAPTURE(s);
+    CHECK(swska_same_bits(rk, rk0, std::size_t(s * W * Hk * D), std::size_t(W * Hk * D)));
+    CHECK(swska_same_bits(rv, rv0, std::size_t(s * W * Hv * D), std::size_t(W * Hv * D)));
+  }
+}
+
+/// Decode at the shapes of a model's window (16 query heads on one key head, 16 value heads,
+/// D = 128, window_left 2048, W = 2049), where the CUDA backend splits the window into pieces of
+/// >= 128 keys and uses only as many as a row's history needs: batch 1 with a long history (the
+/// ring wrapped), a short one (one piece) and a middle one (two pieces); a batch whose rows have
+/// very different histories with padding rows between them; a batch of padding rows only (nothing
+/// is written). The decode paths the other cases do not reach.
+template <class Backend> void check_swska_decode_windows_all(const Backend& be) {
+  const index_t W = 2049, Hq = 16, Hv = 16, D = 128;
+  const int wl = 2048;
+  for (const std::int64_t p : {std::int64_t(5000), std::int64_t(10), std::int64_t(200)})
+    check_swska_decode_rows_case<Backend, float>(be, {0}, {p}, 1, W, Hq, 1, Hv, D, wl, 2);
+  check_swska_decode_rows_case<Backend, bf16>(be, {-1, 2, -1, 0, 3}, {0, 300, 7, 4100, 0}, 5, W, Hq,
+                                              1, Hv, D, wl, 2);
+  check_swska_decode_rows_case<Backend, float>(be, {-1, -1}, {0, 0}, 2, W, Hq, 1, Hv, D, wl, 1);
+  // Unbounded window (W = capacity), one row near the end of its ring.
+  check_swska_decode_rows_case<Backend, float>(be, {1, -1}, {700, 0}, 2, 720, 8, 1, 8, 64, -1, 2);
+}
+
+/// Ring stores of the shapes the CUDA kernel treats differently: sequences with many more tokens
+/// than the ring (only the last W are written, the ring wraps at a start position), shorter than
+/// the ring, empty, padding (slot -1: its ring untouched); the model's rows (D = 128, 16 value
+/// heads: 16-byte vectors) and rows that are not a multiple of 16 bytes (element copies).
+template <class Backend> void check_swska_ring_store_shapes_all(const Backend& be) {
+  check_swska_ring_store<Backend, bf16>(be, {1,
+                                             700,
+                                             1,
+                                             16,
+                                             128,
+                                             6,
+                                             65,
+                                             {0, 300, 301, 301, 620, 700},
+                                             {5, -1, 0, 2, 3},
+                                             {0, 7, 0, 1000, 64}});
+  check_swska_ring_store<Backend, float>(
+      be, {4, 9, 1, 16, 128, 5, 100, {}, {4, 0, -1, 1}, {0, 95, 3, 2000}});
+  check_swska_ring_store<Backend, bf16>(be, {1, 30, 1, 3, 12, 3, 7, {0, 10, 30}, {}, {3, 0}});
+  check_swska_ring_store<Backend, f16>(be, {2, 25, 2, 1, 20, 2, 8, {}, {1, -1}, {}});
+}
+
 /// The prefill cases every backend runs.
 template <class Backend> void check_swska_prefill_all(const Backend& be) {
   // Rodimus+ tiling (one key head), windows smaller and larger than T, unbounded; T = 150
@@ -650,6 +794,7 @@ template <class Backend> void check_swska_decode_all(const Backend& be) {
   check_swska_decode<Backend, float>(be, 2, 2, 9, 3, 1, 3, 48, 8);
   check_swska_decode<Backend, float>(be, 2, 2, 9, 2, 1, 2, 12, 8);
   check_swska_decode<Backend, float>(be, 3, 4, 33, 4, 1, 4, 256, 32);
+  check_swska_decode_windows_all(be);
 }
 
 /// The ring store and pipeline cases every backend runs.
@@ -664,6 +809,7 @@ template <class Backend> void check_swska_ring_store_all(const Backend& be) {
   check_swska_chunked_then_decode<Backend, float>(be, 4, 4, 64, 6);
   check_swska_chunked_then_decode<Backend, float>(be, 8, 8, 100, -1);
   check_swska_chunked_then_decode<Backend, bf16>(be, 16, 16, 128, 20);
+  check_swska_ring_store_shapes_all(be);
 }
 
 } // namespace rodimus::test

@@ -27,6 +27,17 @@ TEST_CASE("cuda linear: the GEMV path needs no context") {
   }
   // Strided x takes the GEMV kernel at any M, so it needs no context either.
   test::check_linear<cuda<90>, float, bf16>(be, 64, 515, 131, 0, 0, 0, true);
+  // Both GEMV layouts: fewer row groups than linear_policy::gemv_split_below_groups split K over
+  // a CTA's warps (every case above); at least that many take a warp per row group (the LM head).
+  using pol = linear_policy<90>;
+  const index_t wide_small_m = pol::gemv_split_below_groups * pol::gemv_rows_small_m + 3;
+  const index_t wide = pol::gemv_split_below_groups * pol::gemv_rows + 5;
+  test::check_linear<cuda<90>, float, bf16>(be, 1, 520, wide_small_m, 0);
+  test::check_linear<cuda<90>, float, float>(be, 2, 133, wide_small_m, 0);
+  test::check_linear<cuda<90>, float, bf16>(be, 5, 264, wide, 0);
+  // A K range shorter than the split: most warps of the CTA get no items.
+  test::check_linear<cuda<90>, float, bf16>(be, 1, 24, 77, 0);
+  test::check_linear<cuda<90>, float, f16>(be, 3, 9, 40, 0);
 }
 
 TEST_CASE("cuda linear: cuBLAS path errors, workspace sizes and rounding") {
@@ -179,4 +190,17 @@ TEST_CASE("cuda linear: both paths captured in a CUDA graph and replayed") {
   }
   REQUIRE(cudaGraphExecDestroy(exec) == cudaSuccess);
   REQUIRE(cudaGraphDestroy(graph) == cudaSuccess);
+}
+
+TEST_CASE("cuda linear: cuda_matmul::rounded multiplies x rounded once, within its bound") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  cuda<90> be = test::cuda_backend_with_context();
+  be.matmul = cuda_matmul::rounded;
+  for (index_t M : {9, 64, 300}) {
+    test::check_linear<cuda<90>, float, bf16>(be, M, 520, 131, 0);
+    test::check_linear<cuda<90>, float, f16>(be, M, 517, 263, 3);
+  }
+  // The GEMV path (M <= 8) and f32 weights stay exact whatever the mode.
+  test::check_linear<cuda<90>, float, bf16>(be, 4, 1032, 77, 0);
+  test::check_linear<cuda<90>, float, float>(be, 64, 515, 131, 0);
 }

@@ -2,10 +2,11 @@
 // and the CUDA-only contract for index arrays with bad contents (device memory the host cannot
 // check, so the kernels skip such rows instead of refusing the call, and never read or write out
 // of bounds: compute-sanitizer memcheck checks that part): decode rows whose slot is outside the
-// pool or whose position is negative get o = 0 and leave every ring alone; an unbounded window
-// past the ring attends the last W positions; prefill sequences with a bad history slot or a
-// negative history length get o = 0; the ring store skips bad slots and negative starts; garbage
-// cu_seqlens gives garbage, not a fault. Tolerances as in the shared bodies.
+// pool or whose position is negative are skipped like padding rows (slot -1): o untouched (still
+// the NaN poison) and every ring alone, with and without a split window; an unbounded window past
+// the ring attends the last W positions; prefill sequences with a bad history slot or a negative
+// history length leave their o rows untouched; the ring store skips bad slots and negative
+// starts; garbage cu_seqlens gives garbage, not a fault. Tolerances as in the shared bodies.
 #include <cuda_runtime.h>
 
 #include "cases/swska_cases.hpp"
@@ -38,26 +39,34 @@ TEST_CASE("cuda swska_decode skips rows with bad slots or positions and bounds a
           "window by the ring") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
   const auto be = test::cuda_backend();
-  const index_t B = 6, P = 4, W = 12, Hq = 4, Hk = 1, Hv = 4, D = 64;
+  const index_t B = 6, P = 4, Hq = 4, Hk = 1, Hv = 4, D = 64;
   auto g = test::rng(77);
   const auto q = test::uniform<float>(g, std::size_t(B * Hq * D), -2.0, 2.0);
   const auto k = test::uniform<float>(g, std::size_t(B * Hk * D), -2.0, 2.0);
   const auto v = test::uniform<float>(g, std::size_t(B * Hv * D));
-  const auto rk0 = test::uniform<float>(g, std::size_t(P * W * Hk * D));
-  const auto rv0 = test::uniform<float>(g, std::size_t(P * W * Hv * D));
   // Rows: valid, slot past the pool, padding, negative position, valid, slot far negative.
   const std::vector<std::int32_t> slot = {1, std::int32_t(P + 2), -1, 0, 2, -1000};
   const std::vector<std::int32_t> slot_ref = {1, -1, -1, -1, 2, -1}; // what the kernel does
-  for (int window_left : {5, -1}) {
+  // W = 12: one piece; W = 600: a window the CUDA backend splits (and combines), at positions
+  // that use one piece (9, 20, 30) and several (590).
+  for (const auto& shape : {std::pair<index_t, int>{12, 5}, std::pair<index_t, int>{12, -1},
+                            std::pair<index_t, int>{600, 520}}) {
+    const index_t W = shape.first;
+    const int window_left = shape.second;
+    CAPTURE(W);
     CAPTURE(window_left);
+    const auto rk0 = test::uniform<float>(g, std::size_t(P * W * Hk * D));
+    const auto rv0 = test::uniform<float>(g, std::size_t(P * W * Hv * D));
     // Unbounded: positions past the ring (the CPU refuses them); the kernel attends the row's own
     // key and the W - 1 ring positions before it, like a window of W - 1.
-    const std::vector<std::int64_t> position = window_left < 0
-                                                   ? std::vector<std::int64_t>{30, 3, 0, -4, 12, 7}
-                                                   : std::vector<std::int64_t>{9, 3, 0, -4, 20, 7};
+    const std::vector<std::int64_t> position =
+        window_left < 0 ? std::vector<std::int64_t>{30, 3, 0, -4, 12, 7}
+        : W == 12       ? std::vector<std::int64_t>{9, 3, 0, -4, 20, 7}
+                        : std::vector<std::int64_t>{590, 3, 0, -4, 20, 7};
     std::vector<float> o(q.size()), o_ref(q.size()), rk(rk0.size()), rv(rv0.size());
     auto rk_ref = rk0, rv_ref = rv0;
     test::poison(o);
+    test::poison(o_ref);
     test::backend_arrays<cuda<90>> mem(be);
     float* d_o = mem.put(o);
     float* d_rk = mem.put(rk0);
@@ -89,10 +98,21 @@ TEST_CASE("cuda swska_decode skips rows with bad slots or positions and bounds a
     a.window_left = window_left < 0 ? int(W - 1) : window_left;
     test::workspace_buffer ws_ref(swska_decode_workspace_bytes(scalar{}, a));
     REQUIRE(swska_decode(scalar{}, a, ws_ref.get()).ok());
-    test::check_close(o, o_ref, test::swska_decode_tol<float>(), 0.0, "o");
-    for (index_t b : {1, 2, 3, 5}) // skipped rows: exactly 0
-      for (index_t i = 0; i < Hq * D; ++i)
-        CHECK(o[std::size_t(b * Hq * D + i)] == 0.0f);
+    const std::size_t row = std::size_t(Hq * D);
+    for (const index_t b : {0, 4}) { // valid rows
+      CAPTURE(b);
+      const std::vector<float> got(o.begin() + std::ptrdiff_t(b * Hq * D),
+                                   o.begin() + std::ptrdiff_t((b + 1) * Hq * D));
+      const std::vector<float> want(o_ref.begin() + std::ptrdiff_t(b * Hq * D),
+                                    o_ref.begin() + std::ptrdiff_t((b + 1) * Hq * D));
+      test::check_close(got, want, test::swska_decode_tol<float>(), 0.0, "o");
+    }
+    for (const index_t b : {1, 2, 3, 5}) { // skipped rows: untouched, still the poison
+      CAPTURE(b);
+      CHECK(
+          test::all_nan(std::vector<float>(o.begin() + std::ptrdiff_t(std::size_t(b) * row),
+                                           o.begin() + std::ptrdiff_t(std::size_t(b + 1) * row))));
+    }
     CHECK(test::swska_same_bits(rk, rk_ref, 0, rk.size()));
     CHECK(test::swska_same_bits(rv, rv_ref, 0, rv.size()));
   }
@@ -158,8 +178,7 @@ TEST_CASE("cuda swska_prefill skips sequences with a bad history slot or length;
     std::vector<float> got(o.begin() + b, o.begin() + e),
         want(o_ref.begin() + b, o_ref.begin() + e);
     if (n == 0 || n == 2) {
-      for (const float x : got)
-        CHECK(x == 0.0f);
+      CHECK(test::all_nan(got)); // skipped: untouched
     } else {
       test::check_close(got, want, test::swska_prefill_tol<float>(), 0.0, "o");
     }

@@ -126,9 +126,15 @@ template <class Backend>
   float* o = ar.floats(M * E);       // (M, E)
   RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
 
-  // 1. split projection: x (data path), g (gate).
-  RODIMUS_TRY(linear_weight(be, a, weight_rows(w.fc, 0, E), make_view(x, M, E), ar.rest()));
-  RODIMUS_TRY(linear_weight(be, a, weight_rows(w.fc, E, E), make_view(g, M, E), ar.rest()));
+  // 1. split projection: x (data path), g (gate). With one row (batch-1 decode) x and g are the
+  // two halves of one output row, so one call reads the whole fc (one launch fewer); with more
+  // rows they would interleave, and the primitives take them as separate dense matrices.
+  if (M == 1 && g == x + E && w.fc.rows == 2 * E) {
+    RODIMUS_TRY(linear_weight(be, a, w.fc, make_view(x, M, 2 * E), ar.rest()));
+  } else {
+    RODIMUS_TRY(linear_weight(be, a, weight_rows(w.fc, 0, E), make_view(x, M, E), ar.rest()));
+    RODIMUS_TRY(linear_weight(be, a, weight_rows(w.fc, E, E), make_view(g, M, E), ar.rest()));
+  }
 
   // 3. short conv + SiLU, with the conv state.
   const auto conv_w = make_view(w.conv_weight.data, E, W);
@@ -159,9 +165,13 @@ template <class Backend>
   }
   const auto cv = make_view(static_cast<const float*>(c), M, E);
 
-  // 5. r, k from the conv output.
-  RODIMUS_TRY(linear_weight(be, cv, weight_rows(w.in_proj, 0, N), make_view(r, M, N), ar.rest()));
-  RODIMUS_TRY(linear_weight(be, cv, weight_rows(w.in_proj, N, N), make_view(k, M, N), ar.rest()));
+  // 5. r, k from the conv output (one call for one row, as for x and g).
+  if (M == 1 && k == r + N && w.in_proj.rows == 2 * N) {
+    RODIMUS_TRY(linear_weight(be, cv, w.in_proj, make_view(r, M, 2 * N), ar.rest()));
+  } else {
+    RODIMUS_TRY(linear_weight(be, cv, weight_rows(w.in_proj, 0, N), make_view(r, M, N), ar.rest()));
+    RODIMUS_TRY(linear_weight(be, cv, weight_rows(w.in_proj, N, N), make_view(k, M, N), ar.rest()));
+  }
 
   // 6. channel (input) gate from the pre-conv x: u = sigmoid(x W0^T W1^T + b1) * x.
   RODIMUS_TRY(linear_weight(be, make_view(static_cast<const float*>(x), M, E), w.ch_gate_down,

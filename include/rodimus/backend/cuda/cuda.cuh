@@ -22,12 +22,23 @@ namespace rodimus {
 /// the caller and shared by every call on it (defined in backend/cuda/context.cuh).
 struct cuda_context;
 
+/// How `linear` multiplies f32 activations by 16-bit weights on the tensor cores (rows beyond its
+/// GEMV kernel's; backend/cuda/linear.cuh, "Numerics"):
+///   exact    x as the sum of two 16-bit parts, two products: f32-level accuracy (the default;
+///            the golden fixtures are checked this way);
+///   rounded  x rounded to the weight's dtype once, one product: what a model run in bf16 does,
+///            half the tensor-core work, an error of one 16-bit rounding of x per product (the
+///            bf16 golden logits moved by about 3e-3 on the H200).
+enum class cuda_matmul : unsigned char { exact, rounded };
+
 /// CUDA backend for compute capability Sm/10 (completes the declaration in core/backend.hpp).
 /// `stream`: where every kernel of a call is queued; `context`: the handles of the calls that need
-/// one (nullptr where none is used; such a call then returns null_pointer "context").
+/// one (nullptr where none is used; such a call then returns null_pointer "context"); `matmul`:
+/// see cuda_matmul.
 template <int Sm = 90> struct cuda {
   cudaStream_t stream = nullptr;
   cuda_context* context = nullptr;
+  cuda_matmul matmul = cuda_matmul::exact;
 };
 
 namespace detail {

@@ -39,6 +39,8 @@
 //                     = y in f32. Twice the tensor-core work of one product, and exact to f32
 //                     level: the model's golden logits need it (x rounded to bf16 once moved
 //                     the bf16 golden logits by 3e-3 and tiny-coder's by 9e-2 on the H200).
+//                     be.matmul == cuda_matmul::rounded: hi only, one GEMM (x rounded once to
+//                     the weight's dtype, as a bf16 model computes; half the tensor-core work).
 //     Other mixes (e.g. bf16 activations with f16 weights) are not model configurations; they take
 //     the GEMV kernel at any M (correct, not fast).
 //
@@ -50,6 +52,8 @@
 //     (the second term bounds the f32 accumulation). f16 additionally needs |x| < 65520 (larger
 //     values become inf) and represents lo below 2^-14 as a subnormal (an absolute error of at
 //     most 2^-25 per element). tests/cases/linear_cases.hpp checks exactly this bound.
+//   cuBLAS with 16-bit weights, f32 x and cuda_matmul::rounded: x is multiplied as W(x), within a
+//     relative u per element, so the bound above holds with u in place of u^2.
 //   cuBLAS f32 x f32 and 16-bit x 16-bit: inputs exact; only the f32 accumulation (and the final
 //     rounding to a 16-bit y) differ from the reference.
 #pragma once
@@ -84,12 +88,20 @@ namespace rodimus {
 ///     small N (N = 2048: 1024 warps).
 ///   gemv_unroll: 16-byte loads per weight row and lane issued before the first is used (R x U x
 ///     512 B in flight per warp).
+///   gemv_split_*: a weight matrix of fewer than gemv_split_below_groups row groups (every Rodimus
+///     projection but the LM head and the widest FFN/mixer inputs) does not give the GPU enough
+///     loads in flight with a warp per row group (an H200 needs ~36 KB in flight per SM; a decode
+///     step's in_proj, N = 64, ran at ~0.05 of the copy bandwidth): the K range is then split
+///     over the gemv_split_warps warps of a CTA, one row group per CTA, and their partial sums
+///     are added in shared memory in a fixed order (deterministic).
 template <int Sm> struct linear_policy {
   static constexpr index_t gemv_max_m = 8;
-  static constexpr int gemv_warps = 4; // warps per CTA (128 threads); warps are independent
+  static constexpr int gemv_warps = 4; // warps per CTA (128 threads) without a K split
   static constexpr int gemv_rows_small_m = 2;
   static constexpr int gemv_rows = 4;
   static constexpr int gemv_unroll = 2;
+  static constexpr index_t gemv_split_below_groups = 4096;
+  static constexpr int gemv_split_warps = 8;
   static constexpr int convert_threads = 256;
 };
 
@@ -207,8 +219,10 @@ __device__ __forceinline__ float linear_warp_sum(float v) {
   return v;
 }
 
-/// The GEMV kernel (see the top of the file). Warps x 32 threads per CTA; each warp owns groups of
-/// R weight rows (grid-stride), and for each group every MR rows of x.
+/// The GEMV kernel (see the top of the file). Warps x 32 threads per CTA; KS == 1: each warp owns
+/// groups of R weight rows (grid-stride), and for each group every MR rows of x. KS == Warps: the
+/// CTA owns one row group at a time and warp s takes the s-th of KS contiguous K ranges (whole
+/// 32-item steps); the warps' sums meet in shared memory and warp 0 adds them in order s = 0..KS-1.
 ///   Vec: items are 16-byte pieces of a weight row (VEC = 16 / sizeof(Weight) values) and the
 ///        matching VEC values of x; requires unit inner strides and 16-byte-aligned weight rows,
 ///        x rows aligned to min(16, VEC * sizeof(Act)) bytes (linear_gemv_vec). The K % VEC
@@ -218,9 +232,11 @@ __device__ __forceinline__ float linear_warp_sum(float v) {
 /// U x R weight loads issued first, then for each of them the MR x rows' matching values and the
 /// MR x R fused multiply-adds; finally 5 shuffles per accumulator, and lane m * R + r stores
 /// y[m0 + m, n0 + r].
-template <class Act, class Weight, int MR, int R, int U, int Warps, bool Vec>
+template <class Act, class Weight, int MR, int R, int U, int Warps, int KS, bool Vec>
 __global__ void __launch_bounds__(Warps * 32) linear_gemv_kernel(const linear_args<Act, Weight> a) {
   static_assert(MR * R <= 32, "one lane stores each output of a group");
+  static_assert(KS == 1 || KS == Warps, "no split, or the whole CTA splits K");
+  __shared__ float partial[KS > 1 ? KS : 1][MR * R];
   constexpr int VEC = Vec ? 16 / int(sizeof(Weight)) : 1;
   const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0];
   const index_t xs0 = a.x.stride[0], xs1 = a.x.stride[1];
@@ -229,11 +245,21 @@ __global__ void __launch_bounds__(Warps * 32) linear_gemv_kernel(const linear_ar
   const index_t items = Vec ? K / VEC : K; // pieces (or elements) per row
   const index_t kv = items * VEC;          // columns covered by the pieces
   const index_t groups = (N + R - 1) / R;
-  const index_t first = index_t(blockIdx.x) * Warps + index_t(threadIdx.x) / 32;
-  const index_t step = index_t(gridDim.x) * Warps;
+  constexpr int per_cta = Warps / KS; // row groups a CTA works on at once
+  const int warp = int(threadIdx.x) / 32, slice = warp % KS;
+  // This warp's items [item_lo, item_hi): all of them, or the slice-th of KS ranges of whole
+  // 32 x U steps.
+  const index_t span = (items + KS - 1) / KS, per_slice = (span + 32 * U - 1) / (32 * U) * (32 * U);
+  const index_t item_lo = KS == 1 ? 0 : (slice * per_slice < items ? slice * per_slice : items);
+  const index_t item_hi =
+      KS == 1 ? items : (item_lo + per_slice < items ? item_lo + per_slice : items);
+  const index_t rounds = (groups + per_cta - 1) / per_cta;
 
-  for (index_t g = first; g < groups; g += step) { // uniform over the warp
-    const index_t n0 = g * R;
+  // Uniform over the CTA (a K split meets at __syncthreads), each warp on group g when g < groups.
+  for (index_t round = blockIdx.x; round < rounds; round += gridDim.x) {
+    const index_t g = round * per_cta + warp / KS;
+    const bool active = g < groups;
+    const index_t n0 = (active ? g : 0) * R;
     const Weight* wrow[R];
 #pragma unroll
     for (int r = 0; r < R; ++r)
@@ -250,14 +276,14 @@ __global__ void __launch_bounds__(Warps * 32) linear_gemv_kernel(const linear_ar
         for (int r = 0; r < R; ++r)
           acc[m][r] = 0.0f;
 
-      for (index_t base = 0; base < items; base += 32 * U) {
+      for (index_t base = item_lo; active && base < item_hi; base += 32 * U) {
         linear_w_raw<Weight, Vec> wr[U][R];
 #pragma unroll
         for (int u = 0; u < U; ++u) {
           const index_t j = base + u * 32 + lane;
 #pragma unroll
           for (int r = 0; r < R; ++r) {
-            if (j < items && n0 + r < N) {
+            if (j < item_hi && n0 + r < N) {
               if constexpr (Vec)
                 wr[u][r].v = __ldcs(reinterpret_cast<const uint4*>(wrow[r]) + j);
               else
@@ -268,7 +294,7 @@ __global__ void __launch_bounds__(Warps * 32) linear_gemv_kernel(const linear_ar
 #pragma unroll
         for (int u = 0; u < U; ++u) {
           const index_t j = base + u * 32 + lane;
-          if (j >= items) continue;
+          if (j >= item_hi) continue;
           float wf[R][VEC];
 #pragma unroll
           for (int r = 0; r < R; ++r) {
@@ -308,7 +334,7 @@ __global__ void __launch_bounds__(Warps * 32) linear_gemv_kernel(const linear_ar
 
       if constexpr (Vec) { // columns [kv, K): fewer than VEC, one per lane (inner strides are 1)
         const index_t k = kv + lane;
-        if (k < K) {
+        if (active && slice == 0 && k < K) {
 #pragma unroll
           for (int m = 0; m < MR; ++m) {
             if (m0 + m >= M) continue;
@@ -328,7 +354,18 @@ __global__ void __launch_bounds__(Warps * 32) linear_gemv_kernel(const linear_ar
           const float s = linear_warp_sum(acc[m][r]);
           if (lane == m * R + r) mine = s;
         }
-      if (lane < MR * R) {
+      if constexpr (KS > 1) {
+        if (lane < MR * R) partial[slice][lane] = mine;
+        __syncthreads();
+        if (slice == 0) {
+          mine = 0.0f;
+#pragma unroll
+          for (int s = 0; s < KS; ++s)
+            mine += lane < MR * R ? partial[s][lane] : 0.0f;
+        }
+        __syncthreads(); // partial is free for the next m0 / round
+      }
+      if (active && slice == 0 && lane < MR * R) {
         const index_t m = m0 + lane / R, n = n0 + lane % R;
         if (m < M && n < N) a.y(m, n) = linear_from_f32<Act>(mine);
       }
@@ -352,12 +389,19 @@ bool linear_gemv_vec(const linear_args<Act, Weight>& a) noexcept {
 template <int Sm, int MR, int R, bool Vec, class Act, class Weight>
 status linear_gemv_launch(const linear_args<Act, Weight>& a, cudaStream_t stream) noexcept {
   using policy = linear_policy<Sm>;
-  constexpr int warps = policy::gemv_warps;
   const index_t groups = (a.w.shape[0] + R - 1) / R;
-  const index_t ctas = (groups + warps - 1) / warps;
-  const unsigned grid = unsigned(ctas < cuda_max_grid ? ctas : cuda_max_grid);
-  linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, Vec>
-      <<<grid, warps * 32, 0, stream>>>(a);
+  auto grid_for = [](index_t ctas) {
+    return unsigned(ctas < cuda_max_grid ? ctas : cuda_max_grid);
+  };
+  if (groups < policy::gemv_split_below_groups) { // a CTA per row group, K split over its warps
+    constexpr int warps = policy::gemv_split_warps;
+    linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, warps, Vec>
+        <<<grid_for(groups), warps * 32, 0, stream>>>(a);
+  } else {
+    constexpr int warps = policy::gemv_warps;
+    linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, 1, Vec>
+        <<<grid_for((groups + warps - 1) / warps), warps * 32, 0, stream>>>(a);
+  }
   RODIMUS_CUDA_TRY(cudaGetLastError());
   return status::success();
 }
@@ -382,7 +426,8 @@ status linear_gemv(const linear_args<Act, Weight>& a, cudaStream_t stream) noexc
 }
 
 /// hi, lo (M, K), row stride K, <- x split into two parts of type To (round to nearest even):
-/// hi = To(x), lo = To(x - hi), so hi + lo equals x to a relative u^2 (u: To's unit roundoff).
+/// hi = To(x), lo = To(x - hi), so hi + lo equals x to a relative u^2 (u: To's unit roundoff);
+/// lo == nullptr: hi only (cuda_matmul::rounded).
 template <class To, class From>
 __global__ void linear_split_kernel(const tensor_view<const From, 2> x, To* __restrict__ hi,
                                     To* __restrict__ lo) {
@@ -393,7 +438,7 @@ __global__ void linear_split_kernel(const tensor_view<const From, 2> x, To* __re
     const float v = linear_to_f32(x(m, k));
     const To h = linear_from_f32<To>(v);
     hi[i] = h;
-    lo[i] = linear_from_f32<To>(v - linear_to_f32(h));
+    if (lo) lo[i] = linear_from_f32<To>(v - linear_to_f32(h));
   }
 }
 
@@ -422,11 +467,12 @@ status linear_gemm(const cuda<Sm>& be, const linear_args<Act, Weight>& a, bool c
         Weight* xl = ws.take<Weight>(n);
         RODIMUS_REQUIRE(xh != nullptr && xl != nullptr, workspace_too_small, "ws");
         constexpr int threads = linear_policy<Sm>::convert_threads;
-        linear_split_kernel<Weight, Act>
-            <<<elements_grid(M * K, threads), threads, 0, be.stream>>>(a.x, xh, xl);
+        const bool exact = be.matmul == cuda_matmul::exact;
+        linear_split_kernel<Weight, Act><<<elements_grid(M * K, threads), threads, 0, be.stream>>>(
+            a.x, xh, exact ? xl : nullptr);
         RODIMUS_CUDA_TRY(cudaGetLastError());
         b = xh;
-        lo = xl;
+        lo = exact ? xl : nullptr;
         b_type = cuda_data_type<Weight>();
         ldb = K;
       }
@@ -459,7 +505,8 @@ std::size_t linear_workspace_bytes(const cuda<Sm>&, const linear_args<Act, Weigh
 }
 
 /// True when linear(be, a) takes the cuBLAS path with f32 x and 16-bit weights, which multiplies x
-/// as the sum of two 16-bit parts (the error bound under "Numerics" at the top of this file).
+/// as the sum of two 16-bit parts (the error bound under "Numerics" at the top of this file), or
+/// as x rounded once to the weight's dtype when be.matmul is cuda_matmul::rounded.
 template <int Sm, class Act, class Weight>
 bool linear_rounds_x(const cuda<Sm>&, const linear_args<Act, Weight>& a) noexcept {
   return linear_check(a).ok() &&

@@ -10,8 +10,9 @@
 // reduces; pass 2 re-reads s (from residual_out when kept, since it may alias residual and hold s
 // already; else recomputed from x and residual) and writes y. Each pass walks the row in chunks of
 // row_unroll elements per thread whose loads are all issued before any store (a decode row is
-// latency-bound: one round trip per chunk instead of one per element). Each element of residual/residual_out
-// is read and written by one thread only, so the alias needs no synchronisation. Any strides.
+// latency-bound: one round trip per chunk instead of one per element). Each element of
+// residual/residual_out is read and written by one thread only, so the alias needs no
+// synchronisation. Any strides.
 #pragma once
 
 #include "rodimus/backend/cuda/cuda.cuh"

@@ -14,7 +14,8 @@
 //   - packed offsets are clamped into [0, T] (begin <= end); garbage gives garbage, not a fault;
 //   - a sequence (prefill) or row (decode) whose history slot / slot is outside [0, P) (while it
 //     needs its ring; slot -1 is the padding row of decode), whose history_len / position is
-//     negative or absurd (> 2^62) is skipped: its output rows are set to 0, no ring is touched;
+//     negative or absurd (> 2^62) is skipped: nothing is written for it (its output rows keep
+//     what they held, no ring is touched), the slot rule of every backend for slot -1;
 //   - the keys read from a ring are limited to the last W positions before the call (W - 1 in
 //     decode, whose own slot p % W is being written), which changes nothing for valid arguments
 //     (the primitive requires the ring to hold the window) and bounds every loop by W + T;
@@ -44,12 +45,16 @@
 //        (their value rows loaded together), p_j broadcast by shuffle.
 //   The accumulator (RW x MaxD/32 per lane) stays in registers; o = acc / sum.
 // Decode uses RW = 1 (one query per row) and, when rows x head chunks give fewer CTAs than
-// swska_policy::decode_target_ctas, splits the window over `splits` CTAs that write partial
-// (max, sum, acc) to the workspace; a second kernel combines them (one warp per (row, head)).
+// swska_policy::decode_target_ctas, splits the window over up to `splits` CTAs (a number fixed by
+// the shapes, so the workspace is too) that write partial (max, sum, acc) to the workspace; a
+// second kernel combines them (one CTA per (row, head)). Each piece holds at least
+// decode_min_split_keys keys: a row with a short history uses fewer pieces (swska_split_count of
+// its keys) and the CTAs of the pieces past them leave at once, without staging q or writing.
 // The CTA of head chunk 0 / split 0 of each row also copies the new k, v into the ring slot
 // p % W, which no reader of that row touches (its own key p is read from k, and only the W - 1
 // earlier positions come from the ring).
-// swska_ring_store: one grid-stride loop over (sequence, last min(W, T) tokens, head, d).
+// swska_ring_store: one warp per token (binary search of its sequence in the packed offsets),
+// only each sequence's last W tokens copied, 16-byte vectors for dense rows.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -75,10 +80,12 @@ namespace rodimus {
 /// opt-in is needed: MaxD 64 and 128: 8 warps x 8 rows; MaxD 256: 4 warps x 4 rows. Decode: 8
 /// warps x 1 row. Decode splits the window when fewer than decode_target_ctas CTAs (2 per SM of an
 /// H100 / H200) would run, into pieces of at least decode_min_split_keys keys.
-/// ptxas (CUDA 13, sm_90 and sm_80): the prefill tiles take about 170 to 240 registers (one CTA
-/// of 8 warps per SM), the decode tiles 80 to 180; no spills except the f16 / bf16 decode at
-/// MaxD 256 (and f16 at 64), capped at 128 (80) registers with 70 to 180 bytes of stack: occupancy
-/// and register use are the first things the tuned version should address.
+/// ptxas (CUDA 13, sm_90 and sm_80): the prefill tiles take about 170 to 255 registers (one CTA
+/// of 8 warps per SM), the decode tiles 80 to 180 (bf16 sm_90: MaxD 64 / 128 117 / 128 since the
+/// PV step loads 8 value rows at once); no spills except the f16 / bf16 decode at MaxD 256 (and
+/// f16 at 64), capped at 128 (80) registers with 70 to 180 bytes of stack, and 12 bytes in the
+/// bf16 prefill at MaxD 128: occupancy and register use are the first things the tuned version
+/// should address. The ring store takes 48 registers, the combine 32 (bf16, sm_90).
 template <int Sm> struct swska_policy {
   static constexpr int key_tile = 32; // keys per tile: one per lane (fixed by the kernel)
   static constexpr int prefill_warps_small = 8, prefill_rows_small = 8; // MaxD 64, 128
@@ -88,7 +95,7 @@ template <int Sm> struct swska_policy {
   static constexpr index_t decode_min_split_keys = 128;
   static constexpr index_t decode_max_splits = 64;
   static constexpr int ring_store_threads = 256;
-  static constexpr int combine_warps = 4;
+  static constexpr int combine_threads = 128; // one CTA per (row, head): a column d per thread
 };
 
 namespace detail {
@@ -120,14 +127,15 @@ template <class Act> struct swska_cuda_problem {
   bool decode = false;
   int window_left = -1;
   float scale = 1.0f;
-  index_t G = 1;             // query heads per key head, Hq / Hk
-  int GW = 1;                // query heads per CTA
-  int QW = 1;                // query groups (of RW tokens) per CTA
-  index_t HC = 1;            // head chunks: ceil(G / GW)
-  index_t tiles = 1;         // token tiles per batch row: ceil(T / (QW * RW))
-  int splits = 1;            // decode: pieces of the key range (> 1: partials to part_*)
-  float* part_acc = nullptr; // (B * Hq * splits, D)
-  float* part_ml = nullptr;  // (B * Hq * splits, 2): running max, sum
+  index_t G = 1;              // query heads per key head, Hq / Hk
+  int GW = 1;                 // query heads per CTA
+  int QW = 1;                 // query groups (of RW tokens) per CTA
+  index_t HC = 1;             // head chunks: ceil(G / GW)
+  index_t tiles = 1;          // token tiles per batch row: ceil(T / (QW * RW))
+  int splits = 1;             // decode: pieces of the key range (> 1: partials to part_*)
+  index_t split_min_keys = 1; // decode: keys per piece at least (swska_split_keys)
+  float* part_acc = nullptr;  // (B * Hq * splits, D)
+  float* part_ml = nullptr;   // (B * Hq * splits, 2): running max, sum
 };
 
 /// Tile shape of the attention kernel for head-dim bucket MaxD, NW warps of RW rows.
@@ -136,8 +144,12 @@ template <int MaxD, int NW, int RW> struct swska_tile {
   static constexpr int threads = NW * 32;
   static constexpr int rows = NW * RW;
   static constexpr int chunks = MaxD / 32; // accumulator values per lane and row
+  /// Value rows loaded together in the PV step: 8 for one query row per warp (decode) up to
+  /// MaxD 128 (8 x 4 more registers), else 4 (the prefill tiles' registers are spent on RW rows).
+  static constexpr int value_group = RW == 1 && MaxD <= 128 ? 8 : 4;
   static_assert(MaxD % 32 == 0 && MaxD <= 256, "MaxD: 32..256 in steps of 32");
   static_assert(NW >= 1 && NW <= 32 && RW >= 1, "tile shape");
+  static_assert(key_tile % value_group == 0, "value groups tile the key tile");
   static_assert((rows * MaxD + key_tile * MaxD) * sizeof(float) <= 48 * 1024,
                 "static shared memory above 48 KiB");
 };
@@ -177,11 +189,51 @@ __device__ index_t swska_first_sequence(const swska_cuda_problem<Act>& pr, index
   return lo;
 }
 
+/// Keys per piece when a range of `len` keys is split into at most `splits` pieces of at least
+/// `min_keys` keys (the last piece takes the rest).
+RODIMUS_HOST_DEVICE inline index_t swska_split_keys(index_t len, index_t splits,
+                                                    index_t min_keys) noexcept {
+  const index_t even = (len + splits - 1) / splits;
+  return even > min_keys ? even : min_keys;
+}
+
+/// Pieces a range of `len` >= 1 keys actually uses (<= splits).
+RODIMUS_HOST_DEVICE inline index_t swska_split_count(index_t len, index_t splits,
+                                                     index_t min_keys) noexcept {
+  const index_t per = swska_split_keys(len, splits, min_keys);
+  return (len + per - 1) / per;
+}
+
+/// The keys a decode row attends: positions [lo, hi] (hi = its own position p; lo = the window's
+/// first position, or the oldest of the W - 1 ring positions before p); `on` is false for a row
+/// the kernels skip (slot outside [0, P), slot -1 being padding; position negative or absurd).
+struct swska_decode_span {
+  bool on = false;
+  index_t lo = 0, hi = -1;
+  __device__ index_t keys() const { return hi - lo + 1; }
+};
+
+__device__ inline swska_decode_span swska_decode_row_span(const std::int32_t* slot,
+                                                          const std::int64_t* position, index_t row,
+                                                          index_t P, index_t W, int window_left) {
+  swska_decode_span sp;
+  const index_t s = slot ? index_t(slot[row]) : row;
+  const index_t p = index_t(position[row]);
+  if (s < 0 || s >= P || p < 0 || p > kSwskaCudaMaxPosition) return sp;
+  sp.on = true;
+  sp.hi = p;
+  sp.lo = p - (W - 1);
+  if (window_left >= 0 && p - window_left > sp.lo) sp.lo = p - window_left;
+  if (sp.lo < 0) sp.lo = 0;
+  return sp;
+}
+
 template <int MaxD, int NW, int RW, class Act>
 __global__ void __launch_bounds__(NW * 32) swska_attend_kernel(const swska_cuda_problem<Act> pr) {
   using tile = swska_tile<MaxD, NW, RW>;
   constexpr int BK = tile::key_tile, NC = tile::chunks, NT = tile::threads;
-  constexpr unsigned full = 0xffffffffu;
+  constexpr int VG = tile::value_group;
+  constexpr unsigned full = 0xffffffffu, vg_mask = (1u << VG) - 1u;
   const float ninf = -INFINITY;
   __shared__ __align__(16) float s_q[tile::rows][MaxD]; // the item's query rows
   __shared__ float s_k[MaxD][BK];                       // key tile, s_k[d][j ^ (d % 32)]
@@ -216,6 +268,15 @@ __global__ void __launch_bounds__(NW * 32) swska_attend_kernel(const swska_cuda_
     const index_t h = hk + gi * Hk;            // this warp's query head (when head_on)
     const index_t hv = h % Hv;
     const index_t tq0 = t0 + index_t(wq) * RW; // this warp's first query token
+
+    // A split decode: a piece past the row's keys (a short history needs fewer pieces than the
+    // launch has) or a skipped row has nothing to do; the CTA leaves before staging q and writes
+    // no partial (the combine kernel reads only the pieces a row uses). CTA-uniform.
+    if (pr.splits > 1) {
+      const swska_decode_span sp =
+          swska_decode_row_span(pr.slot, pr.hist_len, t0, P, W, pr.window_left);
+      if (!sp.on || split >= swska_split_count(sp.keys(), pr.splits, pr.split_min_keys)) continue;
+    }
 
     __syncthreads(); // the previous item's readers of s_q are done
     for (int e = tid; e < tile::rows * MaxD; e += NT) {
@@ -259,24 +320,9 @@ __global__ void __launch_bounds__(NW * 32) swska_attend_kernel(const swska_cuda_
         return f < hist - keep ? hist - keep : f;
       };
 
-      if (skip) { // padding row / bad slot or length: output 0, nothing else touched
-        if (head_on)
-          for (int i = 0; i < RW; ++i) {
-            const index_t t = tq0 + i;
-            if (t < s0 || t >= s1) continue;
-            if (pr.splits > 1) {
-              const index_t part = (t * Hq + h) * pr.splits + split;
-              if (lane == 0) {
-                pr.part_ml[2 * part] = ninf;
-                pr.part_ml[2 * part + 1] = 0.0f;
-              }
-            } else {
-              for (index_t d = lane; d < D; d += 32)
-                pr.o(bq, t, h, d) = store_as<Act>(0.0f);
-            }
-          }
-        continue;
-      }
+      // Padding row (slot -1) / bad slot or length: nothing is written (o, partials, rings), as
+      // the slot rule asks; the combine kernel skips such rows by the same test.
+      if (skip) continue;
 
       // Decode: the new key / value of this row into its ring slot (one CTA per row does it).
       if (pr.decode && hk == 0 && chunk == 0 && split == 0) {
@@ -290,8 +336,8 @@ __global__ void __launch_bounds__(NW * 32) swska_attend_kernel(const swska_cuda_
       // The key range of this segment (and split).
       index_t lo = first_key(hist + (s0 - begin));
       index_t hi = hist + (s1 - 1 - begin);
-      if (pr.splits > 1) {
-        const index_t len = hi - lo + 1, per = (len + pr.splits - 1) / pr.splits;
+      if (pr.splits > 1) { // (only splits < the row's used count get here: see the item's top)
+        const index_t per = swska_split_keys(hi - lo + 1, pr.splits, pr.split_min_keys);
         lo += index_t(split) * per;
         if (lo + per - 1 < hi) hi = lo + per - 1;
       }
@@ -369,14 +415,15 @@ __global__ void __launch_bounds__(NW * 32) swska_attend_kernel(const swska_cuda_
           m[i] = mnew;
         }
 
-        // 4. acc += p_j v_j over the keys that weigh for some row, 4 value rows at a time.
+        // 4. acc += p_j v_j over the keys that weigh for some row, VG value rows loaded together
+        // (their loads in flight at once: a decode warp has one row and is bound by the latency).
         const unsigned kmask = __ballot_sync(full, any);
 #pragma unroll 1
-        for (int j0 = 0; j0 < BK; j0 += 4) {
-          if (((kmask >> j0) & 0xfu) == 0) continue; // warp-uniform
-          float vv[4][NC];
+        for (int j0 = 0; j0 < BK; j0 += VG) {
+          if (((kmask >> j0) & vg_mask) == 0) continue; // warp-uniform
+          float vv[VG][NC];
 #pragma unroll
-          for (int jj = 0; jj < 4; ++jj) {
+          for (int jj = 0; jj < VG; ++jj) {
             const bool on = (kmask >> (j0 + jj)) & 1u;
             const index_t ja = jb + j0 + jj;
             // The value row of key ja (only formed, and read, when some row weighs it).
@@ -398,7 +445,7 @@ __global__ void __launch_bounds__(NW * 32) swska_attend_kernel(const swska_cuda_
             }
           }
 #pragma unroll
-          for (int jj = 0; jj < 4; ++jj)
+          for (int jj = 0; jj < VG; ++jj)
 #pragma unroll
             for (int i = 0; i < RW; ++i) {
               const float pj = __shfl_sync(full, pw[i], j0 + jj);
@@ -439,73 +486,139 @@ __global__ void __launch_bounds__(NW * 32) swska_attend_kernel(const swska_cuda_
   }
 }
 
-/// Decode with a split window: o[b, h] = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s over the
-/// splits with l_s > 0 (M their largest max); rows with none (skipped rows) get 0. One warp per
-/// (row, head).
-template <int Warps, class Act>
-__global__ void __launch_bounds__(Warps * 32)
+/// Decode with a split window: o[b, h] = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s over
+/// the pieces s the row uses (swska_split_count of its keys; M their largest max). One CTA per
+/// (row, head), grid-stride: warp 0 turns the pieces' (m, l) into weights in shared memory, then
+/// thread d sums its column of the pieces' accumulators (consecutive threads, consecutive d:
+/// coalesced). Skipped rows (swska_decode_row_span) are left untouched, like the attend kernel
+/// leaves them.
+template <int Threads, int MaxSplits, class Act>
+__global__ void __launch_bounds__(Threads)
     swska_combine_kernel(const tensor_view<Act, 3> o, const float* part_acc, const float* part_ml,
-                         const int splits) {
+                         const int splits, const index_t min_keys, const std::int32_t* slot,
+                         const std::int64_t* position, const index_t P, const index_t W,
+                         const int window_left) {
+  static_assert(MaxSplits <= 64 && Threads % 32 == 0, "two pieces per lane of warp 0");
+  __shared__ float s_w[MaxSplits]; // the pieces' weights e^(m_s - M) / L
   const index_t Hq = o.shape[1], D = o.shape[2], rows = o.shape[0] * Hq;
-  const int lane = int(threadIdx.x) & 31;
-  for (index_t r = index_t(blockIdx.x) * Warps + (threadIdx.x >> 5); r < rows;
-       r += index_t(gridDim.x) * Warps) {
+  const int tid = int(threadIdx.x);
+  for (index_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const index_t b = r / Hq, h = r % Hq;
+    const swska_decode_span sp = swska_decode_row_span(slot, position, b, P, W, window_left);
+    if (!sp.on) continue; // CTA-uniform
+    const int used = int(swska_split_count(sp.keys(), splits, min_keys));
     const float* ml = part_ml + 2 * r * splits;
-    float M = -INFINITY;
-    for (int s = 0; s < splits; ++s)
-      if (ml[2 * s + 1] > 0.0f) M = fmaxf(M, ml[2 * s]);
-    if (M == -INFINITY) {
-      for (index_t d = lane; d < D; d += 32)
-        o(b, h, d) = store_as<Act>(0.0f);
-      continue;
+    __syncthreads(); // the previous row's readers of s_w are done
+    if (tid < 32) {
+      float m[2], l[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int s = tid + 32 * i;
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+        if (s < used && ml[2 * s + 1] > 0.0f) { // (every used piece has a key: l >= 1)
+          m[i] = ml[2 * s];
+          l[i] = ml[2 * s + 1];
+        }
+      }
+      const float M = swska_warp_max(fmaxf(m[0], m[1]));
+      float e[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+        e[i] = l[i] > 0.0f ? expf(m[i] - M) : 0.0f;
+      const float inv = 1.0f / swska_warp_sum(e[0] * l[0] + e[1] * l[1]);
+#pragma unroll
+      for (int i = 0; i < 2; ++i)
+        if (tid + 32 * i < used) s_w[tid + 32 * i] = e[i] * inv;
     }
-    float L = 0.0f;
-    for (int s = 0; s < splits; ++s)
-      if (ml[2 * s + 1] > 0.0f) L += ml[2 * s + 1] * expf(ml[2 * s] - M);
-    const float inv = 1.0f / L;
-    for (index_t d = lane; d < D; d += 32) {
+    __syncthreads();
+    const float* acc = part_acc + r * splits * D;
+    for (index_t d = tid; d < D; d += Threads) {
       float sum = 0.0f;
-      for (int s = 0; s < splits; ++s)
-        if (ml[2 * s + 1] > 0.0f)
-          sum = fmaf(expf(ml[2 * s] - M), part_acc[(r * splits + s) * D + d], sum);
-      o(b, h, d) = store_as<Act>(sum * inv);
+#pragma unroll 4
+      for (int s = 0; s < used; ++s)
+        sum = fmaf(s_w[s], acc[index_t(s) * D + d], sum);
+      o(b, h, d) = store_as<Act>(sum);
     }
   }
 }
 
-/// swska_ring_store: element e of (sequence n, i-th of its last min(L, W) tokens, head of k then
-/// v, d); sequences with a slot outside [0, P) or a negative start position are skipped.
+/// Copies H rows of D elements (row stride `sh` / `dh`, element stride `sd` / `dd`) from src to
+/// dst with the 32 lanes of a warp. Dense rows (unit element strides, rows back to back) are one
+/// run of H * D elements: 16-byte vectors when both ends are 16-byte aligned and the run is a
+/// multiple of 16 bytes (the model's rows: D = 128 in bf16 is 256 bytes), else element by element.
 template <class Act>
-__global__ void swska_ring_store_kernel(const swska_ring_store_args<Act> a, const index_t N,
-                                        const index_t Wt) {
-  const index_t T = a.k.shape[1], Hk = a.k.shape[2], D = a.k.shape[3], Hv = a.v.shape[2];
-  const index_t P = a.ring_k.shape[0], W = a.ring_k.shape[1];
-  const index_t total = N * Wt * (Hk + Hv) * D;
-  for (index_t e = index_t(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
-       e += index_t(gridDim.x) * blockDim.x) {
-    const index_t d = e % D;
-    index_t rest = e / D;
-    const index_t head = rest % (Hk + Hv);
-    rest /= (Hk + Hv);
-    const index_t i = rest % Wt, n = rest / Wt;
+__device__ __forceinline__ void swska_copy_rows(Act* dst, index_t dh, index_t dd, const Act* src,
+                                                index_t sh, index_t sd, index_t H, index_t D,
+                                                int lane) {
+  const index_t n = H * D;
+  const bool dense = dd == 1 && sd == 1 && (H == 1 || (dh == D && sh == D));
+  if (dense) {
+    const std::uintptr_t bytes = std::uintptr_t(n) * sizeof(Act);
+    if (((reinterpret_cast<std::uintptr_t>(dst) | reinterpret_cast<std::uintptr_t>(src) | bytes) &
+         15u) == 0) {
+      uint4* d4 = reinterpret_cast<uint4*>(dst);
+      const uint4* s4 = reinterpret_cast<const uint4*>(src);
+      const index_t n4 = index_t(bytes / 16);
+      for (index_t i = lane; i < n4; i += 32)
+        d4[i] = __ldg(s4 + i);
+      return;
+    }
+    for (index_t i = lane; i < n; i += 32)
+      dst[i] = src[i];
+    return;
+  }
+  for (index_t e = lane; e < n; e += 32) {
+    const index_t h = e / D, d = e % D;
+    dst[h * dh + d * dd] = src[h * sh + d * sd];
+  }
+}
+
+/// swska_ring_store: one warp per token of the (B, T) grid (grid-stride over warps). The warp finds
+/// its sequence (batched: its batch row; packed: the last n with cu[n] <= t, by binary search over
+/// the clamped offsets, then checks that t lies in [cu[n], cu[n + 1])), keeps only the sequence's
+/// last W tokens, and copies its key and value rows into ring slot (start + i) % W. Tokens of
+/// sequences whose slot is outside [0, P) (slot -1: padding) or whose start position is negative
+/// or absurd are skipped: their rings stay untouched. Every token writes a different ring row
+/// (for distinct slots), so there is no ordering between warps.
+template <int Threads, class Act>
+__global__ void __launch_bounds__(Threads)
+    swska_ring_store_kernel(const swska_ring_store_args<Act> a, const index_t N) {
+  const index_t B = a.k.shape[0], T = a.k.shape[1], Hk = a.k.shape[2], D = a.k.shape[3];
+  const index_t Hv = a.v.shape[2], P = a.ring_k.shape[0], W = a.ring_k.shape[1];
+  const int lane = int(threadIdx.x) & 31;
+  constexpr index_t warps_per_cta = Threads / 32;
+  const index_t tokens = B * T;
+  for (index_t tok = index_t(blockIdx.x) * warps_per_cta + (threadIdx.x >> 5); tok < tokens;
+       tok += index_t(gridDim.x) * warps_per_cta) { // warp-uniform
+    const index_t bq = tok / T, t = tok % T;
+    index_t n = bq, begin = 0, end = T;
+    if (a.cu_seqlens) {
+      if (N <= 0) break;
+      index_t lo = 0, hi = N - 1; // last n with cu[n] <= t (n = 0 when none)
+      while (lo < hi) {
+        const index_t mid = lo + (hi - lo + 1) / 2;
+        if (index_t(a.cu_seqlens[mid]) <= t)
+          lo = mid;
+        else
+          hi = mid - 1;
+      }
+      n = lo;
+      begin = swska_clamp(index_t(a.cu_seqlens[n]), 0, T);
+      end = swska_clamp(index_t(a.cu_seqlens[n + 1]), begin, T);
+      if (t < begin || t >= end) continue; // garbage offsets: no sequence owns this token
+    }
+    const index_t i = t - begin, len = end - begin;
+    if (len - i > W) continue; // not among the sequence's last W tokens
     const index_t s = a.slot ? index_t(a.slot[n]) : n;
     if (s < 0 || s >= P) continue;
     const index_t start = a.start_position ? index_t(a.start_position[n]) : 0;
     if (start < 0 || start > kSwskaCudaMaxPosition) continue;
-    index_t bq = n, begin = 0, end = T;
-    if (a.cu_seqlens) {
-      bq = 0;
-      begin = swska_clamp(index_t(a.cu_seqlens[n]), 0, T);
-      end = swska_clamp(index_t(a.cu_seqlens[n + 1]), begin, T);
-    }
-    const index_t len = end - begin, cnt = len < W ? len : W;
-    if (i >= cnt) continue;
-    const index_t t = len - cnt + i, w = (start + t) % W;
-    if (head < Hk)
-      a.ring_k(s, w, head, d) = a.k(bq, begin + t, head, d);
-    else
-      a.ring_v(s, w, head - Hk, d) = a.v(bq, begin + t, head - Hk, d);
+    const index_t w = (start + i) % W;
+    swska_copy_rows(&a.ring_k(s, w, 0, 0), a.ring_k.stride[2], a.ring_k.stride[3],
+                    &a.k(bq, t, 0, 0), a.k.stride[2], a.k.stride[3], Hk, D, lane);
+    swska_copy_rows(&a.ring_v(s, w, 0, 0), a.ring_v.stride[2], a.ring_v.stride[3],
+                    &a.v(bq, t, 0, 0), a.v.stride[2], a.v.stride[3], Hv, D, lane);
   }
 }
 
@@ -678,12 +791,14 @@ template <int Sm, class Act>
     pr.window_left = a.window_left;
     pr.scale = a.scale != 0.0f ? a.scale : float(1.0 / std::sqrt(double(D)));
     pr.splits = int(S);
+    pr.split_min_keys = swska_policy<Sm>::decode_min_split_keys;
     RODIMUS_TRY(detail::swska_decode_dispatch<Sm>(pr, be.stream));
     if (S > 1) {
-      constexpr int warps = swska_policy<Sm>::combine_warps;
-      detail::swska_combine_kernel<warps, Act>
-          <<<detail::rows_grid((B * Hq + warps - 1) / warps), warps * 32, 0, be.stream>>>(
-              a.o, pr.part_acc, pr.part_ml, int(S));
+      using pol = swska_policy<Sm>;
+      detail::swska_combine_kernel<pol::combine_threads, int(pol::decode_max_splits), Act>
+          <<<detail::rows_grid(B * Hq), pol::combine_threads, 0, be.stream>>>(
+              a.o, pr.part_acc, pr.part_ml, int(S), pr.split_min_keys, a.slot, a.position,
+              a.ring_k.shape[0], a.ring_k.shape[1], a.window_left);
       RODIMUS_CUDA_TRY(cudaGetLastError());
     }
     return status::success();
@@ -696,14 +811,13 @@ template <int Sm, class Act>
                                       const swska_ring_store_args<Act>& a) noexcept {
   RODIMUS_TRY(swska_ring_store_check(a));
   const index_t B = a.k.shape[0], T = a.k.shape[1], Hk = a.k.shape[2], D = a.k.shape[3];
-  const index_t Hv = a.v.shape[2], W = a.ring_k.shape[1];
   const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, B);
-  const index_t Wt = T < W ? T : W;
-  const index_t total = N * Wt * (Hk + Hv) * D;
-  if (total == 0) return status::success();
+  const index_t tokens = B * T;
+  if (tokens == 0 || N == 0 || Hk * D == 0) return status::success();
   constexpr int threads = swska_policy<Sm>::ring_store_threads;
-  detail::swska_ring_store_kernel<Act>
-      <<<detail::elements_grid(total, threads), threads, 0, be.stream>>>(a, N, Wt);
+  static_assert(threads % 32 == 0, "whole warps");
+  detail::swska_ring_store_kernel<threads, Act>
+      <<<detail::elements_grid(tokens, threads / 32), threads, 0, be.stream>>>(a, N);
   RODIMUS_CUDA_TRY(cudaGetLastError());
   return status::success();
 }

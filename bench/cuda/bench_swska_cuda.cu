@@ -1,0 +1,222 @@
+// SW-SKA on CUDA at the rodimus-plus-1.6b attention shape: 16 query heads on one shared key head,
+// 16 value heads, D = 128, bf16, window_left 2048 (rings of W = 2049 slots).
+//
+//   bm_swska_ring_store/N/L   N sequences of L tokens (packed; start positions spread over the
+//                             ring) stored into their rings: the profile's prefill call is 64 x 16,
+//                             a long prefill 8 x 2048. Bytes: the stored rows, read and written,
+//                             2 x N x min(L, W) x (Hk + Hv) x D x 2; limit = copy bandwidth.
+//   bm_swska_prefill/B/T      B sequences of T tokens, no history. FLOPs: 4 x D x Hq x (keys each
+//                             query sees), i.e. QK^T and PV counted as matrix products;
+//                             limit = the bf16 matrix-product rate (cuBLAS, measured here).
+//   bm_swska_decode/B/P/G     one decode step (attend and, when the window is split, combine) of B
+//                             rows at position P (4096: a full window, 2049 keys; 128: a short
+//                             history); G = 1: 20 steps replayed from a CUDA graph (no launch gaps,
+//                             the B = 1 latency). Bytes: the window cache each row reads, keys x
+//                             (Hk + Hv) x D x 2; limit = copy bandwidth. The rings rotate through a
+//                             pool of >= 1 GiB (each step uses the next B slots), so no step finds
+//                             its ring in the 50-60 MB L2.
+//
+// Counters: median_us (per call, median over the iterations; timing in cuda_bench_support.cuh),
+// GBps or TFLOPs achieved, the limit measured by this binary (copy_GBps, gemm_TFLOPs) and
+// limit_ratio = achieved / limit. Without a GPU the binary prints "skipped: no CUDA device".
+#include <benchmark/benchmark.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda_bench_support.cuh"
+#include "rodimus/backend/cuda/swska.cuh"
+#include "rodimus/core/error.hpp"
+
+using namespace rodimus;
+using bench::device_copy;
+using bench::device_random;
+
+namespace {
+
+using Act = bf16;
+constexpr index_t kHq = 16, kHk = 1, kHv = 16, kD = 128;
+constexpr int kWindowLeft = 2048;
+constexpr index_t kW = kWindowLeft + 1;
+constexpr int kLaunches = 20;
+constexpr double kActBytes = sizeof(Act);
+
+/// Ring pools of P rings, (P, W, Hk, D) keys and (P, W, Hv, D) values, random contents.
+struct ring_pool {
+  index_t P = 0;
+  Act* k = nullptr;
+  Act* v = nullptr;
+  ring_pool(index_t pools, std::mt19937_64& rng) : P(pools) {
+    k = device_random<Act>(std::size_t(P * kW * kHk * kD), rng, -1, 1);
+    v = device_random<Act>(std::size_t(P * kW * kHv * kD), rng, -1, 1);
+  }
+  ring_pool(const ring_pool&) = delete;
+  ring_pool& operator=(const ring_pool&) = delete;
+  ~ring_pool() {
+    (void)cudaFree(k);
+    (void)cudaFree(v);
+  }
+  tensor_view<Act, 4> keys() const { return make_view(k, P, kW, kHk, kD); }
+  tensor_view<Act, 4> values() const { return make_view(v, P, kW, kHv, kD); }
+};
+
+void report(benchmark::State& st, const std::vector<double>& per_call_ms, double amount,
+            const char* rate_name, double rate_unit, const char* limit_name, double limit) {
+  const double s = bench::median(per_call_ms) * 1e-3;
+  st.counters["median_us"] = s * 1e6;
+  st.counters[rate_name] = amount / s / rate_unit;
+  st.counters[limit_name] = limit / rate_unit;
+  st.counters["limit_ratio"] = amount / s / limit;
+}
+
+void bm_swska_ring_store(benchmark::State& st) {
+  const index_t N = st.range(0), L = st.range(1), T = N * L;
+  std::mt19937_64 rng(7);
+  Act* k = device_random<Act>(std::size_t(T * kHk * kD), rng, -1, 1);
+  Act* v = device_random<Act>(std::size_t(T * kHv * kD), rng, -1, 1);
+  ring_pool rings(N, rng);
+  std::vector<std::int64_t> cu = {0}, start;
+  std::vector<std::int32_t> slot;
+  for (index_t n = 0; n < N; ++n) {
+    cu.push_back(cu.back() + L);
+    start.push_back(std::int64_t((n * 977) % kW)); // continuing chunks, spread over the ring
+    slot.push_back(std::int32_t(N - 1 - n));
+  }
+  std::int64_t* d_cu = device_copy(cu);
+  std::int64_t* d_start = device_copy(start);
+  std::int32_t* d_slot = device_copy(slot);
+  cudaStream_t stream = nullptr;
+  BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const cuda<90> gpu{stream};
+  swska_ring_store_args<Act> a;
+  a.k = make_view<const Act>(k, 1, T, kHk, kD);
+  a.v = make_view<const Act>(v, 1, T, kHv, kD);
+  a.ring_k = rings.keys();
+  a.ring_v = rings.values();
+  a.slot = d_slot;
+  a.start_position = d_start;
+  a.cu_seqlens = d_cu;
+  a.num_seqs = N;
+  std::string err;
+  auto step = [&]() {
+    const status s = swska_ring_store(gpu, a);
+    if (!s.ok() && err.empty()) err = to_string(s);
+  };
+  const auto ms = bench::time_steps(st, stream, kLaunches, step);
+  if (!err.empty()) st.SkipWithError(err.c_str());
+  const double bytes = 2.0 * double(N * std::min(L, kW) * (kHk + kHv) * kD) * kActBytes;
+  report(st, ms, bytes, "GBps", 1e9, "copy_GBps", bench::copy_bandwidth());
+  BENCH_CUDA(cudaStreamDestroy(stream));
+  for (void* p : {static_cast<void*>(k), static_cast<void*>(v), static_cast<void*>(d_cu),
+                  static_cast<void*>(d_start), static_cast<void*>(d_slot)})
+    BENCH_CUDA(cudaFree(p));
+}
+
+void bm_swska_prefill(benchmark::State& st) {
+  const index_t B = st.range(0), T = st.range(1);
+  std::mt19937_64 rng(8);
+  Act* q = device_random<Act>(std::size_t(B * T * kHq * kD), rng, -1, 1);
+  Act* k = device_random<Act>(std::size_t(B * T * kHk * kD), rng, -1, 1);
+  Act* v = device_random<Act>(std::size_t(B * T * kHv * kD), rng, -1, 1);
+  Act* o = device_random<Act>(std::size_t(B * T * kHq * kD), rng, -1, 1);
+  cudaStream_t stream = nullptr;
+  BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const cuda<90> gpu{stream};
+  swska_args<Act> a;
+  a.q = make_view<const Act>(q, B, T, kHq, kD);
+  a.k = make_view<const Act>(k, B, T, kHk, kD);
+  a.v = make_view<const Act>(v, B, T, kHv, kD);
+  a.o = make_view(o, B, T, kHq, kD);
+  a.window_left = kWindowLeft;
+  std::string err;
+  auto step = [&]() {
+    const status s = swska_prefill(gpu, a);
+    if (!s.ok() && err.empty()) err = to_string(s);
+  };
+  const auto ms = bench::time_steps(st, stream, 3, step); // one call is milliseconds
+  if (!err.empty()) st.SkipWithError(err.c_str());
+  double keys = 0; // keys seen by all queries of one sequence
+  for (index_t t = 0; t < T; ++t)
+    keys += double(std::min<index_t>(t, kWindowLeft) + 1);
+  const double flops = 4.0 * double(kD) * double(kHq) * double(B) * keys;
+  report(st, ms, flops, "TFLOPs", 1e12, "gemm_TFLOPs", bench::bf16_gemm_rate());
+  BENCH_CUDA(cudaStreamDestroy(stream));
+  for (void* p :
+       {static_cast<void*>(q), static_cast<void*>(k), static_cast<void*>(v), static_cast<void*>(o)})
+    BENCH_CUDA(cudaFree(p));
+}
+
+void bm_swska_decode(benchmark::State& st) {
+  const index_t B = st.range(0), position = st.range(1);
+  const bool graph = st.range(2) != 0;
+  const index_t ring_bytes = kW * (kHk + kHv) * kD * index_t(sizeof(Act));
+  const index_t P = std::max<index_t>(2 * B, (index_t(1) << 30) / ring_bytes + 1); // >= 1 GiB
+  std::mt19937_64 rng(9);
+  Act* q = device_random<Act>(std::size_t(B * kHq * kD), rng, -1, 1);
+  Act* k = device_random<Act>(std::size_t(B * kHk * kD), rng, -1, 1);
+  Act* v = device_random<Act>(std::size_t(B * kHv * kD), rng, -1, 1);
+  Act* o = device_random<Act>(std::size_t(B * kHq * kD), rng, -1, 1);
+  ring_pool rings(P, rng);
+  std::vector<std::int32_t> slots_h(std::size_t(P + B));
+  for (std::size_t i = 0; i < slots_h.size(); ++i)
+    slots_h[i] = std::int32_t(index_t(i) % P);
+  std::int32_t* slots = device_copy(slots_h);
+  std::int64_t* pos = device_copy(std::vector<std::int64_t>(std::size_t(B), position));
+  cudaStream_t stream = nullptr;
+  BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const cuda<90> gpu{stream};
+  swska_decode_args<Act> a;
+  a.q = make_view<const Act>(q, B, kHq, kD);
+  a.k = make_view<const Act>(k, B, kHk, kD);
+  a.v = make_view<const Act>(v, B, kHv, kD);
+  a.o = make_view(o, B, kHq, kD);
+  a.ring_k = rings.keys();
+  a.ring_v = rings.values();
+  a.position = pos;
+  a.window_left = kWindowLeft;
+  a.slot = slots;
+  void* ws_mem = nullptr;
+  const std::size_t ws_bytes = swska_decode_workspace_bytes(gpu, a);
+  BENCH_CUDA(cudaMalloc(&ws_mem, std::max<std::size_t>(ws_bytes, 1)));
+  index_t offset = 0;
+  std::string err;
+  auto step = [&]() {
+    a.slot = slots + offset;
+    offset = (offset + B) % P;
+    const status s = swska_decode(gpu, a, workspace{ws_mem, ws_bytes, 0});
+    if (!s.ok() && err.empty()) err = to_string(s);
+  };
+  const auto ms = bench::time_steps(st, stream, kLaunches, step, graph);
+  if (!err.empty()) st.SkipWithError(err.c_str());
+  const index_t keys = std::min<index_t>(position, kWindowLeft) + 1;
+  const double bytes = double(B * keys * (kHk + kHv) * kD) * kActBytes;
+  report(st, ms, bytes, "GBps", 1e9, "copy_GBps", bench::copy_bandwidth());
+  st.counters["splits"] = double(detail::swska_decode_splits<90>(a));
+  BENCH_CUDA(cudaStreamDestroy(stream));
+  for (void* p :
+       {static_cast<void*>(q), static_cast<void*>(k), static_cast<void*>(v), static_cast<void*>(o),
+        static_cast<void*>(slots), static_cast<void*>(pos), ws_mem})
+    BENCH_CUDA(cudaFree(p));
+}
+
+} // namespace
+
+BENCHMARK(bench::bm_copy_d2d)->UseManualTime()->Iterations(1);
+BENCHMARK(bench::bm_gemm_bf16)->UseManualTime()->Iterations(1);
+BENCHMARK(bm_swska_ring_store)->Args({64, 16})->Args({8, 2048})->UseManualTime()->Iterations(30);
+BENCHMARK(bm_swska_prefill)->Args({8, 2048})->UseManualTime()->Iterations(5);
+BENCHMARK(bm_swska_decode)
+    ->Args({1, 4096, 0})
+    ->Args({1, 4096, 1})
+    ->Args({1, 128, 1})
+    ->Args({16, 4096, 0})
+    ->Args({64, 4096, 0})
+    ->Args({64, 128, 0})
+    ->UseManualTime()
+    ->Iterations(30);
+
+int main(int argc, char** argv) { return bench::run_cuda_benchmarks(argc, argv); }
