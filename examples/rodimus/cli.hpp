@@ -163,18 +163,28 @@ inline weight_placement placement_flag(const args& a) {
   return a.has("mmap") ? weight_placement::mapped : weight_placement::memory;
 }
 
-/// Load the weights in `dir` where --mmap asks, saying on stderr when the default placement
+/// --weights stored|q8|q4: which matrices are block-quantised at load (model/quant_policy.hpp;
+/// default stored: none).
+inline quant_policy quant_flag(const args& a) {
+  return quant_policy::parse(a.get("weights", "stored"));
+}
+
+/// Load the weights in `dir` where --mmap asks, quantised as --weights asks, saying on stderr when
+/// the default placement
 /// (memory) fell back to the file mapping because the weights exceed the machine's memory: reads
 /// are then slower, and the file must not change while the tool runs.
 inline model_weights load_weights(const std::string& dir, const args& a) {
   // Said before the weights are read (a scan of weights larger than memory takes a while).
-  return model_weights::load(dir, placement_flag(a), [](const std::string& where) {
-    std::fprintf(stderr,
-                 "note: the weights in %s are larger than this machine's memory (%.1f GB): they "
-                 "are read in place from the file mapping instead of copied into memory (slower; "
-                 "the file must not change while this runs)\n",
-                 where.c_str(), physical_memory_bytes() / 1e9);
-  });
+  return model_weights::load(
+      dir, placement_flag(a),
+      [](const std::string& where) {
+        std::fprintf(stderr,
+                     "note: the weights in %s are larger than this machine's memory (%.1f GB): "
+                     "they are read in place from the file mapping instead of copied into memory "
+                     "(slower; the file must not change while this runs)\n",
+                     where.c_str(), physical_memory_bytes() / 1e9);
+      },
+      quant_flag(a));
 }
 
 // One entry point per subcommand (examples/rodimus/cmd_<name>.cpp). argv excludes the subcommand.

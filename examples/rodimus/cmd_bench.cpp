@@ -4,6 +4,10 @@
 //                 [--batch B] [--prompt T] [--gen N] [--dtype f32|bf16]
 //                 [--backend cpu|scalar|cuda] [--threads N] [--matmul exact|rounded]
 //                 [--dir PATH] [--mmap] [--json]
+//                 [--weights stored|q8|q4]
+//
+// --weights q8|q4: the big projections and the head block-quantised at load (docs/QUANT.md);
+// weight_bytes then counts the quantised bytes. The JSON says which in `quant`.
 //
 // --backend: cpu (default), scalar or cuda (examples/rodimus/backend_select.hpp); --threads N: the
 // CPU backend's threads (1 to 1024; default one per hardware thread).
@@ -135,7 +139,7 @@ bool holds_model(const std::string& dir, const nlohmann::json& config) {
 int run_bench(int argc, char** argv) {
   const args a(argc, argv,
                {"geometry", "layers", "batch", "prompt", "gen", "dtype", "backend", "threads",
-                "dir", "matmul"},
+                "dir", "matmul", "weights"},
                {"json", "mmap"});
   const geometry g =
       geometry_by_name(a.get("geometry", "rodimus-plus-1.6b"), a.get_int("layers", 0, 0));
@@ -248,7 +252,8 @@ int run_bench(int argc, char** argv) {
                           {"decode_best_step_seconds", best_step},
                           {"decode_limit_ratio_best_step", ratio_best},
                           {"decode_limit_ratio_paired_median", ratio_paired},
-                          {"load_average_1min", load_average()}};
+                          {"load_average_1min", load_average()},
+                          {"quant", a.get("weights", "stored")}};
     if (matmul_rate > 0) {
       out["matmul_limit"] = session.matmul_name;
       out["matmul_flops_per_s"] = matmul_rate;

@@ -1,6 +1,9 @@
 // rodimus generate [--model DIR] (--prompt-ids 1,2,3 | --prompt TEXT | --chat TEXT [--system TEXT])
 //                  [-n N] [--temp T --top-k K --top-p P --seed S] [--ignore-eos]
-//                  [--backend cpu|scalar|cuda] [--threads N] [--mmap] [--json]
+//                  [--backend cpu|scalar|cuda] [--threads N] [--weights stored|q8|q4] [--mmap]
+//                  [--json]
+//
+// --weights q8|q4: the big projections and the head block-quantised at load (docs/QUANT.md).
 //
 // Prefills the prompt, then decodes N tokens (default 64) one at a time through the decode step
 // (the state of one sequence), streaming the text as it comes, and prints the load time, the
@@ -223,7 +226,7 @@ struct sampling {
 int run_generate(int argc, char** argv) {
   const args a(argc, argv,
                {"model", "prompt-ids", "prompt", "chat", "system", "n", "temp", "top-k", "top-p",
-                "seed", "threads", "backend", "matmul"},
+                "seed", "threads", "backend", "matmul", "weights"},
                {"json", "ignore-eos", "mmap"});
   const long long n_new = a.get_int("n", 64, 0);
   sampling s;

@@ -1,6 +1,8 @@
 // rodimus logits --model DIR --input IN.safetensors --output OUT.safetensors
 //                [--mode forward|decode|split:P] [--backend scalar|cpu|cuda] [--threads N]
-//                [--mmap]
+//                [--weights stored|q8|q4] [--mmap]
+//
+// --weights q8|q4: the big projections and the head block-quantised at load (docs/QUANT.md).
 //
 // Reads `input_ids` [B, T] (int64; int32 accepted; B, T >= 1) and writes `logits` [B, T, V] (f32):
 //   forward  one prefill of all T tokens
@@ -62,7 +64,8 @@ std::vector<std::int64_t> read_input_ids(const std::string& path, index_t& B, in
 } // namespace
 
 int run_logits(int argc, char** argv) {
-  const args a(argc, argv, {"model", "input", "output", "mode", "backend", "threads", "matmul"},
+  const args a(argc, argv,
+               {"model", "input", "output", "mode", "backend", "threads", "matmul", "weights"},
                {"mmap"});
   const std::string model_dir = a.require("model");
   const std::string input = a.require("input");

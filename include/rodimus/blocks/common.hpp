@@ -1,6 +1,7 @@
 // Pieces shared by the blocks (mixer, SW-SKA layer, FFN, Rodimus / Rodimus+ blocks):
 //   - linear_weight / embedding_weight: y = x . W^T and the embedding gather with the weight in its
-//     stored dtype (f32, bf16, f16), one dispatch point each;
+//     stored dtype (f32, bf16, f16) or, for linear_weight, block-quantised (q8_0, q4_0), one
+//     dispatch point each;
 //   - batch_layout: which tokens belong to which sequence and where each sequence's state lives;
 //   - block_arena: activations carved out of the caller's workspace (blocks never allocate).
 //
@@ -11,6 +12,8 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/status.hpp"
@@ -19,15 +22,35 @@
 #include "rodimus/model/weight_views.hpp"
 #include "rodimus/primitives/embedding.hpp"
 #include "rodimus/primitives/linear.hpp"
+#include "rodimus/primitives/quant_linear.hpp"
 
 namespace rodimus {
 
-/// y (M, N) = x (M, K) . w^T, w (N, K) in its stored dtype; `ws` for the backends that need one
-/// (linear_weight_workspace_bytes).
+namespace detail {
+template <class Backend, class = void> struct has_quant_linear : std::false_type {};
+template <class Backend>
+struct has_quant_linear<Backend, std::void_t<decltype(quant_linear(
+                                     std::declval<const Backend&>(),
+                                     std::declval<const quant_linear_args<float, q8_0_block>&>()))>>
+    : std::true_type {};
+} // namespace detail
+
+/// y (M, N) = x (M, K) . w^T, w (N, K) in its stored dtype or block-quantised (on the backends
+/// that have quant_linear; elsewhere `unsupported`, "weight format"); `ws` for the backends that
+/// need one (linear_weight_workspace_bytes).
 template <class Backend>
 [[nodiscard]] status linear_weight(const Backend& be, tensor_view<const float, 2> x,
                                    const weight_matrix& w, tensor_view<float, 2> y,
                                    workspace ws = {}) noexcept {
+  if (w.quantised()) {
+    if constexpr (detail::has_quant_linear<Backend>::value) {
+      if (w.format == weight_format::q8_0)
+        return quant_linear(be, quant_linear_args<float, q8_0_block>{x, w.blocks<q8_0_block>(), y});
+      if (w.format == weight_format::q4_0)
+        return quant_linear(be, quant_linear_args<float, q4_0_block>{x, w.blocks<q4_0_block>(), y});
+    }
+    return status::fail(status_code::unsupported, "weight format");
+  }
   switch (w.type) {
   case dtype::f32: return linear(be, linear_args<float, float>{x, w.view<float>(), y}, ws);
   case dtype::bf16: return linear(be, linear_args<float, bf16>{x, w.view<bf16>(), y}, ws);
@@ -64,6 +87,7 @@ template <class Backend>
 [[nodiscard]] status embedding_weight(const Backend& be, const weight_matrix& table,
                                       const std::int64_t* ids, index_t M, float scale,
                                       tensor_view<float, 2> out) noexcept {
+  if (table.quantised()) return status::fail(status_code::unsupported, "embedding format");
   switch (table.type) {
   case dtype::f32:
     return embedding(be, embedding_args<float>{table.view<float>(), ids, M, out, scale});
@@ -78,8 +102,7 @@ template <class Backend>
 /// Rows [first, first + count) of a weight matrix (a contiguous block of it).
 inline weight_matrix weight_rows(const weight_matrix& w, index_t first, index_t count) noexcept {
   weight_matrix r = w;
-  r.data =
-      static_cast<const unsigned char*>(w.data) + std::size_t(first * w.cols) * size_of(w.type);
+  r.data = static_cast<const unsigned char*>(w.data) + std::size_t(first) * w.row_bytes();
   r.rows = count;
   return r;
 }

@@ -1,6 +1,7 @@
 // A model's weights copied once into a backend's memory (one block, matrices in their stored
 // dtype, vectors in f32), with the same views as the loader's: what model_runner uses on a backend
 // whose memory the host cannot read (CUDA). Host backends read the loader's memory directly.
+// Quantised weights (model/quant_policy.hpp) are refused here: no device kernel reads them yet.
 #pragma once
 
 #include <cstddef>
@@ -14,9 +15,18 @@
 
 namespace rodimus {
 
+/// backend_weights' first check: no device kernel reads the block formats yet (the formats are
+/// backend-neutral, so they can come), so quantised weights are refused with a rodimus::error.
+inline void refuse_quantised_weights(const model_weights& w) {
+  if (w.quant().any())
+    throw error(w.dir() + ": quantised weights (q8 / q4) are not supported on this backend yet: "
+                          "load the stored weights (--weights stored) or use the CPU backend");
+}
+
 template <class Backend> class backend_weights {
 public:
   backend_weights(const Backend& be, const model_weights& w) : views_(w.views()) {
+    refuse_quantised_weights(w);
     const bool tied = w.config().tie_word_embeddings;
     std::size_t total = 0;
     for_each_weight(

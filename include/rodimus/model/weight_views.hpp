@@ -12,20 +12,32 @@
 
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/tensor_view.hpp"
+#include "rodimus/primitives/quant_format.hpp"
 
 namespace rodimus {
 
-/// A matrix [rows, cols] row-major in its stored dtype (f32, bf16 or f16), owned elsewhere.
+/// A matrix [rows, cols] row-major in its stored dtype (f32, bf16 or f16), or block-quantised
+/// (format q8_0 / q4_0: each row cols / 32 blocks, rodimus/primitives/quant_format.hpp; `type`
+/// then names the dtype it was quantised from), owned elsewhere.
 struct weight_matrix {
   dtype type = dtype::f32;
   const void* data = nullptr;
   index_t rows = 0;
   index_t cols = 0;
+  weight_format format = weight_format::stored;
 
   template <class T> tensor_view<const T, 2> view() const noexcept { // (rows, cols)
     return make_view(static_cast<const T*>(data), rows, cols);
   }
-  std::size_t bytes() const noexcept { return std::size_t(rows * cols) * size_of(type); }
+  template <class Block> tensor_view<const Block, 2> blocks() const noexcept { // (rows, cols / 32)
+    return make_view(static_cast<const Block*>(data), rows, cols / kQuantGroup);
+  }
+  bool quantised() const noexcept { return format != weight_format::stored; }
+  std::size_t row_bytes() const noexcept {
+    return quantised() ? std::size_t(cols / kQuantGroup) * quant_block_bytes(format)
+                       : std::size_t(cols) * size_of(type);
+  }
+  std::size_t bytes() const noexcept { return std::size_t(rows) * row_bytes(); }
 };
 
 /// A small parameter vector (norm weight, bias, conv kernel), converted to f32 on load.

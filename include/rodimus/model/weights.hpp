@@ -20,6 +20,10 @@
 // leaves a matrix misaligned; also what `memory` falls back to when the weights exceed the
 // machine's physical memory). Small vectors (norm weights, biases, the conv kernel,
 // residual_weight) are converted to f32 on load.
+// Quantisation (`quant`, model/quant_policy.hpp; default none): the matrices the policy names are
+// quantised from the checkpoint into one more block of memory on huge pages (q8_0 / q4_0, whatever
+// the placement); a tied head the policy quantises gets a quantised copy of the embeddings, the
+// embedding gather keeps the stored table.
 //
 // Names relative to `model.layers.{i}.` (E = d_inner, N = mem_size, R = low rank, F = FFN size,
 // H/Hk/Hv heads of dim d_h, W = d_conv):
@@ -56,6 +60,7 @@
 #include "rodimus/io/checkpoint.hpp"
 #include "rodimus/io/config.hpp"
 #include "rodimus/model/config.hpp"
+#include "rodimus/model/quant_policy.hpp"
 #include "rodimus/model/weight_views.hpp"
 
 namespace rodimus {
@@ -138,21 +143,24 @@ public:
 
   static model_weights load(const std::string& dir,
                             weight_placement placement = weight_placement::memory,
-                            const fallback_notice& on_fallback = {}) {
+                            const fallback_notice& on_fallback = {},
+                            const quant_policy& quant = {}) {
     model_config cfg = io::load_config(dir);
     auto ckpt = std::make_shared<io::checkpoint>(io::checkpoint::open(dir));
-    return from_checkpoint(std::move(cfg), std::move(ckpt), placement, on_fallback);
+    return from_checkpoint(std::move(cfg), std::move(ckpt), placement, on_fallback, quant);
   }
 
   /// Check `ckpt` against `cfg` and build the weights (throws rodimus::error listing every
   /// problem).
   static model_weights from_checkpoint(model_config cfg, std::shared_ptr<const io::checkpoint> ckpt,
                                        weight_placement placement = weight_placement::memory,
-                                       const fallback_notice& on_fallback = {}) {
+                                       const fallback_notice& on_fallback = {},
+                                       const quant_policy& quant = {}) {
     model_weights w;
     w.config_ = std::move(cfg);
     w.ckpt_ = std::move(ckpt);
     w.placement_ = placement;
+    w.quant_ = quant;
     w.check_layer_count();
     w.validate();
     if (placement == weight_placement::memory) {
@@ -160,11 +168,13 @@ public:
       if (w.placement_ == weight_placement::mapped && on_fallback) on_fallback(w.ckpt_->dir());
     }
     w.check_finite();
+    w.reserve_quantised();
     w.bind();
     return w;
   }
 
   weight_placement placement() const noexcept { return placement_; }
+  const quant_policy& quant() const noexcept { return quant_; }
 
   const model_config& config() const noexcept { return config_; }
   const io::checkpoint& checkpoint() const noexcept { return *ckpt_; }
@@ -302,7 +312,81 @@ private:
     memory_ = std::make_shared<huge_page_buffer>(total, ckpt_->dir() + ": weights");
   }
 
+  /// The quantised size of `t` under format f, rounded up to kMatrixAlignment.
+  static std::size_t quantised_bytes(const io::tensor_info& t, weight_format f) noexcept {
+    const std::size_t b =
+        std::size_t(t.shape[0]) * std::size_t(t.shape[1] / kQuantGroup) * quant_block_bytes(f);
+    return (b + kMatrixAlignment - 1) / kMatrixAlignment * kMatrixAlignment;
+  }
+
+  /// The format the policy gives the matrix `name` (stored for vectors and embeddings).
+  weight_format format_of(const std::string& name) const {
+    const io::tensor_info& t = ckpt_->at(name);
+    return t.shape.size() == 2 ? quant_.format_for(name, t.shape[1]) : weight_format::stored;
+  }
+
+  /// One block of memory for every matrix the policy quantises (the tied head counted under the
+  /// name lm_head.weight, read from the embeddings).
+  void reserve_quantised() {
+    if (!quant_.any()) return;
+    std::size_t total = 0;
+    for (const auto& e : expected_tensors(config_))
+      if (e.shape.size() == 2) total += quantised_bytes(ckpt_->at(e.name), format_of(e.name));
+    if (config_.tie_word_embeddings)
+      total += quantised_bytes(ckpt_->at("model.embeddings.weight"),
+                               quant_.format_for("lm_head.weight", config_.d_model));
+    if (total > 0)
+      quant_memory_ =
+          std::make_shared<huge_page_buffer>(total, ckpt_->dir() + ": quantised weights");
+  }
+
+  /// The checkpoint tensor `source` quantised to `f` into quant_memory_ (rows in parallel chunks
+  /// would help a 1.6B load; one thread takes a few seconds there).
+  weight_matrix quantised_matrix(const std::string& name, const std::string& source,
+                                 weight_format f) {
+    const io::tensor_info& t = ckpt_->at(source);
+    weight_matrix m;
+    m.type = t.type;
+    m.rows = t.shape[0];
+    m.cols = t.shape[1];
+    m.format = f;
+    if (name == source) dtype_counts_[t.type] += t.numel(); // a tied head's copy is not counted
+    const std::size_t bytes = quantised_bytes(t, f);
+    if (!quant_memory_ || quant_used_ + bytes > quant_memory_->size())
+      throw error(ckpt_->dir() + ": weights: internal error: quantised '" + name +
+                  "' does not fit the reserved block");
+    unsigned char* dst = quant_memory_->data() + quant_used_;
+    quant_used_ += bytes;
+    const std::size_t row = m.row_bytes();
+    for (index_t r = 0; r < m.rows; ++r) {
+      unsigned char* out = dst + std::size_t(r) * row;
+      const unsigned char* in = t.bytes + std::size_t(r * m.cols) * size_of(t.type);
+      status s = status::success();
+      const auto run = [&](auto block) {
+        using Block = decltype(block);
+        Block* o = reinterpret_cast<Block*>(out);
+        switch (t.type) {
+        case dtype::f32: s = quantise_row(reinterpret_cast<const float*>(in), m.cols, o); break;
+        case dtype::bf16: s = quantise_row(reinterpret_cast<const bf16*>(in), m.cols, o); break;
+        default: s = quantise_row(reinterpret_cast<const f16*>(in), m.cols, o); break;
+        }
+      };
+      if (f == weight_format::q8_0)
+        run(q8_0_block{});
+      else
+        run(q4_0_block{});
+      if (!s.ok())
+        throw error(ckpt_->dir() + ": tensor '" + source + "' row " + std::to_string(r) +
+                    " cannot be quantised to " + to_string(f) + ": " + to_string(s.code) + " (" +
+                    s.what + ")");
+    }
+    m.data = dst;
+    return m;
+  }
+
   weight_matrix matrix(const std::string& name) {
+    if (const weight_format f = format_of(name); f != weight_format::stored)
+      return quantised_matrix(name, name, f);
     const io::tensor_info& t = ckpt_->at(name);
     weight_matrix m;
     m.type = t.type;
@@ -343,7 +427,13 @@ private:
     views_.embeddings = matrix("model.embeddings.weight");
     if (c.use_norm_embedding) views_.embed_norm = vec("model.embed_norm.weight");
     views_.norm_f = vec("model.norm_f.weight");
-    views_.lm_head = c.tie_word_embeddings ? views_.embeddings : matrix("lm_head.weight");
+    if (!c.tie_word_embeddings)
+      views_.lm_head = matrix("lm_head.weight");
+    else if (const weight_format f = quant_.format_for("lm_head.weight", c.d_model);
+             f != weight_format::stored)
+      views_.lm_head = quantised_matrix("lm_head.weight", "model.embeddings.weight", f);
+    else
+      views_.lm_head = views_.embeddings;
     views_.layers.resize(std::size_t(c.n_layer));
     for (std::int64_t i = 0; i < c.n_layer; ++i) {
       const std::string p = "model.layers." + std::to_string(i) + ".";
@@ -381,6 +471,9 @@ private:
   weight_placement placement_ = weight_placement::memory;
   std::shared_ptr<huge_page_buffer> memory_; // the matrices (placement memory)
   std::size_t memory_used_ = 0;
+  quant_policy quant_;
+  std::shared_ptr<huge_page_buffer> quant_memory_; // the quantised matrices
+  std::size_t quant_used_ = 0;
   std::vector<std::shared_ptr<std::vector<float>>> owned_; // misaligned matrices (mapped)
   std::vector<std::vector<float>> vectors_; // the small vectors in f32 (views_ points into them)
   model_weight_views views_;

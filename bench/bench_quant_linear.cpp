@@ -1,0 +1,99 @@
+// quant_linear() benchmarks: y = x deq(W)^T with q8_0 / q4_0 weights, beside linear()'s bf16.
+//   quant_linear/<backend>/<q8_0|q4_0|bf16>/M/N/K
+// M = 1 (decode) is bound by the weight stream: judged against the read bandwidth, the weights
+// (quantised once from random values) rotating through copies that fill a 256 MiB region so every
+// call streams them from memory. M > 1 is judged against the FMA peak (2*M*N*K FLOPs). Shapes of
+// Rodimus+ 1.6B: mixer fc (8192 x 2048), mixer out_proj (2048 x 4096), FFN fc (10944 x 2048).
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "limits.hpp"
+#include "rodimus/backend/cpu/linear.hpp"
+#include "rodimus/backend/cpu/quant_linear.hpp"
+
+using namespace rodimus;
+using namespace rodimus::bench;
+
+namespace {
+
+/// Copies of one random (N, K) matrix in format Block (bf16: stored) filling the arena.
+template <class Block> std::size_t fill_arena(index_t N, index_t K) {
+  const std::size_t row = std::is_same_v<Block, bf16> ? std::size_t(K) * sizeof(bf16)
+                                                      : std::size_t(K / 32) * sizeof(Block);
+  const std::size_t bytes = row * std::size_t(N);
+  std::vector<unsigned char> one(bytes);
+  std::mt19937 g(1);
+  std::uniform_real_distribution<float> u(-0.05f, 0.05f);
+  std::vector<float> r(static_cast<std::size_t>(K));
+  for (index_t n = 0; n < N; ++n) {
+    for (auto& v : r)
+      v = u(g);
+    if constexpr (std::is_same_v<Block, bf16>) {
+      for (index_t k = 0; k < K; ++k)
+        reinterpret_cast<bf16*>(one.data() + n * row)[k] = bf16(r[std::size_t(k)]);
+    } else if (!quantise_row(r.data(), K, reinterpret_cast<Block*>(one.data() + n * row)).ok()) {
+      return 0;
+    }
+  }
+  const std::size_t copies = std::max<std::size_t>(1, kArenaBytes / bytes);
+  for (std::size_t c = 0; c < copies && (c + 1) * bytes <= kArenaBytes; ++c)
+    std::memcpy(arena().as<unsigned char>() + c * bytes, one.data(), bytes);
+  return bytes;
+}
+
+template <class Backend, class Block> void quant_bench(benchmark::State& st) {
+  const index_t M = st.range(0), N = st.range(1), K = st.range(2);
+  const std::size_t wbytes = fill_arena<Block>(N, K);
+  if (wbytes == 0) return st.SkipWithError("quantise failed");
+  const std::size_t copies = std::max<std::size_t>(1, kArenaBytes / wbytes);
+  std::vector<float> x(std::size_t(M * K), 0.01f), y(std::size_t(M * N));
+  const Backend be = backend_traits<Backend>::make();
+  std::size_t i = 0;
+  for (auto _ : st) {
+    const unsigned char* w = arena().as<unsigned char>() + (i++ % copies) * wbytes;
+    status s;
+    if constexpr (std::is_same_v<Block, bf16>) {
+      s = linear(be, linear_args<float, bf16>{make_view<const float>(x.data(), M, K),
+                                              make_view(reinterpret_cast<const bf16*>(w), N, K),
+                                              make_view(y.data(), M, N)});
+    } else {
+      s = quant_linear(be, quant_linear_args<float, Block>{
+                               make_view<const float>(x.data(), M, K),
+                               make_view(reinterpret_cast<const Block*>(w), N, K / 32),
+                               make_view(y.data(), M, N)});
+    }
+    if (!s.ok()) st.SkipWithError("linear failed");
+  }
+  benchmark::DoNotOptimize(y.data());
+  const double bytes = double(wbytes) + double(M * K + M * N) * 4;
+  report(st, double(M), bytes, 2.0 * double(M) * double(N) * double(K),
+         M == 1 ? bound::read : bound::compute);
+}
+
+template <class Backend> void register_backend(bool scalar) {
+  const std::string be = backend_traits<Backend>::name();
+  auto* q8 = benchmark::RegisterBenchmark(("quant_linear/" + be + "/q8_0").c_str(),
+                                          quant_bench<Backend, q8_0_block>);
+  auto* q4 = benchmark::RegisterBenchmark(("quant_linear/" + be + "/q4_0").c_str(),
+                                          quant_bench<Backend, q4_0_block>);
+  auto* b16 = benchmark::RegisterBenchmark(("quant_linear/" + be + "/bf16").c_str(),
+                                           quant_bench<Backend, bf16>);
+  for (auto* b : {q8, q4, b16}) {
+    b->UseRealTime()->Unit(benchmark::kMicrosecond);
+    b->Args({1, 2048, 4096});
+    if (scalar) continue;
+    b->Args({1, 8192, 2048})->Args({1, 10944, 2048})->Args({4, 8192, 2048})->Args({64, 8192, 2048});
+  }
+}
+
+template <class... Archs> void register_all() {
+  register_backend<scalar>(true);
+  (register_backend<cpu<Archs>>(false), ...);
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  return run_main(argc, argv, [] { register_all<RODIMUS_BENCH_SIMD_ARCHS>(); });
+}

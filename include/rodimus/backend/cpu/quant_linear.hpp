@@ -1,0 +1,416 @@
+// quant_linear() on the CPU backend (maths and shapes in rodimus/primitives/quant_linear.hpp; block
+// layouts in rodimus/primitives/quant_format.hpp):
+//
+//   y[m, n] = sum_k x[m, k] * deq(w)[n, k]     x: (M, K) Act, w: (N, K / 32) blocks, y: (M, N) Act
+//
+// Outside the VNNI decode path activations stay f32 (bf16 and f16 are widened on load). Per block,
+// its 32 integers are widened to f32 in registers (q8_0: sign extension; q4_0: mask and shift of
+// the 16 nibble bytes, minus 8), multiplied with x and summed in f32, and the block sum joins the
+// row's accumulator scaled by the block's d (one FMA per vector of it).
+//   M <= 4   (decode) on AVX-512 VNNI, M * K <= kQuantVnniMaxX: x quantised once per call, per
+//            block of 32, to int8 with an f32 scale (quant_linear_rounds_x says when: the result
+//            then carries that rounding of x, bounded in tests/cases/quant_linear_cases.hpp);
+//            each weight block is one exact integer dot product (vpdpbusd on 256 bits) scaled
+//            by dw * dx: no int-to-float widening of the weights, which bound the f32 kernel
+//            below by instructions (bench/results/2026-12-05-cpu-quant).
+//   M <= 4   (decode), otherwise: a matrix-vector kernel over the weight stream: each block is
+//            widened once and used for every x row; two blocks per step in separate
+//            accumulators keep the FMA chains independent; the stream is prefetched
+//            kQuantPrefetchBytes ahead. Both decode kernels: threads split the N rows into one
+//            contiguous block each.
+//   M > 4    (prefill): tiles of the weights dequantised into a stack buffer of f32 (x widened
+//            likewise) and multiplied with Eigen's GEMM, as linear()'s 16-bit path does.
+// AVX-512 and AVX2 widen with intrinsics; other instruction sets go through a small f32 buffer.
+// Inner strides other than 1 fall back to the scalar reference. No workspace is needed.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "rodimus/backend/cpu/cpu.hpp"
+#include "rodimus/backend/cpu/eigen.hpp"
+#include "rodimus/backend/cpu/prefetch.hpp"
+#include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/core/dtype.hpp"
+#include "rodimus/core/workspace.hpp"
+#include "rodimus/primitives/quant_linear.hpp"
+
+namespace rodimus {
+
+namespace detail {
+
+constexpr index_t kQuantGemvMaxM = 4;
+constexpr index_t kQuantPrefetchBytes = 512; // ahead in the weight stream of one thread
+constexpr index_t kQuantTileM = 64;
+constexpr index_t kQuantTileN = 128;
+constexpr index_t kQuantTileK = 256; // a multiple of 32
+
+/// Vectors of f32 per block of 32.
+template <class A> constexpr int quant_vectors = int(32 / lanes<A>);
+
+/// A block's scale d as f32.
+inline float quant_scale_f32(f16 d) noexcept {
+#if defined(__F16C__)
+  return _cvtsh_ss(d.bits);
+#else
+  return f16::to_float(d.bits);
+#endif
+}
+
+/// The 32 integers of a q8_0 block (without its scale) as quant_vectors<A> f32 vectors.
+template <class A> inline void quant_block_values(const q8_0_block& b, fbatch<A>* v) noexcept {
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+  if constexpr (use_avx512<A>) {
+    const __m128i* p = reinterpret_cast<const __m128i*>(b.q);
+    v[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p)));
+    v[1] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(p + 1)));
+    return;
+  }
+#endif
+#if defined(__AVX2__)
+  if constexpr (use_avx2<A>) {
+    for (int i = 0; i < 4; ++i)
+      v[i] = _mm256_cvtepi32_ps(
+          _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.q + 8 * i))));
+    return;
+  }
+#endif
+  alignas(64) float tmp[32];
+  for (int j = 0; j < 32; ++j)
+    tmp[j] = float(b.q[j]);
+  for (int i = 0; i < quant_vectors<A>; ++i)
+    v[i] = fbatch<A>::load_aligned(tmp + i * int(lanes<A>));
+}
+
+/// The 32 values n - 8 of a q4_0 block (elements 0..15 from the low nibbles, 16..31 from the
+/// high ones) as quant_vectors<A> f32 vectors.
+template <class A> inline void quant_block_values(const q4_0_block& b, fbatch<A>* v) noexcept {
+#if defined(__AVX2__)
+  if constexpr (use_avx512<A> || use_avx2<A>) {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.nibbles));
+    const __m128i mask = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+    const __m128i lo = _mm_sub_epi8(_mm_and_si128(raw, mask), eight);
+    const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), mask), eight);
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+    if constexpr (use_avx512<A>) {
+      v[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo));
+      v[1] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi));
+      return;
+    }
+#endif
+    if constexpr (use_avx2<A>) {
+      v[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
+      v[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
+      v[2] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
+      v[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
+      return;
+    }
+  }
+#endif
+  alignas(64) float tmp[32];
+  for (int j = 0; j < 16; ++j) {
+    tmp[j] = float(int(b.nibbles[j] & 0x0f) - 8);
+    tmp[j + 16] = float(int(b.nibbles[j] >> 4) - 8);
+  }
+  for (int i = 0; i < quant_vectors<A>; ++i)
+    v[i] = fbatch<A>::load_aligned(tmp + i * int(lanes<A>));
+}
+
+/// acc[m] += d * sum_j x[m, k + j] * q[j] over the block at w (its 32 integers widened once for
+/// all MR x rows).
+template <class A, int MR, class Act, class Block>
+inline void quant_gemv_block(const Block& w, const Act* const* xr, index_t k,
+                             fbatch<A> (&acc)[MR]) noexcept {
+  using B = fbatch<A>;
+  constexpr int V = quant_vectors<A>;
+  constexpr index_t W = index_t(lanes<A>);
+  B wv[V];
+  quant_block_values<A>(w, wv);
+  const B d(quant_scale_f32(w.scale));
+  for (int m = 0; m < MR; ++m) {
+    B s = load_f32<A>(xr[m] + k) * wv[0];
+    for (int i = 1; i < V; ++i)
+      s = xsimd::fma(load_f32<A>(xr[m] + k + i * W), wv[i], s);
+    acc[m] = xsimd::fma(s, d, acc[m]);
+  }
+}
+
+/// y[0:MR, n0:n1] (MR = M <= 4): rows one after another (one sequential weight stream); two
+/// blocks per step into separate accumulators (named, so they stay in registers) keep the FMA
+/// chains of consecutive blocks independent.
+template <class A, int MR, class Act, class Block>
+void quant_gemv_rows(const quant_linear_args<Act, Block>& a, index_t n0, index_t n1) noexcept {
+  using B = fbatch<A>;
+  const index_t nb = a.w.shape[1];
+  const Act* xr[MR];
+  for (int m = 0; m < MR; ++m)
+    xr[m] = a.x.data + m * a.x.stride[0];
+  for (index_t n = n0; n < n1; ++n) {
+    const Block* w = a.w.data + n * a.w.stride[0];
+    B acc0[MR], acc1[MR];
+    for (int m = 0; m < MR; ++m) {
+      acc0[m] = B(0.0f);
+      acc1[m] = B(0.0f);
+    }
+    index_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      prefetch_line(reinterpret_cast<const unsigned char*>(w + b) + kQuantPrefetchBytes);
+      prefetch_line(reinterpret_cast<const unsigned char*>(w + b + 1) + kQuantPrefetchBytes);
+      quant_gemv_block<A, MR>(w[b], xr, b * kQuantGroup, acc0);
+      quant_gemv_block<A, MR>(w[b + 1], xr, (b + 1) * kQuantGroup, acc1);
+    }
+    if (b < nb) quant_gemv_block<A, MR>(w[b], xr, b * kQuantGroup, acc0);
+    for (int m = 0; m < MR; ++m)
+      a.y(m, n) = store_as<Act>(xsimd::hadd(acc0[m] + acc1[m]));
+  }
+}
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) &&                      \
+    defined(__AVX512VNNI__)
+#define RODIMUS_QUANT_VNNI 1
+#endif
+
+/// Whether the decode kernel on arch A takes x quantised per block to int8 and multiplies with
+/// integer dot products (AVX-512 VNNI): kQuantVnniMaxX bounds M * K (the int8 copy of x lives on
+/// the caller's stack).
+constexpr index_t kQuantVnniMaxX = 16384;
+template <class A>
+constexpr bool quant_vnni =
+#if defined(RODIMUS_QUANT_VNNI)
+    use_avx512<A>;
+#else
+    false;
+#endif
+
+#if defined(RODIMUS_QUANT_VNNI)
+/// x rows quantised per block of 32 like q8_0 but with an f32 scale: xq = round(x / dx),
+/// dx = max|x| / 127; ax = |xq| and, per block, bias = 8 * (the 4-byte partial sums of xq) for
+/// q4_0's offset (sum_j (n_j - 8) xq_j = dot(n, xq) - dot(8, xq)).
+struct quant_x_blocks {
+  alignas(64) std::int8_t xq[kQuantVnniMaxX];
+  alignas(64) std::int8_t ax[kQuantVnniMaxX];
+  alignas(64) std::int32_t bias[kQuantVnniMaxX / 4];
+  float dx[kQuantVnniMaxX / 32];
+};
+
+template <class Act>
+inline void quant_x_rows(quant_x_blocks& q, const tensor_view<const Act, 2>& x) noexcept {
+  const index_t M = x.shape[0], K = x.shape[1], nb = K / kQuantGroup;
+  const __m256i eight = _mm256_set1_epi8(8);
+  for (index_t m = 0; m < M; ++m)
+    for (index_t b = 0; b < nb; ++b) {
+      const Act* src = x.data + m * x.stride[0] + b * kQuantGroup;
+      const __m512 v0 = load_f32<xsimd::avx512bw>(src);
+      const __m512 v1 = load_f32<xsimd::avx512bw>(src + 16);
+      const __m512 sign = _mm512_set1_ps(-0.0f);
+      const float amax = _mm512_reduce_max_ps(
+          _mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
+      const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+      const __m512 vid = _mm512_set1_ps(id);
+      // cvtps2dq rounds to nearest even (the default rounding mode); |x / d| <= 127 after it.
+      const __m128i q0 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, vid)));
+      const __m128i q1 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, vid)));
+      const __m256i xq = _mm256_set_m128i(q1, q0);
+      const index_t at = (m * nb + b) * kQuantGroup;
+      _mm256_store_si256(reinterpret_cast<__m256i*>(q.xq + at), xq);
+      _mm256_store_si256(reinterpret_cast<__m256i*>(q.ax + at), _mm256_abs_epi8(xq));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(q.bias + at / 4),
+                         _mm256_dpbusd_epi32(_mm256_setzero_si256(), eight, xq));
+      q.dx[m * nb + b] = d;
+    }
+}
+
+/// The 8 int32 partial dot products of one weight block with x block `at` (integers only).
+inline __m256i quant_block_dot(const q8_0_block& w, const quant_x_blocks& q, index_t at) noexcept {
+  const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.q));
+  const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(q.xq + at));
+  const __m256i ax = _mm256_load_si256(reinterpret_cast<const __m256i*>(q.ax + at));
+  // vpdpbusd multiplies unsigned by signed bytes: |x| times w with x's sign moved onto w.
+  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, _mm256_sign_epi8(wq, xq));
+}
+inline __m256i quant_block_dot(const q4_0_block& w, const quant_x_blocks& q, index_t at) noexcept {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.nibbles));
+  const __m128i mask = _mm_set1_epi8(0x0f);
+  const __m256i n = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), mask),
+                                     _mm_and_si128(raw, mask)); // elements 0..15, 16..31
+  const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(q.xq + at));
+  const __m256i bias = _mm256_load_si256(reinterpret_cast<const __m256i*>(q.bias + at / 4));
+  return _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), n, xq), bias);
+}
+
+/// y[0:MR, n0:n1] from x quantised in q: per block an exact integer dot product, converted to f32
+/// (|dot| <= 32 * 127 * 127 < 2^24: exact) and added scaled by dw * dx; two blocks per step.
+template <int MR, class Act, class Block>
+void quant_gemv_vnni_rows(const quant_linear_args<Act, Block>& a, const quant_x_blocks& q,
+                          index_t n0, index_t n1) noexcept {
+  const index_t nb = a.w.shape[1];
+  for (index_t n = n0; n < n1; ++n) {
+    const Block* w = a.w.data + n * a.w.stride[0];
+    __m256 acc0[MR], acc1[MR];
+    for (int m = 0; m < MR; ++m) {
+      acc0[m] = _mm256_setzero_ps();
+      acc1[m] = _mm256_setzero_ps();
+    }
+    const auto step = [&](index_t b, __m256(&acc)[MR]) {
+      const float dw = quant_scale_f32(w[b].scale);
+      for (int m = 0; m < MR; ++m) {
+        const index_t i = m * nb + b;
+        const __m256 dot = _mm256_cvtepi32_ps(quant_block_dot(w[b], q, i * kQuantGroup));
+        acc[m] = _mm256_fmadd_ps(dot, _mm256_set1_ps(dw * q.dx[i]), acc[m]);
+      }
+    };
+    index_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      prefetch_line(reinterpret_cast<const unsigned char*>(w + b) + kQuantPrefetchBytes);
+      prefetch_line(reinterpret_cast<const unsigned char*>(w + b + 1) + kQuantPrefetchBytes);
+      step(b, acc0);
+      step(b + 1, acc1);
+    }
+    if (b < nb) step(b, acc0);
+    for (int m = 0; m < MR; ++m) {
+      const __m256 s = _mm256_add_ps(acc0[m], acc1[m]);
+      __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+      h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+      h = _mm_add_ss(h, _mm_movehdup_ps(h));
+      a.y(m, n) = store_as<Act>(_mm_cvtss_f32(h));
+    }
+  }
+}
+
+template <class Act, class Block>
+void quant_gemv_vnni(const quant_linear_args<Act, Block>& a, const quant_x_blocks& q, index_t n0,
+                     index_t n1) noexcept {
+  switch (a.x.shape[0]) {
+  case 1: quant_gemv_vnni_rows<1>(a, q, n0, n1); break;
+  case 2: quant_gemv_vnni_rows<2>(a, q, n0, n1); break;
+  case 3: quant_gemv_vnni_rows<3>(a, q, n0, n1); break;
+  default: quant_gemv_vnni_rows<4>(a, q, n0, n1); break;
+  }
+}
+#endif
+
+template <class A, class Act, class Block>
+void quant_gemv(const quant_linear_args<Act, Block>& a, index_t n0, index_t n1) noexcept {
+  switch (a.x.shape[0]) {
+  case 1: quant_gemv_rows<A, 1>(a, n0, n1); break;
+  case 2: quant_gemv_rows<A, 2>(a, n0, n1); break;
+  case 3: quant_gemv_rows<A, 3>(a, n0, n1); break;
+  default: quant_gemv_rows<A, 4>(a, n0, n1); break;
+  }
+}
+
+/// The blocks [b0, b0 + count) of one weight row dequantised into dst (count * 32 floats).
+template <class A, class Block>
+inline void quant_dequantise_blocks(float* dst, const Block* w, index_t count) noexcept {
+  using B = fbatch<A>;
+  constexpr int V = quant_vectors<A>;
+  constexpr index_t W = index_t(lanes<A>);
+  for (index_t b = 0; b < count; ++b) {
+    B wv[V];
+    quant_block_values<A>(w[b], wv);
+    const B d(quant_scale_f32(w[b].scale));
+    for (int i = 0; i < V; ++i)
+      (wv[i] * d).store_unaligned(dst + b * kQuantGroup + i * W);
+  }
+}
+
+/// y[:, n0:n1] with Eigen over f32 tiles (weights dequantised, x widened, tile by tile).
+template <class A, class Act, class Block>
+void quant_gemm(const quant_linear_args<Act, Block>& a, index_t n0, index_t n1) noexcept {
+  const index_t M = a.x.shape[0], K = a.x.shape[1];
+  alignas(64) float xt[kQuantTileM * kQuantTileK]; // (Mt, Kt)
+  alignas(64) float wt[kQuantTileN * kQuantTileK]; // (Nt, Kt)
+  alignas(64) float yt[kQuantTileM * kQuantTileN]; // (Mt, Nt)
+  for (index_t nb = n0; nb < n1; nb += kQuantTileN) {
+    const index_t nt = std::min(kQuantTileN, n1 - nb);
+    for (index_t mb = 0; mb < M; mb += kQuantTileM) {
+      const index_t mt = std::min(kQuantTileM, M - mb);
+      f32_map Y(yt, mt, nt, Eigen::OuterStride<>(nt));
+      Y.setZero();
+      for (index_t kb = 0; kb < K; kb += kQuantTileK) {
+        const index_t kt = std::min(kQuantTileK, K - kb);
+        for (index_t r = 0; r < mt; ++r)
+          convert_to_f32<A>(xt + r * kt, a.x.data + (mb + r) * a.x.stride[0] + kb, std::size_t(kt));
+        for (index_t r = 0; r < nt; ++r)
+          quant_dequantise_blocks<A>(wt + r * kt,
+                                     a.w.data + (nb + r) * a.w.stride[0] + kb / kQuantGroup,
+                                     kt / kQuantGroup);
+        const_f32_map X(xt, mt, kt, Eigen::OuterStride<>(kt));
+        const_f32_map Wm(wt, nt, kt, Eigen::OuterStride<>(kt));
+        Y.noalias() += X * Wm.transpose();
+      }
+      for (index_t r = 0; r < mt; ++r)
+        convert_from_f32<A>(a.y.data + (mb + r) * a.y.stride[0] + nb, yt + r * nt, std::size_t(nt));
+    }
+  }
+}
+
+} // namespace detail
+
+template <class Arch, class Act, class Block>
+constexpr std::size_t quant_linear_workspace_bytes(const cpu<Arch>&,
+                                                   const quant_linear_args<Act, Block>&) noexcept {
+  return 0;
+}
+
+/// Whether quant_linear(be, a) multiplies x quantised per block of 32 to int8 (scale max|x| / 127
+/// in f32, round to nearest) instead of x itself: the decode kernel on AVX-512 VNNI (M <= 4,
+/// M * K <= kQuantVnniMaxX, unit inner strides). Each output then differs from the exact product
+/// by at most sum over blocks of dx / 2 * sum |w| (tests/cases/quant_linear_cases.hpp).
+template <class Arch, class Act, class Block>
+bool quant_linear_rounds_x(const cpu<Arch>&, const quant_linear_args<Act, Block>& a) noexcept {
+  if constexpr (!detail::quant_vnni<Arch> || !detail::cpu_storage_type<Act>) {
+    (void)a;
+    return false;
+  } else {
+    const index_t M = a.x.shape[0], K = a.x.shape[1];
+    return M >= 1 && M <= detail::kQuantGemvMaxM && K > 0 && M * K <= detail::kQuantVnniMaxX &&
+           a.x.stride[1] == 1 && a.w.stride[1] == 1 && a.y.stride[1] == 1 && a.w.shape[0] > 0;
+  }
+}
+
+/// quant_linear() on cpu<Arch> (see the top of this file).
+template <class Arch, class Act, class Block>
+[[nodiscard]] status quant_linear(const cpu<Arch>& be, const quant_linear_args<Act, Block>& a,
+                                  workspace = {}) noexcept {
+  RODIMUS_TRY(quant_linear_check(a));
+  if constexpr (!detail::cpu_storage_type<Act>) {
+    return quant_linear(scalar{}, a);
+  } else {
+    const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0];
+    if (M == 0 || N == 0) return status::success();
+    if (a.x.stride[1] != 1 || a.w.stride[1] != 1 || a.y.stride[1] != 1 || K == 0)
+      return quant_linear(scalar{}, a);
+    if (M <= detail::kQuantGemvMaxM) {
+      // At least 64 KiB of weights per thread: below that waking a worker costs more than it saves.
+      const index_t row_bytes = K / kQuantGroup * index_t(sizeof(Block));
+      const index_t grain = std::max<index_t>(4, 65536 / row_bytes);
+#if defined(RODIMUS_QUANT_VNNI)
+      if constexpr (detail::quant_vnni<Arch>) {
+        if (quant_linear_rounds_x(be, a)) {
+          // 52 KiB, kept off the caller's stack; the workers read the caller's copy through xq
+          // (naming the thread_local in the lambda would read each worker's own).
+          static thread_local detail::quant_x_blocks q;
+          const detail::quant_x_blocks* xq = &q;
+          detail::quant_x_rows(q, a.x);
+          parallel_for(be.pool, 0, N, grain,
+                       [&](index_t lo, index_t hi) { detail::quant_gemv_vnni(a, *xq, lo, hi); });
+          return status::success();
+        }
+      }
+#endif
+      parallel_for(be.pool, 0, N, grain,
+                   [&](index_t lo, index_t hi) { detail::quant_gemv<Arch>(a, lo, hi); });
+    } else {
+      parallel_for(be.pool, 0, (N + detail::kQuantTileN - 1) / detail::kQuantTileN, 1,
+                   [&](index_t lo, index_t hi) {
+                     detail::quant_gemm<Arch>(a, lo * detail::kQuantTileN,
+                                              std::min(N, hi * detail::kQuantTileN));
+                   });
+    }
+    return status::success();
+  }
+}
+
+} // namespace rodimus

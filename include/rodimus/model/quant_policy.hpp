@@ -1,0 +1,77 @@
+// Which weight matrices of a model are block-quantised at load time (model_weights::load's `quant`
+// argument; formats in rodimus/primitives/quant_format.hpp), and in which format.
+//
+// Three classes of matrix, by checkpoint name (model/weights.hpp lists them):
+//   projections: mixer.fc, mixer.out_proj, attn.{q,k,v,out}_proj, ffn.fc, ffn.out_proj: the bulk
+//                of the bytes a decode step streams;
+//   lm_head:     the output projection [V, D]. With tied embeddings it is the embedding matrix:
+//                then a quantised copy serves as the head while the embedding gather keeps
+//                reading the stored table (a gather reads M rows, a head reads all V);
+//   low rank:    the DDTS projections (inner_mixer.in_proj, mem_gate_proj, ch_gate_proj.0/.1):
+//                small ([2N, E], [R, E], [E, R]) and feeding gates and decays, where an error is
+//                compounded through the recurrence.
+// The embedding table, the norms, biases and the conv kernel are never quantised. A matrix whose
+// row length (its K) is not a multiple of 32 stays in its stored dtype whatever the policy says.
+//
+// The presets (`--weights q8|q4` in the tool) quantise the projections in the named format and the
+// head in q8_0 (both presets), and keep the low-rank projections stored. docs/QUANT.md has the
+// accuracy measured for that choice on tiny-coder and for the alternatives.
+#pragma once
+
+#include <string>
+
+#include "rodimus/core/error.hpp"
+#include "rodimus/primitives/quant_format.hpp"
+
+namespace rodimus {
+
+struct quant_policy {
+  weight_format projections = weight_format::stored;
+  weight_format lm_head = weight_format::stored;
+  weight_format low_rank = weight_format::stored;
+
+  bool any() const noexcept {
+    return projections != weight_format::stored || lm_head != weight_format::stored ||
+           low_rank != weight_format::stored;
+  }
+
+  /// The preset for one format: the projections in `f`, the head in `f` but never below q8_0
+  /// (measured: a q4_0 head alone took tiny-coder's decode-path cross-entropy past the 3% goal,
+  /// docs/QUANT.md), the low-rank projections stored.
+  static quant_policy preset(weight_format f) noexcept {
+    quant_policy p;
+    p.projections = f;
+    p.lm_head = f == weight_format::q4_0 ? weight_format::q8_0 : f;
+    return p;
+  }
+
+  /// `stored`, `q8` or `q4` (the tool's --weights values), else a rodimus::error naming `flag`.
+  static quant_policy parse(const std::string& text, const std::string& flag = "--weights") {
+    if (text == "stored") return {};
+    if (text == "q8") return preset(weight_format::q8_0);
+    if (text == "q4") return preset(weight_format::q4_0);
+    throw error(flag + ": expected stored, q8 or q4, got '" + text + "'");
+  }
+
+  /// The format for the matrix `name` (a checkpoint name; "lm_head.weight" also stands for the
+  /// head of a tied model) with rows of `cols` elements.
+  weight_format format_for(const std::string& name, index_t cols) const {
+    if (cols % kQuantGroup != 0) return weight_format::stored;
+    const auto ends_with = [&](const char* suffix) {
+      const std::string s(suffix);
+      return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+    };
+    if (name == "lm_head.weight") return lm_head;
+    if (ends_with("mixer.fc.weight") || ends_with("mixer.out_proj.weight") ||
+        ends_with("attn.q_proj.weight") || ends_with("attn.k_proj.weight") ||
+        ends_with("attn.v_proj.weight") || ends_with("attn.out_proj.weight") ||
+        ends_with("ffn.fc.weight") || ends_with("ffn.out_proj.weight"))
+      return projections;
+    if (ends_with("inner_mixer.in_proj.weight") || ends_with("mem_gate_proj.weight") ||
+        ends_with("ch_gate_proj.0.weight") || ends_with("ch_gate_proj.1.weight"))
+      return low_rank;
+    return weight_format::stored; // embeddings
+  }
+};
+
+} // namespace rodimus

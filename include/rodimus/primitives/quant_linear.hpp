@@ -1,0 +1,40 @@
+// Linear layer with a block-quantised weight (the quantised weight policy of linear(); formats in
+// rodimus/primitives/quant_format.hpp):
+//
+//   y[m, n] = sum_k x[m, k] * deq(w)[n, k]          y = x W^T, no bias
+//
+// x: (M, K) Act (f32, bf16 or f16); w: (N, K / 32) blocks (q8_0_block or q4_0_block), row n holding
+// the K weights of output n; y: (M, N) Act. K must be a multiple of 32 (w's shape says so: its
+// columns are blocks). The scalar reference dequantises and accumulates in f64; the CPU kernels
+// accumulate each block's 32 products in f32 and scale the block sum by its d.
+#pragma once
+
+#include "rodimus/core/backend.hpp"
+#include "rodimus/core/status.hpp"
+#include "rodimus/core/tensor_view.hpp"
+#include "rodimus/primitives/quant_format.hpp"
+
+namespace rodimus {
+
+template <class Act, class Block> struct quant_linear_args {
+  tensor_view<const Act, 2> x;   // (M, K)
+  tensor_view<const Block, 2> w; // (N, K / 32) blocks
+  tensor_view<Act, 2> y;         // (M, N) written
+};
+
+/// Validation shared by every backend.
+template <class Act, class Block>
+[[nodiscard]] status quant_linear_check(const quant_linear_args<Act, Block>& a) noexcept {
+  RODIMUS_REQUIRE(a.x.data || a.x.numel() == 0, null_pointer, "x");
+  RODIMUS_REQUIRE(a.w.data || a.w.numel() == 0, null_pointer, "w");
+  RODIMUS_REQUIRE(a.y.data || a.y.numel() == 0, null_pointer, "y");
+  RODIMUS_REQUIRE(a.x.shape[0] >= 0 && a.x.shape[1] >= 0, bad_shape, "x");
+  RODIMUS_REQUIRE(a.x.shape[1] % kQuantGroup == 0, bad_shape, "x (K not a multiple of 32)");
+  RODIMUS_REQUIRE(a.w.shape[0] >= 0 && a.w.shape[1] * kQuantGroup == a.x.shape[1], bad_shape, "w");
+  RODIMUS_REQUIRE(a.y.shape[0] == a.x.shape[0] && a.y.shape[1] == a.w.shape[0], bad_shape, "y");
+  return status::success();
+}
+
+} // namespace rodimus
+
+#include "rodimus/backend/scalar/quant_linear.hpp"

@@ -1,0 +1,41 @@
+// quant_linear() (q8_0 and q4_0 weights) on cpu<Arch> against the scalar reference: the shared
+// body of tests/cases/quant_linear_cases.hpp (tolerance explained there), with and without the
+// thread pool: decode kernels (M <= 4), the tiled prefill GEMM, strided views, bad arguments.
+#include "test_cpu_support.hpp"
+
+#include "cases/quant_linear_cases.hpp"
+
+#include "rodimus/backend/cpu/quant_linear.hpp"
+
+using namespace rodimus;
+
+TEST_CASE_TEMPLATE("cpu quant_linear matches the scalar reference", Arch, RODIMUS_TEST_CPU_ARCHS) {
+  if (!test::arch_runs_here<Arch>()) return;
+  for (bool pool : {false, true}) {
+    CAPTURE(pool);
+    test::check_quant_linear_all(cpu<Arch>{pool ? &test::test_pool() : nullptr});
+  }
+}
+
+TEST_CASE("scalar quant_linear equals the stored-weight linear on the dequantised matrix") {
+  // The reference against an independent path: dequantise to f32, then linear()'s reference.
+  auto g = test::rng(11);
+  const index_t M = 3, K = 96, N = 5;
+  const auto x = test::uniform<float>(g, std::size_t(M * K));
+  const auto w = test::random_quant_rows<q4_0_block>(g, N, K, K / 32);
+  std::vector<float> wf(std::size_t(N * K)), y(std::size_t(M * N)), y_ref(y.size());
+  for (index_t n = 0; n < N; ++n)
+    REQUIRE(dequantise_row(w.data() + n * (K / 32), K, wf.data() + n * K).ok());
+  test::poison(y);
+  REQUIRE(quant_linear(
+              scalar{},
+              quant_linear_args<float, q4_0_block>{make_view<const float>(x.data(), M, K),
+                                                   make_view<const q4_0_block>(w.data(), N, K / 32),
+                                                   make_view(y.data(), M, N)})
+              .ok());
+  REQUIRE(linear(scalar{}, linear_args<float, float>{make_view<const float>(x.data(), M, K),
+                                                     make_view<const float>(wf.data(), N, K),
+                                                     make_view(y_ref.data(), M, N)})
+              .ok());
+  test::check_close(y, y_ref, 1e-6, 0.0, "y"); // both are f64 sums of the same products
+}

@@ -1,0 +1,152 @@
+// The block formats of rodimus/primitives/quant_format.hpp: the byte layout, the error bound of
+// every quantised element (derived at the top of that header), and the shape and range checks.
+//
+// Bounds, per element x of a block (derived at the top of quant_format.hpp): d the scale before
+// rounding (as the quantiser computes it, in f32), d' the stored f16 value, e = |d - d'|:
+//   q8_0: |x - deq| <= max(d' / 2, 127 e);
+//   q4_0: |x - deq| <= max(d' / 2, 8 e), except an element of the other sign than the block's
+//         largest one from 7.5 d' on (it clamps to 7): d' + 8 e.
+// The scales are drawn over 2^-12 .. 2^4 so subnormal f16 scales (large e) are covered. 1e-6
+// relative slack covers the f32 products d' * q.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "rodimus/primitives/quant_format.hpp"
+#include "support/primitive_support.hpp"
+#include "support/test_support.hpp"
+
+using namespace rodimus;
+
+namespace {
+
+/// A block's worth of values drawn so that magnitudes vary a lot between blocks.
+std::vector<float> draw_row(std::mt19937_64& g, index_t K) {
+  std::vector<float> x(static_cast<std::size_t>(K));
+  std::uniform_real_distribution<double> u(-1.0, 1.0), e(-12.0, 4.0);
+  for (index_t b = 0; b < K / 32; ++b) {
+    const double scale = std::exp2(e(g));
+    for (int j = 0; j < 32; ++j)
+      x[std::size_t(b * 32 + j)] = float(u(g) * scale);
+  }
+  return x;
+}
+
+template <class Block> void check_round_trip(index_t K) {
+  CAPTURE(K);
+  auto g = test::rng(std::uint64_t(K) * 7 + sizeof(Block));
+  const std::vector<float> x = draw_row(g, K);
+  std::vector<Block> q(std::size_t(K / 32));
+  std::vector<float> back(static_cast<std::size_t>(K));
+  test::poison(back);
+  REQUIRE(quantise_row(x.data(), K, q.data()).ok());
+  REQUIRE(dequantise_row(q.data(), K, back.data()).ok());
+  index_t bad = 0;
+  for (index_t b = 0; b < K / 32; ++b) {
+    const Block& blk = q[std::size_t(b)];
+    const double dq = std::fabs(double(f16::to_float(blk.scale.bits)));
+    double m = 0; // the block's largest element, signed
+    for (int j = 0; j < 32; ++j)
+      if (std::fabs(x[std::size_t(b * 32 + j)]) > std::fabs(m)) m = x[std::size_t(b * 32 + j)];
+    const bool q8 = std::is_same_v<Block, q8_0_block>;
+    const double d = std::fabs(double(q8 ? float(std::fabs(m)) / 127.0f : float(m) / -8.0f));
+    const double e = std::fabs(d - dq);
+    for (int j = 0; j < 32; ++j) {
+      const double xv = x[std::size_t(b * 32 + j)], got = back[std::size_t(b * 32 + j)];
+      double bound = std::max(dq / 2, (q8 ? 127 : 8) * e);
+      if (!q8 && xv * m < 0 && std::fabs(xv) >= 7.4999 * dq) bound = dq + 8 * e;
+      bound = bound * (1 + 1e-6) + 1e-6 * std::fabs(xv);
+      if (!(std::fabs(got - xv) <= bound)) ++bad;
+    }
+  }
+  CHECK(bad == 0);
+}
+
+} // namespace
+
+TEST_CASE("quant block layout: 34 and 18 bytes, nibble order low = first half") {
+  CHECK(quant_block_bytes(weight_format::q8_0) == 34);
+  CHECK(quant_block_bytes(weight_format::q4_0) == 18);
+  CHECK(quant_block_bytes(weight_format::stored) == 0);
+  // Values that are exact multiples of a power-of-two scale: the layout is checked bit by bit
+  // against values the test derives from the block it built itself.
+  q4_0_block b{};
+  b.scale = f16(0.25f);
+  for (int j = 0; j < 16; ++j)
+    b.nibbles[j] = std::uint8_t(j | ((15 - j) << 4));
+  for (int j = 0; j < 16; ++j) {
+    CHECK(dequantise(b, j) == 0.25f * float(j - 8));
+    CHECK(dequantise(b, j + 16) == 0.25f * float(15 - j - 8));
+  }
+  // Quantising those values gives the same nibbles back whenever the largest magnitude is -8 d.
+  float x[32];
+  for (int j = 0; j < 32; ++j)
+    x[j] = dequantise(b, j);
+  q4_0_block again{};
+  REQUIRE(quantise_block(x, again).ok());
+  CHECK(again.scale.bits == b.scale.bits);
+  CHECK(std::memcmp(again.nibbles, b.nibbles, 16) == 0);
+  q8_0_block c{};
+  for (int j = 0; j < 32; ++j)
+    x[j] = float(j * 8 - 127) / 64.0f; // the largest is 127 / 64: d = 1/64 exactly
+  REQUIRE(quantise_block(x, c).ok());
+  CHECK(f16::to_float(c.scale.bits) == 1.0f / 64);
+  for (int j = 0; j < 32; ++j)
+    CHECK(int(c.q[j]) == j * 8 - 127);
+}
+
+TEST_CASE("quantise / dequantise stay within the stated error of every element") {
+  for (index_t K : {32, 64, 2048, 32 * 37}) {
+    check_round_trip<q8_0_block>(K);
+    check_round_trip<q4_0_block>(K);
+  }
+}
+
+TEST_CASE("quantise from bf16 and f16 rows equals quantising their f32 values") {
+  auto g = test::rng(5);
+  const auto xb = test::uniform<bf16>(g, 96);
+  std::vector<float> xf(96);
+  for (std::size_t i = 0; i < 96; ++i)
+    xf[i] = load_as<float>(xb[i]);
+  std::vector<q8_0_block> a(3), b(3);
+  REQUIRE(quantise_row(xb.data(), 96, a.data()).ok());
+  REQUIRE(quantise_row(xf.data(), 96, b.data()).ok());
+  CHECK(std::memcmp(a.data(), b.data(), sizeof(q8_0_block) * 3) == 0);
+}
+
+TEST_CASE("a block of zeros has scale 0 and dequantises to zeros") {
+  const std::vector<float> zero(32, 0.0f);
+  q8_0_block a{};
+  q4_0_block b{};
+  REQUIRE(quantise_block(zero.data(), a).ok());
+  REQUIRE(quantise_block(zero.data(), b).ok());
+  for (int j = 0; j < 32; ++j) {
+    CHECK(dequantise(a, j) == 0.0f);
+    CHECK(dequantise(b, j) == 0.0f);
+  }
+}
+
+TEST_CASE("quantisation refuses K not a multiple of 32, null pointers and scales past f16") {
+  std::vector<float> x(64, 1.0f);
+  std::vector<q8_0_block> q(2);
+  test::check_status(quantise_row(x.data(), 33, q.data()), status_code::bad_shape,
+                     "K (not a multiple of 32)");
+  test::check_status(quantise_row(x.data(), -32, q.data()), status_code::bad_shape,
+                     "K (not a multiple of 32)");
+  test::check_status(quantise_row<float, q8_0_block>(nullptr, 32, q.data()),
+                     status_code::null_pointer, "src");
+  test::check_status(quantise_row<float, q8_0_block>(x.data(), 32, nullptr),
+                     status_code::null_pointer, "dst");
+  test::check_status(dequantise_row(q.data(), 31, x.data()), status_code::bad_shape,
+                     "K (not a multiple of 32)");
+  x[3] = 1e9f; // d = 1e9 / 127 > 65504
+  test::check_status(quantise_row(x.data(), 32, q.data()), status_code::bad_argument,
+                     "w (a block's scale exceeds the f16 range)");
+  std::vector<q4_0_block> q4(2);
+  x[3] = 1e6f; // d = 1e6 / 8 > 65504
+  test::check_status(quantise_row(x.data(), 32, q4.data()), status_code::bad_argument,
+                     "w (a block's scale exceeds the f16 range)");
+  REQUIRE(quantise_row(x.data(), 0, q.data()).ok()); // nothing to do
+}
