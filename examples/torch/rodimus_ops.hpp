@@ -521,7 +521,8 @@ at::Tensor swska_prefill_forward(Device& dev, const at::Tensor& q, const at::Ten
 }
 
 /// SW-SKA decode: row b's new key/value go to ring slots[b] at position positions[b] (its absolute
-/// position), then it attends its window; slots[b] < 0 is a padding row (o row 0, ring untouched).
+/// position), then it attends its window; slots[b] < 0 is a padding row (o row never written, ring
+/// untouched).
 template <class Device>
 at::Tensor swska_decode_forward(Device& dev, const at::Tensor& q, const at::Tensor& k,
                                 const at::Tensor& v, at::Tensor& ring_k, at::Tensor& ring_v,

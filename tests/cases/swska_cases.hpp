@@ -771,6 +771,10 @@ template <class Backend> void check_swska_prefill_all(const Backend& be) {
   check_swska_prefill<Backend, float>(
       be, {1, 61, 8, 1, 8, 128, 33, {0, 1, 30, 30, 61}, {100, 3, 0, 34}, 34, 1});
   check_swska_prefill<Backend, float>(be, {2, 30, 4, 1, 4, 64, 11, {}, {5, 40}, 12, 0});
+  // ... also when the padding sequence has no history (history_len 0: nothing to read, still
+  // skipped), packed and batched.
+  check_swska_prefill<Backend, float>(be, {1, 50, 4, 1, 4, 32, 20, {0, 17, 50}, {0, 77}, 21, 0});
+  check_swska_prefill<Backend, float>(be, {2, 30, 4, 1, 4, 64, 11, {}, {0, 40}, 12, 0});
   // 16-bit activations.
   check_swska_prefill<Backend, bf16>(be, {2, 70, 4, 1, 4, 128, 33, {}, {}});
   check_swska_prefill<Backend, bf16>(be, {1, 40, 4, 1, 4, 64, 15, {0, 13, 40}, {7, 29}, 16});

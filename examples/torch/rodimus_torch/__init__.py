@@ -132,7 +132,7 @@ def chunk_gla_pooled(q, k, v, g, state_pool, slots, cu_seqlens, has_initial_stat
 
 def gla_decode(q, k, v, g, state_pool, slots, scale=None):
     """One decode token per row, q (B, H, K) or (B, 1, H, K): row b updates state_pool[slots[b]]
-    in place; slots[b] = -1 is a padding row (o row 0, no state touched)."""
+    in place; slots[b] = -1 is a padding row (its o row is left as allocated, no state touched)."""
     squeeze = q.dim() == 4
     if squeeze:
         q, k, v, g = (t.squeeze(1) for t in (q, k, v, g))
@@ -169,7 +169,7 @@ def causal_conv1d_fn(x, weight, bias=None, conv_states=None, query_start_loc=Non
 def causal_conv1d_update(x, conv_state, weight, bias=None, activation=None, cache_seqlens=None,
                          conv_state_indices=None, pad_slot_id=-1):
     """vLLM's causal_conv1d_update: x (B, C) or (B, C, 1); conv_state (num_slots, C, W) updated
-    in place for row b at conv_state_indices[b] (b without them; -1 = padding row, y row 0)."""
+    in place for row b at conv_state_indices[b] (b without them; -1 = padding row, its y row left as allocated)."""
     if cache_seqlens is not None or pad_slot_id != -1:
         raise NotImplementedError("cache_seqlens (circular buffers) and pad_slot_id != -1")
     squeeze = x.dim() == 3

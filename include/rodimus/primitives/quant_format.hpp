@@ -32,8 +32,8 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "rodimus/core/config.hpp"
 #include "rodimus/core/dtype.hpp"
+#include "rodimus/core/macros.hpp"
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
 

@@ -312,6 +312,7 @@ __global__ void __launch_bounds__(NW * 32) swska_attend_kernel(const swska_cuda_
       bool skip = hist_raw < 0 || hist_raw > kSwskaCudaMaxPosition;
       const index_t hs = pr.slot ? index_t(pr.slot[n]) : n;
       if ((pr.decode || hist_raw > 0) && (hs < 0 || hs >= P)) skip = true;
+      if (is_padding_slot(hs)) skip = true; // a padding sequence, with or without history
       const index_t hist = skip ? 0 : hist_raw;
       // History keys come from the last `keep` positions before the call only.
       const index_t keep = pr.decode ? W - 1 : has_ring ? W : 0;

@@ -238,7 +238,8 @@ __global__ void __launch_bounds__(swska_mma_tile<D>::max_threads)
       bool skip = hist_raw < 0 || hist_raw > kSwskaCudaMaxPosition;
       const index_t hs = pr.slot ? index_t(pr.slot[n]) : n;
       if (hist_raw > 0 && (hs < 0 || hs >= P)) skip = true;
-      if (skip) continue; // CTA-uniform: nothing written for this sequence
+      if (is_padding_slot(hs)) skip = true; // a padding sequence, with or without history
+      if (skip) continue;                   // CTA-uniform: nothing written for this sequence
       const index_t hist = hist_raw;
       const index_t keep = has_ring ? W : 0; // history keys: the last W positions only
       auto first_key = [&](index_t p) {
