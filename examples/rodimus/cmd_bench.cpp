@@ -28,7 +28,8 @@
 // On CUDA the bf16 matrix-product rate is measured too (cuBLAS 8192^3, best of 5) and the prefill
 // reported against it (matmul_flops_per_s, prefill_flops_per_s = 2 x parameters x tokens/s,
 // prefill_matmul_ratio). --matmul rounded: the tensor-core products take f32 activations rounded
-// to bf16 once (cuda_matmul::rounded) instead of exactly as two parts.
+// to bf16 once (cuda_matmul::rounded) instead of exactly as two parts, and the SW-SKA prefill runs
+// on bf16 tensor cores.
 //
 // --json prints one object: prefill_tokens_per_s, decode_tokens_per_s, decode_steps_per_s,
 // weight_bytes (every matrix a decode step reads: all layer weights and the LM head; the

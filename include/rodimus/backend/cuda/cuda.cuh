@@ -28,7 +28,9 @@ struct cuda_context;
 ///            the golden fixtures are checked this way);
 ///   rounded  x rounded to the weight's dtype once, one product: what a model run in bf16 does,
 ///            half the tensor-core work, an error of one 16-bit rounding of x per product (the
-///            bf16 golden logits moved by about 3e-3 on the H200).
+///            bf16 golden logits moved by about 3e-3 on the H200). The SW-SKA prefill then also
+///            runs on bf16 tensor cores (backend/cuda/swska_prefill_mma.cuh: q, k, v and the
+///            softmax weights rounded to bf16 once, f32 accumulation and softmax).
 enum class cuda_matmul : unsigned char { exact, rounded };
 
 /// CUDA backend for compute capability Sm/10 (completes the declaration in core/backend.hpp).
