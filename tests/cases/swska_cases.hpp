@@ -85,6 +85,33 @@ struct swska_prefill_case {
   index_t padding = -1; // with history: this sequence's history_slot is -1 (skipped, o untouched)
 };
 
+/// The swska_args of prefill case `c` over q, ..., hlen (host vectors or their backend copies):
+/// N = c.history_len.size() sequences with history rings in a pool of N + 1.
+template <class Act>
+swska_args<Act> swska_case_args(const swska_prefill_case& c, const Act* q, const Act* k,
+                                const Act* v, Act* o, const std::int64_t* cu, const Act* hk,
+                                const Act* hv, const std::int32_t* hslot,
+                                const std::int64_t* hlen) {
+  const index_t N = index_t(c.history_len.size()), P = N + 1;
+  swska_args<Act> a;
+  a.q = make_view<const Act>(q, c.B, c.T, c.Hq, c.D);
+  a.k = make_view<const Act>(k, c.B, c.T, c.Hk, c.D);
+  a.v = make_view<const Act>(v, c.B, c.T, c.Hv, c.D);
+  a.o = make_view(o, c.B, c.T, c.Hq, c.D);
+  a.window_left = c.window_left;
+  if (!c.cu_seqlens.empty()) {
+    a.cu_seqlens = cu;
+    a.num_seqs = std::int64_t(c.cu_seqlens.size()) - 1;
+  }
+  if (N > 0) {
+    a.history_k = make_view<const Act>(hk, P, c.W, c.Hk, c.D);
+    a.history_v = make_view<const Act>(hv, P, c.W, c.Hv, c.D);
+    a.history_slot = hslot;
+    a.history_len = hlen;
+  }
+  return a;
+}
+
 template <class Backend, class Act>
 void check_swska_prefill(const Backend& be, const swska_prefill_case& c) {
   CAPTURE(c.B);
@@ -112,28 +139,7 @@ void check_swska_prefill(const Backend& be, const swska_prefill_case& c) {
   for (index_t n = 0; n < N; ++n) // reversed: slots differ from sequence numbers
     hslot.push_back(n == c.padding ? padding_slot : std::int32_t(P - 1 - n));
 
-  // The arguments over `q_, ..., hslot_` (host vectors or their backend copies).
-  auto args = [&](const Act* q_, const Act* k_, const Act* v_, Act* o_, const std::int64_t* cu_,
-                  const Act* hk_, const Act* hv_, const std::int32_t* hslot_,
-                  const std::int64_t* hlen_) {
-    swska_args<Act> a;
-    a.q = make_view<const Act>(q_, B, T, Hq, D);
-    a.k = make_view<const Act>(k_, B, T, Hk, D);
-    a.v = make_view<const Act>(v_, B, T, Hv, D);
-    a.o = make_view(o_, B, T, Hq, D);
-    a.window_left = c.window_left;
-    if (!c.cu_seqlens.empty()) {
-      a.cu_seqlens = cu_;
-      a.num_seqs = std::int64_t(c.cu_seqlens.size()) - 1;
-    }
-    if (N > 0) {
-      a.history_k = make_view<const Act>(hk_, P, c.W, Hk, D);
-      a.history_v = make_view<const Act>(hv_, P, c.W, Hv, D);
-      a.history_slot = hslot_;
-      a.history_len = hlen_;
-    }
-    return a;
-  };
+  auto args = [&](auto... arrays) { return swska_case_args<Act>(c, arrays...); };
 
   backend_arrays<Backend> mem(be);
   Act* d_o = mem.put(o);
@@ -943,27 +949,7 @@ void check_swska_prefill_rounded(const Backend& be, const swska_prefill_case& c)
   for (index_t n = 0; n < N; ++n)
     hslot.push_back(std::int32_t(P - 1 - n)); // reversed: slots differ from sequence numbers
 
-  auto args = [&](const Act* q_, const Act* k_, const Act* v_, Act* o_, const std::int64_t* cu_,
-                  const Act* hk_, const Act* hv_, const std::int32_t* hslot_,
-                  const std::int64_t* hlen_) {
-    swska_args<Act> a;
-    a.q = make_view<const Act>(q_, B, T, Hq, D);
-    a.k = make_view<const Act>(k_, B, T, Hk, D);
-    a.v = make_view<const Act>(v_, B, T, Hv, D);
-    a.o = make_view(o_, B, T, Hq, D);
-    a.window_left = c.window_left;
-    if (!c.cu_seqlens.empty()) {
-      a.cu_seqlens = cu_;
-      a.num_seqs = std::int64_t(c.cu_seqlens.size()) - 1;
-    }
-    if (N > 0) {
-      a.history_k = make_view<const Act>(hk_, P, c.W, Hk, D);
-      a.history_v = make_view<const Act>(hv_, P, c.W, Hv, D);
-      a.history_slot = hslot_;
-      a.history_len = hlen_;
-    }
-    return a;
-  };
+  auto args = [&](auto... arrays) { return swska_case_args<Act>(c, arrays...); };
 
   backend_arrays<Backend> mem(be);
   Act* d_o = mem.put(o);
