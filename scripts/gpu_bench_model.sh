@@ -4,7 +4,9 @@
 # lengths, with --matmul exact and rounded, each JSON to $OUT/model/, then one table (tokens/s and the
 # ratios to the limits the same binary measured). Builds the tool as scripts/gpu_check.sh does, or
 # reuses RODIMUS_TOOL. Usage (device tool): run(command="bash scripts/gpu_bench_model.sh", carry=[".deps"]).
-# RODIMUS_BENCH_BATCHES / RODIMUS_BENCH_PREFILL override the grids.
+# RODIMUS_BENCH_BATCHES / RODIMUS_BENCH_PREFILL override the grids, RODIMUS_BENCH_MATMUL (exact rounded)
+# and RODIMUS_BENCH_LAUNCH (overlapped; "overlapped serial" adds the serial-launch runs, named *_serial)
+# the modes.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -29,9 +31,18 @@ run() {  # name, flags...
   "$tool" bench --backend cuda --geometry rodimus-plus-1.6b --dtype bf16 --dir "$bld/model-1.6b" --json "$@" \
     >"$out/$name.json" 2>"$out/$name.err" || { echo "FAILED: bench $*"; tail -3 "$out/$name.err"; }
 }
-for m in exact rounded; do
-  for b in $batches; do run "decode_${m}_b$b" --matmul $m --batch "$b" --prompt 128 --gen 32; done
-  for p in $prefill; do run "prefill_${m}_$p" --matmul $m --batch "${p%x*}" --prompt "${p#*x}" --gen 2; done
+matmuls=${RODIMUS_BENCH_MATMUL:-exact rounded}
+launches=${RODIMUS_BENCH_LAUNCH:-overlapped}
+for l in $launches; do
+  for m in $matmuls; do
+    tag=${m}; [ "$l" = overlapped ] || tag=${m}_$l
+    for b in $batches; do
+      run "decode_${tag}_b$b" --matmul $m --launch $l --batch "$b" --prompt 128 --gen 32
+    done
+    for p in $prefill; do
+      run "prefill_${tag}_$p" --matmul $m --launch $l --batch "${p%x*}" --prompt "${p#*x}" --gen 2
+    done
+  done
 done
 python3 - "$out" <<'PY'
 import json, os, sys

@@ -120,6 +120,13 @@ TEST_CASE("flags: --help, unknown, duplicate, switch values, ranges, values star
                 {"--matmul rounded", "--backend cuda only"});
   check_refused(run("logits" + tiny + " --input x --output y --backend scalar --matmul rounded"),
                 {"--matmul rounded", "--backend cuda only"});
+  // --launch: two values, CUDA only; `overlapped` is the default and accepted anywhere.
+  check_refused(run("generate" + tiny + " --prompt-ids 1 --launch eager"),
+                {"--launch", "overlapped or serial", "eager"});
+  check_refused(run("bench --backend cpu --launch serial"),
+                {"--launch serial", "--backend cuda only"});
+  check_refused(run("logits" + tiny + " --input x --output y --backend cpu --launch serial"),
+                {"--launch serial", "--backend cuda only"});
 
   // generate --threads N (new) works and gives the same tokens.
   const std::string greedy = "generate" + tiny + " --prompt-ids 5,6,7 -n 6 --json";

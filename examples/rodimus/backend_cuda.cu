@@ -116,19 +116,21 @@ double matmul_pass(cuda_resources& r) {
 
 } // namespace
 
-backend_session open_cuda_session(const model_weights& w, int capacity, bool rounded_matmul) {
+backend_session open_cuda_session(const model_weights& w, int capacity, const backend_options& o) {
   auto res = std::make_shared<cuda_resources>();
   cudaDeviceProp prop{};
   (void)cudaGetDeviceProperties(&prop, 0);
   cuda<90> be;
   be.stream = res->stream;
   be.context = res->context.get();
-  be.matmul = rounded_matmul ? cuda_matmul::rounded : cuda_matmul::exact;
+  be.matmul = o.rounded_matmul ? cuda_matmul::rounded : cuda_matmul::exact;
+  be.launch = o.serial_launch ? cuda_launch::serial : cuda_launch::overlapped;
   backend_session s;
   s.session = std::make_unique<model_session_on<cuda<90>>>(
       w, be, capacity,
       std::string("cuda-sm") + std::to_string(prop.major * 10 + prop.minor) + " (" + prop.name +
-          ")" + (rounded_matmul ? ", rounded matmul" : ""));
+          ")" + (o.rounded_matmul ? ", rounded matmul" : "") +
+          (o.serial_launch ? ", serial launches" : ""));
   s.description = s.session->backend_name();
   cuda_resources* r = res.get();
   s.bandwidth_pass = [r] { return copy_pass(*r); };

@@ -18,6 +18,12 @@ backend_options backend_flags(const args& a, const char* fallback, int threads_f
     throw error("--matmul rounded applies to --backend cuda only (the host backends multiply f32 "
                 "activations exactly)");
   o.rounded_matmul = matmul == "rounded";
+  const std::string launch = a.get("launch", "overlapped");
+  if (launch != "overlapped" && launch != "serial")
+    throw error("--launch must be overlapped or serial, got '" + launch + "'");
+  if (launch == "serial" && o.name != "cuda")
+    throw error("--launch serial applies to --backend cuda only (it orders GPU kernels)");
+  o.serial_launch = launch == "serial";
   return o;
 }
 
@@ -33,7 +39,7 @@ backend_session open_session(const model_weights& w, const backend_options& o, i
     s.description = std::to_string(pool->size()) + " threads";
     s.resources = std::move(pool);
   } else {
-    return open_cuda_session(w, capacity, o.rounded_matmul);
+    return open_cuda_session(w, capacity, o);
   }
   // The host read probe (512 MiB, prefetching), on the backend's threads.
   auto probe = std::make_shared<read_probe<>>(std::size_t(512) << 20);
@@ -44,7 +50,7 @@ backend_session open_session(const model_weights& w, const backend_options& o, i
 }
 
 #if !RODIMUS_TOOL_HAVE_CUDA
-backend_session open_cuda_session(const model_weights&, int, bool) {
+backend_session open_cuda_session(const model_weights&, int, const backend_options&) {
   throw error("--backend cuda: this build of the rodimus tool has no CUDA backend (configure "
               "with nvcc present: /usr/local/cuda)");
 }

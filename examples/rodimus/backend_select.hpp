@@ -15,11 +15,12 @@ struct backend_options {
   std::string name;            // scalar, cpu or cuda
   int threads = 0;             // cpu: participants of the thread pool (0: one per hardware thread)
   bool rounded_matmul = false; // cuda: --matmul rounded (cuda_matmul::rounded), else exact
+  bool serial_launch = false;  // cuda: --launch serial (cuda_launch::serial), else overlapped
 };
 
 /// --backend (default `fallback`), --threads (default `threads_fallback`; see threads_flag) and
-/// --matmul exact|rounded (cuda only; backend/cuda/cuda.cuh's cuda_matmul) from the command line,
-/// checked.
+/// --matmul exact|rounded and --launch overlapped|serial (cuda only; backend/cuda/cuda.cuh's
+/// cuda_matmul and cuda_launch) from the command line, checked.
 backend_options backend_flags(const args& a, const char* fallback, int threads_fallback);
 
 /// A session and what it runs on (thread pool, CUDA stream and library handles). The session is
@@ -44,6 +45,6 @@ struct backend_session {
 backend_session open_session(const model_weights& w, const backend_options& o, int capacity);
 
 /// The CUDA backend's session (backend_cuda.cu; throws when the tool was built without CUDA).
-backend_session open_cuda_session(const model_weights& w, int capacity, bool rounded_matmul);
+backend_session open_cuda_session(const model_weights& w, int capacity, const backend_options& o);
 
 } // namespace rodimus::cli

@@ -3,7 +3,7 @@
 //   rodimus bench --geometry rodimus-1.4b|rodimus-plus-1.6b|rodimus-plus-4b [--layers N]
 //                 [--batch B] [--prompt T] [--gen N] [--dtype f32|bf16]
 //                 [--backend cpu|scalar|cuda] [--threads N] [--matmul exact|rounded]
-//                 [--dir PATH] [--mmap] [--json]
+//                 [--launch overlapped|serial] [--dir PATH] [--mmap] [--json]
 //                 [--weights stored|q8|q4]
 //
 // --weights q8|q4: the big projections and the head block-quantised at load (docs/QUANT.md);
@@ -29,7 +29,9 @@
 // reported against it (matmul_flops_per_s, prefill_flops_per_s = 2 x parameters x tokens/s,
 // prefill_matmul_ratio). --matmul rounded: the tensor-core products take f32 activations rounded
 // to bf16 once (cuda_matmul::rounded) instead of exactly as two parts, and the SW-SKA prefill runs
-// on bf16 tensor cores.
+// on bf16 tensor cores. --launch serial: each kernel waits for the previous one to finish
+// (cuda_launch::serial) instead of overlapping its start with it (the default); the JSON's
+// `launch` says which, so the two are compared in one device call.
 //
 // --json prints one object: prefill_tokens_per_s, decode_tokens_per_s, decode_steps_per_s,
 // weight_bytes (every matrix a decode step reads: all layer weights and the LM head; the
@@ -140,7 +142,7 @@ bool holds_model(const std::string& dir, const nlohmann::json& config) {
 int run_bench(int argc, char** argv) {
   const args a(argc, argv,
                {"geometry", "layers", "batch", "prompt", "gen", "dtype", "backend", "threads",
-                "dir", "matmul", "weights"},
+                "dir", "matmul", "launch", "weights"},
                {"json", "mmap"});
   const geometry g =
       geometry_by_name(a.get("geometry", "rodimus-plus-1.6b"), a.get_int("layers", 0, 0));
@@ -254,7 +256,8 @@ int run_bench(int argc, char** argv) {
                           {"decode_limit_ratio_best_step", ratio_best},
                           {"decode_limit_ratio_paired_median", ratio_paired},
                           {"load_average_1min", load_average()},
-                          {"quant", a.get("weights", "stored")}};
+                          {"quant", a.get("weights", "stored")},
+                          {"launch", a.get("launch", "overlapped")}};
     if (matmul_rate > 0) {
       out["matmul_limit"] = session.matmul_name;
       out["matmul_flops_per_s"] = matmul_rate;

@@ -1,7 +1,7 @@
 // The whole model on CUDA (tests/cases/model_cases.hpp, the bodies the host backends run): the
 // golden checkpoints in forward, decode and split modes, the tiny-coder's greedy ids, a state saved
-// on the GPU continued on the CPU (and back), batch invariance, and decode steps replayed from one
-// CUDA graph per batch size.
+// on the GPU continued on the CPU (and back), batch invariance, decode steps replayed from one
+// CUDA graph per batch size, and overlapped launches equal to serial ones bit for bit.
 //
 // Bound: 1e-3 * max(1, max|expected|) (issue 9). On CUDA every projection accumulates in f32 like
 // the CPU: the GEMV path reads f32 activations exactly; the cuBLAS path for 16-bit weights splits
@@ -15,6 +15,7 @@
 #include "support/cuda_support.hpp"
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <random>
 
@@ -110,6 +111,37 @@ TEST_CASE("cuda model: batch invariance, and one graph per decode batch size") {
   // replays.
   CHECK(gpu.graph_captures() <= 4);
   CHECK(gpu.graph_captures() >= 1);
+}
+
+TEST_CASE("cuda model: overlapped launches give the same bits as serial ones") {
+  // cuda_launch::overlapped lets each kernel start (and the GEMV load its weights) before the one
+  // before it has finished (backend/cuda/launch.cuh). A kernel that read or wrote before its wait
+  // would race with its predecessor and change logits; every kernel is deterministic, so the two
+  // modes must agree bit for bit. Prefill (cuBLAS and the prefill kernels) and graph-replayed
+  // decode steps at batch 1 and 3, on both golden architectures, random ids of a fresh seed.
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  auto g = test::rng(93);
+  for (const char* name : {"rodimus_tiny", "rodimus_plus_tiny"}) {
+    INFO(name);
+    const auto w = model_weights::load(test::golden_dir() + "/" + name);
+    const index_t V = w.config().vocab_size, T = 24;
+    auto serial_be = test::cuda_backend_with_context();
+    serial_be.launch = cuda_launch::serial;
+    auto overlapped_be = test::cuda_backend_with_context();
+    REQUIRE(overlapped_be.launch == cuda_launch::overlapped); // the default
+    model_runner<cuda<90>> serial(w, serial_be), overlapped(w, overlapped_be);
+    for (index_t B : {index_t(1), index_t(3)}) {
+      CAPTURE(B);
+      const auto ids = random_ids(g, std::size_t(B * T), V);
+      const auto a = sequence_logits(serial, ids, B, T, 9);
+      const auto b = sequence_logits(overlapped, ids, B, T, 9);
+      REQUIRE(a.size() == b.size());
+      std::size_t differ = 0;
+      for (std::size_t i = 0; i < a.size(); ++i)
+        differ += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
+      CHECK(differ == 0);
+    }
+  }
 }
 
 TEST_CASE("cuda model: a padding sequence or row (slot -1) leaves the others alone") {

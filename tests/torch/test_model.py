@@ -90,6 +90,35 @@ class GoldenLogits(unittest.TestCase):
                 self.assertEqual(int(state.seen[0]), 0, "the unused slot 0 was touched")
                 self.assertEqual(int(state.seen[B + 1]), T, "slot of sequence 0")
 
+    @unittest.skipUnless(hasattr(torch, "compile") and DEVICE.type == "cuda",
+                         "torch.compile of the model: PyTorch 2 on CUDA (the GPU machine)")
+    def test_torch_compile(self):
+        """torch.compile (inductor: the operators run as opaque kernels through their fake
+        implementations) of the whole forward and of a decode step: the compiled forward
+        reproduces the golden logits; compiled decode steps equal eager ones on a twin state."""
+        folder = "rodimus_plus_tiny"
+        expected = load_safetensors(os.path.join(GOLDEN, folder, "expected.safetensors"))
+        model = RodimusForCausalLM.from_pretrained(os.path.join(GOLDEN, folder), device=DEVICE)
+        ids, want = expected["input_ids"].to(DEVICE), expected["logits"]
+        with torch.no_grad():
+            logits = torch.compile(model)(ids).cpu()
+        err = (logits.double() - want.double()).abs().max().item()
+        bound = 1e-4 * max(1.0, want.abs().max().item())
+        self.assertLessEqual(err, bound, f"compiled forward: max|logits - expected| = {err:.3e}")
+
+        B, T = ids.shape
+        eager_state, compiled_state = model.make_state(B + 1, T), model.make_state(B + 1, T)
+        slots = torch.tensor(list(range(1, B + 1)) + [-1], dtype=torch.int32, device=DEVICE)
+        step = torch.compile(model.decode)
+        with torch.no_grad():
+            for t in range(min(T, 6)):
+                step_ids = torch.cat([ids[:, t], ids[:1, 0]])  # the last row is padding
+                a = model.decode(eager_state, step_ids, slots)[:B]
+                b = step(compiled_state, step_ids, slots)[:B]
+                d = (a.double() - b.double()).abs().max().item()
+                self.assertLessEqual(d, 1e-5 * max(1.0, a.abs().max().item()),
+                                     f"compiled decode step {t}: max|eager - compiled| = {d:.3e}")
+
 
 if __name__ == "__main__":
     unittest.main()

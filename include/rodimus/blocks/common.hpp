@@ -51,10 +51,10 @@ template <class Backend>
     }
     return status::fail(status_code::unsupported, "weight format");
   }
-  switch (w.type) {
-  case dtype::f32: return linear(be, linear_args<float, float>{x, w.view<float>(), y}, ws);
-  case dtype::bf16: return linear(be, linear_args<float, bf16>{x, w.view<bf16>(), y}, ws);
-  case dtype::f16: return linear(be, linear_args<float, f16>{x, w.view<f16>(), y}, ws);
+  switch (w.type) { // w_constant: model weights are written once, at load
+  case dtype::f32: return linear(be, linear_args<float, float>{x, w.view<float>(), y, true}, ws);
+  case dtype::bf16: return linear(be, linear_args<float, bf16>{x, w.view<bf16>(), y, true}, ws);
+  case dtype::f16: return linear(be, linear_args<float, f16>{x, w.view<f16>(), y, true}, ws);
   default: break;
   }
   return status::fail(status_code::unsupported, "weight dtype");
@@ -104,6 +104,21 @@ inline weight_matrix weight_rows(const weight_matrix& w, index_t first, index_t 
   weight_matrix r = w;
   r.data = static_cast<const unsigned char*>(w.data) + std::size_t(first) * w.row_bytes();
   r.rows = count;
+  return r;
+}
+
+/// `a` and `b` as one matrix of a.rows + b.rows rows when b's rows follow a's directly in memory
+/// (same dtype, format and columns; backend_weights and most checkpoints place a layer's
+/// projections back to back), else a matrix with data == nullptr. One-row calls (batch-1 decode)
+/// use it to read two projections of the same input in one linear call: each call has a fixed
+/// cost that is large against the few megabytes it reads.
+inline weight_matrix stacked_rows(const weight_matrix& a, const weight_matrix& b) noexcept {
+  weight_matrix r;
+  if (a.data != nullptr && b.data != nullptr && a.type == b.type && a.format == b.format &&
+      a.cols == b.cols && static_cast<const unsigned char*>(a.data) + a.bytes() == b.data) {
+    r = a;
+    r.rows = a.rows + b.rows;
+  }
   return r;
 }
 

@@ -88,7 +88,7 @@ std::size_t rodimus_mixer_workspace_bytes(const Backend& be, const model_config&
   const index_t M = tokens, E = cfg.d_inner(), N = cfg.mem_size, R = cfg.low_rank();
   std::size_t b = 0;
   for (index_t n :
-       {M * E, M * E, M * E, M * N, M * N, M * R, M * E, M * 2 * N, M * N, M * N, M * E})
+       {M * E, M * E, M * E, M * N, M * N, M * 2 * N, M * R, M * E, M * N, M * N, M * E})
     b += block_arena::bytes(n);
   // The GLA call and the projections take their temporaries from what the buffers leave, one at
   // a time: room for the larger.
@@ -118,9 +118,9 @@ template <class Backend>
   float* c = ar.floats(M * E);       // (M, E)
   float* r = ar.floats(M * N);       // (M, N)
   float* k = ar.floats(M * N);       // (M, N)
+  float* psi = ar.floats(M * 2 * N); // (M, 2N); right after r, k: one row reads them in one call
   float* h = ar.floats(M * R);       // (M, R)
   float* u = ar.floats(M * E);       // (M, E)
-  float* psi = ar.floats(M * 2 * N); // (M, 2N)
   float* k_hat = ar.floats(M * N);   // (M, N)
   float* decay = ar.floats(M * N);   // (M, N)
   float* o = ar.floats(M * E);       // (M, E)
@@ -165,8 +165,14 @@ template <class Backend>
   }
   const auto cv = make_view(static_cast<const float*>(c), M, E);
 
-  // 5. r, k from the conv output (one call for one row, as for x and g).
-  if (M == 1 && k == r + N && w.in_proj.rows == 2 * N) {
+  // 5. r, k from the conv output (one call for one row, as for x and g), and 7. the memory gates
+  // from the same input: with one row and in_proj, mem_gate back to back, one call for all four.
+  const weight_matrix in_and_gates = stacked_rows(w.in_proj, w.mem_gate);
+  const bool one_call = M == 1 && k == r + N && psi == k + N && w.in_proj.rows == 2 * N &&
+                        in_and_gates.data != nullptr;
+  if (one_call) {
+    RODIMUS_TRY(linear_weight(be, cv, in_and_gates, make_view(r, M, 4 * N), ar.rest()));
+  } else if (M == 1 && k == r + N && w.in_proj.rows == 2 * N) {
     RODIMUS_TRY(linear_weight(be, cv, w.in_proj, make_view(r, M, 2 * N), ar.rest()));
   } else {
     RODIMUS_TRY(linear_weight(be, cv, weight_rows(w.in_proj, 0, N), make_view(r, M, N), ar.rest()));
@@ -181,8 +187,9 @@ template <class Backend>
   RODIMUS_TRY(channel_gate(be, channel_gate_args{make_view(u, M, E), w.ch_gate_bias,
                                                  make_view(static_cast<const float*>(x), M, E)}));
 
-  // 7-9. memory gates and DDTS.
-  RODIMUS_TRY(linear_weight(be, cv, w.mem_gate, make_view(psi, M, 2 * N), ar.rest()));
+  // 7-9. memory gates (unless read with in_proj above) and DDTS.
+  if (!one_call)
+    RODIMUS_TRY(linear_weight(be, cv, w.mem_gate, make_view(psi, M, 2 * N), ar.rest()));
   ddts_args<float> da;
   da.gate_preact = make_view(static_cast<const float*>(psi), M, 2 * N);
   da.gate_bias = w.mem_gate_bias;

@@ -76,9 +76,15 @@ template <class Backend>
   float* v = ar.floats(M * Hv * dh); // (M, Hv, d_h)
   float* o = ar.floats(M * H * dh);  // (M, H, d_h)
   RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
-  RODIMUS_TRY(linear_weight(be, in, w.q_proj, make_view(q, M, H * dh), ar.rest()));
-  RODIMUS_TRY(linear_weight(be, in, w.k_proj, make_view(k, M, Hk * dh), ar.rest()));
-  RODIMUS_TRY(linear_weight(be, in, w.v_proj, make_view(v, M, Hv * dh), ar.rest()));
+  // One row (batch-1 decode) with q, k, v projections back to back: one call reads all three.
+  const weight_matrix qkv = stacked_rows(stacked_rows(w.q_proj, w.k_proj), w.v_proj);
+  if (M == 1 && k == q + H * dh && v == k + Hk * dh && qkv.data != nullptr) {
+    RODIMUS_TRY(linear_weight(be, in, qkv, make_view(q, M, (H + Hk + Hv) * dh), ar.rest()));
+  } else {
+    RODIMUS_TRY(linear_weight(be, in, w.q_proj, make_view(q, M, H * dh), ar.rest()));
+    RODIMUS_TRY(linear_weight(be, in, w.k_proj, make_view(k, M, Hk * dh), ar.rest()));
+    RODIMUS_TRY(linear_weight(be, in, w.v_proj, make_view(v, M, Hv * dh), ar.rest()));
+  }
 
   // RoPE on q and k at absolute positions (decode: row n is sequence n with T = 1).
   const index_t B = lay.decode ? M : 1, T = lay.decode ? 1 : M;

@@ -99,8 +99,10 @@ void for_each_weight(model_weight_views& w, bool tied, OnMatrix&& f, OnVector&& 
   g(w.norm_f);
   for (layer_weights& L : w.layers) {
     g(L.mixer_norm);
-    for (weight_matrix* m : {&L.mixer.fc, &L.mixer.out_proj, &L.mixer.in_proj,
-                             &L.mixer.ch_gate_down, &L.mixer.ch_gate_up, &L.mixer.mem_gate})
+    // in_proj then mem_gate: both read the conv output, and a copy that places them back to back
+    // lets a one-row call read them as one matrix (blocks/common.hpp: stacked_rows).
+    for (weight_matrix* m : {&L.mixer.fc, &L.mixer.out_proj, &L.mixer.in_proj, &L.mixer.mem_gate,
+                             &L.mixer.ch_gate_down, &L.mixer.ch_gate_up})
       f(*m);
     for (weight_vector* v :
          {&L.mixer.act_norm, &L.mixer.conv_weight, &L.mixer.conv_bias, &L.mixer.residual_weight,

@@ -16,6 +16,10 @@ template <class Act, class Weight> struct linear_args {
   tensor_view<const Act, 2> x;    // (M, K)
   tensor_view<const Weight, 2> w; // (N, K)
   tensor_view<Act, 2> y;          // (M, N) written
+  /// A promise that no kernel writes w while this call may run (model weights, set once at load).
+  /// The CUDA GEMV then loads its first weights before the kernel launched just before it has
+  /// finished (cuda_launch::overlapped, backend/cuda/launch.cuh); the host backends ignore it.
+  bool w_constant = false;
 };
 
 /// Validation shared by every backend.

@@ -29,6 +29,7 @@ __device__ inline std::uint64_t warp_max_key(std::uint64_t k) noexcept {
 
 template <int Threads>
 __global__ void __launch_bounds__(Threads) argmax_rows_kernel(const argmax_rows_args a) {
+  begin_after_prior_kernels();
   __shared__ std::uint64_t partial[Threads / 32];
   const index_t M = a.in.shape[0], V = a.in.shape[1], s = a.in.stride[1];
   const int tid = int(threadIdx.x);
@@ -72,8 +73,8 @@ template <int Sm>
   const index_t M = a.in.shape[0];
   if (M == 0) return status::success();
   constexpr int threads = 512;
-  detail::argmax_rows_kernel<threads><<<detail::rows_grid(M), threads, 0, be.stream>>>(a);
-  RODIMUS_CUDA_TRY(cudaGetLastError());
+  RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be), detail::argmax_rows_kernel<threads>,
+                                  detail::rows_grid(M), threads, 0, a));
   return status::success();
 }
 

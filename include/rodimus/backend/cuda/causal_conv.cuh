@@ -114,6 +114,7 @@ template <int RegW, int Threads, class Act>
 __global__ void __launch_bounds__(Threads)
     causal_conv_kernel(const causal_conv_args<Act> a, const index_t N, const index_t chunks,
                        const index_t tokens, const index_t ctiles) {
+  begin_after_prior_kernels();
   static_assert(RegW == 0 || RegW >= 2, "RegW: 0 (taps from memory) or >= 2");
   const index_t B = a.x.shape[0], T = a.x.shape[1], C = a.x.shape[2], W = a.weight.shape[1];
   const index_t P = conv_state_rows(a);
@@ -184,6 +185,7 @@ __global__ void __launch_bounds__(Threads)
 /// Kernel 2 of the prefill: the final state, one thread per (sequence, channel), ascending w.
 template <class Act>
 __global__ void causal_conv_state_kernel(const causal_conv_args<Act> a, const index_t N) {
+  begin_after_prior_kernels();
   const index_t T = a.x.shape[1], C = a.x.shape[2], W = a.weight.shape[1];
   const index_t P = conv_state_rows(a);
   const index_t n_items = N * C;
@@ -209,6 +211,7 @@ __global__ void causal_conv_state_kernel(const causal_conv_args<Act> a, const in
 /// overwritten (any W).
 template <int RegW, class Act>
 __global__ void causal_conv_step_kernel(const causal_conv_step_args<Act> a) {
+  begin_after_prior_kernels();
   const index_t B = a.x.shape[0], C = a.x.shape[1], W = a.weight.shape[1], P = a.state.shape[0];
   const index_t n_items = B * C;
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n_items;
@@ -261,18 +264,18 @@ template <int Sm, class Act>
       const index_t ctiles = (C + NT - 1) / NT;
       const unsigned grid = detail::rows_grid(B * chunks * ctiles);
       if (W <= policy::register_width)
-        detail::causal_conv_kernel<policy::register_width, NT, Act>
-            <<<grid, NT, 0, be.stream>>>(a, N, chunks, policy::tokens, ctiles);
+        RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be),
+                                        detail::causal_conv_kernel<policy::register_width, NT, Act>,
+                                        grid, NT, 0, a, N, chunks, policy::tokens, ctiles));
       else
-        detail::causal_conv_kernel<0, NT, Act>
-            <<<grid, NT, 0, be.stream>>>(a, N, chunks, policy::tokens, ctiles);
-      RODIMUS_CUDA_TRY(cudaGetLastError());
+        RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be),
+                                        detail::causal_conv_kernel<0, NT, Act>, grid, NT, 0, a, N,
+                                        chunks, policy::tokens, ctiles));
     }
     if (a.final_state.data && N > 0 && C > 0) {
       constexpr int ST = policy::step_threads;
-      detail::causal_conv_state_kernel<Act>
-          <<<detail::elements_grid(N * C, ST), ST, 0, be.stream>>>(a, N);
-      RODIMUS_CUDA_TRY(cudaGetLastError());
+      RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be), detail::causal_conv_state_kernel<Act>,
+                                      detail::elements_grid(N * C, ST), ST, 0, a, N));
     }
     return status::success();
   }
@@ -294,10 +297,12 @@ template <int Sm, class Act>
     if (n == 0) return status::success();
     const unsigned grid = detail::elements_grid(n, ST);
     if (a.weight.shape[1] <= policy::register_width)
-      detail::causal_conv_step_kernel<policy::register_width, Act><<<grid, ST, 0, be.stream>>>(a);
+      RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be),
+                                      detail::causal_conv_step_kernel<policy::register_width, Act>,
+                                      grid, ST, 0, a));
     else
-      detail::causal_conv_step_kernel<0, Act><<<grid, ST, 0, be.stream>>>(a);
-    RODIMUS_CUDA_TRY(cudaGetLastError());
+      RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be),
+                                      detail::causal_conv_step_kernel<0, Act>, grid, ST, 0, a));
     return status::success();
   }
 }

@@ -17,6 +17,7 @@ namespace detail {
 
 /// Sm: only to make the kernel a template (one definition across translation units).
 template <int Sm> __global__ void channel_gate_kernel(const channel_gate_args a) {
+  begin_after_prior_kernels();
   const index_t E = a.u.shape[1], n = a.u.shape[0] * E;
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += index_t(gridDim.x) * blockDim.x) {
@@ -33,8 +34,8 @@ template <int Sm>
   const index_t n = a.u.numel();
   if (n == 0) return status::success();
   constexpr int threads = 256;
-  detail::channel_gate_kernel<Sm><<<detail::elements_grid(n, threads), threads, 0, be.stream>>>(a);
-  RODIMUS_CUDA_TRY(cudaGetLastError());
+  RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be), detail::channel_gate_kernel<Sm>,
+                                  detail::elements_grid(n, threads), threads, 0, a));
   return status::success();
 }
 

@@ -33,14 +33,25 @@ struct cuda_context;
 ///            softmax weights rounded to bf16 once, f32 accumulation and softmax).
 enum class cuda_matmul : unsigned char { exact, rounded };
 
+/// How consecutive kernels on the stream are launched (backend/cuda/launch.cuh):
+///   overlapped  programmatic dependent launch on sm_90 and newer (the default): a kernel is
+///               scheduled while the one before it finishes and runs what depends on no earlier
+///               kernel (the GEMV's first weight loads) before it waits for that kernel's results;
+///               hides most of the launch gap and the first memory round trip of each kernel,
+///               which is much of a batch-1 decode step. The same bits as serial.
+///   serial      each kernel is scheduled after the previous one has finished (plain stream
+///               order; what older GPUs always do).
+enum class cuda_launch : unsigned char { overlapped, serial };
+
 /// CUDA backend for compute capability Sm/10 (completes the declaration in core/backend.hpp).
 /// `stream`: where every kernel of a call is queued; `context`: the handles of the calls that need
 /// one (nullptr where none is used; such a call then returns null_pointer "context"); `matmul`:
-/// see cuda_matmul.
+/// see cuda_matmul; `launch`: see cuda_launch.
 template <int Sm = 90> struct cuda {
   cudaStream_t stream = nullptr;
   cuda_context* context = nullptr;
   cuda_matmul matmul = cuda_matmul::exact;
+  cuda_launch launch = cuda_launch::overlapped;
 };
 
 namespace detail {

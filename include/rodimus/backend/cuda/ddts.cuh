@@ -24,6 +24,7 @@ namespace detail {
 
 template <class Rows, class Act>
 __global__ void __launch_bounds__(Rows::threads) ddts_kernel(const ddts_args<Act> a) {
+  begin_after_prior_kernels();
   __shared__ float scratch[32];
   const index_t M = a.gate_preact.shape[0], N = a.gate_preact.shape[1] / 2;
   const index_t lane = Rows::lane();
@@ -53,10 +54,12 @@ template <int Sm, class Act>
   using P = detail::row_policy;
   if (N <= P::warp_row_max) {
     using R = P::warp_rows;
-    detail::ddts_kernel<R, Act><<<R::grid(M), R::threads, 0, be.stream>>>(a);
+    RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be), detail::ddts_kernel<R, Act>, R::grid(M),
+                                    R::threads, 0, a));
   } else {
     using R = P::cta_rows;
-    detail::ddts_kernel<R, Act><<<R::grid(M), R::threads, 0, be.stream>>>(a);
+    RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be), detail::ddts_kernel<R, Act>, R::grid(M),
+                                    R::threads, 0, a));
   }
   RODIMUS_CUDA_TRY(cudaGetLastError());
   return status::success();

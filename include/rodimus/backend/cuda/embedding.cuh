@@ -20,6 +20,7 @@ namespace rodimus {
 namespace detail {
 
 template <class Table> __global__ void embedding_kernel(const embedding_args<Table> a) {
+  begin_after_prior_kernels();
   const index_t M = a.num_ids, V = a.table.shape[0], D = a.table.shape[1];
   for (index_t m = blockIdx.x; m < M; m += gridDim.x) {
     const std::int64_t id = a.ids[m];
@@ -40,8 +41,8 @@ template <int Sm, class Table>
   RODIMUS_TRY(embedding_check(a));
   if (a.out.numel() == 0) return status::success();
   constexpr int threads = 256;
-  detail::embedding_kernel<Table><<<detail::rows_grid(a.num_ids), threads, 0, be.stream>>>(a);
-  RODIMUS_CUDA_TRY(cudaGetLastError());
+  RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be), detail::embedding_kernel<Table>,
+                                  detail::rows_grid(a.num_ids), threads, 0, a));
   return status::success();
 }
 

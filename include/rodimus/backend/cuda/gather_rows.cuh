@@ -20,6 +20,7 @@ namespace detail {
 
 /// Sm: only to make the kernel a template (one definition across translation units).
 template <int Sm> __global__ void gather_rows_kernel(const gather_rows_args a) {
+  begin_after_prior_kernels();
   const index_t R = a.num_rows, M = a.in.shape[0], D = a.in.shape[1];
   for (index_t i = blockIdx.x; i < R; i += gridDim.x) {
     const std::int64_t r = a.rows[i];
@@ -41,8 +42,8 @@ template <int Sm>
   RODIMUS_TRY(gather_rows_check(a));
   if (a.out.numel() == 0) return status::success();
   constexpr int threads = 256;
-  detail::gather_rows_kernel<Sm><<<detail::rows_grid(a.num_rows), threads, 0, be.stream>>>(a);
-  RODIMUS_CUDA_TRY(cudaGetLastError());
+  RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be), detail::gather_rows_kernel<Sm>,
+                                  detail::rows_grid(a.num_rows), threads, 0, a));
   return status::success();
 }
 

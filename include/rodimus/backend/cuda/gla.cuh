@@ -51,6 +51,7 @@
 
 #include "rodimus/backend/cuda/cuda.cuh"
 #include "rodimus/backend/cuda/gla_decode.cuh"
+#include "rodimus/backend/cuda/launch.cuh"
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
@@ -115,6 +116,7 @@ __device__ bool gla_cuda_locate(const gla_args<Act, Gate, float>& a, index_t n,
 template <int MaxK, int W, class Act, class Gate>
 __global__ void __launch_bounds__(kGlaPrefillThreads)
     gla_scan_kernel(const gla_args<Act, Gate, float> a, const index_t tiles) {
+  begin_after_prior_kernels();
   constexpr int Threads = kGlaPrefillThreads, Warps = Threads / 32, BV = 32 * W;
   constexpr int RK = MaxK / Warps; // state rows per thread
   constexpr int TB = kGlaScanBlock;
@@ -216,24 +218,23 @@ __global__ void __launch_bounds__(kGlaPrefillThreads)
 }
 
 template <int MaxK, int W, class Act, class Gate>
-status gla_scan_launch(const gla_args<Act, Gate, float>& a, cudaStream_t stream) noexcept {
+status gla_scan_launch(const gla_args<Act, Gate, float>& a, const launch_target& on) noexcept {
   constexpr int BV = 32 * W;
   const index_t rows = gla_num_seqs(a) * a.q.shape[1];
   const index_t tiles = (a.v.shape[3] + BV - 1) / BV;
   RODIMUS_REQUIRE(rows <= index_t(0x7fffffff) / tiles, unsupported, "q"); // grid size limit
-  gla_scan_kernel<MaxK, W, Act, Gate>
-      <<<unsigned(rows * tiles), kGlaPrefillThreads, 0, stream>>>(a, tiles);
-  RODIMUS_CUDA_TRY(cudaGetLastError());
+  RODIMUS_CUDA_TRY(launch(on, gla_scan_kernel<MaxK, W, Act, Gate>, unsigned(rows * tiles),
+                          kGlaPrefillThreads, 0, a, tiles));
   return status::success();
 }
 
 template <int W, class Act, class Gate>
-status gla_scan_dispatch(const gla_args<Act, Gate, float>& a, cudaStream_t stream) noexcept {
+status gla_scan_dispatch(const gla_args<Act, Gate, float>& a, const launch_target& on) noexcept {
   const index_t K = a.q.shape[3];
-  if (K <= 32) return gla_scan_launch<32, W>(a, stream);
-  if (K <= 64) return gla_scan_launch<64, W>(a, stream);
-  if (K <= 128) return gla_scan_launch<128, W>(a, stream);
-  if (K <= 256) return gla_scan_launch<256, W>(a, stream);
+  if (K <= 32) return gla_scan_launch<32, W>(a, on);
+  if (K <= 64) return gla_scan_launch<64, W>(a, on);
+  if (K <= 128) return gla_scan_launch<128, W>(a, on);
+  if (K <= 256) return gla_scan_launch<256, W>(a, on);
   return status::fail(status_code::unsupported, "q");
 }
 
@@ -265,6 +266,7 @@ template <int C, int BV> struct gla_chunk_smem {
 template <int C, int BV, class Act, class Gate>
 __global__ void __launch_bounds__(kGlaPrefillThreads)
     gla_chunked_kernel(const gla_args<Act, Gate, float> a, const index_t tiles) {
+  begin_after_prior_kernels();
   using layout = gla_chunk_smem<C, BV>;
   constexpr int Threads = kGlaPrefillThreads, KS = layout::KS, P = layout::P, LD = layout::LD;
   constexpr int RS = Threads / BV; // threads per column: row stride of the thread maps
@@ -431,7 +433,7 @@ __global__ void __launch_bounds__(kGlaPrefillThreads)
 }
 
 template <int C, int BV, class Act, class Gate>
-status gla_chunked_launch(const gla_args<Act, Gate, float>& a, cudaStream_t stream) noexcept {
+status gla_chunked_launch(const gla_args<Act, Gate, float>& a, const launch_target& on) noexcept {
   using layout = gla_chunk_smem<C, BV>;
   const index_t rows = gla_num_seqs(a) * a.q.shape[1];
   const index_t tiles = (a.v.shape[3] + BV - 1) / BV;
@@ -441,9 +443,8 @@ status gla_chunked_launch(const gla_args<Act, Gate, float>& a, cudaStream_t stre
   // from several threads cannot lower it under each other.
   RODIMUS_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         int(layout::bytes(256))));
-  kernel<<<unsigned(rows * tiles), kGlaPrefillThreads, layout::bytes(a.q.shape[3]), stream>>>(
-      a, tiles);
-  RODIMUS_CUDA_TRY(cudaGetLastError());
+  RODIMUS_CUDA_TRY(launch(on, kernel, unsigned(rows * tiles), kGlaPrefillThreads,
+                          layout::bytes(a.q.shape[3]), a, tiles));
   return status::success();
 }
 
@@ -451,17 +452,14 @@ status gla_chunked_launch(const gla_args<Act, Gate, float>& a, cudaStream_t stre
 /// for C = 128 (a 64-column tile of it would not fit in shared memory).
 template <class Policy, class Act, class Gate>
 status gla_chunked_dispatch(const gla_args<Act, Gate, float>& a, int chunk,
-                            cudaStream_t stream) noexcept {
+                            const launch_target& on) noexcept {
   const index_t rows = gla_num_seqs(a) * a.q.shape[1];
   const bool wide = rows * ((a.v.shape[3] + 63) / 64) >= Policy::wide_min_ctas;
   switch (chunk) {
-  case 16:
-    return wide ? gla_chunked_launch<16, 64>(a, stream) : gla_chunked_launch<16, 32>(a, stream);
-  case 32:
-    return wide ? gla_chunked_launch<32, 64>(a, stream) : gla_chunked_launch<32, 32>(a, stream);
-  case 64:
-    return wide ? gla_chunked_launch<64, 64>(a, stream) : gla_chunked_launch<64, 32>(a, stream);
-  case 128: return gla_chunked_launch<128, 32>(a, stream);
+  case 16: return wide ? gla_chunked_launch<16, 64>(a, on) : gla_chunked_launch<16, 32>(a, on);
+  case 32: return wide ? gla_chunked_launch<32, 64>(a, on) : gla_chunked_launch<32, 32>(a, on);
+  case 64: return wide ? gla_chunked_launch<64, 64>(a, on) : gla_chunked_launch<64, 32>(a, on);
+  case 128: return gla_chunked_launch<128, 32>(a, on);
   default: return status::fail(status_code::unsupported, "chunk_size");
   }
 }
@@ -495,8 +493,8 @@ template <int Sm, class Act, class Gate, class State>
     const index_t rows = gla_num_seqs(a) * a.q.shape[1];
     if (rows == 0) return status::success();
     const bool wide = rows * ((a.v.shape[3] + 63) / 64) >= gla_prefill_policy<Sm>::wide_min_ctas;
-    return wide ? detail::gla_scan_dispatch<2>(a, backend.stream)
-                : detail::gla_scan_dispatch<1>(a, backend.stream);
+    return wide ? detail::gla_scan_dispatch<2>(a, detail::launch_on(backend))
+                : detail::gla_scan_dispatch<1>(a, detail::launch_on(backend));
   }
 }
 
@@ -513,7 +511,8 @@ template <int Sm, class Act, class Gate, class State>
     RODIMUS_REQUIRE(a.q.shape[3] <= 256, unsupported, "q");
     const index_t rows = gla_num_seqs(a) * a.q.shape[1];
     if (rows == 0) return status::success();
-    return detail::gla_chunked_dispatch<gla_prefill_policy<Sm>>(a, chunk_size, backend.stream);
+    return detail::gla_chunked_dispatch<gla_prefill_policy<Sm>>(a, chunk_size,
+                                                                detail::launch_on(backend));
   }
 }
 

@@ -32,6 +32,7 @@
 #include <type_traits>
 
 #include "rodimus/backend/cuda/cuda.cuh"
+#include "rodimus/backend/cuda/launch.cuh"
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
@@ -75,6 +76,7 @@ template <int MaxK, int BV, int W, int Threads> struct gla_decode_tile {
 template <int MaxK, int BV, int W, int Threads, int MinBlocks, class Act, class Gate>
 __global__ void __launch_bounds__(Threads, MinBlocks)
     gla_decode_kernel(const gla_decode_args<Act, Gate, float> a, const index_t tiles) {
+  begin_after_prior_kernels();
   using tile = gla_decode_tile<MaxK, BV, W, Threads>;
   __shared__ float s_q[MaxK];                          // scale * q
   __shared__ float s_k[MaxK];                          // k
@@ -187,25 +189,25 @@ __global__ void __launch_bounds__(Threads, MinBlocks)
 
 template <int MaxK, int BV, int W, int Threads,
           int MinBlocks = gla_decode_tile<MaxK, BV, W, Threads>::min_blocks, class Act, class Gate>
-status gla_decode_launch(const gla_decode_args<Act, Gate, float>& a, cudaStream_t stream) noexcept {
+status gla_decode_launch(const gla_decode_args<Act, Gate, float>& a,
+                         const launch_target& on) noexcept {
   const index_t rows = a.q.shape[0] * a.q.shape[1], V = a.v.shape[2];
   const index_t tiles = (V + BV - 1) / BV;
   RODIMUS_REQUIRE(rows <= index_t(0x7fffffff) / tiles, unsupported, "q"); // grid size limit
-  gla_decode_kernel<MaxK, BV, W, Threads, MinBlocks, Act, Gate>
-      <<<unsigned(rows * tiles), Threads, 0, stream>>>(a, tiles);
-  RODIMUS_CUDA_TRY(cudaGetLastError());
+  RODIMUS_CUDA_TRY(launch(on, gla_decode_kernel<MaxK, BV, W, Threads, MinBlocks, Act, Gate>,
+                          unsigned(rows * tiles), Threads, 0, a, tiles));
   return status::success();
 }
 
 /// The one runtime-to-compile-time switch: K to the smallest supported MaxK >= K.
 template <int BV, int W, int Threads, class Act, class Gate>
 status gla_decode_dispatch(const gla_decode_args<Act, Gate, float>& a,
-                           cudaStream_t stream) noexcept {
+                           const launch_target& on) noexcept {
   const index_t K = a.q.shape[2];
-  if (K <= 32) return gla_decode_launch<32, BV, W, Threads>(a, stream);
-  if (K <= 64) return gla_decode_launch<64, BV, W, Threads>(a, stream);
-  if (K <= 128) return gla_decode_launch<128, BV, W, Threads>(a, stream);
-  if (K <= 256) return gla_decode_launch<256, BV, W, Threads>(a, stream);
+  if (K <= 32) return gla_decode_launch<32, BV, W, Threads>(a, on);
+  if (K <= 64) return gla_decode_launch<64, BV, W, Threads>(a, on);
+  if (K <= 128) return gla_decode_launch<128, BV, W, Threads>(a, on);
+  if (K <= 256) return gla_decode_launch<256, BV, W, Threads>(a, on);
   return status::fail(status_code::unsupported, "q");
 }
 
@@ -236,11 +238,12 @@ template <int Sm, class Act, class Gate, class State>
                      st.stride[1] % 4 == 0 && st.stride[0] % 4 == 0 &&
                      reinterpret_cast<std::uintptr_t>(st.data) % 16 == 0;
     constexpr int NT = policy::narrow_threads, WT = policy::wide_threads;
-    if (!vec) return detail::gla_decode_dispatch<policy::narrow_tile, 1, NT>(a, backend.stream);
+    if (!vec)
+      return detail::gla_decode_dispatch<policy::narrow_tile, 1, NT>(a, detail::launch_on(backend));
     const index_t wide_ctas = rows * ((V + policy::wide_tile - 1) / policy::wide_tile);
     if (wide_ctas >= policy::wide_min_ctas)
-      return detail::gla_decode_dispatch<policy::wide_tile, 4, WT>(a, backend.stream);
-    return detail::gla_decode_dispatch<policy::narrow_tile, 4, NT>(a, backend.stream);
+      return detail::gla_decode_dispatch<policy::wide_tile, 4, WT>(a, detail::launch_on(backend));
+    return detail::gla_decode_dispatch<policy::narrow_tile, 4, NT>(a, detail::launch_on(backend));
   }
 }
 

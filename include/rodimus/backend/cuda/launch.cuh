@@ -1,18 +1,92 @@
-// Launch helpers shared by the CUDA kernels: grid sizes for row-wise and element-wise kernels, and
-// the check after a launch.
+// Launch helpers shared by the CUDA kernels: grid sizes for row-wise and element-wise kernels, the
+// launch itself, and the two instructions of an overlapped launch.
 //
 //   rows_grid(M)                 one CTA per row, rows beyond the grid limit looped by the kernel
 //   elements_grid(n, threads)    a grid-stride loop's CTAs for n elements
-//   RODIMUS_CUDA_TRY(cudaGetLastError()) after every launch (backend/cuda/cuda.cuh)
+//   launch_on(be)                the stream and launch mode of a call (cuda<Sm>::launch)
+//   launch(on, kernel, grid, block, smem, args...)
+//                                every kernel of the library is launched through this (then
+//                                RODIMUS_CUDA_TRY(cudaGetLastError()), backend/cuda/cuda.cuh)
+//   wait_for_prior_kernels()     every kernel calls it before it reads anything an earlier
+//                                kernel may have written, or writes anything at all
+//   let_next_kernel_start()      every kernel calls it right after that wait
+//
+// Overlapped launches (cuda_launch::overlapped, sm_90 and newer) are CUDA's programmatic dependent
+// launch: a kernel launched with the attribute may be scheduled as soon as every CTA of the kernel
+// before it has called let_next_kernel_start(), instead of after that kernel has finished; its CTAs
+// then run up to wait_for_prior_kernels(), which returns once the earlier kernel has completed and
+// its writes are visible. A kernel may do only what depends on no earlier kernel before the wait:
+// the GEMV loads its first weights there (weights are never written by a kernel), the others wait
+// first. The rule that makes the chain safe: every kernel waits (at least one thread of a CTA that
+// stays until the kernel ends), so a kernel completes only after all kernels before it; and it
+// lets the next one start only after its own wait, so at most two kernels overlap. Without the
+// attribute (cuda_launch::serial, older GPUs, a kernel of another library in between) the wait is
+// an instruction that returns at once: the results are the same bits either way.
 #pragma once
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 
+#include "rodimus/backend/cuda/cuda.cuh"
 #include "rodimus/core/tensor_view.hpp"
 
 namespace rodimus::detail {
+
+/// Where and how a call's kernels are launched.
+struct launch_target {
+  cudaStream_t stream = nullptr;
+  bool overlapped = false; // programmatic dependent launch (see the top of this file)
+};
+
+template <int Sm> launch_target launch_on(const cuda<Sm>& be) noexcept {
+  return {be.stream, Sm >= 90 && be.launch == cuda_launch::overlapped};
+}
+
+/// Launches kernel(args...) with grid x block threads and smem bytes of dynamic shared memory on
+/// on.stream, with the programmatic-serialisation attribute when on.overlapped. Returns the
+/// launch's error (also left for cudaGetLastError()).
+template <class... Params, class... Args>
+cudaError_t launch(const launch_target& on, void (*kernel)(Params...), dim3 grid, dim3 block,
+                   std::size_t smem, Args&&... args) noexcept {
+  cudaLaunchAttribute overlap[1] = {};
+  overlap[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  overlap[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = on.stream;
+  config.attrs = overlap;
+  config.numAttrs = on.overlapped ? 1u : 0u;
+  return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+}
+
+/// Blocks the calling thread until the kernels launched before this one on the stream have
+/// completed and their memory is visible (griddepcontrol.wait; returns at once when the kernel was
+/// not launched overlapped, and compiles to nothing before sm_90).
+__device__ __forceinline__ void wait_for_prior_kernels() noexcept {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+/// Lets the next overlapped kernel on the stream be scheduled once every CTA of this one has called
+/// it (griddepcontrol.launch_dependents). It does not publish any memory: the next kernel still
+/// waits for this one's completion before it reads.
+__device__ __forceinline__ void let_next_kernel_start() noexcept {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+/// The prologue of every kernel that has nothing to do before its wait.
+__device__ __forceinline__ void begin_after_prior_kernels() noexcept {
+  wait_for_prior_kernels();
+  let_next_kernel_start();
+}
 
 /// Largest grid.x used by the library's kernels: enough CTAs to fill any GPU several times over;
 /// kernels loop over the rest (grid-stride), so no size overflows a launch.

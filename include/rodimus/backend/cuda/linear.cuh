@@ -254,6 +254,17 @@ __global__ void __launch_bounds__(Warps * 32) linear_gemv_kernel(const linear_ar
   const index_t item_hi =
       KS == 1 ? items : (item_lo + per_slice < items ? item_lo + per_slice : items);
   const index_t rounds = (groups + per_cta - 1) / per_cta;
+  // Overlapped launch (launch.cuh): with a.w_constant the first weight loads of this thread are
+  // issued before the wait; x is read and y written only after it.
+  bool waited = false;
+  const auto wait_once = [&waited] {
+    if (!waited) {
+      wait_for_prior_kernels();
+      let_next_kernel_start();
+      waited = true;
+    }
+  };
+  if (!a.w_constant) wait_once();
 
   // Uniform over the CTA (a K split meets at __syncthreads), each warp on group g when g < groups.
   for (index_t round = blockIdx.x; round < rounds; round += gridDim.x) {
@@ -291,6 +302,7 @@ __global__ void __launch_bounds__(Warps * 32) linear_gemv_kernel(const linear_ar
             }
           }
         }
+        wait_once();
 #pragma unroll
         for (int u = 0; u < U; ++u) {
           const index_t j = base + u * 32 + lane;
@@ -332,6 +344,7 @@ __global__ void __launch_bounds__(Warps * 32) linear_gemv_kernel(const linear_ar
         }
       }
 
+      wait_once();         // a thread without items still reads x below or writes y
       if constexpr (Vec) { // columns [kv, K): fewer than VEC, one per lane (inner strides are 1)
         const index_t k = kv + lane;
         if (active && slice == 0 && k < K) {
@@ -371,6 +384,7 @@ __global__ void __launch_bounds__(Warps * 32) linear_gemv_kernel(const linear_ar
       }
     }
   }
+  wait_once(); // every thread waits (launch.cuh: a kernel ends only after the ones before it)
 }
 
 /// Whether the GEMV kernel may use 16-byte pieces (see linear_gemv_kernel).
@@ -387,7 +401,7 @@ bool linear_gemv_vec(const linear_args<Act, Weight>& a) noexcept {
 }
 
 template <int Sm, int MR, int R, bool Vec, class Act, class Weight>
-status linear_gemv_launch(const linear_args<Act, Weight>& a, cudaStream_t stream) noexcept {
+status linear_gemv_launch(const linear_args<Act, Weight>& a, const launch_target& on) noexcept {
   using policy = linear_policy<Sm>;
   const index_t groups = (a.w.shape[0] + R - 1) / R;
   auto grid_for = [](index_t ctas) {
@@ -395,12 +409,14 @@ status linear_gemv_launch(const linear_args<Act, Weight>& a, cudaStream_t stream
   };
   if (groups < policy::gemv_split_below_groups) { // a CTA per row group, K split over its warps
     constexpr int warps = policy::gemv_split_warps;
-    linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, warps, Vec>
-        <<<grid_for(groups), warps * 32, 0, stream>>>(a);
+    RODIMUS_CUDA_TRY(
+        launch(on, linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, warps, Vec>,
+               grid_for(groups), warps * 32, 0, a));
   } else {
     constexpr int warps = policy::gemv_warps;
-    linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, 1, Vec>
-        <<<grid_for((groups + warps - 1) / warps), warps * 32, 0, stream>>>(a);
+    RODIMUS_CUDA_TRY(
+        launch(on, linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, 1, Vec>,
+               grid_for((groups + warps - 1) / warps), warps * 32, 0, a));
   }
   RODIMUS_CUDA_TRY(cudaGetLastError());
   return status::success();
@@ -409,20 +425,21 @@ status linear_gemv_launch(const linear_args<Act, Weight>& a, cudaStream_t stream
 /// The runtime-to-compile-time switch: x rows per pass (MR) and weight rows per warp (R) from M,
 /// 16-byte pieces or single elements from the strides and alignment.
 template <int Sm, int MR, int R, class Act, class Weight>
-status linear_gemv_vec_dispatch(const linear_args<Act, Weight>& a, cudaStream_t stream) noexcept {
-  if (linear_gemv_vec(a)) return linear_gemv_launch<Sm, MR, R, true>(a, stream);
-  return linear_gemv_launch<Sm, MR, R, false>(a, stream);
+status linear_gemv_vec_dispatch(const linear_args<Act, Weight>& a,
+                                const launch_target& on) noexcept {
+  if (linear_gemv_vec(a)) return linear_gemv_launch<Sm, MR, R, true>(a, on);
+  return linear_gemv_launch<Sm, MR, R, false>(a, on);
 }
 
 template <int Sm, class Act, class Weight>
-status linear_gemv(const linear_args<Act, Weight>& a, cudaStream_t stream) noexcept {
+status linear_gemv(const linear_args<Act, Weight>& a, const launch_target& on) noexcept {
   using policy = linear_policy<Sm>;
   constexpr int Rs = policy::gemv_rows_small_m, Rl = policy::gemv_rows;
   const index_t M = a.x.shape[0];
-  if (M == 1) return linear_gemv_vec_dispatch<Sm, 1, Rs>(a, stream);
-  if (M == 2) return linear_gemv_vec_dispatch<Sm, 2, Rs>(a, stream);
-  if (M <= 4) return linear_gemv_vec_dispatch<Sm, 4, Rl>(a, stream);
-  return linear_gemv_vec_dispatch<Sm, 8, Rl>(a, stream); // M > 8 loops over groups of 8
+  if (M == 1) return linear_gemv_vec_dispatch<Sm, 1, Rs>(a, on);
+  if (M == 2) return linear_gemv_vec_dispatch<Sm, 2, Rs>(a, on);
+  if (M <= 4) return linear_gemv_vec_dispatch<Sm, 4, Rl>(a, on);
+  return linear_gemv_vec_dispatch<Sm, 8, Rl>(a, on); // M > 8 loops over groups of 8
 }
 
 /// hi, lo (M, K), row stride K, <- x split into two parts of type To (round to nearest even):
@@ -431,6 +448,7 @@ status linear_gemv(const linear_args<Act, Weight>& a, cudaStream_t stream) noexc
 template <class To, class From>
 __global__ void linear_split_kernel(const tensor_view<const From, 2> x, To* __restrict__ hi,
                                     To* __restrict__ lo) {
+  begin_after_prior_kernels();
   const index_t K = x.shape[1], n = x.shape[0] * K;
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += index_t(gridDim.x) * blockDim.x) {
@@ -468,9 +486,9 @@ status linear_gemm(const cuda<Sm>& be, const linear_args<Act, Weight>& a, bool c
         RODIMUS_REQUIRE(xh != nullptr && xl != nullptr, workspace_too_small, "ws");
         constexpr int threads = linear_policy<Sm>::convert_threads;
         const bool exact = be.matmul == cuda_matmul::exact;
-        linear_split_kernel<Weight, Act><<<elements_grid(M * K, threads), threads, 0, be.stream>>>(
-            a.x, xh, exact ? xl : nullptr);
-        RODIMUS_CUDA_TRY(cudaGetLastError());
+        RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be), linear_split_kernel<Weight, Act>,
+                                        elements_grid(M * K, threads), threads, 0, a.x, xh,
+                                        exact ? xl : nullptr));
         b = xh;
         lo = exact ? xl : nullptr;
         b_type = cuda_data_type<Weight>();
@@ -520,7 +538,7 @@ template <int Sm, class Act, class Weight>
   RODIMUS_TRY(linear_check(a));
   switch (detail::linear_select_path<Sm>(a)) {
   case detail::linear_cuda_path::nothing: return status::success();
-  case detail::linear_cuda_path::gemv: return detail::linear_gemv<Sm>(a, be.stream);
+  case detail::linear_cuda_path::gemv: return detail::linear_gemv<Sm>(a, detail::launch_on(be));
   case detail::linear_cuda_path::gemm: return detail::linear_gemm(be, a, false, ws);
   case detail::linear_cuda_path::gemm_convert: return detail::linear_gemm(be, a, true, ws);
   }

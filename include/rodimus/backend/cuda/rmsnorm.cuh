@@ -27,6 +27,7 @@ namespace detail {
 
 template <class Rows, class Act>
 __global__ void __launch_bounds__(Rows::threads) rmsnorm_kernel(const rmsnorm_args<Act, float> a) {
+  begin_after_prior_kernels();
   __shared__ float scratch[32];
   constexpr int U = row_unroll;
   constexpr index_t step = index_t(U) * Rows::threads_per_row;
@@ -93,10 +94,12 @@ template <int Sm, class Act>
   using P = detail::row_policy;
   if (D <= P::warp_row_max) {
     using R = P::warp_rows;
-    detail::rmsnorm_kernel<R, Act><<<R::grid(M), R::threads, 0, be.stream>>>(a);
+    RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be), detail::rmsnorm_kernel<R, Act>,
+                                    R::grid(M), R::threads, 0, a));
   } else {
     using R = P::cta_rows;
-    detail::rmsnorm_kernel<R, Act><<<R::grid(M), R::threads, 0, be.stream>>>(a);
+    RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be), detail::rmsnorm_kernel<R, Act>,
+                                    R::grid(M), R::threads, 0, a));
   }
   RODIMUS_CUDA_TRY(cudaGetLastError());
   return status::success();

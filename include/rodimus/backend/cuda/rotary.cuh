@@ -77,6 +77,7 @@ __device__ inline bool rotary_token_sequence(const rotary_args<Act>& a, index_t 
 template <class Act>
 __global__ void __launch_bounds__(rotary_policy::threads)
     rotary_kernel(const rotary_args<Act> a, const rotary_theta_table table, const int lanes) {
+  begin_after_prior_kernels();
   __shared__ float theta_s[rotary_policy::table_entries];
   const index_t r = rotary_channels(a), half = r / 2;
   const index_t tabled = half < rotary_policy::table_entries ? half : rotary_policy::table_entries;
@@ -142,10 +143,9 @@ template <int Sm, class Act>
   int lanes = 32;
   while (lanes < P::threads && lanes < half)
     lanes *= 2;
-  detail::rotary_kernel<Act>
-      <<<detail::elements_grid(tokens, P::threads / lanes), P::threads, 0, be.stream>>>(a, table,
-                                                                                        lanes);
-  RODIMUS_CUDA_TRY(cudaGetLastError());
+  RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be), detail::rotary_kernel<Act>,
+                                  detail::elements_grid(tokens, P::threads / lanes), P::threads, 0,
+                                  a, table, lanes));
   return status::success();
 }
 

@@ -16,6 +16,7 @@ namespace detail {
 
 /// Sm: only to make the kernel a template (one definition across translation units).
 template <int Sm> __global__ void scale_add_kernel(const scale_add_args a) {
+  begin_after_prior_kernels();
   const index_t E = a.o.shape[1], n = a.o.shape[0] * E;
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += index_t(gridDim.x) * blockDim.x) {
@@ -32,8 +33,8 @@ template <int Sm>
   const index_t n = a.o.numel();
   if (n == 0) return status::success();
   constexpr int threads = 256;
-  detail::scale_add_kernel<Sm><<<detail::elements_grid(n, threads), threads, 0, be.stream>>>(a);
-  RODIMUS_CUDA_TRY(cudaGetLastError());
+  RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be), detail::scale_add_kernel<Sm>,
+                                  detail::elements_grid(n, threads), threads, 0, a));
   return status::success();
 }
 

@@ -16,6 +16,7 @@ namespace rodimus {
 namespace detail {
 
 template <class Act> __global__ void swiglu_kernel(const swiglu_args<Act> a) {
+  begin_after_prior_kernels();
   const index_t F = a.y.shape[1], n = a.y.shape[0] * F;
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += index_t(gridDim.x) * blockDim.x) {
@@ -33,8 +34,8 @@ template <int Sm, class Act>
   const index_t n = a.y.numel();
   if (n == 0) return status::success();
   constexpr int threads = 256;
-  detail::swiglu_kernel<Act><<<detail::elements_grid(n, threads), threads, 0, be.stream>>>(a);
-  RODIMUS_CUDA_TRY(cudaGetLastError());
+  RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be), detail::swiglu_kernel<Act>,
+                                  detail::elements_grid(n, threads), threads, 0, a));
   return status::success();
 }
 

@@ -231,6 +231,7 @@ __device__ inline swska_decode_span swska_decode_row_span(const std::int32_t* sl
 
 template <int MaxD, int NW, int RW, class Act>
 __global__ void __launch_bounds__(NW * 32) swska_attend_kernel(const swska_cuda_problem<Act> pr) {
+  begin_after_prior_kernels();
   using tile = swska_tile<MaxD, NW, RW>;
   constexpr int BK = tile::key_tile, NC = tile::chunks, NT = tile::threads;
   constexpr int VG = tile::value_group;
@@ -500,6 +501,7 @@ __global__ void __launch_bounds__(Threads)
                          const int splits, const index_t min_keys, const std::int32_t* slot,
                          const std::int64_t* position, const index_t P, const index_t W,
                          const int window_left) {
+  begin_after_prior_kernels();
   static_assert(MaxSplits <= 64 && Threads % 32 == 0, "two pieces per lane of warp 0");
   __shared__ float s_w[MaxSplits]; // the pieces' weights e^(m_s - M) / L
   const index_t Hq = o.shape[1], D = o.shape[2], rows = o.shape[0] * Hq;
@@ -586,6 +588,7 @@ __device__ __forceinline__ void swska_copy_rows(Act* dst, index_t dh, index_t dd
 template <int Threads, class Act>
 __global__ void __launch_bounds__(Threads)
     swska_ring_store_kernel(const swska_ring_store_args<Act> a, const index_t N) {
+  begin_after_prior_kernels();
   const index_t B = a.k.shape[0], T = a.k.shape[1], Hk = a.k.shape[2], D = a.k.shape[3];
   const index_t Hv = a.v.shape[2], P = a.ring_k.shape[0], W = a.ring_k.shape[1];
   const int lane = int(threadIdx.x) & 31;
@@ -638,33 +641,33 @@ template <int NW, int RW, class Act> index_t swska_layout(swska_cuda_problem<Act
 }
 
 template <int MaxD, int NW, int RW, class Act>
-status swska_attend_launch(swska_cuda_problem<Act> pr, cudaStream_t stream) noexcept {
+status swska_attend_launch(swska_cuda_problem<Act> pr, const launch_target& on) noexcept {
   const index_t items = swska_layout<NW, RW>(pr);
   if (items == 0) return status::success();
-  swska_attend_kernel<MaxD, NW, RW, Act><<<rows_grid(items), NW * 32, 0, stream>>>(pr);
-  RODIMUS_CUDA_TRY(cudaGetLastError());
+  RODIMUS_CUDA_TRY(
+      launch(on, swska_attend_kernel<MaxD, NW, RW, Act>, rows_grid(items), NW * 32, 0, pr));
   return status::success();
 }
 
 /// The head-dim bucket switch of the prefill (D <= 256 was checked).
 template <int Sm, class Act>
-status swska_prefill_dispatch(const swska_cuda_problem<Act>& pr, cudaStream_t stream) noexcept {
+status swska_prefill_dispatch(const swska_cuda_problem<Act>& pr, const launch_target& on) noexcept {
   using pol = swska_policy<Sm>;
   constexpr int NWs = pol::prefill_warps_small, RWs = pol::prefill_rows_small;
   constexpr int NWl = pol::prefill_warps_large, RWl = pol::prefill_rows_large;
   const index_t D = pr.q.shape[3];
-  if (D <= 64) return swska_attend_launch<64, NWs, RWs>(pr, stream);
-  if (D <= 128) return swska_attend_launch<128, NWs, RWs>(pr, stream);
-  return swska_attend_launch<256, NWl, RWl>(pr, stream);
+  if (D <= 64) return swska_attend_launch<64, NWs, RWs>(pr, on);
+  if (D <= 128) return swska_attend_launch<128, NWs, RWs>(pr, on);
+  return swska_attend_launch<256, NWl, RWl>(pr, on);
 }
 
 template <int Sm, class Act>
-status swska_decode_dispatch(const swska_cuda_problem<Act>& pr, cudaStream_t stream) noexcept {
+status swska_decode_dispatch(const swska_cuda_problem<Act>& pr, const launch_target& on) noexcept {
   constexpr int NW = swska_policy<Sm>::decode_warps;
   const index_t D = pr.q.shape[3];
-  if (D <= 64) return swska_attend_launch<64, NW, 1>(pr, stream);
-  if (D <= 128) return swska_attend_launch<128, NW, 1>(pr, stream);
-  return swska_attend_launch<256, NW, 1>(pr, stream);
+  if (D <= 64) return swska_attend_launch<64, NW, 1>(pr, on);
+  if (D <= 128) return swska_attend_launch<128, NW, 1>(pr, on);
+  return swska_attend_launch<256, NW, 1>(pr, on);
 }
 
 /// Pieces the decode window is split into (1: no split, no workspace). Depends on shapes only.
@@ -703,7 +706,7 @@ template <class T, int R> tensor_view<T, R + 1> swska_add_unit_batch(tensor_view
 /// at the end of this file): the head dims it serves, and its entry point.
 inline bool swska_mma_supports(index_t D) noexcept;
 template <int Sm, class Act>
-status swska_prefill_mma(const swska_cuda_problem<Act>& pr, cudaStream_t stream) noexcept;
+status swska_prefill_mma(const swska_cuda_problem<Act>& pr, const launch_target& on) noexcept;
 
 } // namespace detail
 
@@ -760,8 +763,8 @@ template <int Sm, class Act>
     pr.window_left = a.window_left;
     pr.scale = a.scale != 0.0f ? a.scale : float(1.0 / std::sqrt(double(D)));
     if (be.matmul == cuda_matmul::rounded && detail::swska_mma_supports(D))
-      return detail::swska_prefill_mma<Sm>(pr, be.stream); // bf16 tensor cores
-    return detail::swska_prefill_dispatch<Sm>(pr, be.stream);
+      return detail::swska_prefill_mma<Sm>(pr, detail::launch_on(be)); // bf16 tensor cores
+    return detail::swska_prefill_dispatch<Sm>(pr, detail::launch_on(be));
   }
 }
 
@@ -804,14 +807,15 @@ template <int Sm, class Act>
     pr.scale = a.scale != 0.0f ? a.scale : float(1.0 / std::sqrt(double(D)));
     pr.splits = int(S);
     pr.split_min_keys = swska_policy<Sm>::decode_min_split_keys;
-    RODIMUS_TRY(detail::swska_decode_dispatch<Sm>(pr, be.stream));
+    RODIMUS_TRY(detail::swska_decode_dispatch<Sm>(pr, detail::launch_on(be)));
     if (S > 1) {
       using pol = swska_policy<Sm>;
-      detail::swska_combine_kernel<pol::combine_threads, int(pol::decode_max_splits), Act>
-          <<<detail::rows_grid(B * Hq), pol::combine_threads, 0, be.stream>>>(
-              a.o, pr.part_acc, pr.part_ml, int(S), pr.split_min_keys, a.slot, a.position,
-              a.ring_k.shape[0], a.ring_k.shape[1], a.window_left);
-      RODIMUS_CUDA_TRY(cudaGetLastError());
+      RODIMUS_CUDA_TRY(detail::launch(
+          detail::launch_on(be),
+          detail::swska_combine_kernel<pol::combine_threads, int(pol::decode_max_splits), Act>,
+          detail::rows_grid(B * Hq), pol::combine_threads, 0, a.o, pr.part_acc, pr.part_ml, int(S),
+          pr.split_min_keys, a.slot, a.position, a.ring_k.shape[0], a.ring_k.shape[1],
+          a.window_left));
     }
     return status::success();
   }
@@ -828,9 +832,9 @@ template <int Sm, class Act>
   if (tokens == 0 || N == 0 || Hk * D == 0) return status::success();
   constexpr int threads = swska_policy<Sm>::ring_store_threads;
   static_assert(threads % 32 == 0, "whole warps");
-  detail::swska_ring_store_kernel<threads, Act>
-      <<<detail::elements_grid(tokens, threads / 32), threads, 0, be.stream>>>(a, N);
-  RODIMUS_CUDA_TRY(cudaGetLastError());
+  RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be),
+                                  detail::swska_ring_store_kernel<threads, Act>,
+                                  detail::elements_grid(tokens, threads / 32), threads, 0, a, N));
   return status::success();
 }
 

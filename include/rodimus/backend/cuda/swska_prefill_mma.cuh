@@ -167,6 +167,7 @@ __device__ __forceinline__ void swska_ldmatrix_x4_trans(std::uint32_t (&r)[4], c
 template <int D, class Act>
 __global__ void __launch_bounds__(swska_mma_tile<D>::max_threads)
     swska_mma_prefill_kernel(const swska_cuda_problem<Act> pr, const swska_mma_vectors vec) {
+  begin_after_prior_kernels();
   using tile = swska_mma_tile<D>;
   constexpr int BK = tile::keys, LD = tile::ld, RW = tile::rows_per_warp;
   constexpr int KS = D / 16; // k-steps of Q K^T
@@ -417,7 +418,7 @@ __global__ void __launch_bounds__(swska_mma_tile<D>::max_threads)
 }
 
 template <int D, class Act>
-status swska_mma_launch(swska_cuda_problem<Act> pr, cudaStream_t stream) noexcept {
+status swska_mma_launch(swska_cuda_problem<Act> pr, const launch_target& on) noexcept {
   using tile = swska_mma_tile<D>;
   const index_t B = pr.q.shape[0], T = pr.q.shape[1], Hk = pr.k.shape[2];
   pr.G = pr.q.shape[2] / Hk;
@@ -437,19 +438,19 @@ status swska_mma_launch(swska_cuda_problem<Act> pr, cudaStream_t stream) noexcep
   auto kernel = swska_mma_prefill_kernel<D, Act>;
   RODIMUS_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         int(tile::smem_bytes(tile::max_heads))));
-  kernel<<<rows_grid(items), pr.GW * tile::warps_per_head * 32, smem, stream>>>(pr, vec);
-  RODIMUS_CUDA_TRY(cudaGetLastError());
+  RODIMUS_CUDA_TRY(
+      launch(on, kernel, rows_grid(items), pr.GW * tile::warps_per_head * 32, smem, pr, vec));
   return status::success();
 }
 
 /// The tensor-core prefill (D = 64 or 128: swska_mma_supports; Sm >= 80, else the f32 kernel).
 template <int Sm, class Act>
-status swska_prefill_mma(const swska_cuda_problem<Act>& pr, cudaStream_t stream) noexcept {
+status swska_prefill_mma(const swska_cuda_problem<Act>& pr, const launch_target& on) noexcept {
   if constexpr (Sm < 80) {
-    return swska_prefill_dispatch<Sm>(pr, stream);
+    return swska_prefill_dispatch<Sm>(pr, on);
   } else {
-    if (pr.q.shape[3] == 64) return swska_mma_launch<64>(pr, stream);
-    return swska_mma_launch<128>(pr, stream);
+    if (pr.q.shape[3] == 64) return swska_mma_launch<64>(pr, on);
+    return swska_mma_launch<128>(pr, on);
   }
 }
 
