@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "rodimus/blocks/common.hpp"
 #include "rodimus/model/config.hpp"
@@ -90,8 +91,12 @@ template <class Backend>
   const index_t B = lay.decode ? M : 1, T = lay.decode ? 1 : M;
   const int rdim = int(cfg.rotary_dim());
   if (rdim != 0) {
-    for (auto [ptr, heads] :
-         {std::pair<float*, index_t>{q, H}, std::pair<float*, index_t>{k, Hk}}) {
+    // One row (batch-1 decode): k's heads follow q's in memory (the arena places them back to
+    // back), so one call rotates both; every head of a row has the same position.
+    const bool one_call = M == 1 && k == q + H * dh;
+    const std::pair<float*, index_t> parts[2] = {{q, one_call ? H + Hk : H}, {k, Hk}};
+    for (int i = 0; i < (one_call ? 1 : 2); ++i) {
+      const auto [ptr, heads] = parts[i];
       rotary_args<float> ra;
       ra.x = make_view(ptr, B, T, heads, dh);
       ra.position_offset = lay.position;
