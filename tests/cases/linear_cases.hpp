@@ -302,6 +302,8 @@ template <class Backend> void check_linear_all(const Backend& be) {
   // x transposed (inner stride M): element-wise loads, more x rows than one pass of the kernel.
   check_linear<Backend, float, bf16>(be, 17, 515, 131, 0, 0, 0, true);
   check_linear<Backend, float, float>(be, 3, 515, 131, 0, 0, 0, true);
+  // More rows than one CUDA grid dimension holds (65535): the split of x loops over them.
+  check_linear<Backend, float, bf16>(be, 70001, 8, 5, 0);
   check_linear_bad_arguments(be);
 }
 

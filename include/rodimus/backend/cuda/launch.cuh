@@ -91,6 +91,8 @@ __device__ __forceinline__ void begin_after_prior_kernels() noexcept {
 /// Largest grid.x used by the library's kernels: enough CTAs to fill any GPU several times over;
 /// kernels loop over the rest (grid-stride), so no size overflows a launch.
 constexpr index_t cuda_max_grid = index_t(1) << 16;
+/// Largest grid.y used (CUDA's limit is 65535).
+constexpr index_t cuda_max_grid_y = 65535;
 
 /// CTAs for one CTA per row (M >= 1), capped at cuda_max_grid.
 inline unsigned rows_grid(index_t M) noexcept {

@@ -444,20 +444,62 @@ status linear_gemv(const linear_args<Act, Weight>& a, const launch_target& on) n
 
 /// hi, lo (M, K), row stride K, <- x split into two parts of type To (round to nearest even):
 /// hi = To(x), lo = To(x - hi), so hi + lo equals x to a relative u^2 (u: To's unit roundoff);
-/// lo == nullptr: hi only (cuda_matmul::rounded).
-template <class To, class From>
+/// lo == nullptr: hi only (cuda_matmul::rounded). Grid: x over column groups of Vec columns (a
+/// thread per group), y over rows (looped beyond the grid). Vec = 4: x rows 16-byte aligned with
+/// unit inner stride and K % 4 == 0 (one float4 load, one 8-byte store per part); Vec = 1: any
+/// strides. No division per element (this pass runs before every GEMM of a prefill).
+template <class To, class From, int Vec>
 __global__ void linear_split_kernel(const tensor_view<const From, 2> x, To* __restrict__ hi,
                                     To* __restrict__ lo) {
   begin_after_prior_kernels();
-  const index_t K = x.shape[1], n = x.shape[0] * K;
-  for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += index_t(gridDim.x) * blockDim.x) {
-    const index_t m = i / K, k = i - m * K;
-    const float v = linear_to_f32(x(m, k));
-    const To h = linear_from_f32<To>(v);
-    hi[i] = h;
-    if (lo) lo[i] = linear_from_f32<To>(v - linear_to_f32(h));
+  const index_t M = x.shape[0], K = x.shape[1];
+  const index_t k = (index_t(blockIdx.x) * blockDim.x + threadIdx.x) * Vec;
+  if (k >= K) return;
+  for (index_t m = blockIdx.y; m < M; m += gridDim.y) {
+    float v[Vec];
+    if constexpr (Vec == 4) {
+      const float4 q = *reinterpret_cast<const float4*>(&x(m, k));
+      v[0] = q.x;
+      v[1] = q.y;
+      v[2] = q.z;
+      v[3] = q.w;
+    } else {
+      v[0] = linear_to_f32(x(m, k));
+    }
+    To h[Vec], l[Vec];
+#pragma unroll
+    for (int j = 0; j < Vec; ++j) {
+      h[j] = linear_from_f32<To>(v[j]);
+      l[j] = linear_from_f32<To>(v[j] - linear_to_f32(h[j]));
+    }
+    const index_t i = m * K + k;
+    if constexpr (Vec == 4) {
+      static_assert(sizeof(To) == 2, "16-bit parts: four of them are one 8-byte store");
+      *reinterpret_cast<uint2*>(hi + i) = *reinterpret_cast<const uint2*>(h);
+      if (lo) *reinterpret_cast<uint2*>(lo + i) = *reinterpret_cast<const uint2*>(l);
+    } else {
+      hi[i] = h[0];
+      if (lo) lo[i] = l[0];
+    }
   }
+}
+
+/// linear_split_kernel's launch: 16-byte pieces where x allows them (f32 rows aligned to 16 bytes,
+/// K % 4 == 0), else one element per thread.
+template <class To, class From>
+status linear_split(const launch_target& on, const tensor_view<const From, 2>& x, To* hi, To* lo,
+                    int threads) noexcept {
+  const index_t M = x.shape[0], K = x.shape[1];
+  const bool vec = std::is_same_v<From, float> && x.stride[1] == 1 && K % 4 == 0 &&
+                   x.stride[0] % 4 == 0 && reinterpret_cast<std::uintptr_t>(x.data) % 16 == 0;
+  const index_t groups = vec ? K / 4 : K;
+  const dim3 grid(unsigned((groups + threads - 1) / threads),
+                  unsigned(M < cuda_max_grid_y ? M : cuda_max_grid_y));
+  if (vec)
+    return cuda_status(launch(on, linear_split_kernel<To, From, 4>, grid, threads, 0, x, hi, lo),
+                       "linear_split_kernel");
+  return cuda_status(launch(on, linear_split_kernel<To, From, 1>, grid, threads, 0, x, hi, lo),
+                     "linear_split_kernel");
 }
 
 /// The cuBLAS path (see the top of the file): y^T = op_T(w) . x^T in column-major terms.
@@ -486,9 +528,7 @@ status linear_gemm(const cuda<Sm>& be, const linear_args<Act, Weight>& a, bool c
         RODIMUS_REQUIRE(xh != nullptr && xl != nullptr, workspace_too_small, "ws");
         constexpr int threads = linear_policy<Sm>::convert_threads;
         const bool exact = be.matmul == cuda_matmul::exact;
-        RODIMUS_CUDA_TRY(detail::launch(detail::launch_on(be), linear_split_kernel<Weight, Act>,
-                                        elements_grid(M * K, threads), threads, 0, a.x, xh,
-                                        exact ? xl : nullptr));
+        RODIMUS_TRY(linear_split(detail::launch_on(be), a.x, xh, exact ? xl : nullptr, threads));
         b = xh;
         lo = exact ? xl : nullptr;
         b_type = cuda_data_type<Weight>();
