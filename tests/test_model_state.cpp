@@ -9,6 +9,7 @@
 #include <functional>
 #include <iterator>
 
+#include "rodimus/backend/scalar/all.hpp"
 #include "rodimus/model/runner.hpp"
 
 using namespace rodimus;

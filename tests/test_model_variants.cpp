@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "rodimus/backend/scalar/all.hpp"
 #include "rodimus/model/runner.hpp"
 
 using namespace rodimus;

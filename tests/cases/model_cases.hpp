@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "rodimus/backend/scalar/all.hpp"
 #include "rodimus/model/runner.hpp"
 #include "support/backend_support.hpp"
 #include "support/test_support.hpp"

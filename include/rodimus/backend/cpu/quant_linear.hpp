@@ -32,6 +32,7 @@
 #include "rodimus/backend/cpu/eigen.hpp"
 #include "rodimus/backend/cpu/prefetch.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/backend/scalar/quant_linear.hpp" // the fallback for what this backend does not cover
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/workspace.hpp"
 #include "rodimus/primitives/quant_linear.hpp"
