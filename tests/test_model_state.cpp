@@ -10,7 +10,7 @@
 #include <iterator>
 
 #include "rodimus/backend/scalar/all.hpp"
-#include "rodimus/model/runner.hpp"
+#include "rodimus/runtime/runner.hpp"
 
 using namespace rodimus;
 

@@ -24,7 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rodimus/backend/scalar/all.hpp"
-#include "rodimus/model/runner.hpp"
+#include "rodimus/runtime/runner.hpp"
 
 using namespace rodimus;
 

@@ -53,7 +53,7 @@
 #include "rodimus/core/finite.hpp"
 #include "rodimus/io/read_file.hpp"
 #include "rodimus/io/tokenizer.hpp"
-#include "rodimus/model/runner.hpp"
+#include "rodimus/runtime/runner.hpp"
 
 namespace rodimus::cli {
 

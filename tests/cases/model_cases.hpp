@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "rodimus/backend/scalar/all.hpp"
-#include "rodimus/model/runner.hpp"
+#include "rodimus/runtime/runner.hpp"
 #include "support/backend_support.hpp"
 #include "support/test_support.hpp"
 
