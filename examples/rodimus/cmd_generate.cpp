@@ -52,6 +52,7 @@
 #include "cli.hpp"
 #include "rodimus/core/finite.hpp"
 #include "rodimus/io/read_file.hpp"
+#include "rodimus/io/stream_decoder.hpp"
 #include "rodimus/io/tokenizer.hpp"
 #include "rodimus/runtime/runner.hpp"
 
