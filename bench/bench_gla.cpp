@@ -46,6 +46,7 @@ template <class Backend, class Act> void gla_decode_bench(benchmark::State& st) 
   a.slot = slot.data();
   a.scale = 0.125f;
   const Backend be = backend_traits<Backend>::make();
+  if (!runs_own_kernel(st, be, a)) return;
   byte_workspace ws(gla_decode_workspace_bytes(be, a));
   index_t next = 0;
   for (auto _ : st) {
@@ -81,6 +82,7 @@ template <class Backend, int Chunk> void gla_prefill_bench(benchmark::State& st)
   a.final_state = make_view(sf.data(), 1, 1, kK, kV);
   a.scale = 0.125f;
   const Backend be = backend_traits<Backend>::make();
+  if (!runs_own_kernel(st, be, a)) return;
   byte_workspace ws(Chunk ? gla_chunked_workspace_bytes(be, a, Chunk)
                           : gla_scan_workspace_bytes(be, a));
   auto run = [&] {

@@ -54,14 +54,17 @@ template <class Backend, class Block> void quant_bench(benchmark::State& st) {
     const unsigned char* w = arena().as<unsigned char>() + (i++ % copies) * wbytes;
     status s;
     if constexpr (std::is_same_v<Block, bf16>) {
-      s = linear(be, linear_args<float, bf16>{make_view<const float>(x.data(), M, K),
-                                              make_view(reinterpret_cast<const bf16*>(w), N, K),
-                                              make_view(y.data(), M, N)});
+      const linear_args<float, bf16> a{make_view<const float>(x.data(), M, K),
+                                       make_view(reinterpret_cast<const bf16*>(w), N, K),
+                                       make_view(y.data(), M, N)};
+      if (!runs_own_kernel(st, be, a)) break;
+      s = linear(be, a);
     } else {
-      s = quant_linear(be, quant_linear_args<float, Block>{
-                               make_view<const float>(x.data(), M, K),
-                               make_view(reinterpret_cast<const Block*>(w), N, K / 32),
-                               make_view(y.data(), M, N)});
+      const quant_linear_args<float, Block> a{
+          make_view<const float>(x.data(), M, K),
+          make_view(reinterpret_cast<const Block*>(w), N, K / 32), make_view(y.data(), M, N)};
+      if (!runs_own_kernel(st, be, a)) break;
+      s = quant_linear(be, a);
     }
     if (!s.ok()) st.SkipWithError("linear failed");
   }

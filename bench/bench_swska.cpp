@@ -74,6 +74,7 @@ template <class Backend, class Act, bool History> void swska_prefill_bench(bench
     a.history_len = &history_len;
   }
   const Backend be = backend_traits<Backend>::make();
+  if (!runs_own_kernel(st, be, a)) return;
   byte_workspace ws(swska_prefill_workspace_bytes(be, a));
   auto run = [&] {
     if (!swska_prefill(be, a, ws.get()).ok()) st.SkipWithError("swska_prefill failed");
@@ -150,6 +151,7 @@ template <class Backend, class Act> void swska_decode_bench(benchmark::State& st
   a.position = position.data();
   a.window_left = kWindowLeft;
   const Backend be = backend_traits<Backend>::make();
+  if (!runs_own_kernel(st, be, a)) return;
   byte_workspace ws(swska_decode_workspace_bytes(be, a));
   index_t next = 0;
   auto step = [&] {

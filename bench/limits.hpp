@@ -242,6 +242,20 @@ template <class Arch> struct backend_traits<cpu<Arch>> {
   static cpu<Arch> make() { return cpu<Arch>{&pool()}; }
 };
 
+/// False, with the benchmark marked as an error, when cpu<Arch> would run the scalar reference for
+/// `a` instead of its own kernel (falls_back_to_scalar in backend/cpu/X.hpp): a cpu benchmark
+/// must never time the fallback. Always true for the scalar backend.
+template <class Backend, class Args>
+bool runs_own_kernel(benchmark::State& st, const Backend& be, const Args& a) {
+  if constexpr (!std::is_same_v<Backend, scalar>) {
+    if (falls_back_to_scalar(be, a)) {
+      st.SkipWithError("the cpu backend would run the scalar reference for these arguments");
+      return false;
+    }
+  }
+  return true;
+}
+
 /// Register `f<Backend>` for scalar and every SIMD arch this build targets, named by
 /// `name(backend)`.
 #if XSIMD_WITH_AVX512BW

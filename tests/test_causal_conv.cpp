@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "rodimus/primitives/causal_conv.hpp"
+#include "rodimus/backend/scalar/causal_conv.hpp"
 
 using namespace rodimus;
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "rodimus/backend/cpu/cpu.hpp"
+#include "rodimus/backend/cpu/dispatch.hpp"
 #include "support/primitive_support.hpp"
 #include "support/test_support.hpp"
 
@@ -17,14 +18,10 @@ namespace rodimus::test {
 #define RODIMUS_TEST_CPU_ARCHS xsimd::default_arch
 #endif
 
-/// True when this machine runs code compiled for Arch (else the test says so and skips).
+/// True when this machine runs code compiled for Arch (else the test says so and skips): the
+/// library's own detection (backend/cpu/dispatch.hpp), CPUID confirmed by the compiler's check.
 template <class Arch> bool arch_runs_here() {
-  const auto have = xsimd::available_architectures();
-  bool ok = true;
-  if (std::is_same_v<Arch, xsimd::avx512bw>) ok = have.avx512bw;
-#if XSIMD_WITH_FMA3_AVX2
-  if (std::is_same_v<Arch, xsimd::fma3<xsimd::avx2>>) ok = have.fma3_avx2;
-#endif
+  const bool ok = cpu_isa_supported(isa_of<Arch>());
   if (!ok) MESSAGE("skipped: this machine does not run " << Arch::name());
   return ok;
 }
@@ -34,9 +31,5 @@ inline thread_pool& test_pool() {
   static thread_pool pool(2);
   return pool;
 }
-
-/// The workspace helper of every test is support/primitive_support.hpp's workspace_buffer (a
-/// deliberately misaligned base); this name stays for tests written against it.
-using test_workspace = workspace_buffer;
 
 } // namespace rodimus::test

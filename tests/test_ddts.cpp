@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "rodimus/primitives/ddts.hpp"
+#include "rodimus/backend/scalar/ddts.hpp"
 
 using namespace rodimus;
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "rodimus/primitives/gla.hpp"
+#include "rodimus/backend/scalar/gla.hpp"
 
 using namespace rodimus;
 

@@ -13,7 +13,7 @@
 
 #include "../examples/rodimus/random_model.hpp"
 #include "rodimus/backend/cpu/all.hpp"
-#include "rodimus/model/runner.hpp"
+#include "rodimus/runtime/runner.hpp"
 
 using namespace rodimus;
 

@@ -9,7 +9,8 @@
 #include <functional>
 #include <iterator>
 
-#include "rodimus/model/runner.hpp"
+#include "rodimus/backend/scalar/all.hpp"
+#include "rodimus/runtime/runner.hpp"
 
 using namespace rodimus;
 

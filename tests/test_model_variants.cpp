@@ -23,7 +23,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "rodimus/model/runner.hpp"
+#include "rodimus/backend/scalar/all.hpp"
+#include "rodimus/runtime/runner.hpp"
 
 using namespace rodimus;
 

@@ -4,8 +4,8 @@
 #include "support/primitive_support.hpp"
 #include "support/test_support.hpp"
 
-#include "rodimus/primitives/gated_rmsnorm.hpp"
-#include "rodimus/primitives/rmsnorm.hpp"
+#include "rodimus/backend/scalar/gated_rmsnorm.hpp"
+#include "rodimus/backend/scalar/rmsnorm.hpp"
 
 using namespace rodimus;
 

@@ -7,7 +7,7 @@
 #include <complex>
 #include <cstring>
 
-#include "rodimus/primitives/rotary.hpp"
+#include "rodimus/backend/scalar/rotary.hpp"
 
 using namespace rodimus;
 

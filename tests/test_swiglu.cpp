@@ -4,7 +4,7 @@
 #include "support/primitive_support.hpp"
 #include "support/test_support.hpp"
 
-#include "rodimus/primitives/swiglu.hpp"
+#include "rodimus/backend/scalar/swiglu.hpp"
 
 using namespace rodimus;
 

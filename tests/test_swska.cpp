@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "rodimus/primitives/swska.hpp"
+#include "rodimus/backend/scalar/swska.hpp"
 
 using namespace rodimus;
 

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "rodimus/io/stream_decoder.hpp"
 #include "rodimus/io/tokenizer.hpp"
 
 using namespace rodimus;

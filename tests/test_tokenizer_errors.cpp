@@ -332,6 +332,31 @@ TEST_CASE("tokenizer.json with a duplicate key is refused") {
   CHECK(has(text_error(text), "duplicate key 'dropout'"));
 }
 
+TEST_CASE("tokenizer.json with a duplicate key at the top or inside the pre-tokenizer is refused") {
+  // The same document without the duplicate loads: the error comes from the duplicate alone.
+  json j = base();
+  j["pre_tokenizer"] = json{{"type", "Split"},
+                            {"pattern", {{"String", " "}}},
+                            {"behavior", "Isolated"},
+                            {"invert", false}};
+  const std::string text = j.dump();
+  REQUIRE(text_error(text).empty());
+
+  std::string top = text; // a second "decoder" member at the top level
+  top.replace(top.size() - 1, 0, ",\"decoder\":null");
+  const std::string m1 = text_error(top);
+  CHECK(has(m1, "bad.json"));
+  CHECK(has(m1, "duplicate key 'decoder'"));
+
+  std::string inner = text; // a second "String" in the Split step's pattern
+  const std::size_t at = inner.find("\"String\":\" \"");
+  REQUIRE(at != std::string::npos);
+  inner.replace(at, 0, "\"String\":\"x\",");
+  const std::string m2 = text_error(inner);
+  CHECK(has(m2, "bad.json"));
+  CHECK(has(m2, "duplicate key 'String'"));
+}
+
 TEST_CASE("vocabulary ids beyond what the file holds are refused before memory is taken") {
   // One id of 2^26 made a 2.1 GB table; 2^31 - 1 overflowed an int.
   for (std::int64_t id : {std::int64_t(1) << 26, std::int64_t(INT32_MAX)}) {

@@ -1,5 +1,5 @@
 // The tool's one backend selector: `--backend scalar|cpu|cuda` and `--threads N`, parsed once, and
-// the session (runner + state pool, model/session.hpp) built in one place for every command.
+// the session (runner + state pool, runtime/session.hpp) built in one place for every command.
 #pragma once
 
 #include <functional>
@@ -7,7 +7,7 @@
 #include <string>
 
 #include "cli.hpp"
-#include "rodimus/model/session.hpp"
+#include "rodimus/runtime/session.hpp"
 
 namespace rodimus::cli {
 

@@ -65,7 +65,7 @@
 #include "rodimus/backend/cpu/all.hpp"
 #include "rodimus/io/read_file.hpp"
 #include "rodimus/io/safetensors.hpp"
-#include "rodimus/model/runner.hpp"
+#include "rodimus/runtime/runner.hpp"
 
 namespace rodimus::cli {
 namespace {

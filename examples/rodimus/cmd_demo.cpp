@@ -10,15 +10,15 @@
 #include <vector>
 
 #include "cli.hpp"
-#include "rodimus/primitives/causal_conv.hpp"
-#include "rodimus/primitives/ddts.hpp"
-#include "rodimus/primitives/gated_rmsnorm.hpp"
-#include "rodimus/primitives/gla.hpp"
-#include "rodimus/primitives/linear.hpp"
-#include "rodimus/primitives/rmsnorm.hpp"
-#include "rodimus/primitives/rotary.hpp"
-#include "rodimus/primitives/swiglu.hpp"
-#include "rodimus/primitives/swska.hpp"
+#include "rodimus/backend/scalar/causal_conv.hpp"
+#include "rodimus/backend/scalar/ddts.hpp"
+#include "rodimus/backend/scalar/gated_rmsnorm.hpp"
+#include "rodimus/backend/scalar/gla.hpp"
+#include "rodimus/backend/scalar/linear.hpp"
+#include "rodimus/backend/scalar/rmsnorm.hpp"
+#include "rodimus/backend/scalar/rotary.hpp"
+#include "rodimus/backend/scalar/swiglu.hpp"
+#include "rodimus/backend/scalar/swska.hpp"
 
 namespace rodimus::cli {
 namespace {

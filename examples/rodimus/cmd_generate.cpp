@@ -52,8 +52,9 @@
 #include "cli.hpp"
 #include "rodimus/core/finite.hpp"
 #include "rodimus/io/read_file.hpp"
+#include "rodimus/io/stream_decoder.hpp"
 #include "rodimus/io/tokenizer.hpp"
-#include "rodimus/model/runner.hpp"
+#include "rodimus/runtime/runner.hpp"
 
 namespace rodimus::cli {
 

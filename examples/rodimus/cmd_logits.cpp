@@ -24,7 +24,7 @@
 #include "cli.hpp"
 #include "rodimus/io/atomic_file.hpp"
 #include "rodimus/io/safetensors.hpp"
-#include "rodimus/model/runner.hpp"
+#include "rodimus/runtime/runner.hpp"
 
 namespace rodimus::cli {
 

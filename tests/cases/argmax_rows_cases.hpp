@@ -10,8 +10,8 @@
 #include <limits>
 #include <vector>
 
+#include "rodimus/backend/scalar/argmax_rows.hpp"
 #include "rodimus/core/memory.hpp"
-#include "rodimus/primitives/argmax_rows.hpp"
 #include "support/backend_support.hpp"
 #include "support/primitive_support.hpp"
 

@@ -20,8 +20,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "rodimus/backend/scalar/causal_conv.hpp"
 #include "rodimus/core/memory.hpp"
-#include "rodimus/primitives/causal_conv.hpp"
 #include "support/backend_support.hpp"
 #include "support/primitive_support.hpp"
 

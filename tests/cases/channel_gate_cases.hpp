@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "rodimus/primitives/channel_gate.hpp"
+#include "rodimus/backend/scalar/channel_gate.hpp"
 #include "support/backend_support.hpp"
 #include "support/primitive_support.hpp"
 

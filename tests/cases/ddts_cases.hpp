@@ -22,7 +22,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "rodimus/primitives/ddts.hpp"
+#include "rodimus/backend/scalar/ddts.hpp"
 #include "support/backend_support.hpp"
 #include "support/primitive_support.hpp"
 

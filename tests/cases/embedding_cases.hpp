@@ -11,8 +11,8 @@
 #include <random>
 #include <vector>
 
+#include "rodimus/backend/scalar/embedding.hpp"
 #include "rodimus/core/memory.hpp"
-#include "rodimus/primitives/embedding.hpp"
 #include "support/backend_support.hpp"
 #include "support/primitive_support.hpp"
 

@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "rodimus/primitives/gated_rmsnorm.hpp"
+#include "rodimus/backend/scalar/gated_rmsnorm.hpp"
 #include "support/backend_support.hpp"
 #include "support/primitive_support.hpp"
 

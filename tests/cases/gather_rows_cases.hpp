@@ -9,8 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "rodimus/backend/scalar/gather_rows.hpp"
 #include "rodimus/core/memory.hpp"
-#include "rodimus/primitives/gather_rows.hpp"
 #include "support/backend_support.hpp"
 #include "support/primitive_support.hpp"
 

@@ -36,7 +36,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "rodimus/primitives/gla.hpp"
+#include "rodimus/backend/scalar/gla.hpp"
 #include "support/backend_support.hpp"
 #include "support/primitive_support.hpp"
 

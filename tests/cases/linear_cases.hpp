@@ -33,7 +33,7 @@
 #include <utility>
 #include <vector>
 
-#include "rodimus/primitives/linear.hpp"
+#include "rodimus/backend/scalar/linear.hpp"
 #include "support/backend_support.hpp"
 #include "support/primitive_support.hpp"
 

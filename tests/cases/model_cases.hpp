@@ -16,7 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "rodimus/model/runner.hpp"
+#include "rodimus/backend/scalar/all.hpp"
+#include "rodimus/runtime/runner.hpp"
 #include "support/backend_support.hpp"
 #include "support/test_support.hpp"
 

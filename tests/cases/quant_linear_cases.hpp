@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "cases/linear_cases.hpp"
-#include "rodimus/primitives/quant_linear.hpp"
+#include "rodimus/backend/scalar/quant_linear.hpp"
 #include "support/backend_support.hpp"
 #include "support/primitive_support.hpp"
 

@@ -19,7 +19,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "rodimus/primitives/rmsnorm.hpp"
+#include "rodimus/backend/scalar/rmsnorm.hpp"
 #include "support/backend_support.hpp"
 #include "support/primitive_support.hpp"
 

@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "rodimus/primitives/rotary.hpp"
+#include "rodimus/backend/scalar/rotary.hpp"
 #include "support/backend_support.hpp"
 #include "support/primitive_support.hpp"
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "rodimus/primitives/scale_add.hpp"
+#include "rodimus/backend/scalar/scale_add.hpp"
 #include "support/backend_support.hpp"
 #include "support/primitive_support.hpp"
 

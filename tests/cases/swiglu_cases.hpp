@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "rodimus/primitives/swiglu.hpp"
+#include "rodimus/backend/scalar/swiglu.hpp"
 #include "support/backend_support.hpp"
 #include "support/primitive_support.hpp"
 

@@ -34,7 +34,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "rodimus/primitives/swska.hpp"
+#include "rodimus/backend/scalar/swska.hpp"
 #include "support/backend_support.hpp"
 #include "support/primitive_support.hpp"
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "rodimus/backend/cuda/gla_decode.cuh"
+#include "rodimus/backend/scalar/gla.hpp"
 
 using namespace rodimus;
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "rodimus/primitives/gla.hpp"
+#include "rodimus/backend/scalar/gla.hpp"
 #include "support/primitive_support.hpp"
 #include "support/test_support.hpp"
 

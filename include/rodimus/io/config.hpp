@@ -18,6 +18,7 @@
 
 #include "rodimus/core/error.hpp"
 #include "rodimus/io/json_brief.hpp"
+#include "rodimus/io/json_fields.hpp"
 #include "rodimus/io/json_strict.hpp"
 #include "rodimus/io/text_file.hpp"
 #include "rodimus/model/config.hpp"
@@ -51,7 +52,8 @@ public:
                 ", found " + found);
   }
   static std::string show(const nlohmann::json& v) { return brief_json(v, 60); }
-  bool present(const std::string& key) const { return j_.contains(key) && !j_[key].is_null(); }
+  /// A key that is absent or null is not present (the rule of every reader: io/json_fields.hpp).
+  bool present(const std::string& key) const { return optional_member(j_, key.c_str()) != nullptr; }
   const nlohmann::json& raw(const std::string& key) const { return j_[key]; }
 
   /// An integer (JSON integer, or a float with an integral value) >= min_value.

@@ -29,14 +29,16 @@
 // (then decode throws) or ByteLevel; post_processor null, ByteLevel, TemplateProcessing (single),
 // or a Sequence of those. Anything else throws rodimus::error naming the JSON path and the type
 // found.
+//
+// The pieces: io/onig_regex.hpp (the regex engine), io/pre_tokenizer.hpp (step 3),
+// io/bpe.hpp (step 4 and the byte-level alphabet), this file (loading, added tokens, the
+// post-processor, decode), io/stream_decoder.hpp (decode one id at a time), io/json_fields.hpp
+// (reading the parsed tokenizer.json, shared with io/config.hpp).
 #pragma once
-
-#include <oniguruma.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <deque>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -52,7 +54,10 @@
 #include "rodimus/core/error.hpp"
 #include "rodimus/io/bpe.hpp"
 #include "rodimus/io/json_brief.hpp"
+#include "rodimus/io/json_fields.hpp"
 #include "rodimus/io/json_strict.hpp"
+#include "rodimus/io/onig_regex.hpp"
+#include "rodimus/io/pre_tokenizer.hpp"
 #include "rodimus/io/text_file.hpp"
 #include "rodimus/io/utf8.hpp"
 
@@ -64,310 +69,6 @@ namespace detail {
 constexpr std::uint64_t max_tokenizer_bytes = 256u * 1000u * 1000u;
 /// How deep tokenizer.json may nest containers (real ones nest about 7 deep).
 constexpr int max_tokenizer_depth = 64;
-
-/// Oniguruma's own description of error code `rc` ("retry-limit-in-match over", ...).
-inline std::string onig_message(int rc, OnigErrorInfo* info = nullptr) {
-  OnigUChar msg[ONIG_MAX_ERROR_MESSAGE_LEN] = {};
-  if (info)
-    onig_error_code_to_str(msg, rc, info);
-  else
-    onig_error_code_to_str(msg, rc);
-  return reinterpret_cast<const char*>(msg) + std::string(" (Oniguruma error ") +
-         std::to_string(rc) + ")";
-}
-
-inline void onig_init_once() {
-  static const bool done = [] {
-    OnigEncoding encodings[1] = {ONIG_ENCODING_UTF8};
-    onig_initialize(encodings, 1);
-    return true;
-  }();
-  (void)done;
-}
-
-inline bool is_unicode_space(char32_t cp) {
-  return ONIGENC_IS_CODE_CTYPE(ONIG_ENCODING_UTF8, OnigCodePoint(cp), ONIGENC_CTYPE_SPACE) != 0;
-}
-inline bool is_unicode_word(char32_t cp) {
-  return ONIGENC_IS_CODE_CTYPE(ONIG_ENCODING_UTF8, OnigCodePoint(cp), ONIGENC_CTYPE_WORD) != 0;
-}
-
-/// A compiled Oniguruma regex (UTF-8, Oniguruma syntax: \p{..}, lookahead). Copies share it;
-/// searching is thread-safe.
-class onig_regex {
-public:
-  onig_regex() = default;
-  onig_regex(const std::string& pattern, const std::string& where)
-      : where_(where + ": regex '" + brief_text(pattern) + "'") {
-    onig_init_once();
-    OnigRegex re = nullptr;
-    OnigErrorInfo info{};
-    const auto* p = reinterpret_cast<const OnigUChar*>(pattern.data());
-    const int rc = onig_new(&re, p, p + pattern.size(), ONIG_OPTION_NONE, ONIG_ENCODING_UTF8,
-                            ONIG_SYNTAX_ONIGURUMA, &info);
-    if (rc != ONIG_NORMAL) throw error(where_ + " does not compile: " + onig_message(rc, &info));
-    re_ = std::shared_ptr<OnigRegexType>(re, [](OnigRegex r) { onig_free(r); });
-  }
-
-  /// Call f(begin, end) for every non-empty, non-overlapping match in s, left to right.
-  template <class F> void for_each_match(std::string_view s, F&& f) const {
-    OnigRegion* region = onig_region_new();
-    const auto* begin = reinterpret_cast<const OnigUChar*>(s.data());
-    const auto* end = begin + s.size();
-    std::size_t at = 0;
-    while (at <= s.size()) {
-      const int r = onig_search(re_.get(), begin, end, begin + at, end, region, ONIG_OPTION_NONE);
-      if (r < 0) {
-        if (r == ONIG_MISMATCH) break;
-        onig_region_free(region, 1);
-        throw error(where_ + " failed on the text: " + onig_message(r));
-      }
-      const auto mb = std::size_t(region->beg[0]);
-      const auto me = std::size_t(region->end[0]);
-      if (me == mb) { // empty match: step over one character
-        if (mb >= s.size()) break;
-        at = mb + std::max<std::size_t>(1, utf8::next_unit(s, mb).length);
-        continue;
-      }
-      f(mb, me);
-      at = me;
-    }
-    onig_region_free(region, 1);
-  }
-
-private:
-  std::string where_; // "<JSON path>: regex '<pattern>'", for messages
-  std::shared_ptr<OnigRegexType> re_;
-};
-
-// ---- JSON access with errors that name the path ----
-
-inline std::string type_name(const nlohmann::json& j) {
-  return j.is_null() ? "null" : std::string(j.type_name());
-}
-
-inline const nlohmann::json& member(const nlohmann::json& obj, const char* key,
-                                    const std::string& path) {
-  auto it = obj.find(key);
-  if (it == obj.end()) throw error(path + "." + key + ": missing");
-  return *it;
-}
-inline const nlohmann::json* optional_member(const nlohmann::json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it == obj.end() || it->is_null() ? nullptr : &*it;
-}
-inline void expect_object(const nlohmann::json& j, const std::string& path) {
-  if (!j.is_object()) throw error(path + ": expected an object, found " + type_name(j));
-}
-inline std::string get_string(const nlohmann::json& j, const std::string& path) {
-  if (!j.is_string()) throw error(path + ": expected a string, found " + type_name(j));
-  return j.get<std::string>();
-}
-inline bool get_bool(const nlohmann::json& obj, const char* key, bool fallback,
-                     const std::string& path) {
-  const nlohmann::json* v = optional_member(obj, key);
-  if (!v) return fallback;
-  if (!v->is_boolean())
-    throw error(path + "." + key + ": expected true or false, found " + type_name(*v));
-  return v->get<bool>();
-}
-inline std::int32_t get_id(const nlohmann::json& j, const std::string& path) {
-  if (!j.is_number_integer() || j.get<std::int64_t>() < 0 || j.get<std::int64_t>() > INT32_MAX) {
-    throw error(path + ": expected an id (integer in [0, 2^31)), found " + brief_json(j));
-  }
-  return std::int32_t(j.get<std::int64_t>());
-}
-inline std::string component_type(const nlohmann::json& j, const std::string& path) {
-  expect_object(j, path);
-  return get_string(member(j, "type", path), path + ".type");
-}
-[[noreturn]] inline void unsupported(const std::string& path, const std::string& type,
-                                     const std::string& supported) {
-  throw error(path + ".type: '" + type + "' is not supported (supported: " + supported + ")");
-}
-
-// ---- pre-tokenizer steps ----
-
-enum class split_behavior { removed, isolated, merged_with_previous, merged_with_next, contiguous };
-
-struct split_step {
-  bool is_byte_level = false;
-  // Split
-  bool literal = false;
-  std::string pattern; // literal text or regex source
-  onig_regex regex;
-  split_behavior behavior = split_behavior::isolated;
-  bool invert = false;
-  // ByteLevel
-  bool add_prefix_space = false;
-  bool use_regex = true;
-};
-
-struct span {
-  std::size_t begin, end;
-  bool is_match;
-};
-
-/// Cut s into pieces per the delimiter behaviour, given the matches of the pattern.
-inline void apply_behavior(std::vector<span>& parts, split_behavior behavior, bool invert) {
-  if (invert)
-    for (auto& p : parts)
-      p.is_match = !p.is_match;
-  std::vector<span> out;
-  out.reserve(parts.size());
-  bool previous_match = false;
-  switch (behavior) {
-  case split_behavior::isolated: return;
-  case split_behavior::removed:
-    for (auto& p : parts)
-      if (!p.is_match) out.push_back(p);
-    break;
-  case split_behavior::merged_with_previous:
-    for (auto& p : parts) {
-      if (p.is_match && !previous_match && !out.empty()) {
-        out.back().end = p.end;
-      } else {
-        out.push_back(p);
-      }
-      previous_match = p.is_match;
-    }
-    break;
-  case split_behavior::merged_with_next:
-    for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
-      if (it->is_match && !previous_match && !out.empty()) {
-        out.back().begin = it->begin;
-      } else {
-        out.push_back(*it);
-      }
-      previous_match = it->is_match;
-    }
-    std::reverse(out.begin(), out.end());
-    break;
-  case split_behavior::contiguous:
-    for (auto& p : parts) {
-      if (p.is_match == previous_match && !out.empty()) {
-        out.back().end = p.end;
-      } else {
-        out.push_back(p);
-      }
-      previous_match = p.is_match;
-    }
-    break;
-  }
-  parts.swap(out);
-}
-
-inline const std::string& gpt2_pattern() {
-  static const std::string p =
-      R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-  return p;
-}
-
-// The character classes of the GPT-2 pattern, from Oniguruma's own Unicode tables (so they are
-// exactly the classes the regex uses): \s, \p{L}, \p{N}, and the rest.
-enum class char_class : std::uint8_t { space, letter, number, other };
-
-inline char_class classify_slow(char32_t cp) {
-  static const OnigCtype letter = [] {
-    onig_init_once();
-    OnigUChar name[] = "L";
-    return OnigCtype(ONIGENC_PROPERTY_NAME_TO_CTYPE(ONIG_ENCODING_UTF8, name, name + 1));
-  }();
-  static const OnigCtype number = [] {
-    OnigUChar name[] = "N";
-    return OnigCtype(ONIGENC_PROPERTY_NAME_TO_CTYPE(ONIG_ENCODING_UTF8, name, name + 1));
-  }();
-  if (is_unicode_space(cp)) return char_class::space;
-  if (ONIGENC_IS_CODE_CTYPE(ONIG_ENCODING_UTF8, OnigCodePoint(cp), letter))
-    return char_class::letter;
-  if (ONIGENC_IS_CODE_CTYPE(ONIG_ENCODING_UTF8, OnigCodePoint(cp), number))
-    return char_class::number;
-  return char_class::other;
-}
-
-inline char_class classify(char32_t cp) {
-  static const std::vector<char_class> bmp = [] {
-    std::vector<char_class> t(0x10000);
-    for (char32_t c = 0; c < 0x10000; ++c)
-      t[c] = classify_slow(c);
-    return t;
-  }();
-  return cp < 0x10000 ? bmp[cp] : classify_slow(cp);
-}
-
-/// The GPT-2 pattern without a regex engine: calls f(begin, end) for each match in s (valid UTF-8),
-/// left to right; the matches tile s. Equal to onig_regex(gpt2_pattern()).for_each_match (tested):
-///   at '\'' followed by s|t|re|ve|m|ll|d          the contraction;
-///   an optional ' ' then a run of one class          letters, numbers or others (not \s);
-///   a whitespace run that is followed by the end   the run;
-///   a whitespace run followed by a non-space       the run less its last character, if not empty;
-///   else                                           the run (one character here).
-template <class F> void gpt2_split(std::string_view s, F&& f) {
-  const std::size_t n = s.size();
-  auto class_at = [&](std::size_t pos, std::size_t& len) {
-    const auto b = static_cast<unsigned char>(s[pos]);
-    if (b < 0x80) {
-      len = 1;
-      return classify(b);
-    }
-    const utf8::unit u = utf8::next_unit(s, pos);
-    len = u.length;
-    return classify(u.code_point);
-  };
-  std::size_t pos = 0;
-  while (pos < n) {
-    // 's 't 're 've 'm 'll 'd
-    if (s[pos] == '\'' && pos + 1 < n) {
-      const char c = s[pos + 1];
-      std::size_t len = 0;
-      if (c == 's' || c == 't' || c == 'm' || c == 'd')
-        len = 2;
-      else if (pos + 2 < n && ((c == 'r' && s[pos + 2] == 'e') || (c == 'v' && s[pos + 2] == 'e') ||
-                               (c == 'l' && s[pos + 2] == 'l')))
-        len = 3;
-      if (len) {
-        f(pos, pos + len);
-        pos += len;
-        continue;
-      }
-    }
-    std::size_t len = 0;
-    char_class cls = class_at(pos, len);
-    std::size_t start = pos;
-    std::size_t run_from = pos;
-    if (s[pos] == ' ' && pos + 1 < n) {
-      std::size_t len2 = 0;
-      const char_class next = class_at(pos + 1, len2);
-      if (next != char_class::space) { // ' ' glued to the run that follows
-        cls = next;
-        run_from = pos + 1;
-        len = len2;
-      }
-    }
-    std::size_t end = run_from + len;
-    if (cls != char_class::space) {
-      while (end < n) {
-        std::size_t l = 0;
-        if (class_at(end, l) != cls) break;
-        end += l;
-      }
-      f(start, end);
-      pos = end;
-      continue;
-    }
-    // Whitespace run [pos, end).
-    std::size_t last = pos; // start of the run's last character
-    while (end < n) {
-      std::size_t l = 0;
-      if (class_at(end, l) != char_class::space) break;
-      last = end;
-      end += l;
-    }
-    if (end < n && last > pos) end = last; // leave the last space to the word that follows
-    f(pos, end);
-    pos = end;
-  }
-}
 
 } // namespace detail
 
@@ -542,8 +243,7 @@ private:
     load_model(detail::member(j, "model", "tokenizer"),
                added && added->is_array() ? added->size() : 0);
     if (auto* n = detail::optional_member(j, "normalizer")) load_normalizer(*n, "normalizer");
-    if (auto* p = detail::optional_member(j, "pre_tokenizer"))
-      load_pre_tokenizer(*p, "pre_tokenizer");
+    if (auto* p = detail::optional_member(j, "pre_tokenizer")) pre_.load(*p, "pre_tokenizer");
     if (auto* d = detail::optional_member(j, "decoder")) {
       const std::string type = detail::component_type(*d, "decoder");
       if (type != "ByteLevel") detail::unsupported("decoder", type, "null, ByteLevel");
@@ -648,68 +348,6 @@ private:
     }
     detail::unsupported(path, type,
                         "null, an empty Sequence; NFC and other normalizers are not implemented");
-  }
-
-  void load_pre_tokenizer(const nlohmann::json& p, const std::string& path) {
-    const std::string type = detail::component_type(p, path);
-    if (type == "Sequence") {
-      const nlohmann::json& list = detail::member(p, "pretokenizers", path);
-      if (!list.is_array())
-        throw error(path + ".pretokenizers: expected an array, found " + detail::type_name(list));
-      for (std::size_t i = 0; i < list.size(); ++i) {
-        const std::string at = path + ".pretokenizers[" + std::to_string(i) + "]";
-        const std::string t = detail::component_type(list[i], at);
-        if (t == "Sequence") detail::unsupported(at, t, "Split, ByteLevel");
-        load_pre_tokenizer(list[i], at);
-      }
-      return;
-    }
-    if (!steps_.empty() && steps_.back().is_byte_level) {
-      throw error(path + ": a " + type +
-                  " step after ByteLevel is not supported (ByteLevel must come last)");
-    }
-    detail::split_step s;
-    if (type == "ByteLevel") {
-      s.is_byte_level = true;
-      s.add_prefix_space = detail::get_bool(p, "add_prefix_space", true, path);
-      s.use_regex =
-          detail::get_bool(p, "use_regex", true, path); // the GPT-2 pattern: detail::gpt2_split
-    } else if (type == "Split") {
-      const nlohmann::json& pat = detail::member(p, "pattern", path);
-      detail::expect_object(pat, path + ".pattern");
-      if (auto it = pat.find("Regex"); it != pat.end()) {
-        s.pattern = detail::get_string(*it, path + ".pattern.Regex");
-        s.regex = detail::onig_regex(s.pattern, path + ".pattern.Regex");
-      } else if (auto it2 = pat.find("String"); it2 != pat.end()) {
-        s.literal = true;
-        s.pattern = detail::get_string(*it2, path + ".pattern.String");
-      } else {
-        throw error(path + ".pattern: expected {\"Regex\": ...} or {\"String\": ...}, found " +
-                    detail::brief_json(pat));
-      }
-      const std::string b =
-          detail::get_string(detail::member(p, "behavior", path), path + ".behavior");
-      if (b == "Removed")
-        s.behavior = detail::split_behavior::removed;
-      else if (b == "Isolated")
-        s.behavior = detail::split_behavior::isolated;
-      else if (b == "MergedWithPrevious")
-        s.behavior = detail::split_behavior::merged_with_previous;
-      else if (b == "MergedWithNext")
-        s.behavior = detail::split_behavior::merged_with_next;
-      else if (b == "Contiguous")
-        s.behavior = detail::split_behavior::contiguous;
-      else
-        throw error(path + ".behavior: '" + b +
-                    "' is not a Split behaviour (Removed, Isolated, MergedWithPrevious, "
-                    "MergedWithNext, Contiguous)");
-      s.invert = detail::get_bool(p, "invert", false, path);
-    } else {
-      detail::unsupported(path, type,
-                          "null, ByteLevel, Split, Sequence of Split steps ending with ByteLevel");
-    }
-    byte_level_ |= s.is_byte_level;
-    steps_.push_back(std::move(s));
   }
 
   void load_added(const nlohmann::json& a, const std::string& path) {
@@ -902,51 +540,10 @@ private:
   void encode_piece(std::string_view text, std::vector<std::int32_t>& ids) const {
     if (text.empty()) return;
     std::deque<std::string> arena; // pieces that are not views of `text` (prefix space added)
-    std::vector<std::string_view> pieces{text};
-    std::vector<std::string_view> next;
-    std::vector<detail::span> parts;
-    for (const detail::split_step& step : steps_) {
-      next.clear();
-      for (std::string_view piece : pieces) {
-        if (step.is_byte_level && step.add_prefix_space && piece.front() != ' ') {
-          arena.push_back(" " + std::string(piece));
-          piece = arena.back();
-        }
-        if (step.is_byte_level && !step.use_regex) {
-          next.push_back(piece);
-          continue;
-        }
-        if (step.is_byte_level) { // the GPT-2 pattern: its matches tile the piece
-          detail::gpt2_split(
-              piece, [&](std::size_t b, std::size_t e) { next.push_back(piece.substr(b, e - b)); });
-          continue;
-        }
-        parts.clear();
-        std::size_t prev = 0;
-        auto on_match = [&](std::size_t b, std::size_t e) {
-          if (prev < b) parts.push_back({prev, b, false});
-          parts.push_back({b, e, true});
-          prev = e;
-        };
-        if (step.literal) {
-          if (!step.pattern.empty()) {
-            for (std::size_t at = piece.find(step.pattern); at != std::string_view::npos;
-                 at = piece.find(step.pattern, at + step.pattern.size())) {
-              on_match(at, at + step.pattern.size());
-            }
-          }
-        } else {
-          step.regex.for_each_match(piece, on_match);
-        }
-        if (prev < piece.size()) parts.push_back({prev, piece.size(), false});
-        detail::apply_behavior(parts, step.behavior, step.invert);
-        for (const auto& p : parts)
-          if (p.end > p.begin) next.push_back(piece.substr(p.begin, p.end - p.begin));
-      }
-      pieces.swap(next);
-    }
+    std::vector<std::string_view> words;
+    pre_.split(text, arena, words);
     std::string mapped;
-    for (std::string_view word : pieces)
+    for (std::string_view word : words)
       encode_word(word, mapped, ids);
   }
 
@@ -963,7 +560,7 @@ private:
       }
     }
     std::string_view model_text = word;
-    if (byte_level_) {
+    if (pre_.byte_level()) {
       mapped.clear();
       byte_level::encode_bytes(word, mapped);
       model_text = mapped;
@@ -983,8 +580,7 @@ private:
   }
 
   bpe_model model_;
-  std::vector<detail::split_step> steps_;
-  bool byte_level_ = false;
+  pre_tokenizer pre_;
   bool has_decoder_ = false;
   std::vector<added_token> added_;
   std::unordered_map<std::int32_t, std::size_t> added_by_id_;
@@ -994,30 +590,6 @@ private:
   std::vector<std::int32_t> template_prefix_, template_suffix_;
   std::int32_t vocab_size_ = 0;
   std::shared_ptr<word_cache> cache_; // shared by copies; guarded by its mutex
-};
-
-/// Token ids in, text out, one id at a time, for streaming generation: `push` returns only complete
-/// UTF-8 characters (a character split across tokens is held back until its last byte arrives), and
-/// `finish` returns what is left (U+FFFD for an incomplete tail). The concatenation of all outputs
-/// equals tokenizer::decode of all the ids.
-class utf8_stream_decoder {
-public:
-  explicit utf8_stream_decoder(const tokenizer& t, bool skip_special_tokens = true)
-      : tok_(&t), skip_special_(skip_special_tokens) {}
-  std::string push(std::int32_t id) {
-    bytes_.clear();
-    tok_->append_token_bytes(id, bytes_, skip_special_);
-    return assembler_.push(bytes_);
-  }
-  std::string finish() { return assembler_.finish(); }
-  /// Bytes held back waiting for the rest of a character (0..3).
-  std::size_t pending_bytes() const { return assembler_.pending_bytes(); }
-
-private:
-  const tokenizer* tok_;
-  bool skip_special_;
-  std::string bytes_;
-  utf8::stream_assembler assembler_;
 };
 
 } // namespace rodimus::io

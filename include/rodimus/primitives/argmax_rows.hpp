@@ -57,5 +57,3 @@ inline std::int64_t argmax_row(const float* row, index_t V, index_t stride) noex
 }
 
 } // namespace rodimus
-
-#include "rodimus/backend/scalar/argmax_rows.hpp"

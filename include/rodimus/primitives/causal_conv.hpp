@@ -139,5 +139,3 @@ template <class Act>
 }
 
 } // namespace rodimus
-
-#include "rodimus/backend/scalar/causal_conv.hpp"

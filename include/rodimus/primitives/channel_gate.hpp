@@ -31,5 +31,3 @@ struct channel_gate_args {
 }
 
 } // namespace rodimus
-
-#include "rodimus/backend/scalar/channel_gate.hpp"

@@ -112,5 +112,3 @@ template <class Act> [[nodiscard]] status ddts_check(const ddts_args<Act>& a) no
 }
 
 } // namespace rodimus
-
-#include "rodimus/backend/scalar/ddts.hpp"

@@ -51,5 +51,3 @@ template <class Table>
 }
 
 } // namespace rodimus
-
-#include "rodimus/backend/scalar/embedding.hpp"

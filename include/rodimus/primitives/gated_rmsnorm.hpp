@@ -41,5 +41,3 @@ template <class Act>
 }
 
 } // namespace rodimus
-
-#include "rodimus/backend/scalar/gated_rmsnorm.hpp"

@@ -47,5 +47,3 @@ struct gather_rows_args {
 }
 
 } // namespace rodimus
-
-#include "rodimus/backend/scalar/gather_rows.hpp"

@@ -228,5 +228,3 @@ template <class Act, class Gate, class State>
 }
 
 } // namespace rodimus
-
-#include "rodimus/backend/scalar/gla.hpp"

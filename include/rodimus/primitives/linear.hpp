@@ -35,5 +35,3 @@ template <class Act, class Weight>
 }
 
 } // namespace rodimus
-
-#include "rodimus/backend/scalar/linear.hpp"

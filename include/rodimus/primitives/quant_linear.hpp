@@ -36,5 +36,3 @@ template <class Act, class Block>
 }
 
 } // namespace rodimus
-
-#include "rodimus/backend/scalar/quant_linear.hpp"

@@ -47,5 +47,3 @@ template <class Act, class Residual>
 }
 
 } // namespace rodimus
-
-#include "rodimus/backend/scalar/rmsnorm.hpp"

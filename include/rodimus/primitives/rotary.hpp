@@ -67,5 +67,3 @@ template <class Act>
 }
 
 } // namespace rodimus
-
-#include "rodimus/backend/scalar/rotary.hpp"

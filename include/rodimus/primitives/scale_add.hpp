@@ -30,5 +30,3 @@ struct scale_add_args {
 }
 
 } // namespace rodimus
-
-#include "rodimus/backend/scalar/scale_add.hpp"

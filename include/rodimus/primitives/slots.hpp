@@ -11,6 +11,12 @@
 //                       array on the host without a synchronisation, so its kernels skip such a row
 //                       like padding (never an out-of-bounds access); the model runner checks its
 //                       slots on the host before any backend runs.
+//
+// Names (one rule, three roles): `slot` is the pool row of one decode row (gla_decode,
+// causal_conv_step, swska_decode) or of one sequence's ring (swska_ring_store); `state_slot` the
+// row of one prefill sequence in the state pools it reads and writes (gla_args, causal_conv_args);
+// `history_slot` the row of one prefill sequence's ring, read as its history (swska_args). Status
+// messages name the field.
 #pragma once
 
 #include <cstdint>

@@ -28,5 +28,3 @@ template <class Act> [[nodiscard]] status swiglu_check(const swiglu_args<Act>& a
 }
 
 } // namespace rodimus
-
-#include "rodimus/backend/scalar/swiglu.hpp"

@@ -288,5 +288,3 @@ template <class Act>
 }
 
 } // namespace rodimus
-
-#include "rodimus/backend/scalar/swska.hpp"

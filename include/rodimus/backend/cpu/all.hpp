@@ -1,5 +1,9 @@
-// Every primitive of the CPU backend (cpu<Arch>): include this, or the one header you call.
+// Every primitive of the CPU backend (cpu<Arch>): include this, or the one header you call. The
+// scalar reference comes with it (backend/scalar/all.hpp): each cpu header includes the scalar one
+// it falls back to, and code instantiated for both tags (the runner, the tests) needs them all.
 #pragma once
+
+#include "rodimus/backend/scalar/all.hpp"
 
 #include "rodimus/backend/cpu/argmax_rows.hpp"
 #include "rodimus/backend/cpu/causal_conv.hpp"

@@ -66,6 +66,17 @@ inline void conv_step_finish(const causal_conv_step_args<Act>& a, index_t b, ind
 }
 } // namespace detail
 
+/// Whether causal_conv() on cpu<Arch> runs the scalar reference for `a` instead of its own kernel
+/// (Act other than f32 / bf16 / f16, a width W above 16, an inner stride other than 1). Benchmarks
+/// check it, so that they never time the fallback (docs/ARCHITECTURE.md "Fallbacks").
+template <class Arch, class Act>
+[[nodiscard]] bool falls_back_to_scalar(const cpu<Arch>&, const causal_conv_args<Act>& a) noexcept {
+  if constexpr (!detail::cpu_storage_type<Act>)
+    return true;
+  else
+    return a.weight.shape[1] > detail::kConvMaxWidth || a.x.stride[2] != 1 || a.y.stride[2] != 1;
+}
+
 template <class Arch, class Act>
 [[nodiscard]] status causal_conv(const cpu<Arch>& be, const causal_conv_args<Act>& a) noexcept {
   RODIMUS_TRY(causal_conv_check(a));
@@ -73,8 +84,7 @@ template <class Arch, class Act>
     return causal_conv(scalar{}, a);
   } else {
     const index_t B = a.x.shape[0], T = a.x.shape[1], C = a.x.shape[2], W = a.weight.shape[1];
-    if (W > detail::kConvMaxWidth || a.x.stride[2] != 1 || a.y.stride[2] != 1)
-      return causal_conv(scalar{}, a);
+    if (falls_back_to_scalar(be, a)) return causal_conv(scalar{}, a);
     RODIMUS_TRY(check_packed_offsets(a.cu_seqlens, a.num_seqs, T));
     const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, B);
     RODIMUS_TRY(causal_conv_check_state_slots(a, N));
@@ -139,6 +149,15 @@ template <class Arch, class Act>
     });
     return status::success();
   }
+}
+
+/// Whether causal_conv_step() on cpu<Arch> runs the scalar reference for `a` instead of its own
+/// kernel (Act other than f32 / bf16 / f16; any strides run the kernel). Benchmarks check it, so
+/// that they never time the fallback (docs/ARCHITECTURE.md "Fallbacks").
+template <class Arch, class Act>
+[[nodiscard]] constexpr bool falls_back_to_scalar(const cpu<Arch>&,
+                                                  const causal_conv_step_args<Act>&) noexcept {
+  return !detail::cpu_storage_type<Act>;
 }
 
 template <class Arch, class Act>

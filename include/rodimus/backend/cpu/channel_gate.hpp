@@ -15,11 +15,18 @@
 
 namespace rodimus {
 
+/// Whether channel_gate() on cpu<Arch> runs the scalar reference for `a` instead of its own kernel
+/// (an inner stride other than 1). Benchmarks check it, so that they never time the fallback
+/// (docs/ARCHITECTURE.md "Fallbacks").
+template <class Arch>
+[[nodiscard]] bool falls_back_to_scalar(const cpu<Arch>&, const channel_gate_args& a) noexcept {
+  return a.u.stride[1] != 1 || a.x.stride[1] != 1 || a.bias.stride[0] != 1;
+}
+
 template <class Arch>
 [[nodiscard]] status channel_gate(const cpu<Arch>& be, const channel_gate_args& a) noexcept {
   RODIMUS_TRY(channel_gate_check(a));
-  if (a.u.stride[1] != 1 || a.x.stride[1] != 1 || a.bias.stride[0] != 1)
-    return channel_gate(scalar{}, a);
+  if (falls_back_to_scalar(be, a)) return channel_gate(scalar{}, a);
   using B = detail::fbatch<Arch>;
   constexpr index_t W = index_t(detail::lanes<Arch>);
   const index_t M = a.u.shape[0], E = a.u.shape[1], Ev = E / W * W;

@@ -16,15 +16,25 @@
 
 namespace rodimus {
 
+/// Whether ddts() on cpu<Arch> runs the scalar reference for `a` instead of its own kernel (Act
+/// other than f32 / bf16 / f16, an inner stride other than 1). Benchmarks check it, so that they
+/// never time the fallback (docs/ARCHITECTURE.md "Fallbacks").
+template <class Arch, class Act>
+[[nodiscard]] bool falls_back_to_scalar(const cpu<Arch>&, const ddts_args<Act>& a) noexcept {
+  if constexpr (!detail::cpu_storage_type<Act>)
+    return true;
+  else
+    return a.gate_preact.stride[1] != 1 || a.k.stride[1] != 1 || a.k_hat.stride[1] != 1 ||
+           a.log_decay.stride[1] != 1 || (a.gate_bias.data && a.gate_bias.stride[0] != 1);
+}
+
 template <class Arch, class Act>
 [[nodiscard]] status ddts(const cpu<Arch>& be, const ddts_args<Act>& a) noexcept {
   RODIMUS_TRY(ddts_check(a));
   if constexpr (!detail::cpu_storage_type<Act>) {
     return ddts(scalar{}, a);
   } else {
-    if (a.gate_preact.stride[1] != 1 || a.k.stride[1] != 1 || a.k_hat.stride[1] != 1 ||
-        a.log_decay.stride[1] != 1 || (a.gate_bias.data && a.gate_bias.stride[0] != 1))
-      return ddts(scalar{}, a);
+    if (falls_back_to_scalar(be, a)) return ddts(scalar{}, a);
     using B = detail::fbatch<Arch>;
     constexpr index_t W = index_t(detail::lanes<Arch>);
     const index_t M = a.gate_preact.shape[0], N = a.gate_preact.shape[1] / 2;

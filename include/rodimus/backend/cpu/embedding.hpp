@@ -14,13 +14,24 @@
 
 namespace rodimus {
 
+/// Whether embedding() on cpu<Arch> runs the scalar reference for `a` instead of its own kernel (a
+/// table type other than f32 / bf16 / f16, an inner stride other than 1). Benchmarks check it, so
+/// that they never time the fallback (docs/ARCHITECTURE.md "Fallbacks").
+template <class Arch, class Table>
+[[nodiscard]] bool falls_back_to_scalar(const cpu<Arch>&, const embedding_args<Table>& a) noexcept {
+  if constexpr (!detail::cpu_storage_type<Table>)
+    return true;
+  else
+    return a.table.stride[1] != 1 || a.out.stride[1] != 1;
+}
+
 template <class Arch, class Table>
 [[nodiscard]] status embedding(const cpu<Arch>& be, const embedding_args<Table>& a) noexcept {
   RODIMUS_TRY(embedding_check(a));
   if constexpr (!detail::cpu_storage_type<Table>) {
     return embedding(scalar{}, a);
   } else {
-    if (a.table.stride[1] != 1 || a.out.stride[1] != 1) return embedding(scalar{}, a);
+    if (falls_back_to_scalar(be, a)) return embedding(scalar{}, a);
     RODIMUS_TRY(embedding_check_ids(a));
     using B = detail::fbatch<Arch>;
     constexpr index_t W = index_t(detail::lanes<Arch>);

@@ -16,15 +16,26 @@
 
 namespace rodimus {
 
+/// Whether gated_rmsnorm() on cpu<Arch> runs the scalar reference for `a` instead of its own kernel
+/// (Act other than f32 / bf16 / f16, an inner stride other than 1). Benchmarks check it, so that
+/// they never time the fallback (docs/ARCHITECTURE.md "Fallbacks").
+template <class Arch, class Act>
+[[nodiscard]] bool falls_back_to_scalar(const cpu<Arch>&,
+                                        const gated_rmsnorm_args<Act>& a) noexcept {
+  if constexpr (!detail::cpu_storage_type<Act>)
+    return true;
+  else
+    return a.x.stride[1] != 1 || a.gate.stride[1] != 1 || a.y.stride[1] != 1 ||
+           a.weight.stride[0] != 1;
+}
+
 template <class Arch, class Act>
 [[nodiscard]] status gated_rmsnorm(const cpu<Arch>& be, const gated_rmsnorm_args<Act>& a) noexcept {
   RODIMUS_TRY(gated_rmsnorm_check(a));
   if constexpr (!detail::cpu_storage_type<Act>) {
     return gated_rmsnorm(scalar{}, a);
   } else {
-    if (a.x.stride[1] != 1 || a.gate.stride[1] != 1 || a.y.stride[1] != 1 ||
-        a.weight.stride[0] != 1)
-      return gated_rmsnorm(scalar{}, a);
+    if (falls_back_to_scalar(be, a)) return gated_rmsnorm(scalar{}, a);
     using B = detail::fbatch<Arch>;
     constexpr index_t W = index_t(detail::lanes<Arch>);
     const index_t M = a.x.shape[0], E = a.x.shape[1];

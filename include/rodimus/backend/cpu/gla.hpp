@@ -375,6 +375,19 @@ template <class A> std::size_t gla_chunked_cpu_bytes(index_t K, index_t V, index
 
 } // namespace detail
 
+/// Whether gla_scan and gla_chunked() on cpu<Arch> runs the scalar reference for `a` instead of its
+/// own kernel (State other than f32, Act or Gate other than f32 / bf16 / f16, an inner stride other
+/// than 1). Benchmarks check it, so that they never time the fallback (docs/ARCHITECTURE.md
+/// "Fallbacks").
+template <class Arch, class Act, class Gate, class State>
+[[nodiscard]] bool falls_back_to_scalar(const cpu<Arch>&,
+                                        const gla_args<Act, Gate, State>& a) noexcept {
+  if constexpr (!detail::gla_cpu_types<Act, Gate, State>)
+    return true;
+  else
+    return !detail::gla_cpu_strides_ok(a);
+}
+
 // ---- gla_scan ----
 
 template <class Arch, class Act, class Gate, class State>
@@ -391,7 +404,7 @@ template <class Arch, class Act, class Gate, class State>
     return gla_scan(scalar{}, a, ws);
   } else {
     RODIMUS_TRY(gla_check(a));
-    if (!detail::gla_cpu_strides_ok(a)) return gla_scan(scalar{}, a, ws);
+    if (falls_back_to_scalar(be, a)) return gla_scan(scalar{}, a, ws);
     using namespace detail;
     constexpr index_t W = index_t(lanes<Arch>);
     constexpr index_t BW = kGlaBlockVectors * W;
@@ -450,7 +463,7 @@ template <class Arch, class Act, class Gate, class State>
   if constexpr (!detail::gla_cpu_types<Act, Gate, State>) {
     return gla_chunked(scalar{}, a, chunk_size, ws);
   } else {
-    if (!detail::gla_cpu_strides_ok(a)) return gla_chunked(scalar{}, a, chunk_size, ws);
+    if (falls_back_to_scalar(be, a)) return gla_chunked(scalar{}, a, chunk_size, ws);
     using namespace detail;
     constexpr index_t W = index_t(lanes<Arch>);
     constexpr index_t BW = kGlaBlockVectors * W;
@@ -588,6 +601,19 @@ inline void gla_decode_columns(const gla_decode_args<Act, Gate, State>& a, const
 #pragma GCC diagnostic pop
 #endif
 
+/// Whether gla_decode() on cpu<Arch> runs the scalar reference for `a` instead of its own kernel
+/// (State other than f32, Act or Gate other than f32 / bf16 / f16, an inner stride other than 1).
+/// Benchmarks check it, so that they never time the fallback (docs/ARCHITECTURE.md "Fallbacks").
+template <class Arch, class Act, class Gate, class State>
+[[nodiscard]] bool falls_back_to_scalar(const cpu<Arch>&,
+                                        const gla_decode_args<Act, Gate, State>& a) noexcept {
+  if constexpr (!detail::gla_cpu_types<Act, Gate, State>)
+    return true;
+  else
+    return a.q.stride[2] != 1 || a.k.stride[2] != 1 || a.g.stride[2] != 1 || a.v.stride[2] != 1 ||
+           a.o.stride[2] != 1 || a.state.stride[3] != 1;
+}
+
 template <class Arch, class Act, class Gate, class State>
 [[nodiscard]] status gla_decode(const cpu<Arch>& be, const gla_decode_args<Act, Gate, State>& a,
                                 workspace ws) noexcept {
@@ -595,9 +621,7 @@ template <class Arch, class Act, class Gate, class State>
     return gla_decode(scalar{}, a, ws);
   } else {
     RODIMUS_TRY(gla_decode_check(a));
-    if (a.q.stride[2] != 1 || a.k.stride[2] != 1 || a.g.stride[2] != 1 || a.v.stride[2] != 1 ||
-        a.o.stride[2] != 1 || a.state.stride[3] != 1)
-      return gla_decode(scalar{}, a, ws);
+    if (falls_back_to_scalar(be, a)) return gla_decode(scalar{}, a, ws);
     using namespace detail;
     constexpr index_t W = index_t(lanes<Arch>);
     const index_t Bn = a.q.shape[0], H = a.q.shape[1], K = a.q.shape[2], V = a.v.shape[2];

@@ -349,6 +349,20 @@ constexpr std::size_t linear_workspace_bytes(const cpu<Arch>&,
   return 0;
 }
 
+/// Whether linear() on cpu<Arch> runs the scalar reference for `a` instead of its own kernel (Act
+/// or Weight other than f32 / bf16 / f16, an inner stride other than 1, K = 0; an empty output (M
+/// or N = 0) runs nothing). Benchmarks check it, so that they never time the fallback
+/// (docs/ARCHITECTURE.md "Fallbacks").
+template <class Arch, class Act, class Weight>
+[[nodiscard]] bool falls_back_to_scalar(const cpu<Arch>&,
+                                        const linear_args<Act, Weight>& a) noexcept {
+  if constexpr (!detail::cpu_storage_type<Act> || !detail::cpu_storage_type<Weight>)
+    return true;
+  else
+    return a.x.shape[0] != 0 && a.w.shape[0] != 0 &&
+           (a.x.stride[1] != 1 || a.w.stride[1] != 1 || a.y.stride[1] != 1 || a.x.shape[1] == 0);
+}
+
 /// linear() on cpu<Arch>: y = x W^T with f32 accumulation (see the top of this file).
 template <class Arch, class Act, class Weight>
 [[nodiscard]] status linear(const cpu<Arch>& be, const linear_args<Act, Weight>& a,
@@ -358,9 +372,8 @@ template <class Arch, class Act, class Weight>
     return linear(scalar{}, a);
   } else {
     const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0];
+    if (falls_back_to_scalar(be, a)) return linear(scalar{}, a);
     if (M == 0 || N == 0) return status::success();
-    if (a.x.stride[1] != 1 || a.w.stride[1] != 1 || a.y.stride[1] != 1 || K == 0)
-      return linear(scalar{}, a);
     if (M <= detail::kLinearGemvMaxM) {
       // At least 64 KiB of weights per thread (a few microseconds of streaming): below that the
       // wake-up of a worker costs more than it saves.

@@ -32,6 +32,7 @@
 #include "rodimus/backend/cpu/eigen.hpp"
 #include "rodimus/backend/cpu/prefetch.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
+#include "rodimus/backend/scalar/quant_linear.hpp" // the fallback for what this backend does not cover
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/workspace.hpp"
 #include "rodimus/primitives/quant_linear.hpp"
@@ -370,6 +371,20 @@ bool quant_linear_rounds_x(const cpu<Arch>&, const quant_linear_args<Act, Block>
   }
 }
 
+/// Whether quant_linear() on cpu<Arch> runs the scalar reference for `a` instead of its own kernel
+/// (Act other than f32 / bf16 / f16, an inner stride other than 1, K = 0; an empty output (M or N =
+/// 0) runs nothing). Benchmarks check it, so that they never time the fallback
+/// (docs/ARCHITECTURE.md "Fallbacks").
+template <class Arch, class Act, class Block>
+[[nodiscard]] bool falls_back_to_scalar(const cpu<Arch>&,
+                                        const quant_linear_args<Act, Block>& a) noexcept {
+  if constexpr (!detail::cpu_storage_type<Act>)
+    return true;
+  else
+    return a.x.shape[0] != 0 && a.w.shape[0] != 0 &&
+           (a.x.stride[1] != 1 || a.w.stride[1] != 1 || a.y.stride[1] != 1 || a.x.shape[1] == 0);
+}
+
 /// quant_linear() on cpu<Arch> (see the top of this file).
 template <class Arch, class Act, class Block>
 [[nodiscard]] status quant_linear(const cpu<Arch>& be, const quant_linear_args<Act, Block>& a,
@@ -379,9 +394,8 @@ template <class Arch, class Act, class Block>
     return quant_linear(scalar{}, a);
   } else {
     const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0];
+    if (falls_back_to_scalar(be, a)) return quant_linear(scalar{}, a);
     if (M == 0 || N == 0) return status::success();
-    if (a.x.stride[1] != 1 || a.w.stride[1] != 1 || a.y.stride[1] != 1 || K == 0)
-      return quant_linear(scalar{}, a);
     if (M <= detail::kQuantGemvMaxM) {
       // At least 64 KiB of weights per thread: below that waking a worker costs more than it saves.
       const index_t row_bytes = K / kQuantGroup * index_t(sizeof(Block));

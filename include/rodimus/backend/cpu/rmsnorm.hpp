@@ -17,16 +17,33 @@
 
 namespace rodimus {
 
+namespace detail {
+/// The types rmsnorm() on cpu<Arch> has a kernel for.
+template <class Act, class Residual>
+constexpr bool rmsnorm_cpu_types = std::is_same_v<Residual, float>&& cpu_storage_type<Act>;
+} // namespace detail
+
+/// Whether rmsnorm() on cpu<Arch> runs the scalar reference for `a` instead of its own kernel (a
+/// residual type other than f32, Act other than f32 / bf16 / f16, an inner stride other than 1).
+/// Benchmarks check it, so that they never time the fallback (docs/ARCHITECTURE.md "Fallbacks").
+template <class Arch, class Act, class Residual>
+[[nodiscard]] bool falls_back_to_scalar(const cpu<Arch>&,
+                                        const rmsnorm_args<Act, Residual>& a) noexcept {
+  if constexpr (!detail::rmsnorm_cpu_types<Act, Residual>)
+    return true;
+  else
+    return a.x.stride[1] != 1 || a.y.stride[1] != 1 || a.weight.stride[0] != 1 ||
+           (a.residual.data && a.residual.stride[1] != 1) ||
+           (a.residual_out.data && a.residual_out.stride[1] != 1);
+}
+
 template <class Arch, class Act, class Residual>
 [[nodiscard]] status rmsnorm(const cpu<Arch>& be, const rmsnorm_args<Act, Residual>& a) noexcept {
   RODIMUS_TRY(rmsnorm_check(a));
-  if constexpr (!std::is_same_v<Residual, float> || !detail::cpu_storage_type<Act>) {
+  if constexpr (!detail::rmsnorm_cpu_types<Act, Residual>) {
     return rmsnorm(scalar{}, a);
   } else {
-    if (a.x.stride[1] != 1 || a.y.stride[1] != 1 || a.weight.stride[0] != 1 ||
-        (a.residual.data && a.residual.stride[1] != 1) ||
-        (a.residual_out.data && a.residual_out.stride[1] != 1))
-      return rmsnorm(scalar{}, a);
+    if (falls_back_to_scalar(be, a)) return rmsnorm(scalar{}, a);
     using B = detail::fbatch<Arch>;
     constexpr index_t W = index_t(detail::lanes<Arch>);
     const index_t M = a.x.shape[0], D = a.x.shape[1];

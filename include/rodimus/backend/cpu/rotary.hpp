@@ -14,6 +14,19 @@
 
 namespace rodimus {
 
+/// Whether rotary() on cpu<Arch> runs the scalar reference for `a` instead of its own kernel (Act
+/// other than f32 / bf16 / f16, an inner stride other than 1, more than 1024 rotated channels).
+/// Benchmarks check it, so that they never time the fallback (docs/ARCHITECTURE.md "Fallbacks").
+template <class Arch, class Act>
+[[nodiscard]] bool falls_back_to_scalar(const cpu<Arch>&, const rotary_args<Act>& a) noexcept {
+  if constexpr (!detail::cpu_storage_type<Act>)
+    return true;
+  else {
+    const index_t half = rotary_channels(a) / 2;
+    return half != 0 && (a.x.stride[3] != 1 || half > 512);
+  }
+}
+
 template <class Arch, class Act>
 [[nodiscard]] status rotary(const cpu<Arch>& be, const rotary_args<Act>& a) noexcept {
   RODIMUS_TRY(rotary_check(a));
@@ -24,7 +37,7 @@ template <class Arch, class Act>
     const index_t B = a.x.shape[0], T = a.x.shape[1], H = a.x.shape[2];
     const index_t r = rotary_channels(a), half = r / 2;
     if (half == 0) return status::success();
-    if (a.x.stride[3] != 1 || half > 512) return rotary(scalar{}, a);
+    if (falls_back_to_scalar(be, a)) return rotary(scalar{}, a);
     using V = detail::fbatch<Arch>;
     constexpr index_t W = index_t(detail::lanes<Arch>);
     const index_t hv = half / W * W;

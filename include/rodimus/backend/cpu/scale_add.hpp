@@ -16,10 +16,18 @@
 
 namespace rodimus {
 
+/// Whether scale_add() on cpu<Arch> runs the scalar reference for `a` instead of its own kernel (an
+/// inner stride other than 1). Benchmarks check it, so that they never time the fallback
+/// (docs/ARCHITECTURE.md "Fallbacks").
+template <class Arch>
+[[nodiscard]] bool falls_back_to_scalar(const cpu<Arch>&, const scale_add_args& a) noexcept {
+  return a.o.stride[1] != 1 || a.c.stride[1] != 1 || a.w.stride[0] != 1;
+}
+
 template <class Arch>
 [[nodiscard]] status scale_add(const cpu<Arch>& be, const scale_add_args& a) noexcept {
   RODIMUS_TRY(scale_add_check(a));
-  if (a.o.stride[1] != 1 || a.c.stride[1] != 1 || a.w.stride[0] != 1) return scale_add(scalar{}, a);
+  if (falls_back_to_scalar(be, a)) return scale_add(scalar{}, a);
   using B = detail::fbatch<Arch>;
   constexpr index_t W = index_t(detail::lanes<Arch>);
   const index_t M = a.o.shape[0], E = a.o.shape[1], Ev = E / W * W;

@@ -13,13 +13,24 @@
 
 namespace rodimus {
 
+/// Whether swiglu() on cpu<Arch> runs the scalar reference for `a` instead of its own kernel (Act
+/// other than f32 / bf16 / f16, an inner stride other than 1). Benchmarks check it, so that they
+/// never time the fallback (docs/ARCHITECTURE.md "Fallbacks").
+template <class Arch, class Act>
+[[nodiscard]] bool falls_back_to_scalar(const cpu<Arch>&, const swiglu_args<Act>& a) noexcept {
+  if constexpr (!detail::cpu_storage_type<Act>)
+    return true;
+  else
+    return a.fc.stride[1] != 1 || a.y.stride[1] != 1;
+}
+
 template <class Arch, class Act>
 [[nodiscard]] status swiglu(const cpu<Arch>& be, const swiglu_args<Act>& a) noexcept {
   RODIMUS_TRY(swiglu_check(a));
   if constexpr (!detail::cpu_storage_type<Act>) {
     return swiglu(scalar{}, a);
   } else {
-    if (a.fc.stride[1] != 1 || a.y.stride[1] != 1) return swiglu(scalar{}, a);
+    if (falls_back_to_scalar(be, a)) return swiglu(scalar{}, a);
     constexpr index_t W = index_t(detail::lanes<Arch>);
     const index_t M = a.fc.shape[0], F = a.fc.shape[1] / 2;
     const index_t Fv = F / W * W;

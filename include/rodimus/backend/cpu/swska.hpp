@@ -416,6 +416,15 @@ std::size_t swska_decode_workspace_bytes(const cpu<Arch>&,
                                                workspace::product(workspace::product(B, Hq), W))));
 }
 
+/// Whether swska_prefill() on cpu<Arch> runs the scalar reference for `a` instead of its own kernel
+/// (Act other than f32 / bf16 / f16, a head size that is not a power-of-two number of SIMD vectors
+/// up to 256, an inner stride other than 1). Benchmarks check it, so that they never time the
+/// fallback (docs/ARCHITECTURE.md "Fallbacks").
+template <class Arch, class Act>
+[[nodiscard]] bool falls_back_to_scalar(const cpu<Arch>&, const swska_args<Act>& a) noexcept {
+  return !detail::swska_prefill_simd_ok<Arch>(a);
+}
+
 template <class Arch, class Act>
 [[nodiscard]] status swska_prefill(const cpu<Arch>& be, const swska_args<Act>& a,
                                    workspace ws) noexcept {
@@ -423,7 +432,7 @@ template <class Arch, class Act>
   if constexpr (!detail::cpu_storage_type<Act>) {
     return swska_prefill(scalar{}, a, ws);
   } else {
-    if (!detail::swska_prefill_simd_ok<Arch>(a)) return swska_prefill(scalar{}, a, ws);
+    if (falls_back_to_scalar(be, a)) return swska_prefill(scalar{}, a, ws);
     const index_t B = a.q.shape[0], T = a.q.shape[1], Hq = a.q.shape[2], D = a.q.shape[3];
     RODIMUS_TRY(check_packed_offsets(a.cu_seqlens, a.num_seqs, T));
     const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, B);
@@ -453,6 +462,16 @@ template <class Arch, class Act>
   }
 }
 
+/// Whether swska_decode() on cpu<Arch> runs the scalar reference for `a` instead of its own kernel
+/// (Act other than f32 / bf16 / f16, a head size that is not a power-of-two number of SIMD vectors
+/// up to 256, an inner stride other than 1). Benchmarks check it, so that they never time the
+/// fallback (docs/ARCHITECTURE.md "Fallbacks").
+template <class Arch, class Act>
+[[nodiscard]] bool falls_back_to_scalar(const cpu<Arch>&,
+                                        const swska_decode_args<Act>& a) noexcept {
+  return !detail::swska_decode_simd_ok<Arch>(a);
+}
+
 template <class Arch, class Act>
 [[nodiscard]] status swska_decode(const cpu<Arch>& be, const swska_decode_args<Act>& a,
                                   workspace ws) noexcept {
@@ -460,7 +479,7 @@ template <class Arch, class Act>
   if constexpr (!detail::cpu_storage_type<Act>) {
     return swska_decode(scalar{}, a, ws);
   } else {
-    if (!detail::swska_decode_simd_ok<Arch>(a)) return swska_decode(scalar{}, a, ws);
+    if (falls_back_to_scalar(be, a)) return swska_decode(scalar{}, a, ws);
     const index_t B = a.q.shape[0], Hq = a.q.shape[1], D = a.q.shape[2];
     const index_t Hk = a.k.shape[1], Hv = a.v.shape[1];
     const index_t W = a.ring_k.shape[1];
@@ -488,6 +507,15 @@ template <class Arch, class Act>
     }
     return status::success();
   }
+}
+
+/// Whether swska_ring_store() on cpu<Arch> runs the scalar reference for `a` instead of its own
+/// kernel (always: the store is a plain copy, the scalar loop is the kernel). Benchmarks check it,
+/// so that they never time the fallback (docs/ARCHITECTURE.md "Fallbacks").
+template <class Arch, class Act>
+[[nodiscard]] constexpr bool falls_back_to_scalar(const cpu<Arch>&,
+                                                  const swska_ring_store_args<Act>&) noexcept {
+  return true;
 }
 
 template <class Arch, class Act>

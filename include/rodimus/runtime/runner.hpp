@@ -43,7 +43,6 @@
 #include "rodimus/core/step_graph.hpp"
 #include "rodimus/model/backend_weights.hpp"
 #include "rodimus/model/config.hpp"
-#include "rodimus/model/state.hpp"
 #include "rodimus/model/weights.hpp"
 #include "rodimus/primitives/argmax_rows.hpp"
 #include "rodimus/primitives/embedding.hpp"
@@ -51,6 +50,7 @@
 #include "rodimus/primitives/linear.hpp"
 #include "rodimus/primitives/rmsnorm.hpp"
 #include "rodimus/primitives/slots.hpp"
+#include "rodimus/runtime/state.hpp"
 
 namespace rodimus {
 

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "rodimus/core/memory.hpp"
-#include "rodimus/model/runner.hpp"
-#include "rodimus/model/state.hpp"
+#include "rodimus/runtime/runner.hpp"
+#include "rodimus/runtime/state.hpp"
 
 namespace rodimus {
 
@@ -24,7 +24,7 @@ public:
   /// "scalar", "cpu-avx512bw", "cuda-sm90", ...
   virtual const std::string& backend_name() const = 0;
 
-  // The state pool (see model/state.hpp).
+  // The state pool (see runtime/state.hpp).
   virtual int capacity() const = 0;
   virtual int acquire() = 0;
   virtual void release(int slot) = 0;
@@ -33,7 +33,7 @@ public:
   virtual void save(int slot, const std::string& path) const = 0;
   virtual void load(int slot, const std::string& path) = 0;
 
-  // The runner (see model/runner.hpp), on this session's pool.
+  // The runner (see runtime/runner.hpp), on this session's pool.
   virtual std::vector<float> prefill(const std::vector<std::int32_t>& slots,
                                      const std::vector<std::int64_t>& ids,
                                      const std::vector<std::int64_t>& cu_seqlens,
@@ -43,7 +43,7 @@ public:
   /// decode, then each sequence's argmax token picked on the backend (model_runner::decode_greedy).
   virtual std::vector<std::int64_t> decode_greedy(const std::vector<std::int32_t>& slots,
                                                   const std::vector<std::int64_t>& ids) = 0;
-  /// sequence_logits (model/runner.hpp) on a pool of its own.
+  /// sequence_logits (runtime/runner.hpp) on a pool of its own.
   virtual std::vector<float> sequence_logits(const std::vector<std::int64_t>& ids, index_t B,
                                              index_t T, index_t prefix) = 0;
   /// Wait for the backend's queued work (timing).
