@@ -715,8 +715,9 @@ void check_swska_decode_rows_case(const Backend& be, const std::vector<std::int3
 
 /// Decode at the shapes of a model's window (16 query heads on one key head, 16 value heads,
 /// D = 128, window_left 2048, W = 2049), where the CUDA backend splits the window into pieces of
-/// >= 128 keys and uses only as many as a row's history needs: batch 1 with a long history (the
-/// ring wrapped), a short one (one piece) and a middle one (two pieces); a batch whose rows have
+/// >= swska_policy::decode_min_split_keys keys (32) and uses only as many as a row's history needs:
+/// batch 1 with a long history (the ring wrapped, every piece), a short one (one piece) and a
+/// middle one (several pieces); a batch whose rows have
 /// very different histories with padding rows between them; a batch of padding rows only (nothing
 /// is written). The decode paths the other cases do not reach.
 template <class Backend> void check_swska_decode_windows_all(const Backend& be) {

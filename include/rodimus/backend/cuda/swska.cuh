@@ -79,8 +79,12 @@ namespace rodimus {
 /// their own issue). Per head-dim bucket MaxD (64, 128, 256) the CTA has NW warps of RW query rows;
 /// the static shared memory is NW*RW*MaxD (q) + 32*MaxD (key tile) floats <= 48 KiB, so no
 /// opt-in is needed: MaxD 64 and 128: 8 warps x 8 rows; MaxD 256: 4 warps x 4 rows. Decode: 8
-/// warps x 1 row. Decode splits the window when fewer than decode_target_ctas CTAs (2 per SM of an
-/// H100 / H200) would run, into pieces of at least decode_min_split_keys keys.
+/// warps x 1 row. Decode splits the window when fewer than decode_target_ctas CTAs (4 per SM of an
+/// H100 / H200) would run, into pieces of at least decode_min_split_keys keys (one key tile). A
+/// decode CTA is a chain of dependent memory round trips (q, the key tile, the value groups), so
+/// the window is cut into as many pieces as that allows: with 128-key pieces and 264 CTAs, one
+/// batch-1 step over a full 2049-key window (bf16, 16 heads of 128) took 85 us on the H200
+/// (examples/torch/bench_ops.py, 2026-12-05), about 0.1 TB/s.
 /// ptxas (CUDA 13, sm_90 and sm_80): the prefill tiles take about 170 to 255 registers (one CTA
 /// of 8 warps per SM), the decode tiles 80 to 180 (bf16 sm_90: MaxD 64 / 128 117 / 128 since the
 /// PV step loads 8 value rows at once); no spills except the f16 / bf16 decode at MaxD 256 (and
@@ -92,8 +96,8 @@ template <int Sm> struct swska_policy {
   static constexpr int prefill_warps_small = 8, prefill_rows_small = 8; // MaxD 64, 128
   static constexpr int prefill_warps_large = 4, prefill_rows_large = 4; // MaxD 256
   static constexpr int decode_warps = 8;
-  static constexpr index_t decode_target_ctas = 264;
-  static constexpr index_t decode_min_split_keys = 128;
+  static constexpr index_t decode_target_ctas = 528;
+  static constexpr index_t decode_min_split_keys = 32;
   static constexpr index_t decode_max_splits = 64;
   static constexpr int ring_store_threads = 256;
   static constexpr int combine_threads = 128; // one CTA per (row, head): a column d per thread
