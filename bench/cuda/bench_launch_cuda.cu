@@ -1,0 +1,92 @@
+// What an overlapped launch (cuda_launch::overlapped, backend/cuda/launch.cuh) saves per kernel:
+// chains of 24 identical library calls captured in one CUDA graph and replayed, launched serially
+// and overlapped, at the sizes of a batch-1 decode step of rodimus-plus-1.6b.
+//
+//   bm_launch_chain/K/O   K = 0: rmsnorm of one row of 2048 f32 (with the residual add: a small
+//                         kernel, all latency); K = 1: linear, one f32 row times a 2048 x 2048 bf16
+//                         weight (8 MiB, the q or o projection; weights promised constant, so the
+//                         GEMV loads them before its wait); K = 2: the same GEMV with 4096 x 2048
+//                         weights (16 MiB). O = 0: serial, 1: overlapped.
+//
+// Counters: median_us per call (CUDA events around a graph replay of the chain / 24), and for the
+// GEMV the weight bytes per second and limit_ratio against the copy bandwidth this binary measures
+// (bytes read only, so a ratio near 1 means the weights stream at the copy rate). The difference
+// between O = 0 and O = 1 of one K is the per-kernel gap an overlapped launch removes.
+#include <benchmark/benchmark.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "cuda_bench_support.cuh"
+#include "rodimus/backend/cuda/linear.cuh"
+#include "rodimus/backend/cuda/rmsnorm.cuh"
+
+using namespace rodimus;
+using namespace rodimus::bench;
+
+namespace {
+
+constexpr int kChain = 24;
+
+void bm_launch_chain(benchmark::State& st) {
+  const int kind = int(st.range(0));
+  const bool overlapped = st.range(1) != 0;
+  const index_t D = 2048, N = kind == 2 ? 4096 : 2048;
+  std::mt19937_64 rng(11);
+  cudaStream_t stream = nullptr;
+  BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cuda<90> gpu;
+  gpu.stream = stream;
+  gpu.launch = overlapped ? cuda_launch::overlapped : cuda_launch::serial;
+  float* x = device_random<float>(std::size_t(N), rng, -1, 1);
+  float* res = device_random<float>(std::size_t(N), rng, -1, 1);
+  float* y = device_random<float>(std::size_t(N), rng, -1, 1);
+  float* nw = device_random<float>(std::size_t(D), rng, 0.5, 1.5);
+  // One weight matrix per call of the chain (24 x 8 or 16 MiB: more than the L2 holds).
+  std::vector<bf16*> w(kChain, nullptr);
+  if (kind != 0)
+    for (auto& p : w)
+      p = device_random<bf16>(std::size_t(N * D), rng, -0.05, 0.05);
+  int call = 0;
+  const auto step = [&] {
+    if (kind == 0) {
+      rmsnorm_args<float, float> a;
+      a.x = make_view<const float>(x, 1, D);
+      a.residual = make_view<const float>(res, 1, D);
+      a.residual_out = make_view(res, 1, D);
+      a.weight = tensor_view<const float, 1>::contiguous(nw, {D});
+      a.y = make_view(y, 1, D);
+      a.eps = 1e-5f;
+      if (!rmsnorm(gpu, a).ok()) st.SkipWithError("rmsnorm failed");
+    } else {
+      linear_args<float, bf16> a{make_view<const float>(x, 1, D),
+                                 make_view<const bf16>(w[std::size_t(call % kChain)], N, D),
+                                 make_view(y, 1, N), true};
+      if (!linear(gpu, a).ok()) st.SkipWithError("linear failed");
+    }
+    ++call;
+  };
+  const auto t = time_steps(st, stream, kChain, step, /*graph=*/true);
+  const double us = median(t) * 1e3;
+  st.counters["median_us"] = us;
+  if (kind != 0) {
+    const double gbps = double(N * D * 2) / (us * 1e-6) / 1e9;
+    st.counters["weight_GBps"] = gbps;
+    st.counters["copy_GBps"] = copy_bandwidth() / 1e9;
+    st.counters["limit_ratio"] = gbps * 1e9 / copy_bandwidth();
+  }
+  for (auto* p : w)
+    BENCH_CUDA(cudaFree(p));
+  for (float* p : {x, res, y, nw})
+    BENCH_CUDA(cudaFree(p));
+  BENCH_CUDA(cudaStreamDestroy(stream));
+}
+
+} // namespace
+
+BENCHMARK(bench::bm_copy_d2d)->UseManualTime()->Iterations(1);
+BENCHMARK(bm_launch_chain)->ArgsProduct({{0, 1, 2}, {0, 1}})->UseManualTime()->Iterations(50);
+
+int main(int argc, char** argv) { return bench::run_cuda_benchmarks(argc, argv); }
