@@ -8,6 +8,9 @@
 //                         GEMV loads them before its wait); K = 2: the same GEMV with 4096 x 2048
 //                         weights (16 MiB). O = 0: serial, 1: overlapped.
 //
+//   bm_gemv_config<R, U, Warps, Split>/N   the GEMV kernel alone at one tuning configuration
+//                         (linear_policy's choices), N x 2048 bf16 weights, batch 1, overlapped.
+//
 // Counters: median_us per call (CUDA events around a graph replay of the chain / 24), and for the
 // GEMV the weight bytes per second and limit_ratio against the copy bandwidth this binary measures
 // (bytes read only, so a ratio near 1 means the weights stream at the copy rate). The difference
@@ -84,9 +87,66 @@ void bm_launch_chain(benchmark::State& st) {
   BENCH_CUDA(cudaStreamDestroy(stream));
 }
 
+/// The GEMV kernel of linear.cuh at one configuration (R weight rows per warp, U 16-byte loads per
+/// row and lane in flight, Warps per CTA, K split over the CTA's warps or not), batch 1, f32 x,
+/// bf16 weights promised constant, N x 2048: the sweep that chooses linear_policy. Same chain of
+/// 24 overlapped calls in a graph as bm_launch_chain.
+template <int R, int U, int Warps, bool Split> void bm_gemv_config(benchmark::State& st) {
+  const index_t N = st.range(0), D = 2048;
+  std::mt19937_64 rng(12);
+  cudaStream_t stream = nullptr;
+  BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cuda<90> gpu;
+  gpu.stream = stream;
+  float* x = device_random<float>(std::size_t(D), rng, -1, 1);
+  float* y = device_random<float>(std::size_t(N), rng, -1, 1);
+  std::vector<bf16*> w(kChain, nullptr);
+  for (auto& p : w)
+    p = device_random<bf16>(std::size_t(N * D), rng, -0.05, 0.05);
+  constexpr int KS = Split ? Warps : 1;
+  const index_t groups = (N + R - 1) / R;
+  const unsigned grid = unsigned(Split ? groups : (groups + Warps - 1) / Warps);
+  int call = 0;
+  const auto step = [&] {
+    linear_args<float, bf16> a{make_view<const float>(x, 1, D),
+                               make_view<const bf16>(w[std::size_t(call++ % kChain)], N, D),
+                               make_view(y, 1, N), true};
+    BENCH_CUDA(detail::launch(detail::launch_on(gpu),
+                              detail::linear_gemv_kernel<float, bf16, 1, R, U, Warps, KS, true>,
+                              grid, Warps * 32, 0, a));
+  };
+  const auto t = time_steps(st, stream, kChain, step, /*graph=*/true);
+  const double us = median(t) * 1e3, gbps = double(N * D * 2) / (us * 1e-6) / 1e9;
+  st.counters["median_us"] = us;
+  st.counters["weight_GBps"] = gbps;
+  st.counters["limit_ratio"] = gbps * 1e9 / copy_bandwidth();
+  for (auto* p : w)
+    BENCH_CUDA(cudaFree(p));
+  BENCH_CUDA(cudaFree(x));
+  BENCH_CUDA(cudaFree(y));
+  BENCH_CUDA(cudaStreamDestroy(stream));
+}
+
 } // namespace
 
 BENCHMARK(bench::bm_copy_d2d)->UseManualTime()->Iterations(1);
+// linear_policy today: R = 2, U = 2; split over 8 warps below 4096 row groups, else 4 warps.
+#define RODIMUS_GEMV_SWEEP(R, U, W, S)                                                             \
+  BENCHMARK(bm_gemv_config<R, U, W, S>)                                                            \
+      ->Arg(2048)                                                                                  \
+      ->Arg(5456)                                                                                  \
+      ->Arg(8192)                                                                                  \
+      ->UseManualTime()                                                                            \
+      ->Iterations(30)
+RODIMUS_GEMV_SWEEP(2, 2, 8, true);
+RODIMUS_GEMV_SWEEP(2, 2, 4, false);
+RODIMUS_GEMV_SWEEP(1, 4, 8, true);
+RODIMUS_GEMV_SWEEP(1, 8, 4, false);
+RODIMUS_GEMV_SWEEP(2, 4, 4, false);
+RODIMUS_GEMV_SWEEP(4, 2, 4, false);
+RODIMUS_GEMV_SWEEP(1, 8, 8, false);
+RODIMUS_GEMV_SWEEP(2, 8, 4, true);
+#undef RODIMUS_GEMV_SWEEP
 BENCHMARK(bm_launch_chain)->ArgsProduct({{0, 1, 2}, {0, 1}})->UseManualTime()->Iterations(50);
 
 int main(int argc, char** argv) { return bench::run_cuda_benchmarks(argc, argv); }
