@@ -5,7 +5,10 @@
 //
 // Everything in f32 (Residual = f32 only; the f64 stream exists for the scalar reference tests).
 // Kernel: one row per thread group (backend/cuda/reduce.cuh: a warp per row up to 512 elements,
-// a CTA of 256 threads above), two passes over the row with the same element -> thread mapping:
+// a CTA of 256 threads above). A row of at most row_unroll elements per thread (2048 with 256
+// threads: the 1.6B model's width) is read once into registers with its weights, reduced, and
+// written (one memory round trip before the reduction instead of two passes); longer rows take
+// two passes over the row with the same element -> thread mapping:
 // pass 1 forms s, writes residual_out (when kept) and sums s^2 (coalesced along D); the group
 // reduces; pass 2 re-reads s (from residual_out when kept, since it may alias residual and hold s
 // already; else recomputed from x and residual) and writes y. Each pass walks the row in chunks of
@@ -34,6 +37,35 @@ __global__ void __launch_bounds__(Rows::threads) rmsnorm_kernel(const rmsnorm_ar
   const index_t M = a.x.shape[0], D = a.x.shape[1];
   const bool has_residual = a.residual.data != nullptr, keep = a.residual_out.data != nullptr;
   const index_t lane = Rows::lane();
+  if (D <= step) { // the row in one chunk (a model width up to 2048): one pass, s in registers
+    for (index_t m = Rows::first_row(); m < M; m += Rows::row_stride()) {
+      float s[U], w[U], ss = 0.0f;
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const index_t d = lane + index_t(u) * Rows::threads_per_row;
+        s[u] = w[u] = 0.0f;
+        if (d < D) {
+          s[u] = load_as<float>(a.x(m, d));
+          if (has_residual) s[u] += a.residual(m, d);
+          w[u] = a.weight(d);
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const index_t d = lane + index_t(u) * Rows::threads_per_row;
+        if (keep && d < D) a.residual_out(m, d) = s[u];
+        ss += s[u] * s[u];
+      }
+      ss = Rows::sum(ss, scratch);
+      const float rstd = 1.0f / sqrtf(ss / float(D) + a.eps);
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const index_t d = lane + index_t(u) * Rows::threads_per_row;
+        if (d < D) a.y(m, d) = store_as<Act>(s[u] * rstd * w[u]);
+      }
+    }
+    return;
+  }
   for (index_t m = Rows::first_row(); m < M; m += Rows::row_stride()) {
     float ss = 0.0f;
     for (index_t d0 = lane; d0 < D; d0 += step) {
