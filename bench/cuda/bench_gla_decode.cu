@@ -117,7 +117,7 @@ template <int BV, int Threads, int MinBlocks> void bm_gla_decode_tile(benchmark:
   run_decode<bf16>(
       st,
       [](const gla_decode_args<bf16, float, float>& a, const cuda<90>& gpu) {
-        return detail::gla_decode_launch<64, BV, 4, Threads, mb>(a, gpu.stream);
+        return detail::gla_decode_launch<64, BV, 4, Threads, mb>(a, detail::launch_on(gpu));
       },
       st.range(1) != 0);
 }
