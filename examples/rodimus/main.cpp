@@ -29,6 +29,9 @@ const subcommand subcommands[] = {
      "[--backend scalar|cpu|cuda] [--threads N] [--matmul exact|rounded] [--weights stored|q8|q4] "
      "[--mmap]"},
     {"inspect", rodimus::cli::run_inspect, "--model DIR"},
+    {"quantize", rodimus::cli::run_quantize,
+     "--model DIR --weights q8|q4 --out OUTDIR [--mmap]: save the weights quantised "
+     "(docs/QUANT.md)"},
     {"tokenize", rodimus::cli::run_tokenize,
      "--tokenizer FILE --input IN.jsonl --output OUT.jsonl [--decode]"},
     {"bench", rodimus::cli::run_bench,
