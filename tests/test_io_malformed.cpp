@@ -123,13 +123,20 @@ TEST_CASE("duplicate names and duplicate keys inside an entry") {
 }
 
 TEST_CASE("unknown or malformed dtype") {
-  for (const char* dt : {"F8_E4M3", "BOOL", "U8", "I8", "f32", ""}) {
+  for (const char* dt : {"F8_E4M3", "BOOL", "U16", "I8", "u8", "f32", ""}) {
     INFO("dtype " << dt);
     expect_bad_bytes(st("{" + entry("w", std::string("\"") + dt + "\"", "[1]", "[0,4]") + "}", 4),
                      {"'w'", "dtype", std::string("'") + dt + "'"});
   }
   expect_bad_bytes(st("{" + entry("w", "5", "[1]", "[0,4]") + "}", 4),
                    {"'w'", "dtype", "not a string"});
+  // U8 (raw bytes: quantised blocks, model/quant_file.hpp) is read; its size is checked like any.
+  expect_bad_bytes(st("{" + entry("w", "\"U8\"", "[3]", "[0,4]") + "}", 4),
+                   {"'w'", "shape [3] x U8 is 3 bytes but data_offsets span 4"});
+  const bytes u8 = st("{" + entry("w", "\"U8\"", "[2, 2]", "[0,4]") + "}", 4);
+  const auto f = io::safetensors_file::from_bytes(u8.data(), u8.size());
+  CHECK(f.at("w").type == dtype::u8);
+  CHECK(f.read<std::int64_t>("w") == std::vector<std::int64_t>{1, 2, 3, 4});
   expect_bad_bytes(st("{\"w\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 4),
                    {"'w'", "missing", "dtype"});
 }

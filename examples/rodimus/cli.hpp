@@ -194,5 +194,6 @@ int run_inspect(int argc, char** argv);
 int run_tokenize(int argc, char** argv);
 int run_bench(int argc, char** argv);
 int run_demo(int argc, char** argv);
+int run_quantize(int argc, char** argv);
 
 } // namespace rodimus::cli

@@ -2,10 +2,11 @@
 //
 // Prints the configuration with every default resolved and the derived sizes, then checks the
 // checkpoint against it and prints the parameter count, the stored dtypes, the state bytes per
-// sequence and the validation result. Exits 1 when the checkpoint does not match (the problems are
-// listed on stderr).
+// sequence and the validation result (and, for a checkpoint saved quantised, its tensors by
+// format). Exits 1 when the checkpoint does not match (the problems are listed on stderr).
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <string>
 
 #include "cli.hpp"
@@ -121,6 +122,18 @@ int run_inspect(int argc, char** argv) {
     for (const auto& [t, n] : w.dtype_counts())
       std::printf(" %s: %lld", to_string(t), (long long)n);
     std::printf("\n");
+    if (!w.stored_quantised().empty()) { // a checkpoint saved by `rodimus quantize`
+      std::map<std::string, int> formats;
+      for (const auto& [name, q] : w.stored_quantised())
+        ++formats[to_string(q.format)];
+      std::printf("stored quantised         %zu tensors (", w.stored_quantised().size());
+      const char* sep = "";
+      for (const auto& [format, n] : formats) {
+        std::printf("%s%s: %d", sep, format.c_str(), n);
+        sep = ", ";
+      }
+      std::printf(")\n");
+    }
     std::printf("weights                  %zu tensors\n", w.checkpoint().size());
     std::printf("validation               ok\n");
   } catch (const error& e) {

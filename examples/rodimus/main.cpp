@@ -31,6 +31,9 @@ const subcommand subcommands[] = {
      "overlapped|serial] [--weights stored|q8|q4] "
      "[--mmap]"},
     {"inspect", rodimus::cli::run_inspect, "--model DIR"},
+    {"quantize", rodimus::cli::run_quantize,
+     "--model DIR --weights q8|q4 --out OUTDIR [--mmap]: save the weights quantised "
+     "(docs/QUANT.md)"},
     {"tokenize", rodimus::cli::run_tokenize,
      "--tokenizer FILE --input IN.jsonl --output OUT.jsonl [--decode]"},
     {"bench", rodimus::cli::run_bench,

@@ -1,6 +1,7 @@
-// Storage dtypes: f64 (reference), f32, bf16, f16 (16-bit storage, f32 compute), and the
-// round-to-nearest-even conversions between them. bf16 and f16 are plain 16-bit PODs so they can
-// live in mapped checkpoint files and in device memory unchanged.
+// Storage dtypes: f64 (reference), f32, bf16, f16 (16-bit storage, f32 compute), the integers
+// i64 / i32 (token ids) and u8 (raw bytes: block-quantised weights in a file, docs/QUANT.md), and
+// the round-to-nearest-even conversions between the floating-point ones. bf16 and f16 are plain
+// 16-bit PODs so they can live in mapped checkpoint files and in device memory unchanged.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +11,7 @@
 
 namespace rodimus {
 
-enum class dtype : std::uint8_t { f64, f32, bf16, f16, i64, i32 };
+enum class dtype : std::uint8_t { f64, f32, bf16, f16, i64, i32, u8 };
 
 constexpr const char* to_string(dtype t) noexcept {
   switch (t) {
@@ -20,6 +21,7 @@ constexpr const char* to_string(dtype t) noexcept {
   case dtype::f16: return "f16";
   case dtype::i64: return "i64";
   case dtype::i32: return "i32";
+  case dtype::u8: return "u8";
   }
   return "unknown";
 }
@@ -32,6 +34,7 @@ constexpr std::size_t size_of(dtype t) noexcept {
   case dtype::i32: return 4;
   case dtype::bf16:
   case dtype::f16: return 2;
+  case dtype::u8: return 1;
   }
   return 0;
 }

@@ -49,7 +49,8 @@ inline std::size_t first_non_finite(dtype type, const void* bytes, std::size_t c
   case dtype::bf16: return detail::first_all_ones<std::uint16_t>(p, count, 0x7F80u);
   case dtype::f16: return detail::first_all_ones<std::uint16_t>(p, count, 0x7C00u);
   case dtype::i64:
-  case dtype::i32: return count;
+  case dtype::i32:
+  case dtype::u8: return count;
   }
   return count;
 }

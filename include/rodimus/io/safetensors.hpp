@@ -68,6 +68,7 @@ inline const char* safetensors_dtype_name(dtype t) {
   case dtype::f16: return "F16";
   case dtype::i64: return "I64";
   case dtype::i32: return "I32";
+  case dtype::u8: return "U8";
   }
   return "?";
 }
@@ -80,9 +81,9 @@ constexpr std::uint64_t max_header_bytes = 100u * 1000u * 1000u;
 constexpr std::size_t max_entry_values = std::size_t(1) << 20;
 
 inline bool parse_dtype(const std::string& s, dtype& out) {
-  static const std::pair<const char*, dtype> table[] = {{"F64", dtype::f64},   {"F32", dtype::f32},
-                                                        {"BF16", dtype::bf16}, {"F16", dtype::f16},
-                                                        {"I64", dtype::i64},   {"I32", dtype::i32}};
+  static const std::pair<const char*, dtype> table[] = {
+      {"F64", dtype::f64}, {"F32", dtype::f32}, {"BF16", dtype::bf16}, {"F16", dtype::f16},
+      {"I64", dtype::i64}, {"I32", dtype::i32}, {"U8", dtype::u8}};
   for (auto& [name, t] : table)
     if (s == name) {
       out = t;
@@ -155,7 +156,7 @@ public:
     const std::size_t n = std::size_t(t.numel());
     const unsigned char* p = t.bytes;
     constexpr bool want_int = std::is_integral_v<To>;
-    const bool is_int = t.type == dtype::i64 || t.type == dtype::i32;
+    const bool is_int = t.type == dtype::i64 || t.type == dtype::i32 || t.type == dtype::u8;
     if (want_int != is_int)
       throw error(path_ + ": tensor '" + t.name + "' has dtype " + safetensors_dtype_name(t.type) +
                   ", expected " + (want_int ? "an integer dtype" : "a floating-point dtype"));
@@ -196,6 +197,7 @@ private:
       std::memcpy(&v, p + 4 * i, 4);
       return To(v);
     }
+    case dtype::u8: return To(p[i]);
     }
     return To(0);
   }
@@ -277,7 +279,7 @@ private:
     const std::string dt = e["dtype"].get<std::string>();
     if (!detail::parse_dtype(dt, t.type))
       fail(where + ": unsupported dtype '" + detail::brief_text(dt) +
-           "' (supported: F64, F32, BF16, F16, I64, I32)");
+           "' (supported: F64, F32, BF16, F16, I64, I32, U8)");
     if (!e["shape"].is_array()) fail(where + ": shape is not an array");
     // The element count (and every partial product) must fit int64, so numel() cannot overflow.
     constexpr std::uint64_t int64_max = std::uint64_t(std::numeric_limits<std::int64_t>::max());
@@ -333,12 +335,27 @@ struct tensor_to_write {
   const void* bytes;
 };
 
-/// Serialise tensors (in the order given) and `metadata` (the header's "__metadata__", left out
-/// when empty) to safetensors bytes.
-/// Throws rodimus::error on a duplicate or reserved name, a negative dimension or a size overflow.
-inline std::vector<unsigned char>
-to_safetensors_bytes(const std::vector<tensor_to_write>& tensors,
-                     const std::map<std::string, std::string>& metadata = {}) {
+namespace detail {
+
+/// The bytes of `t` (numel x size_of(type)); throws naming `t` on a negative dimension or an
+/// overflow.
+inline std::size_t tensor_bytes(const tensor_to_write& t) {
+  std::uint64_t n = size_of(t.type);
+  for (auto d : t.shape)
+    if (d < 0 || !checked_mul(n, std::uint64_t(d), n))
+      throw error("safetensors writer: tensor '" + t.name +
+                  "': bad shape (a negative dimension or a byte size beyond 2^64)");
+  if (n > std::numeric_limits<std::size_t>::max())
+    throw error("safetensors writer: tensor '" + t.name + "': size overflows");
+  return std::size_t(n);
+}
+
+/// The file's first bytes (the u64 header length and the JSON header, padded so the data section
+/// starts 8-byte aligned) for `tensors` in the order given; `data_bytes` gets the size of the data
+/// section that follows.
+inline std::string safetensors_header(const std::vector<tensor_to_write>& tensors,
+                                      const std::map<std::string, std::string>& metadata,
+                                      std::size_t& data_bytes) {
   nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::size_t offset = 0;
@@ -346,18 +363,15 @@ to_safetensors_bytes(const std::vector<tensor_to_write>& tensors,
     const std::string where = "safetensors writer: tensor '" + t.name + "'";
     if (t.name == "__metadata__") throw error(where + ": the name is reserved");
     if (header.contains(t.name)) throw error(where + ": duplicate tensor name");
-    std::uint64_t n = size_of(t.type);
-    for (auto d : t.shape)
-      if (d < 0 || !detail::checked_mul(n, std::uint64_t(d), n))
-        throw error(where + ": bad shape (a negative dimension or a byte size beyond 2^64)");
+    const std::size_t n = tensor_bytes(t);
     if (n > std::numeric_limits<std::size_t>::max() - offset)
       throw error(where + ": total size overflows");
     if (n > 0 && t.bytes == nullptr)
       throw error(where + ": bytes is null for " + std::to_string(n) + " bytes of data");
     header[t.name] = {{"dtype", safetensors_dtype_name(t.type)},
                       {"shape", t.shape},
-                      {"data_offsets", {offset, offset + std::size_t(n)}}};
-    offset += std::size_t(n);
+                      {"data_offsets", {offset, offset + n}}};
+    offset += n;
   }
   std::string h;
   try {
@@ -368,29 +382,48 @@ to_safetensors_bytes(const std::vector<tensor_to_write>& tensors,
   }
   while ((h.size() + 8) % 8 != 0)
     h += ' '; // keep the data section 8-byte aligned
-  std::vector<unsigned char> out(8 + h.size() + offset);
-  std::uint64_t hn = h.size();
+  std::string out(8, '\0');
+  const std::uint64_t hn = h.size();
   for (int i = 0; i < 8; ++i)
-    out[i] = static_cast<unsigned char>(hn >> (8 * i));
-  std::memcpy(out.data() + 8, h.data(), h.size());
-  std::size_t pos = 8 + h.size();
+    out[std::size_t(i)] = static_cast<char>(static_cast<unsigned char>(hn >> (8 * i)));
+  data_bytes = offset;
+  return out + h;
+}
+
+} // namespace detail
+
+/// Serialise tensors (in the order given) and `metadata` (the header's "__metadata__", left out
+/// when empty) to safetensors bytes.
+/// Throws rodimus::error on a duplicate or reserved name, a negative dimension or a size overflow.
+inline std::vector<unsigned char>
+to_safetensors_bytes(const std::vector<tensor_to_write>& tensors,
+                     const std::map<std::string, std::string>& metadata = {}) {
+  std::size_t data_bytes = 0;
+  const std::string h = detail::safetensors_header(tensors, metadata, data_bytes);
+  std::vector<unsigned char> out(h.size() + data_bytes);
+  std::memcpy(out.data(), h.data(), h.size());
+  std::size_t pos = h.size();
   for (const auto& t : tensors) {
-    std::size_t n = size_of(t.type);
-    for (auto d : t.shape)
-      n *= std::size_t(d);
+    const std::size_t n = detail::tensor_bytes(t);
     if (n) std::memcpy(out.data() + pos, t.bytes, n);
     pos += n;
   }
   return out;
 }
 
-/// Write tensors (and metadata, as to_safetensors_bytes) to `path`. Throws rodimus::error naming
-/// the file when it cannot be written.
+/// Write tensors (and metadata, as to_safetensors_bytes) to `path`, streamed tensor by tensor (no
+/// copy of the whole file in memory). Throws rodimus::error naming the file when it cannot be
+/// written.
 inline void write_safetensors(const std::string& path, const std::vector<tensor_to_write>& tensors,
                               const std::map<std::string, std::string>& metadata = {}) {
-  const auto bytes = to_safetensors_bytes(tensors, metadata);
+  std::size_t data_bytes = 0;
+  const std::string h = detail::safetensors_header(tensors, metadata, data_bytes);
   // Beside the destination, then renamed: a failed write leaves an existing file as it was.
-  write_file_atomically(path, bytes.data(), bytes.size());
+  atomic_file f(path);
+  f.write(h);
+  for (const auto& t : tensors)
+    f.write(t.bytes, detail::tensor_bytes(t));
+  f.commit();
 }
 
 } // namespace rodimus::io

@@ -1,7 +1,8 @@
 // A model's weights copied once into a backend's memory (one block, matrices in their stored
 // dtype, vectors in f32), with the same views as the loader's: what model_runner uses on a backend
 // whose memory the host cannot read (CUDA). Host backends read the loader's memory directly.
-// Quantised weights (model/quant_policy.hpp) are refused here: no device kernel reads them yet.
+// Quantised weights (model/quant_policy.hpp, or a checkpoint saved quantised) are refused here: no
+// device kernel reads them yet.
 #pragma once
 
 #include <cstddef>
@@ -18,7 +19,7 @@ namespace rodimus {
 /// backend_weights' first check: no device kernel reads the block formats yet (the formats are
 /// backend-neutral, so they can come), so quantised weights are refused with a rodimus::error.
 inline void refuse_quantised_weights(const model_weights& w) {
-  if (w.quant().any())
+  if (w.quant().any() || w.quantised())
     throw error(w.dir() + ": quantised weights (q8 / q4) are not supported on this backend yet: "
                           "load the stored weights (--weights stored) or use the CPU backend");
 }

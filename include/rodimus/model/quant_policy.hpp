@@ -53,24 +53,34 @@ struct quant_policy {
     throw error(flag + ": expected stored, q8 or q4, got '" + text + "'");
   }
 
-  /// The format for the matrix `name` (a checkpoint name; "lm_head.weight" also stands for the
-  /// head of a tied model) with rows of `cols` elements.
-  weight_format format_for(const std::string& name, index_t cols) const {
-    if (cols % kQuantGroup != 0) return weight_format::stored;
+  /// The class of the matrix `name` (a checkpoint name; "lm_head.weight" also stands for the head
+  /// of a tied model): the policy's member for it, or nullptr for a tensor never quantised
+  /// (embeddings, norms, biases, the conv kernel).
+  static weight_format quant_policy::*class_of(const std::string& name) {
     const auto ends_with = [&](const char* suffix) {
       const std::string s(suffix);
       return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
     };
-    if (name == "lm_head.weight") return lm_head;
+    if (name == "lm_head.weight") return &quant_policy::lm_head;
     if (ends_with("mixer.fc.weight") || ends_with("mixer.out_proj.weight") ||
         ends_with("attn.q_proj.weight") || ends_with("attn.k_proj.weight") ||
         ends_with("attn.v_proj.weight") || ends_with("attn.out_proj.weight") ||
         ends_with("ffn.fc.weight") || ends_with("ffn.out_proj.weight"))
-      return projections;
+      return &quant_policy::projections;
     if (ends_with("inner_mixer.in_proj.weight") || ends_with("mem_gate_proj.weight") ||
         ends_with("ch_gate_proj.0.weight") || ends_with("ch_gate_proj.1.weight"))
-      return low_rank;
-    return weight_format::stored; // embeddings
+      return &quant_policy::low_rank;
+    return nullptr;
+  }
+
+  /// Whether the model may read the tensor `name` block-quantised (a linear layer's weight).
+  static bool quantisable(const std::string& name) { return class_of(name) != nullptr; }
+
+  /// The format for the matrix `name` (as class_of) with rows of `cols` elements.
+  weight_format format_for(const std::string& name, index_t cols) const {
+    if (cols % kQuantGroup != 0) return weight_format::stored;
+    const auto member = class_of(name);
+    return member ? this->*member : weight_format::stored; // embeddings
   }
 };
 

@@ -24,6 +24,16 @@
 // quantised from the checkpoint into one more block of memory on huge pages (q8_0 / q4_0, whatever
 // the placement); a tied head the policy quantises gets a quantised copy of the embeddings, the
 // embedding gather keeps the stored table.
+// A checkpoint saved quantised (model/save_checkpoint.hpp; layout in model/quant_file.hpp and
+// docs/QUANT.md) loads directly: its U8 block tensors are validated (read_quant_entries) and used
+// as stored, never re-quantised, placed like any matrix (copied into memory, or in place in the
+// mapping). Only the linear layers' weights may be quantised there (the projections, the low-rank
+// projections and the head: a quantised embedding table, norm or conv kernel is refused); a tied
+// model's quantised `lm_head.weight` is its head (the gather reads the stored embeddings). With a
+// policy (`quant`) the file must agree: a matrix the file holds quantised must be the format the
+// policy gives it (an error names the tensor and both formats otherwise: blocks are never
+// re-quantised); a matrix the file holds stored is quantised as the policy says. With no policy
+// (the default) the file loads as it is.
 //
 // Names relative to `model.layers.{i}.` (E = d_inner, N = mem_size, R = low rank, F = FFN size,
 // H/Hk/Hv heads of dim d_h, W = d_conv):
@@ -60,6 +70,7 @@
 #include "rodimus/io/checkpoint.hpp"
 #include "rodimus/io/config.hpp"
 #include "rodimus/model/config.hpp"
+#include "rodimus/model/quant_file.hpp"
 #include "rodimus/model/quant_policy.hpp"
 #include "rodimus/model/weight_views.hpp"
 
@@ -162,7 +173,9 @@ public:
     w.placement_ = placement;
     w.quant_ = quant;
     w.check_layer_count();
+    w.read_file_quant();
     w.validate();
+    w.check_quant_agreement();
     if (placement == weight_placement::memory) {
       w.reserve_memory(); // address space only: pages are committed by bind()'s copies
       if (w.placement_ == weight_placement::mapped && on_fallback) on_fallback(w.ckpt_->dir());
@@ -189,8 +202,23 @@ public:
   const weight_vector& norm_f() const noexcept { return views_.norm_f; }         // (D)
   const std::vector<layer_weights>& layers() const noexcept { return views_.layers; }
 
-  /// Count of stored parameters by dtype (over the tensors the model uses).
+  /// Count of stored parameters by dtype (over the tensors the model uses; a quantised matrix
+  /// under the dtype it was quantised from).
   const std::map<dtype, std::int64_t>& dtype_counts() const noexcept { return dtype_counts_; }
+
+  /// Whether any matrix is block-quantised (by the policy at load, or as the checkpoint stores
+  /// it).
+  bool quantised() const noexcept { return !quantised_.empty(); }
+  /// The block-quantised matrix `name` (a checkpoint name; "lm_head.weight" also for a tied
+  /// model's quantised head), or nullptr when it is held in its stored dtype.
+  const weight_matrix* quantised_matrix_of(const std::string& name) const {
+    const auto it = quantised_.find(name);
+    return it == quantised_.end() ? nullptr : &it->second;
+  }
+  /// The quantised tensors as the checkpoint stores them (empty unless it was saved quantised).
+  const std::map<std::string, quant_tensor_entry>& stored_quantised() const noexcept {
+    return file_quant_;
+  }
 
 private:
   static std::string shape_str(const std::vector<std::int64_t>& s) {
@@ -252,6 +280,10 @@ private:
                            ")");
         continue;
       }
+      if (file_quant_.count(e.name)) {
+        check_stored_quantised(e.name, e.shape, problems);
+        continue;
+      }
       if (t->shape != e.shape)
         problems.push_back("tensor '" + e.name + "' has shape " + t->shape_string() +
                            ", expected " + shape_str(e.shape));
@@ -265,6 +297,10 @@ private:
         // A duplicate of the tied embedding matrix: accepted (and ignored) when it is well formed.
         const io::tensor_info& t = ckpt_->at(name);
         const std::vector<std::int64_t> s = {config_.vocab_size, config_.d_model};
+        if (file_quant_.count(name)) { // a quantised head: used as the head (see the top)
+          check_stored_quantised(name, s, problems);
+          continue;
+        }
         if (t.shape != s)
           problems.push_back("tensor 'lm_head.weight' (tied embeddings) has shape " +
                              t.shape_string() + ", expected " + shape_str(s));
@@ -288,6 +324,45 @@ private:
       if (problems.size() > max_listed_problems)
         msg += "\n  ... and " + std::to_string(problems.size() - max_listed_problems) + " more";
       throw error(msg);
+    }
+  }
+
+  /// The quantised tensors of every file of the checkpoint (their layout validated).
+  void read_file_quant() {
+    for (const io::safetensors_file& f : ckpt_->files())
+      for (auto& [name, e] : read_quant_entries(f))
+        file_quant_.emplace(name, e);
+  }
+
+  /// A tensor the checkpoint stores quantised: one the model reads as a linear layer's weight, of
+  /// logical shape `want`.
+  void check_stored_quantised(const std::string& name, const std::vector<std::int64_t>& want,
+                              std::vector<std::string>& problems) const {
+    const quant_tensor_entry& q = file_quant_.at(name);
+    if (!quant_policy::quantisable(name)) {
+      problems.push_back("tensor '" + name + "' is stored quantised (" + to_string(q.format) +
+                         ") but the model reads it unquantised (only the projections, the "
+                         "low-rank projections and the head may be quantised)");
+      return;
+    }
+    const std::vector<std::int64_t> logical = {q.rows, q.cols};
+    if (logical != want)
+      problems.push_back("tensor '" + name + "' (quantised " + to_string(q.format) +
+                         ") has logical shape " + shape_str(logical) + ", expected " +
+                         shape_str(want));
+  }
+
+  /// With a policy, every matrix the checkpoint stores quantised must have the policy's format.
+  void check_quant_agreement() const {
+    if (!quant_.any()) return;
+    for (const auto& [name, q] : file_quant_) {
+      const weight_format want = quant_.format_for(name, q.cols);
+      if (want != q.format)
+        throw error(ckpt_->dir() + ": tensor '" + name + "' is stored quantised as " +
+                    to_string(q.format) + " but the quantisation asked for (--weights) gives it " +
+                    to_string(want) +
+                    ": quantised blocks are used as stored, never re-quantised (load this "
+                    "checkpoint without --weights, or quantise the original weights)");
     }
   }
 
@@ -319,8 +394,10 @@ private:
     return (b + kMatrixAlignment - 1) / kMatrixAlignment * kMatrixAlignment;
   }
 
-  /// The format the policy gives the matrix `name` (stored for vectors and embeddings).
+  /// The format the policy quantises the matrix `name` into at load (stored for vectors,
+  /// embeddings and matrices the checkpoint already stores quantised).
   weight_format format_of(const std::string& name) const {
+    if (file_quant_.count(name)) return weight_format::stored;
     const io::tensor_info& t = ckpt_->at(name);
     return t.shape.size() == 2 ? quant_.format_for(name, t.shape[1]) : weight_format::stored;
   }
@@ -333,11 +410,17 @@ private:
     for (const auto& e : expected_tensors(config_))
       if (e.shape.size() == 2) total += quantised_bytes(ckpt_->at(e.name), format_of(e.name));
     if (config_.tie_word_embeddings)
-      total += quantised_bytes(ckpt_->at("model.embeddings.weight"),
-                               quant_.format_for("lm_head.weight", config_.d_model));
+      total += quantised_bytes(ckpt_->at("model.embeddings.weight"), tied_head_format());
     if (total > 0)
       quant_memory_ =
           std::make_shared<huge_page_buffer>(total, ckpt_->dir() + ": quantised weights");
+  }
+
+  /// The format the policy quantises a tied model's head into at load (stored when the checkpoint
+  /// holds a quantised head).
+  weight_format tied_head_format() const {
+    if (file_quant_.count("lm_head.weight")) return weight_format::stored;
+    return quant_.format_for("lm_head.weight", config_.d_model);
   }
 
   /// The checkpoint tensor `source` quantised to `f` into quant_memory_ (rows in parallel chunks
@@ -381,19 +464,14 @@ private:
                     s.what + ")");
     }
     m.data = dst;
+    quantised_[name] = m;
     return m;
   }
 
-  weight_matrix matrix(const std::string& name) {
-    if (const weight_format f = format_of(name); f != weight_format::stored)
-      return quantised_matrix(name, name, f);
+  /// The bytes of tensor `name` where the placement puts them: copied into memory_, or in place
+  /// in the mapping when aligned to `align`, else an aligned copy.
+  const void* place(const std::string& name, std::size_t align) {
     const io::tensor_info& t = ckpt_->at(name);
-    weight_matrix m;
-    m.type = t.type;
-    m.rows = t.shape[0];
-    m.cols = t.shape.size() > 1 ? t.shape[1] : 1;
-    dtype_counts_[t.type] += t.numel();
-    const std::size_t align = size_of(t.type);
     if (memory_) {
       if (memory_used_ + aligned_bytes(t) > memory_->size())
         throw error(ckpt_->dir() + ": weights: internal error: '" + name +
@@ -401,14 +479,36 @@ private:
       unsigned char* dst = memory_->data() + memory_used_;
       std::memcpy(dst, t.bytes, t.end - t.begin);
       memory_used_ += aligned_bytes(t);
-      m.data = dst;
-    } else if (reinterpret_cast<std::uintptr_t>(t.bytes) % align == 0) {
-      m.data = t.bytes;
-    } else { // the file leaves it misaligned: keep an aligned copy
-      owned_.emplace_back(std::make_shared<std::vector<float>>((t.end - t.begin + 3) / 4));
-      std::memcpy(owned_.back()->data(), t.bytes, t.end - t.begin);
-      m.data = owned_.back()->data();
+      return dst;
     }
+    if (reinterpret_cast<std::uintptr_t>(t.bytes) % align == 0) return t.bytes;
+    // the file leaves it misaligned: keep an aligned copy
+    owned_.emplace_back(std::make_shared<std::vector<float>>((t.end - t.begin + 3) / 4));
+    std::memcpy(owned_.back()->data(), t.bytes, t.end - t.begin);
+    return owned_.back()->data();
+  }
+
+  weight_matrix matrix(const std::string& name) {
+    if (const weight_format f = format_of(name); f != weight_format::stored)
+      return quantised_matrix(name, name, f);
+    weight_matrix m;
+    if (const auto q = file_quant_.find(name); q != file_quant_.end()) { // stored quantised
+      m.type = q->second.source;
+      m.rows = q->second.rows;
+      m.cols = q->second.cols;
+      m.format = q->second.format;
+      if (name != "lm_head.weight" || !config_.tie_word_embeddings) // as a tied head's copy
+        dtype_counts_[m.type] += m.rows * m.cols;
+      m.data = place(name, alignof(q8_0_block));
+      quantised_[name] = m;
+      return m;
+    }
+    const io::tensor_info& t = ckpt_->at(name);
+    m.type = t.type;
+    m.rows = t.shape[0];
+    m.cols = t.shape.size() > 1 ? t.shape[1] : 1;
+    dtype_counts_[t.type] += t.numel();
+    m.data = place(name, size_of(t.type));
     return m;
   }
   /// The vector `name` converted to f32, kept in vectors_ (its heap block never moves: moving a
@@ -427,10 +527,9 @@ private:
     views_.embeddings = matrix("model.embeddings.weight");
     if (c.use_norm_embedding) views_.embed_norm = vec("model.embed_norm.weight");
     views_.norm_f = vec("model.norm_f.weight");
-    if (!c.tie_word_embeddings)
+    if (!c.tie_word_embeddings || file_quant_.count("lm_head.weight"))
       views_.lm_head = matrix("lm_head.weight");
-    else if (const weight_format f = quant_.format_for("lm_head.weight", c.d_model);
-             f != weight_format::stored)
+    else if (const weight_format f = tied_head_format(); f != weight_format::stored)
       views_.lm_head = quantised_matrix("lm_head.weight", "model.embeddings.weight", f);
     else
       views_.lm_head = views_.embeddings;
@@ -478,6 +577,8 @@ private:
   std::vector<std::vector<float>> vectors_; // the small vectors in f32 (views_ points into them)
   model_weight_views views_;
   std::map<dtype, std::int64_t> dtype_counts_;
+  std::map<std::string, quant_tensor_entry> file_quant_; // the checkpoint's quantised tensors
+  std::map<std::string, weight_matrix> quantised_;       // every quantised matrix, by name
 };
 
 } // namespace rodimus
