@@ -100,7 +100,10 @@ template <int Sm> struct linear_policy {
   static constexpr int gemv_rows_small_m = 2;
   static constexpr int gemv_rows = 4;
   static constexpr int gemv_unroll = 2;
-  static constexpr index_t gemv_split_below_groups = 4096;
+  // bench_launch_cuda's bm_gemv_config on an H100 (2026-12-05, overlapped, batch 1, N x 2048
+  // bf16): split over 8 warps 4.83 / 11.22 / 15.75 us at N = 2048 / 5456 / 8192 against 5.42 /
+  // 10.04 / 12.49 us unsplit (4 warps): the split wins only at 2048 rows (1024 row groups).
+  static constexpr index_t gemv_split_below_groups = 2048;
   static constexpr int gemv_split_warps = 8;
   static constexpr int convert_threads = 256;
 };
