@@ -100,7 +100,9 @@ TEST_CASE("rodimus quantize: bad usage exits 1 with a message") {
       {"--model " + model + " --weights q8 --out " + model, "folder it was loaded from"},
       {"--model " + test::quote(dir.file("none")) + " --weights q8 --out " + saved, "none"},
   };
-  for (const auto& [arguments, words] : cases) {
+  for (const auto& c : cases) {
+    const std::string& arguments = c.first; // (not a structured binding: clang 14's INFO lambda)
+    const std::string& words = c.second;
     INFO("arguments: " << arguments);
     std::string out, err;
     CHECK(run(dir, "quantize " + arguments, out, err) == 1);
