@@ -609,6 +609,310 @@ template <class Backend> void check_gla_bad_arguments(const Backend& be) {
   }
 }
 
+// ---- The rounded mode (CUDA's bf16 tensor-core chunked form, cuda_matmul::rounded) ----
+//
+// That kernel (backend/cuda/gla_chunked_mma.cuh) rounds q, k, v to bf16 once; the decay factors
+// are f32 products of e = exp(g) (never a positive exponent); the tensor cores multiply bf16
+// operands with f32 accumulation: the decayed q~ and k~, the entries of the intra-chunk matrix A
+// and the state S of the inter-chunk product are each rounded to bf16 once; the state itself stays
+// f32. The reference is the scalar scan (f64) on the ROUNDED q, k, v (the stored g and S0), and the
+// bound is per element, from the sums of |terms| (the same reference on |q|, |k|, |v|, |S0|):
+//   o:           |o - o_ref| <= rel_o a_o + u_o (|o_ref| + rel_o a_o) + 1e-30
+//   final state: |s - s_ref| <= rel_s a_s + 1e-30
+//   rel_o = (1 + u)^3 (1 + d_dec) (1 + d_f32) - 1,  rel_s = (1 + u) (1 + d_dec) (1 + d_f32) - 1
+// with u = 2^-8 (bf16): a term of o passes through at most three roundings (q~, k~ or S, and A or
+// q~ again: intra-chunk pairs q~ k~ -> A; earlier chunks k~ -> S -> q~ S), a term of the state
+// through one (k~); d_dec = exp(6 * 2^-24 (n + 16)) - 1 for the decay products over at most n
+// tokens (each token's factor e: 2 ulps of expf plus one rounded multiplication; a few products of
+// sub-chunk totals per chunk); d_f32 = (2 K + 2 C + n + 16) 2^-22 for the f32 sums (over K
+// channels, C tokens, n / C chunks of the state; 2^-22 per step allows the tensor cores' truncating
+// accumulation); u_o the unit roundoff of Act for the final rounding of o; 1e-30 for underflow.
+// About 1.4e-2 of the sums of |terms| at n = 4096. Outputs are NaN-poisoned as everywhere;
+// half the cases take q, k, v, S0 >= 0 (`positive`) so that the sums of |terms| equal the values
+// and the bound is about 1.4% of each element: a dropped or misplaced decay factor (a sub-chunk
+// total of mild gates is about exp(-7)) or a lost term moves elements by far more; the signed
+// cases cover cancellation.
+
+/// One rounded-mode call: B batch rows (or one packed row of `lengths`), state slots permuted in
+/// a pool of N + 3 rows with padding sequences (slot -1) when `slots`, initial state or none,
+/// final state separate or in place.
+struct gla_rounded_case {
+  index_t B = 1, H = 1, T = 0, K = 64, V = 64;
+  std::vector<index_t> lengths; // packed sequences (B = 1, T = their sum) when not empty
+  std::vector<bool> padding;    // per sequence, with `slots`: slot -1
+  /// With `slots`: these slots (any values: -1, below, past the pool of P = N + 3 rows) instead
+  /// of a permutation; sequences whose slot is outside [0, P) are skipped (device backends).
+  std::vector<std::int32_t> given_slots;
+  bool slots = false, with_initial = true, in_place = false, positive = false;
+  gla_decays decays = gla_decays::mild;
+  int chunk = 64;
+};
+
+struct gla_rounded_bound {
+  double rel_o = 0, rel_s = 0, u_o = 0;
+};
+
+template <class Act> gla_rounded_bound gla_rounded_tol(index_t K, index_t n_max) {
+  const double u = 1.0 / 256, ulp24 = 1.0 / 16777216;
+  const double d_dec = std::expm1(6 * ulp24 * double(n_max + 16));
+  const double d_f32 = double(2 * K + 2 * 64 + n_max + 16) * 4 * ulp24;
+  gla_rounded_bound b;
+  b.rel_o = (1 + u) * (1 + u) * (1 + u) * (1 + d_dec) * (1 + d_f32) - 1;
+  b.rel_s = (1 + u) * (1 + d_dec) * (1 + d_f32) - 1;
+  b.u_o = std::is_same_v<Act, bf16> ? u : std::is_same_v<Act, f16> ? 1.0 / 2048 : ulp24;
+  return b;
+}
+
+/// Per element |got - want| <= rel a + u_o (|want| + rel a) + 1e-30 (a: the sums of |terms|).
+template <class T>
+void check_gla_rounded_close(const std::vector<T>& got, const std::vector<double>& want,
+                             const std::vector<double>& abs_terms, double rel, double u_o,
+                             const char* what) {
+  REQUIRE(got.size() == want.size());
+  REQUIRE(abs_terms.size() == want.size());
+  std::size_t bad = 0, first_bad = 0;
+  double worst = 0; // max |got - want| / bound
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const double x = load_as<double>(got[i]), r = want[i], a = abs_terms[i];
+    const double lim = rel * a + u_o * (std::fabs(r) + rel * a) + 1e-30;
+    const double err = std::fabs(x - r);
+    if (!(err <= lim) && bad++ == 0) first_bad = i;
+    if (err / lim > worst) worst = err / lim;
+  }
+  CAPTURE(what);
+  CAPTURE(rel);
+  CAPTURE(worst);
+  CAPTURE(bad);
+  CAPTURE(first_bad);
+  CHECK(bad == 0);
+}
+
+template <class Backend, class Act>
+void check_gla_rounded(const Backend& be, const gla_rounded_case& c) {
+  const bool packed = !c.lengths.empty();
+  std::vector<std::int64_t> cu;
+  index_t T = c.T, B = c.B;
+  if (packed) {
+    cu.push_back(0);
+    for (index_t L : c.lengths)
+      cu.push_back(cu.back() + L);
+    T = index_t(cu.back());
+    B = 1;
+  }
+  const index_t N = packed ? index_t(c.lengths.size()) : B, H = c.H, K = c.K, V = c.V;
+  CAPTURE(B);
+  CAPTURE(H);
+  CAPTURE(T);
+  CAPTURE(K);
+  CAPTURE(V);
+  CAPTURE(N);
+  CAPTURE(c.slots);
+  CAPTURE(c.with_initial);
+  CAPTURE(c.in_place);
+  CAPTURE(c.positive);
+  CAPTURE(int(c.decays));
+  CAPTURE(c.chunk);
+  CAPTURE(to_string(dtype_of<Act>::value));
+  auto r = rng(std::uint64_t(T * 7919 + K * 31 + V * 3 + N * 101 + 7 * c.slots + 13 * c.positive +
+                             131 * int(c.decays)));
+  gla_inputs<Act, float> in(r, B, H, T, K, V, c.decays);
+  if (c.positive) {
+    for (auto& x : in.q)
+      x = store_as<Act>(std::fabs(load_as<double>(x)));
+    for (auto& x : in.k)
+      x = std::fabs(x);
+    for (auto& x : in.v)
+      x = store_as<Act>(std::fabs(load_as<double>(x)));
+  }
+  const std::size_t one = std::size_t(H * K * V);
+  const index_t P = c.slots ? N + 3 : N;
+  std::vector<std::int32_t> slot;
+  if (c.slots) {
+    std::vector<std::int32_t> perm(static_cast<std::size_t>(P));
+    std::iota(perm.begin(), perm.end(), 0);
+    std::shuffle(perm.begin(), perm.end(), r);
+    for (index_t n = 0; n < N; ++n)
+      slot.push_back(std::size_t(n) < c.padding.size() && c.padding[std::size_t(n)]
+                         ? -1
+                         : perm[std::size_t(n)]);
+    if (!c.given_slots.empty()) slot = c.given_slots;
+    REQUIRE(index_t(slot.size()) == N);
+  }
+  // A sequence's pool row, or -1 when it is skipped (padding, or a slot outside the pool).
+  auto slot_of = [&](index_t n) {
+    const index_t p = c.slots ? index_t(slot[std::size_t(n)]) : n;
+    return p >= 0 && p < P ? p : index_t(-1);
+  };
+  const std::vector<float> pool0 =
+      uniform<float>(r, std::size_t(P) * one, c.positive ? 0.0 : -1.0, 1.0);
+  const std::vector<float> pool1_0 = uniform<float>(r, std::size_t(P) * one, 5.0, 6.0);
+  std::vector<Act> o(in.v.size());
+  poison(o);
+
+  backend_arrays<Backend> mem(be);
+  Act* d_o = mem.put(o);
+  float* d_pool0 = mem.put(pool0);
+  float* d_pool1 = c.in_place ? d_pool0 : mem.put(pool1_0);
+  auto a = gla_views<Act, float, float>(B, H, T, K, V, mem.put(in.q), mem.put(in.k), mem.put(in.v),
+                                        mem.put(in.g), d_o, c.with_initial ? d_pool0 : nullptr, P,
+                                        d_pool1, P, packed ? mem.put(cu) : nullptr, N, in.scale);
+  if (c.slots) a.state_slot = mem.put(slot);
+  const status st = gla_run(be, a, gla_mode::chunked, c.chunk);
+  REQUIRE_MESSAGE(st.ok(), to_string(st.code), ": ", st.what);
+  std::vector<float> pool1(pool0.size()), pool0_after(pool0.size());
+  mem.get(o, d_o);
+  mem.get(pool1, d_pool1);
+  mem.get(pool0_after, d_pool0);
+
+  // The reference on what the tensor cores multiply, and on |inputs| for the sums of |terms|.
+  gla_inputs<Act, float> rin = in, ain = in;
+  rin.q = round_bf16(in.q);
+  rin.k = round_bf16(in.k);
+  rin.v = round_bf16(in.v);
+  ain.q = rin.q;
+  ain.k = rin.k;
+  ain.v = rin.v;
+  for (auto& x : ain.q)
+    x = store_as<Act>(std::fabs(load_as<double>(x)));
+  for (auto& x : ain.k)
+    x = std::fabs(x);
+  for (auto& x : ain.v)
+    x = store_as<Act>(std::fabs(load_as<double>(x)));
+  std::vector<float> s0, s0_abs;
+  if (c.with_initial) {
+    s0.assign(std::size_t(N) * one, 0.0f);
+    for (index_t n = 0; n < N; ++n)
+      if (slot_of(n) >= 0)
+        std::copy(pool0.begin() + slot_of(n) * index_t(one),
+                  pool0.begin() + (slot_of(n) + 1) * index_t(one), s0.begin() + n * index_t(one));
+    s0_abs = s0;
+    for (auto& x : s0_abs)
+      x = std::fabs(x);
+  }
+  std::vector<double> want_o, want_fs, abs_o, abs_fs;
+  gla_reference(rin, s0, cu, want_o, want_fs);
+  gla_reference(ain, s0_abs, cu, abs_o, abs_fs);
+
+  index_t n_max = 0;
+  for (index_t n = 0; n < N; ++n)
+    n_max = std::max<index_t>(n_max, packed ? c.lengths[std::size_t(n)] : T);
+  const gla_rounded_bound bound = gla_rounded_tol<Act>(K, n_max);
+
+  // o: the rows of padding sequences stay poisoned; the others within the bound.
+  std::vector<bool> skip(std::size_t(B * H * T), false); // (B, H, T) rows of V
+  for (index_t n = 0; n < N; ++n) {
+    if (slot_of(n) >= 0) continue;
+    const index_t bn = packed ? 0 : n;
+    const index_t t0 = packed ? index_t(cu[std::size_t(n)]) : 0;
+    const index_t t1 = packed ? index_t(cu[std::size_t(n) + 1]) : T;
+    for (index_t t = t0; t < t1; ++t)
+      for (index_t hh = 0; hh < H; ++hh)
+        skip[std::size_t((bn * H + hh) * T + t)] = true;
+  }
+  for (std::size_t i = 0; i < want_o.size(); ++i) // the reference ran every sequence
+    if (skip[i / std::size_t(V)]) want_o[i] = abs_o[i] = std::nan("");
+  std::vector<double> abs_o_kept = abs_o;
+  {
+    std::vector<Act> o_copy = o;
+    check_skipped_rows(o_copy, abs_o_kept, std::size_t(V), skip);
+  }
+  check_skipped_rows(o, want_o, std::size_t(V), skip);
+  check_gla_rounded_close(o, want_o, abs_o_kept, bound.rel_o, bound.u_o, "o");
+
+  // Pool rows: the rows the sequences write within the bound, every other row bit for bit as it
+  // was; the initial pool only read unless it is the final one.
+  const std::vector<float>& before = c.in_place ? pool0 : pool1_0;
+  std::vector<bool> written(static_cast<std::size_t>(P), false);
+  for (index_t n = 0; n < N; ++n) {
+    const index_t p = slot_of(n);
+    if (p < 0) continue;
+    CAPTURE(n);
+    written[std::size_t(p)] = true;
+    const std::vector<float> got(pool1.begin() + p * index_t(one),
+                                 pool1.begin() + (p + 1) * index_t(one));
+    const std::vector<double> want(want_fs.begin() + n * index_t(one),
+                                   want_fs.begin() + (n + 1) * index_t(one));
+    const std::vector<double> at(abs_fs.begin() + n * index_t(one),
+                                 abs_fs.begin() + (n + 1) * index_t(one));
+    check_gla_rounded_close(got, want, at, bound.rel_s, 0.0, "final_state");
+  }
+  for (index_t p = 0; p < P; ++p) {
+    if (written[std::size_t(p)]) continue;
+    CAPTURE(p);
+    CHECK(std::memcmp(pool1.data() + p * index_t(one), before.data() + p * index_t(one),
+                      one * sizeof(float)) == 0);
+  }
+  if (!c.in_place)
+    CHECK(std::memcmp(pool0_after.data(), pool0.data(), pool0.size() * sizeof(float)) == 0);
+}
+
+/// The rounded-mode cases (the backend passed with be.matmul already set to rounded: CUDA's
+/// tensor-core kernel for K <= 128, chunks of 64 tokens in sub-chunks of 16, tiles of 64 value
+/// columns).
+template <class Backend> void check_gla_rounded_all(const Backend& be) {
+  using D = gla_decays;
+  auto run = [&](auto act, gla_rounded_case c) {
+    check_gla_rounded<Backend, decltype(act)>(be, c);
+  };
+  gla_rounded_case c;
+  // Batched rows: whole chunks, a partial last chunk, V past a tile, both K buckets (and K below
+  // a bucket), with and without an initial state, positive and signed inputs.
+  for (bool positive : {true, false}) {
+    c = {};
+    c.positive = positive;
+    c.B = 2, c.H = 2, c.T = 200, c.K = 64, c.V = 130;
+    run(float{}, c);
+    c.K = 128, c.T = 77, c.V = 64, c.with_initial = false;
+    run(float{}, c);
+    c.K = 100, c.T = 129, c.V = 65, c.with_initial = true, c.decays = D::extreme;
+    run(float{}, c);
+    c.K = 37, c.T = 64, c.V = 33, c.B = 1, c.decays = D::huge;
+    run(float{}, c);
+  }
+  // Packed sequences of uneven lengths (1, not multiples of 16 or 64, empty), slots permuted in
+  // a larger pool, padding sequences (their o rows and pool rows untouched), in place or not.
+  for (bool in_place : {false, true})
+    for (D d : {D::mild, D::extreme, D::huge}) {
+      c = {};
+      c.lengths = {1, 17, 0, 64, 130, 5, 63, 200, 16};
+      c.padding = {false, false, false, false, true, false, true, false, false};
+      c.slots = true, c.in_place = in_place, c.decays = d, c.positive = d != D::extreme;
+      c.H = 2, c.K = 64, c.V = 100;
+      run(float{}, c);
+      c.K = 128, c.V = 70;
+      run(float{}, c);
+    }
+  c = {};
+  c.lengths = {33, 1, 90};
+  c.slots = true, c.with_initial = false, c.K = 64, c.V = 64, c.positive = true;
+  run(float{}, c);
+  // bf16 (the model's other dtype: the input rounding is exact) and f16 activations; every chunk
+  // size asked for runs chunks of 64.
+  c = {};
+  c.B = 2, c.T = 150, c.K = 64, c.V = 192, c.positive = true;
+  run(bf16{}, c);
+  c.lengths = {70, 3, 100}, c.slots = true, c.padding = {false, true, false}, c.in_place = true;
+  c.decays = D::extreme, c.positive = false, c.K = 128, c.V = 80;
+  run(bf16{}, c);
+  c = {};
+  c.T = 90, c.K = 64, c.V = 40, c.chunk = 16, c.positive = true;
+  run(f16{}, c);
+  c.chunk = 128, c.decays = D::huge;
+  run(float{}, c);
+  // One long sequence: T = 4096 (64 chunks through the state), mild and near-zero-heavy gates.
+  c = {};
+  c.T = 4096, c.K = 64, c.V = 72, c.positive = true;
+  run(float{}, c);
+  c.decays = D::extreme, c.positive = false, c.V = 40;
+  run(bf16{}, c);
+  // No token at all; sequences with no token (the final state is the initial one).
+  c = {};
+  c.lengths = {0, 0}, c.slots = true, c.K = 64, c.V = 16;
+  run(float{}, c);
+  // Key dims past the tensor-core kernel run the f32 kernel in the rounded mode too.
+  check_gla<Backend, float, float>(be, gla_mode::chunked, 64, 1, 1, 100, 200, 40, {}, true, true);
+}
+
 // ---- device backends: what the host would reject is skipped, never out of bounds ----
 
 /// Sequences whose slot is -1 (with tokens), below -1 or past a pool are skipped: their o rows

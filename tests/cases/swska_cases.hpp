@@ -844,10 +844,7 @@ template <class Backend> void check_swska_ring_store_all(const Backend& be) {
 
 /// x rounded to bf16 once (round to nearest even) and stored back as T (exact for bf16 T).
 template <class T> std::vector<T> swska_round_bf16(const std::vector<T>& x) {
-  std::vector<T> y(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i)
-    y[i] = store_as<T>(load_as<float>(store_as<bf16>(load_as<float>(x[i]))));
-  return y;
+  return round_bf16(x);
 }
 
 /// The per-element bound of the rounded mode, for one call:

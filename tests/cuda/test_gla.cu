@@ -1,6 +1,7 @@
 // gla_scan and gla_chunked on CUDA: the shared body (tests/cases/gla_cases.hpp) against the scalar
 // reference, the invariants between runs, state-slot pools (in place, padding), the bad arguments,
-// and the sequences a device run skips where the host would refuse them. Without a GPU every case
+// and the sequences a device run skips where the host would refuse them; then gla_chunked in the
+// rounded mode (bf16 tensor cores) within its bound, and its skip rule. Without a GPU every case
 // prints "skipped: no CUDA device" and passes.
 #include "cases/gla_cases.hpp"
 #include "rodimus/backend/cuda/gla.cuh"
@@ -31,4 +32,46 @@ TEST_CASE("cuda gla: bad arguments give the reference's status, nothing written"
 TEST_CASE("cuda gla: sequences with slots the host would refuse are skipped, in bounds") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
   test::check_gla_skipped_sequences(test::cuda_backend());
+}
+
+// be.matmul = cuda_matmul::rounded: gla_chunked on the bf16 tensor cores (gla_chunked_mma.cuh)
+// within its per-element bound (tests/cases/gla_cases.hpp), and its skip rule.
+TEST_CASE("cuda gla_chunked with cuda_matmul::rounded (bf16 tensor cores) is within its bound") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  auto be = test::cuda_backend();
+  be.matmul = cuda_matmul::rounded;
+  test::check_gla_rounded_all(be);
+}
+
+TEST_CASE("cuda gla_chunked with cuda_matmul::rounded: sequences with slots outside the pool are "
+          "skipped, in bounds") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  auto be = test::cuda_backend();
+  be.matmul = cuda_matmul::rounded;
+  // Pool of N + 3 = 8 rows: sequences 0 (-1), 2 (9), 3 (-5) skipped, their o rows left NaN and
+  // no pool row touched; the others within the bound.
+  test::gla_rounded_case c;
+  c.lengths = {10, 20, 1, 14, 80};
+  c.slots = true;
+  c.given_slots = {-1, 2, 9, -5, 0};
+  c.in_place = true;
+  c.positive = true;
+  test::check_gla_rounded<cuda<90>, float>(be, c);
+  // Offsets no host backend would take: every access stays inside q, k, v, g, o
+  // (compute-sanitizer memcheck checks that on the GPU).
+  const index_t T = 60, K = 64, V = 40;
+  auto r = test::rng(43);
+  const test::gla_inputs<float, float> in(r, 1, 1, T, K, V, test::gla_decays::mild);
+  std::vector<float> o(in.v.size()), pool(std::size_t(4 * K * V), 0.5f);
+  test::poison(o);
+  const std::vector<std::int64_t> bad_cu = {0, 50, 20, 1000000, -9, T};
+  const std::vector<std::int32_t> slots = {0, 1, 2, 3, -1};
+  test::backend_arrays<cuda<90>> mem(be);
+  float* d_pool = mem.put(pool);
+  auto a = test::gla_views<float, float, float>(1, 1, T, K, V, mem.put(in.q), mem.put(in.k),
+                                                mem.put(in.v), mem.put(in.g), mem.put(o), d_pool, 4,
+                                                d_pool, 4, mem.put(bad_cu), 5, in.scale);
+  a.state_slot = mem.put(slots);
+  CHECK(test::gla_run(be, a, test::gla_mode::chunked, 64).ok());
+  CHECK(synchronize(be).ok());
 }

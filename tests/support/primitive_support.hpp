@@ -37,6 +37,15 @@ template <class T> std::vector<double> rounded(const std::vector<double>& x) {
   return widen(convert<T>(x));
 }
 
+/// x rounded to bf16 once (round to nearest even) and stored back as T (exact for bf16 T): what
+/// the tensor cores of CUDA's rounded mode (cuda_matmul::rounded) multiply.
+template <class T> std::vector<T> round_bf16(const std::vector<T>& x) {
+  std::vector<T> y(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i)
+    y[i] = store_as<T>(load_as<float>(store_as<bf16>(load_as<float>(x[i]))));
+  return y;
+}
+
 /// True when every element is NaN: a poisoned output that nothing wrote.
 template <class T> bool all_nan(const std::vector<T>& x) {
   for (const T& e : x)

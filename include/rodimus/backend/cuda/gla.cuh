@@ -43,6 +43,11 @@
 //   exponentials per token and key channel) which every V tile recomputes: the price of needing
 //   no workspace and one launch. Tensor cores, the sub-chunk factorisation of A and an A shared by
 //   the tiles belong to the tuning issue.
+// gla_chunked with be.matmul == cuda_matmul::rounded and K <= 128 runs instead the bf16 tensor-core
+//   kernel of backend/cuda/gla_chunked_mma.cuh (included at the end of this file: q, k, v, the
+//   decayed operands and the intra-chunk matrix rounded to bf16 once, f32 accumulation and state,
+//   chunks of 64 whatever the chunk size asked for); the default cuda_matmul::exact runs the f32
+//   kernel above, as does every K > 128.
 #pragma once
 
 #include <cstddef>
@@ -448,6 +453,13 @@ status gla_chunked_launch(const gla_args<Act, Gate, float>& a, const launch_targ
   return status::success();
 }
 
+/// The tensor-core chunked form of cuda_matmul::rounded (backend/cuda/gla_chunked_mma.cuh,
+/// included at the end of this file): the key dims it serves, and its entry point.
+inline bool gla_mma_supports(index_t K) noexcept;
+template <int Sm, class Act, class Gate>
+status gla_chunked_mma(const gla_args<Act, Gate, float>& a, int chunk,
+                       const launch_target& on) noexcept;
+
 /// Chunk size to its kernel; narrow (32-column) tiles when wide ones give too few CTAs, and always
 /// for C = 128 (a 64-column tile of it would not fit in shared memory).
 template <class Policy, class Act, class Gate>
@@ -498,7 +510,9 @@ template <int Sm, class Act, class Gate, class State>
   }
 }
 
-/// The chunked form on the GPU (see the top of this file). Enqueues on `backend.stream`.
+/// The chunked form on the GPU (see the top of this file). Enqueues on `backend.stream`. With
+/// backend.matmul == cuda_matmul::rounded and K <= 128: the bf16 tensor-core kernel
+/// (gla_chunked_mma.cuh); else the f32 kernel.
 template <int Sm, class Act, class Gate, class State>
 [[nodiscard]] status gla_chunked(const cuda<Sm>& backend, const gla_args<Act, Gate, State>& a,
                                  int chunk_size, workspace = {}) noexcept {
@@ -511,9 +525,13 @@ template <int Sm, class Act, class Gate, class State>
     RODIMUS_REQUIRE(a.q.shape[3] <= 256, unsupported, "q");
     const index_t rows = gla_num_seqs(a) * a.q.shape[1];
     if (rows == 0) return status::success();
+    if (backend.matmul == cuda_matmul::rounded && detail::gla_mma_supports(a.q.shape[3]))
+      return detail::gla_chunked_mma<Sm>(a, chunk_size, detail::launch_on(backend)); // bf16 mma
     return detail::gla_chunked_dispatch<gla_prefill_policy<Sm>>(a, chunk_size,
                                                                 detail::launch_on(backend));
   }
 }
 
 } // namespace rodimus
+
+#include "rodimus/backend/cuda/gla_chunked_mma.cuh"
