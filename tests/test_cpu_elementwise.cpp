@@ -1,8 +1,8 @@
 // The element-wise primitives on cpu<Arch> against the scalar reference: rmsnorm, gated_rmsnorm,
-// swiglu, ddts and rotary (bodies written once for every backend in
-// tests/cases/<primitive>_cases.hpp, stamped here for each arch, with and without the pool),
-// causal_conv: tests/test_cpu_causal_conv.cpp. Widths that are not multiples of the SIMD width
-// cover the tails.
+// rmsnorm_linear and swiglu_linear (composed of the two primitives on the CPU), swiglu, ddts and
+// rotary (bodies written once for every backend in tests/cases/<primitive>_cases.hpp, stamped here
+// for each arch, with and without the pool), causal_conv: tests/test_cpu_causal_conv.cpp. Widths
+// that are not multiples of the SIMD width cover the tails.
 //
 // Tolerances, relative to max|want|: f32 1e-5 (f32 against f64 or f32 std:: functions; xsimd's
 // exp/log are within a few ulp). 16-bit outputs 2^-7: both sides round the same inputs, results
@@ -13,11 +13,14 @@
 #include "cases/ddts_cases.hpp"
 #include "cases/gated_rmsnorm_cases.hpp"
 #include "cases/rmsnorm_cases.hpp"
+#include "cases/rmsnorm_linear_cases.hpp"
 #include "cases/rotary_cases.hpp"
 #include "cases/swiglu_cases.hpp"
+#include "cases/swiglu_linear_cases.hpp"
 
 #include "rodimus/backend/cpu/ddts.hpp"
 #include "rodimus/backend/cpu/gated_rmsnorm.hpp"
+#include "rodimus/backend/cpu/linear.hpp"
 #include "rodimus/backend/cpu/rmsnorm.hpp"
 #include "rodimus/backend/cpu/rotary.hpp"
 #include "rodimus/backend/cpu/swiglu.hpp"
@@ -38,6 +41,8 @@ TEST_CASE_TEMPLATE("cpu rmsnorm, gated_rmsnorm and swiglu match the scalar refer
   for (bool pool : {false, true}) {
     test::check_rmsnorm_all(backend<Arch>(pool));
     test::check_gated_rmsnorm_all(backend<Arch>(pool));
+    test::check_rmsnorm_linear_all(backend<Arch>(pool)); // the composed paths
+    test::check_swiglu_linear_all(backend<Arch>(pool));
     test::check_swiglu_all(backend<Arch>(pool));
   }
 }

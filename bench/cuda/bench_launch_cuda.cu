@@ -6,7 +6,10 @@
 //                         kernel, all latency); K = 1: linear, one f32 row times a 2048 x 2048 bf16
 //                         weight (8 MiB, the q or o projection; weights promised constant, so the
 //                         GEMV loads them before its wait); K = 2: the same GEMV with 4096 x 2048
-//                         weights (16 MiB). O = 0: serial, 1: overlapped.
+//                         weights (16 MiB); K = 3: the pre-norm of a sub-block as two kernels,
+//                         rmsnorm (residual add, stream kept) then the 2048 x 2048 GEMV; K = 4: the
+//                         same as one rmsnorm_linear call (the GEMV with its norm prologue).
+//                         O = 0: serial, 1: overlapped.
 //
 //   bm_gemv_config<R, U, Warps, Split>/N   the GEMV kernel alone at one tuning configuration
 //                         (linear_policy's choices), N x 2048 bf16 weights, batch 1, overlapped.
@@ -25,6 +28,7 @@
 #include "cuda_bench_support.cuh"
 #include "rodimus/backend/cuda/linear.cuh"
 #include "rodimus/backend/cuda/rmsnorm.cuh"
+#include "rodimus/backend/cuda/rmsnorm_linear.cuh"
 
 using namespace rodimus;
 using namespace rodimus::bench;
@@ -47,6 +51,8 @@ void bm_launch_chain(benchmark::State& st) {
   float* res = device_random<float>(std::size_t(N), rng, -1, 1);
   float* y = device_random<float>(std::size_t(N), rng, -1, 1);
   float* nw = device_random<float>(std::size_t(D), rng, 0.5, 1.5);
+  float* normed = device_random<float>(std::size_t(D), rng, -1, 1);
+  float* stream_out = device_random<float>(std::size_t(D), rng, -1, 1);
   // One weight matrix per call of the chain (24 x 8 or 16 MiB: more than the L2 holds).
   std::vector<bf16*> w(kChain, nullptr);
   if (kind != 0)
@@ -63,8 +69,30 @@ void bm_launch_chain(benchmark::State& st) {
       a.y = make_view(y, 1, D);
       a.eps = 1e-5f;
       if (!rmsnorm(gpu, a).ok()) st.SkipWithError("rmsnorm failed");
+    } else if (kind == 4) {
+      rmsnorm_linear_args<bf16> a;
+      a.x = make_view<const float>(x, 1, D);
+      a.residual = make_view<const float>(res, 1, D);
+      a.sum_out = make_view(stream_out, 1, D);
+      a.norm_weight = tensor_view<const float, 1>::contiguous(nw, {D});
+      a.w = make_view<const bf16>(w[std::size_t(call % kChain)], N, D);
+      a.y = make_view(y, 1, N);
+      a.w_constant = true;
+      if (!rmsnorm_linear(gpu, a).ok()) st.SkipWithError("rmsnorm_linear failed");
     } else {
-      linear_args<float, bf16> a{make_view<const float>(x, 1, D),
+      const float* in = x;
+      if (kind == 3) { // the norm as its own kernel first
+        rmsnorm_args<float, float> a;
+        a.x = make_view<const float>(x, 1, D);
+        a.residual = make_view<const float>(res, 1, D);
+        a.residual_out = make_view(stream_out, 1, D);
+        a.weight = tensor_view<const float, 1>::contiguous(nw, {D});
+        a.y = make_view(normed, 1, D);
+        a.eps = 1e-5f;
+        if (!rmsnorm(gpu, a).ok()) st.SkipWithError("rmsnorm failed");
+        in = normed;
+      }
+      linear_args<float, bf16> a{make_view(in, 1, D),
                                  make_view<const bf16>(w[std::size_t(call % kChain)], N, D),
                                  make_view(y, 1, N), true};
       if (!linear(gpu, a).ok()) st.SkipWithError("linear failed");
@@ -82,7 +110,7 @@ void bm_launch_chain(benchmark::State& st) {
   }
   for (auto* p : w)
     BENCH_CUDA(cudaFree(p));
-  for (float* p : {x, res, y, nw})
+  for (float* p : {x, res, y, nw, normed, stream_out})
     BENCH_CUDA(cudaFree(p));
   BENCH_CUDA(cudaStreamDestroy(stream));
 }
@@ -113,7 +141,7 @@ template <int R, int U, int Warps, bool Split> void bm_gemv_config(benchmark::St
                                make_view(y, 1, N), true};
     BENCH_CUDA(detail::launch(detail::launch_on(gpu),
                               detail::linear_gemv_kernel<float, bf16, 1, R, U, Warps, KS, true>,
-                              grid, Warps * 32, 0, a));
+                              grid, Warps * 32, 0, a, detail::linear_input_prologue{}));
   };
   const auto t = time_steps(st, stream, kChain, step, /*graph=*/true);
   const double us = median(t) * 1e3, gbps = double(N * D * 2) / (us * 1e-6) / 1e9;
@@ -147,6 +175,6 @@ RODIMUS_GEMV_SWEEP(4, 2, 4, false);
 RODIMUS_GEMV_SWEEP(1, 8, 8, false);
 RODIMUS_GEMV_SWEEP(2, 8, 4, true);
 #undef RODIMUS_GEMV_SWEEP
-BENCHMARK(bm_launch_chain)->ArgsProduct({{0, 1, 2}, {0, 1}})->UseManualTime()->Iterations(50);
+BENCHMARK(bm_launch_chain)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}})->UseManualTime()->Iterations(50);
 
 int main(int argc, char** argv) { return bench::run_cuda_benchmarks(argc, argv); }

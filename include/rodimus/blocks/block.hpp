@@ -38,6 +38,15 @@ struct block_capture {
   float* ffn_out = nullptr;
 };
 
+/// Whether a Rodimus+ block of M rows applies its three norms inside the projections that read
+/// them (rmsnorm_linear; the backend says for which M). The stream then goes through a second
+/// buffer: the mixer norm writes s = hidden + residual there (a fused kernel cannot write the
+/// stream it reads in every CTA), the attention norm writes s + m back into `residual`.
+template <class Backend>
+bool rodimus_block_fuses_norms(const Backend& be, const model_config& cfg, index_t M) noexcept {
+  return cfg.is_plus() && linear_fuses_input(be, M);
+}
+
 template <class Backend>
 std::size_t rodimus_block_workspace_bytes(const Backend& be, const model_config& cfg,
                                           index_t tokens, index_t num_seqs, bool decode) noexcept {
@@ -47,7 +56,11 @@ std::size_t rodimus_block_workspace_bytes(const Backend& be, const model_config&
     inner = std::max(inner, swska_layer_workspace_bytes(be, cfg, M, decode));
     inner = std::max(inner, swiglu_ffn_workspace_bytes(be, cfg, M));
   }
-  return 3 * block_arena::bytes(M * D) + inner + workspace::alignment;
+  std::size_t own = 3 * block_arena::bytes(M * D);
+  if (rodimus_block_fuses_norms(be, cfg, M)) // the stream's second copy, and the normed rows of a
+    own += block_arena::bytes(M * D) +       // call whose rows rule out the fused kernel
+           block_arena::bytes(M * std::max({D, cfg.d_inner(), cfg.ffn_hidden()}));
+  return own + inner + workspace::alignment;
 }
 
 template <class Backend>
@@ -80,6 +93,33 @@ rodimus_block(const Backend& be, const model_config& cfg, const layer_weights& w
     na.eps = eps;
     return rmsnorm(be, na);
   };
+
+  if (rodimus_block_fuses_norms(be, cfg, M)) {
+    float* r1 = ar.floats(M * D); // the stream after the mixer norm
+    RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
+    auto pending = [&](const float* x, const float* res, float* sum_out, weight_vector weight) {
+      normed_input in;
+      in.pending = true;
+      in.x = make_view(x, M, D);
+      if (res) in.residual = make_view(res, M, D);
+      if (sum_out) in.sum_out = make_view(sum_out, M, D);
+      in.weight = weight;
+      in.eps = eps;
+      return in;
+    };
+    const auto mixer_in =
+        pending(hidden.data, first_layer ? nullptr : residual.data, r1, w.mixer_norm);
+    RODIMUS_TRY(
+        rodimus_mixer(be, cfg, w.mixer, st.mixer, lay, mixer_in, make_view(m, M, D), ar.rest()));
+    if (capture) RODIMUS_TRY(keep(capture->mixer_out, m));
+    const auto attn_in = pending(m, r1, residual.data, w.attn_norm);
+    RODIMUS_TRY(swska_layer(be, cfg, w.attn, st.attn, lay, attn_in, make_view(z, M, D), ar.rest()));
+    if (capture) RODIMUS_TRY(keep(capture->attn_out, z));
+    RODIMUS_TRY(swiglu_ffn(be, cfg, w.ffn, pending(z, residual.data, nullptr, w.ffn_norm), hidden,
+                           ar.rest()));
+    if (capture) RODIMUS_TRY(keep(capture->ffn_out, hidden.data));
+    return status::success();
+  }
 
   RODIMUS_TRY(norm(hidden.data, !first_layer, true, w.mixer_norm));
   const auto av = make_view(static_cast<const float*>(a), M, D);

@@ -1,4 +1,6 @@
 // Pieces shared by the blocks (mixer, SW-SKA layer, FFN, Rodimus / Rodimus+ blocks):
+//   - normed_input / linear_normed: a sub-block's input, either normed rows or the pending RMSNorm
+//     that the backend fuses into each projection reading it (rmsnorm_linear);
 //   - linear_weight / embedding_weight: y = x . W^T and the embedding gather with the weight in its
 //     stored dtype (f32, bf16, f16) or, for linear_weight, block-quantised (q8_0, q4_0), one
 //     dispatch point each;
@@ -23,6 +25,8 @@
 #include "rodimus/primitives/embedding.hpp"
 #include "rodimus/primitives/linear.hpp"
 #include "rodimus/primitives/quant_linear.hpp"
+#include "rodimus/primitives/rmsnorm_linear.hpp"
+#include "rodimus/primitives/swiglu_linear.hpp"
 
 namespace rodimus {
 
@@ -55,6 +59,74 @@ template <class Backend>
   case dtype::f32: return linear(be, linear_args<float, float>{x, w.view<float>(), y, true}, ws);
   case dtype::bf16: return linear(be, linear_args<float, bf16>{x, w.view<bf16>(), y, true}, ws);
   case dtype::f16: return linear(be, linear_args<float, f16>{x, w.view<f16>(), y, true}, ws);
+  default: break;
+  }
+  return status::fail(status_code::unsupported, "weight dtype");
+}
+
+/// A sub-block's input: the normed rows `a`, or (pending) the RMSNorm that produces them, which
+/// each projection reading the input applies on its way in (rmsnorm_linear, on the backends where
+/// linear_fuses_input: one kernel instead of a norm kernel and a GEMV, at batch-1 decode the
+/// norm is a few thousand values against megabytes of weights). The first projection writes the
+/// stream (sum_out); the others leave it.
+struct normed_input {
+  tensor_view<const float, 2> a; // (M, D) normed rows (not pending)
+  bool pending = false;
+  tensor_view<const float, 2> x, residual, gate; // the norm's inputs (rmsnorm_linear_args)
+  tensor_view<float, 2> sum_out;
+  tensor_view<const float, 1> weight;
+  float eps = 1e-5f;
+
+  normed_input() = default;
+  normed_input(tensor_view<const float, 2> rows) noexcept : a(rows) {} // NOLINT: implicit
+  index_t rows() const noexcept { return pending ? x.shape[0] : a.shape[0]; }
+};
+
+/// y = in . w^T: linear_weight on normed rows, rmsnorm_linear on a pending norm (then the stream
+/// is written; later calls on the same input do not write it again).
+template <class Backend>
+[[nodiscard]] status linear_normed(const Backend& be, normed_input& in, const weight_matrix& w,
+                                   tensor_view<float, 2> y, workspace ws = {}) noexcept {
+  if (!in.pending) return linear_weight(be, in.a, w, y, ws);
+  auto run = [&](auto weight) {
+    using W = decltype(weight);
+    rmsnorm_linear_args<W> a;
+    a.x = in.x;
+    a.residual = in.residual;
+    a.gate = in.gate;
+    a.sum_out = in.sum_out;
+    a.norm_weight = in.weight;
+    a.eps = in.eps;
+    a.w = w.view<W>();
+    a.y = y;
+    a.w_constant = true; // model weights
+    const status st = rmsnorm_linear(be, a, ws);
+    in.sum_out = {};
+    return st;
+  };
+  if (w.quantised()) return status::fail(status_code::unsupported, "weight format");
+  switch (w.type) {
+  case dtype::f32: return run(float{});
+  case dtype::bf16: return run(bf16{});
+  case dtype::f16: return run(f16{});
+  default: break;
+  }
+  return status::fail(status_code::unsupported, "weight dtype");
+}
+
+/// out = swiglu(fc) . w^T with w in its stored dtype (swiglu_linear; not for quantised weights).
+template <class Backend>
+[[nodiscard]] status swiglu_linear_weight(const Backend& be, tensor_view<const float, 2> fc,
+                                          const weight_matrix& w, tensor_view<float, 2> out,
+                                          workspace ws = {}) noexcept {
+  if (w.quantised()) return status::fail(status_code::unsupported, "weight format");
+  switch (w.type) { // w_constant: model weights
+  case dtype::f32:
+    return swiglu_linear(be, swiglu_linear_args<float>{fc, w.view<float>(), out, true}, ws);
+  case dtype::bf16:
+    return swiglu_linear(be, swiglu_linear_args<bf16>{fc, w.view<bf16>(), out, true}, ws);
+  case dtype::f16:
+    return swiglu_linear(be, swiglu_linear_args<f16>{fc, w.view<f16>(), out, true}, ws);
   default: break;
   }
   return status::fail(status_code::unsupported, "weight dtype");

@@ -3,6 +3,8 @@
 //   fc  = c . ffn.fc^T                 (M, 2F) [value | gate]
 //   y   = silu(fc[:, F:]) * fc[:, :F]  (M, F)  SiLU on the SECOND half (MODEL.md pitfall 3)
 //   out = y . ffn.out_proj^T           (M, D)
+// Where the backend fuses a linear's input (linear_fuses_input: the CUDA GEMV at decode), the
+// last two are one swiglu_linear call.
 #pragma once
 
 #include <algorithm>
@@ -14,6 +16,7 @@
 #include "rodimus/model/weight_views.hpp"
 #include "rodimus/primitives/linear.hpp"
 #include "rodimus/primitives/swiglu.hpp"
+#include "rodimus/primitives/swiglu_linear.hpp"
 
 namespace rodimus {
 
@@ -28,18 +31,20 @@ std::size_t swiglu_ffn_workspace_bytes(const Backend& be, const model_config& cf
 /// out (M, D) = FFN(in (M, D)).
 template <class Backend>
 [[nodiscard]] status swiglu_ffn(const Backend& be, const model_config& cfg, const ffn_weights& w,
-                                tensor_view<const float, 2> in, // (M, D)
-                                tensor_view<float, 2> out,      // (M, D)
+                                normed_input in,           // (M, D)
+                                tensor_view<float, 2> out, // (M, D)
                                 workspace ws) noexcept {
-  const index_t M = in.shape[0], F = cfg.ffn_hidden();
+  const index_t M = in.rows(), F = cfg.ffn_hidden();
   if (M == 0) return status::success();
   block_arena ar{ws};
   float* fc = ar.floats(M * 2 * F); // (M, 2F)
   float* y = ar.floats(M * F);      // (M, F)
   RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
-  RODIMUS_TRY(linear_weight(be, in, w.fc, make_view(fc, M, 2 * F), ar.rest()));
-  RODIMUS_TRY(swiglu(be, swiglu_args<float>{make_view(static_cast<const float*>(fc), M, 2 * F),
-                                            make_view(y, M, F)}));
+  RODIMUS_TRY(linear_normed(be, in, w.fc, make_view(fc, M, 2 * F), ar.rest()));
+  const auto fcv = make_view(static_cast<const float*>(fc), M, 2 * F);
+  if (linear_fuses_input(be, M) && !w.out_proj.quantised()) // the gate inside the GEMV
+    return swiglu_linear_weight(be, fcv, w.out_proj, out, ar.rest());
+  RODIMUS_TRY(swiglu(be, swiglu_args<float>{fcv, make_view(y, M, F)}));
   return linear_weight(be, make_view(static_cast<const float*>(y), M, F), w.out_proj, out,
                        ar.rest());
 }

@@ -105,12 +105,12 @@ std::size_t rodimus_mixer_workspace_bytes(const Backend& be, const model_config&
 template <class Backend>
 [[nodiscard]] status rodimus_mixer(const Backend& be, const model_config& cfg,
                                    const mixer_weights& w, const mixer_state& st,
-                                   const batch_layout& lay, tensor_view<const float, 2> a, // (M, D)
-                                   tensor_view<float, 2> out,                              // (M, D)
+                                   const batch_layout& lay, normed_input in, // (M, D)
+                                   tensor_view<float, 2> out,                // (M, D)
                                    workspace ws) noexcept {
   const index_t M = lay.tokens, E = cfg.d_inner(), N = cfg.mem_size, R = cfg.low_rank();
   const index_t W = cfg.d_conv, S = lay.num_seqs;
-  RODIMUS_REQUIRE(a.shape[0] == M && out.shape[0] == M, bad_shape, "a");
+  RODIMUS_REQUIRE(in.rows() == M && out.shape[0] == M, bad_shape, "a");
   if (M == 0) return status::success();
   block_arena ar{ws};
   float* x = ar.floats(M * E);       // (M, E)
@@ -130,10 +130,10 @@ template <class Backend>
   // two halves of one output row, so one call reads the whole fc (one launch fewer); with more
   // rows they would interleave, and the primitives take them as separate dense matrices.
   if (M == 1 && g == x + E && w.fc.rows == 2 * E) {
-    RODIMUS_TRY(linear_weight(be, a, w.fc, make_view(x, M, 2 * E), ar.rest()));
+    RODIMUS_TRY(linear_normed(be, in, w.fc, make_view(x, M, 2 * E), ar.rest()));
   } else {
-    RODIMUS_TRY(linear_weight(be, a, weight_rows(w.fc, 0, E), make_view(x, M, E), ar.rest()));
-    RODIMUS_TRY(linear_weight(be, a, weight_rows(w.fc, E, E), make_view(g, M, E), ar.rest()));
+    RODIMUS_TRY(linear_normed(be, in, weight_rows(w.fc, 0, E), make_view(x, M, E), ar.rest()));
+    RODIMUS_TRY(linear_normed(be, in, weight_rows(w.fc, E, E), make_view(g, M, E), ar.rest()));
   }
 
   // 3. short conv + SiLU, with the conv state.
@@ -231,7 +231,17 @@ template <class Backend>
   // 11. internal skip, in f32: o = o_gla + c * residual_weight.
   RODIMUS_TRY(scale_add(be, scale_add_args{make_view(o, M, E), cv, w.residual_weight}));
 
-  // 12. gated RMSNorm (in place), 13. output projection.
+  // 12. gated RMSNorm, 13. output projection: one kernel where the backend fuses them
+  // (rmsnorm_linear), else the norm in place and the projection.
+  if (linear_fuses_input(be, M)) {
+    normed_input gated;
+    gated.pending = true;
+    gated.x = make_view(static_cast<const float*>(o), M, E);
+    gated.gate = make_view(static_cast<const float*>(g), M, E);
+    gated.weight = w.act_norm;
+    gated.eps = float(cfg.norm_epsilon);
+    return linear_normed(be, gated, w.out_proj, out, ar.rest());
+  }
   gated_rmsnorm_args<float> na;
   na.x = make_view(static_cast<const float*>(o), M, E);
   na.gate = make_view(static_cast<const float*>(g), M, E);

@@ -64,12 +64,12 @@ std::size_t swska_layer_workspace_bytes(const Backend& be, const model_config& c
 template <class Backend>
 [[nodiscard]] status swska_layer(const Backend& be, const model_config& cfg, const attn_weights& w,
                                  const attn_state& st, const batch_layout& lay,
-                                 tensor_view<const float, 2> in, // (M, D)
-                                 tensor_view<float, 2> out,      // (M, D)
+                                 normed_input in,           // (M, D)
+                                 tensor_view<float, 2> out, // (M, D)
                                  workspace ws) noexcept {
   const index_t M = lay.tokens, H = cfg.heads(), Hk = cfg.heads_k(), Hv = cfg.heads_v(),
                 dh = cfg.head_dim();
-  RODIMUS_REQUIRE(in.shape[0] == M && out.shape[0] == M, bad_shape, "in");
+  RODIMUS_REQUIRE(in.rows() == M && out.shape[0] == M, bad_shape, "in");
   if (M == 0) return status::success();
   block_arena ar{ws};
   float* q = ar.floats(M * H * dh);  // (M, H, d_h)
@@ -80,11 +80,11 @@ template <class Backend>
   // One row (batch-1 decode) with q, k, v projections back to back: one call reads all three.
   const weight_matrix qkv = stacked_rows(stacked_rows(w.q_proj, w.k_proj), w.v_proj);
   if (M == 1 && k == q + H * dh && v == k + Hk * dh && qkv.data != nullptr) {
-    RODIMUS_TRY(linear_weight(be, in, qkv, make_view(q, M, (H + Hk + Hv) * dh), ar.rest()));
+    RODIMUS_TRY(linear_normed(be, in, qkv, make_view(q, M, (H + Hk + Hv) * dh), ar.rest()));
   } else {
-    RODIMUS_TRY(linear_weight(be, in, w.q_proj, make_view(q, M, H * dh), ar.rest()));
-    RODIMUS_TRY(linear_weight(be, in, w.k_proj, make_view(k, M, Hk * dh), ar.rest()));
-    RODIMUS_TRY(linear_weight(be, in, w.v_proj, make_view(v, M, Hv * dh), ar.rest()));
+    RODIMUS_TRY(linear_normed(be, in, w.q_proj, make_view(q, M, H * dh), ar.rest()));
+    RODIMUS_TRY(linear_normed(be, in, w.k_proj, make_view(k, M, Hk * dh), ar.rest()));
+    RODIMUS_TRY(linear_normed(be, in, w.v_proj, make_view(v, M, Hv * dh), ar.rest()));
   }
 
   // RoPE on q and k at absolute positions (decode: row n is sequence n with T = 1).

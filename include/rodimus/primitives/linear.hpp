@@ -22,6 +22,13 @@ template <class Act, class Weight> struct linear_args {
   bool w_constant = false;
 };
 
+/// Whether `be` applies an input prologue (rmsnorm_linear's norm, swiglu_linear's gate) inside
+/// its linear kernel for M rows, so that the pair is one kernel. False here (the host backends
+/// compose the two primitives); the CUDA backend's overload says true for its GEMV's M. Callers
+/// that would otherwise normalise once for several projections, or keep a composed call's
+/// workspace small for long inputs, ask first.
+template <class Backend> bool linear_fuses_input(const Backend&, index_t) noexcept { return false; }
+
 /// Validation shared by every backend.
 template <class Act, class Weight>
 [[nodiscard]] status linear_check(const linear_args<Act, Weight>& a) noexcept {

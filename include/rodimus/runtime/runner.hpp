@@ -457,17 +457,26 @@ private:
       rows = R;
     }
     if (rows == 0) return status::success();
-    rmsnorm_args<float, float> na;
-    na.x = make_view(h, rows, D);
-    na.residual = make_view(r, rows, D);
-    na.weight = w.norm_f;
-    na.y = make_view(normed, rows, D);
-    na.eps = float(c.norm_epsilon);
-    RODIMUS_TRY(rmsnorm(be_, na));
+    normed_input head_in; // the final norm, inside the head's GEMV where the backend fuses it
+    if (linear_fuses_input(be_, rows) && !w.lm_head.quantised()) {
+      head_in.pending = true;
+      head_in.x = make_view(h, rows, D);
+      head_in.residual = make_view(r, rows, D);
+      head_in.weight = w.norm_f;
+      head_in.eps = float(c.norm_epsilon);
+    } else {
+      rmsnorm_args<float, float> na;
+      na.x = make_view(h, rows, D);
+      na.residual = make_view(r, rows, D);
+      na.weight = w.norm_f;
+      na.y = make_view(normed, rows, D);
+      na.eps = float(c.norm_epsilon);
+      RODIMUS_TRY(rmsnorm(be_, na));
+      head_in = normed_input(make_view(static_cast<const float*>(normed), rows, D));
+    }
     failed = "lm_head";
     ws.used = 0;
-    RODIMUS_TRY(linear_weight(be_, make_view(static_cast<const float*>(normed), rows, D), w.lm_head,
-                              make_view(logits, rows, V), ws));
+    RODIMUS_TRY(linear_normed(be_, head_in, w.lm_head, make_view(logits, rows, V), ws));
     if (!greedy) return status::success();
     failed = "greedy choice";
     return argmax_rows(

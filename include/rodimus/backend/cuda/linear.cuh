@@ -74,6 +74,7 @@
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/core/workspace.hpp"
+#include "rodimus/primitives/elementwise.hpp"
 #include "rodimus/primitives/linear.hpp"
 
 namespace rodimus {
@@ -222,6 +223,61 @@ __device__ __forceinline__ float linear_warp_sum(float v) {
   return v;
 }
 
+/// What a GEMV may do to each x row on its way in (rmsnorm_linear, swiglu_linear), in device terms:
+/// s = x + residual, or x * silu(gate), or x; then, with a norm weight, RMSNorm: s's sum of squares
+/// accumulated beside the products, s * weight fed to them, and every output scaled by
+/// rsqrt(mean(s^2) + eps) after the sums (weight == nullptr: s itself is fed, no norm). sum_out:
+/// CTA 0 writes s (its first round's warps cover every column once). Rows of 16-byte-aligned f32
+/// with unit inner stride (rmsnorm_linear_fusable, swiglu_linear_fusable).
+struct linear_input_prologue {
+  const float* residual = nullptr;
+  index_t residual_stride = 0;
+  const float* gate = nullptr;
+  index_t gate_stride = 0;
+  float* sum_out = nullptr;
+  index_t sum_stride = 0;
+  const float* weight = nullptr;
+  float eps = 0.0f;
+};
+
+/// One item of x row m at column k through the prologue: v (VEC values of x) becomes s * weight
+/// (or s), ss gains s^2 (with a norm); s is stored to sum_out when `write`.
+template <int VEC>
+__device__ __forceinline__ void linear_prologue_item(const linear_input_prologue& np, index_t m,
+                                                     index_t k, float (&v)[VEC], float& ss,
+                                                     bool write) {
+  if (np.residual) {
+    float r[VEC];
+    linear_load_vec<float, VEC, false>(np.residual + m * np.residual_stride + k, r);
+#pragma unroll
+    for (int e = 0; e < VEC; ++e)
+      v[e] += r[e];
+  } else if (np.gate) {
+    float g[VEC];
+    linear_load_vec<float, VEC, false>(np.gate + m * np.gate_stride + k, g);
+#pragma unroll
+    for (int e = 0; e < VEC; ++e)
+      v[e] *= silu(g[e]);
+  }
+  if (np.weight) {
+#pragma unroll
+    for (int e = 0; e < VEC; ++e)
+      ss = fmaf(v[e], v[e], ss);
+  }
+  if (write) {
+    float4* out = reinterpret_cast<float4*>(np.sum_out + m * np.sum_stride + k);
+#pragma unroll
+    for (int q = 0; q < VEC / 4; ++q)
+      out[q] = make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
+  }
+  if (!np.weight) return;
+  float w[VEC];
+  linear_load_vec<float, VEC, false>(np.weight + k, w);
+#pragma unroll
+  for (int e = 0; e < VEC; ++e)
+    v[e] *= w[e];
+}
+
 /// The GEMV kernel (see the top of the file). Warps x 32 threads per CTA; KS == 1: each warp owns
 /// groups of R weight rows (grid-stride), and for each group every MR rows of x. KS == Warps: the
 /// CTA owns one row group at a time and warp s takes the s-th of KS contiguous K ranges (whole
@@ -235,11 +291,18 @@ __device__ __forceinline__ float linear_warp_sum(float v) {
 /// U x R weight loads issued first, then for each of them the MR x rows' matching values and the
 /// MR x R fused multiply-adds; finally 5 shuffles per accumulator, and lane m * R + r stores
 /// y[m0 + m, n0 + r].
-template <class Act, class Weight, int MR, int R, int U, int Warps, int KS, bool Vec>
-__global__ void __launch_bounds__(Warps * 32) linear_gemv_kernel(const linear_args<Act, Weight> a) {
+///   Pro: x goes through the prologue np (linear_input_prologue; Vec, f32 x, K % VEC == 0); with
+///        its norm, each x row's sum of squares is summed like the accumulators (its own shuffles
+///        and shared slot) and scales the row's outputs.
+template <class Act, class Weight, int MR, int R, int U, int Warps, int KS, bool Vec,
+          bool Pro = false>
+__global__ void __launch_bounds__(Warps * 32)
+    linear_gemv_kernel(const linear_args<Act, Weight> a, const linear_input_prologue np) {
   static_assert(MR * R <= 32, "one lane stores each output of a group");
   static_assert(KS == 1 || KS == Warps, "no split, or the whole CTA splits K");
-  __shared__ float partial[KS > 1 ? KS : 1][MR * R];
+  static_assert(!Pro || (Vec && std::is_same_v<Act, float>), "the prologue reads f32 vectors");
+  constexpr int slots = MR * R + (Pro ? MR : 0); // per warp: sums, then the rows' squares
+  __shared__ float partial[KS > 1 ? KS : 1][slots];
   constexpr int VEC = Vec ? 16 / int(sizeof(Weight)) : 1;
   const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0];
   const index_t xs0 = a.x.stride[0], xs1 = a.x.stride[1];
@@ -284,11 +347,17 @@ __global__ void __launch_bounds__(Warps * 32) linear_gemv_kernel(const linear_ar
       for (int m = 0; m < MR; ++m)
         xrow[m] = a.x.data + (m0 + m < M ? m0 + m : m0) * xs0; // rows past M are never loaded
       float acc[MR][R];
+      float ss[MR]; // Pro: the rows' sums of squares (this lane's columns)
 #pragma unroll
-      for (int m = 0; m < MR; ++m)
+      for (int m = 0; m < MR; ++m) {
+        ss[m] = 0.0f;
 #pragma unroll
         for (int r = 0; r < R; ++r)
           acc[m][r] = 0.0f;
+      }
+      // Pro with sum_out: CTA 0's first round covers every column once (warp 0 alone, or the
+      // KS slices together).
+      const bool write_sum = Pro && np.sum_out && round == 0 && (KS > 1 || warp == 0) && active;
 
       for (index_t base = item_lo; active && base < item_hi; base += 32 * U) {
         linear_w_raw<Weight, Vec> wr[U][R];
@@ -338,6 +407,7 @@ __global__ void __launch_bounds__(Warps * 32) linear_gemv_kernel(const linear_ar
               linear_load_vec<Act, VEC, false>(xrow[m] + j * VEC, xf);
             else
               xf[0] = linear_to_f32(xrow[m][j * xs1]);
+            if constexpr (Pro) linear_prologue_item<VEC>(np, m0 + m, j * VEC, xf, ss[m], write_sum);
 #pragma unroll
             for (int r = 0; r < R; ++r)
 #pragma unroll
@@ -347,8 +417,8 @@ __global__ void __launch_bounds__(Warps * 32) linear_gemv_kernel(const linear_ar
         }
       }
 
-      wait_once();         // a thread without items still reads x below or writes y
-      if constexpr (Vec) { // columns [kv, K): fewer than VEC, one per lane (inner strides are 1)
+      wait_once();                 // a thread without items still reads x below or writes y
+      if constexpr (Vec && !Pro) { // columns [kv, K): fewer than VEC, one per lane (unit strides)
         const index_t k = kv + lane;
         if (active && slice == 0 && k < K) {
 #pragma unroll
@@ -370,16 +440,41 @@ __global__ void __launch_bounds__(Warps * 32) linear_gemv_kernel(const linear_ar
           const float s = linear_warp_sum(acc[m][r]);
           if (lane == m * R + r) mine = s;
         }
+      float sq[MR]; // Pro: each row's sum of squares over the warp (every lane)
+#pragma unroll
+      for (int m = 0; m < MR; ++m)
+        sq[m] = Pro ? linear_warp_sum(ss[m]) : 0.0f;
       if constexpr (KS > 1) {
         if (lane < MR * R) partial[slice][lane] = mine;
+        if constexpr (Pro) {
+#pragma unroll
+          for (int m = 0; m < MR; ++m)
+            if (lane == 0) partial[slice][MR * R + m] = sq[m];
+        }
         __syncthreads();
         if (slice == 0) {
           mine = 0.0f;
 #pragma unroll
           for (int s = 0; s < KS; ++s)
             mine += lane < MR * R ? partial[s][lane] : 0.0f;
+          if constexpr (Pro) {
+#pragma unroll
+            for (int m = 0; m < MR; ++m) {
+              sq[m] = 0.0f;
+#pragma unroll
+              for (int s = 0; s < KS; ++s)
+                sq[m] += partial[s][MR * R + m];
+            }
+          }
         }
         __syncthreads(); // partial is free for the next m0 / round
+      }
+      if (Pro && np.weight) { // y = rsqrt(mean(s^2) + eps) * ((s * weight) . w)
+        float row_sq = 0.0f;
+#pragma unroll
+        for (int m = 0; m < MR; ++m)
+          if (lane / R == m) row_sq = sq[m];
+        mine *= rsqrtf(row_sq / float(K) + np.eps);
       }
       if (active && slice == 0 && lane < MR * R) {
         const index_t m = m0 + lane / R, n = n0 + lane % R;
@@ -403,8 +498,9 @@ bool linear_gemv_vec(const linear_args<Act, Weight>& a) noexcept {
          (M == 1 || (a.x.stride[0] * index_t(sizeof(Act))) % x_align == 0);
 }
 
-template <int Sm, int MR, int R, bool Vec, class Act, class Weight>
-status linear_gemv_launch(const linear_args<Act, Weight>& a, const launch_target& on) noexcept {
+template <int Sm, int MR, int R, bool Vec, bool Pro, class Act, class Weight>
+status linear_gemv_launch(const linear_args<Act, Weight>& a, const linear_input_prologue& np,
+                          const launch_target& on) noexcept {
   using policy = linear_policy<Sm>;
   const index_t groups = (a.w.shape[0] + R - 1) / R;
   auto grid_for = [](index_t ctas) {
@@ -412,37 +508,43 @@ status linear_gemv_launch(const linear_args<Act, Weight>& a, const launch_target
   };
   if (groups < policy::gemv_split_below_groups) { // a CTA per row group, K split over its warps
     constexpr int warps = policy::gemv_split_warps;
-    RODIMUS_CUDA_TRY(
-        launch(on, linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, warps, Vec>,
-               grid_for(groups), warps * 32, 0, a));
+    RODIMUS_CUDA_TRY(launch(
+        on, linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, warps, Vec, Pro>,
+        grid_for(groups), warps * 32, 0, a, np));
   } else {
     constexpr int warps = policy::gemv_warps;
     RODIMUS_CUDA_TRY(
-        launch(on, linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, 1, Vec>,
-               grid_for((groups + warps - 1) / warps), warps * 32, 0, a));
+        launch(on, linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, 1, Vec, Pro>,
+               grid_for((groups + warps - 1) / warps), warps * 32, 0, a, np));
   }
   RODIMUS_CUDA_TRY(cudaGetLastError());
   return status::success();
 }
 
 /// The runtime-to-compile-time switch: x rows per pass (MR) and weight rows per warp (R) from M,
-/// 16-byte pieces or single elements from the strides and alignment.
-template <int Sm, int MR, int R, class Act, class Weight>
-status linear_gemv_vec_dispatch(const linear_args<Act, Weight>& a,
+/// 16-byte pieces or single elements from the strides and alignment (the prologue: always pieces,
+/// rmsnorm_linear_fusable checked them).
+template <int Sm, int MR, int R, bool Pro, class Act, class Weight>
+status linear_gemv_vec_dispatch(const linear_args<Act, Weight>& a, const linear_input_prologue& np,
                                 const launch_target& on) noexcept {
-  if (linear_gemv_vec(a)) return linear_gemv_launch<Sm, MR, R, true>(a, on);
-  return linear_gemv_launch<Sm, MR, R, false>(a, on);
+  if constexpr (Pro) {
+    return linear_gemv_launch<Sm, MR, R, true, true>(a, np, on);
+  } else {
+    if (linear_gemv_vec(a)) return linear_gemv_launch<Sm, MR, R, true, false>(a, np, on);
+    return linear_gemv_launch<Sm, MR, R, false, false>(a, np, on);
+  }
 }
 
-template <int Sm, class Act, class Weight>
-status linear_gemv(const linear_args<Act, Weight>& a, const launch_target& on) noexcept {
+template <int Sm, bool Pro = false, class Act, class Weight>
+status linear_gemv(const linear_args<Act, Weight>& a, const launch_target& on,
+                   const linear_input_prologue& np = {}) noexcept {
   using policy = linear_policy<Sm>;
   constexpr int Rs = policy::gemv_rows_small_m, Rl = policy::gemv_rows;
   const index_t M = a.x.shape[0];
-  if (M == 1) return linear_gemv_vec_dispatch<Sm, 1, Rs>(a, on);
-  if (M == 2) return linear_gemv_vec_dispatch<Sm, 2, Rs>(a, on);
-  if (M <= 4) return linear_gemv_vec_dispatch<Sm, 4, Rl>(a, on);
-  return linear_gemv_vec_dispatch<Sm, 8, Rl>(a, on); // M > 8 loops over groups of 8
+  if (M == 1) return linear_gemv_vec_dispatch<Sm, 1, Rs, Pro>(a, np, on);
+  if (M == 2) return linear_gemv_vec_dispatch<Sm, 2, Rs, Pro>(a, np, on);
+  if (M <= 4) return linear_gemv_vec_dispatch<Sm, 4, Rl, Pro>(a, np, on);
+  return linear_gemv_vec_dispatch<Sm, 8, Rl, Pro>(a, np, on); // M > 8 loops over groups of 8
 }
 
 /// hi, lo (M, K), row stride K, <- x split into two parts of type To (round to nearest even):
@@ -572,6 +674,13 @@ template <int Sm, class Act, class Weight>
 bool linear_rounds_x(const cuda<Sm>&, const linear_args<Act, Weight>& a) noexcept {
   return linear_check(a).ok() &&
          detail::linear_select_path<Sm>(a) == detail::linear_cuda_path::gemm_convert;
+}
+
+/// True for the M at which linear runs the GEMV (M <= gemv_max_m), which applies rmsnorm_linear's
+/// and swiglu_linear's input prologues itself (where the rows allow 16-byte pieces:
+/// rmsnorm_linear_fusable, swiglu_linear_fusable).
+template <int Sm> bool linear_fuses_input(const cuda<Sm>&, index_t M) noexcept {
+  return M >= 1 && M <= linear_policy<Sm>::gemv_max_m;
 }
 
 /// y = x w^T on the GPU (see the top of this file). Enqueues on be.stream.

@@ -1,0 +1,72 @@
+// rmsnorm_linear() on the CUDA backend (math and shapes in rodimus/primitives/rmsnorm_linear.hpp):
+// the GEMV kernel with its RMSNorm prologue (linear.cuh, linear_input_prologue) where the call is a
+// GEMV (M <= linear_policy::gemv_max_m) and its rows allow 16-byte pieces; else rmsnorm (or
+// gated_rmsnorm) and linear one after the other (rmsnorm_linear_composed), with the workspace that
+// rmsnorm_linear_workspace_bytes reports.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "rodimus/backend/cuda/cuda.cuh"
+#include "rodimus/backend/cuda/gated_rmsnorm.cuh"
+#include "rodimus/backend/cuda/launch.cuh"
+#include "rodimus/backend/cuda/linear.cuh"
+#include "rodimus/backend/cuda/rmsnorm.cuh"
+#include "rodimus/primitives/rmsnorm_linear.hpp"
+
+namespace rodimus {
+namespace detail {
+
+/// Whether the call runs as one GEMV with the prologue: M rows within the GEMV's, weights the
+/// kernel reads as 16-byte pieces with K a whole number of them, and every f32 row (x, residual,
+/// gate, sum_out, norm_weight) 16-byte aligned with unit inner stride.
+template <int Sm, class Weight>
+bool rmsnorm_linear_fusable(const rmsnorm_linear_args<Weight>& a) noexcept {
+  const index_t M = a.x.shape[0], K = a.x.shape[1];
+  constexpr index_t vec = 16 / index_t(sizeof(Weight));
+  if (M < 1 || M > linear_policy<Sm>::gemv_max_m || a.w.shape[0] < 1 || K % vec != 0) return false;
+  if (!linear_gemv_vec(rmsnorm_linear_product(a, a.x))) return false;
+  auto rows_ok = [M](const auto& v) {
+    return !v.data || (reinterpret_cast<std::uintptr_t>(v.data) % 16 == 0 && v.stride[1] == 1 &&
+                       (M == 1 || v.stride[0] % 4 == 0));
+  };
+  return rows_ok(a.x) && rows_ok(a.residual) && rows_ok(a.gate) && rows_ok(a.sum_out) &&
+         a.norm_weight.stride[0] == 1 &&
+         reinterpret_cast<std::uintptr_t>(a.norm_weight.data) % 16 == 0;
+}
+
+template <class Weight>
+linear_input_prologue rmsnorm_linear_prologue(const rmsnorm_linear_args<Weight>& a) noexcept {
+  linear_input_prologue np;
+  np.residual = a.residual.data;
+  np.residual_stride = a.residual.stride[0];
+  np.gate = a.gate.data;
+  np.gate_stride = a.gate.stride[0];
+  np.sum_out = a.sum_out.data;
+  np.sum_stride = a.sum_out.stride[0];
+  np.weight = a.norm_weight.data;
+  np.eps = a.eps;
+  return np;
+}
+
+} // namespace detail
+
+template <int Sm, class Weight>
+std::size_t rmsnorm_linear_workspace_bytes(const cuda<Sm>& be,
+                                           const rmsnorm_linear_args<Weight>& a) noexcept {
+  if (rmsnorm_linear_check(a).ok() && detail::rmsnorm_linear_fusable<Sm>(a)) return 0;
+  return rmsnorm_linear_composed_workspace_bytes(be, a);
+}
+
+/// y = rmsnorm(x [+ residual | * silu(gate)]) . w^T on the GPU. Enqueues on be.stream.
+template <int Sm, class Weight>
+[[nodiscard]] status rmsnorm_linear(const cuda<Sm>& be, const rmsnorm_linear_args<Weight>& a,
+                                    workspace ws = {}) noexcept {
+  RODIMUS_TRY(rmsnorm_linear_check(a));
+  if (!detail::rmsnorm_linear_fusable<Sm>(a)) return rmsnorm_linear_composed(be, a, ws);
+  return detail::linear_gemv<Sm, true>(rmsnorm_linear_product(a, a.x), detail::launch_on(be),
+                                       detail::rmsnorm_linear_prologue(a));
+}
+
+} // namespace rodimus

@@ -1,0 +1,65 @@
+// swiglu_linear() on the CUDA backend (math and shapes in rodimus/primitives/swiglu_linear.hpp):
+// the GEMV kernel reading the value half of fc with the gate half through its input prologue
+// (linear.cuh, linear_input_prologue: s = value * silu(gate), no norm) where the call is a GEMV
+// (M <= linear_policy::gemv_max_m) and the rows allow 16-byte pieces; else swiglu and linear one
+// after the other (swiglu_linear_composed).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "rodimus/backend/cuda/cuda.cuh"
+#include "rodimus/backend/cuda/launch.cuh"
+#include "rodimus/backend/cuda/linear.cuh"
+#include "rodimus/backend/cuda/swiglu.cuh"
+#include "rodimus/primitives/swiglu_linear.hpp"
+
+namespace rodimus {
+namespace detail {
+
+/// The value half of fc: (M, F) with fc's row stride.
+template <class Weight>
+tensor_view<const float, 2> swiglu_linear_values(const swiglu_linear_args<Weight>& a) noexcept {
+  tensor_view<const float, 2> v = a.fc;
+  v.shape[1] = a.fc.shape[1] / 2;
+  return v;
+}
+
+/// Whether the call runs as one GEMV with the gate prologue: M rows within the GEMV's, weights the
+/// kernel reads as 16-byte pieces with F a whole number of them, fc 16-byte aligned with unit
+/// inner stride, both halves included (F % 4 == 0).
+template <int Sm, class Weight>
+bool swiglu_linear_fusable(const swiglu_linear_args<Weight>& a) noexcept {
+  const index_t M = a.fc.shape[0], F = a.fc.shape[1] / 2;
+  constexpr index_t vec = 16 / index_t(sizeof(Weight));
+  if (M < 1 || M > linear_policy<Sm>::gemv_max_m || a.w.shape[0] < 1 || F % vec != 0 || F % 4 != 0)
+    return false;
+  if (reinterpret_cast<std::uintptr_t>(a.fc.data) % 16 != 0 || a.fc.stride[1] != 1 ||
+      (M > 1 && a.fc.stride[0] % 4 != 0))
+    return false;
+  return linear_gemv_vec(swiglu_linear_product(a, swiglu_linear_values(a)));
+}
+
+} // namespace detail
+
+template <int Sm, class Weight>
+std::size_t swiglu_linear_workspace_bytes(const cuda<Sm>& be,
+                                          const swiglu_linear_args<Weight>& a) noexcept {
+  if (swiglu_linear_check(a).ok() && detail::swiglu_linear_fusable<Sm>(a)) return 0;
+  return swiglu_linear_composed_workspace_bytes(be, a);
+}
+
+/// y = swiglu(fc) . w^T on the GPU. Enqueues on be.stream.
+template <int Sm, class Weight>
+[[nodiscard]] status swiglu_linear(const cuda<Sm>& be, const swiglu_linear_args<Weight>& a,
+                                   workspace ws = {}) noexcept {
+  RODIMUS_TRY(swiglu_linear_check(a));
+  if (!detail::swiglu_linear_fusable<Sm>(a)) return swiglu_linear_composed(be, a, ws);
+  detail::linear_input_prologue np;
+  np.gate = a.fc.data + a.fc.shape[1] / 2;
+  np.gate_stride = a.fc.stride[0];
+  return detail::linear_gemv<Sm, true>(swiglu_linear_product(a, detail::swiglu_linear_values(a)),
+                                       detail::launch_on(be), np);
+}
+
+} // namespace rodimus

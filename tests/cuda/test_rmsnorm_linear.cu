@@ -1,0 +1,52 @@
+// rmsnorm_linear and swiglu_linear on CUDA: the shared bodies
+// (tests/cases/rmsnorm_linear_cases.hpp, swiglu_linear_cases.hpp) against the scalar reference,
+// with the same tolerances and bad arguments as the CPU backends; and that the batch-1 and
+// small-batch calls of the model's shapes take the fused GEMV (no workspace: the composed path
+// would need one for its normed rows).
+#include "cases/rmsnorm_linear_cases.hpp"
+#include "cases/swiglu_linear_cases.hpp"
+#include "rodimus/backend/cuda/rmsnorm_linear.cuh"
+#include "rodimus/backend/cuda/swiglu_linear.cuh"
+#include "support/cuda_support.hpp"
+
+using namespace rodimus;
+
+TEST_CASE("cuda rmsnorm_linear matches the scalar reference") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  test::check_rmsnorm_linear_all(test::cuda_backend());
+}
+
+TEST_CASE("cuda swiglu_linear matches the scalar reference") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  test::check_swiglu_linear_all(test::cuda_backend());
+}
+
+TEST_CASE("cuda rmsnorm_linear fuses where the GEMV runs, and only there") {
+  const auto be = test::cuda_backend();
+  alignas(16) static float buf[64];
+  rmsnorm_linear_args<bf16> a;
+  auto shaped = [&](index_t M, index_t K) {
+    a.x = make_view<const float>(buf, M, K);
+    a.norm_weight = make_view<const float>(buf, K);
+    a.w = make_view(reinterpret_cast<const bf16*>(buf + 32), 16, K);
+    a.y = make_view(buf + 48, M, 16);
+    return rmsnorm_linear_workspace_bytes(be, a);
+  };
+  for (index_t M = 1; M <= 8; ++M) {
+    CAPTURE(M);
+    CHECK(linear_fuses_input(be, M));
+    CHECK(shaped(M, 2048) == 0);
+  }
+  CHECK_FALSE(linear_fuses_input(be, 9));
+  CHECK(shaped(9, 2048) > 0);
+  CHECK(shaped(1, 2044) > 0); // not a whole number of 16-byte bf16 pieces
+  // swiglu_linear at the 1.6B FFN's down projection (F = 2728): fused; F = 2724: composed.
+  alignas(16) static float fc[2 * 2728];
+  swiglu_linear_args<bf16> s{make_view<const float>(fc, 1, 2 * 2728),
+                             make_view(reinterpret_cast<const bf16*>(buf), 16, 2728),
+                             make_view(buf + 48, 1, 16), true};
+  CHECK(swiglu_linear_workspace_bytes(be, s) == 0);
+  s.fc.shape[1] = 2 * 2724;
+  s.w.shape[1] = 2724;
+  CHECK(swiglu_linear_workspace_bytes(be, s) > 0);
+}
