@@ -24,18 +24,16 @@
 // Rows (decode) or sequences (ring store) sharing a slot are a caller error (a data race here;
 // the CPU backends refuse them in decode).
 //
-// Kernel design (one kernel template serves prefill and decode; the bf16 tensor-core prefill of
-// cuda_matmul::rounded, D 64 and 128, is backend/cuda/swska_prefill_mma.cuh). Work item = (batch
-// row, tile of BQ query tokens, key head hk, chunk of query heads
-// [, split of the key range]); a CTA of NW warps loops over items (grid-stride). Warp w serves
-// query head hk + g * Hk of the item's head chunk (g = w % GW, GW = min(Hq / Hk, NW) heads per
-// CTA) and RW consecutive query tokens (query group w / GW). So one key tile in shared memory
-// serves every query head sharing that key head (the whole head group for Rodimus+, Hk = 1) and
-// several query tokens; the values, one head per warp (Hv = Hq in Rodimus+), are read from global
-// memory (L1/L2) by the warp and reused across its RW rows.
+// Prefill kernel (swska_attend_kernel; the bf16 tensor-core prefill of cuda_matmul::rounded, D 64
+// and 128, is backend/cuda/swska_prefill_mma.cuh). Work item = (batch row, tile of BQ query
+// tokens, key head hk, chunk of query heads); a CTA of NW warps loops over items (grid-stride).
+// Warp w serves query head hk + g * Hk of the item's head chunk (g = w % GW, GW = min(Hq / Hk, NW)
+// heads per CTA) and RW consecutive query tokens (query group w / GW). So one key tile in shared
+// memory serves every query head sharing that key head (the whole head group for Rodimus+,
+// Hk = 1) and several query tokens; the values, one head per warp (Hv = Hq in Rodimus+), are read
+// from global memory (L1/L2) by the warp and reused across its RW rows.
 //   per item: q rows -> shared (f32, NW*RW x MaxD); for each sequence overlapping the token tile
-//   (packed batches: found by binary search in cu_seqlens; decode: each row is its own
-//   "sequence" of one token whose history is its ring), walk the union of the rows' windows
+//   (packed batches: found by binary search in cu_seqlens), walk the union of the rows' windows
 //   [first(p(t0)), p(t1 - 1)] in tiles of 32 keys (from the history ring for positions before
 //   the call, then from k):
 //     1. the K tile -> shared, transposed and XOR-swizzled (conflict-free stores and loads);
@@ -45,15 +43,32 @@
 //     4. acc[row][lane + 32c] += p_j * v_j: the keys with any weight (warp ballot) in groups of 4
 //        (their value rows loaded together), p_j broadcast by shuffle.
 //   The accumulator (RW x MaxD/32 per lane) stays in registers; o = acc / sum.
-// Decode uses RW = 1 (one query per row) and, when rows x head chunks give fewer CTAs than
-// swska_policy::decode_target_ctas, splits the window over up to `splits` CTAs (a number fixed by
-// the shapes, so the workspace is too) that write partial (max, sum, acc) to the workspace; a
-// second kernel combines them (one CTA per (row, head)). Each piece holds at least
-// decode_min_split_keys keys: a row with a short history uses fewer pieces (swska_split_count of
-// its keys) and the CTAs of the pieces past them leave at once, without staging q or writing.
-// The CTA of head chunk 0 / split 0 of each row also copies the new k, v into the ring slot
-// p % W, which no reader of that row touches (its own key p is read from k, and only the W - 1
-// earlier positions come from the ring).
+// (The kernel still has the decode mode it served before swska_decode_kernel: unit sequences,
+// a split key range, the ring store; swska_decode no longer launches it.)
+//
+// Decode (swska_decode_kernel, flash decoding). A decode row reads its whole window once: the keys
+// (one shared key head in Rodimus+) and the values of every head, (Hk + Hv) x D elements per
+// position, are the bytes that bound it; the arithmetic is small. So one CTA serves every query
+// head of a key head (up to 2048 / MaxD heads: 16 at D = 128; more make head chunks) over one
+// piece of the row's keys, and each key row is loaded once for all of them:
+//   - work item = (row, key head, head chunk, piece); 256 threads; thread t owns query head
+//     t / (MaxD / 8) of the chunk and 8 consecutive columns: it stages that part of q and
+//     accumulates that part of the output, so a warp streams consecutive 16-byte pieces of a
+//     position's value heads (contiguous in the ring: one 4 KiB run per position at bf16, 16 x
+//     128);
+//   - per tile of 32 keys: the key rows -> shared (f32, transposed, swizzled); warp w scores its
+//     heads against one key per lane and updates their online softmax (max, sum; weights and the
+//     rescaling factor -> shared); then every thread rescales its accumulator and adds p_j v_j,
+//     the value rows loaded 8 vectors at a time (swska_policy::decode_key_unroll) per thread;
+//   - the window [lo, p] is cut into `splits` pieces (swska_decode_splits: a number fixed by the
+//     shapes, so is the workspace) when rows x head chunks give fewer CTAs than
+//     swska_policy::decode_target_ctas; each piece has >= decode_min_split_keys keys, so a row with
+//     a short history uses fewer pieces (swska_split_count) and the CTAs past them leave at once;
+//   - a row that uses one piece writes o directly; otherwise each piece writes its partial (max,
+//     sum, acc) per head and swska_combine_kernel (one CTA per (row, head)) merges them.
+// The item of key head 0 / chunk 0 / piece 0 of each row also copies the new k, v into the ring
+// slot p % W, which no reader of that row touches (its own key p is read from k / v, and only the
+// W - 1 earlier positions come from the ring).
 // swska_ring_store: one warp per token (binary search of its sequence in the packed offsets),
 // only each sequence's last W tokens copied, 16-byte vectors for dense rows.
 #pragma once
@@ -89,13 +104,15 @@ namespace rodimus {
 /// decode_target_ctas CTAs (4 per SM of an H100 / H200) would run: at most decode_max_splits
 /// pieces of at least decode_min_split_keys keys each (a piece's fixed cost, q and the partial
 /// result, is about 3 key rows at 16 heads). Each thread keeps decode_key_unroll 16-byte value
-/// loads in flight (16-bit Act; 8 x 32 bytes for f32), about 32 KiB per CTA.
+/// loads in flight (8 keys of 16-bit Act, 4 of f32), 32 KiB per CTA; ptxas (CUDA 13, sm_90):
+/// 107 to 126 registers, no spills, so two CTAs per SM (__launch_bounds__(256, 2); asking for
+/// three spills 40 to 100 bytes, 16 loads per thread spill at MaxD 64).
 template <int Sm> struct swska_policy {
   static constexpr int key_tile = 32; // keys per tile: one per lane (fixed by the kernels)
   static constexpr int prefill_warps_small = 8, prefill_rows_small = 8; // MaxD 64, 128
   static constexpr int prefill_warps_large = 4, prefill_rows_large = 4; // MaxD 256
   static constexpr int decode_threads = 256;
-  static constexpr int decode_key_unroll = 16; // value rows loaded together (16-bit Act; f32: 8)
+  static constexpr int decode_key_unroll = 8; // 16-byte value loads in flight per thread
   static constexpr index_t decode_target_ctas = 528;
   static constexpr index_t decode_min_split_keys = 16;
   static constexpr index_t decode_max_splits = 128;
@@ -750,7 +767,7 @@ __device__ __forceinline__ void swska_load8(const Act* p, index_t sd, index_t n,
 ///   2. warp w: the scores of its heads against key `lane`, online softmax per head (warp
 ///      max / sum by shuffles, f32 expf), the weights p and the rescaling factor -> shared;
 ///   3. every thread: acc = alpha acc + sum_j p_j v_j[d0 .. d0 + 7], the value rows loaded
-///      `decode_key_unroll` at a time (16-byte vectors when the layout allows).
+///      decode_key_unroll 16-byte vectors in flight per thread when the layout allows them.
 /// A row's keys are positions lo .. p: those before p from its ring (slot position % W), p itself
 /// from k / v. The piece's result goes to o (the row uses one piece) or to the partials for
 /// swska_combine_kernel. The item of head chunk 0 / key head 0 / piece 0 of each row also copies
@@ -968,12 +985,14 @@ __global__ void __launch_bounds__(Threads, 2)
       const int ne = D - d0 < 8 ? int(D - d0) : 8;
       if (used == 1) {
         const float inv = 1.0f / s_ml[hl][1]; // l >= 1: the largest weight is 1
-        for (int e = 0; e < ne; ++e)
-          a.o(b, h, d0 + e) = store_as<Act>(acc[e] * inv);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) // (constant indices: acc stays in registers)
+          if (e < ne) a.o(b, h, d0 + e) = store_as<Act>(acc[e] * inv);
       } else {
         const index_t part = (b * Hq + h) * pl.splits + piece;
-        for (int e = 0; e < ne; ++e)
-          pl.part_acc[part * D + d0 + e] = acc[e];
+#pragma unroll
+        for (int e = 0; e < 8; ++e)
+          if (e < ne) pl.part_acc[part * D + d0 + e] = acc[e];
         if (d0 == 0) {
           pl.part_ml[2 * part] = s_ml[hl][0];
           pl.part_ml[2 * part + 1] = s_ml[hl][1];
