@@ -18,7 +18,7 @@
 //                             attends, B x keys x (Hk + Hv) x D x 2 (the window cache actually
 //                             read; the own key comes from k, v); limit = copy bandwidth; the
 //                             counter `splits` is the number of pieces per row launched (a row
-//                             uses min(splits, keys / 16) of them). The rings rotate through a
+//                             uses at most ceil(keys / 16) of them). The rings rotate through a
 //                             pool of >= 1 GiB (each step uses the next B slots), so no step finds
 //                             its ring in the 50-60 MB L2.
 //
