@@ -13,9 +13,12 @@
 //                             matrix-product rate (cuBLAS, measured here).
 //   bm_swska_decode/B/P/G     one decode step (attend and, when the window is split, combine) of B
 //                             rows at position P (4096: a full window, 2049 keys; 128: a short
-//                             history); G = 1: 20 steps replayed from a CUDA graph (no launch gaps,
-//                             the B = 1 latency). Bytes: the window cache each row reads, keys x
-//                             (Hk + Hv) x D x 2; limit = copy bandwidth. The rings rotate through a
+//                             history, 129 keys); G = 1: 20 steps replayed from a CUDA graph (no
+//                             launch gaps, the B = 1 latency). Bytes: the keys and values each row
+//                             attends, B x keys x (Hk + Hv) x D x 2 (the window cache actually
+//                             read; the own key comes from k, v); limit = copy bandwidth; the
+//                             counter `splits` is the number of pieces per row launched (a row
+//                             uses at most ceil(keys / 16) of them). The rings rotate through a
 //                             pool of >= 1 GiB (each step uses the next B slots), so no step finds
 //                             its ring in the 50-60 MB L2.
 //
@@ -224,8 +227,10 @@ BENCHMARK(bm_swska_prefill)
 BENCHMARK(bm_swska_decode)
     ->Args({1, 4096, 0})
     ->Args({1, 4096, 1})
+    ->Args({1, 128, 0})
     ->Args({1, 128, 1})
     ->Args({16, 4096, 0})
+    ->Args({16, 128, 0})
     ->Args({64, 4096, 0})
     ->Args({64, 128, 0})
     ->UseManualTime()

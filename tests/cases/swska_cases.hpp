@@ -16,6 +16,8 @@
 //   decode at a model's window (W = 2049): batch 1 with long and short histories (CUDA: all, one
 //     or two pieces of the split window), rows of very different histories between padding rows,
 //     padding rows only; padding rows (slot -1) stay untouched (check_swska_decode_rows);
+//   decode at the edges of CUDA's flash-decoding pieces and head chunks: histories of 1 to 33
+//     keys, 600 rows, 24 query heads at D = 128, two key heads at D = 256;
 //   chunked prefill through the rings and then decode, as a model runs it;
 //   every shape / pointer / scalar error gives the same status on every backend (the checks that
 //   read index-array contents are host-backend-only: tests/test_cpu_swska.cpp says why).
@@ -715,7 +717,7 @@ void check_swska_decode_rows_case(const Backend& be, const std::vector<std::int3
 
 /// Decode at the shapes of a model's window (16 query heads on one key head, 16 value heads,
 /// D = 128, window_left 2048, W = 2049), where the CUDA backend splits the window into pieces of
-/// >= swska_policy::decode_min_split_keys keys (32) and uses only as many as a row's history needs:
+/// >= swska_policy::decode_min_split_keys keys (16) and uses only as many as a row's history needs:
 /// batch 1 with a long history (the ring wrapped, every piece), a short one (one piece) and a
 /// middle one (several pieces); a batch whose rows have
 /// very different histories with padding rows between them; a batch of padding rows only (nothing
@@ -730,6 +732,29 @@ template <class Backend> void check_swska_decode_windows_all(const Backend& be) 
   check_swska_decode_rows_case<Backend, float>(be, {-1, -1}, {0, 0}, 2, W, Hq, 1, Hv, D, wl, 1);
   // Unbounded window (W = capacity), one row near the end of its ring.
   check_swska_decode_rows_case<Backend, float>(be, {1, -1}, {700, 0}, 2, 720, 8, 1, 8, 64, -1, 2);
+}
+
+/// Decode shapes that reach the edges of CUDA's flash-decoding kernel (backend/cuda/swska.cuh:
+/// pieces of >= 16 keys, 2048 / MaxD query heads per CTA): histories of 1, 2, 16 and 17 keys
+/// (one piece, exactly one, a second piece of one key) and 33 (a third), rows that go on to the
+/// next step's position; a batch of 600 rows (no split: one CTA set per row) with padding rows
+/// between them; 24 query heads at D = 128 (two head chunks of 12) over a split window that wraps
+/// its ring; two key heads of 10 query heads each at D = 256 (head chunks of 5) with 10 shared
+/// value heads, bf16.
+template <class Backend> void check_swska_decode_pieces_all(const Backend& be) {
+  check_swska_decode_rows_case<Backend, bf16>(be, {0, 1, 2, 3, 4, 5}, {0, 1, 15, 16, 31, 32}, 6,
+                                              513, 16, 1, 16, 128, 512, 2);
+  std::vector<std::int32_t> slot;
+  std::vector<std::int64_t> position;
+  for (std::int32_t b = 0; b < 600; ++b) {
+    slot.push_back(b % 97 == 5 ? padding_slot : 599 - b);
+    position.push_back((std::int64_t(b) * 37) % 101);
+  }
+  check_swska_decode_rows_case<Backend, float>(be, slot, position, 600, 24, 8, 1, 8, 64, 23, 2);
+  check_swska_decode_rows_case<Backend, float>(be, {1, 0}, {349, 40}, 2, 300, 24, 1, 24, 128, 299,
+                                               2);
+  check_swska_decode_rows_case<Backend, bf16>(be, {2, -1, 0}, {100, 0, 5}, 3, 40, 20, 2, 10, 256,
+                                              39, 2);
 }
 
 /// Ring stores of the shapes the CUDA kernel treats differently: sequences with many more tokens
@@ -813,6 +838,7 @@ template <class Backend> void check_swska_decode_all(const Backend& be) {
   check_swska_decode<Backend, float>(be, 2, 2, 9, 2, 1, 2, 12, 8);
   check_swska_decode<Backend, float>(be, 3, 4, 33, 4, 1, 4, 256, 32);
   check_swska_decode_windows_all(be);
+  check_swska_decode_pieces_all(be);
 }
 
 /// The ring store and pipeline cases every backend runs.

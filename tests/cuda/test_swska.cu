@@ -57,7 +57,7 @@ TEST_CASE("cuda swska_decode skips rows with bad slots or positions and bounds a
   const std::vector<std::int32_t> slot = {1, std::int32_t(P + 2), -1, 0, 2, -1000};
   const std::vector<std::int32_t> slot_ref = {1, -1, -1, -1, 2, -1}; // what the kernel does
   // W = 12: one piece; W = 600: a window the CUDA backend splits (and combines), at positions
-  // that use one piece (9, 20, 30) and several (590).
+  // that use one piece (9, 30: pieces have >= 16 keys), two (20) and several (590).
   for (const auto& shape : {std::pair<index_t, int>{12, 5}, std::pair<index_t, int>{12, -1},
                             std::pair<index_t, int>{600, 520}}) {
     const index_t W = shape.first;

@@ -24,18 +24,16 @@
 // Rows (decode) or sequences (ring store) sharing a slot are a caller error (a data race here;
 // the CPU backends refuse them in decode).
 //
-// Kernel design (one kernel template serves prefill and decode; the bf16 tensor-core prefill of
-// cuda_matmul::rounded, D 64 and 128, is backend/cuda/swska_prefill_mma.cuh). Work item = (batch
-// row, tile of BQ query tokens, key head hk, chunk of query heads
-// [, split of the key range]); a CTA of NW warps loops over items (grid-stride). Warp w serves
-// query head hk + g * Hk of the item's head chunk (g = w % GW, GW = min(Hq / Hk, NW) heads per
-// CTA) and RW consecutive query tokens (query group w / GW). So one key tile in shared memory
-// serves every query head sharing that key head (the whole head group for Rodimus+, Hk = 1) and
-// several query tokens; the values, one head per warp (Hv = Hq in Rodimus+), are read from global
-// memory (L1/L2) by the warp and reused across its RW rows.
+// Prefill kernel (swska_attend_kernel; the bf16 tensor-core prefill of cuda_matmul::rounded, D 64
+// and 128, is backend/cuda/swska_prefill_mma.cuh). Work item = (batch row, tile of BQ query
+// tokens, key head hk, chunk of query heads); a CTA of NW warps loops over items (grid-stride).
+// Warp w serves query head hk + g * Hk of the item's head chunk (g = w % GW, GW = min(Hq / Hk, NW)
+// heads per CTA) and RW consecutive query tokens (query group w / GW). So one key tile in shared
+// memory serves every query head sharing that key head (the whole head group for Rodimus+,
+// Hk = 1) and several query tokens; the values, one head per warp (Hv = Hq in Rodimus+), are read
+// from global memory (L1/L2) by the warp and reused across its RW rows.
 //   per item: q rows -> shared (f32, NW*RW x MaxD); for each sequence overlapping the token tile
-//   (packed batches: found by binary search in cu_seqlens; decode: each row is its own
-//   "sequence" of one token whose history is its ring), walk the union of the rows' windows
+//   (packed batches: found by binary search in cu_seqlens), walk the union of the rows' windows
 //   [first(p(t0)), p(t1 - 1)] in tiles of 32 keys (from the history ring for positions before
 //   the call, then from k):
 //     1. the K tile -> shared, transposed and XOR-swizzled (conflict-free stores and loads);
@@ -45,19 +43,37 @@
 //     4. acc[row][lane + 32c] += p_j * v_j: the keys with any weight (warp ballot) in groups of 4
 //        (their value rows loaded together), p_j broadcast by shuffle.
 //   The accumulator (RW x MaxD/32 per lane) stays in registers; o = acc / sum.
-// Decode uses RW = 1 (one query per row) and, when rows x head chunks give fewer CTAs than
-// swska_policy::decode_target_ctas, splits the window over up to `splits` CTAs (a number fixed by
-// the shapes, so the workspace is too) that write partial (max, sum, acc) to the workspace; a
-// second kernel combines them (one CTA per (row, head)). Each piece holds at least
-// decode_min_split_keys keys: a row with a short history uses fewer pieces (swska_split_count of
-// its keys) and the CTAs of the pieces past them leave at once, without staging q or writing.
-// The CTA of head chunk 0 / split 0 of each row also copies the new k, v into the ring slot
-// p % W, which no reader of that row touches (its own key p is read from k, and only the W - 1
-// earlier positions come from the ring).
+// (The kernel still has the decode mode it served before swska_decode_kernel: unit sequences,
+// a split key range, the ring store; swska_decode no longer launches it.)
+//
+// Decode (swska_decode_kernel, flash decoding). A decode row reads its whole window once: the keys
+// (one shared key head in Rodimus+) and the values of every head, (Hk + Hv) x D elements per
+// position, are the bytes that bound it; the arithmetic is small. So one CTA serves every query
+// head of a key head (up to 2048 / MaxD heads: 16 at D = 128; more make head chunks) over one
+// piece of the row's keys, and each key row is loaded once for all of them:
+//   - work item = (row, key head, head chunk, piece); 256 threads; thread t owns query head
+//     t / (MaxD / 8) of the chunk and 8 consecutive columns: it stages that part of q and
+//     accumulates that part of the output, so a warp streams consecutive 16-byte pieces of a
+//     position's value heads (contiguous in the ring: one 4 KiB run per position at bf16, 16 x
+//     128);
+//   - per tile of 32 keys: the key rows -> shared (f32, transposed, swizzled); warp w scores its
+//     heads against one key per lane and updates their online softmax (max, sum; weights and the
+//     rescaling factor -> shared); then every thread rescales its accumulator and adds p_j v_j,
+//     the value rows loaded 8 vectors at a time (swska_policy::decode_key_unroll) per thread;
+//   - the window [lo, p] is cut into `splits` pieces (swska_decode_splits: a number fixed by the
+//     shapes, so is the workspace) when rows x head chunks give fewer CTAs than
+//     swska_policy::decode_target_ctas; each piece has >= decode_min_split_keys keys, so a row with
+//     a short history uses fewer pieces (swska_split_count) and the CTAs past them leave at once;
+//   - a row that uses one piece writes o directly; otherwise each piece writes its partial (max,
+//     sum, acc) per head and swska_combine_kernel (one CTA per (row, head)) merges them.
+// The item of key head 0 / chunk 0 / piece 0 of each row also copies the new k, v into the ring
+// slot p % W, which no reader of that row touches (its own key p is read from k / v, and only the
+// W - 1 earlier positions come from the ring).
 // swska_ring_store: one warp per token (binary search of its sequence in the packed offsets),
 // only each sequence's last W tokens copied, 16-byte vectors for dense rows.
 #pragma once
 
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -75,30 +91,31 @@
 
 namespace rodimus {
 
-/// Tuning constants of SW-SKA on cuda<Sm> (first version, not yet measured: the tuned kernels have
-/// their own issue). Per head-dim bucket MaxD (64, 128, 256) the CTA has NW warps of RW query rows;
-/// the static shared memory is NW*RW*MaxD (q) + 32*MaxD (key tile) floats <= 48 KiB, so no
-/// opt-in is needed: MaxD 64 and 128: 8 warps x 8 rows; MaxD 256: 4 warps x 4 rows. Decode: 8
-/// warps x 1 row. Decode splits the window when fewer than decode_target_ctas CTAs (4 per SM of an
-/// H100 / H200) would run, into pieces of at least decode_min_split_keys keys (one key tile). A
-/// decode CTA is a chain of dependent memory round trips (q, the key tile, the value groups), so
-/// the window is cut into as many pieces as that allows: with 128-key pieces and 264 CTAs, one
-/// batch-1 step over a full 2049-key window (bf16, 16 heads of 128) took 85 us on the H200
-/// (examples/torch/bench_ops.py, 2026-12-05), about 0.1 TB/s.
-/// ptxas (CUDA 13, sm_90 and sm_80): the prefill tiles take about 170 to 255 registers (one CTA
-/// of 8 warps per SM), the decode tiles 80 to 180 (bf16 sm_90: MaxD 64 / 128 117 / 128 since the
-/// PV step loads 8 value rows at once); no spills except the f16 / bf16 decode at MaxD 256 (and
-/// f16 at 64), capped at 128 (80) registers with 70 to 180 bytes of stack, and 12 bytes in the
-/// bf16 prefill at MaxD 128: occupancy and register use are the first things the tuned version
-/// should address. The ring store takes 48 registers, the combine 32 (bf16, sm_90).
+/// Tuning constants of SW-SKA on cuda<Sm>. Prefill (first version, not yet tuned): per head-dim
+/// bucket MaxD (64, 128, 256) the CTA has NW warps of RW query rows; the static shared memory is
+/// NW*RW*MaxD (q) + 32*MaxD (key tile) floats <= 48 KiB, so no opt-in is needed: MaxD 64 and 128:
+/// 8 warps x 8 rows; MaxD 256: 4 warps x 4 rows. ptxas (CUDA 13, sm_90 and sm_80): the prefill
+/// tiles take about 170 to 255 registers (one CTA of 8 warps per SM), no spills except 12 bytes in
+/// the bf16 prefill at MaxD 128. The ring store takes 48 registers, the combine 32 (bf16, sm_90).
+///
+/// Decode (swska_decode_kernel, a flash-decoding kernel: see the top of this file): CTAs of
+/// decode_threads threads serve every query head of a key head (up to 2048 / MaxD heads per CTA,
+/// 16 at D = 128) over one piece of a row's window. The window is cut into pieces when fewer than
+/// decode_target_ctas CTAs (4 per SM of an H100 / H200) would run: at most decode_max_splits
+/// pieces of at least decode_min_split_keys keys each (a piece's fixed cost, q and the partial
+/// result, is about 3 key rows at 16 heads). Each thread keeps decode_key_unroll 16-byte value
+/// loads in flight (8 keys of 16-bit Act, 4 of f32), 32 KiB per CTA; ptxas (CUDA 13, sm_90):
+/// 107 to 126 registers, no spills, so two CTAs per SM (__launch_bounds__(256, 2); asking for
+/// three spills 40 to 100 bytes, 16 loads per thread spill at MaxD 64).
 template <int Sm> struct swska_policy {
-  static constexpr int key_tile = 32; // keys per tile: one per lane (fixed by the kernel)
+  static constexpr int key_tile = 32; // keys per tile: one per lane (fixed by the kernels)
   static constexpr int prefill_warps_small = 8, prefill_rows_small = 8; // MaxD 64, 128
   static constexpr int prefill_warps_large = 4, prefill_rows_large = 4; // MaxD 256
-  static constexpr int decode_warps = 8;
+  static constexpr int decode_threads = 256;
+  static constexpr int decode_key_unroll = 8; // 16-byte value loads in flight per thread
   static constexpr index_t decode_target_ctas = 528;
-  static constexpr index_t decode_min_split_keys = 32;
-  static constexpr index_t decode_max_splits = 64;
+  static constexpr index_t decode_min_split_keys = 16;
+  static constexpr index_t decode_max_splits = 128;
   static constexpr int ring_store_threads = 256;
   static constexpr int combine_threads = 128; // one CTA per (row, head): a column d per thread
 };
@@ -495,10 +512,11 @@ __global__ void __launch_bounds__(NW * 32) swska_attend_kernel(const swska_cuda_
 
 /// Decode with a split window: o[b, h] = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s over
 /// the pieces s the row uses (swska_split_count of its keys; M their largest max). One CTA per
-/// (row, head), grid-stride: warp 0 turns the pieces' (m, l) into weights in shared memory, then
-/// thread d sums its column of the pieces' accumulators (consecutive threads, consecutive d:
-/// coalesced). Skipped rows (swska_decode_row_span) are left untouched, like the attend kernel
-/// leaves them.
+/// (row, head), grid-stride: warp 0 turns the pieces' (m, l) into weights in shared memory (PL =
+/// MaxSplits / 32 pieces per lane), then thread d sums its column of the pieces' accumulators
+/// (consecutive threads, consecutive d: coalesced). Rows that use one piece were written by the
+/// attend kernel itself, and skipped rows (swska_decode_row_span) are left untouched, like the
+/// attend kernel leaves them.
 template <int Threads, int MaxSplits, class Act>
 __global__ void __launch_bounds__(Threads)
     swska_combine_kernel(const tensor_view<Act, 3> o, const float* part_acc, const float* part_ml,
@@ -506,7 +524,8 @@ __global__ void __launch_bounds__(Threads)
                          const std::int64_t* position, const index_t P, const index_t W,
                          const int window_left) {
   begin_after_prior_kernels();
-  static_assert(MaxSplits <= 64 && Threads % 32 == 0, "two pieces per lane of warp 0");
+  static_assert(MaxSplits % 32 == 0 && Threads % 32 == 0, "whole pieces per lane of warp 0");
+  constexpr int PL = MaxSplits / 32;
   __shared__ float s_w[MaxSplits]; // the pieces' weights e^(m_s - M) / L
   const index_t Hq = o.shape[1], D = o.shape[2], rows = o.shape[0] * Hq;
   const int tid = int(threadIdx.x);
@@ -515,12 +534,14 @@ __global__ void __launch_bounds__(Threads)
     const swska_decode_span sp = swska_decode_row_span(slot, position, b, P, W, window_left);
     if (!sp.on) continue; // CTA-uniform
     const int used = int(swska_split_count(sp.keys(), splits, min_keys));
+    if (used <= 1) continue; // written by the attend kernel
     const float* ml = part_ml + 2 * r * splits;
     __syncthreads(); // the previous row's readers of s_w are done
     if (tid < 32) {
-      float m[2], l[2];
+      float m[PL], l[PL];
+      float mx = -INFINITY;
 #pragma unroll
-      for (int i = 0; i < 2; ++i) {
+      for (int i = 0; i < PL; ++i) {
         const int s = tid + 32 * i;
         m[i] = -INFINITY;
         l[i] = 0.0f;
@@ -528,15 +549,18 @@ __global__ void __launch_bounds__(Threads)
           m[i] = ml[2 * s];
           l[i] = ml[2 * s + 1];
         }
+        mx = fmaxf(mx, m[i]);
       }
-      const float M = swska_warp_max(fmaxf(m[0], m[1]));
-      float e[2];
+      const float M = swska_warp_max(mx);
+      float e[PL], L = 0.0f;
 #pragma unroll
-      for (int i = 0; i < 2; ++i)
+      for (int i = 0; i < PL; ++i) {
         e[i] = l[i] > 0.0f ? expf(m[i] - M) : 0.0f;
-      const float inv = 1.0f / swska_warp_sum(e[0] * l[0] + e[1] * l[1]);
+        L = fmaf(e[i], l[i], L);
+      }
+      const float inv = 1.0f / swska_warp_sum(L);
 #pragma unroll
-      for (int i = 0; i < 2; ++i)
+      for (int i = 0; i < PL; ++i)
         if (tid + 32 * i < used) s_w[tid + 32 * i] = e[i] * inv;
     }
     __syncthreads();
@@ -631,6 +655,374 @@ __global__ void __launch_bounds__(Threads)
   }
 }
 
+// ---- Decode (flash decoding) ----
+
+/// Tile shape of swska_decode_kernel for head-dim bucket MaxD: Threads threads, each owning
+/// `elems` consecutive columns of one query head (one 16-byte vector of a 16-bit value row), so a
+/// CTA serves `heads` = Threads * 8 / MaxD query heads (32, 16, 8 for MaxD 64, 128, 256); in the
+/// scores, warp w serves heads w, w + warps, ... (heads_per_warp) with one key per lane.
+template <int MaxD, int Threads> struct swska_decode_tile {
+  static constexpr int threads = Threads, warps = Threads / 32;
+  static constexpr int elems = 8;
+  static constexpr int cols = MaxD / elems; // threads per query head
+  static constexpr int heads = threads / cols;
+  static constexpr int heads_per_warp = heads / warps;
+  static constexpr int keys = 32; // key tile: one key per lane in the scores
+  static_assert(MaxD % 32 == 0 && MaxD <= 256 && Threads % 32 == 0, "tile shape");
+  static_assert(heads % warps == 0 && heads_per_warp >= 1, "whole heads per warp");
+  static_assert((heads * MaxD + MaxD * keys + heads * (keys + 4)) * sizeof(float) <= 48 * 1024,
+                "static shared memory above 48 KiB");
+};
+
+/// Query heads per decode CTA for head dim D (the bucket of swska_decode_dispatch).
+template <int Sm> constexpr index_t swska_decode_cta_heads(index_t D) noexcept {
+  constexpr int T = swska_policy<Sm>::decode_threads;
+  return D <= 64    ? swska_decode_tile<64, T>::heads
+         : D <= 128 ? swska_decode_tile<128, T>::heads
+                    : swska_decode_tile<256, T>::heads;
+}
+
+/// The G query heads of one key head cut into `chunks` CTAs of `heads` heads (the last may have
+/// fewer; none is empty): as few chunks as `cta_heads` allows, balanced.
+struct swska_head_chunks {
+  index_t chunks = 1, heads = 1;
+};
+RODIMUS_HOST_DEVICE inline swska_head_chunks swska_decode_head_chunks(index_t G,
+                                                                      index_t cta_heads) noexcept {
+  swska_head_chunks c;
+  const index_t n = (G + cta_heads - 1) / cta_heads;
+  c.heads = (G + n - 1) / n;
+  c.chunks = (G + c.heads - 1) / c.heads;
+  return c;
+}
+
+/// Everything one decode launch needs besides the primitive's arguments.
+struct swska_decode_plan {
+  float scale = 1.0f;
+  int splits = 1;                    // pieces of the window (> 1: partials, then the combine)
+  index_t min_keys = 1;              // keys per piece at least (swska_split_keys)
+  swska_head_chunks chunk;           // query heads of a key head per CTA
+  float* part_acc = nullptr;         // (B * Hq * splits, D)
+  float* part_ml = nullptr;          // (B * Hq * splits, 2): running max, sum
+  bool vec_q = false, vec_k = false; // 16-byte vectors for q; for the keys (ring_k and k)
+  bool vec_v = false;                // for the values (ring_v and v)
+};
+
+/// Whether 8 consecutive elements along the last dimension of `x` can be read as 16-byte vectors
+/// at every index with a multiple of 8 there (unit inner stride, 16-byte aligned base and strides);
+/// the head dim must be a multiple of 8 too (checked by the caller).
+template <class T, int R> bool swska_vector_ok(const tensor_view<T, R>& x) noexcept {
+  constexpr index_t per = index_t(16 / sizeof(T));
+  if (!x.data || x.stride[R - 1] != 1) return false;
+  if (reinterpret_cast<std::uintptr_t>(x.data) % 16 != 0) return false;
+  for (int d = 0; d + 1 < R; ++d)
+    if (x.stride[d] % per != 0) return false;
+  return true;
+}
+
+/// The 16 / sizeof(Act) elements of Act in a 16-byte vector as f32 (lower address first).
+template <class Act> __device__ __forceinline__ void swska_unpack16(const uint4 u, float* out) {
+  const std::uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    if constexpr (std::is_same_v<Act, float>) {
+      out[i] = __uint_as_float(w[i]);
+    } else if constexpr (std::is_same_v<Act, f16>) {
+      out[2 * i] = __half2float(__ushort_as_half((unsigned short)(w[i] & 0xffffu)));
+      out[2 * i + 1] = __half2float(__ushort_as_half((unsigned short)(w[i] >> 16)));
+    } else {
+      static_assert(std::is_same_v<Act, bf16>, "f32, bf16 or f16");
+      out[2 * i] = load_as<float>(bf16::from_bits(std::uint16_t(w[i] & 0xffffu)));
+      out[2 * i + 1] = load_as<float>(bf16::from_bits(std::uint16_t(w[i] >> 16)));
+    }
+  }
+}
+
+/// 16-byte vectors holding 8 elements of Act.
+template <class Act> constexpr int swska_vecs8 = int(8 * sizeof(Act) / 16);
+
+/// Eight consecutive elements (element stride sd) at p as f32: 16-byte vectors when `vec` (then
+/// all 8 exist), else the first min(n, 8) one by one and zeros after them.
+template <class Act>
+__device__ __forceinline__ void swska_load8(const Act* p, index_t sd, index_t n, bool vec,
+                                            float (&x)[8]) {
+  if (vec) {
+#pragma unroll
+    for (int r = 0; r < swska_vecs8<Act>; ++r)
+      swska_unpack16<Act>(__ldg(reinterpret_cast<const uint4*>(p) + r),
+                          x + r * (16 / int(sizeof(Act))));
+    return;
+  }
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+    x[i] = i < n ? load_as<float>(p[index_t(i) * sd]) : 0.0f;
+}
+
+/// One decode step (swska_decode; the decomposition is described at the top of this file). Work
+/// item = (row b, key head hk, chunk of its query heads, piece of the row's window); a CTA loops
+/// over items (grid-stride). Thread t owns query head hl = t / cols of the chunk and columns
+/// d0 .. d0 + 7 (d0 = 8 (t % cols)): it stages that part of q, and accumulates that part of the
+/// output. Per tile of 32 keys of the piece:
+///   1. the key rows -> shared (f32, transposed and XOR-swizzled: s_k[d][j ^ (d % 32)]);
+///   2. warp w: the scores of its heads against key `lane`, online softmax per head (warp
+///      max / sum by shuffles, f32 expf), the weights p and the rescaling factor -> shared;
+///   3. every thread: acc = alpha acc + sum_j p_j v_j[d0 .. d0 + 7], the value rows loaded
+///      decode_key_unroll 16-byte vectors in flight per thread when the layout allows them.
+/// A row's keys are positions lo .. p: those before p from its ring (slot position % W), p itself
+/// from k / v. The piece's result goes to o (the row uses one piece) or to the partials for
+/// swska_combine_kernel. The item of head chunk 0 / key head 0 / piece 0 of each row also copies
+/// the new k, v into ring slot p % W, which no reader of the row touches (it reads positions
+/// p - W + 1 .. p - 1 from the ring). Rows that swska_decode_row_span turns off, and pieces past a
+/// row's keys, leave at once (CTA-uniform).
+template <int MaxD, int Threads, int KeyUnroll, class Act>
+__global__ void __launch_bounds__(Threads, 2)
+    swska_decode_kernel(const swska_decode_args<Act> a, const swska_decode_plan pl) {
+  begin_after_prior_kernels();
+  using tile = swska_decode_tile<MaxD, Threads>;
+  constexpr int NT = tile::threads, NW = tile::warps, HC = tile::heads, HPW = tile::heads_per_warp;
+  constexpr int BK = tile::keys, COLS = tile::cols;
+  constexpr int VR = swska_vecs8<Act>;                        // 16-byte vectors per 8 values
+  constexpr int KU = KeyUnroll / VR > 0 ? KeyUnroll / VR : 1; // value rows in flight per thread
+  static_assert(BK == 32 && BK % KU == 0, "key tile: one key per lane, whole unroll groups");
+  __shared__ __align__(16) float s_q[HC][MaxD]; // the chunk's query rows (zero past D and nh)
+  __shared__ float s_k[MaxD][BK];               // key tile, s_k[d][j ^ (d % 32)]
+  __shared__ float s_p[HC][BK + 1];             // the tile's weights per head (+1: no conflicts)
+  __shared__ float s_alpha[HC];                 // the tile's rescaling of each head's sums
+  __shared__ float s_ml[HC][2];                 // each head's final max and sum
+
+  const int tid = int(threadIdx.x), lane = tid & 31, warp = tid >> 5;
+  const index_t B = a.q.shape[0], Hq = a.q.shape[1], D = a.q.shape[2];
+  const index_t Hk = a.k.shape[1], Hv = a.v.shape[1], G = Hq / Hk;
+  const index_t P = a.ring_k.shape[0], W = a.ring_k.shape[1];
+  const int D8 = int((D + 7) & ~index_t(7));        // s_q and s_k are zero past D
+  const int hl = tid / COLS, d0 = (tid % COLS) * 8; // this thread's head (in the chunk), columns
+  const index_t items = B * Hk * pl.chunk.chunks * pl.splits;
+
+  for (index_t item = blockIdx.x; item < items; item += gridDim.x) {
+    index_t rest = item;
+    const int piece = int(rest % pl.splits);
+    rest /= pl.splits;
+    const index_t chunk = rest % pl.chunk.chunks;
+    rest /= pl.chunk.chunks;
+    const index_t hk = rest % Hk, b = rest / Hk;
+
+    // The row's keys and this piece of them (CTA-uniform).
+    const swska_decode_span sp = swska_decode_row_span(a.slot, a.position, b, P, W, a.window_left);
+    if (!sp.on) continue; // padding row (slot -1) or bad slot / position: nothing written
+    const index_t used = swska_split_count(sp.keys(), pl.splits, pl.min_keys);
+    if (piece >= used) continue;
+    const index_t per = swska_split_keys(sp.keys(), pl.splits, pl.min_keys);
+    const index_t lo = sp.lo + index_t(piece) * per;
+    const index_t hi = lo + per - 1 < sp.hi ? lo + per - 1 : sp.hi;
+    const index_t s = a.slot ? index_t(a.slot[b]) : b, p = sp.hi;
+
+    // The new key and value into the ring (one CTA per row; warps 0 and 1).
+    if (hk == 0 && chunk == 0 && piece == 0) {
+      const index_t w = p % W;
+      if (warp == 0)
+        swska_copy_rows(&a.ring_k(s, w, 0, 0), a.ring_k.stride[2], a.ring_k.stride[3],
+                        &a.k(b, 0, 0), a.k.stride[1], a.k.stride[2], Hk, D, lane);
+      else if (warp == 1)
+        swska_copy_rows(&a.ring_v(s, w, 0, 0), a.ring_v.stride[2], a.ring_v.stride[3],
+                        &a.v(b, 0, 0), a.v.stride[1], a.v.stride[2], Hv, D, lane);
+    }
+
+    // This chunk's query heads: h = hk + (g0 + i) Hk for i < nh.
+    const index_t g0 = chunk * pl.chunk.heads;
+    const int nh = int(G - g0 < pl.chunk.heads ? G - g0 : pl.chunk.heads);
+    const bool mine = hl < nh && d0 < D; // this thread owns output columns
+    const index_t h = hk + (g0 + (hl < nh ? hl : 0)) * Hk, hv = h % Hv;
+
+    __syncthreads(); // the previous item's readers of s_q and s_ml are done
+    {
+      float x[8];
+      if (mine)
+        swska_load8(&a.q(b, h, d0), a.q.stride[2], D - d0, pl.vec_q, x);
+      else
+#pragma unroll
+        for (int e = 0; e < 8; ++e)
+          x[e] = 0.0f;
+      *reinterpret_cast<float4*>(&s_q[hl][d0]) = make_float4(x[0], x[1], x[2], x[3]);
+      *reinterpret_cast<float4*>(&s_q[hl][d0 + 4]) = make_float4(x[4], x[5], x[6], x[7]);
+    }
+
+    float m[HPW], l[HPW], acc[8];
+#pragma unroll
+    for (int i = 0; i < HPW; ++i) {
+      m[i] = -INFINITY;
+      l[i] = 0.0f;
+    }
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      acc[e] = 0.0f;
+    // This thread's value columns in the ring (slot 0) and in v (the row's own key).
+    const Act* v_ring = mine ? &a.ring_v(s, 0, hv, d0) : nullptr;
+    const Act* v_new = mine ? &a.v(b, hv, d0) : nullptr;
+
+    for (index_t jb = lo; jb <= hi; jb += BK) {
+      const int nk = int(hi - jb + 1 < BK ? hi - jb + 1 : BK); // keys jb .. jb + nk - 1
+      const index_t w0 = jb % W; // ring slot of key jb (+ j, minus W past the end: nk <= W)
+      __syncthreads();           // s_q is written; the previous tile's readers are done
+
+      // 1. the key tile: lane j of a warp loads 8 columns of key j (conflict-free stores).
+      for (int u = tid; u < BK * COLS; u += NT) {
+        const int j = u % BK, dk = (u / BK) * 8;
+        float x[8];
+        if (j < nk && dk < D) {
+          const index_t ja = jb + j;
+          if (ja < p) {
+            const index_t sl = w0 + j < W ? w0 + j : w0 + j - W;
+            swska_load8(&a.ring_k(s, sl, hk, dk), a.ring_k.stride[3], D - dk, pl.vec_k, x);
+          } else {
+            swska_load8(&a.k(b, hk, dk), a.k.stride[2], D - dk, pl.vec_k, x);
+          }
+        } else {
+#pragma unroll
+          for (int e = 0; e < 8; ++e)
+            x[e] = 0.0f;
+        }
+#pragma unroll
+        for (int e = 0; e < 8; ++e)
+          s_k[dk + e][j ^ ((dk + e) & 31)] = x[e];
+      }
+      __syncthreads();
+
+      // 2. scores of key jb + lane for the warp's heads, online softmax per head.
+      float sc[HPW];
+#pragma unroll
+      for (int i = 0; i < HPW; ++i)
+        sc[i] = 0.0f;
+#pragma unroll 2
+      for (int d = 0; d < D8; d += 4) {
+        const float k0 = s_k[d][lane ^ (d & 31)], k1 = s_k[d + 1][lane ^ ((d + 1) & 31)];
+        const float k2 = s_k[d + 2][lane ^ ((d + 2) & 31)];
+        const float k3 = s_k[d + 3][lane ^ ((d + 3) & 31)];
+#pragma unroll
+        for (int i = 0; i < HPW; ++i) {
+          const float4 qv = *reinterpret_cast<const float4*>(&s_q[warp + NW * i][d]);
+          sc[i] = fmaf(qv.x, k0, sc[i]);
+          sc[i] = fmaf(qv.y, k1, sc[i]);
+          sc[i] = fmaf(qv.z, k2, sc[i]);
+          sc[i] = fmaf(qv.w, k3, sc[i]);
+        }
+      }
+#pragma unroll
+      for (int i = 0; i < HPW; ++i) {
+        const int hh = warp + NW * i;
+        if (hh >= nh) continue; // warp-uniform
+        const float x = lane < nk ? pl.scale * sc[i] : -INFINITY;
+        const float mnew = fmaxf(m[i], swska_warp_max(x)); // finite: key jb is in the tile
+        const float alpha = expf(m[i] - mnew);             // 0 on the first tile (m = -inf)
+        const float pj = lane < nk ? expf(x - mnew) : 0.0f;
+        l[i] = l[i] * alpha + swska_warp_sum(pj);
+        m[i] = mnew;
+        s_p[hh][lane] = pj;
+        if (lane == 0) s_alpha[hh] = alpha;
+      }
+      __syncthreads();
+
+      // 3. acc = alpha acc + sum_j p_j v_j over the tile's keys (KU value rows in flight).
+      if (mine) {
+        const float alpha = s_alpha[hl];
+#pragma unroll
+        for (int e = 0; e < 8; ++e)
+          acc[e] *= alpha;
+        auto value_row = [&](int j) { // this thread's 8 values of key jb + j
+          if (jb + j < p) {
+            const index_t sl = w0 + j < W ? w0 + j : w0 + j - W;
+            return v_ring + sl * a.ring_v.stride[1];
+          }
+          return v_new;
+        };
+        if (pl.vec_v) {
+          for (int j0 = 0; j0 < nk; j0 += KU) {
+            uint4 raw[KU][VR];
+#pragma unroll
+            for (int jj = 0; jj < KU; ++jj) {
+              const int j = j0 + jj;
+              const uint4* src = j < nk ? reinterpret_cast<const uint4*>(value_row(j)) : nullptr;
+#pragma unroll
+              for (int r = 0; r < VR; ++r)
+                raw[jj][r] = src ? __ldg(src + r) : make_uint4(0u, 0u, 0u, 0u);
+            }
+#pragma unroll
+            for (int jj = 0; jj < KU; ++jj) {
+              const float pj = s_p[hl][j0 + jj]; // 0 past nk (and the values are zeros)
+              float x[8];
+#pragma unroll
+              for (int r = 0; r < VR; ++r)
+                swska_unpack16<Act>(raw[jj][r], x + r * (16 / int(sizeof(Act))));
+#pragma unroll
+              for (int e = 0; e < 8; ++e)
+                acc[e] = fmaf(pj, x[e], acc[e]);
+            }
+          }
+        } else {
+          for (int j = 0; j < nk; ++j) {
+            const index_t sd = jb + j < p ? a.ring_v.stride[3] : a.v.stride[2];
+            float x[8];
+            swska_load8(value_row(j), sd, D - d0, false, x);
+            const float pj = s_p[hl][j];
+#pragma unroll
+            for (int e = 0; e < 8; ++e)
+              acc[e] = fmaf(pj, x[e], acc[e]);
+          }
+        }
+      }
+    }
+
+    // The piece's result: o (one piece) or the partial (m, l, acc) of each head.
+#pragma unroll
+    for (int i = 0; i < HPW; ++i) {
+      const int hh = warp + NW * i;
+      if (hh < nh && lane == 0) {
+        s_ml[hh][0] = m[i];
+        s_ml[hh][1] = l[i];
+      }
+    }
+    __syncthreads();
+    if (mine) {
+      const int ne = D - d0 < 8 ? int(D - d0) : 8;
+      if (used == 1) {
+        const float inv = 1.0f / s_ml[hl][1]; // l >= 1: the largest weight is 1
+#pragma unroll
+        for (int e = 0; e < 8; ++e) // (constant indices: acc stays in registers)
+          if (e < ne) a.o(b, h, d0 + e) = store_as<Act>(acc[e] * inv);
+      } else {
+        const index_t part = (b * Hq + h) * pl.splits + piece;
+#pragma unroll
+        for (int e = 0; e < 8; ++e)
+          if (e < ne) pl.part_acc[part * D + d0 + e] = acc[e];
+        if (d0 == 0) {
+          pl.part_ml[2 * part] = s_ml[hl][0];
+          pl.part_ml[2 * part + 1] = s_ml[hl][1];
+        }
+      }
+    }
+  }
+}
+
+template <int Sm, int MaxD, class Act>
+status swska_decode_launch(const swska_decode_args<Act>& a, const swska_decode_plan& pl,
+                           const launch_target& on) noexcept {
+  using pol = swska_policy<Sm>;
+  const index_t items = a.q.shape[0] * a.k.shape[1] * pl.chunk.chunks * pl.splits;
+  RODIMUS_CUDA_TRY(
+      launch(on, swska_decode_kernel<MaxD, pol::decode_threads, pol::decode_key_unroll, Act>,
+             rows_grid(items), pol::decode_threads, 0, a, pl));
+  return status::success();
+}
+
+/// The head-dim bucket switch of the decode (D <= 256 was checked).
+template <int Sm, class Act>
+status swska_decode_dispatch(const swska_decode_args<Act>& a, const swska_decode_plan& pl,
+                             const launch_target& on) noexcept {
+  const index_t D = a.q.shape[2];
+  if (D <= 64) return swska_decode_launch<Sm, 64>(a, pl, on);
+  if (D <= 128) return swska_decode_launch<Sm, 128>(a, pl, on);
+  return swska_decode_launch<Sm, 256>(a, pl, on);
+}
+
 /// Fills the CTA layout of `pr` (heads per CTA, query groups, head chunks, token tiles) for NW
 /// warps of RW rows and returns the number of work items.
 template <int NW, int RW, class Act> index_t swska_layout(swska_cuda_problem<Act>& pr) noexcept {
@@ -665,23 +1057,18 @@ status swska_prefill_dispatch(const swska_cuda_problem<Act>& pr, const launch_ta
   return swska_attend_launch<256, NWl, RWl>(pr, on);
 }
 
-template <int Sm, class Act>
-status swska_decode_dispatch(const swska_cuda_problem<Act>& pr, const launch_target& on) noexcept {
-  constexpr int NW = swska_policy<Sm>::decode_warps;
-  const index_t D = pr.q.shape[3];
-  if (D <= 64) return swska_attend_launch<64, NW, 1>(pr, on);
-  if (D <= 128) return swska_attend_launch<128, NW, 1>(pr, on);
-  return swska_attend_launch<256, NW, 1>(pr, on);
-}
-
-/// Pieces the decode window is split into (1: no split, no workspace). Depends on shapes only.
+/// Pieces the decode window is split into (1: no split, no workspace). Depends on shapes only
+/// (B, Hq, D, W, window_left, and Hk when valid), and never decreases when the window grows or k
+/// is unknown (one key head assumed), so a workspace sized from the shapes of q and the rings
+/// alone (window_left -1, k unset: blocks/swska_layer.hpp) covers every call of those shapes.
 template <int Sm, class Act> index_t swska_decode_splits(const swska_decode_args<Act>& a) noexcept {
   using pol = swska_policy<Sm>;
-  const index_t B = a.q.shape[0], Hq = a.q.shape[1], Hk = a.k.shape[1], W = a.ring_k.shape[1];
-  if (B <= 0 || Hq <= 0 || Hk <= 0 || W <= 0 || Hq % Hk != 0) return 1;
+  const index_t B = a.q.shape[0], Hq = a.q.shape[1], D = a.q.shape[2], W = a.ring_k.shape[1];
+  if (B <= 0 || Hq <= 0 || D <= 0 || W <= 0) return 1;
   if (B >= pol::decode_target_ctas) return 1;
-  const index_t G = Hq / Hk, GW = G < pol::decode_warps ? G : pol::decode_warps;
-  const index_t per_row = Hk * ((G + GW - 1) / GW); // CTAs per row
+  const index_t Hk = a.k.shape[1] > 0 && Hq % a.k.shape[1] == 0 ? a.k.shape[1] : 1;
+  const index_t per_row =
+      Hk * swska_decode_head_chunks(Hq / Hk, swska_decode_cta_heads<Sm>(D)).chunks;
   if (per_row >= pol::decode_target_ctas) return 1;
   const index_t ctas = B * per_row;
   if (ctas >= pol::decode_target_ctas) return 1;
@@ -788,38 +1175,29 @@ template <int Sm, class Act>
     RODIMUS_REQUIRE(D <= 256, unsupported, "q");
     if (B == 0) return status::success();
     const index_t S = detail::swska_decode_splits<Sm>(a);
-    detail::swska_cuda_problem<Act> pr;
+    using pol = swska_policy<Sm>;
+    detail::swska_decode_plan pl;
     if (S > 1) {
-      pr.part_acc = ws.take<float>(std::size_t(B * Hq * S * D));
-      pr.part_ml = ws.take<float>(std::size_t(B * Hq * S * 2));
-      RODIMUS_REQUIRE(pr.part_acc && pr.part_ml, workspace_too_small, "workspace");
+      pl.part_acc = ws.take<float>(std::size_t(B * Hq * S * D));
+      pl.part_ml = ws.take<float>(std::size_t(B * Hq * S * 2));
+      RODIMUS_REQUIRE(pl.part_acc && pl.part_ml, workspace_too_small, "workspace");
     }
-    pr.q = detail::swska_add_unit_batch(a.q);
-    pr.k = detail::swska_add_unit_batch(a.k);
-    pr.v = detail::swska_add_unit_batch(a.v);
-    pr.o = detail::swska_add_unit_batch(a.o);
-    pr.ring_k = a.ring_k;
-    pr.ring_v = a.ring_v;
-    pr.store_k = a.ring_k;
-    pr.store_v = a.ring_v;
-    pr.num_seqs = B;
-    pr.slot = a.slot;
-    pr.hist_len = a.position;
-    pr.mode = detail::swska_seq_mode::unit;
-    pr.decode = true;
-    pr.window_left = a.window_left;
-    pr.scale = a.scale != 0.0f ? a.scale : float(1.0 / std::sqrt(double(D)));
-    pr.splits = int(S);
-    pr.split_min_keys = swska_policy<Sm>::decode_min_split_keys;
-    RODIMUS_TRY(detail::swska_decode_dispatch<Sm>(pr, detail::launch_on(be)));
+    pl.scale = a.scale != 0.0f ? a.scale : float(1.0 / std::sqrt(double(D)));
+    pl.splits = int(S);
+    pl.min_keys = pol::decode_min_split_keys;
+    pl.chunk =
+        detail::swska_decode_head_chunks(Hq / a.k.shape[1], detail::swska_decode_cta_heads<Sm>(D));
+    const bool d8 = D % 8 == 0;
+    pl.vec_q = d8 && detail::swska_vector_ok(a.q);
+    pl.vec_k = d8 && detail::swska_vector_ok(a.ring_k) && detail::swska_vector_ok(a.k);
+    pl.vec_v = d8 && detail::swska_vector_ok(a.ring_v) && detail::swska_vector_ok(a.v);
+    RODIMUS_TRY(detail::swska_decode_dispatch<Sm>(a, pl, detail::launch_on(be)));
     if (S > 1) {
-      using pol = swska_policy<Sm>;
       RODIMUS_CUDA_TRY(detail::launch(
           detail::launch_on(be),
           detail::swska_combine_kernel<pol::combine_threads, int(pol::decode_max_splits), Act>,
-          detail::rows_grid(B * Hq), pol::combine_threads, 0, a.o, pr.part_acc, pr.part_ml, int(S),
-          pr.split_min_keys, a.slot, a.position, a.ring_k.shape[0], a.ring_k.shape[1],
-          a.window_left));
+          detail::rows_grid(B * Hq), pol::combine_threads, 0, a.o, pl.part_acc, pl.part_ml, int(S),
+          pl.min_keys, a.slot, a.position, a.ring_k.shape[0], a.ring_k.shape[1], a.window_left));
     }
     return status::success();
   }
