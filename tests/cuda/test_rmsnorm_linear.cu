@@ -13,23 +13,25 @@ using namespace rodimus;
 
 TEST_CASE("cuda rmsnorm_linear matches the scalar reference") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
-  test::check_rmsnorm_linear_all(test::cuda_backend());
+  test::check_rmsnorm_linear_all(test::cuda_backend_with_context()); // M = 9 runs cuBLAS
 }
 
 TEST_CASE("cuda swiglu_linear matches the scalar reference") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
-  test::check_swiglu_linear_all(test::cuda_backend());
+  test::check_swiglu_linear_all(test::cuda_backend_with_context());
 }
 
 TEST_CASE("cuda rmsnorm_linear fuses where the GEMV runs, and only there") {
   const auto be = test::cuda_backend();
-  alignas(16) static float buf[64];
+  // Host arrays stand in for device memory: the choice reads shapes, strides and alignment only.
+  alignas(16) static float x[9 * 2048], nw[2048], y[9 * 16];
+  alignas(16) static bf16 w[16 * 2048];
   rmsnorm_linear_args<bf16> a;
   auto shaped = [&](index_t M, index_t K) {
-    a.x = make_view<const float>(buf, M, K);
-    a.norm_weight = make_view<const float>(buf, K);
-    a.w = make_view(reinterpret_cast<const bf16*>(buf + 32), 16, K);
-    a.y = make_view(buf + 48, M, 16);
+    a.x = make_view<const float>(x, M, K);
+    a.norm_weight = make_view<const float>(nw, K);
+    a.w = make_view<const bf16>(w, 16, K);
+    a.y = make_view(y, M, 16);
     return rmsnorm_linear_workspace_bytes(be, a);
   };
   for (index_t M = 1; M <= 8; ++M) {
@@ -43,8 +45,7 @@ TEST_CASE("cuda rmsnorm_linear fuses where the GEMV runs, and only there") {
   // swiglu_linear at the 1.6B FFN's down projection (F = 2728): fused; F = 2724: composed.
   alignas(16) static float fc[2 * 2728];
   swiglu_linear_args<bf16> s{make_view<const float>(fc, 1, 2 * 2728),
-                             make_view(reinterpret_cast<const bf16*>(buf), 16, 2728),
-                             make_view(buf + 48, 1, 16), true};
+                             make_view<const bf16>(w, 16, 2728), make_view(y, 1, 16), true};
   CHECK(swiglu_linear_workspace_bytes(be, s) == 0);
   s.fc.shape[1] = 2 * 2724;
   s.w.shape[1] = 2724;

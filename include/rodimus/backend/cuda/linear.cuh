@@ -240,29 +240,31 @@ struct linear_input_prologue {
   float eps = 0.0f;
 };
 
+/// CTAs per SM the prologue variant of the GEMV asks registers for: as many as the plain kernel
+/// gets (the prologue needs about 25 more registers, which cost a wave of CTAs at 1024 row groups;
+/// capped at 64 it spills a few bytes to L1).
+constexpr int linear_prologue_min_ctas(int warps) noexcept { return warps >= 8 ? 4 : 8; }
+
 /// One item of x row m at column k through the prologue: v (VEC values of x) becomes s * weight
 /// (or s), ss gains s^2 (with a norm); s is stored to sum_out when `write`.
 template <int VEC>
 __device__ __forceinline__ void linear_prologue_item(const linear_input_prologue& np, index_t m,
                                                      index_t k, float (&v)[VEC], float& ss,
                                                      bool write) {
-  if (np.residual) {
-    float r[VEC];
-    linear_load_vec<float, VEC, false>(np.residual + m * np.residual_stride + k, r);
+  // Every load first (one round trip; sum_out's store below may alias nothing the compiler can
+  // prove, so loads after it would wait for it), then the arithmetic.
+  float o[VEC], w[VEC];
+  if (np.residual)
+    linear_load_vec<float, VEC, false>(np.residual + m * np.residual_stride + k, o);
+  else if (np.gate)
+    linear_load_vec<float, VEC, false>(np.gate + m * np.gate_stride + k, o);
+  if (np.weight) linear_load_vec<float, VEC, false>(np.weight + k, w);
 #pragma unroll
-    for (int e = 0; e < VEC; ++e)
-      v[e] += r[e];
-  } else if (np.gate) {
-    float g[VEC];
-    linear_load_vec<float, VEC, false>(np.gate + m * np.gate_stride + k, g);
-#pragma unroll
-    for (int e = 0; e < VEC; ++e)
-      v[e] *= silu(g[e]);
-  }
-  if (np.weight) {
-#pragma unroll
-    for (int e = 0; e < VEC; ++e)
-      ss = fmaf(v[e], v[e], ss);
+  for (int e = 0; e < VEC; ++e) {
+    if (np.residual)
+      v[e] += o[e];
+    else if (np.gate)
+      v[e] *= silu(o[e]);
   }
   if (write) {
     float4* out = reinterpret_cast<float4*>(np.sum_out + m * np.sum_stride + k);
@@ -271,11 +273,11 @@ __device__ __forceinline__ void linear_prologue_item(const linear_input_prologue
       out[q] = make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2], v[4 * q + 3]);
   }
   if (!np.weight) return;
-  float w[VEC];
-  linear_load_vec<float, VEC, false>(np.weight + k, w);
 #pragma unroll
-  for (int e = 0; e < VEC; ++e)
+  for (int e = 0; e < VEC; ++e) {
+    ss = fmaf(v[e], v[e], ss);
     v[e] *= w[e];
+  }
 }
 
 /// The GEMV kernel (see the top of the file). Warps x 32 threads per CTA; KS == 1: each warp owns
@@ -296,7 +298,7 @@ __device__ __forceinline__ void linear_prologue_item(const linear_input_prologue
 ///        and shared slot) and scales the row's outputs.
 template <class Act, class Weight, int MR, int R, int U, int Warps, int KS, bool Vec,
           bool Pro = false>
-__global__ void __launch_bounds__(Warps * 32)
+__global__ void __launch_bounds__(Warps * 32, Pro ? linear_prologue_min_ctas(Warps) : 1)
     linear_gemv_kernel(const linear_args<Act, Weight> a, const linear_input_prologue np) {
   static_assert(MR * R <= 32, "one lane stores each output of a group");
   static_assert(KS == 1 || KS == Warps, "no split, or the whole CTA splits K");
@@ -379,41 +381,70 @@ __global__ void __launch_bounds__(Warps * 32)
         for (int u = 0; u < U; ++u) {
           const index_t j = base + u * 32 + lane;
           if (j >= item_hi) continue;
-          float wf[R][VEC];
+          if constexpr (Pro) {
+            // x through the prologue first (its loads in flight together), then one weight row
+            // at a time: fewer live registers than all R rows unpacked at once.
+            float xs[MR][VEC];
 #pragma unroll
-          for (int r = 0; r < R; ++r) {
-            if (n0 + r < N) {
-              if constexpr (Vec) {
-                const std::uint32_t words[4] = {wr[u][r].v.x, wr[u][r].v.y, wr[u][r].v.z,
-                                                wr[u][r].v.w};
-                constexpr int per_word = 4 / int(sizeof(Weight));
-#pragma unroll
-                for (int q = 0; q < 4; ++q)
-                  linear_unpack_word<Weight>(words[q], &wf[r][q * per_word]);
-              } else {
-                wf[r][0] = linear_to_f32(wr[u][r].v);
+            for (int m = 0; m < MR; ++m) {
+              if (m0 + m < M) {
+                linear_load_vec<Act, VEC, false>(xrow[m] + j * VEC, xs[m]);
+                linear_prologue_item<VEC>(np, m0 + m, j * VEC, xs[m], ss[m], write_sum);
               }
-            } else {
-#pragma unroll
-              for (int e = 0; e < VEC; ++e)
-                wf[r][e] = 0.0f;
             }
-          }
 #pragma unroll
-          for (int m = 0; m < MR; ++m) {
-            if (m0 + m >= M) continue;
-            float xf[VEC];
-            if constexpr (Vec)
-              linear_load_vec<Act, VEC, false>(xrow[m] + j * VEC, xf);
-            else
-              xf[0] = linear_to_f32(xrow[m][j * xs1]);
-            if constexpr (Pro) linear_prologue_item<VEC>(np, m0 + m, j * VEC, xf, ss[m], write_sum);
+            for (int r = 0; r < R; ++r) {
+              if (n0 + r >= N) continue;
+              float wrf[VEC];
+              const std::uint32_t words[4] = {wr[u][r].v.x, wr[u][r].v.y, wr[u][r].v.z,
+                                              wr[u][r].v.w};
+              constexpr int per_word = 4 / int(sizeof(Weight));
 #pragma unroll
-            for (int r = 0; r < R; ++r)
+              for (int q = 0; q < 4; ++q)
+                linear_unpack_word<Weight>(words[q], &wrf[q * per_word]);
 #pragma unroll
-              for (int e = 0; e < VEC; ++e)
-                acc[m][r] = fmaf(xf[e], wf[r][e], acc[m][r]);
-          }
+              for (int m = 0; m < MR; ++m)
+                if (m0 + m < M)
+#pragma unroll
+                  for (int e = 0; e < VEC; ++e)
+                    acc[m][r] = fmaf(xs[m][e], wrf[e], acc[m][r]);
+            }
+          } else {
+            float wf[R][VEC];
+#pragma unroll
+            for (int r = 0; r < R; ++r) {
+              if (n0 + r < N) {
+                if constexpr (Vec) {
+                  const std::uint32_t words[4] = {wr[u][r].v.x, wr[u][r].v.y, wr[u][r].v.z,
+                                                  wr[u][r].v.w};
+                  constexpr int per_word = 4 / int(sizeof(Weight));
+#pragma unroll
+                  for (int q = 0; q < 4; ++q)
+                    linear_unpack_word<Weight>(words[q], &wf[r][q * per_word]);
+                } else {
+                  wf[r][0] = linear_to_f32(wr[u][r].v);
+                }
+              } else {
+#pragma unroll
+                for (int e = 0; e < VEC; ++e)
+                  wf[r][e] = 0.0f;
+              }
+            }
+#pragma unroll
+            for (int m = 0; m < MR; ++m) {
+              if (m0 + m >= M) continue;
+              float xf[VEC];
+              if constexpr (Vec)
+                linear_load_vec<Act, VEC, false>(xrow[m] + j * VEC, xf);
+              else
+                xf[0] = linear_to_f32(xrow[m][j * xs1]);
+#pragma unroll
+              for (int r = 0; r < R; ++r)
+#pragma unroll
+                for (int e = 0; e < VEC; ++e)
+                  acc[m][r] = fmaf(xf[e], wf[r][e], acc[m][r]);
+            }
+          } // Pro
         }
       }
 
