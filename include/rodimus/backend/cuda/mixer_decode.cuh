@@ -20,8 +20,11 @@
 // tile needs from the row: the channel gate of its own columns, and DDTS for all N <= 256 key
 // channels (thread n < N one channel; warp 0 the key norm), redundantly in each of the E / BV CTAs
 // of a row (N = 64 gates against 2 x 64 x BV x 4 bytes of state per CTA). The loads that do not
-// depend on the slot are issued while the slot is in flight, the state loads right after it, and
-// the gate arithmetic runs while those are in flight.
+// depend on the slot are issued while it is in flight (and the channel gate computed from them
+// there: its 3W operands kept live past the state loads cost 10 registers), the state loads right
+// after it, and the DDTS gate arithmetic runs while those are in flight. ptxas (sm_90, N = 64):
+// narrow tile 44 registers, wide tile 80 (gla_decode: 38 and 72), 3 CTAs per SM on wide tiles as
+// gla_decode.
 //
 // Every pointer in DEVICE memory. Rows whose slot is -1 or outside [0, P) are skipped: o row and
 // pool untouched (primitives/slots.hpp; never an out-of-bounds access); two rows sharing a slot
@@ -65,13 +68,12 @@ __global__ void __launch_bounds__(Threads, MinBlocks)
 
   // Loads that do not depend on the slot, issued while it is in flight.
   const index_t s = slot_at(a.slot, b);
-  float up[W], gb[W], xv[W]; // the channel gate's operands of this thread's columns
+  float vv[W]; // v = u: the channel gate of this thread's columns
 #pragma unroll
-  for (int j = 0; j < W; ++j) {
-    up[j] = col_ok ? a.u_preact(b, col + j) : 0.0f;
-    gb[j] = col_ok ? a.ch_gate_bias(col + j) : 0.0f;
-    xv[j] = col_ok ? a.x(b, col + j) : 0.0f;
-  }
+  for (int j = 0; j < W; ++j)
+    vv[j] = col_ok ? channel_gate_value(a.u_preact(b, col + j), a.ch_gate_bias(col + j),
+                                        a.x(b, col + j))
+                   : 0.0f;
   const index_t oc = v0 + tid; // the output column of threads < BV
   const bool o_ok = tid < BV && oc < V;
   const float cv = o_ok ? a.c(b, oc) : 0.0f;
@@ -100,10 +102,6 @@ __global__ void __launch_bounds__(Threads, MinBlocks)
                               {}};
   f.load(); // the state tile's loads in flight during the arithmetic below
 
-  float vv[W];
-#pragma unroll
-  for (int j = 0; j < W; ++j)
-    vv[j] = col_ok ? channel_gate_value(up[j], gb[j], xv[j]) : 0.0f;
   const ddts_gate_values<float> gate =
       k_ok ? ddts_gate(pre.sel, pre.tau) : ddts_gate_values<float>{0.0f, 0.0f};
   if (tid < cuda_warp_size) {
