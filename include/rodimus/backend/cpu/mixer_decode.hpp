@@ -1,7 +1,7 @@
 // mixer_decode on the CPU backend (math in rodimus/primitives/mixer_decode.hpp): the composition
 // of the cpu<Arch> channel_gate, ddts, gla_decode and scale_add (detail::mixer_decode_composed in
 // backend/scalar/mixer_decode.hpp), so each step runs (or falls back) exactly as the primitive
-// does alone. A fused CPU kernel would save little: the state streaming of gla_decode dominates.
+// does alone; no fused CPU kernel (there is no launch cost to save on the host).
 #pragma once
 
 #include <algorithm>
