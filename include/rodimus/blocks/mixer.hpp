@@ -15,7 +15,8 @@
 //   out = y . out_proj^T                             (M, D)
 //
 // Prefill runs the chunked GLA over packed sequences, starting from (and leaving) each sequence's
-// state in the pools; decode runs causal_conv_step and gla_decode on one token per sequence.
+// state in the pools; decode runs causal_conv_step, then mixer_decode (the channel gate, DDTS,
+// the GLA step and the skip of one token per sequence: one kernel on CUDA) after the projections.
 // State pools: conv (P, E, W) f32, GLA (P, 1, N, E) f32, addressed by batch_layout::slot, read and
 // updated in place by the primitives (no copies around them). Every step is a primitive call: the
 // mixer never touches the data itself, so it runs unchanged on every backend.
@@ -36,6 +37,7 @@
 #include "rodimus/primitives/gated_rmsnorm.hpp"
 #include "rodimus/primitives/gla.hpp"
 #include "rodimus/primitives/linear.hpp"
+#include "rodimus/primitives/mixer_decode.hpp"
 #include "rodimus/primitives/scale_add.hpp"
 
 namespace rodimus {
@@ -66,15 +68,16 @@ inline gla_args<float, float, float> mixer_gla_shapes(index_t M, index_t N, inde
   return a;
 }
 
-inline gla_decode_args<float, float, float> mixer_gla_decode_shapes(index_t B, index_t N, index_t E,
-                                                                    index_t P) noexcept {
-  gla_decode_args<float, float, float> a;
-  const index_t qk[3] = {B, 1, N}, vo[3] = {B, 1, E}, st[4] = {P, 1, N, E};
-  a.q = tensor_view<const float, 3>::contiguous(nullptr, qk);
-  a.k = a.q;
-  a.g = a.q;
-  a.v = tensor_view<const float, 3>::contiguous(nullptr, vo);
-  a.o = tensor_view<float, 3>::contiguous(nullptr, vo);
+inline mixer_decode_args mixer_decode_shapes(index_t B, index_t N, index_t E, index_t P) noexcept {
+  mixer_decode_args a;
+  const index_t st[4] = {P, 1, N, E};
+  a.x = make_view(static_cast<const float*>(nullptr), B, E);
+  a.u_preact = a.x;
+  a.c = a.x;
+  a.r = make_view(static_cast<const float*>(nullptr), B, N);
+  a.k = a.r;
+  a.psi = make_view(static_cast<const float*>(nullptr), B, 2 * N);
+  a.o = make_view(static_cast<float*>(nullptr), B, E);
   a.state = tensor_view<float, 4>::contiguous(nullptr, st);
   return a;
 }
@@ -93,7 +96,7 @@ std::size_t rodimus_mixer_workspace_bytes(const Backend& be, const model_config&
   // The GLA call and the projections take their temporaries from what the buffers leave, one at
   // a time: room for the larger.
   const std::size_t gla =
-      decode ? gla_decode_workspace_bytes(be, detail::mixer_gla_decode_shapes(M, N, E, num_seqs))
+      decode ? mixer_decode_workspace_bytes(be, detail::mixer_decode_shapes(M, N, E, num_seqs))
              : gla_chunked_workspace_bytes(be, detail::mixer_gla_shapes(M, N, E, num_seqs),
                                            mixer_gla_chunk);
   const std::size_t lin = linear_weight_workspace_bytes(be, M, std::max({cfg.d_model, E, R}));
@@ -179,40 +182,49 @@ template <class Backend>
     RODIMUS_TRY(linear_weight(be, cv, weight_rows(w.in_proj, N, N), make_view(k, M, N), ar.rest()));
   }
 
-  // 6. channel (input) gate from the pre-conv x: u = sigmoid(x W0^T W1^T + b1) * x.
+  // 6. channel (input) gate's projections from the pre-conv x: u = x W0^T W1^T (the gate
+  // sigmoid(u + b1) * x follows), and 7. the memory gates (unless read with in_proj above).
   RODIMUS_TRY(linear_weight(be, make_view(static_cast<const float*>(x), M, E), w.ch_gate_down,
                             make_view(h, M, R), ar.rest()));
   RODIMUS_TRY(linear_weight(be, make_view(static_cast<const float*>(h), M, R), w.ch_gate_up,
                             make_view(u, M, E), ar.rest()));
-  RODIMUS_TRY(channel_gate(be, channel_gate_args{make_view(u, M, E), w.ch_gate_bias,
-                                                 make_view(static_cast<const float*>(x), M, E)}));
-
-  // 7-9. memory gates (unless read with in_proj above) and DDTS.
   if (!one_call)
     RODIMUS_TRY(linear_weight(be, cv, w.mem_gate, make_view(psi, M, 2 * N), ar.rest()));
-  ddts_args<float> da;
-  da.gate_preact = make_view(static_cast<const float*>(psi), M, 2 * N);
-  da.gate_bias = w.mem_gate_bias;
-  da.k = make_view(static_cast<const float*>(k), M, N);
-  da.k_hat = make_view(k_hat, M, N);
-  da.log_decay = make_view(decay, M, N);
-  da.normalize_eps = float(cfg.normalize_epsilon);
-  RODIMUS_TRY(ddts(be, da));
 
-  // 10. the GLA recurrence.
   if (lay.decode) {
-    gla_decode_args<float, float, float> ga;
-    ga.q = make_view(static_cast<const float*>(r), M, index_t(1), N);
-    ga.k = make_view(static_cast<const float*>(k_hat), M, index_t(1), N);
-    ga.v = make_view(static_cast<const float*>(u), M, index_t(1), E);
-    ga.g = make_view(static_cast<const float*>(decay), M, index_t(1), N);
-    ga.o = make_view(o, M, index_t(1), E);
-    ga.state = st.gla;
-    ga.slot = lay.slot;
-    ga.scale = cfg.gla_scale();
-    RODIMUS_TRY(gla_decode(be, ga, ar.rest()));
+    // 6, 8-9, 10 and 11 of one token per sequence in one primitive (one kernel on CUDA): the
+    // channel gate, DDTS, the GLA step on the pool and the internal skip, o = o_gla + c * w.
+    mixer_decode_args ma;
+    ma.x = make_view(static_cast<const float*>(x), M, E);
+    ma.u_preact = make_view(static_cast<const float*>(u), M, E);
+    ma.ch_gate_bias = w.ch_gate_bias;
+    ma.c = cv;
+    ma.residual_weight = w.residual_weight;
+    ma.r = make_view(static_cast<const float*>(r), M, N);
+    ma.k = make_view(static_cast<const float*>(k), M, N);
+    ma.psi = make_view(static_cast<const float*>(psi), M, 2 * N);
+    ma.mem_gate_bias = w.mem_gate_bias;
+    ma.o = make_view(o, M, E);
+    ma.state = st.gla;
+    ma.slot = lay.slot;
+    ma.scale = cfg.gla_scale();
+    ma.normalize_eps = float(cfg.normalize_epsilon);
+    RODIMUS_TRY(mixer_decode(be, ma, ar.rest()));
   } else {
-    // The pools are read and written in place: sequence n's state is st.gla[slot[n]].
+    // 6. the channel gate in place: u = sigmoid(u + b1) * x.
+    RODIMUS_TRY(channel_gate(be, channel_gate_args{make_view(u, M, E), w.ch_gate_bias,
+                                                   make_view(static_cast<const float*>(x), M, E)}));
+    // 8-9. DDTS.
+    ddts_args<float> da;
+    da.gate_preact = make_view(static_cast<const float*>(psi), M, 2 * N);
+    da.gate_bias = w.mem_gate_bias;
+    da.k = make_view(static_cast<const float*>(k), M, N);
+    da.k_hat = make_view(k_hat, M, N);
+    da.log_decay = make_view(decay, M, N);
+    da.normalize_eps = float(cfg.normalize_epsilon);
+    RODIMUS_TRY(ddts(be, da));
+    // 10. the chunked GLA; the pools are read and written in place: sequence n's state is
+    // st.gla[slot[n]].
     gla_args<float, float, float> ga;
     ga.q = make_view(static_cast<const float*>(r), index_t(1), index_t(1), M, N);
     ga.k = make_view(static_cast<const float*>(k_hat), index_t(1), index_t(1), M, N);
@@ -226,10 +238,9 @@ template <class Backend>
     ga.cu_seqlens = lay.cu_seqlens;
     ga.num_seqs = S;
     RODIMUS_TRY(gla_chunked(be, ga, mixer_gla_chunk, ar.rest()));
+    // 11. internal skip, in f32: o = o_gla + c * residual_weight.
+    RODIMUS_TRY(scale_add(be, scale_add_args{make_view(o, M, E), cv, w.residual_weight}));
   }
-
-  // 11. internal skip, in f32: o = o_gla + c * residual_weight.
-  RODIMUS_TRY(scale_add(be, scale_add_args{make_view(o, M, E), cv, w.residual_weight}));
 
   // 12. gated RMSNorm, 13. output projection: one kernel where the backend fuses them
   // (rmsnorm_linear), else the norm in place and the projection.

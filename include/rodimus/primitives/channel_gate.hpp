@@ -10,8 +10,15 @@
 #include "rodimus/core/backend.hpp"
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
+#include "rodimus/primitives/elementwise.hpp"
 
 namespace rodimus {
+
+/// The gate of one element, on the value type (double in the scalar reference, float on CUDA and in
+/// the CPU tails, SIMD batches in the CPU body): sigmoid(u + bias) * x.
+template <class T> RODIMUS_HOST_DEVICE inline T channel_gate_value(T u, T bias, T x) noexcept {
+  return sigmoid(u + bias) * x;
+}
 
 struct channel_gate_args {
   tensor_view<float, 2> u;          // (M, E) in: pre-activation, out: gated

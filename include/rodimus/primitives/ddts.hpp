@@ -75,22 +75,45 @@ RODIMUS_HOST_DEVICE inline ddts_gate_values<T> ddts_gate(T psi_sel, T psi_tau) n
 #pragma GCC diagnostic pop
 #endif
 
+/// The two gate pre-activations of key channel n of row m, the bias added in f32 (no add without a
+/// bias): {psi_sel, psi_tau}. N = the key width (gate_preact has 2N columns).
+struct ddts_preact_values {
+  float sel;
+  float tau;
+};
+template <class Act>
+RODIMUS_HOST_DEVICE inline ddts_preact_values
+ddts_preact(const tensor_view<const Act, 2>& gate_preact,
+            const tensor_view<const float, 1>& gate_bias, index_t m, index_t n,
+            index_t N) noexcept {
+  ddts_preact_values p{load_as<float>(gate_preact(m, n)), load_as<float>(gate_preact(m, N + n))};
+  if (gate_bias.data != nullptr) {
+    p.sel += gate_bias(n);
+    p.tau += gate_bias(N + n);
+  }
+  return p;
+}
+
+/// The key-norm denominator max(||k||_2, normalize_eps) from the row's norm.
+RODIMUS_HOST_DEVICE inline float ddts_key_denominator(float norm, float normalize_eps) noexcept {
+  return norm > normalize_eps ? norm : normalize_eps;
+}
+
+/// k_hat = (k / denom) * beta.
+RODIMUS_HOST_DEVICE inline float ddts_key(float k, float denom, float beta) noexcept {
+  return (k / denom) * beta;
+}
+
 /// log_decay[m, n] and k_hat[m, n] from the row's key-norm denominator max(||k[m, :]||, eps): the
-/// per-element step the scalar reference and the CUDA kernel share (the CPU SIMD body and its tail
+/// per-element step the scalar reference and the CUDA kernels share (the CPU SIMD body and its tail
 /// multiply by 1 / denom instead).
 template <class Act>
 RODIMUS_HOST_DEVICE inline void ddts_store(const ddts_args<Act>& a, index_t m, index_t n,
                                            float denom) noexcept {
-  const index_t N = a.k.shape[1];
-  float psi_sel = load_as<float>(a.gate_preact(m, n));
-  float psi_tau = load_as<float>(a.gate_preact(m, N + n));
-  if (a.gate_bias.data != nullptr) {
-    psi_sel += a.gate_bias(n);
-    psi_tau += a.gate_bias(N + n);
-  }
-  const ddts_gate_values<float> gate = ddts_gate(psi_sel, psi_tau);
+  const ddts_preact_values p = ddts_preact(a.gate_preact, a.gate_bias, m, n, a.k.shape[1]);
+  const ddts_gate_values<float> gate = ddts_gate(p.sel, p.tau);
   a.log_decay(m, n) = gate.log_decay;
-  a.k_hat(m, n) = (load_as<float>(a.k(m, n)) / denom) * gate.beta;
+  a.k_hat(m, n) = ddts_key(load_as<float>(a.k(m, n)), denom, gate.beta);
 }
 
 /// Validation shared by every backend.

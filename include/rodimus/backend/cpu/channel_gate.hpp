@@ -36,11 +36,12 @@ template <class Arch>
       const float* x = &a.x(m, index_t(0));
       const float* bias = a.bias.data;
       for (index_t e = 0; e < Ev; e += W) {
-        const B z = B::load_unaligned(u + e) + B::load_unaligned(bias + e);
-        (sigmoid(z) * B::load_unaligned(x + e)).store_unaligned(u + e);
+        channel_gate_value(B::load_unaligned(u + e), B::load_unaligned(bias + e),
+                           B::load_unaligned(x + e))
+            .store_unaligned(u + e);
       }
       for (index_t e = Ev; e < E; ++e)
-        u[e] = sigmoid(u[e] + bias[e]) * x[e];
+        u[e] = channel_gate_value(u[e], bias[e], x[e]);
     }
   });
   return status::success();

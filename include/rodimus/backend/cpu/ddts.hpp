@@ -56,7 +56,7 @@ template <class Arch, class Act>
         for (index_t n = Nv; n < N; ++n)
           ss_tail += load_as<float>(k[n]) * load_as<float>(k[n]);
         const float norm = std::sqrt(xsimd::hadd(ss) + ss_tail);
-        const float inv = 1.0f / (norm > a.normalize_eps ? norm : a.normalize_eps);
+        const float inv = 1.0f / ddts_key_denominator(norm, a.normalize_eps);
         for (index_t n = 0; n < Nv; n += W) {
           B ps = detail::load_f32<Arch>(sel + n), pt = detail::load_f32<Arch>(tmp + n);
           if (bias) {

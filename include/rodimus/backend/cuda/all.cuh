@@ -15,6 +15,7 @@
 #include "rodimus/backend/cuda/graph.cuh"
 #include "rodimus/backend/cuda/linear.cuh"
 #include "rodimus/backend/cuda/memory.cuh"
+#include "rodimus/backend/cuda/mixer_decode.cuh"
 #include "rodimus/backend/cuda/rmsnorm.cuh"
 #include "rodimus/backend/cuda/rmsnorm_linear.cuh"
 #include "rodimus/backend/cuda/rotary.cuh"

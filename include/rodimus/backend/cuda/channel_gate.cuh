@@ -22,7 +22,7 @@ template <int Sm> __global__ void channel_gate_kernel(const channel_gate_args a)
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += index_t(gridDim.x) * blockDim.x) {
     const index_t m = i / E, e = i - m * E;
-    a.u(m, e) = sigmoid(a.u(m, e) + a.bias(e)) * a.x(m, e);
+    a.u(m, e) = channel_gate_value(a.u(m, e), a.bias(e), a.x(m, e));
   }
 }
 

@@ -36,7 +36,7 @@ __global__ void __launch_bounds__(Rows::threads) ddts_kernel(const ddts_args<Act
     }
     ss = Rows::sum(ss, scratch);
     const float norm = sqrtf(ss);
-    const float denom = norm > a.normalize_eps ? norm : a.normalize_eps;
+    const float denom = ddts_key_denominator(norm, a.normalize_eps);
     for (index_t n = lane; n < N; n += Rows::threads_per_row) {
       ddts_store(a, m, n, denom);
     }

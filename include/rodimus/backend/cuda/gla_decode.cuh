@@ -59,6 +59,7 @@ template <int Sm> struct gla_decode_policy {
 namespace detail {
 
 template <int MaxK, int BV, int W, int Threads> struct gla_decode_tile {
+  static constexpr int max_k = MaxK, bv = BV, w = W, threads = Threads;
   static constexpr int vt = BV / W;          // threads across the tile
   static constexpr int kt = Threads / vt;    // threads down K
   static constexpr int rk = MaxK / kt;       // K rows per thread
@@ -73,16 +74,116 @@ template <int MaxK, int BV, int W, int Threads> struct gla_decode_tile {
   static constexpr int min_blocks = rk * W <= 16 && Threads <= 1024 ? 1024 / Threads : 1;
 };
 
+/// The shared memory of one CTA's tile: the per-key-channel operands of the update (written by
+/// threads < MaxK, zero beyond K) and the two passes of the column reduction.
+template <class Tile> struct gla_decode_shared {
+  float q[Tile::max_k];                       // scale * q
+  float k[Tile::max_k];                       // k
+  float decay[Tile::max_k];                   // exp(g)
+  alignas(16) float part[Tile::kt][Tile::bv]; // per-thread partial sums of o
+  float sum[Tile::parts][Tile::bv];
+};
+
+/// One thread's place in a tile: the K rows kt, kt + KT, ... of the W columns from `col` of one
+/// (row, head) state (K, V) at `base` with strides (sk, sv). The state tile streams through
+/// registers: load() issues every load first (rk independent 16-byte loads in flight), update()
+/// decays, adds k^T v, writes the state back and accumulates q . S of its rows; column_sum()
+/// reduces the KT partial sums of each column (every thread of the CTA must call it).
+template <class Tile> struct gla_decode_fragment {
+  static constexpr int W = Tile::w;
+  float* base;
+  index_t sk, sv, K, col;
+  int kt;
+  bool col_ok; // W = 4 is only used when V % 4 == 0: the whole vector is in range
+  float st[Tile::rk][W];
+
+  __device__ __forceinline__ void load() noexcept {
+#pragma unroll
+    for (int i = 0; i < Tile::rk; ++i) {
+      const index_t kk = kt + index_t(i) * Tile::kt;
+      if (col_ok && kk < K) {
+        const float* p = base + kk * sk + col * sv;
+        if constexpr (W == 4) {
+          const float4 x = *reinterpret_cast<const float4*>(p);
+          st[i][0] = x.x;
+          st[i][1] = x.y;
+          st[i][2] = x.z;
+          st[i][3] = x.w;
+        } else {
+          st[i][0] = *p;
+        }
+      } else {
+#pragma unroll
+        for (int j = 0; j < W; ++j)
+          st[i][j] = 0.0f;
+      }
+    }
+  }
+
+  /// S <- diag(decay) S + k^T v on this thread's rows, written back; acc = sum_rows q S.
+  __device__ __forceinline__ void update(const gla_decode_shared<Tile>& sh, const float (&vv)[W],
+                                         float (&acc)[W]) noexcept {
+#pragma unroll
+    for (int j = 0; j < W; ++j)
+      acc[j] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < Tile::rk; ++i) {
+      const index_t kk = kt + index_t(i) * Tile::kt;
+      if (col_ok && kk < K) {
+        const float d = sh.decay[kk], kv = sh.k[kk], qv = sh.q[kk];
+#pragma unroll
+        for (int j = 0; j < W; ++j) {
+          st[i][j] = fmaf(d, st[i][j], kv * vv[j]);
+          acc[j] = fmaf(qv, st[i][j], acc[j]);
+        }
+        float* p = base + kk * sk + col * sv;
+        if constexpr (W == 4) {
+          *reinterpret_cast<float4*>(p) = make_float4(st[i][0], st[i][1], st[i][2], st[i][3]);
+        } else {
+          *p = st[i][0];
+        }
+      }
+    }
+  }
+};
+
+/// o of tile column `tid` (meaningful for tid < BV): the sum over the KT threads of that column,
+/// two shared-memory passes. vt = tid % Tile::vt, kt = tid / Tile::vt.
+template <class Tile>
+__device__ __forceinline__ float gla_decode_column_sum(gla_decode_shared<Tile>& sh,
+                                                       const float (&acc)[Tile::w], int tid, int vt,
+                                                       int kt) noexcept {
+  constexpr int W = Tile::w, BV = Tile::bv;
+  if constexpr (W == 4) {
+    *reinterpret_cast<float4*>(&sh.part[kt][vt * W]) = make_float4(acc[0], acc[1], acc[2], acc[3]);
+  } else {
+    sh.part[kt][vt] = acc[0];
+  }
+  __syncthreads();
+  {
+    const int c = tid % BV, part = tid / BV;
+    float sum = 0.0f;
+#pragma unroll
+    for (int r = part; r < Tile::kt; r += Tile::parts)
+      sum += sh.part[r][c];
+    sh.sum[part][c] = sum;
+  }
+  __syncthreads();
+  float sum = 0.0f;
+  if (tid < BV) {
+#pragma unroll
+    for (int p = 0; p < Tile::parts; ++p)
+      sum += sh.sum[p][tid];
+  }
+  return sum;
+}
+
 template <int MaxK, int BV, int W, int Threads, int MinBlocks, class Act, class Gate>
 __global__ void __launch_bounds__(Threads, MinBlocks)
     gla_decode_kernel(const gla_decode_args<Act, Gate, float> a, const index_t tiles) {
   begin_after_prior_kernels();
   using tile = gla_decode_tile<MaxK, BV, W, Threads>;
-  __shared__ float s_q[MaxK];                          // scale * q
-  __shared__ float s_k[MaxK];                          // k
-  __shared__ float s_decay[MaxK];                      // exp(g)
-  __shared__ __align__(16) float s_part[tile::kt][BV]; // per-thread partial sums of o
-  __shared__ float s_sum[tile::parts][BV];
+  __shared__ gla_decode_shared<tile> sh;
 
   const index_t H = a.q.shape[1], K = a.q.shape[2], V = a.v.shape[2], P = a.state.shape[0];
   const index_t bh = index_t(blockIdx.x) / tiles;
@@ -91,7 +192,7 @@ __global__ void __launch_bounds__(Threads, MinBlocks)
   const int tid = int(threadIdx.x);
   const int vt = tid % tile::vt, kt = tid / tile::vt;
   const index_t col = v0 + index_t(vt) * W;
-  const bool col_ok = col < V; // W = 4 is only used when V % 4 == 0: the whole vector is in range
+  const bool col_ok = col < V;
 
   // Everything that does not depend on the slot is loaded while the slot is in flight (B = 1
   // latency: slot -> state is the one unavoidable chain of dependent loads).
@@ -107,84 +208,26 @@ __global__ void __launch_bounds__(Threads, MinBlocks)
 
   if (!slot_in_pool(s, P)) return; // padding row: o and state untouched (uniform over the CTA)
 
-  float* const base = a.state.data + s * a.state.stride[0] + h * a.state.stride[1];
-  const index_t sk = a.state.stride[2], sv = a.state.stride[3];
-
-  // Issue every state load of this thread first: rk independent (16-byte) loads in flight.
-  float st[tile::rk][W];
-#pragma unroll
-  for (int i = 0; i < tile::rk; ++i) {
-    const index_t kk = kt + index_t(i) * tile::kt;
-    if (col_ok && kk < K) {
-      const float* p = base + kk * sk + col * sv;
-      if constexpr (W == 4) {
-        const float4 x = *reinterpret_cast<const float4*>(p);
-        st[i][0] = x.x;
-        st[i][1] = x.y;
-        st[i][2] = x.z;
-        st[i][3] = x.w;
-      } else {
-        st[i][0] = *p;
-      }
-    } else {
-#pragma unroll
-      for (int j = 0; j < W; ++j)
-        st[i][j] = 0.0f;
-    }
-  }
+  gla_decode_fragment<tile> f{a.state.data + s * a.state.stride[0] + h * a.state.stride[1],
+                              a.state.stride[2],
+                              a.state.stride[3],
+                              K,
+                              col,
+                              kt,
+                              col_ok,
+                              {}};
+  f.load();
   if (tid < MaxK) {
-    s_q[tid] = qi;
-    s_k[tid] = ki;
-    s_decay[tid] = k_ok ? expf(gi) : 0.0f;
+    sh.q[tid] = qi;
+    sh.k[tid] = ki;
+    sh.decay[tid] = k_ok ? expf(gi) : 0.0f;
   }
   __syncthreads();
 
   float acc[W];
-#pragma unroll
-  for (int j = 0; j < W; ++j)
-    acc[j] = 0.0f;
-#pragma unroll
-  for (int i = 0; i < tile::rk; ++i) {
-    const index_t kk = kt + index_t(i) * tile::kt;
-    if (col_ok && kk < K) {
-      const float d = s_decay[kk], kv = s_k[kk], qv = s_q[kk];
-#pragma unroll
-      for (int j = 0; j < W; ++j) {
-        st[i][j] = fmaf(d, st[i][j], kv * vv[j]);
-        acc[j] = fmaf(qv, st[i][j], acc[j]);
-      }
-      float* p = base + kk * sk + col * sv;
-      if constexpr (W == 4) {
-        *reinterpret_cast<float4*>(p) = make_float4(st[i][0], st[i][1], st[i][2], st[i][3]);
-      } else {
-        *p = st[i][0];
-      }
-    }
-  }
-
-  // o[col] = sum over the KT threads of one column: two shared-memory passes.
-  if constexpr (W == 4) {
-    *reinterpret_cast<float4*>(&s_part[kt][vt * W]) = make_float4(acc[0], acc[1], acc[2], acc[3]);
-  } else {
-    s_part[kt][vt] = acc[0];
-  }
-  __syncthreads();
-  {
-    const int c = tid % BV, part = tid / BV;
-    float sum = 0.0f;
-#pragma unroll
-    for (int r = part; r < tile::kt; r += tile::parts)
-      sum += s_part[r][c];
-    s_sum[part][c] = sum;
-  }
-  __syncthreads();
-  if (tid < BV && v0 + tid < V) {
-    float sum = 0.0f;
-#pragma unroll
-    for (int p = 0; p < tile::parts; ++p)
-      sum += s_sum[p][tid];
-    a.o(b, h, v0 + tid) = store_as<Act>(sum);
-  }
+  f.update(sh, vv, acc);
+  const float o = gla_decode_column_sum(sh, acc, tid, vt, kt);
+  if (tid < BV && v0 + tid < V) a.o(b, h, v0 + tid) = store_as<Act>(o);
 }
 
 template <int MaxK, int BV, int W, int Threads,

@@ -11,6 +11,7 @@
 #include "rodimus/backend/scalar/gather_rows.hpp"
 #include "rodimus/backend/scalar/gla.hpp"
 #include "rodimus/backend/scalar/linear.hpp"
+#include "rodimus/backend/scalar/mixer_decode.hpp"
 #include "rodimus/backend/scalar/quant_linear.hpp"
 #include "rodimus/backend/scalar/rmsnorm.hpp"
 #include "rodimus/backend/scalar/rotary.hpp"

@@ -11,7 +11,8 @@ namespace rodimus {
   const index_t M = a.u.shape[0], E = a.u.shape[1];
   for (index_t m = 0; m < M; ++m)
     for (index_t e = 0; e < E; ++e)
-      a.u(m, e) = float(sigmoid(double(a.u(m, e)) + double(a.bias(e))) * double(a.x(m, e)));
+      a.u(m, e) =
+          float(channel_gate_value(double(a.u(m, e)), double(a.bias(e)), double(a.x(m, e))));
   return status::success();
 }
 

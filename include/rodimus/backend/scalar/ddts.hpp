@@ -21,7 +21,7 @@ template <class Act> [[nodiscard]] status ddts(const scalar&, const ddts_args<Ac
       sum_sq += kv * kv;
     }
     const float norm = float(std::sqrt(sum_sq));
-    const float denom = norm > a.normalize_eps ? norm : a.normalize_eps;
+    const float denom = ddts_key_denominator(norm, a.normalize_eps);
     for (index_t n = 0; n < N; ++n) {
       ddts_store(a, m, n, denom);
     }
