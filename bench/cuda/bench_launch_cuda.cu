@@ -116,11 +116,14 @@ void bm_launch_chain(benchmark::State& st) {
 }
 
 /// The GEMV kernel of linear.cuh at one configuration (R weight rows per warp, U 16-byte loads per
-/// row and lane in flight, Warps per CTA, K split over the CTA's warps or not), batch 1, f32 x,
-/// bf16 weights promised constant, N x 2048: the sweep that chooses linear_policy. Same chain of
-/// 24 overlapped calls in a graph as bm_launch_chain.
-template <int R, int U, int Warps, bool Split> void bm_gemv_config(benchmark::State& st) {
-  const index_t N = st.range(0), D = 2048;
+/// row and lane in flight, Warps per CTA, K split over the CTA's warps or not, Pro: with the
+/// input prologue of rmsnorm_linear, residual add and norm), batch 1, f32 x, bf16 weights promised
+/// constant, N x 2048, at most range(1) CTAs (0: one per row group or warp group; fewer loop over
+/// the groups): the sweep that chooses linear_policy. Same chain of 24 overlapped calls in a graph
+/// as bm_launch_chain.
+template <int R, int U, int Warps, bool Split, bool Pro = false>
+void bm_gemv_config(benchmark::State& st) {
+  const index_t N = st.range(0), D = 2048, cap = st.range(1);
   std::mt19937_64 rng(12);
   cudaStream_t stream = nullptr;
   BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -128,20 +131,29 @@ template <int R, int U, int Warps, bool Split> void bm_gemv_config(benchmark::St
   gpu.stream = stream;
   float* x = device_random<float>(std::size_t(D), rng, -1, 1);
   float* y = device_random<float>(std::size_t(N), rng, -1, 1);
+  float* res = device_random<float>(std::size_t(D), rng, -1, 1);
+  float* nw = device_random<float>(std::size_t(D), rng, 0.5, 1.5);
   std::vector<bf16*> w(kChain, nullptr);
   for (auto& p : w)
     p = device_random<bf16>(std::size_t(N * D), rng, -0.05, 0.05);
   constexpr int KS = Split ? Warps : 1;
-  const index_t groups = (N + R - 1) / R;
-  const unsigned grid = unsigned(Split ? groups : (groups + Warps - 1) / Warps);
+  const index_t groups = (N + R - 1) / R, full = Split ? groups : (groups + Warps - 1) / Warps;
+  const unsigned grid = unsigned(cap > 0 && cap < full ? cap : full);
+  detail::linear_input_prologue np;
+  if (Pro) {
+    np.residual = res;
+    np.weight = nw;
+    np.eps = 1e-5f;
+  }
   int call = 0;
   const auto step = [&] {
     linear_args<float, bf16> a{make_view<const float>(x, 1, D),
                                make_view<const bf16>(w[std::size_t(call++ % kChain)], N, D),
                                make_view(y, 1, N), true};
-    BENCH_CUDA(detail::launch(detail::launch_on(gpu),
-                              detail::linear_gemv_kernel<float, bf16, 1, R, U, Warps, KS, true>,
-                              grid, Warps * 32, 0, a, detail::linear_input_prologue{}));
+    BENCH_CUDA(
+        detail::launch(detail::launch_on(gpu),
+                       detail::linear_gemv_kernel<float, bf16, 1, R, U, Warps, KS, true, Pro>, grid,
+                       Warps * 32, 0, a, np));
   };
   const auto t = time_steps(st, stream, kChain, step, /*graph=*/true);
   const double us = median(t) * 1e3, gbps = double(N * D * 2) / (us * 1e-6) / 1e9;
@@ -150,30 +162,41 @@ template <int R, int U, int Warps, bool Split> void bm_gemv_config(benchmark::St
   st.counters["limit_ratio"] = gbps * 1e9 / copy_bandwidth();
   for (auto* p : w)
     BENCH_CUDA(cudaFree(p));
-  BENCH_CUDA(cudaFree(x));
-  BENCH_CUDA(cudaFree(y));
+  for (float* p : {x, y, res, nw})
+    BENCH_CUDA(cudaFree(p));
   BENCH_CUDA(cudaStreamDestroy(stream));
 }
 
 } // namespace
 
 BENCHMARK(bench::bm_copy_d2d)->UseManualTime()->Iterations(1);
-// linear_policy today: R = 2, U = 2; split over 8 warps below 4096 row groups, else 4 warps.
+// linear_policy today: R = 2, U = 2; split over 8 warps below 2048 row groups, else 4 warps.
 #define RODIMUS_GEMV_SWEEP(R, U, W, S)                                                             \
   BENCHMARK(bm_gemv_config<R, U, W, S>)                                                            \
-      ->Arg(2048)                                                                                  \
-      ->Arg(5456)                                                                                  \
-      ->Arg(8192)                                                                                  \
+      ->Args({2048, 0})                                                                            \
+      ->Args({5456, 0})                                                                            \
+      ->Args({8192, 0})                                                                            \
       ->UseManualTime()                                                                            \
       ->Iterations(30)
 RODIMUS_GEMV_SWEEP(2, 2, 8, true);
 RODIMUS_GEMV_SWEEP(2, 2, 4, false);
-RODIMUS_GEMV_SWEEP(1, 4, 8, true);
 RODIMUS_GEMV_SWEEP(1, 8, 4, false);
-RODIMUS_GEMV_SWEEP(2, 4, 4, false);
-RODIMUS_GEMV_SWEEP(4, 2, 4, false);
 RODIMUS_GEMV_SWEEP(1, 8, 8, false);
-RODIMUS_GEMV_SWEEP(2, 8, 4, true);
+// The prologue's cost against the plain kernel, and fewer CTAs (each reads x once per group it
+// takes, from L1 after the first): 2048 rows (split) and 8192 (unsplit).
+#define RODIMUS_GEMV_PRO(R, U, W, S, PRO, N)                                                       \
+  BENCHMARK(bm_gemv_config<R, U, W, S, PRO>)                                                       \
+      ->Args({N, 0})                                                                               \
+      ->Args({N, 528})                                                                             \
+      ->Args({N, 264})                                                                             \
+      ->UseManualTime()                                                                            \
+      ->Iterations(30)
+RODIMUS_GEMV_PRO(2, 2, 8, true, false, 2048);
+RODIMUS_GEMV_PRO(2, 2, 8, true, true, 2048);
+RODIMUS_GEMV_PRO(4, 2, 8, true, true, 2048);
+RODIMUS_GEMV_PRO(2, 2, 4, false, false, 8192);
+RODIMUS_GEMV_PRO(2, 2, 4, false, true, 8192);
+#undef RODIMUS_GEMV_PRO
 #undef RODIMUS_GEMV_SWEEP
 BENCHMARK(bm_launch_chain)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}})->UseManualTime()->Iterations(50);
 

@@ -106,6 +106,11 @@ template <int Sm> struct linear_policy {
   // 10.04 / 12.49 us unsplit (4 warps): the split wins only at 2048 rows (1024 row groups).
   static constexpr index_t gemv_split_below_groups = 2048;
   static constexpr int gemv_split_warps = 8;
+  // At most this many CTAs with the K split (4 per SM of 132; more row groups loop, and their x
+  // row comes from L1): the same sweep at 2048 rows, 1024 CTAs -> 528, 4.79 -> 4.51 us plain and
+  // 7.25 -> 6.66 us with rmsnorm_linear's prologue (264 CTAs: 6.67 / 8.88, too few loads in
+  // flight).
+  static constexpr index_t gemv_split_max_ctas = 528;
   static constexpr int convert_threads = 256;
 };
 
@@ -537,11 +542,13 @@ status linear_gemv_launch(const linear_args<Act, Weight>& a, const linear_input_
   auto grid_for = [](index_t ctas) {
     return unsigned(ctas < cuda_max_grid ? ctas : cuda_max_grid);
   };
-  if (groups < policy::gemv_split_below_groups) { // a CTA per row group, K split over its warps
+  if (groups < policy::gemv_split_below_groups) { // a row group per CTA at a time, K split over
+                                                  // its warps
     constexpr int warps = policy::gemv_split_warps;
     RODIMUS_CUDA_TRY(launch(
         on, linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, warps, Vec, Pro>,
-        grid_for(groups), warps * 32, 0, a, np));
+        grid_for(groups < policy::gemv_split_max_ctas ? groups : policy::gemv_split_max_ctas),
+        warps * 32, 0, a, np));
   } else {
     constexpr int warps = policy::gemv_warps;
     RODIMUS_CUDA_TRY(
