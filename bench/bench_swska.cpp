@@ -28,7 +28,7 @@
 #include "bench_support.hpp"
 #include "limits.hpp"
 #include "rodimus/backend/cpu/swska.hpp"
-#include "rodimus/core/huge_page_buffer.hpp"
+#include "rodimus/backend/cpu/huge_page_buffer.hpp"
 
 using namespace rodimus;
 using namespace rodimus::bench;

@@ -30,7 +30,7 @@
 #include "rodimus/backend/cpu/prefetch.hpp"
 #include "rodimus/backend/cpu/read_probe.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
-#include "rodimus/core/huge_page_buffer.hpp"
+#include "rodimus/backend/cpu/huge_page_buffer.hpp"
 
 namespace rodimus::bench {
 
