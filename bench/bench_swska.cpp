@@ -27,8 +27,8 @@
 
 #include "bench_support.hpp"
 #include "limits.hpp"
-#include "rodimus/backend/cpu/swska.hpp"
 #include "rodimus/backend/cpu/huge_page_buffer.hpp"
+#include "rodimus/backend/cpu/swska.hpp"
 
 using namespace rodimus;
 using namespace rodimus::bench;
@@ -204,13 +204,6 @@ template <class Backend> void register_backend(bool scalar) {
       ->Arg(256);
 }
 
-template <class... Archs> void register_all() {
-  register_backend<scalar>(true);
-  (register_backend<cpu<Archs>>(false), ...);
-}
-
 } // namespace
 
-int main(int argc, char** argv) {
-  return run_main(argc, argv, [] { register_all<RODIMUS_BENCH_SIMD_ARCHS>(); });
-}
+RODIMUS_BENCH_MAIN()
