@@ -52,13 +52,6 @@ template <class Backend> void register_backend(bool scalar) {
   }
 }
 
-template <class... Archs> void register_all() {
-  register_backend<scalar>(true);
-  (register_backend<cpu<Archs>>(false), ...);
-}
-
 } // namespace
 
-int main(int argc, char** argv) {
-  return run_main(argc, argv, [] { register_all<RODIMUS_BENCH_SIMD_ARCHS>(); });
-}
+RODIMUS_BENCH_MAIN()

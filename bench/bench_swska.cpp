@@ -27,8 +27,8 @@
 
 #include "bench_support.hpp"
 #include "limits.hpp"
+#include "rodimus/backend/cpu/huge_page_buffer.hpp"
 #include "rodimus/backend/cpu/swska.hpp"
-#include "rodimus/core/huge_page_buffer.hpp"
 
 using namespace rodimus;
 using namespace rodimus::bench;
@@ -63,14 +63,14 @@ template <class Backend, class Act, bool History> void swska_prefill_bench(bench
   // p % W; the first new token (position kWindowLeft) reaches back to position 0.
   const index_t W = kWindowLeft + 1;
   const std::int64_t history_len = History ? kWindowLeft : 0;
-  const std::int32_t history_slot = 0;
+  const std::int32_t slot = 0;
   std::vector<Act> ring_k, ring_v;
   if (History) {
     ring_k = filled<Act>(std::size_t(W * kHk * kD), -1, 1, 4);
     ring_v = filled<Act>(std::size_t(W * kHv * kD), -1, 1, 5);
     a.history_k = make_view<const Act>(ring_k.data(), 1, W, kHk, kD);
     a.history_v = make_view<const Act>(ring_v.data(), 1, W, kHv, kD);
-    a.history_slot = &history_slot;
+    a.slot = &slot;
     a.history_len = &history_len;
   }
   const Backend be = backend_traits<Backend>::make();
@@ -204,13 +204,6 @@ template <class Backend> void register_backend(bool scalar) {
       ->Arg(256);
 }
 
-template <class... Archs> void register_all() {
-  register_backend<scalar>(true);
-  (register_backend<cpu<Archs>>(false), ...);
-}
-
 } // namespace
 
-int main(int argc, char** argv) {
-  return run_main(argc, argv, [] { register_all<RODIMUS_BENCH_SIMD_ARCHS>(); });
-}
+RODIMUS_BENCH_MAIN()

@@ -25,12 +25,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "rodimus/backend/cpu/cpu.hpp"
+#include "rodimus/backend/cpu/huge_page_buffer.hpp"
 #include "rodimus/backend/cpu/prefetch.hpp"
 #include "rodimus/backend/cpu/read_probe.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
-#include "rodimus/core/huge_page_buffer.hpp"
 
 namespace rodimus::bench {
 
@@ -256,12 +257,32 @@ bool runs_own_kernel(benchmark::State& st, const Backend& be, const Args& a) {
   return true;
 }
 
-/// Register `f<Backend>` for scalar and every SIMD arch this build targets, named by
-/// `name(backend)`.
+/// The instruction sets this build benchmarks cpu<Arch> for.
 #if XSIMD_WITH_AVX512BW
 #define RODIMUS_BENCH_SIMD_ARCHS xsimd::avx512bw, xsimd::fma3<xsimd::avx2>
 #else
 #define RODIMUS_BENCH_SIMD_ARCHS xsimd::default_arch
 #endif
+
+template <class T> struct backend_tag { using type = T; };
+
+/// f(backend_tag<scalar>{}), then f(backend_tag<cpu<Arch>>{}) for each Arch: the backends a CPU
+/// benchmark binary registers side by side.
+template <class... Archs, class F> void for_each_backend(F&& f) {
+  f(backend_tag<scalar>{});
+  (f(backend_tag<cpu<Archs>>{}), ...);
+}
+
+/// The main of a CPU benchmark binary whose file defines `register_backend<Backend>(bool scalar)`:
+/// registers the scalar reference and cpu<Arch> for every RODIMUS_BENCH_SIMD_ARCHS, then runs.
+#define RODIMUS_BENCH_MAIN()                                                                       \
+  int main(int argc, char** argv) {                                                                \
+    return ::rodimus::bench::run_main(argc, argv, [] {                                             \
+      ::rodimus::bench::for_each_backend<RODIMUS_BENCH_SIMD_ARCHS>([](auto tag) {                  \
+        using Backend = typename decltype(tag)::type;                                              \
+        register_backend<Backend>(std::is_same_v<Backend, ::rodimus::scalar>);                     \
+      });                                                                                          \
+    });                                                                                            \
+  }
 
 } // namespace rodimus::bench

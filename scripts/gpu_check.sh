@@ -126,7 +126,7 @@ if [ -n "$sanitizer" ]; then
       filter=()
       case "$tool:$name" in
         racecheck:cuda_test_model) filter=(-tc='*batch invariance*,*decode_async*') ;;
-        racecheck:cuda_test_gla) filter=(-tc='*state_slot*,*bad arguments*,*skipped*') ;;
+        racecheck:cuda_test_gla) filter=(-tc='*slot pools*,*bad arguments*,*skipped*') ;;
       esac
       ( timeout "$san_timeout" "$sanitizer" --tool "$tool" "${extra[@]}" --error-exitcode 99 \
           "$(find_bin "$name")" "${filter[@]}" >"$bld/san_${name}_$tool.log" 2>&1

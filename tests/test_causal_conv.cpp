@@ -55,7 +55,7 @@ status conv(const std::vector<A>& x, const std::vector<float>& weight,
   a.silu = silu_on;
   a.cu_seqlens = cu;
   a.num_seqs = N;
-  a.state_slot = slot;
+  a.slot = slot;
   return causal_conv(scalar{}, a);
 }
 
@@ -275,14 +275,14 @@ TEST_CASE("causal_conv: bad arguments return a status naming the argument") {
   {
     auto a = base();
     std::int32_t sl[2] = {0, 2};
-    a.state_slot = sl;
-    test::check_status(causal_conv(scalar{}, a), status_code::bad_argument, "state_slot");
+    a.slot = sl;
+    test::check_status(causal_conv(scalar{}, a), status_code::bad_argument, "slot");
   }
   {
     auto a = base();
     std::int32_t sl[2] = {0, 0}; // both sequences onto one final state
-    a.state_slot = sl;
-    test::check_status(causal_conv(scalar{}, a), status_code::bad_argument, "state_slot");
+    a.slot = sl;
+    test::check_status(causal_conv(scalar{}, a), status_code::bad_argument, "slot");
     a.final_state = {}; // reading one initial state twice is fine
     CHECK(causal_conv(scalar{}, a).ok());
   }

@@ -47,14 +47,14 @@ TEST_CASE_TEMPLATE("cpu causal_conv refuses two sequences writing one state, lik
   a.weight = make_view<const float>(w.data(), C, W);
   a.cu_seqlens = cu.data();
   a.num_seqs = 2;
-  a.state_slot = slots.data();
+  a.slot = slots.data();
   a.initial_state = make_view<const float>(state.data(), P, C, W);
   a.final_state = make_view(state.data(), P, C, W);
   a.y = make_view(y.data(), 1, T, C);
   for (bool pool : {false, true}) {
     const status s = causal_conv(backend<Arch>(pool), a);
     CHECK(s.code == status_code::bad_argument);
-    CHECK(std::string(s.what) == "state_slot");
+    CHECK(std::string(s.what) == "slot");
     CHECK(state == state_before);
   }
   CHECK(causal_conv(scalar{}, a).code == status_code::bad_argument);

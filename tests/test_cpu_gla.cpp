@@ -52,11 +52,11 @@ TEST_CASE_TEMPLATE("cpu gla: chunked == scan, split prefill, packed == separate"
   test::check_gla_invariants(backend<Arch>(true));
 }
 
-TEST_CASE_TEMPLATE("cpu gla: state_slot pools, in place and with padding sequences", Arch,
+TEST_CASE_TEMPLATE("cpu gla: slot pools, in place and with padding sequences", Arch,
                    RODIMUS_TEST_CPU_ARCHS) {
   if (!test::arch_runs_here<Arch>()) return;
   for (bool pool : {false, true})
-    test::check_gla_state_slots(backend<Arch>(pool));
+    test::check_gla_slots(backend<Arch>(pool));
 }
 
 TEST_CASE_TEMPLATE("cpu gla: bad arguments", Arch, RODIMUS_TEST_CPU_ARCHS) {

@@ -1,4 +1,4 @@
-// Memory for streamed data (core/huge_page_buffer.hpp) and the read-bandwidth probe
+// Memory for streamed data (backend/cpu/huge_page_buffer.hpp) and the read-bandwidth probe
 // (backend/cpu/read_probe.hpp):
 //   - huge_page_buffer: zeroed, 2 MiB aligned, holds what is written, moves leave the source
 //     empty, an impossible size throws an error naming the buffer;
@@ -13,8 +13,8 @@
 #include "support/temp_dir.hpp"
 #include "test_cpu_support.hpp"
 
+#include "rodimus/backend/cpu/huge_page_buffer.hpp"
 #include "rodimus/backend/cpu/read_probe.hpp"
-#include "rodimus/core/huge_page_buffer.hpp"
 
 using namespace rodimus;
 

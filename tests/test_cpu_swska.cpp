@@ -2,7 +2,7 @@
 // store, chunked prefill then decode, shape errors) against the scalar reference, stamped for
 // every instruction set this machine runs, with and without a thread pool.
 //
-// Host-backend-only cases (below): bad history arguments (history_len, history_slot), bad decode
+// Host-backend-only cases (below): bad history arguments (history_len, slot), bad decode
 // slots and positions (out of the pool, repeated, negative, past an unbounded ring) and bad
 // ring-store slots and start positions go through the scalar reference and cpu<Arch> alike: the
 // same status code and argument name, and the poisoned output and the rings left as they were.
@@ -89,7 +89,7 @@ TEST_CASE_TEMPLATE("cpu swska_prefill refuses bad history arguments like the ref
   std::vector<float> o(std::size_t(T * Hq * D));
   const std::vector<std::int64_t> cu = {0, 3, 8};
   const std::vector<std::int64_t> history_len = {2, 3};
-  const std::vector<std::int32_t> history_slot = {2, 0};
+  const std::vector<std::int32_t> slot = {2, 0};
   swska_args<float> valid;
   valid.q = make_view<const float>(q.data(), 1, T, Hq, D);
   valid.k = make_view<const float>(k.data(), 1, T, Hk, D);
@@ -100,7 +100,7 @@ TEST_CASE_TEMPLATE("cpu swska_prefill refuses bad history arguments like the ref
   valid.num_seqs = 2;
   valid.history_k = make_view<const float>(rk.data(), P, W, Hk, D);
   valid.history_v = make_view<const float>(rv.data(), P, W, Hv, D);
-  valid.history_slot = history_slot.data();
+  valid.slot = slot.data();
   valid.history_len = history_len.data();
 
   cpu<Arch> no_pool{nullptr}, with_pool{&test::test_pool()};
@@ -127,7 +127,7 @@ TEST_CASE_TEMPLATE("cpu swska_prefill refuses bad history arguments like the ref
   on_every_backend(valid, accepted);
   {
     swska_args<float> a = valid; // a padding sequence is skipped: its o rows stay poisoned
-    a.history_slot = kFirstPadding;
+    a.slot = kFirstPadding;
     on_every_backend(a, [&](status s) {
       REQUIRE(s.ok());
       const std::size_t row = std::size_t(Hq * D), first = 3 * row; // tokens 0..2 are padding
@@ -166,18 +166,18 @@ TEST_CASE_TEMPLATE("cpu swska_prefill refuses bad history arguments like the ref
          a.window_left = 5;
        },
        status_code::bad_argument, "history_len"},
-      {"history_slot[1] = P", [](swska_args<float>& a) { a.history_slot = kSlotPastPool; },
-       status_code::bad_argument, "history_slot"},
-      {"history_slot[0] = -2", [](swska_args<float>& a) { a.history_slot = kSlotMinus2; },
-       status_code::bad_argument, "history_slot"},
-      {"history_slot[1] = -5", [](swska_args<float>& a) { a.history_slot = kSlotMinus5; },
-       status_code::bad_argument, "history_slot"},
-      {"history_slot[1] = 9 on a sequence without history",
+      {"slot[1] = P", [](swska_args<float>& a) { a.slot = kSlotPastPool; },
+       status_code::bad_argument, "slot"},
+      {"slot[0] = -2", [](swska_args<float>& a) { a.slot = kSlotMinus2; },
+       status_code::bad_argument, "slot"},
+      {"slot[1] = -5", [](swska_args<float>& a) { a.slot = kSlotMinus5; },
+       status_code::bad_argument, "slot"},
+      {"slot[1] = 9 on a sequence without history",
        [](swska_args<float>& a) {
          a.history_len = kNoSecondHistory;
-         a.history_slot = kUnusedSlotPastPool;
+         a.slot = kUnusedSlotPastPool;
        },
-       status_code::bad_argument, "history_slot"},
+       status_code::bad_argument, "slot"},
   };
   for (const bad& c : cases) {
     CAPTURE(std::string(c.label));

@@ -680,9 +680,9 @@ TEST_CASE(
   CHECK(workspace::sum(1, 2, 3) == 6);
 }
 
-// ---- state_slot ----
+// ---- slot ----
 
-TEST_CASE("gla: state_slot pools give the results of separate state arrays, bit for bit") {
+TEST_CASE("gla: slot pools give the results of separate state arrays, bit for bit") {
   auto r = test::rng(19);
   const std::vector<index_t> lengths = {9, 0, 33, 0, 1, 70};
   const std::vector<std::int32_t> slot = {4, -1, 0, 6, 2, 5}; // sequence 1 is padding (empty)
@@ -719,7 +719,7 @@ TEST_CASE("gla: state_slot pools give the results of separate state arrays, bit 
       a.scale = p.scale;
       a.cu_seqlens = cu.data();
       a.num_seqs = N;
-      a.state_slot = slot.data();
+      a.slot = slot.data();
       test::workspace_buffer ws(gla_chunked_workspace_bytes(scalar{}, a, 16) +
                                 gla_scan_workspace_bytes(scalar{}, a));
       const status s =
@@ -751,10 +751,10 @@ TEST_CASE("gla scalar (f32): chunked == scan, split prefill, packed == separate"
   test::check_gla_invariants(scalar{});
 }
 
-TEST_CASE("gla scalar: state_slot pools, in place and with padding sequences") {
-  test::check_gla_state_slots(scalar{});
+TEST_CASE("gla scalar: slot pools, in place and with padding sequences") {
+  test::check_gla_slots(scalar{});
 }
 
-TEST_CASE("gla scalar: bad arguments of the shared body, state_slot contents included") {
+TEST_CASE("gla scalar: bad arguments of the shared body, slot contents included") {
   test::check_gla_bad_arguments(scalar{});
 }

@@ -3,16 +3,17 @@
 // per query head and sequence, so it grows with the window (or, unbounded, with
 // max_position_embeddings) and with the batch. Each model keeps the geometry's head counts,
 // head dimension 32, window and capacity, with a small d_model, one or two layers and a small
-// vocabulary (random weights, docs/MODEL.md §8 init, written by the writer `rodimus bench` uses);
-// decoding from empty states (no prefill first, the save-then-decode flow) must give the same
-// logits on the cpu backend as on the scalar reference.
+// vocabulary (random weights, docs/MODEL.md §8 init, model/init.hpp, as `rodimus bench` writes
+// them); decoding from empty states (no prefill first, the save-then-decode flow) must give the
+// same logits on the cpu backend as on the scalar reference.
 #include "support/temp_dir.hpp"
 #include "support/test_support.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include "../examples/rodimus/random_model.hpp"
+#include "../examples/rodimus/geometry.hpp"
 #include "rodimus/backend/cpu/all.hpp"
+#include "rodimus/model/init.hpp"
 #include "rodimus/runtime/runner.hpp"
 
 using namespace rodimus;
@@ -51,7 +52,7 @@ std::vector<float> decode_from_empty(model_runner<Backend>& runner, int batch, i
 void check_decode_on_every_backend(const nlohmann::json& config, int batch, int steps) {
   INFO(config.dump());
   test::temp_dir dir;
-  cli::write_random_model(dir.str(), config, dtype::f32);
+  write_random_checkpoint(dir.str(), config.dump(2) + "\n", dtype::f32);
   const model_weights w = model_weights::load(dir.str());
   model_runner<scalar> reference(w);
   thread_pool threads(2);

@@ -332,7 +332,7 @@ TEST_CASE("swska: chunked prefill through the ring (history, packed) and then de
         a.num_seqs = Nseq;
         a.history_k = cview(ring_k, P, c.W, Hk, D);
         a.history_v = cview(ring_v, P, c.W, Hv, D);
-        a.history_slot = slots;
+        a.slot = slots;
         a.history_len = hist.data();
         test::workspace_buffer ws(swska_prefill_workspace_bytes(scalar{}, a));
         const status st = swska_prefill(scalar{}, a, ws.get());
@@ -499,8 +499,8 @@ TEST_CASE("swska: bad arguments return a status naming the argument") {
     test::check_status(run(a), status_code::bad_argument, "history_len");
     std::int32_t slot[1] = {4};
     a.window_left = 2;
-    a.history_slot = slot;
-    test::check_status(run(a), status_code::bad_argument, "history_slot");
+    a.slot = slot;
+    test::check_status(run(a), status_code::bad_argument, "slot");
     a.history_v.shape[1] = 3;
     test::check_status(run(a), status_code::bad_shape, "history_v");
   }

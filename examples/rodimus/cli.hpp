@@ -17,9 +17,9 @@
 #include <system_error>
 #include <vector>
 
+#include "rodimus/backend/cpu/huge_page_buffer.hpp"
 #include "rodimus/backend/cpu/thread_pool.hpp"
 #include "rodimus/core/error.hpp"
-#include "rodimus/core/huge_page_buffer.hpp"
 #include "rodimus/model/weights.hpp"
 
 namespace rodimus::cli {

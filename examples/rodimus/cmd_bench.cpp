@@ -13,9 +13,9 @@
 // CPU backend's threads (1 to 1024; default one per hardware thread).
 //
 // 1. Writes config.json and model.safetensors with random weights initialised as docs/MODEL.md §8
-//    describes (examples/rodimus/random_model.hpp) into a private temporary folder (mkdtemp under
-//    $TMPDIR or /tmp) removed at the end, or into --dir PATH, where a model of the same
-//    configuration written by an earlier run is reused.
+//    describes (write_random_checkpoint, rodimus/model/init.hpp, seed 0) into a private temporary
+//    folder (mkdtemp under $TMPDIR or /tmp) removed at the end, or into --dir PATH, where a model
+//    of the same configuration written by an earlier run is reused.
 // 2. Measures the backend's memory bandwidth: on the host the streaming read bandwidth
 //    (rodimus/backend/cpu/read_probe.hpp, passes over 512 MiB), on CUDA a 1 GiB device copy (bytes
 //    read + written, CUDA events); 5 passes at start-up and one after each decode step; the limit
@@ -61,10 +61,10 @@
 
 #include "backend_select.hpp"
 #include "cli.hpp"
-#include "random_model.hpp"
+#include "geometry.hpp"
 #include "rodimus/backend/cpu/all.hpp"
 #include "rodimus/io/read_file.hpp"
-#include "rodimus/io/safetensors.hpp"
+#include "rodimus/model/init.hpp"
 #include "rodimus/runtime/runner.hpp"
 
 namespace rodimus::cli {
@@ -162,7 +162,7 @@ int run_bench(int argc, char** argv) {
     if (!json)
       std::fprintf(stderr, "writing random %s weights (%s) to %s ...\n", g.name.c_str(), dt.c_str(),
                    dir.c_str());
-    write_random_model(dir, g.config, dt == "f32" ? dtype::f32 : dtype::bf16);
+    write_random_checkpoint(dir, g.config.dump(2) + "\n", dt == "f32" ? dtype::f32 : dtype::bf16);
   }
   const model_weights weights = load_weights(dir, a);
   const backend_session session = open_session(weights, backend, int(B));

@@ -255,7 +255,7 @@ at::Tensor gla_prefill_pooled(Device& dev, const at::Tensor& q, const at::Tensor
     a.scale = float(scale);
     a.cu_seqlens = index_ptr<std::int64_t>(cu_seqlens);
     a.num_seqs = cu_seqlens.size(0) - 1;
-    a.state_slot = index_ptr<std::int32_t>(slots);
+    a.slot = index_ptr<std::int32_t>(slots);
     const auto be = dev.backend();
     const int c = int(chunk_size);
     check_status(gla_chunked(be, a, c, dev.workspace(gla_chunked_workspace_bytes(be, a, c))), op);
@@ -364,7 +364,7 @@ at::Tensor causal_conv1d_fn(Device& dev, const at::Tensor& x, const at::Tensor& 
     a.silu = silu;
     a.cu_seqlens = offsets;
     a.num_seqs = num_seqs;
-    a.state_slot = slot;
+    a.slot = slot;
     check_status(causal_conv(dev.backend(), a), op);
   });
   return y;
@@ -502,7 +502,7 @@ at::Tensor swska_prefill_forward(Device& dev, const at::Tensor& q, const at::Ten
     a.num_seqs = cu.defined() ? N : 0;
     a.history_k = view<const Act, 4>(ring_k);
     a.history_v = view<const Act, 4>(ring_v);
-    a.history_slot = index_ptr<std::int32_t>(slots);
+    a.slot = index_ptr<std::int32_t>(slots);
     a.history_len = index_ptr<std::int64_t>(history_len);
     const auto be = dev.backend();
     check_status(swska_prefill(be, a, dev.workspace(swska_prefill_workspace_bytes(be, a))), op);
@@ -511,7 +511,7 @@ at::Tensor swska_prefill_forward(Device& dev, const at::Tensor& q, const at::Ten
     r.v = a.v;
     r.ring_k = view<Act, 4>(ring_k);
     r.ring_v = view<Act, 4>(ring_v);
-    r.slot = a.history_slot;
+    r.slot = a.slot;
     r.start_position = a.history_len;
     r.cu_seqlens = a.cu_seqlens;
     r.num_seqs = a.num_seqs;

@@ -78,7 +78,7 @@ void check_causal_conv(const Backend& be, index_t T, index_t C, index_t W,
     a.num_seqs = N;
   }
   if (states) {
-    a.state_slot = mem.put(slots);
+    a.slot = mem.put(slots);
     a.initial_state = make_view<const Act>(ds0, P, C, W);
     a.final_state = in_place ? make_view(ds0, P, C, W) : make_view(dsf, P, C, W);
   }
@@ -93,7 +93,7 @@ void check_causal_conv(const Backend& be, index_t T, index_t C, index_t W,
   if (with_bias) a.bias = make_view<const float>(bias.data(), C);
   if (!cu.empty()) a.cu_seqlens = cu.data();
   if (states) {
-    a.state_slot = slots.data();
+    a.slot = slots.data();
     a.initial_state = make_view<const Act>(s0_ref.data(), P, C, W);
     a.final_state =
         in_place ? make_view(s0_ref.data(), P, C, W) : make_view(sf_ref.data(), P, C, W);
@@ -186,7 +186,7 @@ template <class Backend> void check_causal_conv_bad_arguments(const Backend& be)
   valid.final_state = make_view(mem.put(sf), P, C, W);
   valid.cu_seqlens = mem.put(cu);
   valid.num_seqs = 2;
-  valid.state_slot = mem.put(slots);
+  valid.slot = mem.put(slots);
   using A = causal_conv_args<float>;
   auto run = [&](const A& a) { return causal_conv(be, a); };
   check_bad_cases(
@@ -210,7 +210,7 @@ template <class Backend> void check_causal_conv_bad_arguments(const Backend& be)
        {"negative num_seqs", [](A& a) { a.num_seqs = -1; }, status_code::bad_shape, "num_seqs"},
        {"pool smaller than N without slots",
         [](A& a) {
-          a.state_slot = nullptr;
+          a.slot = nullptr;
           a.initial_state.shape[0] = 1;
         },
         status_code::bad_shape, "initial_state"}});
@@ -252,27 +252,27 @@ template <class Backend> void check_causal_conv_bad_arguments(const Backend& be)
                      {"slot = pool size",
                       [](A& a) {
                         static const std::int32_t bad[] = {0, 3};
-                        a.state_slot = bad;
+                        a.slot = bad;
                       },
-                      status_code::bad_argument, "state_slot"},
+                      status_code::bad_argument, "slot"},
                      {"slot -2",
                       [](A& a) {
                         static const std::int32_t bad[] = {-2, 1};
-                        a.state_slot = bad;
+                        a.slot = bad;
                       },
-                      status_code::bad_argument, "state_slot"},
+                      status_code::bad_argument, "slot"},
                      {"slot -5",
                       [](A& a) {
                         static const std::int32_t bad[] = {1, -5};
-                        a.state_slot = bad;
+                        a.slot = bad;
                       },
-                      status_code::bad_argument, "state_slot"},
+                      status_code::bad_argument, "slot"},
                      {"two sequences writing one state",
                       [](A& a) {
                         static const std::int32_t bad[] = {1, 1};
-                        a.state_slot = bad;
+                        a.slot = bad;
                       },
-                      status_code::bad_argument, "state_slot"}});
+                      status_code::bad_argument, "slot"}});
     check_bad_cases(vstep, run_step,
                     {{"step slot = pool size",
                       [](S& a) {

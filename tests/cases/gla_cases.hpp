@@ -10,11 +10,11 @@
 //   check_gla_invariants chunked == scan for every chunk size and odd lengths; prefill(a) then
 //                        prefill(b) through the state == prefill(a + b) (also through a slot pool
 //                        updated in place); packed == one sequence at a time
-//   check_gla_state_slots  pools addressed by state_slot with padding (-1) sequences, separate or
+//   check_gla_slots      pools addressed by slot with padding (-1) sequences, separate or
 //                        aliased (in place) pools, against separate state arrays; every slot no
 //                        sequence uses, and the padding, bit for bit unchanged
 //   check_gla_bad_arguments  every bad shape gives the status of the reference, writing nothing;
-//                        on host backends also the bad state_slot contents
+//                        on host backends also the bad slot contents
 //   check_gla_skipped_sequences  (device backends) slots the host would reject are skipped
 //
 // Tolerances, relative to max|want| (want from the scalar reference in f64 on the same stored
@@ -366,7 +366,7 @@ template <class Backend> void check_gla_invariants(const Backend& be) {
 
 // ---- state slots ----
 
-/// A packed batch whose sequences address pools of P states through state_slot (-1 for padding
+/// A packed batch whose sequences address pools of P states through slot (-1 for padding
 /// sequences, two empty and one with tokens), pools separate or aliased (in place), against the
 /// reference on separate state arrays gathered from the pool. Every pool row no sequence writes
 /// stays bit for bit; the padding sequence's o rows stay poisoned (primitives/slots.hpp).
@@ -405,7 +405,7 @@ void check_gla_pool(const Backend& be, gla_mode mode, int chunk, bool in_place, 
   auto a = gla_views<Act, float, float>(1, H, T, K, V, mem.put(in.q), mem.put(in.k), mem.put(in.v),
                                         mem.put(in.g), d_o, with_initial ? d_pool0 : nullptr, P,
                                         d_pool1, P, mem.put(cu), N, in.scale);
-  a.state_slot = mem.put(slot);
+  a.slot = mem.put(slot);
   const status st = gla_run(be, a, mode, chunk);
   REQUIRE_MESSAGE(st.ok(), to_string(st.code), ": ", st.what);
   std::vector<float> pool1(pool0.size());
@@ -458,7 +458,7 @@ void check_gla_pool(const Backend& be, gla_mode mode, int chunk, bool in_place, 
   }
 }
 
-template <class Backend> void check_gla_state_slots(const Backend& be) {
+template <class Backend> void check_gla_slots(const Backend& be) {
   for (bool in_place : {false, true})
     for (bool with_initial : {true, false}) {
       if (in_place && !with_initial) continue;
@@ -534,15 +534,15 @@ template <class Backend> void check_gla_bad_arguments(const Backend& be) {
             a.num_seqs = 2;
           },
           status_code::bad_shape, "cu_seqlens"},
-         {"pool shape with state_slot",
+         {"pool shape with slot",
           [](A& a) {
-            a.state_slot = s_slots;
+            a.slot = s_slots;
             a.final_state.shape[3] = 5;
           },
           status_code::bad_shape, "final_state"},
          {"negative pool size",
           [](A& a) {
-            a.state_slot = s_slots;
+            a.slot = s_slots;
             a.initial_state.shape[0] = -1;
           },
           status_code::bad_shape, "initial_state"}});
@@ -567,26 +567,26 @@ template <class Backend> void check_gla_bad_arguments(const Backend& be) {
     packed.num_seqs = 2;
     const std::vector<std::int32_t> good = {1, 0}, range = {0, 2}, below = {-2, 0},
                                     below5 = {0, -5}, dup = {1, 1}, pad = {-1, 0};
-    packed.state_slot = good.data();
+    packed.slot = good.data();
     for (gla_mode mode : {gla_mode::scan, gla_mode::chunked}) {
       CAPTURE(int(mode));
       REQUIRE(gla_run(be, packed, mode, 16).ok());
       mem.set(d_o, o);
       for (const auto* bad : {&range, &below, &below5, &dup}) {
         auto a = packed;
-        a.state_slot = bad->data();
-        check_status(gla_run(be, a, mode, 16), status_code::bad_argument, "state_slot");
+        a.slot = bad->data();
+        check_status(gla_run(be, a, mode, 16), status_code::bad_argument, "slot");
       }
       { // one slot read by two sequences is fine when no final state is written
         auto a = packed;
-        a.state_slot = dup.data();
+        a.slot = dup.data();
         a.final_state = {};
         CHECK(gla_run(be, a, mode, 16).ok());
         mem.set(d_o, o);
       }
       { // a padding sequence with tokens is skipped: its o rows (tokens 0, 1) stay poisoned
         auto a = packed;
-        a.state_slot = pad.data();
+        a.slot = pad.data();
         REQUIRE(gla_run(be, a, mode, 16).ok());
         std::vector<float> o_pad(o.size());
         mem.get(o_pad, d_o);
@@ -600,7 +600,7 @@ template <class Backend> void check_gla_bad_arguments(const Backend& be) {
       { // a pool smaller than the slot needs
         auto a = packed;
         a.final_state.shape[0] = 1;
-        check_status(gla_run(be, a, mode, 16), status_code::bad_argument, "state_slot");
+        check_status(gla_run(be, a, mode, 16), status_code::bad_argument, "slot");
       }
       std::vector<float> o_after(o.size());
       mem.get(o_after, d_o);
@@ -756,7 +756,7 @@ void check_gla_rounded(const Backend& be, const gla_rounded_case& c) {
   auto a = gla_views<Act, float, float>(B, H, T, K, V, mem.put(in.q), mem.put(in.k), mem.put(in.v),
                                         mem.put(in.g), d_o, c.with_initial ? d_pool0 : nullptr, P,
                                         d_pool1, P, packed ? mem.put(cu) : nullptr, N, in.scale);
-  if (c.slots) a.state_slot = mem.put(slot);
+  if (c.slots) a.slot = mem.put(slot);
   const status st = gla_run(be, a, gla_mode::chunked, c.chunk);
   REQUIRE_MESSAGE(st.ok(), to_string(st.code), ": ", st.what);
   std::vector<float> pool1(pool0.size()), pool0_after(pool0.size());
@@ -936,7 +936,7 @@ template <class Backend> void check_gla_skipped_sequences(const Backend& be) {
     auto a = gla_views<float, float, float>(1, H, T, K, V, mem.put(in.q), mem.put(in.k),
                                             mem.put(in.v), mem.put(in.g), d_o, d_pool, P, d_pool, P,
                                             mem.put(cu), N, in.scale);
-    a.state_slot = mem.put(slot);
+    a.slot = mem.put(slot);
     REQUIRE(gla_run(be, a, mode, 16).ok());
     mem.get(o, d_o);
     mem.get(pool, d_pool);
@@ -965,7 +965,7 @@ template <class Backend> void check_gla_skipped_sequences(const Backend& be) {
     const std::vector<std::int64_t> bad_cu = {0, 50, 20, 1000000, -9, T};
     const std::vector<std::int32_t> fine = {0, 1, 2, 3, -1};
     a.cu_seqlens = mem.put(bad_cu);
-    a.state_slot = mem.put(fine);
+    a.slot = mem.put(fine);
     CHECK(gla_run(be, a, mode, 16).ok());
     CHECK(synchronize(be).ok());
   }

@@ -6,7 +6,7 @@
 //     tilings (Rodimus+: Hk = 1, Hv = Hq), history rings (bounded and unbounded windows, a
 //     different position per sequence, slots that differ from the sequence numbers), f32, bf16
 //     and f16, head dims 12 .. 256 (64, 100, 128 among them); the history rings are read only
-//     (checked bit for bit); a padding sequence (history_slot -1) whose o rows stay poisoned;
+//     (checked bit for bit); a padding sequence (slot -1) whose o rows stay poisoned;
 //   decode: several steps over ring pools that start random, padding rows (slot -1: o rows stay
 //     poisoned, primitives/slots.hpp), unused ring
 //     slots (checked bit for bit unchanged), bounded windows that wrap the ring, long windows
@@ -84,7 +84,7 @@ struct swska_prefill_case {
   std::vector<std::int64_t> cu_seqlens;  // empty: batched
   std::vector<std::int64_t> history_len; // empty: no history
   index_t W = 0;                         // history ring length
-  index_t padding = -1; // with history: this sequence's history_slot is -1 (skipped, o untouched)
+  index_t padding = -1; // with history: this sequence's slot is -1 (skipped, o untouched)
 };
 
 /// The swska_args of prefill case `c` over q, ..., hlen (host vectors or their backend copies):
@@ -108,7 +108,7 @@ swska_args<Act> swska_case_args(const swska_prefill_case& c, const Act* q, const
   if (N > 0) {
     a.history_k = make_view<const Act>(hk, P, c.W, c.Hk, c.D);
     a.history_v = make_view<const Act>(hv, P, c.W, c.Hv, c.D);
-    a.history_slot = hslot;
+    a.slot = hslot;
     a.history_len = hlen;
   }
   return a;
@@ -360,7 +360,7 @@ void check_swska_chunked_then_decode(const Backend& be, index_t Hq, index_t Hv, 
       a.num_seqs = N;
       a.history_k = make_view<const Act>(rk_, P, W, Hk, D);
       a.history_v = make_view<const Act>(rv_, P, W, Hv, D);
-      a.history_slot = slot_;
+      a.slot = slot_;
       a.history_len = seen_;
       return a;
     };
@@ -484,7 +484,7 @@ template <class Backend> void check_swska_bad_shapes(const Backend& be) {
   pa.num_seqs = 2;
   pa.history_k = make_view<const F>(d_rk, P, W, Hk, D);
   pa.history_v = make_view<const F>(d_rv, P, W, Hv, D);
-  pa.history_slot = d_hslot;
+  pa.slot = d_hslot;
   pa.history_len = d_hlen;
   backend_workspace<Backend> pws(be, swska_prefill_workspace_bytes(be, pa));
   auto prun = [&](const swska_args<F>& a) { return swska_prefill(be, a, pws.get()); };
@@ -536,12 +536,12 @@ template <class Backend> void check_swska_bad_shapes(const Backend& be) {
                status_code::bad_shape, "history_k"},
           pbad{"history_v.shape[1] = 3", [](swska_args<F>& a) { a.history_v.shape[1] = 3; },
                status_code::bad_shape, "history_v"},
-          pbad{"history_slot = nullptr with 2 sequences, P = 1",
+          pbad{"slot = nullptr with 2 sequences, P = 1",
                [](swska_args<F>& a) {
-                 a.history_slot = nullptr;
+                 a.slot = nullptr;
                  a.history_k.shape[0] = a.history_v.shape[0] = 1;
                },
-               status_code::bad_shape, "history_slot"},
+               status_code::bad_shape, "slot"},
       });
 
   // Decode: two rows (the second padding) on rings P = 3, W = 4.
@@ -799,7 +799,7 @@ template <class Backend> void check_swska_prefill_all(const Backend& be) {
   check_swska_prefill<Backend, float>(be, {2, 20, 2, 1, 2, 64, -1, {}, {9, 3}, 12});
   check_swska_prefill<Backend, float>(
       be, {1, 61, 8, 1, 8, 128, 33, {0, 1, 30, 30, 61}, {100, 3, 0, 34}, 34});
-  // A padding sequence (history_slot -1), packed and batched: skipped, its o rows untouched.
+  // A padding sequence (slot -1), packed and batched: skipped, its o rows untouched.
   check_swska_prefill<Backend, float>(
       be, {1, 61, 8, 1, 8, 128, 33, {0, 1, 30, 30, 61}, {100, 3, 0, 34}, 34, 1});
   check_swska_prefill<Backend, float>(be, {2, 30, 4, 1, 4, 64, 11, {}, {5, 40}, 12, 0});

@@ -16,7 +16,7 @@ TEST_CASE("cuda causal_conv and causal_conv_step match the scalar reference") {
   test::check_causal_conv_all(test::cuda_backend());
 }
 
-TEST_CASE("cuda causal_conv: a sequence whose state_slot is outside the pools is skipped") {
+TEST_CASE("cuda causal_conv: a sequence whose slot is outside the pools is skipped") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
   const auto be = test::cuda_backend();
   auto g = test::rng(91);
@@ -38,7 +38,7 @@ TEST_CASE("cuda causal_conv: a sequence whose state_slot is outside the pools is
   a.weight = make_view<const float>(mem.put(w), C, W);
   a.cu_seqlens = mem.put(cu);
   a.num_seqs = 3;
-  a.state_slot = mem.put(slots);
+  a.slot = mem.put(slots);
   a.initial_state = make_view<const float>(dpool, P, C, W);
   a.final_state = make_view(dpool, P, C, W);
   a.y = make_view(dy, 1, T, C);
@@ -53,7 +53,7 @@ TEST_CASE("cuda causal_conv: a sequence whose state_slot is outside the pools is
   a.x = make_view<const float>(x.data(), 1, T, C);
   a.weight = make_view<const float>(w.data(), C, W);
   a.cu_seqlens = cu.data();
-  a.state_slot = ref_slots.data();
+  a.slot = ref_slots.data();
   a.initial_state = make_view<const float>(ref_pool.data(), P, C, W);
   a.final_state = make_view(ref_pool.data(), P, C, W);
   a.y = make_view(y_ref.data(), 1, T, C);
@@ -118,7 +118,7 @@ TEST_CASE("cuda causal_conv: garbage offsets and slots stay in bounds") {
   a.y = make_view(mem.put(y), 1, T, C);
   a.cu_seqlens = mem.put(cu);
   a.num_seqs = 5;
-  a.state_slot = mem.put(slots);
+  a.slot = mem.put(slots);
   float* dpool = mem.put(pool);
   a.initial_state = make_view<const float>(dpool, P, C, W);
   a.final_state = make_view(dpool, P, C, W);
@@ -136,7 +136,7 @@ TEST_CASE("cuda causal_conv: garbage offsets and slots stay in bounds") {
   s.x = make_view<const float>(a.x.data, 5, C);
   s.weight = make_view(dw, C, W);
   s.state = make_view(dpool, P, C, W);
-  s.slot = a.state_slot;
+  s.slot = a.slot;
   s.y = make_view(a.y.data, 5, C);
   REQUIRE(causal_conv_step(be, s).ok());
   REQUIRE(synchronize(be).ok());

@@ -19,9 +19,9 @@ TEST_CASE("cuda gla: chunked == scan, split prefill, packed == separate") {
   test::check_gla_invariants(test::cuda_backend());
 }
 
-TEST_CASE("cuda gla: state_slot pools, in place and with padding sequences") {
+TEST_CASE("cuda gla: slot pools, in place and with padding sequences") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
-  test::check_gla_state_slots(test::cuda_backend());
+  test::check_gla_slots(test::cuda_backend());
 }
 
 TEST_CASE("cuda gla: bad arguments give the reference's status, nothing written") {
@@ -71,7 +71,7 @@ TEST_CASE("cuda gla_chunked with cuda_matmul::rounded: sequences with slots outs
   auto a = test::gla_views<float, float, float>(1, 1, T, K, V, mem.put(in.q), mem.put(in.k),
                                                 mem.put(in.v), mem.put(in.g), mem.put(o), d_pool, 4,
                                                 d_pool, 4, mem.put(bad_cu), 5, in.scale);
-  a.state_slot = mem.put(slots);
+  a.slot = mem.put(slots);
   CHECK(test::gla_run(be, a, test::gla_mode::chunked, 64).ok());
   CHECK(synchronize(be).ok());
 }

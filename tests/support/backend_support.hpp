@@ -20,7 +20,7 @@
 #include <memory>
 #include <vector>
 
-#include "rodimus/core/memory.hpp"
+#include "rodimus/backend/cpu/memory.hpp"
 #include "rodimus/core/workspace.hpp"
 #include "support/test_support.hpp"
 

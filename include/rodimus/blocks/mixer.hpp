@@ -163,7 +163,7 @@ template <class Backend>
     ca.silu = true;
     ca.cu_seqlens = lay.cu_seqlens;
     ca.num_seqs = S;
-    ca.state_slot = lay.slot;
+    ca.slot = lay.slot;
     RODIMUS_TRY(causal_conv(be, ca));
   }
   const auto cv = make_view(static_cast<const float*>(c), M, E);
@@ -233,7 +233,7 @@ template <class Backend>
     ga.o = make_view(o, index_t(1), index_t(1), M, E);
     if (!lay.fresh) ga.initial_state = st.gla;
     ga.final_state = st.gla;
-    ga.state_slot = lay.slot;
+    ga.slot = lay.slot;
     ga.scale = cfg.gla_scale();
     ga.cu_seqlens = lay.cu_seqlens;
     ga.num_seqs = S;

@@ -136,7 +136,7 @@ template <class Backend>
     if (!lay.fresh) {
       pa.history_k = st.ring_k;
       pa.history_v = st.ring_v;
-      pa.history_slot = lay.slot;
+      pa.slot = lay.slot;
       pa.history_len = lay.position;
     }
     RODIMUS_TRY(swska_prefill(be, pa, ar.rest()));

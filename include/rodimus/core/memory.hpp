@@ -13,9 +13,10 @@
 //   memory_traits<Backend>::host_accessible          true where the host may dereference its memory
 //
 // Copies and fills return a status (device_error naming the call) and never throw, so they can run
-// between kernels. On the host backends (scalar, cpu<Arch>) memory is ordinary host memory (large
-// blocks on 2 MiB pages) and every operation is immediate; the CUDA backend implements the same
-// operations in backend/cuda/memory.cuh on the tag's stream.
+// between kernels. Each backend implements them in a specialisation of memory_ops: the host
+// backends (scalar, cpu<Arch>) in backend/cpu/memory.hpp (ordinary host memory, large blocks on
+// 2 MiB pages; every operation immediate), CUDA in backend/cuda/memory.cuh (on the tag's stream).
+// Include the backend's header, not this one alone, where a buffer is made.
 #pragma once
 
 #include <cstddef>
@@ -27,86 +28,12 @@
 
 #include "rodimus/core/backend.hpp"
 #include "rodimus/core/error.hpp"
-#include "rodimus/core/huge_page_buffer.hpp"
 #include "rodimus/core/status.hpp"
 
 namespace rodimus {
 
 /// How one backend allocates, copies and synchronises; specialised per backend tag.
 template <class Backend> struct memory_ops;
-
-/// The host backends' memory: plain host memory, operations complete on return.
-struct host_memory_ops {
-  static constexpr bool host_accessible = true;
-  static constexpr std::size_t alignment = 256;
-
-  static void* allocate(std::size_t bytes, const std::string& what) {
-    if (bytes >= detail::kHugePageBytes) { // large blocks on huge pages (zeroed by the kernel)
-      void* p = detail::huge_page_map(bytes);
-      if (!p) throw error(what + ": cannot allocate " + std::to_string(bytes) + " bytes");
-      return p;
-    }
-    void* p = ::operator new(bytes == 0 ? 1 : bytes, std::align_val_t(alignment), std::nothrow);
-    if (!p) throw error(what + ": cannot allocate " + std::to_string(bytes) + " bytes");
-    std::memset(p, 0, bytes);
-    return p;
-  }
-  static void release(void* p, std::size_t bytes) noexcept {
-    if (!p) return;
-    if (bytes >= detail::kHugePageBytes)
-      detail::huge_page_unmap(p, bytes);
-    else
-      ::operator delete(p, std::align_val_t(alignment));
-  }
-  static status copy(void* dst, const void* src, std::size_t bytes) noexcept {
-    if (bytes) std::memmove(dst, src, bytes);
-    return status::success();
-  }
-  static status fill_zero(void* dst, std::size_t bytes) noexcept {
-    if (bytes) std::memset(dst, 0, bytes);
-    return status::success();
-  }
-};
-
-template <> struct memory_ops<scalar> : host_memory_ops {
-  static void* allocate(const scalar&, std::size_t n, const std::string& w) {
-    return host_memory_ops::allocate(n, w);
-  }
-  static void release(const scalar&, void* p, std::size_t n) noexcept {
-    host_memory_ops::release(p, n);
-  }
-  static status to_backend(const scalar&, void* d, const void* s, std::size_t n) noexcept {
-    return copy(d, s, n);
-  }
-  static status to_host(const scalar&, void* d, const void* s, std::size_t n) noexcept {
-    return copy(d, s, n);
-  }
-  static status within(const scalar&, void* d, const void* s, std::size_t n) noexcept {
-    return copy(d, s, n);
-  }
-  static status zero(const scalar&, void* d, std::size_t n) noexcept { return fill_zero(d, n); }
-  static status sync(const scalar&) noexcept { return status::success(); }
-};
-
-template <class Arch> struct memory_ops<cpu<Arch>> : host_memory_ops {
-  static void* allocate(const cpu<Arch>&, std::size_t n, const std::string& w) {
-    return host_memory_ops::allocate(n, w);
-  }
-  static void release(const cpu<Arch>&, void* p, std::size_t n) noexcept {
-    host_memory_ops::release(p, n);
-  }
-  static status to_backend(const cpu<Arch>&, void* d, const void* s, std::size_t n) noexcept {
-    return copy(d, s, n);
-  }
-  static status to_host(const cpu<Arch>&, void* d, const void* s, std::size_t n) noexcept {
-    return copy(d, s, n);
-  }
-  static status within(const cpu<Arch>&, void* d, const void* s, std::size_t n) noexcept {
-    return copy(d, s, n);
-  }
-  static status zero(const cpu<Arch>&, void* d, std::size_t n) noexcept { return fill_zero(d, n); }
-  static status sync(const cpu<Arch>&) noexcept { return status::success(); }
-};
 
 template <class Backend> struct memory_traits {
   static constexpr bool host_accessible = memory_ops<Backend>::host_accessible;

@@ -1,5 +1,5 @@
 // Safetensors files: strict parsing of a mapped (or in-memory) file into zero-copy tensor views,
-// conversion to f32/f64/i64, and a writer.
+// conversion to f32/f64/i64, and a writer (safetensors_writer: streamed, one tensor at a time).
 //
 // Format: u64 little-endian header length N | N bytes of JSON object | data. Each JSON entry
 // (except "__metadata__", a string->string map) is {"dtype", "shape", "data_offsets": [begin, end]}
@@ -21,9 +21,11 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -327,12 +329,13 @@ private:
   std::map<std::string, std::string> metadata_;
 };
 
-/// One tensor to write: its name, dtype, shape and bytes (numel x size_of(type)).
+/// One tensor to write: its name, dtype, shape and bytes (numel x size_of(type)). The streaming
+/// writer (safetensors_writer) takes the bytes later and ignores `bytes` here.
 struct tensor_to_write {
   std::string name;
   dtype type;
   std::vector<std::int64_t> shape;
-  const void* bytes;
+  const void* bytes = nullptr;
 };
 
 namespace detail {
@@ -351,8 +354,8 @@ inline std::size_t tensor_bytes(const tensor_to_write& t) {
 }
 
 /// The file's first bytes (the u64 header length and the JSON header, padded so the data section
-/// starts 8-byte aligned) for `tensors` in the order given; `data_bytes` gets the size of the data
-/// section that follows.
+/// starts 8-byte aligned) for `tensors` in the order given (their `bytes` are not read);
+/// `data_bytes` gets the size of the data section that follows.
 inline std::string safetensors_header(const std::vector<tensor_to_write>& tensors,
                                       const std::map<std::string, std::string>& metadata,
                                       std::size_t& data_bytes) {
@@ -366,8 +369,6 @@ inline std::string safetensors_header(const std::vector<tensor_to_write>& tensor
     const std::size_t n = tensor_bytes(t);
     if (n > std::numeric_limits<std::size_t>::max() - offset)
       throw error(where + ": total size overflows");
-    if (n > 0 && t.bytes == nullptr)
-      throw error(where + ": bytes is null for " + std::to_string(n) + " bytes of data");
     header[t.name] = {{"dtype", safetensors_dtype_name(t.type)},
                       {"shape", t.shape},
                       {"data_offsets", {offset, offset + n}}};
@@ -390,6 +391,14 @@ inline std::string safetensors_header(const std::vector<tensor_to_write>& tensor
   return out + h;
 }
 
+/// t's bytes, or an error naming t when they are missing.
+inline const void* tensor_data(const tensor_to_write& t, std::size_t n) {
+  if (n > 0 && t.bytes == nullptr)
+    throw error("safetensors writer: tensor '" + t.name + "': bytes is null for " +
+                std::to_string(n) + " bytes of data");
+  return t.bytes;
+}
+
 } // namespace detail
 
 /// Serialise tensors (in the order given) and `metadata` (the header's "__metadata__", left out
@@ -405,24 +414,78 @@ to_safetensors_bytes(const std::vector<tensor_to_write>& tensors,
   std::size_t pos = h.size();
   for (const auto& t : tensors) {
     const std::size_t n = detail::tensor_bytes(t);
-    if (n) std::memcpy(out.data() + pos, t.bytes, n);
+    if (n) std::memcpy(out.data() + pos, detail::tensor_data(t, n), n);
     pos += n;
   }
   return out;
 }
 
+/// A safetensors file written as its tensors are produced, one at a time: a checkpoint larger
+/// than memory never exists whole anywhere but on the disk.
+///
+///   io::safetensors_writer f(path, tensors, metadata); // the header: names, dtypes, shapes
+///   f.write_next(bytes, n);                            // each tensor's bytes, in that order
+///   f.commit();                                        // now path holds the file
+///
+/// The file is written beside `path` and renamed over it by commit() (io/atomic_file.hpp): until
+/// then, or when the writer is dropped without commit(), `path` stays as it was. The tensors'
+/// `bytes` are not read. Throws rodimus::error naming the tensor on a duplicate or reserved name, a
+/// negative dimension, a size overflow, a tensor given the wrong number of bytes, too many tensors
+/// or a commit() before the last one; naming the file when it cannot be written.
+class safetensors_writer {
+public:
+  safetensors_writer(const std::string& path, std::vector<tensor_to_write> tensors,
+                     const std::map<std::string, std::string>& metadata = {})
+      : tensors_(std::move(tensors)) {
+    std::size_t data_bytes = 0;
+    const std::string h = detail::safetensors_header(tensors_, metadata, data_bytes);
+    file_.emplace(path);
+    file_->write(h);
+  }
+
+  /// The tensor write_next takes next (its name, dtype and shape), or nullptr after the last.
+  const tensor_to_write* next() const noexcept {
+    return next_ < tensors_.size() ? &tensors_[next_] : nullptr;
+  }
+
+  /// The next tensor's data: exactly its numel x size_of(type) bytes.
+  void write_next(const void* bytes, std::size_t n) {
+    const tensor_to_write* t = next();
+    if (!t)
+      throw error(file_->path() + ": safetensors writer: all " + std::to_string(tensors_.size()) +
+                  " tensors are written already");
+    const std::size_t want = detail::tensor_bytes(*t);
+    if (n != want)
+      throw error(file_->path() + ": safetensors writer: tensor '" + t->name + "' takes " +
+                  std::to_string(want) + " bytes, given " + std::to_string(n));
+    file_->write(detail::tensor_data({t->name, t->type, t->shape, bytes}, n), n);
+    ++next_;
+  }
+
+  /// Flush and rename over the destination; every tensor must have been written.
+  void commit() {
+    if (const tensor_to_write* t = next())
+      throw error(file_->path() + ": safetensors writer: tensor '" + t->name +
+                  "' (and any after it) not written");
+    file_->commit();
+  }
+
+private:
+  std::vector<tensor_to_write> tensors_;
+  std::size_t next_ = 0;
+  std::optional<atomic_file> file_;
+};
+
 /// Write tensors (and metadata, as to_safetensors_bytes) to `path`, streamed tensor by tensor (no
-/// copy of the whole file in memory). Throws rodimus::error naming the file when it cannot be
-/// written.
+/// copy of the whole file in memory; safetensors_writer). Throws rodimus::error naming the file
+/// when it cannot be written.
 inline void write_safetensors(const std::string& path, const std::vector<tensor_to_write>& tensors,
                               const std::map<std::string, std::string>& metadata = {}) {
-  std::size_t data_bytes = 0;
-  const std::string h = detail::safetensors_header(tensors, metadata, data_bytes);
-  // Beside the destination, then renamed: a failed write leaves an existing file as it was.
-  atomic_file f(path);
-  f.write(h);
-  for (const auto& t : tensors)
-    f.write(t.bytes, detail::tensor_bytes(t));
+  safetensors_writer f(path, tensors, metadata);
+  for (const auto& t : tensors) {
+    const std::size_t n = detail::tensor_bytes(t);
+    f.write_next(detail::tensor_data(t, n), n);
+  }
   f.commit();
 }
 

@@ -8,8 +8,8 @@
 #include <cstddef>
 #include <string>
 
+#include "rodimus/backend/cpu/memory.hpp"
 #include "rodimus/core/error.hpp"
-#include "rodimus/core/memory.hpp"
 #include "rodimus/core/workspace.hpp"
 #include "rodimus/model/weight_views.hpp"
 #include "rodimus/model/weights.hpp"

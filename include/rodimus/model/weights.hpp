@@ -62,10 +62,10 @@
 #include <utility>
 #include <vector>
 
+#include "rodimus/backend/cpu/huge_page_buffer.hpp"
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/error.hpp"
 #include "rodimus/core/finite.hpp"
-#include "rodimus/core/huge_page_buffer.hpp"
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/io/checkpoint.hpp"
 #include "rodimus/io/config.hpp"

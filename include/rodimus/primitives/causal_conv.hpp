@@ -48,7 +48,7 @@ template <class Act> struct causal_conv_args {
   /// (N) row of sequence n in initial_state / final_state (pools of P rows); nullptr: n. -1 is a
   /// padding sequence: skipped, its y rows and the pools untouched. Others in [0, P) of each pool
   /// given, distinct when final_state is written (primitives/slots.hpp).
-  const std::int32_t* state_slot = nullptr;
+  const std::int32_t* slot = nullptr;
 };
 
 template <class Act> struct causal_conv_step_args {
@@ -74,7 +74,7 @@ inline status causal_conv_check_weights(const tensor_view<const float, 2>& weigh
 }
 } // namespace detail
 
-/// Validation shared by every backend (does not read cu_seqlens or state_slot).
+/// Validation shared by every backend (does not read cu_seqlens or slot).
 template <class Act>
 [[nodiscard]] status causal_conv_check(const causal_conv_args<Act>& a) noexcept {
   RODIMUS_REQUIRE(a.x.data || a.x.numel() == 0, null_pointer, "x");
@@ -90,13 +90,13 @@ template <class Act>
     const index_t P = a.initial_state.shape[0];
     RODIMUS_REQUIRE(P >= 0 && a.initial_state.shape[1] == C && a.initial_state.shape[2] == W,
                     bad_shape, "initial_state");
-    RODIMUS_REQUIRE(a.state_slot || P >= N, bad_shape, "initial_state");
+    RODIMUS_REQUIRE(a.slot || P >= N, bad_shape, "initial_state");
   }
   if (a.final_state.data) {
     const index_t P = a.final_state.shape[0];
     RODIMUS_REQUIRE(P >= 0 && a.final_state.shape[1] == C && a.final_state.shape[2] == W, bad_shape,
                     "final_state");
-    RODIMUS_REQUIRE(a.state_slot || P >= N, bad_shape, "final_state");
+    RODIMUS_REQUIRE(a.slot || P >= N, bad_shape, "final_state");
   }
   return status::success();
 }
@@ -118,16 +118,14 @@ template <class Act>
   return status::success();
 }
 
-/// Host-side check of state_slot (every backend whose index arrays are in host memory;
+/// Host-side check of slot (every backend whose index arrays are in host memory;
 /// primitives/slots.hpp): each slot -1 or inside the pools it addresses; no two sequences writing
 /// one final state (the second would read the first's result where the update is in place, and
 /// one result would be lost either way). `N` is the number of sequences.
 template <class Act>
-[[nodiscard]] status causal_conv_check_state_slots(const causal_conv_args<Act>& a,
-                                                   index_t N) noexcept {
+[[nodiscard]] status causal_conv_check_slots(const causal_conv_args<Act>& a, index_t N) noexcept {
   const index_t Pi = pool_rows(a.initial_state), Pf = pool_rows(a.final_state);
-  return check_slots(a.state_slot, N, Pi < Pf ? Pi : Pf, a.final_state.data != nullptr,
-                     "state_slot");
+  return check_slots(a.slot, N, Pi < Pf ? Pi : Pf, a.final_state.data != nullptr, "slot");
 }
 
 /// Host-side check of the step's slot (every backend whose index arrays are in host memory;

@@ -24,19 +24,19 @@
 // 16-bit, as in the Rodimus mixer); State stores the recurrent state (f32; f64 only in reference
 // tests). o must not overlap q, k, v or g.
 //
-// States of gla_scan / gla_chunked: without state_slot, sequence n starts from initial_state[n]
-// and ends in final_state[n]. With state_slot, both are pools (P, H, K, V) (each its own P) and
-// sequence n uses row state_slot[n] of each, so a runner passes its state pool directly, with no
-// gather or scatter around the call; state_slot[n] = -1 marks a padding sequence, which is skipped
+// States of gla_scan / gla_chunked: without slot, sequence n starts from initial_state[n]
+// and ends in final_state[n]. With slot, both are pools (P, H, K, V) (each its own P) and
+// sequence n uses row slot[n] of each, so a runner passes its state pool directly, with no
+// gather or scatter around the call; slot[n] = -1 marks a padding sequence, which is skipped
 // (its o rows and the pools untouched: primitives/slots.hpp). final_state may alias initial_state
 // exactly (the same data and strides: the pool updated in place; every sequence reads its state
 // before writing it, and distinct sequences use distinct rows); no other overlap is allowed.
 //
 // Validation (shared by every backend): gla_check / gla_chunked_check / gla_decode_check return a
 // failed status naming the argument ("q", "k", "v", "g", "o", "initial_state", "final_state",
-// "cu_seqlens", "num_seqs", "scale", "chunk_size", "state", "slot", "state_slot"). K and V must be
-// >= 1; B, H, T and the pool size P may be 0. The *_shapes variants never read through cu_seqlens,
-// slot or state_slot (for backends whose index arrays live in device memory); the full checks read
+// "cu_seqlens", "num_seqs", "scale", "chunk_size", "state", "slot"). K and V must be >= 1; B, H,
+// T and the pool size P may be 0. The *_shapes variants never read through cu_seqlens or slot
+// (for backends whose index arrays live in device memory); the full checks read
 // them on the host.
 #pragma once
 
@@ -61,10 +61,10 @@ template <class Act, class Gate = Act, class State = float> struct gla_args {
   tensor_view<const Act, 4> v;  // (B, H, T, V)
   tensor_view<const Gate, 4> g; // (B, H, T, K) log-decay, <= 0
   tensor_view<Act, 4> o;        // (B, H, T, V) written
-  /// (N, H, K, V), N = number of sequences, or a pool (P, H, K, V) with state_slot; data ==
+  /// (N, H, K, V), N = number of sequences, or a pool (P, H, K, V) with slot; data ==
   /// nullptr means a zero initial state.
   tensor_view<const State, 4> initial_state;
-  /// (N, H, K, V), or a pool (P, H, K, V) with state_slot (it may alias initial_state exactly:
+  /// (N, H, K, V), or a pool (P, H, K, V) with slot (it may alias initial_state exactly:
   /// the pool is updated in place); data == nullptr means the final state is not written.
   tensor_view<State, 4> final_state;
   float scale = 1.0f;
@@ -73,13 +73,13 @@ template <class Act, class Gate = Act, class State = float> struct gla_args {
   /// Without it N = B (num_seqs must then be 0 or B).
   const std::int64_t* cu_seqlens = nullptr;
   std::int64_t num_seqs = 0; // N when cu_seqlens is given
-  /// (N) or nullptr (sequence n uses state row n). Sequence n reads initial_state[state_slot[n]]
-  /// and writes final_state[state_slot[n]]; initial_state and final_state are then pools
+  /// (N) or nullptr (sequence n uses state row n). Sequence n reads initial_state[slot[n]]
+  /// and writes final_state[slot[n]]; initial_state and final_state are then pools
   /// (P, H, K, V). -1 marks a padding sequence: it is skipped, its o rows and every state left as
   /// they are. Other slots must be in [0, P) of each pool given and, when final_state is written,
-  /// distinct: host backends return bad_argument "state_slot", CUDA skips such a sequence
+  /// distinct: host backends return bad_argument "slot", CUDA skips such a sequence
   /// (primitives/slots.hpp).
-  const std::int32_t* state_slot = nullptr;
+  const std::int32_t* slot = nullptr;
 };
 
 /// Arguments of gla_decode: one token per batch row, states updated in place in a pool.
@@ -144,33 +144,33 @@ template <class Act, class Gate, class State>
   // Packed sequences share batch row 0; without cu_seqlens num_seqs is 0 or B.
   RODIMUS_TRY(check_packed_shape(a.cu_seqlens, a.num_seqs, B));
   if (!a.cu_seqlens) RODIMUS_REQUIRE(a.num_seqs == 0 || a.num_seqs == B, bad_shape, "num_seqs");
-  // States: N rows, or pools of any size P >= 0 addressed through state_slot.
+  // States: N rows, or pools of any size P >= 0 addressed through slot.
   const index_t N = gla_num_seqs(a);
   if (a.initial_state.data) {
-    const index_t P = a.state_slot ? a.initial_state.shape[0] : N;
+    const index_t P = a.slot ? a.initial_state.shape[0] : N;
     RODIMUS_REQUIRE(P >= 0 && has_shape(a.initial_state, {P, H, K, V}), bad_shape, "initial_state");
   }
   if (a.final_state.data) {
-    const index_t P = a.state_slot ? a.final_state.shape[0] : N;
+    const index_t P = a.slot ? a.final_state.shape[0] : N;
     RODIMUS_REQUIRE(P >= 0 && has_shape(a.final_state, {P, H, K, V}), bad_shape, "final_state");
   }
   return status::success();
 }
 
-/// The state row of sequence n: state_slot[n], or n without state_slot (host-readable slots).
+/// The state row of sequence n: slot[n], or n without slot (host-readable slots).
 template <class Act, class Gate, class State>
 inline index_t gla_state_row(const gla_args<Act, Gate, State>& a, index_t n) noexcept {
-  return slot_at(a.state_slot, n);
+  return slot_at(a.slot, n);
 }
 
-/// Host-side check of state_slot (primitives/slots.hpp): every slot -1 (padding) or inside each
+/// Host-side check of slot (primitives/slots.hpp): every slot -1 (padding) or inside each
 /// pool given; no two sequences writing one final state (the second would read the first's result
 /// where the update is in place, and one result would be lost either way).
 template <class Act, class Gate, class State>
-[[nodiscard]] status gla_check_state_slots(const gla_args<Act, Gate, State>& a) noexcept {
+[[nodiscard]] status gla_check_slots(const gla_args<Act, Gate, State>& a) noexcept {
   const index_t Pi = pool_rows(a.initial_state), Pf = pool_rows(a.final_state);
-  return check_slots(a.state_slot, gla_num_seqs(a), Pi < Pf ? Pi : Pf,
-                     a.final_state.data != nullptr, "state_slot");
+  return check_slots(a.slot, gla_num_seqs(a), Pi < Pf ? Pi : Pf, a.final_state.data != nullptr,
+                     "slot");
 }
 
 /// Full validation of gla_scan / gla_chunked arguments: shapes, then the cu_seqlens offsets and
@@ -179,7 +179,7 @@ template <class Act, class Gate, class State>
 [[nodiscard]] status gla_check(const gla_args<Act, Gate, State>& a) noexcept {
   RODIMUS_TRY(gla_check_shapes(a));
   RODIMUS_TRY(check_packed_offsets(a.cu_seqlens, a.num_seqs, a.q.shape[2]));
-  return gla_check_state_slots(a);
+  return gla_check_slots(a);
 }
 
 /// The chunk size (>= 1) and gla_check_shapes: the checks of gla_chunked that read no index array.

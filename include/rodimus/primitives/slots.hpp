@@ -1,6 +1,7 @@
-// The slot rule, shared by every primitive that addresses a pool of states by index (gla state_slot
-// and decode slot, causal_conv state_slot and step slot, swska history_slot, decode slot and ring
-// store slot) and by the model runner (docs/ARCHITECTURE.md "Slots"):
+// The slot rule, shared by every primitive that addresses a pool of states by index (the `slot`
+// field of gla_args, gla_decode_args, causal_conv_args, causal_conv_step_args, swska_args,
+// swska_decode_args and swska_ring_store_args) and by the model runner (docs/ARCHITECTURE.md
+// "Slots"):
 //
 //   slot == -1          a padding row (or sequence): every backend skips it; its outputs and the
 //                       pool stay exactly as they were (the engines' CUDA-graph convention: a batch
@@ -12,11 +13,10 @@
 //                       like padding (never an out-of-bounds access); the model runner checks its
 //                       slots on the host before any backend runs.
 //
-// Names (one rule, three roles): `slot` is the pool row of one decode row (gla_decode,
-// causal_conv_step, swska_decode) or of one sequence's ring (swska_ring_store); `state_slot` the
-// row of one prefill sequence in the state pools it reads and writes (gla_args, causal_conv_args);
-// `history_slot` the row of one prefill sequence's ring, read as its history (swska_args). Status
-// messages name the field.
+// One name, one meaning: `slot` is always the pool row of one decode row or one prefill sequence:
+// its state in the pools it reads and writes (gla_args, gla_decode_args, causal_conv_args,
+// causal_conv_step_args) or its ring (swska_args reads it as the history, swska_decode reads and
+// writes it, swska_ring_store writes it). Status messages name the field ("slot").
 #pragma once
 
 #include <cstdint>

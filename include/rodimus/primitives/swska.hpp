@@ -74,7 +74,7 @@ template <class Act> struct swska_args {
   tensor_view<const Act, 4> history_v; // (P, W, Hv, D)
   /// (N) pool slot of each sequence; nullptr: n. -1: a padding sequence, skipped (its o rows
   /// untouched) whatever its history_len.
-  const std::int32_t* history_slot = nullptr;
+  const std::int32_t* slot = nullptr;
   /// (N) tokens seen before this call = absolute position of the sequence's first token here.
   /// Required with history. The ring must still hold the positions in the window of that token:
   /// W >= min(history_len, window_left) (bounded) or W >= history_len (unbounded).
@@ -158,7 +158,7 @@ inline status swska_check_rings(const tensor_view<K, 4>& ring_k, const tensor_vi
 
 } // namespace detail
 
-/// Validation of swska_prefill shared by every backend. It does not read cu_seqlens, history_slot
+/// Validation of swska_prefill shared by every backend. It does not read cu_seqlens, slot
 /// or history_len (they may live on a device); host backends check those too
 /// (check_packed_offsets, swska_check_history).
 template <class Act> [[nodiscard]] status swska_check(const swska_args<Act>& a) noexcept {
@@ -179,28 +179,28 @@ template <class Act> [[nodiscard]] status swska_check(const swska_args<Act>& a) 
     RODIMUS_REQUIRE(a.history_len, null_pointer, "history_len");
     RODIMUS_TRY(detail::swska_check_rings(a.history_k, a.history_v, 1, Hk, Hv, D, "history_k",
                                           "history_v"));
-    if (!a.history_slot)
+    if (!a.slot)
       RODIMUS_REQUIRE(sequence_count(a.cu_seqlens, a.num_seqs, B) <= a.history_k.shape[0],
-                      bad_shape, "history_slot");
+                      bad_shape, "slot");
   }
   return status::success();
 }
 
-/// Host-side check of history_len and history_slot (every backend whose index arrays are in host
+/// Host-side check of history_len and slot (every backend whose index arrays are in host
 /// memory), after swska_check and check_packed_offsets, before anything is written: every
-/// history_slot -1 (padding) or inside the pool (primitives/slots.hpp). For each of the `N`
+/// slot -1 (padding) or inside the pool (primitives/slots.hpp). For each of the `N`
 /// sequences that is not padding: history_len >= 0; a sequence with history needs the rings
 /// (history_k) and a ring that still holds its window (W >= min(history_len, window_left),
 /// unbounded: W >= history_len). Sequences with history_len 0 read no ring.
 template <class Act>
 [[nodiscard]] status swska_check_history(const swska_args<Act>& a, index_t N) noexcept {
-  RODIMUS_TRY(check_slots(a.history_slot, N, pool_rows(a.history_k), false, "history_slot"));
+  RODIMUS_TRY(check_slots(a.slot, N, pool_rows(a.history_k), false, "slot"));
   if (!a.history_len) return status::success();
   const bool has_history = a.history_k.data != nullptr;
   const index_t W = has_history ? a.history_k.shape[1] : 0;
   const index_t wl = a.window_left;
   for (index_t n = 0; n < N; ++n) {
-    if (is_padding_slot(slot_at(a.history_slot, n))) continue;
+    if (is_padding_slot(slot_at(a.slot, n))) continue;
     const index_t h = a.history_len[n];
     RODIMUS_REQUIRE(h >= 0, bad_argument, "history_len");
     if (h == 0) continue;

@@ -37,9 +37,9 @@
 #include <string>
 #include <vector>
 
+#include "rodimus/backend/cpu/memory.hpp"
 #include "rodimus/blocks/block.hpp"
 #include "rodimus/core/error.hpp"
-#include "rodimus/core/memory.hpp"
 #include "rodimus/core/step_graph.hpp"
 #include "rodimus/model/backend_weights.hpp"
 #include "rodimus/model/config.hpp"

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "rodimus/core/memory.hpp"
+#include "rodimus/backend/cpu/memory.hpp"
 #include "rodimus/runtime/runner.hpp"
 #include "rodimus/runtime/state.hpp"
 

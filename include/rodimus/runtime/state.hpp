@@ -31,11 +31,11 @@
 #include <string>
 #include <vector>
 
+#include "rodimus/backend/cpu/huge_page_buffer.hpp"
+#include "rodimus/backend/cpu/memory.hpp"
 #include "rodimus/blocks/block.hpp"
 #include "rodimus/core/error.hpp"
 #include "rodimus/core/finite.hpp"
-#include "rodimus/core/huge_page_buffer.hpp"
-#include "rodimus/core/memory.hpp"
 #include "rodimus/io/safetensors.hpp"
 #include "rodimus/model/config.hpp"
 #include "rodimus/model/config_fields.hpp"

@@ -15,6 +15,7 @@
 #include "rodimus/backend/cpu/gather_rows.hpp"
 #include "rodimus/backend/cpu/gla.hpp"
 #include "rodimus/backend/cpu/linear.hpp"
+#include "rodimus/backend/cpu/memory.hpp"
 #include "rodimus/backend/cpu/mixer_decode.hpp"
 #include "rodimus/backend/cpu/quant_linear.hpp"
 #include "rodimus/backend/cpu/rmsnorm.hpp"

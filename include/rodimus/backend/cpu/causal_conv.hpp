@@ -87,7 +87,7 @@ template <class Arch, class Act>
     if (falls_back_to_scalar(be, a)) return causal_conv(scalar{}, a);
     RODIMUS_TRY(check_packed_offsets(a.cu_seqlens, a.num_seqs, T));
     const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, B);
-    RODIMUS_TRY(causal_conv_check_state_slots(a, N));
+    RODIMUS_TRY(causal_conv_check_slots(a, N));
     using V = detail::fbatch<Arch>;
     constexpr index_t Wd = index_t(detail::lanes<Arch>);
     constexpr index_t CB = detail::kConvBlock;
@@ -107,7 +107,7 @@ template <class Arch, class Act>
           bs[c] = a.bias.data ? a.bias(c0 + c) : 0.0f;
         }
         for (index_t n = 0; n < N; ++n) {
-          const index_t s = slot_at(a.state_slot, n);
+          const index_t s = slot_at(a.slot, n);
           if (is_padding_slot(s)) continue; // y rows and states untouched
           const sequence_range r = sequence_at(a.cu_seqlens, n, T);
           const index_t L = r.length();

@@ -19,10 +19,10 @@
 #include <cstddef>
 #include <cstring>
 
+#include "rodimus/backend/cpu/huge_page_buffer.hpp"
 #include "rodimus/backend/cpu/prefetch.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
 #include "rodimus/backend/cpu/thread_pool.hpp"
-#include "rodimus/core/huge_page_buffer.hpp"
 
 namespace rodimus {
 

@@ -375,7 +375,7 @@ void swska_prefill_simd(const cpu<A>& be, const swska_args<Act>& a, const index_
         const index_t n = index_t(std::upper_bound(block_end, block_end + N, item) - block_end);
         const index_t blk = item - (n > 0 ? block_end[n - 1] : 0);
         const sequence_range r = sequence_at(a.cu_seqlens, n, T);
-        const index_t slot = slot_at(a.history_slot, n);
+        const index_t slot = slot_at(a.slot, n);
         if (is_padding_slot(slot)) continue; // o rows untouched
         const index_t hist = (has_history && a.history_len) ? index_t(a.history_len[n]) : 0;
         const index_t hs = hist > 0 ? slot : 0;

@@ -3,7 +3,7 @@
 //
 //   y_t[c] = act( bias[c] + sum_w weight[c][w] * x_{t-(W-1)+w}[c] )     act = silu or identity
 //
-// Every pointer (x, y, weight, bias, the state pools, cu_seqlens, state_slot, slot) is DEVICE
+// Every pointer (x, y, weight, bias, the state pools, cu_seqlens, the slots) is DEVICE
 // memory. Act: f32, bf16, f16 (f64 returns unsupported "x"); weight and bias f32; any strides.
 //
 // causal_conv (prefill), two kernels on the stream:
@@ -23,10 +23,10 @@
 //
 // Contents the host cannot check (they live on the device; the model runner validates them on the
 // host, the host backends return bad_argument): the kernels never read or write out of bounds for
-// any content of cu_seqlens, state_slot or slot.
+// any content of cu_seqlens or the slots.
 //   - offsets are clamped to [0, T] (end >= begin); a token that no sequence covers (only possible
 //     with invalid offsets) gets y = NaN;
-//   - a sequence whose state_slot is -1 (padding) or outside a pool given is skipped: its y rows
+//   - a sequence whose slot is -1 (padding) or outside a pool given is skipped: its y rows
 //     and the pools are left as they are (primitives/slots.hpp);
 //   - a step row whose slot is -1 (padding) or outside [0, P) is skipped the same way;
 //   - two sequences or rows sharing a slot is a caller error (a race on that state row).
@@ -91,7 +91,7 @@ __device__ inline index_t conv_sequence_of(const std::int64_t* cu, index_t N, in
   return lo - 1 < N ? lo - 1 : -1;
 }
 
-/// The rows a state slot may address: those of every pool given (without state_slot the pools
+/// The rows a state slot may address: those of every pool given (without slot the pools
 /// have a row per sequence: causal_conv_check).
 template <class Act> __device__ inline index_t conv_state_rows(const causal_conv_args<Act>& a) {
   const index_t Pi = pool_rows(a.initial_state), Pf = pool_rows(a.final_state);
@@ -142,7 +142,7 @@ __global__ void __launch_bounds__(Threads)
         ++t;
         continue;
       }
-      const index_t s = slot_at(a.state_slot, n);
+      const index_t s = slot_at(a.slot, n);
       const index_t stop = r.end < t_end ? r.end : t_end;
       if (!slot_in_pool(s, P)) { // padding (or a slot the host would refuse): y rows untouched
         t = stop;
@@ -192,7 +192,7 @@ __global__ void causal_conv_state_kernel(const causal_conv_args<Act> a, const in
   for (index_t i = index_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n_items;
        i += index_t(gridDim.x) * blockDim.x) {
     const index_t n = i / C, c = i - n * C;
-    const index_t s = slot_at(a.state_slot, n);
+    const index_t s = slot_at(a.slot, n);
     if (!slot_in_pool(s, P)) continue; // padding: the pools untouched
     const bool has_init = a.initial_state.data != nullptr;
     const sequence_range r = conv_sequence(a.cu_seqlens, n, T);
@@ -247,7 +247,7 @@ __global__ void causal_conv_step_kernel(const causal_conv_step_args<Act> a) {
 } // namespace detail
 
 /// The prefill on the GPU (see the top of this file): shape checks only (cu_seqlens and
-/// state_slot are device memory), then up to two launches on `be.stream`.
+/// slot are device memory), then up to two launches on `be.stream`.
 template <int Sm, class Act>
 [[nodiscard]] status causal_conv(const cuda<Sm>& be, const causal_conv_args<Act>& a) noexcept {
   RODIMUS_TRY(causal_conv_check(a));

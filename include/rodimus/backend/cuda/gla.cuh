@@ -6,7 +6,7 @@
 //
 // Arguments (gla_args), every pointer in DEVICE memory: q, v, o Act (f32, bf16, f16); k, g Gate
 // (f32, bf16, f16); initial_state / final_state f32 (any other State: unsupported "state"); any
-// strides; cu_seqlens (N+1, int64) and state_slot (N, int32) device arrays or nullptr. K <= 256
+// strides; cu_seqlens (N+1, int64) and slot (N, int32) device arrays or nullptr. K <= 256
 // (else unsupported "q"); gla_chunked takes the chunk sizes of gla_chunk_size_supported (16, 32,
 // 64, 128; else unsupported "chunk_size"). Compute and accumulation are f32 (the chunked form's
 // cumulative log-decays f64). Only the shape checks run (gla_check_shapes): the host cannot read
@@ -105,9 +105,9 @@ __device__ bool gla_cuda_locate(const gla_args<Act, Gate, float>& a, index_t n,
     s.t0 = 0;
     s.t1 = T;
   }
-  s.p = n; // without state_slot the pools have exactly N rows (gla_check_shapes)
-  if (a.state_slot) {
-    const index_t p = a.state_slot[n];
+  s.p = n; // without slot the pools have exactly N rows (gla_check_shapes)
+  if (a.slot) {
+    const index_t p = a.slot[n];
     if (!slot_in_pool(p, pool_rows(a.initial_state)) || !slot_in_pool(p, pool_rows(a.final_state)))
       return false;
     s.p = p;

@@ -2,7 +2,7 @@
 // be.matmul == cuda_matmul::rounded and K <= 128 (gla_mma_supports); every other call, and every
 // call in the default cuda_matmul::exact mode, runs the f32 kernel of backend/cuda/gla.cuh
 // unchanged. Same contract as that kernel (gla_args: any strides, packed cu_seqlens clamped into
-// [0, T], state_slot pools read and written in place, slot -1 and slots outside a pool skipped
+// [0, T], slot pools read and written in place, slot -1 and slots outside a pool skipped
 // with their o rows untouched, initial_state optional, final_state may alias it; one launch, no
 // workspace, no allocation or synchronisation: CUDA-graph capturable). The kernel always works in
 // chunks of C = 64 tokens whatever supported chunk size is asked for (the chunk size changes only

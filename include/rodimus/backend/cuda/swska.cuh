@@ -5,7 +5,7 @@
 // accumulation in f32; head dim D <= 256 (else unsupported "q"); any strides (unit inner strides
 // give coalesced accesses).
 //
-// Checks. Every pointer, the index arrays included (cu_seqlens, history_slot, history_len, slot,
+// Checks. Every pointer, the index arrays included (cu_seqlens, slot, history_len,
 // position, start_position), is DEVICE memory, so the entry points run only the shape checks
 // (swska_check, swska_decode_check, swska_ring_store_check: the same status as on the CPU for
 // every shape error) and then enqueue kernels on be.stream; they never allocate, synchronise or
@@ -1145,7 +1145,7 @@ template <int Sm, class Act>
     if (a.history_k.data) { // (swska_check: then history_v and history_len are set too)
       pr.ring_k = a.history_k;
       pr.ring_v = a.history_v;
-      pr.slot = a.history_slot;
+      pr.slot = a.slot;
       pr.hist_len = a.history_len;
     }
     pr.cu_seqlens = a.cu_seqlens;

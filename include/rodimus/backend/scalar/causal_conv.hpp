@@ -13,9 +13,9 @@ template <class Act>
   const index_t B = a.x.shape[0], T = a.x.shape[1], C = a.x.shape[2], W = a.weight.shape[1];
   RODIMUS_TRY(check_packed_offsets(a.cu_seqlens, a.num_seqs, T));
   const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, B);
-  RODIMUS_TRY(causal_conv_check_state_slots(a, N));
+  RODIMUS_TRY(causal_conv_check_slots(a, N));
   for (index_t n = 0; n < N; ++n) {
-    const index_t s = slot_at(a.state_slot, n);
+    const index_t s = slot_at(a.slot, n);
     if (is_padding_slot(s)) continue; // y rows and states untouched
     const sequence_range r = sequence_at(a.cu_seqlens, n, T);
     const index_t L = r.length();

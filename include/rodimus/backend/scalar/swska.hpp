@@ -87,7 +87,7 @@ template <class Act>
   const double scale = detail::swska_scale(a.scale, D);
 
   for (index_t n = 0; n < N; ++n) {
-    const index_t slot = slot_at(a.history_slot, n);
+    const index_t slot = slot_at(a.slot, n);
     if (is_padding_slot(slot)) continue; // o rows untouched
     const sequence_range r = sequence_at(a.cu_seqlens, n, T);
     const index_t hist = (has_history && a.history_len) ? index_t(a.history_len[n]) : 0;
