@@ -12,8 +12,8 @@
 #      the weight-streaming floor of the run's own bytes, against the best read-probe pass).
 # Usage: bash scripts/cpu_quant_round.sh
 # Environment (defaults in brackets): OUT [build/cpu_quant/out], GEOMETRY [rodimus-plus-1.6b],
-# LAYERS [0: the geometry's own], PROMPT [16], GEN [32], THREADS [the tool's default: one per
-# hardware thread], ROUNDS [2].
+# LAYERS [0: the geometry's own], PROMPT [16], GEN [32], THREADS [the physical cores: decode is
+# bound by memory, a second hardware thread per core only adds synchronisation], ROUNDS [2].
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -24,11 +24,14 @@ layers=${LAYERS:-0}
 prompt=${PROMPT:-16}
 gen=${GEN:-32}
 rounds=${ROUNDS:-2}
+cores=$(lscpu -p=core,socket 2>/dev/null | grep -v '^#' | sort -u | wc -l)
+[ "${cores:-0}" -gt 0 ] || cores=$(nproc)
+threads=${THREADS:-$cores}
 mkdir -p "$out" "$bld"
 
 echo "== machine"
 date -u +%Y-%m-%dT%H:%M:%SZ
-echo "nproc $(nproc); $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
+echo "nproc $(nproc), physical cores $cores; $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-)"
 echo "flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f|avx512bw|avx512_vnni|avx_vnni|amx_int8)$' | tr '\n' ' ')"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 g++ --version | head -1
@@ -54,13 +57,13 @@ tool=$bld/bin/rodimus
 [ -x "$tool" ] || { echo "FAILED: no $tool"; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s"
 
-echo "== bench (geometry $geometry, batch 1, prompt $prompt, gen $gen)"
+echo "== bench (geometry $geometry, batch 1, prompt $prompt, gen $gen, $threads threads)"
 model=$bld/model/$geometry-L$layers
 mkdir -p "$model"
 common=(bench --backend cpu --geometry "$geometry" --batch 1 --prompt "$prompt" --gen "$gen"
   --dir "$model" --json)
 [ "$layers" != 0 ] && common+=(--layers "$layers")
-[ -n "${THREADS:-}" ] && common+=(--threads "$THREADS")
+common+=(--threads "$threads")
 rm -f "$out"/r*_*.json
 status=0
 for r in $(seq 1 "$rounds"); do
