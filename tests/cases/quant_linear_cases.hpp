@@ -186,7 +186,8 @@ template <class Backend, class Block> void check_quant_linear_format(const Backe
   }
   check_quant_linear<Backend, float, Block>(be, 3, 64 * 11, 45, 0, 0, 0, true); // transposed x
   check_quant_linear<Backend, float, Block>(be, 1, 5504, 70);                   // long rows
-  check_quant_linear<Backend, float, Block>(be, 67, 576, 260);                  // GEMM remainders
+  check_quant_linear<Backend, float, Block>(be, 4, 4128, 37);  // M * K past the int8 copy of x
+  check_quant_linear<Backend, float, Block>(be, 67, 576, 260); // GEMM remainders
 }
 
 template <class Backend> void check_quant_linear_all(const Backend& be) {
