@@ -258,8 +258,8 @@ TEST_CASE("rodimus generate: --prompt-ids works without a tokenizer; bad usage e
 
 TEST_CASE("rodimus generate --weights q8|q4: quantised tiny-coder generates; bad values exit 1") {
   // docs/QUANT.md: q8 agrees with the stored model on the first 7 greedy tokens of the default
-  // prompt on AVX-512 VNNI (x quantised in the decode kernels), on all 40 elsewhere: the first 5
-  // are checked; q4 departs at once (tests/test_quant_accuracy.cpp measures it).
+  // prompt with x quantised in the decode kernels (AVX-512, AVX2), on all 40 with f32 x: the first
+  // 5 are checked; q4 departs at once (tests/test_quant_accuracy.cpp measures it).
   REQUIRE_MESSAGE(fs::exists(tool()), "build the tool first: " << tool());
   const std::string coder = "--model " + quote(tiny_coder()) + " --prompt " + quote(fib_prompt);
   const nlohmann::json stored = generate_json(coder + " -n 12");

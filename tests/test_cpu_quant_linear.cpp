@@ -11,6 +11,14 @@ using namespace rodimus;
 
 TEST_CASE_TEMPLATE("cpu quant_linear matches the scalar reference", Arch, RODIMUS_TEST_CPU_ARCHS) {
   if (!test::arch_runs_here<Arch>()) return;
+  // The integer decode kernel (x rounded to int8) is the one these cases reach on AVX-512 and AVX2.
+  std::vector<float> x(64), y(1);
+  std::vector<q4_0_block> w(2);
+  const quant_linear_args<float, q4_0_block> decode{make_view<const float>(x.data(), 1, 64),
+                                                    make_view<const q4_0_block>(w.data(), 1, 2),
+                                                    make_view(y.data(), 1, 1)};
+  CHECK(quant_linear_rounds_x(cpu<Arch>{}, decode) ==
+        (detail::use_avx512<Arch> || detail::use_avx2<Arch>));
   for (bool pool : {false, true}) {
     CAPTURE(pool);
     test::check_quant_linear_all(cpu<Arch>{pool ? &test::test_pool() : nullptr});

@@ -54,7 +54,7 @@ std::vector<std::int64_t> eval_tokens() {
 /// Mean -log p(next token) over every window of kWindow tokens (f64 log-sum-exp per position).
 /// decode = false: one prefill per window (8 windows per call: the GEMM kernels); decode = true:
 /// every token through the decode step, 4 windows side by side (M = 4: the matrix-vector kernels,
-/// which on AVX-512 VNNI multiply x quantised to int8), over the first `max_windows` windows.
+/// which on AVX-512 and AVX2 multiply x quantised to int8), over the first `max_windows` windows.
 double cross_entropy(const model_weights& w, const std::vector<std::int64_t>& tokens,
                      thread_pool& pool, bool decode = false, index_t max_windows = 1 << 30) {
   model_runner<cpu<>> runner(w, cpu<>{&pool});

@@ -11,7 +11,7 @@
 //   |y - y_ref| <= (1 + u_y) (E + 2 u_y |y_ref|)    u_y: unit roundoff of Act (f32 2^-24, bf16
 //                                 2^-8): both y and y_ref are rounded to Act once.
 // Where the backend multiplies x quantised per block of 32 to int8 (quant_linear_rounds_x: the CPU
-// decode kernel on AVX-512 VNNI; scale dx = max|x block| / 127, round to nearest), E also holds
+// decode kernel on AVX-512 and AVX2; scale dx = max|x block| / 127, round to nearest), E also holds
 //   sum over blocks of (dx / 2) (1 + 1e-5) sum_j |deq(w)[n, j]|
 // (each x moves by at most half a step, plus the f32 rounding of x / dx near a half).
 // A NaN (an unwritten output) is always outside it.
@@ -186,7 +186,8 @@ template <class Backend, class Block> void check_quant_linear_format(const Backe
   }
   check_quant_linear<Backend, float, Block>(be, 3, 64 * 11, 45, 0, 0, 0, true); // transposed x
   check_quant_linear<Backend, float, Block>(be, 1, 5504, 70);                   // long rows
-  check_quant_linear<Backend, float, Block>(be, 67, 576, 260);                  // GEMM remainders
+  check_quant_linear<Backend, float, Block>(be, 4, 4128, 37);  // M * K past the int8 copy of x
+  check_quant_linear<Backend, float, Block>(be, 67, 576, 260); // GEMM remainders
 }
 
 template <class Backend> void check_quant_linear_all(const Backend& be) {

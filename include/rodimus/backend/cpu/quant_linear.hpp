@@ -3,16 +3,17 @@
 //
 //   y[m, n] = sum_k x[m, k] * deq(w)[n, k]     x: (M, K) Act, w: (N, K / 32) blocks, y: (M, N) Act
 //
-// Outside the VNNI decode path activations stay f32 (bf16 and f16 are widened on load). Per block,
-// its 32 integers are widened to f32 in registers (q8_0: sign extension; q4_0: mask and shift of
-// the 16 nibble bytes, minus 8), multiplied with x and summed in f32, and the block sum joins the
-// row's accumulator scaled by the block's d (one FMA per vector of it).
-//   M <= 4   (decode) on AVX-512 VNNI, M * K <= kQuantVnniMaxX: x quantised once per call, per
-//            block of 32, to int8 with an f32 scale (quant_linear_rounds_x says when: the result
-//            then carries that rounding of x, bounded in tests/cases/quant_linear_cases.hpp);
-//            each weight block is one exact integer dot product (vpdpbusd on 256 bits) scaled
-//            by dw * dx: no int-to-float widening of the weights, which bound the f32 kernel
-//            below by instructions (bench/results/2026-12-05-cpu-quant).
+// Outside the integer decode path activations stay f32 (bf16 and f16 are widened on load). Per
+// block, its 32 integers are widened to f32 in registers (q8_0: sign extension; q4_0: mask and
+// shift of the 16 nibble bytes, minus 8), multiplied with x and summed in f32, and the block sum
+// joins the row's accumulator scaled by the block's d (one FMA per vector of it).
+//   M <= 4   (decode) on AVX-512 or AVX2 (+ FMA, F16C), M * K <= kQuantInt8MaxX: x quantised
+//            once per call, per block of 32, to int8 with an f32 scale (quant_linear_rounds_x
+//            says when: the result then carries that rounding of x, bounded in
+//            tests/cases/quant_linear_cases.hpp); each weight block is one exact integer dot
+//            product on 256 bits (vpdpbusd with AVX-512 VNNI; vpmaddubsw + vpmaddwd otherwise)
+//            scaled by dw * dx: no int-to-float widening of the weights, which bound the f32
+//            kernel below by instructions (bench/results/2026-12-05-cpu-quant and -cpu-quant2).
 //   M <= 4   (decode), otherwise: a matrix-vector kernel over the weight stream: each block is
 //            widened once and used for every x row; two blocks per step in separate
 //            accumulators keep the FMA chains independent; the stream is prefetched
@@ -171,79 +172,117 @@ void quant_gemv_rows(const quant_linear_args<Act, Block>& a, index_t n0, index_t
     defined(__AVX512VNNI__)
 #define RODIMUS_QUANT_VNNI 1
 #endif
+#if defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
+#define RODIMUS_QUANT_INT8 1
+#endif
 
 /// Whether the decode kernel on arch A takes x quantised per block to int8 and multiplies with
-/// integer dot products (AVX-512 VNNI): kQuantVnniMaxX bounds M * K (the int8 copy of x lives on
-/// the caller's stack).
-constexpr index_t kQuantVnniMaxX = 16384;
+/// integer dot products (AVX-512 and AVX2 archs: vpdpbusd with AVX-512 VNNI, else vpmaddubsw +
+/// vpmaddwd): kQuantInt8MaxX bounds M * K (the int8 copy of x lives in a thread_local buffer).
+constexpr index_t kQuantInt8MaxX = 16384;
 template <class A>
-constexpr bool quant_vnni =
-#if defined(RODIMUS_QUANT_VNNI)
-    use_avx512<A>;
+constexpr bool quant_int8 =
+#if defined(RODIMUS_QUANT_INT8)
+    use_avx512<A> || use_avx2<A>;
 #else
     false;
 #endif
 
-#if defined(RODIMUS_QUANT_VNNI)
+#if defined(RODIMUS_QUANT_INT8)
 /// x rows quantised per block of 32 like q8_0 but with an f32 scale: xq = round(x / dx),
 /// dx = max|x| / 127; ax = |xq| and, per block, bias = 8 * (the 4-byte partial sums of xq) for
 /// q4_0's offset (sum_j (n_j - 8) xq_j = dot(n, xq) - dot(8, xq)).
 struct quant_x_blocks {
-  alignas(64) std::int8_t xq[kQuantVnniMaxX];
-  alignas(64) std::int8_t ax[kQuantVnniMaxX];
-  alignas(64) std::int32_t bias[kQuantVnniMaxX / 4];
-  float dx[kQuantVnniMaxX / 32];
+  alignas(64) std::int8_t xq[kQuantInt8MaxX];
+  alignas(64) std::int8_t ax[kQuantInt8MaxX];
+  alignas(64) std::int32_t bias[kQuantInt8MaxX / 4];
+  float dx[kQuantInt8MaxX / 32];
 };
+
+/// 8 int32 sums of 4 consecutive products u[j] * s[j] (u unsigned bytes, s signed bytes): the
+/// layout of vpdpbusd. Without VNNI, vpmaddubsw forms pairs in int16 (saturating): every caller
+/// keeps a pair within |u| <= 127, |s| <= 127 (2 * 127 * 127 < 2^15), so no pair saturates.
+template <class A> inline __m256i quant_dot_u8s8(__m256i u, __m256i s) noexcept {
+#if defined(RODIMUS_QUANT_VNNI)
+  if constexpr (use_avx512<A>) return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#endif
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
 
 template <class Act>
 inline void quant_x_rows(quant_x_blocks& q, const tensor_view<const Act, 2>& x) noexcept {
+  using A8 = xsimd::avx2;
   const index_t M = x.shape[0], K = x.shape[1], nb = K / kQuantGroup;
   const __m256i eight = _mm256_set1_epi8(8);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   for (index_t m = 0; m < M; ++m)
     for (index_t b = 0; b < nb; ++b) {
       const Act* src = x.data + m * x.stride[0] + b * kQuantGroup;
-      const __m512 v0 = load_f32<xsimd::avx512bw>(src);
-      const __m512 v1 = load_f32<xsimd::avx512bw>(src + 16);
-      const __m512 sign = _mm512_set1_ps(-0.0f);
-      const float amax = _mm512_reduce_max_ps(
-          _mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
-      const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-      const __m512 vid = _mm512_set1_ps(id);
-      // cvtps2dq rounds to nearest even (the default rounding mode); |x / d| <= 127 after it.
-      const __m128i q0 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, vid)));
-      const __m128i q1 = _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, vid)));
-      const __m256i xq = _mm256_set_m128i(q1, q0);
+      __m256 v[4];
+      for (int i = 0; i < 4; ++i)
+        v[i] = load_f32<A8>(src + 8 * i);
+      const __m256 a =
+          _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                        _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+      __m128 h = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+      h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+      h = _mm_max_ss(h, _mm_movehdup_ps(h));
+      const float d = _mm_cvtss_f32(h) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+      const __m256 vid = _mm256_set1_ps(id);
+      // cvtps2dq rounds to nearest even (the default rounding mode); |x / d| <= 127 after it, and
+      // the saturating packs keep any overshoot in int8. The packs interleave the 128-bit halves;
+      // the permutation puts the 4-byte groups back in element order.
+      __m256i qi[4];
+      for (int i = 0; i < 4; ++i)
+        qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));
+      const __m256i xq = _mm256_permutevar8x32_epi32(
+          _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3])),
+          order);
       const index_t at = (m * nb + b) * kQuantGroup;
       _mm256_store_si256(reinterpret_cast<__m256i*>(q.xq + at), xq);
       _mm256_store_si256(reinterpret_cast<__m256i*>(q.ax + at), _mm256_abs_epi8(xq));
       _mm256_store_si256(reinterpret_cast<__m256i*>(q.bias + at / 4),
-                         _mm256_dpbusd_epi32(_mm256_setzero_si256(), eight, xq));
+                         quant_dot_u8s8<A8>(eight, xq));
       q.dx[m * nb + b] = d;
     }
 }
 
-/// The 8 int32 partial dot products of one weight block with x block `at` (integers only).
-inline __m256i quant_block_dot(const q8_0_block& w, const quant_x_blocks& q, index_t at) noexcept {
-  const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.q));
+/// A weight block's 32 integers as one vector, elements in order: q8_0 its int8 values; q4_0 its
+/// nibbles n (0..15, unsigned; the offset 8 is x's bias): the 16 bytes in both halves, the upper
+/// half shifted right by 4, both masked.
+inline __m256i quant_block_ints(const q8_0_block& w) noexcept {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.q));
+}
+inline __m256i quant_block_ints(const q4_0_block& w) noexcept {
+  const __m256i raw =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w.nibbles)));
+  return _mm256_and_si256(_mm256_srlv_epi64(raw, _mm256_set_epi64x(4, 4, 0, 0)),
+                          _mm256_set1_epi8(0x0f));
+}
+
+/// The 8 int32 partial dot products of one weight block (its ints wi) with x block `at`.
+template <class A>
+inline __m256i quant_block_dot(const q8_0_block&, __m256i wi, const quant_x_blocks& q,
+                               index_t at) noexcept {
   const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(q.xq + at));
   const __m256i ax = _mm256_load_si256(reinterpret_cast<const __m256i*>(q.ax + at));
-  // vpdpbusd multiplies unsigned by signed bytes: |x| times w with x's sign moved onto w.
-  return _mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, _mm256_sign_epi8(wq, xq));
+  // Unsigned times signed bytes: |x| times w with x's sign moved onto w.
+  return quant_dot_u8s8<A>(ax, _mm256_sign_epi8(wi, xq));
 }
-inline __m256i quant_block_dot(const q4_0_block& w, const quant_x_blocks& q, index_t at) noexcept {
-  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.nibbles));
-  const __m128i mask = _mm_set1_epi8(0x0f);
-  const __m256i n = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), mask),
-                                     _mm_and_si128(raw, mask)); // elements 0..15, 16..31
+template <class A>
+inline __m256i quant_block_dot(const q4_0_block&, __m256i wi, const quant_x_blocks& q,
+                               index_t at) noexcept {
   const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(q.xq + at));
   const __m256i bias = _mm256_load_si256(reinterpret_cast<const __m256i*>(q.bias + at / 4));
-  return _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), n, xq), bias);
+  return _mm256_sub_epi32(quant_dot_u8s8<A>(wi, xq), bias);
 }
 
 /// y[0:MR, n0:n1] from x quantised in q: per block an exact integer dot product, converted to f32
-/// (|dot| <= 32 * 127 * 127 < 2^24: exact) and added scaled by dw * dx; two blocks per step.
-template <int MR, class Act, class Block>
-void quant_gemv_vnni_rows(const quant_linear_args<Act, Block>& a, const quant_x_blocks& q,
+/// (|dot| <= 32 * 127 * 127 < 2^24: exact) and added scaled by dw * dx; two blocks per step. The
+/// weight block is unpacked once for all MR rows of x.
+template <class A, int MR, class Act, class Block>
+void quant_gemv_int8_rows(const quant_linear_args<Act, Block>& a, const quant_x_blocks& q,
                           index_t n0, index_t n1) noexcept {
   const index_t nb = a.w.shape[1];
   for (index_t n = n0; n < n1; ++n) {
@@ -255,9 +294,10 @@ void quant_gemv_vnni_rows(const quant_linear_args<Act, Block>& a, const quant_x_
     }
     const auto step = [&](index_t b, __m256(&acc)[MR]) {
       const float dw = quant_scale_f32(w[b].scale);
+      const __m256i wi = quant_block_ints(w[b]);
       for (int m = 0; m < MR; ++m) {
         const index_t i = m * nb + b;
-        const __m256 dot = _mm256_cvtepi32_ps(quant_block_dot(w[b], q, i * kQuantGroup));
+        const __m256 dot = _mm256_cvtepi32_ps(quant_block_dot<A>(w[b], wi, q, i * kQuantGroup));
         acc[m] = _mm256_fmadd_ps(dot, _mm256_set1_ps(dw * q.dx[i]), acc[m]);
       }
     };
@@ -279,14 +319,14 @@ void quant_gemv_vnni_rows(const quant_linear_args<Act, Block>& a, const quant_x_
   }
 }
 
-template <class Act, class Block>
-void quant_gemv_vnni(const quant_linear_args<Act, Block>& a, const quant_x_blocks& q, index_t n0,
+template <class A, class Act, class Block>
+void quant_gemv_int8(const quant_linear_args<Act, Block>& a, const quant_x_blocks& q, index_t n0,
                      index_t n1) noexcept {
   switch (a.x.shape[0]) {
-  case 1: quant_gemv_vnni_rows<1>(a, q, n0, n1); break;
-  case 2: quant_gemv_vnni_rows<2>(a, q, n0, n1); break;
-  case 3: quant_gemv_vnni_rows<3>(a, q, n0, n1); break;
-  default: quant_gemv_vnni_rows<4>(a, q, n0, n1); break;
+  case 1: quant_gemv_int8_rows<A, 1>(a, q, n0, n1); break;
+  case 2: quant_gemv_int8_rows<A, 2>(a, q, n0, n1); break;
+  case 3: quant_gemv_int8_rows<A, 3>(a, q, n0, n1); break;
+  default: quant_gemv_int8_rows<A, 4>(a, q, n0, n1); break;
   }
 }
 #endif
@@ -356,17 +396,17 @@ constexpr std::size_t quant_linear_workspace_bytes(const cpu<Arch>&,
 }
 
 /// Whether quant_linear(be, a) multiplies x quantised per block of 32 to int8 (scale max|x| / 127
-/// in f32, round to nearest) instead of x itself: the decode kernel on AVX-512 VNNI (M <= 4,
-/// M * K <= kQuantVnniMaxX, unit inner strides). Each output then differs from the exact product
+/// in f32, round to nearest) instead of x itself: the decode kernel on AVX-512 and AVX2 (M <= 4,
+/// M * K <= kQuantInt8MaxX, unit inner strides). Each output then differs from the exact product
 /// by at most sum over blocks of dx / 2 * sum |w| (tests/cases/quant_linear_cases.hpp).
 template <class Arch, class Act, class Block>
 bool quant_linear_rounds_x(const cpu<Arch>&, const quant_linear_args<Act, Block>& a) noexcept {
-  if constexpr (!detail::quant_vnni<Arch> || !detail::cpu_storage_type<Act>) {
+  if constexpr (!detail::quant_int8<Arch> || !detail::cpu_storage_type<Act>) {
     (void)a;
     return false;
   } else {
     const index_t M = a.x.shape[0], K = a.x.shape[1];
-    return M >= 1 && M <= detail::kQuantGemvMaxM && K > 0 && M * K <= detail::kQuantVnniMaxX &&
+    return M >= 1 && M <= detail::kQuantGemvMaxM && K > 0 && M * K <= detail::kQuantInt8MaxX &&
            a.x.stride[1] == 1 && a.w.stride[1] == 1 && a.y.stride[1] == 1 && a.w.shape[0] > 0;
   }
 }
@@ -400,16 +440,17 @@ template <class Arch, class Act, class Block>
       // At least 64 KiB of weights per thread: below that waking a worker costs more than it saves.
       const index_t row_bytes = K / kQuantGroup * index_t(sizeof(Block));
       const index_t grain = std::max<index_t>(4, 65536 / row_bytes);
-#if defined(RODIMUS_QUANT_VNNI)
-      if constexpr (detail::quant_vnni<Arch>) {
+#if defined(RODIMUS_QUANT_INT8)
+      if constexpr (detail::quant_int8<Arch>) {
         if (quant_linear_rounds_x(be, a)) {
           // 52 KiB, kept off the caller's stack; the workers read the caller's copy through xq
           // (naming the thread_local in the lambda would read each worker's own).
           static thread_local detail::quant_x_blocks q;
           const detail::quant_x_blocks* xq = &q;
           detail::quant_x_rows(q, a.x);
-          parallel_for(be.pool, 0, N, grain,
-                       [&](index_t lo, index_t hi) { detail::quant_gemv_vnni(a, *xq, lo, hi); });
+          parallel_for(be.pool, 0, N, grain, [&](index_t lo, index_t hi) {
+            detail::quant_gemv_int8<Arch>(a, *xq, lo, hi);
+          });
           return status::success();
         }
       }
