@@ -2,6 +2,8 @@
 // (or raw pointers and strides) and never own memory. `tensor_view<const bf16, 3> x; // (B, T, E)`
 #pragma once
 
+#include <utility>
+
 #include <cstdint>
 
 #include "rodimus/core/macros.hpp"
@@ -128,6 +130,19 @@ RODIMUS_HOST_DEVICE bool has_shape(const tensor_view<T, Rank>& v,
   for (int d = 0; d < Rank; ++d)
     if (v.shape[d] != expected[d]) return false;
   return true;
+}
+
+/// Whether two views share any byte (their [first, last element] address ranges overlap).
+template <class A, class B>
+bool views_overlap(const tensor_view<A, 2>& a, const tensor_view<B, 2>& b) noexcept {
+  if (!a.data || !b.data || a.numel() == 0 || b.numel() == 0) return false;
+  auto range = [](const auto& v, std::size_t elem) {
+    const auto lo = reinterpret_cast<std::uintptr_t>(v.data);
+    const auto last = std::size_t((v.shape[0] - 1) * v.stride[0] + (v.shape[1] - 1) * v.stride[1]);
+    return std::pair<std::uintptr_t, std::uintptr_t>{lo, lo + (last + 1) * elem};
+  };
+  const auto ra = range(a, sizeof(A)), rb = range(b, sizeof(B));
+  return ra.first < rb.second && rb.first < ra.second;
 }
 
 } // namespace rodimus

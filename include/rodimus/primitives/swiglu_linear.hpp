@@ -19,7 +19,6 @@
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/core/workspace.hpp"
 #include "rodimus/primitives/linear.hpp"
-#include "rodimus/primitives/rmsnorm_linear.hpp" // views_overlap
 #include "rodimus/primitives/swiglu.hpp"
 
 namespace rodimus {
