@@ -37,6 +37,21 @@ struct has_quant_linear<Backend, std::void_t<decltype(quant_linear(
                                      std::declval<const Backend&>(),
                                      std::declval<const quant_linear_args<float, q8_0_block>&>()))>>
     : std::true_type {};
+/// f(T{}) with T the element type w is stored in (float, bf16, f16): the one switch from a
+/// weight's runtime dtype to the primitives' template argument. Quantised weights and other dtypes
+/// give `unsupported`, naming format_name or dtype_name.
+template <class F>
+status visit_stored_dtype(const weight_matrix& w, const char* format_name, const char* dtype_name,
+                          F&& f) noexcept {
+  if (w.quantised()) return status::fail(status_code::unsupported, format_name);
+  switch (w.type) {
+  case dtype::f32: return f(float{});
+  case dtype::bf16: return f(bf16{});
+  case dtype::f16: return f(f16{});
+  default: break;
+  }
+  return status::fail(status_code::unsupported, dtype_name);
+}
 } // namespace detail
 
 /// y (M, N) = x (M, K) . w^T, w (N, K) in its stored dtype or block-quantised (on the backends
@@ -55,13 +70,10 @@ template <class Backend>
     }
     return status::fail(status_code::unsupported, "weight format");
   }
-  switch (w.type) { // w_constant: model weights are written once, at load
-  case dtype::f32: return linear(be, linear_args<float, float>{x, w.view<float>(), y, true}, ws);
-  case dtype::bf16: return linear(be, linear_args<float, bf16>{x, w.view<bf16>(), y, true}, ws);
-  case dtype::f16: return linear(be, linear_args<float, f16>{x, w.view<f16>(), y, true}, ws);
-  default: break;
-  }
-  return status::fail(status_code::unsupported, "weight dtype");
+  return detail::visit_stored_dtype(w, "weight format", "weight dtype", [&](auto weight) {
+    using W = decltype(weight); // w_constant: model weights are written once, at load
+    return linear(be, linear_args<float, W>{x, w.view<W>(), y, true}, ws);
+  });
 }
 
 /// A sub-block's input: the normed rows `a`, or (pending) the RMSNorm that produces them, which
@@ -88,7 +100,7 @@ template <class Backend>
 [[nodiscard]] status linear_normed(const Backend& be, normed_input& in, const weight_matrix& w,
                                    tensor_view<float, 2> y, workspace ws = {}) noexcept {
   if (!in.pending) return linear_weight(be, in.a, w, y, ws);
-  auto run = [&](auto weight) {
+  return detail::visit_stored_dtype(w, "weight format", "weight dtype", [&](auto weight) {
     using W = decltype(weight);
     rmsnorm_linear_args<W> a;
     a.x = in.x;
@@ -103,15 +115,7 @@ template <class Backend>
     const status st = rmsnorm_linear(be, a, ws);
     in.sum_out = {};
     return st;
-  };
-  if (w.quantised()) return status::fail(status_code::unsupported, "weight format");
-  switch (w.type) {
-  case dtype::f32: return run(float{});
-  case dtype::bf16: return run(bf16{});
-  case dtype::f16: return run(f16{});
-  default: break;
-  }
-  return status::fail(status_code::unsupported, "weight dtype");
+  });
 }
 
 /// out = swiglu(fc) . w^T with w in its stored dtype (swiglu_linear; not for quantised weights).
@@ -119,17 +123,10 @@ template <class Backend>
 [[nodiscard]] status swiglu_linear_weight(const Backend& be, tensor_view<const float, 2> fc,
                                           const weight_matrix& w, tensor_view<float, 2> out,
                                           workspace ws = {}) noexcept {
-  if (w.quantised()) return status::fail(status_code::unsupported, "weight format");
-  switch (w.type) { // w_constant: model weights
-  case dtype::f32:
-    return swiglu_linear(be, swiglu_linear_args<float>{fc, w.view<float>(), out, true}, ws);
-  case dtype::bf16:
-    return swiglu_linear(be, swiglu_linear_args<bf16>{fc, w.view<bf16>(), out, true}, ws);
-  case dtype::f16:
-    return swiglu_linear(be, swiglu_linear_args<f16>{fc, w.view<f16>(), out, true}, ws);
-  default: break;
-  }
-  return status::fail(status_code::unsupported, "weight dtype");
+  return detail::visit_stored_dtype(w, "weight format", "weight dtype", [&](auto weight) {
+    using W = decltype(weight); // w_constant: model weights
+    return swiglu_linear(be, swiglu_linear_args<W>{fc, w.view<W>(), out, true}, ws);
+  });
 }
 
 /// The most workspace linear_weight needs for M rows of at most K inputs, whatever the weight's
@@ -159,16 +156,10 @@ template <class Backend>
 [[nodiscard]] status embedding_weight(const Backend& be, const weight_matrix& table,
                                       const std::int64_t* ids, index_t M, float scale,
                                       tensor_view<float, 2> out) noexcept {
-  if (table.quantised()) return status::fail(status_code::unsupported, "embedding format");
-  switch (table.type) {
-  case dtype::f32:
-    return embedding(be, embedding_args<float>{table.view<float>(), ids, M, out, scale});
-  case dtype::bf16:
-    return embedding(be, embedding_args<bf16>{table.view<bf16>(), ids, M, out, scale});
-  case dtype::f16: return embedding(be, embedding_args<f16>{table.view<f16>(), ids, M, out, scale});
-  default: break;
-  }
-  return status::fail(status_code::unsupported, "embedding dtype");
+  return detail::visit_stored_dtype(table, "embedding format", "embedding dtype", [&](auto t) {
+    using T = decltype(t);
+    return embedding(be, embedding_args<T>{table.view<T>(), ids, M, out, scale});
+  });
 }
 
 /// Rows [first, first + count) of a weight matrix (a contiguous block of it).
