@@ -111,6 +111,14 @@ template <int Sm> struct linear_policy {
   // 7.25 -> 6.66 us with rmsnorm_linear's prologue (264 CTAs: 6.67 / 8.88, too few loads in
   // flight).
   static constexpr index_t gemv_split_max_ctas = 528;
+  // gemv_prefetch: before its overlapped wait each CTA asks L2 for the weight rows it will read
+  // (launch.cuh's prefetch_to_l2), so that HBM streams them while the kernel before is finishing;
+  // all of them when the matrix is at most gemv_prefetch_all_bytes, else only its first round's
+  // (the LM head, 518 MB, streams at the copy rate already). Off until measured: written in a
+  // session without device time; bench_launch_cuda's bm_gemv_config (third argument) and
+  // scripts/gpu_ab_model.sh are the A / B that decide it.
+  static constexpr bool gemv_prefetch = false;
+  static constexpr std::size_t gemv_prefetch_all_bytes = std::size_t(24) << 20;
   static constexpr int convert_threads = 256;
 };
 
@@ -298,13 +306,16 @@ __device__ __forceinline__ void linear_prologue_item(const linear_input_prologue
 /// U x R weight loads issued first, then for each of them the MR x rows' matching values and the
 /// MR x R fused multiply-adds; finally 5 shuffles per accumulator, and lane m * R + r stores
 /// y[m0 + m, n0 + r].
+///   prefetch_rounds: with a.w_constant and Vec, each warp first asks L2 for its weight slices of
+///        that many of its row groups (0: none), before the overlapped wait.
 ///   Pro: x goes through the prologue np (linear_input_prologue; Vec, f32 x, K % VEC == 0); with
 ///        its norm, each x row's sum of squares is summed like the accumulators (its own shuffles
 ///        and shared slot) and scales the row's outputs.
 template <class Act, class Weight, int MR, int R, int U, int Warps, int KS, bool Vec,
           bool Pro = false>
 __global__ void __launch_bounds__(Warps * 32, Pro ? linear_prologue_min_ctas(Warps) : 1)
-    linear_gemv_kernel(const linear_args<Act, Weight> a, const linear_input_prologue np) {
+    linear_gemv_kernel(const linear_args<Act, Weight> a, const linear_input_prologue np,
+                       const index_t prefetch_rounds) {
   static_assert(MR * R <= 32, "one lane stores each output of a group");
   static_assert(KS == 1 || KS == Warps, "no split, or the whole CTA splits K");
   static_assert(!Pro || (Vec && std::is_same_v<Act, float>), "the prologue reads f32 vectors");
@@ -337,7 +348,19 @@ __global__ void __launch_bounds__(Warps * 32, Pro ? linear_prologue_min_ctas(War
       waited = true;
     }
   };
-  if (!a.w_constant) wait_once();
+  if (!a.w_constant) {
+    wait_once();
+  } else if constexpr (Vec) {
+    // L2 prefetch of this warp's slices of its first prefetch_rounds row groups (lane r: row
+    // n0 + r), issued before the wait: the weights stream while the kernel before finishes.
+    const index_t bytes = (item_hi - item_lo) * 16;
+    for (index_t i = 0, round = blockIdx.x; i < prefetch_rounds && round < rounds && bytes > 0;
+         ++i, round += gridDim.x) {
+      const index_t g = round * per_cta + warp / KS, n = g * R + lane;
+      if (g < groups && lane < R && n < N)
+        prefetch_to_l2(a.w.data + n * ws0 + item_lo * VEC, std::uint32_t(bytes));
+    }
+  }
 
   // Uniform over the CTA (a K split meets at __syncthreads), each warp on group g when g < groups.
   for (index_t round = blockIdx.x; round < rounds; round += gridDim.x) {
@@ -542,18 +565,23 @@ status linear_gemv_launch(const linear_args<Act, Weight>& a, const linear_input_
   auto grid_for = [](index_t ctas) {
     return unsigned(ctas < cuda_max_grid ? ctas : cuda_max_grid);
   };
+  const std::size_t bytes = std::size_t(a.w.shape[0]) * std::size_t(a.w.stride[0]) * sizeof(Weight);
+  // Every round of every CTA (more than any CTA has), or the first, or none.
+  const index_t prefetch_rounds = !policy::gemv_prefetch                     ? 0
+                                  : bytes <= policy::gemv_prefetch_all_bytes ? groups
+                                                                             : 1;
   if (groups < policy::gemv_split_below_groups) { // a row group per CTA at a time, K split over
                                                   // its warps
     constexpr int warps = policy::gemv_split_warps;
     RODIMUS_CUDA_TRY(launch(
         on, linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, warps, Vec, Pro>,
         grid_for(groups < policy::gemv_split_max_ctas ? groups : policy::gemv_split_max_ctas),
-        warps * 32, 0, a, np));
+        warps * 32, 0, a, np, prefetch_rounds));
   } else {
     constexpr int warps = policy::gemv_warps;
     RODIMUS_CUDA_TRY(
         launch(on, linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, 1, Vec, Pro>,
-               grid_for((groups + warps - 1) / warps), warps * 32, 0, a, np));
+               grid_for((groups + warps - 1) / warps), warps * 32, 0, a, np, prefetch_rounds));
   }
   RODIMUS_CUDA_TRY(cudaGetLastError());
   return status::success();
