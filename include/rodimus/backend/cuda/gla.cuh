@@ -115,6 +115,24 @@ __device__ bool gla_cuda_locate(const gla_args<Act, Gate, float>& a, index_t n,
   return true;
 }
 
+/// The work of one CTA of the scan and chunked kernels: the grid is the (sequence, head) pairs
+/// times `tiles` tiles of BV value columns; false when the CTA's sequence is skipped
+/// (gla_cuda_locate; uniform over the CTA).
+struct gla_cuda_cta {
+  index_t h = 0, v0 = 0; // the head, the tile's first value column
+  gla_cuda_sequence seq;
+};
+template <class Act, class Gate>
+__device__ bool gla_cuda_locate_cta(const gla_args<Act, Gate, float>& a, index_t tiles, index_t BV,
+                                    gla_cuda_cta& c) {
+  const index_t H = a.q.shape[1];
+  const index_t nh = index_t(blockIdx.x) / tiles;
+  c.v0 = (index_t(blockIdx.x) - nh * tiles) * BV;
+  const index_t n = nh / H;
+  c.h = nh - n * H;
+  return gla_cuda_locate(a, n, c.seq);
+}
+
 // ---- gla_scan ----
 
 /// One CTA per (sequence, head, tile of 32*W columns); see the top of the file.
@@ -132,13 +150,11 @@ __global__ void __launch_bounds__(kGlaPrefillThreads)
   __shared__ float s_v[TB][BV];
   __shared__ float s_part[TB][Warps][BV]; // per-warp partial outputs
 
-  const index_t H = a.q.shape[1], K = a.q.shape[3], V = a.v.shape[3];
-  const index_t nh = index_t(blockIdx.x) / tiles;
-  const index_t v0 = (index_t(blockIdx.x) - nh * tiles) * BV;
-  const index_t n = nh / H, h = nh - n * H;
-  gla_cuda_sequence seq;
-  if (!gla_cuda_locate(a, n, seq)) return; // uniform over the CTA
-  const index_t b = seq.b;
+  const index_t K = a.q.shape[3], V = a.v.shape[3];
+  gla_cuda_cta cta;
+  if (!gla_cuda_locate_cta(a, tiles, BV, cta)) return; // uniform over the CTA
+  const index_t h = cta.h, v0 = cta.v0, b = cta.seq.b;
+  const gla_cuda_sequence& seq = cta.seq;
   const int tid = int(threadIdx.x), lane = tid % 32, warp = tid / 32;
   const int c0 = lane * W; // this thread's first column within the tile
 
@@ -289,13 +305,11 @@ __global__ void __launch_bounds__(kGlaPrefillThreads)
   float* const sDec = sK + KS * LD;                          // (KS)
   float* const sS = sDec + KS;                               // (K, BV)
 
-  const index_t H = a.q.shape[1], K = a.q.shape[3], V = a.v.shape[3];
-  const index_t nh = index_t(blockIdx.x) / tiles;
-  const index_t v0 = (index_t(blockIdx.x) - nh * tiles) * BV;
-  const index_t n = nh / H, h = nh - n * H;
-  gla_cuda_sequence seq;
-  if (!gla_cuda_locate(a, n, seq)) return; // uniform over the CTA
-  const index_t b = seq.b;
+  const index_t K = a.q.shape[3], V = a.v.shape[3];
+  gla_cuda_cta cta;
+  if (!gla_cuda_locate_cta(a, tiles, BV, cta)) return; // uniform over the CTA
+  const index_t h = cta.h, v0 = cta.v0, b = cta.seq.b;
+  const gla_cuda_sequence& seq = cta.seq;
   const int tid = int(threadIdx.x);
   const int col = tid % BV, row0 = tid / BV; // the output / state-update map
   const bool col_ok = v0 + col < V;

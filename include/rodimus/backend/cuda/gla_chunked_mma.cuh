@@ -147,13 +147,11 @@ __global__ void __launch_bounds__(256, MaxK == 64 ? 2 : 1)
   std::uint16_t* const sS = sV + C * LDV;                                         // (MaxK, LDV)
   std::uint16_t* const sA = sS + MaxK * LDV;                                      // (C, LDA)
 
-  const index_t H = a.q.shape[1], K = a.q.shape[3], V = a.v.shape[3];
-  const index_t nh = index_t(blockIdx.x) / tiles;
-  const index_t v0 = (index_t(blockIdx.x) - nh * tiles) * BV;
-  const index_t n = nh / H, h = nh - n * H;
-  gla_cuda_sequence seq;
-  if (!gla_cuda_locate(a, n, seq)) return; // uniform over the CTA
-  const index_t b = seq.b;
+  const index_t K = a.q.shape[3], V = a.v.shape[3];
+  gla_cuda_cta cta;
+  if (!gla_cuda_locate_cta(a, tiles, BV, cta)) return; // uniform over the CTA
+  const index_t h = cta.h, v0 = cta.v0, b = cta.seq.b;
+  const gla_cuda_sequence& seq = cta.seq;
   const int tid = int(threadIdx.x), lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, tg = lane & 3;
   const int mw = warp & 3, nw = warp >> 2;
