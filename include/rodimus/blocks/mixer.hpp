@@ -90,8 +90,7 @@ std::size_t rodimus_mixer_workspace_bytes(const Backend& be, const model_config&
                                           index_t tokens, index_t num_seqs, bool decode) noexcept {
   const index_t M = tokens, E = cfg.d_inner(), N = cfg.mem_size, R = cfg.low_rank();
   std::size_t b = 0;
-  for (index_t n :
-       {M * E, M * E, M * E, M * N, M * N, M * 2 * N, M * R, M * E, M * N, M * N, M * E})
+  for (index_t n : {M * 2 * E, M * E, M * 4 * N, M * R, M * E, M * N, M * N, M * E})
     b += block_arena::bytes(n);
   // The GLA call and the projections take their temporaries from what the buffers leave, one at
   // a time: room for the larger.
@@ -116,12 +115,12 @@ template <class Backend>
   RODIMUS_REQUIRE(in.rows() == M && out.shape[0] == M, bad_shape, "a");
   if (M == 0) return status::success();
   block_arena ar{ws};
-  float* x = ar.floats(M * E);       // (M, E)
-  float* g = ar.floats(M * E);       // (M, E)
+  // Projections of one input go to one buffer, one call each (one conversion of the input, one
+  // GEMM or GEMV launch, the input read once): row m of xg is [x_m | g_m], row m of rkp is
+  // [r_m | k_m | psi_m]; the consumers read them through row-strided views.
+  float* xg = ar.floats(M * 2 * E);  // (M, 2E) fc: x (data path), g (gate)
   float* c = ar.floats(M * E);       // (M, E)
-  float* r = ar.floats(M * N);       // (M, N)
-  float* k = ar.floats(M * N);       // (M, N)
-  float* psi = ar.floats(M * 2 * N); // (M, 2N); right after r, k: one row reads them in one call
+  float* rkp = ar.floats(M * 4 * N); // (M, 4N) in_proj, mem_gate: r, k, psi (M, 2N)
   float* h = ar.floats(M * R);       // (M, R)
   float* u = ar.floats(M * E);       // (M, E)
   float* k_hat = ar.floats(M * N);   // (M, N)
@@ -129,22 +128,18 @@ template <class Backend>
   float* o = ar.floats(M * E);       // (M, E)
   RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
 
-  // 1. split projection: x (data path), g (gate). With one row (batch-1 decode) x and g are the
-  // two halves of one output row, so one call reads the whole fc (one launch fewer); with more
-  // rows they would interleave, and the primitives take them as separate dense matrices.
-  if (M == 1 && g == x + E && w.fc.rows == 2 * E) {
-    RODIMUS_TRY(linear_normed(be, in, w.fc, make_view(x, M, 2 * E), ar.rest()));
-  } else {
-    RODIMUS_TRY(linear_normed(be, in, weight_rows(w.fc, 0, E), make_view(x, M, E), ar.rest()));
-    RODIMUS_TRY(linear_normed(be, in, weight_rows(w.fc, E, E), make_view(g, M, E), ar.rest()));
-  }
+  // 1. split projection: x (data path), g (gate), both halves of fc in one call.
+  const auto x = tensor_view<const float, 2>::strided(xg, {M, E}, {2 * E, 1});
+  const auto g = tensor_view<const float, 2>::strided(xg + E, {M, E}, {2 * E, 1});
+  RODIMUS_REQUIRE(w.fc.rows == 2 * E, bad_shape, "fc");
+  RODIMUS_TRY(linear_normed(be, in, w.fc, make_view(xg, M, 2 * E), ar.rest()));
 
   // 3. short conv + SiLU, with the conv state.
   const auto conv_w = make_view(w.conv_weight.data, E, W);
   const auto conv_b = w.conv_bias;
   if (lay.decode) {
     causal_conv_step_args<float> ca;
-    ca.x = make_view(static_cast<const float*>(x), M, E);
+    ca.x = x;
     ca.weight = conv_w;
     ca.bias = conv_b;
     ca.state = st.conv;
@@ -154,7 +149,7 @@ template <class Backend>
     RODIMUS_TRY(causal_conv_step(be, ca));
   } else {
     causal_conv_args<float> ca;
-    ca.x = make_view(static_cast<const float*>(x), index_t(1), M, E);
+    ca.x = tensor_view<const float, 3>::strided(xg, {1, M, E}, {M * 2 * E, 2 * E, 1});
     ca.weight = conv_w;
     ca.bias = conv_b;
     ca.y = make_view(c, index_t(1), M, E);
@@ -168,41 +163,42 @@ template <class Backend>
   }
   const auto cv = make_view(static_cast<const float*>(c), M, E);
 
-  // 5. r, k from the conv output (one call for one row, as for x and g), and 7. the memory gates
-  // from the same input: with one row and in_proj, mem_gate back to back, one call for all four.
+  // 5. r, k from the conv output and 7. the memory gates from the same input: one call when
+  // in_proj and mem_gate lie back to back (backend_weights and most checkpoints place them so),
+  // else one each, into the columns of rkp.
+  RODIMUS_REQUIRE(w.in_proj.rows == 2 * N, bad_shape, "in_proj");
+  const auto r = tensor_view<const float, 2>::strided(rkp, {M, N}, {4 * N, 1});
+  const auto k = tensor_view<const float, 2>::strided(rkp + N, {M, N}, {4 * N, 1});
+  const auto psi = tensor_view<const float, 2>::strided(rkp + 2 * N, {M, 2 * N}, {4 * N, 1});
   const weight_matrix in_and_gates = stacked_rows(w.in_proj, w.mem_gate);
-  const bool one_call = M == 1 && k == r + N && psi == k + N && w.in_proj.rows == 2 * N &&
-                        in_and_gates.data != nullptr;
-  if (one_call) {
-    RODIMUS_TRY(linear_weight(be, cv, in_and_gates, make_view(r, M, 4 * N), ar.rest()));
-  } else if (M == 1 && k == r + N && w.in_proj.rows == 2 * N) {
-    RODIMUS_TRY(linear_weight(be, cv, w.in_proj, make_view(r, M, 2 * N), ar.rest()));
+  if (in_and_gates.data) {
+    RODIMUS_TRY(linear_weight(be, cv, in_and_gates, make_view(rkp, M, 4 * N), ar.rest()));
   } else {
-    RODIMUS_TRY(linear_weight(be, cv, weight_rows(w.in_proj, 0, N), make_view(r, M, N), ar.rest()));
-    RODIMUS_TRY(linear_weight(be, cv, weight_rows(w.in_proj, N, N), make_view(k, M, N), ar.rest()));
+    const auto cols = [&](index_t first) {
+      return tensor_view<float, 2>::strided(rkp + first, {M, 2 * N}, {4 * N, 1});
+    };
+    RODIMUS_TRY(linear_weight(be, cv, w.in_proj, cols(0), ar.rest()));
+    RODIMUS_TRY(linear_weight(be, cv, w.mem_gate, cols(2 * N), ar.rest()));
   }
 
   // 6. channel (input) gate's projections from the pre-conv x: u = x W0^T W1^T (the gate
-  // sigmoid(u + b1) * x follows), and 7. the memory gates (unless read with in_proj above).
-  RODIMUS_TRY(linear_weight(be, make_view(static_cast<const float*>(x), M, E), w.ch_gate_down,
-                            make_view(h, M, R), ar.rest()));
+  // sigmoid(u + b1) * x follows).
+  RODIMUS_TRY(linear_weight(be, x, w.ch_gate_down, make_view(h, M, R), ar.rest()));
   RODIMUS_TRY(linear_weight(be, make_view(static_cast<const float*>(h), M, R), w.ch_gate_up,
                             make_view(u, M, E), ar.rest()));
-  if (!one_call)
-    RODIMUS_TRY(linear_weight(be, cv, w.mem_gate, make_view(psi, M, 2 * N), ar.rest()));
 
   if (lay.decode) {
     // 6, 8-9, 10 and 11 of one token per sequence in one primitive (one kernel on CUDA): the
     // channel gate, DDTS, the GLA step on the pool and the internal skip, o = o_gla + c * w.
     mixer_decode_args ma;
-    ma.x = make_view(static_cast<const float*>(x), M, E);
+    ma.x = x;
     ma.u_preact = make_view(static_cast<const float*>(u), M, E);
     ma.ch_gate_bias = w.ch_gate_bias;
     ma.c = cv;
     ma.residual_weight = w.residual_weight;
-    ma.r = make_view(static_cast<const float*>(r), M, N);
-    ma.k = make_view(static_cast<const float*>(k), M, N);
-    ma.psi = make_view(static_cast<const float*>(psi), M, 2 * N);
+    ma.r = r;
+    ma.k = k;
+    ma.psi = psi;
     ma.mem_gate_bias = w.mem_gate_bias;
     ma.o = make_view(o, M, E);
     ma.state = st.gla;
@@ -212,13 +208,12 @@ template <class Backend>
     RODIMUS_TRY(mixer_decode(be, ma, ar.rest()));
   } else {
     // 6. the channel gate in place: u = sigmoid(u + b1) * x.
-    RODIMUS_TRY(channel_gate(be, channel_gate_args{make_view(u, M, E), w.ch_gate_bias,
-                                                   make_view(static_cast<const float*>(x), M, E)}));
+    RODIMUS_TRY(channel_gate(be, channel_gate_args{make_view(u, M, E), w.ch_gate_bias, x}));
     // 8-9. DDTS.
     ddts_args<float> da;
-    da.gate_preact = make_view(static_cast<const float*>(psi), M, 2 * N);
+    da.gate_preact = psi;
     da.gate_bias = w.mem_gate_bias;
-    da.k = make_view(static_cast<const float*>(k), M, N);
+    da.k = k;
     da.k_hat = make_view(k_hat, M, N);
     da.log_decay = make_view(decay, M, N);
     da.normalize_eps = float(cfg.normalize_epsilon);
@@ -226,7 +221,8 @@ template <class Backend>
     // 10. the chunked GLA; the pools are read and written in place: sequence n's state is
     // st.gla[slot[n]].
     gla_args<float, float, float> ga;
-    ga.q = make_view(static_cast<const float*>(r), index_t(1), index_t(1), M, N);
+    ga.q =
+        tensor_view<const float, 4>::strided(rkp, {1, 1, M, N}, {M * 4 * N, M * 4 * N, 4 * N, 1});
     ga.k = make_view(static_cast<const float*>(k_hat), index_t(1), index_t(1), M, N);
     ga.v = make_view(static_cast<const float*>(u), index_t(1), index_t(1), M, E);
     ga.g = make_view(static_cast<const float*>(decay), index_t(1), index_t(1), M, N);
@@ -248,14 +244,14 @@ template <class Backend>
     normed_input gated;
     gated.pending = true;
     gated.x = make_view(static_cast<const float*>(o), M, E);
-    gated.gate = make_view(static_cast<const float*>(g), M, E);
+    gated.gate = g;
     gated.weight = w.act_norm;
     gated.eps = float(cfg.norm_epsilon);
     return linear_normed(be, gated, w.out_proj, out, ar.rest());
   }
   gated_rmsnorm_args<float> na;
   na.x = make_view(static_cast<const float*>(o), M, E);
-  na.gate = make_view(static_cast<const float*>(g), M, E);
+  na.gate = g;
   na.weight = w.act_norm;
   na.y = make_view(o, M, E);
   na.eps = float(cfg.norm_epsilon);
