@@ -22,6 +22,9 @@ TEST_CASE("cuda mixer_decode skips rows whose slot is outside the pool") {
   test::check_mixer_decode(be, {6, 64, 4096, 8, true, 1, 2, 0, true}, 901);
   test::check_mixer_decode(be, {20, 64, 4096, 24, true, 2, 3, 0, true}, 902);
   test::check_mixer_decode(be, {5, 32, 77, 6, true, 0, 2, 1, false}, 903);
+  // the low-rank form (bf16 weights, R = 32): narrow and wide tiles
+  test::check_mixer_decode<bf16>(be, {6, 64, 4096, 8, true, 1, 2, 0, true, 32}, 904);
+  test::check_mixer_decode<bf16>(be, {20, 64, 4096, 24, true, 2, 3, 0, true, 32}, 905);
 }
 
 TEST_CASE("cuda mixer_decode refuses a key width beyond 256 before launching") {
