@@ -1,8 +1,9 @@
 // mixer_decode on CUDA (one fused kernel: channel gate, DDTS, GLA decode step, internal skip)
 // against the scalar reference, the composition of the four scalar primitives: the shared body
-// (tests/cases/mixer_decode_cases.hpp, tolerances explained there), and rows whose slot is outside
-// the pool, which CUDA cannot refuse (the slots live in device memory) and skips like padding: o
-// row still NaN, the pool bit for bit as it was. Arguments it cannot take (N > 256) are
+// (tests/cases/mixer_decode_cases.hpp, tolerances explained there; both forms of the channel
+// gate's pre-activation, u_preact and the low-rank h . ch_gate_up^T), and rows whose slot is
+// outside the pool, which CUDA cannot refuse (the slots live in device memory) and skips like
+// padding: o row still NaN, the pool bit for bit as it was. Arguments it cannot take (N > 256) are
 // `unsupported` naming "r", before any launch.
 #include "cases/mixer_decode_cases.hpp"
 #include "rodimus/backend/cuda/mixer_decode.cuh"
