@@ -2,7 +2,9 @@
 // and without the test pool) against the scalar reference: the shared body in
 // tests/cases/mixer_decode_cases.hpp (tolerances explained there); the host-only slot checks (a
 // slot outside the pool, two rows on one state: bad_argument "slot" before anything is written);
-// and the scalar reference against the four scalar primitives called one after the other by hand.
+// the scalar reference against the four scalar primitives called one after the other by hand; and
+// its low-rank form against the u_preact form fed with h . ch_gate_up^T summed here (f64, then
+// rounded to f32 as the scalar linear: bit for bit).
 #include "test_cpu_support.hpp"
 
 #include "cases/mixer_decode_cases.hpp"
@@ -120,6 +122,68 @@ TEST_CASE("scalar mixer_decode is the composition of channel_gate, ddts, gla_dec
             .ok());
   CHECK(std::memcmp(o.data(), o_want.data(), o.size() * sizeof(float)) == 0); // NaN row included
   CHECK(pool == pool_want);
+}
+
+TEST_CASE("scalar mixer_decode's low-rank form is the u_preact form of h . ch_gate_up^T") {
+  const index_t M = 3, N = 8, E = 24, P = 4, R = 5;
+  auto g = test::rng(47);
+  const auto x = test::uniform<float>(g, std::size_t(M * E), -3, 3);
+  const auto h = test::uniform<float>(g, std::size_t(M * R), -2, 2);
+  const auto up = test::uniform<bf16>(g, std::size_t(E * R));
+  const auto cv = test::uniform<float>(g, std::size_t(M * E), -2, 2);
+  const auto vec_e = test::uniform<float>(g, std::size_t(E));
+  const auto r = test::uniform<float>(g, std::size_t(M * N));
+  const auto k = test::uniform<float>(g, std::size_t(M * N));
+  const auto psi = test::uniform<float>(g, std::size_t(M * 2 * N), -4, 6);
+  const auto pool0 = test::uniform<float>(g, std::size_t(P * N * E));
+  const std::vector<std::int32_t> slot = {2, -1, 0};
+  std::vector<float> u(std::size_t(M * E));
+  for (index_t m = 0; m < M; ++m)
+    for (index_t e = 0; e < E; ++e) {
+      double acc = 0.0;
+      for (index_t i = 0; i < R; ++i)
+        acc += double(h[std::size_t(m * R + i)]) * double(float(up[std::size_t(e * R + i)]));
+      u[std::size_t(m * E + e)] = float(acc);
+    }
+
+  std::vector<float> o_low(std::size_t(M * E)), o_pre(o_low.size()), pool_low = pool0,
+                                                                     pool_pre = pool0;
+  test::poison(o_low);
+  test::poison(o_pre);
+  mixer_decode_args<bf16> low;
+  low.x = make_view<const float>(x.data(), M, E);
+  low.h = make_view<const float>(h.data(), M, R);
+  low.ch_gate_up = make_view<const bf16>(up.data(), E, R);
+  low.ch_gate_bias = make_view<const float>(vec_e.data(), E);
+  low.c = make_view<const float>(cv.data(), M, E);
+  low.residual_weight = low.ch_gate_bias;
+  low.r = make_view<const float>(r.data(), M, N);
+  low.k = make_view<const float>(k.data(), M, N);
+  low.psi = make_view<const float>(psi.data(), M, 2 * N);
+  low.o = make_view(o_low.data(), M, E);
+  low.state = make_view(pool_low.data(), P, index_t(1), N, E);
+  low.slot = slot.data();
+  test::workspace_buffer ws_low(mixer_decode_workspace_bytes(scalar{}, low));
+  REQUIRE(mixer_decode(scalar{}, low, ws_low.get()).ok());
+
+  mixer_decode_args<> pre;
+  pre.x = low.x;
+  pre.u_preact = make_view<const float>(u.data(), M, E);
+  pre.ch_gate_bias = low.ch_gate_bias;
+  pre.c = low.c;
+  pre.residual_weight = low.residual_weight;
+  pre.r = low.r;
+  pre.k = low.k;
+  pre.psi = low.psi;
+  pre.o = make_view(o_pre.data(), M, E);
+  pre.state = make_view(pool_pre.data(), P, index_t(1), N, E);
+  pre.slot = slot.data();
+  test::workspace_buffer ws_pre(mixer_decode_workspace_bytes(scalar{}, pre));
+  REQUIRE(mixer_decode(scalar{}, pre, ws_pre.get()).ok());
+
+  CHECK(std::memcmp(o_low.data(), o_pre.data(), o_low.size() * sizeof(float)) == 0);
+  CHECK(pool_low == pool_pre);
+  CHECK(pool_low != pool0); // the step ran
 }
 
 TEST_CASE("scalar mixer_decode passes the shared cases and refuses bad slots") {

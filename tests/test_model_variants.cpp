@@ -9,7 +9,10 @@
 //     split equal to the forward beyond the old window, and a sequence longer than
 //     max_position_embeddings refused before any state changes;
 //   - rotary_emb_dim 0: decode and split equal the forward, and the logits differ from rotated
-//   ones.
+//   ones;
+//   - the channel gate's up-projection W1 with rank 32 (input_gate_low_rank), stored (the decode
+//     step folds it into mixer_decode) and q8_0 (a linear before mixer_decode): decode equals the
+//     forward either way.
 #include "support/temp_dir.hpp"
 #include "support/test_support.hpp"
 
@@ -20,6 +23,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -236,6 +240,37 @@ TEST_CASE("rotary_emb_dim 0 turns rotary off: decode and split still equal the f
   const auto attn_rotated =
       test::open_golden("rodimus_plus_opts/expected.safetensors").read<float>("layers.0.attn.out");
   CHECK(test::max_abs_diff(l0.attn_out, attn_rotated) > 5e-3 * test::max_abs(attn_rotated));
+}
+
+TEST_CASE("a rank-32 channel-gate up-projection, stored or q8_0: decode equals the forward") {
+  std::vector<std::int64_t> ids;
+  index_t B = 0, T = 0;
+  golden_logits("rodimus_tiny", ids, B, T);
+  editable_checkpoint ck("rodimus_tiny");
+  const index_t R = 32, E = 128;
+  ck.config["mixer_cfg"]["input_gate_low_rank"] = R;
+  auto g = test::rng(1301);
+  for (int layer = 0; layer < 2; ++layer) { // fresh W0 (R, E) and W1 (E, R), init's scale
+    const std::string p =
+        "model.layers." + std::to_string(layer) + ".mixer.inner_mixer.ch_gate_proj.";
+    ck.tensors[p + "0.weight"] = {{R, E}, test::uniform<float>(g, std::size_t(R * E), -0.09, 0.09)};
+    ck.tensors[p + "1.weight"] = {{E, R}, test::uniform<float>(g, std::size_t(E * R), -0.18, 0.18)};
+  }
+  test::temp_dir d;
+  ck.write(d, dtype::f32);
+  quant_policy q8_low_rank;
+  q8_low_rank.low_rank = weight_format::q8_0;
+  for (const bool quantised : {false, true}) {
+    CAPTURE(quantised);
+    const auto w = model_weights::load(d.str(), weight_placement::memory, {},
+                                       quantised ? q8_low_rank : quant_policy{});
+    REQUIRE(w.config().low_rank() == R);
+    REQUIRE(w.layers()[0].mixer.ch_gate_up.quantised() == quantised);
+    model_runner<scalar> r(w);
+    const auto fwd = sequence_logits(r, ids, B, T, T);
+    test::check_close(sequence_logits(r, ids, B, T, 0), fwd, 1e-5, 1.0, "decode");
+    test::check_close(sequence_logits(r, ids, B, T, 17), fwd, 1e-5, 1.0, "split:17");
+  }
 }
 
 #if defined(__has_feature)

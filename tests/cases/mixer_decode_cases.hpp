@@ -1,5 +1,5 @@
 // mixer_decode on any backend against the scalar reference, which is the composition of the scalar
-// channel_gate, ddts, gla_decode and scale_add (one body, stamped per backend: see
+// [linear,] channel_gate, ddts, gla_decode and scale_add (one body, stamped per backend: see
 // support/backend_support.hpp). Fresh random inputs: gate pre-activations over -8 .. 8, memory
 // gates from weak to strong decay (-5 .. 8), with and without the memory-gate bias, one all-zero
 // key row (the normalize_eps clamp) where M > 1; slot-indexed pools in random order with padding
@@ -9,6 +9,15 @@
 // tiles, the scalar-access tile for odd E or odd row strides) and every MaxK bucket (N = 16, 48,
 // 100, 256). CUDA only: rows whose slot is outside the pool are skipped like padding
 // (out_of_range > 0; the host backends refuse them, test_cpu_mixer_decode.cpp).
+//
+// The low-rank form (R > 0: h (M, R) and ch_gate_up (E, R) in UpWeight = float, bf16 or f16
+// instead of u_preact) runs the same body: h over -2 .. 2, the weights over -1 .. 1 (then u_pre
+// is about as large as above at R = 32), h with a padded row stride for odd R; R in {1, 7, 32}
+// across narrow and wide tiles, a partial last tile and the scalar-access tile. Both sides read
+// the same UpWeight values; the reference sums in f64 (scalar linear), the backends in f32: at most
+// R u_32 sum_r |h w| apart (2e-6 of that sum at R = 32, typically far less), the order of the
+// channel gate's own f32 error, so the tolerances stay those of the u_preact form.
+// Bad arguments of that form: both forms or neither, wrong shapes, null pointers.
 //
 // Tolerances (max|got - want| <= rel * max(1, max|want|)): o 5e-5, state 3e-5. f32 on both sides
 // for the gates; the reference differs from a backend by the channel gate (1e-5 of |u|:
@@ -38,14 +47,18 @@ struct mixer_decode_case {
   int out_of_range;   // rows with a slot >= P (CUDA only: skipped like padding)
   index_t row_pad;    // extra floats at the end of each state row (stride[2] = E + row_pad)
   bool mem_gate_bias; // with the memory-gate bias
+  index_t R = 0;      // > 0: the low-rank form (h and ch_gate_up of rank R), else u_preact
 };
 
-template <class Backend>
+/// One case; UpWeight is ch_gate_up's dtype in the low-rank form (c.R > 0).
+template <class UpWeight = float, class Backend>
 void check_mixer_decode(const Backend& be, const mixer_decode_case& c, std::uint64_t salt) {
-  const index_t M = c.M, N = c.N, E = c.E, P = c.P, ld = E + c.row_pad;
+  const index_t M = c.M, N = c.N, E = c.E, P = c.P, ld = E + c.row_pad, R = c.R;
+  const index_t h_ld = R + R % 2; // odd R: a padded row stride
   INFO("M=" << M << " N=" << N << " E=" << E << " P=" << P << " slots=" << c.slots
             << " padding=" << c.padding << " out_of_range=" << c.out_of_range
-            << " row_pad=" << c.row_pad << " bias=" << c.mem_gate_bias);
+            << " row_pad=" << c.row_pad << " bias=" << c.mem_gate_bias << " R=" << R
+            << " up_weight=" << to_string(dtype_of<UpWeight>::value));
   auto g = rng(salt);
 
   // Slots: distinct pool rows in random order, then padding and out-of-range rows.
@@ -84,11 +97,15 @@ void check_mixer_decode(const Backend& be, const mixer_decode_case& c, std::uint
   const auto ch_bias = uniform<float>(g, std::size_t(E), -1, 1);
   const auto rw = uniform<float>(g, std::size_t(E), -1, 1);
   const auto mg_bias = uniform<float>(g, std::size_t(2 * N), -1, 1);
+  const auto up_w = uniform<UpWeight>(g, std::size_t(E * R), -1, 1);
+  const UpWeight* up_w_be = R > 0 ? mem.put(up_w) : nullptr;
+  const index_t h_shape[2] = {M, R}, h_stride[2] = {h_ld, 1};
 
   for (int step = 0; step < 2; ++step) {
     INFO("step " << step);
     const auto x = uniform<float>(g, std::size_t(M * E), -3, 3);
-    const auto u = uniform<float>(g, std::size_t(M * E), -8, 8);
+    const auto u = uniform<float>(g, std::size_t(R > 0 ? 0 : M * E), -8, 8);
+    const auto h = uniform<float>(g, std::size_t(M * h_ld), -2, 2);
     const auto cv = uniform<float>(g, std::size_t(M * E), -2, 2);
     const auto r = uniform<float>(g, std::size_t(M * N), -1, 1);
     auto k = uniform<float>(g, std::size_t(M * N), -1, 1);
@@ -105,9 +122,14 @@ void check_mixer_decode(const Backend& be, const mixer_decode_case& c, std::uint
     poison(o_ref);
     float* o_be = mem.put(o_ref);
 
-    mixer_decode_args ref;
+    mixer_decode_args<UpWeight> ref;
     ref.x = make_view<const float>(x.data(), M, E);
-    ref.u_preact = make_view<const float>(u.data(), M, E);
+    if (R > 0) {
+      ref.h = tensor_view<const float, 2>::strided(h.data(), h_shape, h_stride);
+      ref.ch_gate_up = make_view<const UpWeight>(up_w.data(), E, R);
+    } else {
+      ref.u_preact = make_view<const float>(u.data(), M, E);
+    }
     ref.ch_gate_bias = make_view<const float>(ch_bias.data(), E);
     ref.c = make_view<const float>(cv.data(), M, E);
     ref.residual_weight = make_view<const float>(rw.data(), E);
@@ -121,9 +143,14 @@ void check_mixer_decode(const Backend& be, const mixer_decode_case& c, std::uint
     ref.scale = 1.0f / std::sqrt(float(N));
     ref.normalize_eps = 1e-12f;
 
-    mixer_decode_args a = ref;
+    mixer_decode_args<UpWeight> a = ref;
     a.x = make_view<const float>(mem.put(x), M, E);
-    a.u_preact = make_view<const float>(mem.put(u), M, E);
+    if (R > 0) {
+      a.h = tensor_view<const float, 2>::strided(mem.put(h), h_shape, h_stride);
+      a.ch_gate_up = make_view<const UpWeight>(up_w_be, E, R);
+    } else {
+      a.u_preact = make_view<const float>(mem.put(u), M, E);
+    }
     a.ch_gate_bias = make_view<const float>(mem.put(ch_bias), E);
     a.c = make_view<const float>(mem.put(cv), M, E);
     a.residual_weight = make_view<const float>(mem.put(rw), E);
@@ -184,7 +211,7 @@ template <class Backend> void check_mixer_decode_bad_arguments(const Backend& be
   backend_arrays<Backend> mem(be);
   float* o = mem.put(rows_e);
   float* st = mem.put(pool);
-  mixer_decode_args valid;
+  mixer_decode_args<> valid;
   valid.x = make_view<const float>(mem.put(rows_e), M, E);
   valid.u_preact = make_view<const float>(mem.put(rows_e), M, E);
   valid.ch_gate_bias = make_view<const float>(mem.put(vec_e), E);
@@ -196,7 +223,7 @@ template <class Backend> void check_mixer_decode_bad_arguments(const Backend& be
   valid.mem_gate_bias = make_view<const float>(mem.put(vec_2n), 2 * N);
   valid.o = make_view(o, M, E);
   valid.state = make_view(st, P, index_t(1), N, E);
-  using A = mixer_decode_args;
+  using A = mixer_decode_args<>;
   const auto run = [&](const A& a) {
     backend_workspace<Backend> ws(be, mixer_decode_workspace_bytes(be, valid));
     return mixer_decode(be, a, ws.get());
@@ -206,6 +233,10 @@ template <class Backend> void check_mixer_decode_bad_arguments(const Backend& be
       {{"no columns", [](A& a) { a.x.shape[1] = 0; }, status_code::bad_shape, "x"},
        {"negative rows", [](A& a) { a.x.shape[0] = -1; }, status_code::bad_shape, "x"},
        {"u_preact shape", [](A& a) { a.u_preact.shape[1] = E + 1; }, status_code::bad_shape,
+        "u_preact"},
+       {"neither u_preact nor h", [](A& a) { a.u_preact = {}; }, status_code::bad_argument,
+        "u_preact"},
+       {"null u_preact", [](A& a) { a.u_preact.data = nullptr; }, status_code::null_pointer,
         "u_preact"},
        {"ch_gate_bias size", [](A& a) { a.ch_gate_bias.shape[0] = E - 1; }, status_code::bad_shape,
         "ch_gate_bias"},
@@ -232,6 +263,44 @@ template <class Backend> void check_mixer_decode_bad_arguments(const Backend& be
        {"scale NaN", [](A& a) { a.scale = std::nanf(""); }, status_code::bad_argument, "scale"},
        {"eps 0", [](A& a) { a.normalize_eps = 0.0f; }, status_code::bad_argument,
         "normalize_eps"}});
+
+  // The low-rank form (bf16 weights): what differs from the u_preact form.
+  const index_t R = 3;
+  const std::vector<float> rows_r(static_cast<std::size_t>(M * R));
+  const std::vector<bf16> up(static_cast<std::size_t>(E * R));
+  mixer_decode_args<bf16> low;
+  low.x = valid.x;
+  low.h = make_view<const float>(mem.put(rows_r), M, R);
+  low.ch_gate_up = make_view<const bf16>(mem.put(up), E, R);
+  low.ch_gate_bias = valid.ch_gate_bias;
+  low.c = valid.c;
+  low.residual_weight = valid.residual_weight;
+  low.r = valid.r;
+  low.k = valid.k;
+  low.psi = valid.psi;
+  low.mem_gate_bias = valid.mem_gate_bias;
+  low.o = valid.o;
+  low.state = valid.state;
+  using L = mixer_decode_args<bf16>;
+  const auto run_low = [&](const L& a) {
+    backend_workspace<Backend> ws(be, mixer_decode_workspace_bytes(be, low));
+    return mixer_decode(be, a, ws.get());
+  };
+  check_bad_cases(
+      low, run_low,
+      {{"both forms", [](L& a) { a.u_preact = a.x; }, status_code::bad_argument, "h"},
+       {"no h", [](L& a) { a.h = {}; }, status_code::bad_shape, "h"},
+       {"no ch_gate_up", [](L& a) { a.ch_gate_up = {}; }, status_code::bad_shape, "ch_gate_up"},
+       {"rank 0", [](L& a) { a.h.shape[1] = 0; }, status_code::bad_shape, "h"},
+       {"h rows", [](L& a) { a.h.shape[0] = M + 1; }, status_code::bad_shape, "h"},
+       {"ch_gate_up rows", [](L& a) { a.ch_gate_up.shape[0] = E - 1; }, status_code::bad_shape,
+        "ch_gate_up"},
+       {"ch_gate_up rank", [](L& a) { a.ch_gate_up.shape[1] = R + 1; }, status_code::bad_shape,
+        "ch_gate_up"},
+       {"null h", [](L& a) { a.h.data = nullptr; }, status_code::null_pointer, "h"},
+       {"null ch_gate_up", [](L& a) { a.ch_gate_up.data = nullptr; }, status_code::null_pointer,
+        "ch_gate_up"},
+       {"x columns", [](L& a) { a.x.shape[1] = E + 1; }, status_code::bad_shape, "ch_gate_up"}});
   // Nothing was written by any of them.
   std::vector<float> o_after(rows_e.size()), pool_after(pool.size());
   mem.get(o_after, o);
@@ -262,6 +331,23 @@ template <class Backend> void check_mixer_decode_all(const Backend& be) {
   std::uint64_t salt = 700;
   for (const auto& c : cases)
     check_mixer_decode(be, c, ++salt);
+  // The low-rank form (last field R), bf16 weights unless said otherwise:
+  // the model's shape (N = 64, E = 4096, R = 32), narrow 16-byte tiles; f32 weights
+  check_mixer_decode<bf16>(be, {1, 64, 4096, 4, true, 0, 0, 0, true, 32}, 731);
+  check_mixer_decode<float>(be, {1, 64, 4096, 4, true, 0, 0, 0, true, 32}, 732);
+  // wide tiles with padding rows (R = 32: 16 products per thread); R = 7 below the parts of a
+  // wide tile's column, f32 weights
+  check_mixer_decode<bf16>(be, {12, 64, 4096, 16, true, 3, 0, 0, true, 32}, 733);
+  check_mixer_decode<float>(be, {40, 32, 1024, 44, true, 4, 0, 0, true, 7}, 734);
+  // R = 7 (fewer products than a narrow tile's 8 parts: some threads add none), partial last
+  // tile, padded state rows, no memory-gate bias
+  check_mixer_decode<bf16>(be, {3, 48, 200, 5, true, 1, 0, 8, false, 7}, 735);
+  // R = 1, the scalar-access tile (odd E, odd state row stride), f32 weights
+  check_mixer_decode<float>(be, {5, 100, 77, 9, true, 1, 0, 3, true, 1}, 736);
+  // no slot array, f16 weights; many rows of small N; no rows
+  check_mixer_decode<f16>(be, {4, 256, 512, 6, false, 0, 0, 0, true, 32}, 737);
+  check_mixer_decode<bf16>(be, {70, 16, 160, 80, true, 5, 0, 0, true, 7}, 738);
+  check_mixer_decode<bf16>(be, {0, 64, 128, 2, true, 0, 0, 0, true, 32}, 739);
   check_mixer_decode_bad_arguments(be);
 }
 

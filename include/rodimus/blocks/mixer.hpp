@@ -16,7 +16,9 @@
 //
 // Prefill runs the chunked GLA over packed sequences, starting from (and leaving) each sequence's
 // state in the pools; decode runs causal_conv_step, then mixer_decode (the channel gate, DDTS,
-// the GLA step and the skip of one token per sequence: one kernel on CUDA) after the projections.
+// the GLA step and the skip of one token per sequence: one kernel on CUDA) after the projections,
+// which also applies W1 (ch_gate_up) to h = x . W0^T when W1 is in a stored dtype (f32, bf16,
+// f16; its low-rank form), so that a quantised W1 is the only case with a separate linear for it.
 // State pools: conv (P, E, W) f32, GLA (P, 1, N, E) f32, addressed by batch_layout::slot, read and
 // updated in place by the primitives (no copies around them). Every step is a primitive call: the
 // mixer never touches the data itself, so it runs unchanged on every backend.
@@ -68,8 +70,10 @@ inline gla_args<float, float, float> mixer_gla_shapes(index_t M, index_t N, inde
   return a;
 }
 
-inline mixer_decode_args mixer_decode_shapes(index_t B, index_t N, index_t E, index_t P) noexcept {
-  mixer_decode_args a;
+/// The shapes of the decode step's mixer_decode call in the u_preact form.
+inline mixer_decode_args<> mixer_decode_shapes(index_t B, index_t N, index_t E,
+                                               index_t P) noexcept {
+  mixer_decode_args<> a;
   const index_t st[4] = {P, 1, N, E};
   a.x = make_view(static_cast<const float*>(nullptr), B, E);
   a.u_preact = a.x;
@@ -80,6 +84,27 @@ inline mixer_decode_args mixer_decode_shapes(index_t B, index_t N, index_t E, in
   a.o = make_view(static_cast<float*>(nullptr), B, E);
   a.state = tensor_view<float, 4>::contiguous(nullptr, st);
   return a;
+}
+
+/// The most workspace the decode step's mixer_decode call needs: the u_preact form (quantised W1)
+/// or the low-rank form with W1 in any stored dtype (rank R).
+template <class Backend>
+std::size_t mixer_decode_most_workspace_bytes(const Backend& be, index_t B, index_t N, index_t E,
+                                              index_t R, index_t P) noexcept {
+  const mixer_decode_args<> a = mixer_decode_shapes(B, N, E, P);
+  std::size_t most = mixer_decode_workspace_bytes(be, a);
+  auto consider = [&](auto weight) {
+    using W = decltype(weight);
+    mixer_decode_args<W> l =
+        mixer_decode_with_up(a, make_view(static_cast<const W*>(nullptr), E, R));
+    l.u_preact = {};
+    l.h = make_view(static_cast<const float*>(nullptr), B, R);
+    most = std::max(most, mixer_decode_workspace_bytes(be, l));
+  };
+  consider(float{});
+  consider(bf16{});
+  consider(f16{});
+  return most;
 }
 
 } // namespace detail
@@ -95,7 +120,7 @@ std::size_t rodimus_mixer_workspace_bytes(const Backend& be, const model_config&
   // The GLA call and the projections take their temporaries from what the buffers leave, one at
   // a time: room for the larger.
   const std::size_t gla =
-      decode ? mixer_decode_workspace_bytes(be, detail::mixer_decode_shapes(M, N, E, num_seqs))
+      decode ? detail::mixer_decode_most_workspace_bytes(be, M, N, E, R, num_seqs)
              : gla_chunked_workspace_bytes(be, detail::mixer_gla_shapes(M, N, E, num_seqs),
                                            mixer_gla_chunk);
   const std::size_t lin = linear_weight_workspace_bytes(be, M, std::max({cfg.d_model, E, R}));
@@ -182,17 +207,23 @@ template <class Backend>
   }
 
   // 6. channel (input) gate's projections from the pre-conv x: u = x W0^T W1^T (the gate
-  // sigmoid(u + b1) * x follows).
+  // sigmoid(u + b1) * x follows; decode applies W1 in mixer_decode unless it is quantised).
+  const bool up_in_decode = lay.decode && !w.ch_gate_up.quantised();
   RODIMUS_TRY(linear_weight(be, x, w.ch_gate_down, make_view(h, M, R), ar.rest()));
-  RODIMUS_TRY(linear_weight(be, make_view(static_cast<const float*>(h), M, R), w.ch_gate_up,
-                            make_view(u, M, E), ar.rest()));
+  if (!up_in_decode)
+    RODIMUS_TRY(linear_weight(be, make_view(static_cast<const float*>(h), M, R), w.ch_gate_up,
+                              make_view(u, M, E), ar.rest()));
 
   if (lay.decode) {
-    // 6, 8-9, 10 and 11 of one token per sequence in one primitive (one kernel on CUDA): the
-    // channel gate, DDTS, the GLA step on the pool and the internal skip, o = o_gla + c * w.
-    mixer_decode_args ma;
+    // 6 (W1 and the gate), 8-9, 10 and 11 of one token per sequence in one primitive (one kernel
+    // on CUDA): the channel gate, DDTS, the GLA step on the pool and the internal skip,
+    // o = o_gla + c * w.
+    mixer_decode_common_args ma;
     ma.x = x;
-    ma.u_preact = make_view(static_cast<const float*>(u), M, E);
+    if (up_in_decode)
+      ma.h = make_view(static_cast<const float*>(h), M, R);
+    else
+      ma.u_preact = make_view(static_cast<const float*>(u), M, E);
     ma.ch_gate_bias = w.ch_gate_bias;
     ma.c = cv;
     ma.residual_weight = w.residual_weight;
@@ -205,7 +236,15 @@ template <class Backend>
     ma.slot = lay.slot;
     ma.scale = cfg.gla_scale();
     ma.normalize_eps = float(cfg.normalize_epsilon);
-    RODIMUS_TRY(mixer_decode(be, ma, ar.rest()));
+    if (up_in_decode) {
+      RODIMUS_TRY(detail::visit_stored_dtype(
+          w.ch_gate_up, "weight format", "weight dtype", [&](auto weight) {
+            using W = decltype(weight);
+            return mixer_decode(be, mixer_decode_with_up(ma, w.ch_gate_up.view<W>()), ar.rest());
+          }));
+    } else {
+      RODIMUS_TRY(mixer_decode(be, mixer_decode_with_up<float>(ma, {}), ar.rest()));
+    }
   } else {
     // 6. the channel gate in place: u = sigmoid(u + b1) * x.
     RODIMUS_TRY(channel_gate(be, channel_gate_args{make_view(u, M, E), w.ch_gate_bias, x}));
