@@ -7,6 +7,7 @@
 //   launch(on, kernel, grid, block, smem, args...)
 //                                every kernel of the library is launched through this (then
 //                                RODIMUS_CUDA_TRY(cudaGetLastError()), backend/cuda/cuda.cuh)
+//   launch_clustered(on, cluster, kernel, ...)   the same in thread-block clusters (sm_90)
 //   wait_for_prior_kernels()     every kernel calls it before it reads anything an earlier
 //                                kernel may have written, or writes anything at all
 //   let_next_kernel_start()      every kernel calls it right after that wait
@@ -47,22 +48,39 @@ template <int Sm> launch_target launch_on(const cuda<Sm>& be) noexcept {
 }
 
 /// Launches kernel(args...) with grid x block threads and smem bytes of dynamic shared memory on
-/// on.stream, with the programmatic-serialisation attribute when on.overlapped. Returns the
-/// launch's error (also left for cudaGetLastError()).
+/// on.stream, with the programmatic-serialisation attribute when on.overlapped, in thread-block
+/// clusters of `cluster` CTAs along x when cluster > 1 (sm_90; grid.x a multiple of it). Returns
+/// the launch's error (also left for cudaGetLastError()).
 template <class... Params, class... Args>
-cudaError_t launch(const launch_target& on, void (*kernel)(Params...), dim3 grid, dim3 block,
-                   std::size_t smem, Args&&... args) noexcept {
-  cudaLaunchAttribute overlap[1] = {};
-  overlap[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  overlap[0].val.programmaticStreamSerializationAllowed = 1;
+cudaError_t launch_clustered(const launch_target& on, unsigned cluster, void (*kernel)(Params...),
+                             dim3 grid, dim3 block, std::size_t smem, Args&&... args) noexcept {
+  cudaLaunchAttribute attrs[2] = {};
+  unsigned n = 0;
+  if (on.overlapped) {
+    attrs[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attrs[n++].val.programmaticStreamSerializationAllowed = 1;
+  }
+  if (cluster > 1) {
+    attrs[n].id = cudaLaunchAttributeClusterDimension;
+    attrs[n].val.clusterDim.x = cluster;
+    attrs[n].val.clusterDim.y = 1;
+    attrs[n++].val.clusterDim.z = 1;
+  }
   cudaLaunchConfig_t config = {};
   config.gridDim = grid;
   config.blockDim = block;
   config.dynamicSmemBytes = smem;
   config.stream = on.stream;
-  config.attrs = overlap;
-  config.numAttrs = on.overlapped ? 1u : 0u;
+  config.attrs = attrs;
+  config.numAttrs = n;
   return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+}
+
+/// launch_clustered without clusters: what every kernel but a few uses.
+template <class... Params, class... Args>
+cudaError_t launch(const launch_target& on, void (*kernel)(Params...), dim3 grid, dim3 block,
+                   std::size_t smem, Args&&... args) noexcept {
+  return launch_clustered(on, 1u, kernel, grid, block, smem, std::forward<Args>(args)...);
 }
 
 /// Blocks the calling thread until the kernels launched before this one on the stream have
