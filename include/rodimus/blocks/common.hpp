@@ -162,19 +162,11 @@ template <class Backend>
   });
 }
 
-/// Rows [first, first + count) of a weight matrix (a contiguous block of it).
-inline weight_matrix weight_rows(const weight_matrix& w, index_t first, index_t count) noexcept {
-  weight_matrix r = w;
-  r.data = static_cast<const unsigned char*>(w.data) + std::size_t(first) * w.row_bytes();
-  r.rows = count;
-  return r;
-}
-
 /// `a` and `b` as one matrix of a.rows + b.rows rows when b's rows follow a's directly in memory
 /// (same dtype, format and columns; backend_weights and most checkpoints place a layer's
-/// projections back to back), else a matrix with data == nullptr. One-row calls (batch-1 decode)
-/// use it to read two projections of the same input in one linear call: each call has a fixed
-/// cost that is large against the few megabytes it reads.
+/// projections back to back), else a matrix with data == nullptr. The mixer uses it to read two
+/// projections of the same input in one linear call: one launch (and, in prefill, one conversion
+/// and one read of the input) instead of two.
 inline weight_matrix stacked_rows(const weight_matrix& a, const weight_matrix& b) noexcept {
   weight_matrix r;
   if (a.data != nullptr && b.data != nullptr && a.type == b.type && a.format == b.format &&
