@@ -14,7 +14,7 @@ root=$(pwd)
 out=${OUT:-$root/build/gpu_bench/out}/ab
 deps=$root/.deps
 work=/tmp/rodimus_ab
-mkdir -p "$out" "$work/base/src"
+mkdir -p "$out" "$work/base/src" "$work/new"
 [ -f "$root/build/ab/base.tar" ] || { echo "no build/ab/base.tar (see the top of this script)"; exit 1; }
 tar -xf "$root/build/ab/base.tar" -C "$work/base/src"
 for d in tests/data examples/models; do

@@ -11,10 +11,9 @@
 //                         same as one rmsnorm_linear call (the GEMV with its norm prologue).
 //                         O = 0: serial, 1: overlapped.
 //
-//   bm_gemv_config<R, U, Warps, Split, Pro>/N/cap/prefetch   the GEMV kernel alone at one tuning
+//   bm_gemv_config<R, U, Warps, Split, Pro>/N/cap   the GEMV kernel alone at one tuning
 //                         configuration (linear_policy's choices), N x 2048 bf16 weights, batch 1,
-//                         overlapped; cap: at most that many CTAs (0: one per row group);
-//                         prefetch: row groups per warp prefetched to L2 before the wait.
+//                         overlapped; cap: at most that many CTAs (0: one per row group).
 //
 // Counters: median_us per call (CUDA events around a graph replay of the chain / 24), and for the
 // GEMV the weight bytes per second and limit_ratio against the copy bandwidth this binary measures
@@ -125,7 +124,7 @@ void bm_launch_chain(benchmark::State& st) {
 /// as bm_launch_chain.
 template <int R, int U, int Warps, bool Split, bool Pro = false>
 void bm_gemv_config(benchmark::State& st) {
-  const index_t N = st.range(0), D = 2048, cap = st.range(1), prefetch_rounds = st.range(2);
+  const index_t N = st.range(0), D = 2048, cap = st.range(1);
   std::mt19937_64 rng(12);
   cudaStream_t stream = nullptr;
   BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -141,7 +140,7 @@ void bm_gemv_config(benchmark::State& st) {
   constexpr int KS = Split ? Warps : 1;
   const index_t groups = (N + R - 1) / R, full = Split ? groups : (groups + Warps - 1) / Warps;
   const unsigned grid = unsigned(cap > 0 && cap < full ? cap : full);
-  detail::linear_input_prologue np;
+  detail::linear_fusion np;
   if (Pro) {
     np.residual = res;
     np.weight = nw;
@@ -155,7 +154,7 @@ void bm_gemv_config(benchmark::State& st) {
     BENCH_CUDA(
         detail::launch(detail::launch_on(gpu),
                        detail::linear_gemv_kernel<float, bf16, 1, R, U, Warps, KS, true, Pro>, grid,
-                       Warps * 32, 0, a, np, prefetch_rounds));
+                       Warps * 32, 0, a, np));
   };
   const auto t = time_steps(st, stream, kChain, step, /*graph=*/true);
   const double us = median(t) * 1e3, gbps = double(N * D * 2) / (us * 1e-6) / 1e9;
@@ -173,22 +172,19 @@ void bm_gemv_config(benchmark::State& st) {
 
 BENCHMARK(bench::bm_copy_d2d)->UseManualTime()->Iterations(1);
 // linear_policy today: R = 2, U = 2; split over 8 warps below 2048 row groups (at most 528
-// CTAs), else 4 warps; the weights prefetched to L2 before the overlapped wait (third argument:
-// rounds prefetched, 0 = none, 1 << 20 = all) up to 24 MiB. Rows: the o projection (2048), qkv
-// (4224), the FFN's fc (5456) and the mixer's fc (8192), all with K = 2048.
-constexpr index_t kAll = index_t(1) << 20;
+// CTAs), else 4 warps. Rows: the o projection (2048), qkv (4224), the FFN's fc (5456) and the
+// mixer's fc (8192), all with K = 2048.
 #define RODIMUS_GEMV_SWEEP(R, U, W, S, CAP)                                                        \
   BENCHMARK(bm_gemv_config<R, U, W, S>)                                                            \
-      ->ArgsProduct({{2048, 4224, 5456, 8192}, {CAP}, {0, kAll}})                                  \
+      ->ArgsProduct({{2048, 4224, 5456, 8192}, {CAP}})                                             \
       ->UseManualTime()                                                                            \
       ->Iterations(30)
 RODIMUS_GEMV_SWEEP(2, 2, 8, true, 528);
 RODIMUS_GEMV_SWEEP(2, 2, 4, false, 0);
-// The prologue's cost against the plain kernel, with and without the prefetch: 2048 rows (split,
-// 528 CTAs) and 8192 (unsplit).
+// The prologue's cost against the plain kernel: 2048 rows (split, 528 CTAs) and 8192 (unsplit).
 #define RODIMUS_GEMV_PRO(R, U, W, S, PRO, N, CAP)                                                  \
   BENCHMARK(bm_gemv_config<R, U, W, S, PRO>)                                                       \
-      ->ArgsProduct({{N}, {CAP}, {0, kAll}})                                                       \
+      ->ArgsProduct({{N}, {CAP}})                                                                  \
       ->UseManualTime()                                                                            \
       ->Iterations(30)
 RODIMUS_GEMV_PRO(2, 2, 8, true, true, 2048, 528);

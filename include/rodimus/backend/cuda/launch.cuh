@@ -11,7 +11,6 @@
 //   wait_for_prior_kernels()     every kernel calls it before it reads anything an earlier
 //                                kernel may have written, or writes anything at all
 //   let_next_kernel_start()      every kernel calls it right after that wait
-//   prefetch_to_l2(p, bytes)     an L2 prefetch that costs the thread nothing (before the wait)
 //
 // Overlapped launches (cuda_launch::overlapped, sm_90 and newer) are CUDA's programmatic dependent
 // launch: a kernel launched with the attribute may be scheduled as soon as every CTA of the kernel
@@ -98,19 +97,6 @@ __device__ __forceinline__ void wait_for_prior_kernels() noexcept {
 __device__ __forceinline__ void let_next_kernel_start() noexcept {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
-/// Asks L2 to fetch the `bytes` bytes at p (global memory; p and bytes multiples of 16) without
-/// waiting for them or holding registers (cp.async.bulk.prefetch.L2; nothing before sm_90). What a
-/// kernel may do before wait_for_prior_kernels() with data no kernel writes: the GEMV prefetches
-/// its weights there, so HBM streams them while the kernel before it is still finishing.
-__device__ __forceinline__ void prefetch_to_l2(const void* p, std::uint32_t bytes) noexcept {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
-#else
-  (void)p;
-  (void)bytes;
 #endif
 }
 

@@ -111,14 +111,10 @@ template <int Sm> struct linear_policy {
   // 7.25 -> 6.66 us with rmsnorm_linear's prologue (264 CTAs: 6.67 / 8.88, too few loads in
   // flight).
   static constexpr index_t gemv_split_max_ctas = 528;
-  // gemv_prefetch: before its overlapped wait each CTA asks L2 for the weight rows it will read
-  // (launch.cuh's prefetch_to_l2), so that HBM streams them while the kernel before is finishing;
-  // all of them when the matrix is at most gemv_prefetch_all_bytes, else only its first round's
-  // (the LM head, 518 MB, streams at the copy rate already). Off until measured: written in a
-  // session without device time; bench_launch_cuda's bm_gemv_config (third argument) and
-  // scripts/gpu_ab_model.sh are the A / B that decide it.
-  static constexpr bool gemv_prefetch = false;
-  static constexpr std::size_t gemv_prefetch_all_bytes = std::size_t(24) << 20;
+  // (An L2 prefetch of each CTA's weight rows before its overlapped wait,
+  // cp.async.bulk.prefetch.L2, was measured and dropped: bench_launch_cuda on an H100, 2026-12-06,
+  // made every size slower, 4.51 -> 4.58 us at 2048 rows, 11.88 -> 14.19 us at 8192 unsplit, 13.79
+  // -> 16.17 us with the norm prologue; bench/results/2026-12-06-h100/.)
   static constexpr int convert_threads = 256;
 };
 
@@ -242,7 +238,10 @@ __device__ __forceinline__ float linear_warp_sum(float v) {
 /// rsqrt(mean(s^2) + eps) after the sums (weight == nullptr: s itself is fed, no norm). sum_out:
 /// CTA 0 writes s (its first round's warps cover every column once). Rows of 16-byte-aligned f32
 /// with unit inner stride (rmsnorm_linear_fusable, swiglu_linear_fusable).
-struct linear_input_prologue {
+/// (An epilogue that ran the mixer's conv step on fc's outputs, which would save the step's launch,
+/// was measured and dropped: its registers made this kernel spill, 8 -> 68 bytes, and batch-1
+/// decode of rodimus-plus-1.6b 5% slower on an H100, 395 -> 376 tokens/s, 2026-12-06.)
+struct linear_fusion {
   const float* residual = nullptr;
   index_t residual_stride = 0;
   const float* gate = nullptr;
@@ -261,9 +260,8 @@ constexpr int linear_prologue_min_ctas(int warps) noexcept { return warps >= 8 ?
 /// One item of x row m at column k through the prologue: v (VEC values of x) becomes s * weight
 /// (or s), ss gains s^2 (with a norm); s is stored to sum_out when `write`.
 template <int VEC>
-__device__ __forceinline__ void linear_prologue_item(const linear_input_prologue& np, index_t m,
-                                                     index_t k, float (&v)[VEC], float& ss,
-                                                     bool write) {
+__device__ __forceinline__ void linear_prologue_item(const linear_fusion& np, index_t m, index_t k,
+                                                     float (&v)[VEC], float& ss, bool write) {
   // Every load first (one round trip; sum_out's store below may alias nothing the compiler can
   // prove, so loads after it would wait for it), then the arithmetic.
   float o[VEC], w[VEC];
@@ -306,16 +304,13 @@ __device__ __forceinline__ void linear_prologue_item(const linear_input_prologue
 /// U x R weight loads issued first, then for each of them the MR x rows' matching values and the
 /// MR x R fused multiply-adds; finally 5 shuffles per accumulator, and lane m * R + r stores
 /// y[m0 + m, n0 + r].
-///   prefetch_rounds: with a.w_constant and Vec, each warp first asks L2 for its weight slices of
-///        that many of its row groups (0: none), before the overlapped wait.
-///   Pro: x goes through the prologue np (linear_input_prologue; Vec, f32 x, K % VEC == 0); with
+///   Pro: x goes through the prologue np (linear_fusion; Vec, f32 x, K % VEC == 0); with
 ///        its norm, each x row's sum of squares is summed like the accumulators (its own shuffles
 ///        and shared slot) and scales the row's outputs.
 template <class Act, class Weight, int MR, int R, int U, int Warps, int KS, bool Vec,
           bool Pro = false>
 __global__ void __launch_bounds__(Warps * 32, Pro ? linear_prologue_min_ctas(Warps) : 1)
-    linear_gemv_kernel(const linear_args<Act, Weight> a, const linear_input_prologue np,
-                       const index_t prefetch_rounds) {
+    linear_gemv_kernel(const linear_args<Act, Weight> a, const linear_fusion np) {
   static_assert(MR * R <= 32, "one lane stores each output of a group");
   static_assert(KS == 1 || KS == Warps, "no split, or the whole CTA splits K");
   static_assert(!Pro || (Vec && std::is_same_v<Act, float>), "the prologue reads f32 vectors");
@@ -348,19 +343,7 @@ __global__ void __launch_bounds__(Warps * 32, Pro ? linear_prologue_min_ctas(War
       waited = true;
     }
   };
-  if (!a.w_constant) {
-    wait_once();
-  } else if constexpr (Vec) {
-    // L2 prefetch of this warp's slices of its first prefetch_rounds row groups (lane r: row
-    // n0 + r), issued before the wait: the weights stream while the kernel before finishes.
-    const index_t bytes = (item_hi - item_lo) * 16;
-    for (index_t i = 0, round = blockIdx.x; i < prefetch_rounds && round < rounds && bytes > 0;
-         ++i, round += gridDim.x) {
-      const index_t g = round * per_cta + warp / KS, n = g * R + lane;
-      if (g < groups && lane < R && n < N)
-        prefetch_to_l2(a.w.data + n * ws0 + item_lo * VEC, std::uint32_t(bytes));
-    }
-  }
+  if (!a.w_constant) wait_once();
 
   // Uniform over the CTA (a K split meets at __syncthreads), each warp on group g when g < groups.
   for (index_t round = blockIdx.x; round < rounds; round += gridDim.x) {
@@ -558,30 +541,25 @@ bool linear_gemv_vec(const linear_args<Act, Weight>& a) noexcept {
 }
 
 template <int Sm, int MR, int R, bool Vec, bool Pro, class Act, class Weight>
-status linear_gemv_launch(const linear_args<Act, Weight>& a, const linear_input_prologue& np,
+status linear_gemv_launch(const linear_args<Act, Weight>& a, const linear_fusion& np,
                           const launch_target& on) noexcept {
   using policy = linear_policy<Sm>;
   const index_t groups = (a.w.shape[0] + R - 1) / R;
   auto grid_for = [](index_t ctas) {
     return unsigned(ctas < cuda_max_grid ? ctas : cuda_max_grid);
   };
-  const std::size_t bytes = std::size_t(a.w.shape[0]) * std::size_t(a.w.stride[0]) * sizeof(Weight);
-  // Every round of every CTA (more than any CTA has), or the first, or none.
-  const index_t prefetch_rounds = !policy::gemv_prefetch                     ? 0
-                                  : bytes <= policy::gemv_prefetch_all_bytes ? groups
-                                                                             : 1;
   if (groups < policy::gemv_split_below_groups) { // a row group per CTA at a time, K split over
                                                   // its warps
     constexpr int warps = policy::gemv_split_warps;
     RODIMUS_CUDA_TRY(launch(
         on, linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, warps, Vec, Pro>,
         grid_for(groups < policy::gemv_split_max_ctas ? groups : policy::gemv_split_max_ctas),
-        warps * 32, 0, a, np, prefetch_rounds));
+        warps * 32, 0, a, np));
   } else {
     constexpr int warps = policy::gemv_warps;
     RODIMUS_CUDA_TRY(
         launch(on, linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, 1, Vec, Pro>,
-               grid_for((groups + warps - 1) / warps), warps * 32, 0, a, np, prefetch_rounds));
+               grid_for((groups + warps - 1) / warps), warps * 32, 0, a, np));
   }
   RODIMUS_CUDA_TRY(cudaGetLastError());
   return status::success();
@@ -591,7 +569,7 @@ status linear_gemv_launch(const linear_args<Act, Weight>& a, const linear_input_
 /// 16-byte pieces or single elements from the strides and alignment (the prologue: always pieces,
 /// rmsnorm_linear_fusable checked them).
 template <int Sm, int MR, int R, bool Pro, class Act, class Weight>
-status linear_gemv_vec_dispatch(const linear_args<Act, Weight>& a, const linear_input_prologue& np,
+status linear_gemv_vec_dispatch(const linear_args<Act, Weight>& a, const linear_fusion& np,
                                 const launch_target& on) noexcept {
   if constexpr (Pro) {
     return linear_gemv_launch<Sm, MR, R, true, true>(a, np, on);
@@ -603,7 +581,7 @@ status linear_gemv_vec_dispatch(const linear_args<Act, Weight>& a, const linear_
 
 template <int Sm, bool Pro = false, class Act, class Weight>
 status linear_gemv(const linear_args<Act, Weight>& a, const launch_target& on,
-                   const linear_input_prologue& np = {}) noexcept {
+                   const linear_fusion& np = {}) noexcept {
   using policy = linear_policy<Sm>;
   constexpr int Rs = policy::gemv_rows_small_m, Rl = policy::gemv_rows;
   const index_t M = a.x.shape[0];
