@@ -68,8 +68,9 @@ template <int Sm, class Weight>
                                     workspace ws = {}) noexcept {
   RODIMUS_TRY(rmsnorm_linear_check(a));
   if (!detail::rmsnorm_linear_fusable<Sm>(a)) return rmsnorm_linear_composed(be, a, ws);
-  RODIMUS_TRY(detail::linear_gemv<Sm, true>(rmsnorm_linear_product(a, a.x), detail::launch_on(be),
-                                            detail::rmsnorm_linear_prologue(a)));
+  const status fused = detail::linear_gemv<Sm, true>(
+      rmsnorm_linear_product(a, a.x), detail::launch_on(be), detail::rmsnorm_linear_prologue(a));
+  RODIMUS_TRY(fused);
   if (a.conv.weight.data) return causal_conv_step(be, rmsnorm_linear_conv_step(a));
   return status::success();
 }
