@@ -132,6 +132,19 @@ void check_rmsnorm_linear(const Backend& be, index_t M, index_t K, index_t N, no
     CHECK(all_nan(sum)); // not asked for: never written
 }
 
+/// run(label, change, code, what): rmsnorm_linear on `valid` after `change` (which, unlike
+/// check_bad_cases' changes, may capture: the cases that point into other buffers) gives `code`
+/// naming `what`.
+template <class Backend, class Weight, class Ws>
+auto bad_case_runner(const Backend& be, const rmsnorm_linear_args<Weight>& valid, Ws& ws) {
+  return [&be, &valid, &ws](const char* label, auto change, status_code code, const char* what) {
+    CAPTURE(std::string(label));
+    rmsnorm_linear_args<Weight> a = valid;
+    change(a);
+    check_status(rmsnorm_linear(be, a, ws.get()), code, what);
+  };
+}
+
 /// rmsnorm_linear with the conv step after it (the Rodimus mixer's fc at decode: the stream's norm,
 /// then the conv on y's first C columns). y within the bound above against the scalar call without
 /// the conv; the conv's output and the state pool against scalar causal_conv_step run on the
@@ -269,12 +282,7 @@ template <class Backend> void check_rmsnorm_linear_conv_bad_arguments(const Back
           {"conv.y = nullptr", [](A& a) { a.conv.y.data = nullptr; }, status_code::null_pointer,
            "y"},
       });
-  const auto run = [&](const char* label, auto change, status_code code, const char* what) {
-    CAPTURE(std::string(label));
-    A a = valid;
-    change(a);
-    check_status(rmsnorm_linear(be, a, ws.get()), code, what);
-  };
+  const auto run = bad_case_runner(be, valid, ws);
   run(
       "conv.y over y", [&](A& a) { a.conv.y = make_view(d_y, M, C); }, status_code::bad_argument,
       "conv.y");
@@ -334,13 +342,7 @@ template <class Backend> void check_rmsnorm_linear_bad_arguments(const Backend& 
           {"y.shape[1] = 4", [](A& a) { a.y.shape[1] = 4; }, status_code::bad_shape, "y"},
           {"eps = NAN", [](A& a) { a.eps = NAN; }, status_code::bad_argument, "eps"},
       });
-  // The cases that point into other buffers (check_bad_cases takes changes without captures).
-  const auto run = [&](const char* label, auto change, status_code code, const char* what) {
-    CAPTURE(std::string(label));
-    A a = valid;
-    change(a);
-    check_status(rmsnorm_linear(be, a, ws.get()), code, what);
-  };
+  const auto run = bad_case_runner(be, valid, ws);
   run(
       "residual and gate", [&](A& a) { a.gate = make_view(d_gate, 3, 4); },
       status_code::bad_argument, "gate");
