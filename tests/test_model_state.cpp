@@ -1,6 +1,7 @@
 // Model-level state invariants on the golden checkpoints, with fresh random token ids each run:
 // batch invariance, packed (different lengths) == separate, prefill continuing from a state == one
-// prefill, state save/restore round trip, state sizes, and the errors of bad input.
+// prefill (bodies in tests/cases/model_state_cases.hpp, on the scalar and the cpu backend), state
+// save/restore round trip, state sizes, and the errors of bad input (scalar).
 #include "support/test_support.hpp"
 
 #include <cmath>
@@ -9,25 +10,14 @@
 #include <functional>
 #include <iterator>
 
+#include "cases/model_state_cases.hpp"
+#include "rodimus/backend/cpu/all.hpp"
 #include "rodimus/backend/scalar/all.hpp"
 #include "rodimus/runtime/runner.hpp"
 
 using namespace rodimus;
 
 namespace {
-
-std::vector<std::int64_t> random_ids(std::mt19937_64& g, std::size_t n, std::int64_t vocab) {
-  std::uniform_int_distribution<std::int64_t> d(0, vocab - 1);
-  std::vector<std::int64_t> v(n);
-  for (auto& x : v)
-    x = d(g);
-  return v;
-}
-
-std::vector<float> rows(const std::vector<float>& v, index_t first, index_t count, index_t width) {
-  return std::vector<float>(v.begin() + std::ptrdiff_t(first * width),
-                            v.begin() + std::ptrdiff_t((first + count) * width));
-}
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -44,114 +34,33 @@ std::string temp_path(const std::string& name) {
       .string();
 }
 
-// Every model kind: the pure recurrent one, the hybrid with a window shorter than the sequences,
-// and the one with every option.
-const char* const models[] = {"rodimus_tiny", "rodimus_plus_tiny", "rodimus_plus_opts"};
+using test::random_ids;
+using test::rows_of;
+using test::state_models;
 
 } // namespace
 
 TEST_CASE("a sequence's logits do not depend on the other sequences of its batch") {
-  auto g = test::rng(11);
-  for (const char* name : models) {
-    INFO(name);
-    const auto w = model_weights::load(test::golden_dir() + "/" + name);
-    const index_t V = w.config().vocab_size, T = 45;
-    model_runner<scalar> runner(w);
-    const auto alone = random_ids(g, std::size_t(T), V);
-    std::vector<std::int64_t> batch = random_ids(g, std::size_t(3 * T), V);
-    std::copy(alone.begin(), alone.end(), batch.begin() + T); // row 1
-    const auto one = sequence_logits(runner, alone, 1, T, T);
-    const auto three = sequence_logits(runner, batch, 3, T, T);
-    test::check_close(rows(three, T, T, V), one, 1e-6, 1.0, "forward, row 1 of 3 vs alone");
-    const auto three_split = sequence_logits(runner, batch, 3, T, 20);
-    test::check_close(rows(three_split, T, T, V), one, 1e-5, 1.0, "split:20, row 1 of 3 vs alone");
-  }
+  test::check_batch_invariance(scalar{}, 1e-6);
+  thread_pool pool(2);
+  test::check_batch_invariance(cpu<>{&pool}, 1e-5);
 }
 
 TEST_CASE("packed sequences of different lengths equal separate prefills, and continue alike") {
-  auto g = test::rng(12);
-  for (const char* name : models) {
-    INFO(name);
-    const auto w = model_weights::load(test::golden_dir() + "/" + name);
-    const index_t V = w.config().vocab_size;
-    model_runner<scalar> runner(w);
-    std::uniform_int_distribution<index_t> len(1, 60);
-    const std::vector<index_t> L = {len(g), 0, len(g), 3, 61};
-    std::vector<std::int64_t> packed, cu = {0};
-    std::vector<std::vector<std::int64_t>> seqs;
-    for (index_t l : L) {
-      seqs.push_back(random_ids(g, std::size_t(l), V));
-      packed.insert(packed.end(), seqs.back().begin(), seqs.back().end());
-      cu.push_back(cu.back() + l);
-    }
-    state_pool pool = runner.make_pool(8);
-    std::vector<std::int32_t> slots;
-    for (std::size_t n = 0; n < L.size(); ++n)
-      slots.push_back(pool.acquire());
-    std::swap(slots[0], slots[3]); // slots need not be in order
-    const auto lg = runner.prefill(pool, slots, packed, cu);
-    // One decode step of the batch, every sequence at its own position.
-    const auto next = random_ids(g, L.size(), V);
-    const auto stepped = runner.decode(pool, slots, next);
-    for (std::size_t n = 0; n < L.size(); ++n) {
-      INFO("sequence " << n << " of length " << L[n]);
-      CHECK(pool.position(slots[n]) == L[n] + 1);
-      std::vector<std::int64_t> longer = seqs[n];
-      longer.push_back(next[n]);
-      state_pool solo = runner.make_pool(1);
-      const int s = solo.acquire();
-      const auto want = runner.prefill(solo, {s}, longer, {0, L[n] + 1});
-      test::check_close(rows(lg, cu[n], L[n], V), rows(want, 0, L[n], V), 1e-5, 1.0,
-                        "packed vs separate");
-      test::check_close(rows(stepped, index_t(n), 1, V), rows(want, L[n], 1, V), 1e-5, 1.0,
-                        "batched decode at different positions vs separate prefill");
-    }
-    // last-position logits equal the last rows of the full logits
-    state_pool p2 = runner.make_pool(8);
-    std::vector<std::int32_t> s2;
-    for (std::size_t n = 0; n < L.size(); ++n)
-      s2.push_back(p2.acquire());
-    const auto lastrows = runner.prefill(p2, s2, packed, cu, logits_for::last_position);
-    for (std::size_t n = 0; n < L.size(); ++n) {
-      if (L[n] == 0) {
-        CHECK(test::max_abs(rows(lastrows, index_t(n), 1, V)) == 0.0);
-        continue;
-      }
-      test::check_close(rows(lastrows, index_t(n), 1, V), rows(lg, cu[n + 1] - 1, 1, V), 1e-6, 1.0,
-                        "last position");
-    }
-  }
+  test::check_packed_different_lengths(scalar{}, 1e-5);
+  thread_pool pool(2);
+  test::check_packed_different_lengths(cpu<>{&pool}, 1e-5);
 }
 
 TEST_CASE("prefill continuing from a state equals one prefill") {
-  auto g = test::rng(13);
-  for (const char* name : models) {
-    INFO(name);
-    const auto w = model_weights::load(test::golden_dir() + "/" + name);
-    const index_t V = w.config().vocab_size, T = 90;
-    model_runner<scalar> runner(w);
-    const auto ids = random_ids(g, std::size_t(T), V);
-    const auto full = sequence_logits(runner, ids, 1, T, T);
-    // Chunks shorter and longer than the attention window (window_left 16 / 24), and single tokens.
-    std::uniform_int_distribution<index_t> cut(1, 40);
-    state_pool pool = runner.make_pool(2);
-    const int s = pool.acquire();
-    std::vector<float> got;
-    for (index_t t = 0; t < T;) {
-      const index_t n = std::min(T - t, cut(g));
-      std::vector<std::int64_t> chunk(ids.begin() + t, ids.begin() + t + n);
-      const auto lg = runner.prefill(pool, {s}, chunk, {0, n});
-      got.insert(got.end(), lg.begin(), lg.end());
-      t += n;
-    }
-    CHECK(pool.position(s) == T);
-    test::check_close(got, full, 1e-5, 1.0, "chunked prefill vs one prefill");
-  }
+  test::check_chunked_prefill(scalar{}, 1e-5);
+  thread_pool pool(2);
+  test::check_chunked_prefill(cpu<>{&pool}, 1e-5);
 }
 
 TEST_CASE("state save and restore round trip") {
   auto g = test::rng(14);
-  for (const char* name : models) {
+  for (const char* name : state_models) {
     INFO(name);
     const auto w = model_weights::load(test::golden_dir() + "/" + name);
     const index_t V = w.config().vocab_size, T = 70, P = 41;
@@ -175,7 +84,8 @@ TEST_CASE("state save and restore round trip") {
       const auto lg = runner.decode(b, {sb}, {ids[std::size_t(t)]});
       got.insert(got.end(), lg.begin(), lg.end());
     }
-    test::check_close(got, rows(full, P, T - P, V), 1e-5, 1.0, "decode after restore vs forward");
+    test::check_close(got, rows_of(full, P, T - P, V), 1e-5, 1.0,
+                      "decode after restore vs forward");
 
     // A state of another model is refused, naming the tensor, and the slot is left as it was.
     const std::string other =

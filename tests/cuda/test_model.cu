@@ -1,7 +1,8 @@
-// The whole model on CUDA (tests/cases/model_cases.hpp, the bodies the host backends run): the
-// golden checkpoints in forward, decode and split modes, the tiny-coder's greedy ids, a state saved
-// on the GPU continued on the CPU (and back), batch invariance, decode steps replayed from one
-// CUDA graph per batch size, and overlapped launches equal to serial ones bit for bit.
+// The whole model on CUDA (tests/cases/model_cases.hpp and model_state_cases.hpp, the bodies the
+// host backends run): the golden checkpoints in forward, decode and split modes, the tiny-coder's
+// greedy ids, a state saved on the GPU continued on the CPU (and back), batch invariance, packed
+// sequences of different lengths, chunked prefill, decode steps replayed from one CUDA graph per
+// batch size, and overlapped launches equal to serial ones bit for bit.
 //
 // Bound: 1e-3 * max(1, max|expected|) (issue 9). On CUDA every projection accumulates in f32 like
 // the CPU: the GEMV path reads f32 activations exactly; the cuBLAS path for 16-bit weights splits
@@ -11,6 +12,7 @@
 // hiding a wrong formula (those fail by orders of magnitude: a dropped gate or a wrong decay moves
 // logits by >= 1e-1).
 #include "cases/model_cases.hpp"
+#include "cases/model_state_cases.hpp"
 #include "rodimus/rodimus.cuh"
 #include "support/cuda_support.hpp"
 
@@ -24,14 +26,7 @@ using namespace rodimus;
 namespace {
 
 constexpr double cuda_tol = 1e-3;
-
-std::vector<std::int64_t> random_ids(std::mt19937_64& g, std::size_t n, std::int64_t vocab) {
-  std::uniform_int_distribution<std::int64_t> d(0, vocab - 1);
-  std::vector<std::int64_t> v(n);
-  for (auto& x : v)
-    x = d(g);
-  return v;
-}
+using test::random_ids;
 
 std::string temp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() /
@@ -142,6 +137,15 @@ TEST_CASE("cuda model: overlapped launches give the same bits as serial ones") {
       CHECK(differ == 0);
     }
   }
+}
+
+TEST_CASE("cuda model: packed sequences of different lengths equal separate prefills and "
+          "continue alike; chunked prefill equals one prefill; batch invariance") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  // The varlen paths of every CUDA kernel at model level (the per-primitive tests cover each).
+  test::check_packed_different_lengths(test::cuda_backend_with_context(), cuda_tol);
+  test::check_chunked_prefill(test::cuda_backend_with_context(), cuda_tol);
+  test::check_batch_invariance(test::cuda_backend_with_context(), cuda_tol / 10);
 }
 
 TEST_CASE("cuda model: a padding sequence or row (slot -1) leaves the others alone") {
