@@ -837,6 +837,9 @@ template <class Backend> void check_swska_decode_all(const Backend& be) {
   check_swska_decode<Backend, float>(be, 2, 2, 9, 3, 1, 3, 48, 8);
   check_swska_decode<Backend, float>(be, 2, 2, 9, 2, 1, 2, 12, 8);
   check_swska_decode<Backend, float>(be, 3, 4, 33, 4, 1, 4, 256, 32);
+  // More (row, key head) items than a CUDA grid holds (65535): the decode kernel's grid-stride
+  // loop reuses its shared memory from one item to the next.
+  check_swska_decode<Backend, float>(be, 4200, 4201, 4, 16, 16, 1, 32, 3, 1);
   check_swska_decode_windows_all(be);
   check_swska_decode_pieces_all(be);
 }
