@@ -18,7 +18,6 @@
 #include "cases/swiglu_cases.hpp"
 #include "cases/swiglu_linear_cases.hpp"
 
-#include "rodimus/backend/cpu/causal_conv.hpp"
 #include "rodimus/backend/cpu/ddts.hpp"
 #include "rodimus/backend/cpu/gated_rmsnorm.hpp"
 #include "rodimus/backend/cpu/linear.hpp"

@@ -140,7 +140,7 @@ void bm_gemv_config(benchmark::State& st) {
   constexpr int KS = Split ? Warps : 1;
   const index_t groups = (N + R - 1) / R, full = Split ? groups : (groups + Warps - 1) / Warps;
   const unsigned grid = unsigned(cap > 0 && cap < full ? cap : full);
-  detail::linear_fusion np;
+  detail::linear_input_prologue np;
   if (Pro) {
     np.residual = res;
     np.weight = nw;

@@ -95,19 +95,11 @@ struct normed_input {
 };
 
 /// y = in . w^T: linear_weight on normed rows, rmsnorm_linear on a pending norm (then the stream
-/// is written; later calls on the same input do not write it again). With `conv_after`, a
-/// causal_conv_step on y's first conv_after->weight.shape[0] columns follows (its x is left
-/// empty): inside rmsnorm_linear (one kernel where the backend fuses the norm), or as its own call.
+/// is written; later calls on the same input do not write it again).
 template <class Backend>
-[[nodiscard]] status
-linear_normed(const Backend& be, normed_input& in, const weight_matrix& w, tensor_view<float, 2> y,
-              workspace ws = {},
-              const causal_conv_step_args<float>* conv_after = nullptr) noexcept {
-  if (!in.pending) {
-    RODIMUS_TRY(linear_weight(be, in.a, w, y, ws));
-    if (!conv_after) return status::success();
-    return causal_conv_step(be, causal_conv_step_reading(*conv_after, y));
-  }
+[[nodiscard]] status linear_normed(const Backend& be, normed_input& in, const weight_matrix& w,
+                                   tensor_view<float, 2> y, workspace ws = {}) noexcept {
+  if (!in.pending) return linear_weight(be, in.a, w, y, ws);
   return detail::visit_stored_dtype(w, "weight format", "weight dtype", [&](auto weight) {
     using W = decltype(weight);
     rmsnorm_linear_args<W> a;
@@ -120,7 +112,6 @@ linear_normed(const Backend& be, normed_input& in, const weight_matrix& w, tenso
     a.w = w.view<W>();
     a.y = y;
     a.w_constant = true; // model weights
-    if (conv_after) a.conv = *conv_after;
     const status st = rmsnorm_linear(be, a, ws);
     in.sum_out = {};
     return st;

@@ -15,8 +15,7 @@
 //   out = y . out_proj^T                             (M, D)
 //
 // Prefill runs the chunked GLA over packed sequences, starting from (and leaving) each sequence's
-// state in the pools; decode runs causal_conv_step (inside fc's call, linear_normed), then
-// mixer_decode (the channel gate, DDTS,
+// state in the pools; decode runs causal_conv_step, then mixer_decode (the channel gate, DDTS,
 // the GLA step and the skip of one token per sequence: one kernel on CUDA) after the projections,
 // which also applies W1 (ch_gate_up) to h = x . W0^T when W1 is in a stored dtype (f32, bf16,
 // f16; its low-rank form), so that a quantised W1 is the only case with a separate linear for it.
@@ -154,25 +153,26 @@ template <class Backend>
   float* o = ar.floats(M * E);       // (M, E)
   RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
 
-  // 1. split projection: x (data path), g (gate), both halves of fc in one call; 3. short conv +
-  // SiLU, with the conv state. Decode: the conv step follows fc inside linear_normed (in the fc
-  // GEMV's epilogue where the backend fuses the norm: one kernel less per layer and token).
+  // 1. split projection: x (data path), g (gate), both halves of fc in one call.
   const auto x = tensor_view<const float, 2>::strided(xg, {M, E}, {2 * E, 1});
   const auto g = tensor_view<const float, 2>::strided(xg + E, {M, E}, {2 * E, 1});
   RODIMUS_REQUIRE(w.fc.rows == 2 * E, bad_shape, "fc");
+  RODIMUS_TRY(linear_normed(be, in, w.fc, make_view(xg, M, 2 * E), ar.rest()));
+
+  // 3. short conv + SiLU, with the conv state.
   const auto conv_w = make_view(w.conv_weight.data, E, W);
   const auto conv_b = w.conv_bias;
   if (lay.decode) {
-    causal_conv_step_args<float> ca; // x: fc's first E columns
+    causal_conv_step_args<float> ca;
+    ca.x = x;
     ca.weight = conv_w;
     ca.bias = conv_b;
     ca.state = st.conv;
     ca.slot = lay.slot;
     ca.y = make_view(c, M, E);
     ca.silu = true;
-    RODIMUS_TRY(linear_normed(be, in, w.fc, make_view(xg, M, 2 * E), ar.rest(), &ca));
+    RODIMUS_TRY(causal_conv_step(be, ca));
   } else {
-    RODIMUS_TRY(linear_normed(be, in, w.fc, make_view(xg, M, 2 * E), ar.rest()));
     causal_conv_args<float> ca;
     ca.x = tensor_view<const float, 3>::strided(xg, {1, M, E}, {M * 2 * E, 2 * E, 1});
     ca.weight = conv_w;

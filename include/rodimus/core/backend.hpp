@@ -17,10 +17,4 @@ template <class Arch> struct cpu;
 /// CUDA backend for compute capability `Sm`*10 (defined in rodimus/backend/cuda/cuda.cuh).
 template <int Sm> struct cuda;
 
-/// Whether a backend's index arrays (slots, cu_seqlens, positions) are host memory that its
-/// primitives read to validate them before anything is written (scalar, cpu); CUDA's are device
-/// memory, which its kernels only bound-check (primitives/slots.hpp).
-template <class Backend> inline constexpr bool backend_reads_host_indices = true;
-template <int Sm> inline constexpr bool backend_reads_host_indices<cuda<Sm>> = false;
-
 } // namespace rodimus

@@ -132,16 +132,13 @@ RODIMUS_HOST_DEVICE bool has_shape(const tensor_view<T, Rank>& v,
   return true;
 }
 
-/// Whether two views share any byte (their [first, last element] address ranges overlap; strides
-/// non-negative).
-template <class A, int RA, class B, int RB>
-bool views_overlap(const tensor_view<A, RA>& a, const tensor_view<B, RB>& b) noexcept {
+/// Whether two views share any byte (their [first, last element] address ranges overlap).
+template <class A, class B>
+bool views_overlap(const tensor_view<A, 2>& a, const tensor_view<B, 2>& b) noexcept {
   if (!a.data || !b.data || a.numel() == 0 || b.numel() == 0) return false;
   auto range = [](const auto& v, std::size_t elem) {
     const auto lo = reinterpret_cast<std::uintptr_t>(v.data);
-    std::size_t last = 0;
-    for (int d = 0; d < int(sizeof(v.shape) / sizeof(v.shape[0])); ++d)
-      last += std::size_t((v.shape[d] - 1) * v.stride[d]);
+    const auto last = std::size_t((v.shape[0] - 1) * v.stride[0] + (v.shape[1] - 1) * v.stride[1]);
     return std::pair<std::uintptr_t, std::uintptr_t>{lo, lo + (last + 1) * elem};
   };
   const auto ra = range(a, sizeof(A)), rb = range(b, sizeof(B));

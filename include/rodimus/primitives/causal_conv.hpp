@@ -63,16 +63,6 @@ template <class Act> struct causal_conv_step_args {
   bool silu = true;
 };
 
-/// `a` reading its x from the first C = a.weight.shape[0] columns of `src` (the output of the
-/// projection that feeds the conv: the Rodimus mixer's fc, whose first d_inner columns are x).
-template <class Act>
-causal_conv_step_args<Act> causal_conv_step_reading(causal_conv_step_args<Act> a,
-                                                    tensor_view<Act, 2> src) noexcept {
-  a.x = tensor_view<const Act, 2>::strided(src.data, {src.shape[0], a.weight.shape[0]},
-                                           {src.stride[0], src.stride[1]});
-  return a;
-}
-
 namespace detail {
 inline status causal_conv_check_weights(const tensor_view<const float, 2>& weight,
                                         const tensor_view<const float, 1>& bias,

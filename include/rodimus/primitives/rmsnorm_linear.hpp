@@ -7,8 +7,6 @@
 //   n = s * rsqrt(mean_K(s^2) + eps) * norm_weight
 //   y = n . w^T                 (linear.hpp)
 //   sum_out = s                 (optional: the stream kept, as rmsnorm's residual_out)
-//   then causal_conv_step on y[:, 0:C]  (optional, conv.weight given: the Rodimus mixer's fc,
-//                               whose first C = d_inner columns are the short conv's input)
 //
 // x, residual, gate, sum_out: (M, K) f32; norm_weight: (K) f32; w: (N, K) Weight; y: (M, N) f32.
 // residual and gate are not given together, nor gate and sum_out. sum_out must not alias x,
@@ -19,10 +17,8 @@
 // cost is almost all launch and latency. The CUDA GEMV reads the whole x row anyway, so it can
 // compute the row's sum of squares on the way and scale each output by rsqrt at the end:
 // y = rsqrt(mean(s^2) + eps) * ((s * norm_weight) . w^T), one kernel instead of two
-// (backend/cuda/linear.cuh, `linear_fuses_input`). The decode step's conv is the same kind of
-// cost, one kernel over one row: the GEMV thread that stores y[b, c] for c < C does the conv step
-// of channel c too. Every other case, and every other backend, runs the primitives one after the
-// other (rmsnorm_linear_composed below), which is also the reference.
+// (backend/cuda/linear.cuh, `linear_fuses_input`). Every other case, and every other backend,
+// runs the two primitives (rmsnorm_linear_composed below), which is also the reference.
 #pragma once
 
 #include <cmath>
@@ -34,7 +30,6 @@
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/core/workspace.hpp"
-#include "rodimus/primitives/causal_conv.hpp"
 #include "rodimus/primitives/gated_rmsnorm.hpp"
 #include "rodimus/primitives/linear.hpp"
 #include "rodimus/primitives/rmsnorm.hpp"
@@ -52,19 +47,7 @@ template <class Weight> struct rmsnorm_linear_args {
   tensor_view<float, 2> y;        // (M, N) written
   /// As linear_args::w_constant: no kernel writes w while this call may run.
   bool w_constant = false;
-  /// Optional (conv.weight.data != nullptr): a causal_conv_step after the product whose input x is
-  /// y's first C = conv.weight.shape[0] columns (leave conv.x empty: rmsnorm_linear_conv_step
-  /// fills it); weight, bias, state, slot, y (B = M rows) and silu as causal_conv_step_args.
-  /// conv.y and conv.state overlap none of the inputs, y or sum_out.
-  causal_conv_step_args<float> conv;
 };
-
-/// The conv step of a call with a.conv: a.conv reading y's first C columns.
-template <class Weight>
-causal_conv_step_args<float>
-rmsnorm_linear_conv_step(const rmsnorm_linear_args<Weight>& a) noexcept {
-  return causal_conv_step_reading(a.conv, a.y);
-}
 
 /// Validation shared by every backend.
 template <class Weight>
@@ -90,19 +73,6 @@ template <class Weight>
                       !views_overlap(a.y, a.gate) && !views_overlap(a.y, a.sum_out),
                   bad_argument, "y");
   RODIMUS_REQUIRE(std::isfinite(a.eps) && a.eps >= 0.0f, bad_argument, "eps");
-  if (a.conv.weight.data) {
-    RODIMUS_REQUIRE(!a.conv.x.data, bad_argument, "conv.x"); // y's columns are its input
-    RODIMUS_REQUIRE(a.conv.weight.shape[0] <= a.w.shape[0], bad_shape, "conv.weight");
-    RODIMUS_TRY(causal_conv_step_check(rmsnorm_linear_conv_step(a)));
-    // The conv's outputs against everything the call reads or writes.
-    const auto clear_of_call = [&](const auto& v) {
-      return !views_overlap(v, a.x) && !views_overlap(v, a.residual) && !views_overlap(v, a.gate) &&
-             !views_overlap(v, a.sum_out) && !views_overlap(v, a.y);
-    };
-    RODIMUS_REQUIRE(clear_of_call(a.conv.y), bad_argument, "conv.y");
-    RODIMUS_REQUIRE(clear_of_call(a.conv.state) && !views_overlap(a.conv.state, a.conv.y),
-                    bad_argument, "conv.state");
-  }
   return status::success();
 }
 
@@ -125,17 +95,13 @@ std::size_t rmsnorm_linear_composed_workspace_bytes(const Backend& be,
                         linear_workspace_bytes(be, lin));
 }
 
-/// The primitives one after the other: rmsnorm (or gated_rmsnorm) into the workspace, linear, and
-/// the conv step when asked for. The reference of every backend, and every backend's path where it
-/// has no fused one.
+/// The two primitives one after the other: rmsnorm (or gated_rmsnorm) into the workspace, then
+/// linear. The reference of every backend, and every backend's path where it has no fused one.
 template <class Backend, class Weight>
 [[nodiscard]] status rmsnorm_linear_composed(const Backend& be,
                                              const rmsnorm_linear_args<Weight>& a,
                                              workspace ws) noexcept {
   RODIMUS_TRY(rmsnorm_linear_check(a));
-  // The conv step's slots, where the backend can read them, before anything is written.
-  if constexpr (backend_reads_host_indices<Backend>)
-    if (a.conv.weight.data) RODIMUS_TRY(causal_conv_step_check_slots(rmsnorm_linear_conv_step(a)));
   const index_t M = a.x.shape[0], K = a.x.shape[1];
   if (M == 0) return status::success();
   float* n = ws.take<float>(std::size_t(M) * std::size_t(K));
@@ -158,10 +124,7 @@ template <class Backend, class Weight>
     na.eps = a.eps;
     RODIMUS_TRY(rmsnorm(be, na));
   }
-  RODIMUS_TRY(
-      linear(be, rmsnorm_linear_product(a, make_view(static_cast<const float*>(n), M, K)), ws));
-  if (a.conv.weight.data) return causal_conv_step(be, rmsnorm_linear_conv_step(a));
-  return status::success();
+  return linear(be, rmsnorm_linear_product(a, make_view(static_cast<const float*>(n), M, K)), ws);
 }
 
 /// Workspace of rmsnorm_linear on a backend without a fused path.

@@ -241,7 +241,7 @@ __device__ __forceinline__ float linear_warp_sum(float v) {
 /// (An epilogue that ran the mixer's conv step on fc's outputs, which would save the step's launch,
 /// was measured and dropped: its registers made this kernel spill, 8 -> 68 bytes, and batch-1
 /// decode of rodimus-plus-1.6b 5% slower on an H100, 395 -> 376 tokens/s, 2026-12-06.)
-struct linear_fusion {
+struct linear_input_prologue {
   const float* residual = nullptr;
   index_t residual_stride = 0;
   const float* gate = nullptr;
@@ -260,8 +260,9 @@ constexpr int linear_prologue_min_ctas(int warps) noexcept { return warps >= 8 ?
 /// One item of x row m at column k through the prologue: v (VEC values of x) becomes s * weight
 /// (or s), ss gains s^2 (with a norm); s is stored to sum_out when `write`.
 template <int VEC>
-__device__ __forceinline__ void linear_prologue_item(const linear_fusion& np, index_t m, index_t k,
-                                                     float (&v)[VEC], float& ss, bool write) {
+__device__ __forceinline__ void linear_prologue_item(const linear_input_prologue& np, index_t m,
+                                                     index_t k, float (&v)[VEC], float& ss,
+                                                     bool write) {
   // Every load first (one round trip; sum_out's store below may alias nothing the compiler can
   // prove, so loads after it would wait for it), then the arithmetic.
   float o[VEC], w[VEC];
@@ -304,13 +305,13 @@ __device__ __forceinline__ void linear_prologue_item(const linear_fusion& np, in
 /// U x R weight loads issued first, then for each of them the MR x rows' matching values and the
 /// MR x R fused multiply-adds; finally 5 shuffles per accumulator, and lane m * R + r stores
 /// y[m0 + m, n0 + r].
-///   Pro: x goes through the prologue np (linear_fusion; Vec, f32 x, K % VEC == 0); with
+///   Pro: x goes through the prologue np (linear_input_prologue; Vec, f32 x, K % VEC == 0); with
 ///        its norm, each x row's sum of squares is summed like the accumulators (its own shuffles
 ///        and shared slot) and scales the row's outputs.
 template <class Act, class Weight, int MR, int R, int U, int Warps, int KS, bool Vec,
           bool Pro = false>
 __global__ void __launch_bounds__(Warps * 32, Pro ? linear_prologue_min_ctas(Warps) : 1)
-    linear_gemv_kernel(const linear_args<Act, Weight> a, const linear_fusion np) {
+    linear_gemv_kernel(const linear_args<Act, Weight> a, const linear_input_prologue np) {
   static_assert(MR * R <= 32, "one lane stores each output of a group");
   static_assert(KS == 1 || KS == Warps, "no split, or the whole CTA splits K");
   static_assert(!Pro || (Vec && std::is_same_v<Act, float>), "the prologue reads f32 vectors");
@@ -541,7 +542,7 @@ bool linear_gemv_vec(const linear_args<Act, Weight>& a) noexcept {
 }
 
 template <int Sm, int MR, int R, bool Vec, bool Pro, class Act, class Weight>
-status linear_gemv_launch(const linear_args<Act, Weight>& a, const linear_fusion& np,
+status linear_gemv_launch(const linear_args<Act, Weight>& a, const linear_input_prologue& np,
                           const launch_target& on) noexcept {
   using policy = linear_policy<Sm>;
   const index_t groups = (a.w.shape[0] + R - 1) / R;
@@ -569,7 +570,7 @@ status linear_gemv_launch(const linear_args<Act, Weight>& a, const linear_fusion
 /// 16-byte pieces or single elements from the strides and alignment (the prologue: always pieces,
 /// rmsnorm_linear_fusable checked them).
 template <int Sm, int MR, int R, bool Pro, class Act, class Weight>
-status linear_gemv_vec_dispatch(const linear_args<Act, Weight>& a, const linear_fusion& np,
+status linear_gemv_vec_dispatch(const linear_args<Act, Weight>& a, const linear_input_prologue& np,
                                 const launch_target& on) noexcept {
   if constexpr (Pro) {
     return linear_gemv_launch<Sm, MR, R, true, true>(a, np, on);
@@ -581,7 +582,7 @@ status linear_gemv_vec_dispatch(const linear_args<Act, Weight>& a, const linear_
 
 template <int Sm, bool Pro = false, class Act, class Weight>
 status linear_gemv(const linear_args<Act, Weight>& a, const launch_target& on,
-                   const linear_fusion& np = {}) noexcept {
+                   const linear_input_prologue& np = {}) noexcept {
   using policy = linear_policy<Sm>;
   constexpr int Rs = policy::gemv_rows_small_m, Rl = policy::gemv_rows;
   const index_t M = a.x.shape[0];

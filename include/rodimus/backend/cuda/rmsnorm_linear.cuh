@@ -1,16 +1,13 @@
 // rmsnorm_linear() on the CUDA backend (math and shapes in rodimus/primitives/rmsnorm_linear.hpp):
-// the GEMV kernel with its RMSNorm prologue (linear.cuh, linear_fusion) where the call is a
+// the GEMV kernel with its RMSNorm prologue (linear.cuh, linear_input_prologue) where the call is a
 // GEMV (M <= linear_policy::gemv_max_m) and its rows allow 16-byte pieces; else rmsnorm (or
 // gated_rmsnorm) and linear one after the other (rmsnorm_linear_composed), with the workspace that
-// rmsnorm_linear_workspace_bytes reports. A conv step after the product (rmsnorm_linear_args::conv)
-// is its own launch (causal_conv_step) after either: inside the GEMV's epilogue it cost more than
-// the launch it saved (linear.cuh, linear_fusion).
+// rmsnorm_linear_workspace_bytes reports.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
-#include "rodimus/backend/cuda/causal_conv.cuh"
 #include "rodimus/backend/cuda/cuda.cuh"
 #include "rodimus/backend/cuda/gated_rmsnorm.cuh"
 #include "rodimus/backend/cuda/launch.cuh"
@@ -40,8 +37,8 @@ bool rmsnorm_linear_fusable(const rmsnorm_linear_args<Weight>& a) noexcept {
 }
 
 template <class Weight>
-linear_fusion rmsnorm_linear_prologue(const rmsnorm_linear_args<Weight>& a) noexcept {
-  linear_fusion np;
+linear_input_prologue rmsnorm_linear_prologue(const rmsnorm_linear_args<Weight>& a) noexcept {
+  linear_input_prologue np;
   np.residual = a.residual.data;
   np.residual_stride = a.residual.stride[0];
   np.gate = a.gate.data;
@@ -68,11 +65,8 @@ template <int Sm, class Weight>
                                     workspace ws = {}) noexcept {
   RODIMUS_TRY(rmsnorm_linear_check(a));
   if (!detail::rmsnorm_linear_fusable<Sm>(a)) return rmsnorm_linear_composed(be, a, ws);
-  const status fused = detail::linear_gemv<Sm, true>(
-      rmsnorm_linear_product(a, a.x), detail::launch_on(be), detail::rmsnorm_linear_prologue(a));
-  RODIMUS_TRY(fused);
-  if (a.conv.weight.data) return causal_conv_step(be, rmsnorm_linear_conv_step(a));
-  return status::success();
+  return detail::linear_gemv<Sm, true>(rmsnorm_linear_product(a, a.x), detail::launch_on(be),
+                                       detail::rmsnorm_linear_prologue(a));
 }
 
 } // namespace rodimus

@@ -1,6 +1,6 @@
 // swiglu_linear() on the CUDA backend (math and shapes in rodimus/primitives/swiglu_linear.hpp):
 // the GEMV kernel reading the value half of fc with the gate half through its input prologue
-// (linear.cuh, linear_fusion: s = value * silu(gate), no norm) where the call is a GEMV
+// (linear.cuh, linear_input_prologue: s = value * silu(gate), no norm) where the call is a GEMV
 // (M <= linear_policy::gemv_max_m) and the rows allow 16-byte pieces; else swiglu and linear one
 // after the other (swiglu_linear_composed).
 #pragma once
@@ -55,7 +55,7 @@ template <int Sm, class Weight>
                                    workspace ws = {}) noexcept {
   RODIMUS_TRY(swiglu_linear_check(a));
   if (!detail::swiglu_linear_fusable<Sm>(a)) return swiglu_linear_composed(be, a, ws);
-  detail::linear_fusion np;
+  detail::linear_input_prologue np;
   np.gate = a.fc.data + a.fc.shape[1] / 2;
   np.gate_stride = a.fc.stride[0];
   return detail::linear_gemv<Sm, true>(swiglu_linear_product(a, detail::swiglu_linear_values(a)),
