@@ -44,13 +44,20 @@ inline std::vector<float> rows_of(const std::vector<float>& v, index_t first, in
 inline const char* const state_models[] = {"rodimus_tiny", "rodimus_plus_tiny",
                                            "rodimus_plus_opts"};
 
-template <class Backend> void check_batch_invariance(const Backend& be, double tol) {
-  auto g = rng(11);
+/// f(runner, V) with a runner on `be` for each checkpoint of state_models (V its vocabulary).
+template <class Backend, class F> void for_each_state_model(const Backend& be, F&& f) {
   for (const char* name : state_models) {
     INFO(name);
     const auto w = model_weights::load(golden_dir() + "/" + name);
-    const index_t V = w.config().vocab_size, T = 45;
     model_runner<Backend> runner(w, be);
+    f(runner, index_t(w.config().vocab_size));
+  }
+}
+
+template <class Backend> void check_batch_invariance(const Backend& be, double tol) {
+  auto g = rng(11);
+  for_each_state_model(be, [&](model_runner<Backend>& runner, index_t V) {
+    const index_t T = 45;
     const auto alone = random_ids(g, std::size_t(T), V);
     std::vector<std::int64_t> batch = random_ids(g, std::size_t(3 * T), V);
     std::copy(alone.begin(), alone.end(), batch.begin() + T); // row 1
@@ -59,16 +66,12 @@ template <class Backend> void check_batch_invariance(const Backend& be, double t
     check_close(rows_of(three, T, T, V), one, tol, 1.0, "forward, row 1 of 3 vs alone");
     const auto three_split = sequence_logits(runner, batch, 3, T, 20);
     check_close(rows_of(three_split, T, T, V), one, 10 * tol, 1.0, "split:20, row 1 of 3 vs alone");
-  }
+  });
 }
 
 template <class Backend> void check_packed_different_lengths(const Backend& be, double tol) {
   auto g = rng(12);
-  for (const char* name : state_models) {
-    INFO(name);
-    const auto w = model_weights::load(golden_dir() + "/" + name);
-    const index_t V = w.config().vocab_size;
-    model_runner<Backend> runner(w, be);
+  for_each_state_model(be, [&](model_runner<Backend>& runner, index_t V) {
     std::uniform_int_distribution<index_t> len(1, 60);
     const std::vector<index_t> L = {len(g), 0, len(g), 3, 61};
     std::vector<std::int64_t> packed, cu = {0};
@@ -114,16 +117,13 @@ template <class Backend> void check_packed_different_lengths(const Backend& be, 
       check_close(rows_of(lastrows, index_t(n), 1, V), rows_of(lg, cu[n + 1] - 1, 1, V), tol / 10,
                   1.0, "last position (the same blocks; only the head's rows differ)");
     }
-  }
+  });
 }
 
 template <class Backend> void check_chunked_prefill(const Backend& be, double tol) {
   auto g = rng(13);
-  for (const char* name : state_models) {
-    INFO(name);
-    const auto w = model_weights::load(golden_dir() + "/" + name);
-    const index_t V = w.config().vocab_size, T = 90;
-    model_runner<Backend> runner(w, be);
+  for_each_state_model(be, [&](model_runner<Backend>& runner, index_t V) {
+    const index_t T = 90;
     const auto ids = random_ids(g, std::size_t(T), V);
     const auto full = sequence_logits(runner, ids, 1, T, T);
     // Chunks shorter and longer than the attention window (window_left 16 / 24), and single tokens.
@@ -140,7 +140,7 @@ template <class Backend> void check_chunked_prefill(const Backend& be, double to
     }
     CHECK(pool.position(s) == T);
     check_close(got, full, tol, 1.0, "chunked prefill vs one prefill");
-  }
+  });
 }
 
 } // namespace rodimus::test
