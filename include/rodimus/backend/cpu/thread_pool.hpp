@@ -109,14 +109,21 @@ public:
     run(&ctx);
     inside_pool() = false;
     // Close the call: workers that have not joined yet never touch ctx; wait for those that did
-    // (they are running their last chunk: spin briefly, then sleep).
+    // (they are running their last chunk): spin, then yield, then sleep. A worker signals done_
+    // only while caller_asleep_ is set (set before the last check of finished_: seq_cst on both
+    // sides, so either the caller sees the last count or the worker sees the flag).
     const int joined = int(gate_.fetch_or(kGateClosed, std::memory_order_acq_rel) & kGateCount);
     for (int spin = 0; finished_.load(std::memory_order_acquire) != joined; ++spin) {
-      if (spin < 4096) {
+      if (spin < kSpinPauses) {
+        cpu_relax();
+      } else if (spin < kSpinPauses + kSpinYields) {
         std::this_thread::yield();
       } else {
         std::unique_lock<std::mutex> lock(mutex_);
-        done_.wait(lock, [&] { return finished_.load(std::memory_order_acquire) == joined; });
+        caller_asleep_.store(true, std::memory_order_seq_cst);
+        done_.wait(lock, [&] { return finished_.load(std::memory_order_seq_cst) == joined; });
+        caller_asleep_.store(false, std::memory_order_relaxed);
+        break;
       }
     }
     call_mutex_.unlock();
@@ -131,6 +138,9 @@ private:
   // A few chunks per participant: a participant that the OS deschedules (the machine is often
   // shared) leaves its share to the others instead of stalling the call.
   static constexpr index_t kChunksPerThread = 16;
+  // The caller's wait for the workers still on their last chunk: pauses, then yields, then sleep.
+  static constexpr int kSpinPauses = 2048;
+  static constexpr int kSpinYields = 4096;
   // gate_: the call's generation << kGateShift | closed bit | number of workers that joined.
   static constexpr int kGateShift = 20;
   static constexpr std::uint64_t kGateClosed = std::uint64_t(1) << (kGateShift - 1);
@@ -157,43 +167,60 @@ private:
     return inside;
   }
 
+  /// A pause in a spin-wait loop (x86: the PAUSE instruction; elsewhere nothing).
+  static void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+
   void worker_loop() {
     inside_pool() = true;
     std::uint64_t seen = 0;
     for (;;) {
-      void (*task)(void*) noexcept = nullptr;
-      void* ctx = nullptr;
       // Poll for a short while before sleeping: back-to-back kernel calls (a decode step runs a
-      // few tens of microseconds) then skip the wake-up latency of the condition variable.
+      // few tens of microseconds) then skip the wake-up latency of the condition variable, and
+      // a worker that sees the new call joins without taking mutex_ (15 workers queueing on one
+      // mutex for every call cost more than the work of many decode-step calls on 16 cores).
       const auto poll_until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
-      while (generation_.load(std::memory_order_acquire) == seen &&
-             std::chrono::steady_clock::now() < poll_until)
-        std::this_thread::yield();
-      {
+      std::uint64_t g = generation_.load(std::memory_order_acquire);
+      for (int spin = 0; g == seen; ++spin) {
+        if (spin % 64 == 63) {
+          if (std::chrono::steady_clock::now() >= poll_until) break;
+          std::this_thread::yield();
+        } else {
+          cpu_relax();
+        }
+        g = generation_.load(std::memory_order_acquire);
+      }
+      if (g == seen) {
         std::unique_lock<std::mutex> lock(mutex_);
         ++sleepers_;
         wake_.wait(lock,
                    [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
         --sleepers_;
         if (stop_) return;
-        seen = generation_.load(std::memory_order_relaxed);
-        task = task_;
-        ctx = task_ctx_;
+        g = generation_.load(std::memory_order_acquire);
       }
+      seen = g;
       // Join the call unless it is already closed (or a newer one has started).
-      std::uint64_t g = gate_.load(std::memory_order_acquire);
+      std::uint64_t gate = gate_.load(std::memory_order_acquire);
       bool joined = false;
-      while ((g >> kGateShift) == seen && !(g & kGateClosed)) {
-        if (gate_.compare_exchange_weak(g, g + 1, std::memory_order_acq_rel)) {
+      while ((gate >> kGateShift) == seen && !(gate & kGateClosed)) {
+        if (gate_.compare_exchange_weak(gate, gate + 1, std::memory_order_acq_rel)) {
           joined = true;
           break;
         }
       }
       if (!joined) continue;
-      task(ctx);
-      finished_.fetch_add(1, std::memory_order_acq_rel);
-      { std::lock_guard<std::mutex> lock(mutex_); }
-      done_.notify_all();
+      // Joined call `seen` is open until this worker counts itself finished, so its task (written
+      // before generation_ was released) cannot change under us.
+      task_(task_ctx_);
+      finished_.fetch_add(1, std::memory_order_seq_cst);
+      if (caller_asleep_.load(std::memory_order_seq_cst)) {
+        { std::lock_guard<std::mutex> lock(mutex_); }
+        done_.notify_all();
+      }
     }
   }
 
@@ -205,7 +232,8 @@ private:
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<std::uint64_t> gate_{0};
   std::atomic<int> finished_{0};
-  int sleepers_ = 0; // guarded by mutex_
+  std::atomic<bool> caller_asleep_{false}; // the caller waits on done_
+  int sleepers_ = 0;                       // guarded by mutex_
   bool stop_ = false;
   void (*task_)(void*) noexcept = nullptr;
   void* task_ctx_ = nullptr;
