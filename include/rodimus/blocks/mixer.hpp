@@ -70,6 +70,12 @@ inline gla_args<float, float, float> mixer_gla_shapes(index_t M, index_t N, inde
   return a;
 }
 
+/// Floats of the one-row projection call of rodimus_mixer (r, k, psi and h in one (2, 4N + R)
+/// matrix).
+constexpr index_t mixer_one_row_projection(index_t N, index_t R) noexcept {
+  return 2 * (4 * N + R);
+}
+
 /// The shapes of the decode step's mixer_decode call in the u_preact form.
 inline mixer_decode_args<> mixer_decode_shapes(index_t B, index_t N, index_t E,
                                                index_t P) noexcept {
@@ -115,7 +121,8 @@ std::size_t rodimus_mixer_workspace_bytes(const Backend& be, const model_config&
                                           index_t tokens, index_t num_seqs, bool decode) noexcept {
   const index_t M = tokens, E = cfg.d_inner(), N = cfg.mem_size, R = cfg.low_rank();
   std::size_t b = 0;
-  for (index_t n : {M * 2 * E, M * E, M * 4 * N, M * R, M * E, M * N, M * N, M * E})
+  for (index_t n : {M * E, M * 2 * E, std::max(M * 4 * N, detail::mixer_one_row_projection(N, R)),
+                    M * R, M * E, M * N, M * N, M * E})
     b += block_arena::bytes(n);
   // The GLA call and the projections take their temporaries from what the buffers leave, one at
   // a time: room for the larger.
@@ -143,14 +150,16 @@ template <class Backend>
   // Projections of one input go to one buffer, one call each (one conversion of the input, one
   // GEMM or GEMV launch, the input read once): row m of xg is [x_m | g_m], row m of rkp is
   // [r_m | k_m | psi_m]; the consumers read them through row-strided views.
-  float* xg = ar.floats(M * 2 * E);  // (M, 2E) fc: x (data path), g (gate)
-  float* c = ar.floats(M * E);       // (M, E)
-  float* rkp = ar.floats(M * 4 * N); // (M, 4N) in_proj, mem_gate: r, k, psi (M, 2N)
-  float* h = ar.floats(M * R);       // (M, R)
-  float* u = ar.floats(M * E);       // (M, E)
-  float* k_hat = ar.floats(M * N);   // (M, N)
-  float* decay = ar.floats(M * N);   // (M, N)
-  float* o = ar.floats(M * E);       // (M, E)
+  // c right before xg: with one row, [c_0 | x_0] is a (2, E) matrix (see 5-7 below).
+  float* c = ar.floats(M * E);      // (M, E)
+  float* xg = ar.floats(M * 2 * E); // (M, 2E) fc: x (data path), g (gate)
+  // (M, 4N) in_proj, mem_gate: r, k, psi (M, 2N); one row: room for the (2, 4N + R) call below
+  float* rkp = ar.floats(std::max(M * 4 * N, detail::mixer_one_row_projection(N, R)));
+  float* h = ar.floats(M * R);     // (M, R)
+  float* u = ar.floats(M * E);     // (M, E)
+  float* k_hat = ar.floats(M * N); // (M, N)
+  float* decay = ar.floats(M * N); // (M, N)
+  float* o = ar.floats(M * E);     // (M, E)
   RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
 
   // 1. split projection: x (data path), g (gate), both halves of fc in one call.
@@ -190,26 +199,38 @@ template <class Backend>
 
   // 5. r, k from the conv output and 7. the memory gates from the same input: one call when
   // in_proj and mem_gate lie back to back (backend_weights and most checkpoints place them so),
-  // else one each, into the columns of rkp.
+  // else one each, into the columns of rkp. 6. the channel (input) gate's down projection from the
+  // pre-conv x: h = x W0^T (then u = h W1^T and the gate sigmoid(u + b1) * x; decode applies W1
+  // in mixer_decode unless it is quantised).
+  // One row with ch_gate_down right after mem_gate too: all three in one call of two rows,
+  // [c_0; x_0] (c lies right before xg) times [in_proj; mem_gate; ch_gate_down]^T into a
+  // (2, 4N + R) matrix at rkp: row 0's first 4N columns are r, k, psi and row 1's last R are h
+  // (the other 4N + R products are computed and dropped). Batch-1 decode is bound by reading the
+  // weights and by launches: this reads them once, in one launch instead of two.
   RODIMUS_REQUIRE(w.in_proj.rows == 2 * N, bad_shape, "in_proj");
   const auto r = tensor_view<const float, 2>::strided(rkp, {M, N}, {4 * N, 1});
   const auto k = tensor_view<const float, 2>::strided(rkp + N, {M, N}, {4 * N, 1});
   const auto psi = tensor_view<const float, 2>::strided(rkp + 2 * N, {M, 2 * N}, {4 * N, 1});
   const weight_matrix in_and_gates = stacked_rows(w.in_proj, w.mem_gate);
-  if (in_and_gates.data) {
-    RODIMUS_TRY(linear_weight(be, cv, in_and_gates, make_view(rkp, M, 4 * N), ar.rest()));
+  const weight_matrix with_down = stacked_rows(in_and_gates, w.ch_gate_down);
+  if (M == 1 && c + E == xg && with_down.data) {
+    const index_t width = 4 * N + R;
+    RODIMUS_TRY(linear_weight(be, make_view(static_cast<const float*>(c), 2, E), with_down,
+                              make_view(rkp, 2, width), ar.rest()));
+    h = rkp + width + 4 * N;
   } else {
-    const auto cols = [&](index_t first) {
-      return tensor_view<float, 2>::strided(rkp + first, {M, 2 * N}, {4 * N, 1});
-    };
-    RODIMUS_TRY(linear_weight(be, cv, w.in_proj, cols(0), ar.rest()));
-    RODIMUS_TRY(linear_weight(be, cv, w.mem_gate, cols(2 * N), ar.rest()));
+    if (in_and_gates.data) {
+      RODIMUS_TRY(linear_weight(be, cv, in_and_gates, make_view(rkp, M, 4 * N), ar.rest()));
+    } else {
+      const auto cols = [&](index_t first) {
+        return tensor_view<float, 2>::strided(rkp + first, {M, 2 * N}, {4 * N, 1});
+      };
+      RODIMUS_TRY(linear_weight(be, cv, w.in_proj, cols(0), ar.rest()));
+      RODIMUS_TRY(linear_weight(be, cv, w.mem_gate, cols(2 * N), ar.rest()));
+    }
+    RODIMUS_TRY(linear_weight(be, x, w.ch_gate_down, make_view(h, M, R), ar.rest()));
   }
-
-  // 6. channel (input) gate's projections from the pre-conv x: u = x W0^T W1^T (the gate
-  // sigmoid(u + b1) * x follows; decode applies W1 in mixer_decode unless it is quantised).
   const bool up_in_decode = lay.decode && !w.ch_gate_up.quantised();
-  RODIMUS_TRY(linear_weight(be, x, w.ch_gate_down, make_view(h, M, R), ar.rest()));
   if (!up_in_decode)
     RODIMUS_TRY(linear_weight(be, make_view(static_cast<const float*>(h), M, R), w.ch_gate_up,
                               make_view(u, M, E), ar.rest()));

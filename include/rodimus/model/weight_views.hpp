@@ -99,8 +99,8 @@ void for_each_weight(model_weight_views& w, bool tied, OnMatrix&& f, OnVector&& 
   g(w.norm_f);
   for (layer_weights& L : w.layers) {
     g(L.mixer_norm);
-    // in_proj then mem_gate: both read the conv output, and a copy that places them back to back
-    // lets a one-row call read them as one matrix (blocks/common.hpp: stacked_rows).
+    // in_proj, mem_gate, ch_gate_down: a copy that places them back to back lets one call read
+    // them as one matrix (blocks/common.hpp: stacked_rows; blocks/mixer.hpp).
     for (weight_matrix* m : {&L.mixer.fc, &L.mixer.out_proj, &L.mixer.in_proj, &L.mixer.mem_gate,
                              &L.mixer.ch_gate_down, &L.mixer.ch_gate_up})
       f(*m);

@@ -542,10 +542,13 @@ private:
       L.mixer_norm = vec(p + "mixer_norm.weight");
       L.mixer.fc = matrix(m + "fc.weight");
       L.mixer.out_proj = matrix(m + "out_proj.weight");
+      // in_proj, mem_gate, ch_gate_down placed back to back (memory placement, and the
+      // quantised copies): one-row calls read them as one matrix (blocks/common.hpp:
+      // stacked_rows; blocks/mixer.hpp).
       L.mixer.in_proj = matrix(im + "in_proj.weight");
+      L.mixer.mem_gate = matrix(im + "mem_gate_proj.weight");
       L.mixer.ch_gate_down = matrix(im + "ch_gate_proj.0.weight");
       L.mixer.ch_gate_up = matrix(im + "ch_gate_proj.1.weight");
-      L.mixer.mem_gate = matrix(im + "mem_gate_proj.weight");
       L.mixer.act_norm = vec(m + "act_norm.weight");
       L.mixer.conv_weight = vec(im + "short_conv.conv1d.weight"); // [E,1,W] == (E, W)
       L.mixer.conv_bias = vec(im + "short_conv.conv1d.bias");
