@@ -8,12 +8,15 @@
 //                         GEMV loads them before its wait); K = 2: the same GEMV with 4096 x 2048
 //                         weights (16 MiB); K = 3: the pre-norm of a sub-block as two kernels,
 //                         rmsnorm (residual add, stream kept) then the 2048 x 2048 GEMV; K = 4: the
-//                         same as one rmsnorm_linear call (the GEMV with its norm prologue).
+//                         same as one rmsnorm_linear call (the GEMV, its norm prologue staged).
 //                         O = 0: serial, 1: overlapped.
 //
-//   bm_gemv_config<R, U, Warps, Split, Pro>/N/cap   the GEMV kernel alone at one tuning
-//                         configuration (linear_policy's choices), N x 2048 bf16 weights, batch 1,
-//                         overlapped; cap: at most that many CTAs (0: one per row group).
+//   bm_gemv_config<R, U, Warps, Split, Pro, Stage>/N/cap/K/input/M   the GEMV kernel alone at
+//                         one tuning configuration (linear_policy's choices), N x K bf16 weights,
+//                         M = 1 or 2 rows of x, overlapped; cap: at most that many CTAs (0: one per
+//                         row group); Pro: with the input prologue of rmsnorm_linear or
+//                         swiglu_linear (input: 0 residual + norm, 1 the same with sum_out, 2 gate
+//                         + norm, 3 gate alone), in the loop or (Stage) staged in shared memory.
 //
 // Counters: median_us per call (CUDA events around a graph replay of the chain / 24), and for the
 // GEMV the weight bytes per second and limit_ratio against the copy bandwidth this binary measures
@@ -116,56 +119,126 @@ void bm_launch_chain(benchmark::State& st) {
   BENCH_CUDA(cudaStreamDestroy(stream));
 }
 
+/// What goes through the GEMV's input prologue in bm_gemv_config (range(3)).
+enum class gemv_input {
+  residual_norm = 0,     // x + residual, RMSNorm (rmsnorm_linear without the stream kept)
+  residual_norm_sum = 1, // the same, s kept in sum_out (a sub-block's first projection)
+  gated_norm = 2,        // x * silu(gate), RMSNorm (the mixer's gated norm before out_proj)
+  gated = 3,             // x * silu(gate), no norm (swiglu_linear, the FFN's down projection)
+};
+
+/// One launch of linear.cuh's GEMV kernel with MR rows of x at one configuration (Stage: with its
+/// shared memory).
+template <int MR, int R, int U, int Warps, bool Split, bool Pro, bool Stage>
+cudaError_t launch_gemv_config(const detail::launch_target& on, unsigned grid,
+                               const linear_args<float, bf16>& a,
+                               const detail::linear_input_prologue& np) {
+  constexpr int KS = Split ? Warps : 1;
+  const std::size_t smem = Stage ? std::size_t(detail::linear_stage_bytes(MR, a.x.shape[1])) : 0;
+  return detail::launch(
+      on, detail::linear_gemv_kernel<float, bf16, MR, R, U, Warps, KS, true, Pro, Stage>, grid,
+      Warps * 32, smem, a, np);
+}
+
 /// The GEMV kernel of linear.cuh at one configuration (R weight rows per warp, U 16-byte loads per
-/// row and lane in flight, Warps per CTA, K split over the CTA's warps or not, Pro: with the
-/// input prologue of rmsnorm_linear, residual add and norm), batch 1, f32 x, bf16 weights promised
-/// constant, N x 2048, at most range(1) CTAs (0: one per row group or warp group; fewer loop over
-/// the groups): the sweep that chooses linear_policy. Same chain of 24 overlapped calls in a graph
-/// as bm_launch_chain.
-template <int R, int U, int Warps, bool Split, bool Pro = false>
+/// row and lane in flight, Warps per CTA, K split over the CTA's warps or not; Pro: with an input
+/// prologue, applied in the loop, or Stage: staged in shared memory once per CTA), f32 x, bf16
+/// weights promised constant, N x K (range(0), range(2)), at most range(1) CTAs (0: one per row
+/// group or warp group; fewer loop over the groups), prologue range(3) (gemv_input), M = range(4)
+/// rows of x (1 or 2). Same chain of 24 overlapped calls in a graph as bm_launch_chain: the sweep
+/// that chooses linear_policy, and the A / B of the prologue's two forms against the plain kernel.
+template <int R, int U, int Warps, bool Split, bool Pro = false, bool Stage = false>
 void bm_gemv_config(benchmark::State& st) {
-  const index_t N = st.range(0), D = 2048, cap = st.range(1);
+  const index_t N = st.range(0), cap = st.range(1), K = st.range(2), M = st.range(4);
+  const auto input = gemv_input(st.range(3));
+  if (M != 1 && M != 2) {
+    st.SkipWithError("M: 1 or 2");
+    return;
+  }
   std::mt19937_64 rng(12);
   cudaStream_t stream = nullptr;
   BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   cuda<90> gpu;
   gpu.stream = stream;
-  float* x = device_random<float>(std::size_t(D), rng, -1, 1);
-  float* y = device_random<float>(std::size_t(N), rng, -1, 1);
-  float* res = device_random<float>(std::size_t(D), rng, -1, 1);
-  float* nw = device_random<float>(std::size_t(D), rng, 0.5, 1.5);
+  const auto MK = std::size_t(M * K);
+  float* x = device_random<float>(MK, rng, -1, 1);
+  float* y = device_random<float>(std::size_t(M * N), rng, -1, 1);
+  float* res = device_random<float>(MK, rng, -1, 1);
+  float* gate = device_random<float>(MK, rng, -4, 4);
+  float* sum = device_random<float>(MK, rng, -1, 1);
+  float* nw = device_random<float>(std::size_t(K), rng, 0.5, 1.5);
   std::vector<bf16*> w(kChain, nullptr);
   for (auto& p : w)
-    p = device_random<bf16>(std::size_t(N * D), rng, -0.05, 0.05);
-  constexpr int KS = Split ? Warps : 1;
+    p = device_random<bf16>(std::size_t(N * K), rng, -0.05, 0.05);
   const index_t groups = (N + R - 1) / R, full = Split ? groups : (groups + Warps - 1) / Warps;
   const unsigned grid = unsigned(cap > 0 && cap < full ? cap : full);
   detail::linear_input_prologue np;
   if (Pro) {
-    np.residual = res;
-    np.weight = nw;
-    np.eps = 1e-5f;
+    if (input == gemv_input::gated_norm || input == gemv_input::gated) {
+      np.gate = gate;
+      np.gate_stride = K;
+    } else {
+      np.residual = res;
+      np.residual_stride = K;
+    }
+    if (input == gemv_input::residual_norm_sum) {
+      np.sum_out = sum;
+      np.sum_stride = K;
+    }
+    if (input != gemv_input::gated) {
+      np.weight = nw;
+      np.eps = 1e-5f;
+    }
   }
   int call = 0;
   const auto step = [&] {
-    linear_args<float, bf16> a{make_view<const float>(x, 1, D),
-                               make_view<const bf16>(w[std::size_t(call++ % kChain)], N, D),
-                               make_view(y, 1, N), true};
-    BENCH_CUDA(
-        detail::launch(detail::launch_on(gpu),
-                       detail::linear_gemv_kernel<float, bf16, 1, R, U, Warps, KS, true, Pro>, grid,
-                       Warps * 32, 0, a, np));
+    linear_args<float, bf16> a{make_view<const float>(x, M, K),
+                               make_view<const bf16>(w[std::size_t(call++ % kChain)], N, K),
+                               make_view(y, M, N), true};
+    const auto on = detail::launch_on(gpu);
+    if (M == 1)
+      BENCH_CUDA((launch_gemv_config<1, R, U, Warps, Split, Pro, Stage>(on, grid, a, np)));
+    else
+      BENCH_CUDA((launch_gemv_config<2, R, U, Warps, Split, Pro, Stage>(on, grid, a, np)));
   };
   const auto t = time_steps(st, stream, kChain, step, /*graph=*/true);
-  const double us = median(t) * 1e3, gbps = double(N * D * 2) / (us * 1e-6) / 1e9;
+  const double us = median(t) * 1e3, gbps = double(N * K * 2) / (us * 1e-6) / 1e9;
   st.counters["median_us"] = us;
   st.counters["weight_GBps"] = gbps;
   st.counters["limit_ratio"] = gbps * 1e9 / copy_bandwidth();
   for (auto* p : w)
     BENCH_CUDA(cudaFree(p));
-  for (float* p : {x, y, res, nw})
+  for (float* p : {x, y, res, gate, sum, nw})
     BENCH_CUDA(cudaFree(p));
   BENCH_CUDA(cudaStreamDestroy(stream));
+}
+
+/// The fused GEMVs of a rodimus-plus-1.6b decode step at batch 1 and 2 ({N, cap, K, input, M}),
+/// as linear_policy launches them: split over 8 warps (at most 528 CTAs) below 2048 row groups ...
+void fused_gemvs_split(benchmark::internal::Benchmark* b) {
+  for (index_t M : {1, 2}) {
+    b->Args({2048, 528, 2048, int(gemv_input::residual_norm), M}); // the 2026-12-06 A / B's size
+    b->Args({2048, 528, 4096, int(gemv_input::gated_norm), M});    // the mixer's out_proj
+    b->Args({2048, 528, 2728, int(gemv_input::gated), M});         // the FFN's out_proj
+  }
+}
+
+/// ... and unsplit (4 warps per CTA, a CTA per 4 row groups) above: qkv, the FFN's fc and the
+/// mixer's fc, each writing the stream (and the mixer's fc without it, the 2026-12-06 A / B's).
+void fused_gemvs_unsplit(benchmark::internal::Benchmark* b) {
+  for (index_t M : {1, 2}) {
+    for (index_t N : {4224, 5456, 8192})
+      b->Args({N, 0, 2048, int(gemv_input::residual_norm_sum), M});
+    b->Args({8192, 0, 2048, int(gemv_input::residual_norm), M});
+  }
+}
+
+/// ... and the LM head with the final norm (126464 x 2048, unsplit): one CTA per 4 row groups
+/// (15808, each staging its row when staged), and at most 1056 (8 per SM of 132: each CTA stages
+/// once for 15 rounds).
+void fused_gemv_head(benchmark::internal::Benchmark* b) {
+  b->Args({126464, 0, 2048, int(gemv_input::residual_norm), 1});
+  b->Args({126464, 1056, 2048, int(gemv_input::residual_norm), 1});
 }
 
 } // namespace
@@ -176,21 +249,30 @@ BENCHMARK(bench::bm_copy_d2d)->UseManualTime()->Iterations(1);
 // mixer's fc (8192), all with K = 2048.
 #define RODIMUS_GEMV_SWEEP(R, U, W, S, CAP)                                                        \
   BENCHMARK(bm_gemv_config<R, U, W, S>)                                                            \
-      ->ArgsProduct({{2048, 4224, 5456, 8192}, {CAP}})                                             \
+      ->ArgsProduct({{2048, 4224, 5456, 8192}, {CAP}, {2048}, {0}, {1}})                           \
       ->UseManualTime()                                                                            \
       ->Iterations(30)
 RODIMUS_GEMV_SWEEP(2, 2, 8, true, 528);
 RODIMUS_GEMV_SWEEP(2, 2, 4, false, 0);
-// The prologue's cost against the plain kernel: 2048 rows (split, 528 CTAs) and 8192 (unsplit).
-#define RODIMUS_GEMV_PRO(R, U, W, S, PRO, N, CAP)                                                  \
-  BENCHMARK(bm_gemv_config<R, U, W, S, PRO>)                                                       \
-      ->ArgsProduct({{N}, {CAP}})                                                                  \
-      ->UseManualTime()                                                                            \
-      ->Iterations(30)
-RODIMUS_GEMV_PRO(2, 2, 8, true, true, 2048, 528);
-RODIMUS_GEMV_PRO(2, 2, 4, false, true, 8192, 0);
-#undef RODIMUS_GEMV_PRO
 #undef RODIMUS_GEMV_SWEEP
+// The input prologue against the plain kernel at the same launches: plain (the prologue's inputs
+// ignored), Pro (applied in the loop, the form before staging) and Pro + Stage (staged in shared
+// memory once per CTA, linear_policy::gemv_stage_prologue); the staged unsplit launch also with 8
+// warps per CTA (half the CTAs, each staging for twice the rows); the LM head also with a capped
+// grid (fewer stagings).
+#define RODIMUS_GEMV_AB(W, S, PRO, STAGE, SHAPES)                                                  \
+  BENCHMARK(bm_gemv_config<2, 2, W, S, PRO, STAGE>)->Apply(SHAPES)->UseManualTime()->Iterations(30)
+RODIMUS_GEMV_AB(8, true, false, false, fused_gemvs_split);
+RODIMUS_GEMV_AB(8, true, true, false, fused_gemvs_split);
+RODIMUS_GEMV_AB(8, true, true, true, fused_gemvs_split);
+RODIMUS_GEMV_AB(4, false, false, false, fused_gemvs_unsplit);
+RODIMUS_GEMV_AB(4, false, true, false, fused_gemvs_unsplit);
+RODIMUS_GEMV_AB(4, false, true, true, fused_gemvs_unsplit);
+RODIMUS_GEMV_AB(8, false, true, true, fused_gemvs_unsplit);
+RODIMUS_GEMV_AB(4, false, false, false, fused_gemv_head);
+RODIMUS_GEMV_AB(4, false, true, false, fused_gemv_head);
+RODIMUS_GEMV_AB(4, false, true, true, fused_gemv_head);
+#undef RODIMUS_GEMV_AB
 BENCHMARK(bm_launch_chain)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}})->UseManualTime()->Iterations(50);
 
 int main(int argc, char** argv) { return bench::run_cuda_benchmarks(argc, argv); }

@@ -1,7 +1,8 @@
 // swiglu_linear on any backend against the scalar reference (swiglu, then linear, on the scalar
 // backend): batch-1 and small-batch rows (the CUDA GEMV with the gate applied on its way in, split
-// and unsplit K), rows past the GEMV (M = 9, composed), widths that are not a whole number of
-// 16-byte pieces (composed on CUDA), f32 / bf16 / f16 weights; no rows; every bad argument.
+// and unsplit K, staged in shared memory at one or two rows up to its size limit), rows past the
+// GEMV (M = 9, composed), widths that are not a whole number of 16-byte pieces (composed on CUDA),
+// f32 / bf16 / f16 weights; no rows; every bad argument.
 //
 // Tolerance per element, with h = silu(gate) * value and S = sum_f |h_f w[n, f]|:
 //   |y - y_ref| <= (F + 8) 2^-22 S
@@ -103,6 +104,15 @@ template <class Backend> void check_swiglu_linear_bad_arguments(const Backend& b
 template <class Backend> void check_swiglu_linear_all(const Backend& be) {
   check_swiglu_linear<Backend, bf16>(be, 1, 2728, 2048); // the 1.6B FFN's down projection
   check_swiglu_linear<Backend, bf16>(be, 1, 512, 4100);  // unsplit K
+  // CUDA stages the gated rows in shared memory at one or two rows of F f32 within 32 KiB
+  // (linear_gemv_stages): two rows split (more row groups than CTAs) and unsplit, at the limit
+  // (F = 8192 at one row, 4096 at two) and just past it (the gate applied in the loop).
+  check_swiglu_linear<Backend, bf16>(be, 2, 2728, 2048);
+  check_swiglu_linear<Backend, bf16>(be, 2, 1000, 4100);
+  check_swiglu_linear<Backend, bf16>(be, 1, 8192, 64);
+  check_swiglu_linear<Backend, bf16>(be, 1, 8200, 64);
+  check_swiglu_linear<Backend, bf16>(be, 2, 4096, 33);
+  check_swiglu_linear<Backend, bf16>(be, 2, 4104, 33);
   check_swiglu_linear<Backend, f16>(be, 3, 256, 45);
   check_swiglu_linear<Backend, float>(be, 8, 64, 7);
   check_swiglu_linear<Backend, bf16>(be, 9, 64, 33); // past the GEMV: composed on CUDA

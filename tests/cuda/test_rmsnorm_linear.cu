@@ -52,3 +52,15 @@ TEST_CASE("cuda rmsnorm_linear fuses where the GEMV runs, and only there") {
   s.w.shape[1] = 2724;
   CHECK(swiglu_linear_workspace_bytes(be, s) > 0);
 }
+
+TEST_CASE("cuda's fused GEMV stages its prologue at 1 or 2 rows of at most 32 KiB") {
+  // The widths the staged cases of rmsnorm_linear_cases.hpp and swiglu_linear_cases.hpp sit on:
+  // at the limit and just past it (no device needed: the choice reads M and K only).
+  if (!linear_policy<90>::gemv_stage_prologue) return; // the in-loop prologue everywhere
+  CHECK(detail::linear_gemv_stages<90>(1, 2048));
+  CHECK(detail::linear_gemv_stages<90>(1, 8192));
+  CHECK_FALSE(detail::linear_gemv_stages<90>(1, 8200));
+  CHECK(detail::linear_gemv_stages<90>(2, 4096));
+  CHECK_FALSE(detail::linear_gemv_stages<90>(2, 4104));
+  CHECK_FALSE(detail::linear_gemv_stages<90>(3, 64)); // 3..8 rows: in the loop
+}

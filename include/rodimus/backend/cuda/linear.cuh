@@ -18,12 +18,18 @@
 //     weight stream: each warp owns R weight rows, reads each of them once for all (up to MR = 8)
 //     x rows with 16-byte loads in the stored dtype (U loads per row in flight per lane, widened to
 //     f32 in registers), keeps MR x R f32 accumulators and sums them across the warp with
-//     shuffles. Warps are independent (no shared memory, no __syncthreads); a grid-stride loop
-//     covers any N. With inner stride 1 and 16-byte-aligned rows (K a multiple of 8 for 16-bit
-//     weights, 4 for f32, or padded row strides) the loads are vectors and the last K % 8 (K % 4)
-//     columns are read element-wise; otherwise (odd K with packed rows, any other strides) every
-//     element is loaded on its own, still coalesced along K when the inner stride is 1. M > MR
-//     loops over groups of MR rows of x (the weight rows are then re-read, from L2).
+//     shuffles; a grid-stride loop covers any N. Few row groups (small N): the CTA's warps split
+//     K instead and add their sums in shared memory. With inner stride 1 and 16-byte-aligned rows
+//     (K a multiple of 8 for 16-bit weights, 4 for f32, or padded row strides) the loads are
+//     vectors and the last K % 8 (K % 4) columns are read element-wise; otherwise (odd K with
+//     packed rows, any other strides) every element is loaded on its own, still coalesced along K
+//     when the inner stride is 1. M > MR loops over groups of MR rows of x (the weight rows are
+//     then re-read, from L2).
+//     rmsnorm_linear and swiglu_linear run this kernel with an input prologue (x + residual or
+//     x * silu(gate), then RMSNorm or not: linear_input_prologue). At 1 or 2 rows of x whose K
+//     f32 fit linear_policy::gemv_stage_max_bytes it is staged: each CTA puts its rows through
+//     the prologue once, into shared memory, and the loop reads x from there as the plain kernel
+//     does; otherwise every item of x goes through it inside the loop.
 //   M > gemv_max_m with unit inner strides, row strides >= the row length (cuBLAS's leading
 //     dimensions) and sizes below 2^31: cuBLAS (be.context's handle, which has its own workspace).
 //     Row-major y = x w^T is, in cuBLAS's column-major terms, y^T (N x M, ld = y.stride[0]) =
@@ -115,6 +121,17 @@ template <int Sm> struct linear_policy {
   // cp.async.bulk.prefetch.L2, was measured and dropped: bench_launch_cuda on an H100, 2026-12-06,
   // made every size slower, 4.51 -> 4.58 us at 2048 rows, 11.88 -> 14.19 us at 8192 unsplit, 13.79
   // -> 16.17 us with the norm prologue; bench/results/2026-12-06-h100/.)
+  // The input prologue (rmsnorm_linear, swiglu_linear) at one or two rows of x: staged (every CTA
+  // puts its x rows through the prologue into shared memory once, then runs the plain kernel's
+  // loop on them) where the rows take at most gemv_stage_max_bytes (32 KiB: K <= 8192 at one row,
+  // 4096 at two); otherwise, and at 3..8 rows, applied to every item inside the loop. The in-loop
+  // prologue cost 1.9-2.2 us a call over the plain kernel on an H100 (2026-12-06, 6.70 against
+  // 4.51 us at 2048 x 2048; capped at 64 registers it spills 8-32 bytes at one row, 136-180 at
+  // two). The staged one is not measured yet: bm_gemv_config<..., Pro, Stage> is its A / B.
+  static constexpr bool gemv_stage_prologue = true;
+  static constexpr index_t gemv_stage_max_bytes = 32 * 1024;
+  static_assert(gemv_stage_max_bytes <= 46 * 1024, "within the 48 KiB of shared memory a launch "
+                                                   "gets without opting in, with the kernel's own");
   static constexpr int convert_threads = 256;
 };
 
@@ -234,10 +251,11 @@ __device__ __forceinline__ float linear_warp_sum(float v) {
 
 /// What a GEMV may do to each x row on its way in (rmsnorm_linear, swiglu_linear), in device terms:
 /// s = x + residual, or x * silu(gate), or x; then, with a norm weight, RMSNorm: s's sum of squares
-/// accumulated beside the products, s * weight fed to them, and every output scaled by
-/// rsqrt(mean(s^2) + eps) after the sums (weight == nullptr: s itself is fed, no norm). sum_out:
-/// CTA 0 writes s (its first round's warps cover every column once). Rows of 16-byte-aligned f32
-/// with unit inner stride (rmsnorm_linear_fusable, swiglu_linear_fusable).
+/// accumulated (beside the products, or while staging), s * weight fed to the products, and every
+/// output scaled by rsqrt(mean(s^2) + eps) after the sums (weight == nullptr: s itself is fed, no
+/// norm). sum_out: CTA 0 writes s (staged: while staging; in the loop: its first round's warps
+/// cover every column once). Rows of 16-byte-aligned f32 with unit inner stride
+/// (rmsnorm_linear_fusable, swiglu_linear_fusable).
 /// (An epilogue that ran the mixer's conv step on fc's outputs, which would save the step's launch,
 /// was measured and dropped: its registers made this kernel spill, 8 -> 68 bytes, and batch-1
 /// decode of rodimus-plus-1.6b 5% slower on an H100, 395 -> 376 tokens/s, 2026-12-06.)
@@ -252,25 +270,49 @@ struct linear_input_prologue {
   float eps = 0.0f;
 };
 
-/// CTAs per SM the prologue variant of the GEMV asks registers for: as many as the plain kernel
-/// gets (the prologue needs about 25 more registers, which cost a wave of CTAs at 1024 row groups;
-/// capped at 64 it spills a few bytes to L1).
+/// CTAs per SM the in-loop prologue variant of the GEMV asks registers for: as many as the plain
+/// kernel gets (the prologue needs about 25 more registers, which cost a wave of CTAs at 1024 row
+/// groups; capped at 64 it spills 8 to 32 bytes at one row of x, 136 to 180 at two, bf16 weights).
 constexpr int linear_prologue_min_ctas(int warps) noexcept { return warps >= 8 ? 4 : 8; }
 
-/// One item of x row m at column k through the prologue: v (VEC values of x) becomes s * weight
-/// (or s), ss gains s^2 (with a norm); s is stored to sum_out when `write`.
+/// CTAs per SM the staged prologue variant asks registers for, so that it keeps the plain kernel's
+/// occupancy without spilling: at one row of x at most 64 registers, as the in-loop variant (it
+/// uses 54 / 56 with 4 / 8 warps, the plain kernel 56 / 62); at two rows the plain kernel's own 72
+/// registers with 4 warps, 79 with 8 (ptxas sm_90, bf16 weights).
+constexpr int linear_stage_min_ctas(int warps, int mr) noexcept {
+  return mr == 1 ? linear_prologue_min_ctas(warps) : warps >= 8 ? 3 : 7;
+}
+
+/// Shared memory the staged prologue takes: mr rows of K f32.
+constexpr index_t linear_stage_bytes(int mr, index_t K) noexcept {
+  return index_t(mr) * K * index_t(sizeof(float));
+}
+
+/// 4-value pieces of an x row a thread of the staged prologue loads before it uses the first (3
+/// 16-byte loads each, while the first weight loads wait in registers). ptxas (sm_90, bf16
+/// weights): 1 fits the registers of linear_stage_min_ctas without spills (54 / 56 registers at
+/// one row of x, 4 / 8 warps; 72 / 71 at two); 2 spills 16 bytes at one row with 8 warps, 8 at two
+/// rows with 4 warps; 3 up to 64 bytes.
+constexpr int linear_stage_quads_in_flight = 1;
+
+/// The values the prologue combines with x row m at columns [k, k + VEC): the residual or the gate
+/// (o untouched when np has neither).
 template <int VEC>
-__device__ __forceinline__ void linear_prologue_item(const linear_input_prologue& np, index_t m,
-                                                     index_t k, float (&v)[VEC], float& ss,
-                                                     bool write) {
-  // Every load first (one round trip; sum_out's store below may alias nothing the compiler can
-  // prove, so loads after it would wait for it), then the arithmetic.
-  float o[VEC], w[VEC];
+__device__ __forceinline__ void linear_prologue_operand(const linear_input_prologue& np, index_t m,
+                                                        index_t k, float (&o)[VEC]) {
   if (np.residual)
     linear_load_vec<float, VEC, false>(np.residual + m * np.residual_stride + k, o);
   else if (np.gate)
     linear_load_vec<float, VEC, false>(np.gate + m * np.gate_stride + k, o);
-  if (np.weight) linear_load_vec<float, VEC, false>(np.weight + k, w);
+}
+
+/// The prologue's arithmetic on the VEC values v of x row m at column k, with o from
+/// linear_prologue_operand and w the norm weight's values there: v becomes s * weight (or s), ss
+/// gains s^2 (with a norm); s is stored to sum_out when `write`.
+template <int VEC>
+__device__ __forceinline__ void
+linear_prologue_apply(const linear_input_prologue& np, index_t m, index_t k, float (&v)[VEC],
+                      const float (&o)[VEC], const float (&w)[VEC], float& ss, bool write) {
 #pragma unroll
   for (int e = 0; e < VEC; ++e) {
     if (np.residual)
@@ -292,6 +334,79 @@ __device__ __forceinline__ void linear_prologue_item(const linear_input_prologue
   }
 }
 
+/// One item of x row m at column k through the prologue (v: VEC values of x). Every load first
+/// (one round trip; sum_out's store may alias nothing the compiler can prove, so loads after it
+/// would wait for it), then the arithmetic.
+template <int VEC>
+__device__ __forceinline__ void linear_prologue_item(const linear_input_prologue& np, index_t m,
+                                                     index_t k, float (&v)[VEC], float& ss,
+                                                     bool write) {
+  float o[VEC], w[VEC];
+  linear_prologue_operand<VEC>(np, m, k, o);
+  if (np.weight) linear_load_vec<float, VEC, false>(np.weight + k, w);
+  linear_prologue_apply<VEC>(np, m, k, v, o, w, ss, write);
+}
+
+/// Where the staged x keeps values [4 q, 4 q + 4) of piece j (VEC values) of row m, in float4
+/// units: the quarters of a piece lie `items` float4 apart, so a warp reading the pieces of 32
+/// consecutive lanes reads 32 consecutive float4 per quarter (no bank conflicts).
+template <int VEC>
+__device__ __forceinline__ int linear_stage_index(int m, int q, int j, int items) {
+  return (m * (VEC / 4) + q) * items + j;
+}
+
+/// The staged prologue's first step, by every thread of a CTA of Threads: x rows [0, M) (M <= MR)
+/// through np over all K columns into `staged` (linear_stage_index's layout; K * M f32 fit in
+/// shared memory, so 32-bit indices), one row after the other, linear_stage_quads_in_flight
+/// 4-value pieces per thread loaded before any is used; CTA 0 writes sum_out; ss[m] gains this
+/// thread's part of row m's sum of squares. The caller syncs the CTA before anyone reads `staged`.
+template <int MR, int VEC, int Threads>
+__device__ __forceinline__ void linear_stage_input(const tensor_view<const float, 2>& x,
+                                                   const linear_input_prologue& np, float4* staged,
+                                                   float (&ss)[MR]) {
+  static_assert(VEC % 4 == 0, "pieces of whole float4");
+  constexpr int SC = linear_stage_quads_in_flight;
+  const int M = int(x.shape[0]), quads = int(x.shape[1] / 4), items = quads / (VEC / 4);
+  const bool write = np.sum_out && blockIdx.x == 0;
+#pragma unroll
+  for (int m = 0; m < MR; ++m) {
+    if (m >= M) break;
+    for (int c0 = int(threadIdx.x); c0 < quads; c0 += Threads * SC) {
+      float v[SC][4], o[SC][4], w[SC][4];
+#pragma unroll
+      for (int i = 0; i < SC; ++i) {
+        const int c = c0 + i * Threads;
+        if (c >= quads) continue;
+        linear_load_vec<float, 4, false>(x.data + m * x.stride[0] + 4 * c, v[i]);
+        linear_prologue_operand<4>(np, m, 4 * c, o[i]);
+        if (np.weight) linear_load_vec<float, 4, false>(np.weight + 4 * c, w[i]);
+      }
+#pragma unroll
+      for (int i = 0; i < SC; ++i) {
+        const int c = c0 + i * Threads;
+        if (c >= quads) continue;
+        linear_prologue_apply<4>(np, m, 4 * c, v[i], o[i], w[i], ss[m], write);
+        staged[linear_stage_index<VEC>(m, c % (VEC / 4), c / (VEC / 4), items)] =
+            make_float4(v[i][0], v[i][1], v[i][2], v[i][3]);
+      }
+    }
+  }
+}
+
+/// The VEC values of piece j of staged row m (linear_stage_index's layout).
+template <int VEC>
+__device__ __forceinline__ void linear_staged_piece(const float4* staged, int m, int j, int items,
+                                                    float (&v)[VEC]) {
+#pragma unroll
+  for (int q = 0; q < VEC / 4; ++q) {
+    const float4 f = staged[linear_stage_index<VEC>(m, q, j, items)];
+    v[4 * q] = f.x;
+    v[4 * q + 1] = f.y;
+    v[4 * q + 2] = f.z;
+    v[4 * q + 3] = f.w;
+  }
+}
+
 /// The GEMV kernel (see the top of the file). Warps x 32 threads per CTA; KS == 1: each warp owns
 /// groups of R weight rows (grid-stride), and for each group every MR rows of x. KS == Warps: the
 /// CTA owns one row group at a time and warp s takes the s-th of KS contiguous K ranges (whole
@@ -305,18 +420,32 @@ __device__ __forceinline__ void linear_prologue_item(const linear_input_prologue
 /// U x R weight loads issued first, then for each of them the MR x rows' matching values and the
 /// MR x R fused multiply-adds; finally 5 shuffles per accumulator, and lane m * R + r stores
 /// y[m0 + m, n0 + r].
-///   Pro: x goes through the prologue np (linear_input_prologue; Vec, f32 x, K % VEC == 0); with
-///        its norm, each x row's sum of squares is summed like the accumulators (its own shuffles
-///        and shared slot) and scales the row's outputs.
+///   Pro: x goes through the prologue np (linear_input_prologue; Vec, f32 x, K % VEC == 0). In the
+///        loop (!Stage): each item of x through linear_prologue_item as it is read, and with the
+///        norm each x row's sum of squares summed like the accumulators (its own shuffles and
+///        shared slot) and scaling the row's outputs.
+///   Stage (Pro, M <= MR <= 2, linear_stage_bytes(MR, K) of dynamic shared memory): every CTA
+///        first puts its x rows through the prologue over all K columns into shared memory
+///        (linear_stage_input; each warp's part of the sums of squares in stage_sq), once before
+///        its rounds; the loop then reads x from there as the plain kernel reads it from global
+///        memory, and the outputs are scaled by the rows' rsqrt(mean(s^2) + eps) at the end. With
+///        a.w_constant the first step's weight loads of the first round are issued before the wait
+///        as in the plain kernel (they stay in wr through the staging).
 template <class Act, class Weight, int MR, int R, int U, int Warps, int KS, bool Vec,
-          bool Pro = false>
-__global__ void __launch_bounds__(Warps * 32, Pro ? linear_prologue_min_ctas(Warps) : 1)
+          bool Pro = false, bool Stage = false>
+__global__ void __launch_bounds__(Warps * 32, Stage ? linear_stage_min_ctas(Warps, MR)
+                                              : Pro ? linear_prologue_min_ctas(Warps)
+                                                    : 1)
     linear_gemv_kernel(const linear_args<Act, Weight> a, const linear_input_prologue np) {
   static_assert(MR * R <= 32, "one lane stores each output of a group");
   static_assert(KS == 1 || KS == Warps, "no split, or the whole CTA splits K");
   static_assert(!Pro || (Vec && std::is_same_v<Act, float>), "the prologue reads f32 vectors");
-  constexpr int slots = MR * R + (Pro ? MR : 0); // per warp: sums, then the rows' squares
+  static_assert(!Stage || (Pro && MR <= 2), "staged: the prologue, one or two rows of x");
+  constexpr bool in_loop = Pro && !Stage; // the prologue applied to every item as it is read
+  constexpr int slots = MR * R + (in_loop ? MR : 0); // per warp: sums, then the rows' squares
   __shared__ float partial[KS > 1 ? KS : 1][slots];
+  __shared__ float stage_sq[Stage ? Warps : 1][MR]; // Stage: each warp's part of the rows' squares
+  extern __shared__ float4 linear_gemv_staged[];    // Stage: x through the prologue
   constexpr int VEC = Vec ? 16 / int(sizeof(Weight)) : 1;
   const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0];
   const index_t xs0 = a.x.stride[0], xs1 = a.x.stride[1];
@@ -344,7 +473,53 @@ __global__ void __launch_bounds__(Warps * 32, Pro ? linear_prologue_min_ctas(War
       waited = true;
     }
   };
+  // The weight rows of the group at row n0 (rows past N are never loaded).
+  const auto row_pointers = [&](index_t n0, const Weight*(&wrow)[R]) {
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+      wrow[r] = a.w.data + (n0 + r < N ? n0 + r : n0) * ws0;
+  };
+  linear_w_raw<Weight, Vec> wr[U][R]; // one step's weight items (U per row and lane)
+  const auto load_weights = [&](const Weight* const(&wrow)[R], index_t n0, index_t base) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const index_t j = base + u * 32 + lane;
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        if (j < item_hi && n0 + r < N) {
+          if constexpr (Vec)
+            wr[u][r].v = __ldcs(reinterpret_cast<const uint4*>(wrow[r]) + j);
+          else
+            wr[u][r].v = wrow[r][j * ws1];
+        }
+      }
+    }
+  };
   if (!a.w_constant) wait_once();
+  bool preloaded = false; // wr holds the first step of the first round (Stage)
+  if constexpr (Stage) {
+    const index_t g = index_t(blockIdx.x) * per_cta + warp / KS;
+    if (a.w_constant && g < groups && item_lo < item_hi) { // the loop's first step, early
+      const Weight* wrow[R];
+      row_pointers(g * R, wrow);
+      load_weights(wrow, g * R, item_lo);
+      preloaded = true;
+    }
+    wait_once();
+    float ss[MR];
+#pragma unroll
+    for (int m = 0; m < MR; ++m)
+      ss[m] = 0.0f;
+    linear_stage_input<MR, VEC, Warps * 32>(a.x, np, linear_gemv_staged, ss);
+    if (np.weight) {
+#pragma unroll
+      for (int m = 0; m < MR; ++m) {
+        const float s = linear_warp_sum(ss[m]);
+        if (lane == 0) stage_sq[warp][m] = s;
+      }
+    }
+    __syncthreads();
+  }
 
   // Uniform over the CTA (a K split meets at __syncthreads), each warp on group g when g < groups.
   for (index_t round = blockIdx.x; round < rounds; round += gridDim.x) {
@@ -352,16 +527,14 @@ __global__ void __launch_bounds__(Warps * 32, Pro ? linear_prologue_min_ctas(War
     const bool active = g < groups;
     const index_t n0 = (active ? g : 0) * R;
     const Weight* wrow[R];
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-      wrow[r] = a.w.data + (n0 + r < N ? n0 + r : n0) * ws0; // rows past N are never loaded
+    row_pointers(n0, wrow);
     for (index_t m0 = 0; m0 < M; m0 += MR) {
       const Act* xrow[MR];
 #pragma unroll
       for (int m = 0; m < MR; ++m)
         xrow[m] = a.x.data + (m0 + m < M ? m0 + m : m0) * xs0; // rows past M are never loaded
       float acc[MR][R];
-      float ss[MR]; // Pro: the rows' sums of squares (this lane's columns)
+      float ss[MR]; // in_loop: the rows' sums of squares (this lane's columns)
 #pragma unroll
       for (int m = 0; m < MR; ++m) {
         ss[m] = 0.0f;
@@ -369,31 +542,19 @@ __global__ void __launch_bounds__(Warps * 32, Pro ? linear_prologue_min_ctas(War
         for (int r = 0; r < R; ++r)
           acc[m][r] = 0.0f;
       }
-      // Pro with sum_out: CTA 0's first round covers every column once (warp 0 alone, or the
+      // in_loop with sum_out: CTA 0's first round covers every column once (warp 0 alone, or the
       // KS slices together).
-      const bool write_sum = Pro && np.sum_out && round == 0 && (KS > 1 || warp == 0) && active;
+      const bool write_sum = in_loop && np.sum_out && round == 0 && (KS > 1 || warp == 0) && active;
 
       for (index_t base = item_lo; active && base < item_hi; base += 32 * U) {
-        linear_w_raw<Weight, Vec> wr[U][R];
-#pragma unroll
-        for (int u = 0; u < U; ++u) {
-          const index_t j = base + u * 32 + lane;
-#pragma unroll
-          for (int r = 0; r < R; ++r) {
-            if (j < item_hi && n0 + r < N) {
-              if constexpr (Vec)
-                wr[u][r].v = __ldcs(reinterpret_cast<const uint4*>(wrow[r]) + j);
-              else
-                wr[u][r].v = wrow[r][j * ws1];
-            }
-          }
-        }
+        if (!preloaded) load_weights(wrow, n0, base);
+        preloaded = false;
         wait_once();
 #pragma unroll
         for (int u = 0; u < U; ++u) {
           const index_t j = base + u * 32 + lane;
           if (j >= item_hi) continue;
-          if constexpr (Pro) {
+          if constexpr (in_loop) {
             // x through the prologue first (its loads in flight together), then one weight row
             // at a time: fewer live registers than all R rows unpacked at once.
             float xs[MR][VEC];
@@ -446,7 +607,9 @@ __global__ void __launch_bounds__(Warps * 32, Pro ? linear_prologue_min_ctas(War
             for (int m = 0; m < MR; ++m) {
               if (m0 + m >= M) continue;
               float xf[VEC];
-              if constexpr (Vec)
+              if constexpr (Stage) // m0 == 0: one pass over M <= MR rows
+                linear_staged_piece<VEC>(linear_gemv_staged, m, int(j), int(items), xf);
+              else if constexpr (Vec)
                 linear_load_vec<Act, VEC, false>(xrow[m] + j * VEC, xf);
               else
                 xf[0] = linear_to_f32(xrow[m][j * xs1]);
@@ -456,7 +619,7 @@ __global__ void __launch_bounds__(Warps * 32, Pro ? linear_prologue_min_ctas(War
                 for (int e = 0; e < VEC; ++e)
                   acc[m][r] = fmaf(xf[e], wf[r][e], acc[m][r]);
             }
-          } // Pro
+          } // in_loop
         }
       }
 
@@ -483,13 +646,13 @@ __global__ void __launch_bounds__(Warps * 32, Pro ? linear_prologue_min_ctas(War
           const float s = linear_warp_sum(acc[m][r]);
           if (lane == m * R + r) mine = s;
         }
-      float sq[MR]; // Pro: each row's sum of squares over the warp (every lane)
+      float sq[MR]; // in_loop: each row's sum of squares over the warp (every lane)
 #pragma unroll
       for (int m = 0; m < MR; ++m)
-        sq[m] = Pro ? linear_warp_sum(ss[m]) : 0.0f;
+        sq[m] = in_loop ? linear_warp_sum(ss[m]) : 0.0f;
       if constexpr (KS > 1) {
         if (lane < MR * R) partial[slice][lane] = mine;
-        if constexpr (Pro) {
+        if constexpr (in_loop) {
 #pragma unroll
           for (int m = 0; m < MR; ++m)
             if (lane == 0) partial[slice][MR * R + m] = sq[m];
@@ -500,7 +663,7 @@ __global__ void __launch_bounds__(Warps * 32, Pro ? linear_prologue_min_ctas(War
 #pragma unroll
           for (int s = 0; s < KS; ++s)
             mine += lane < MR * R ? partial[s][lane] : 0.0f;
-          if constexpr (Pro) {
+          if constexpr (in_loop) {
 #pragma unroll
             for (int m = 0; m < MR; ++m) {
               sq[m] = 0.0f;
@@ -514,9 +677,16 @@ __global__ void __launch_bounds__(Warps * 32, Pro ? linear_prologue_min_ctas(War
       }
       if (Pro && np.weight) { // y = rsqrt(mean(s^2) + eps) * ((s * weight) . w)
         float row_sq = 0.0f;
+        if constexpr (Stage) { // the warps' parts in order w = 0..Warps-1
+          const int m = lane / R < MR ? lane / R : MR - 1;
 #pragma unroll
-        for (int m = 0; m < MR; ++m)
-          if (lane / R == m) row_sq = sq[m];
+          for (int w = 0; w < Warps; ++w)
+            row_sq += stage_sq[w][m];
+        } else {
+#pragma unroll
+          for (int m = 0; m < MR; ++m)
+            if (lane / R == m) row_sq = sq[m];
+        }
         mine *= rsqrtf(row_sq / float(K) + np.eps);
       }
       if (active && slice == 0 && lane < MR * R) {
@@ -541,11 +711,15 @@ bool linear_gemv_vec(const linear_args<Act, Weight>& a) noexcept {
          (M == 1 || (a.x.stride[0] * index_t(sizeof(Act))) % x_align == 0);
 }
 
-template <int Sm, int MR, int R, bool Vec, bool Pro, class Act, class Weight>
+/// Launches the GEMV kernel at the policy's configuration for N: K split over the CTA's warps below
+/// gemv_split_below_groups row groups, else a warp per row group; Stage with its shared bytes.
+template <int Sm, int MR, int R, bool Vec, bool Pro, bool Stage = false, class Act, class Weight>
 status linear_gemv_launch(const linear_args<Act, Weight>& a, const linear_input_prologue& np,
                           const launch_target& on) noexcept {
   using policy = linear_policy<Sm>;
+  constexpr int U = policy::gemv_unroll;
   const index_t groups = (a.w.shape[0] + R - 1) / R;
+  const std::size_t smem = Stage ? std::size_t(linear_stage_bytes(MR, a.x.shape[1])) : 0;
   auto grid_for = [](index_t ctas) {
     return unsigned(ctas < cuda_max_grid ? ctas : cuda_max_grid);
   };
@@ -553,26 +727,39 @@ status linear_gemv_launch(const linear_args<Act, Weight>& a, const linear_input_
                                                   // its warps
     constexpr int warps = policy::gemv_split_warps;
     RODIMUS_CUDA_TRY(launch(
-        on, linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, warps, Vec, Pro>,
+        on, linear_gemv_kernel<Act, Weight, MR, R, U, warps, warps, Vec, Pro, Stage>,
         grid_for(groups < policy::gemv_split_max_ctas ? groups : policy::gemv_split_max_ctas),
-        warps * 32, 0, a, np));
+        warps * 32, smem, a, np));
   } else {
     constexpr int warps = policy::gemv_warps;
-    RODIMUS_CUDA_TRY(
-        launch(on, linear_gemv_kernel<Act, Weight, MR, R, policy::gemv_unroll, warps, 1, Vec, Pro>,
-               grid_for((groups + warps - 1) / warps), warps * 32, 0, a, np));
+    RODIMUS_CUDA_TRY(launch(on,
+                            linear_gemv_kernel<Act, Weight, MR, R, U, warps, 1, Vec, Pro, Stage>,
+                            grid_for((groups + warps - 1) / warps), warps * 32, smem, a, np));
   }
   RODIMUS_CUDA_TRY(cudaGetLastError());
   return status::success();
 }
 
+/// Whether the GEMV with an input prologue stages it (linear_gemv_kernel's Stage) for M rows of K
+/// columns: the policy asks for it, 1 or 2 rows, and their K f32 within gemv_stage_max_bytes.
+template <int Sm> constexpr bool linear_gemv_stages(index_t M, index_t K) noexcept {
+  using policy = linear_policy<Sm>;
+  return policy::gemv_stage_prologue && M >= 1 && M <= 2 &&
+         linear_stage_bytes(int(M), K) <= policy::gemv_stage_max_bytes;
+}
+
 /// The runtime-to-compile-time switch: x rows per pass (MR) and weight rows per warp (R) from M,
 /// 16-byte pieces or single elements from the strides and alignment (the prologue: always pieces,
-/// rmsnorm_linear_fusable checked them).
+/// rmsnorm_linear_fusable checked them; staged where the policy asks for it and the rows fit its
+/// shared memory, else in the loop).
 template <int Sm, int MR, int R, bool Pro, class Act, class Weight>
 status linear_gemv_vec_dispatch(const linear_args<Act, Weight>& a, const linear_input_prologue& np,
                                 const launch_target& on) noexcept {
   if constexpr (Pro) {
+    if constexpr (MR <= 2) {
+      if (linear_gemv_stages<Sm>(a.x.shape[0], a.x.shape[1]))
+        return linear_gemv_launch<Sm, MR, R, true, true, true>(a, np, on);
+    }
     return linear_gemv_launch<Sm, MR, R, true, true>(a, np, on);
   } else {
     if (linear_gemv_vec(a)) return linear_gemv_launch<Sm, MR, R, true, false>(a, np, on);
