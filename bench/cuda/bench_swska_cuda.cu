@@ -11,10 +11,14 @@
 //                             kernel, swska_prefill_mma.cuh). FLOPs: 4 x D x Hq x (keys each query
 //                             sees), i.e. QK^T and PV counted as matrix products; limit = the bf16
 //                             matrix-product rate (cuBLAS, measured here).
-//   bm_swska_decode/B/P/G     one decode step (attend and, when the window is split, combine) of B
+//   bm_swska_decode/B/P/G/R   one decode step (attend and, when the window is split, combine) of B
 //                             rows at position P (4096: a full window, 2049 keys; 128: a short
 //                             history, 129 keys); G = 1: 20 steps replayed from a CUDA graph (no
-//                             launch gaps, the B = 1 latency). Bytes: the keys and values each row
+//                             launch gaps, the B = 1 latency); R = 0: q and k arrive rotated,
+//                             R = 1: RoPE inside the step (rotary_dim = D), R = 2: the rotary
+//                             kernel on q and k (one call, k after q in each row, as the layer did
+//                             before) and then the step: R = 1 against R = 2 is the launch the
+//                             in-step RoPE saves. Bytes: the keys and values each row
 //                             attends, B x keys x (Hk + Hv) x D x 2 (the window cache actually
 //                             read; the own key comes from k, v); limit = copy bandwidth; the
 //                             counter `splits` is the number of pieces per row launched (a row
@@ -35,6 +39,7 @@
 #include <vector>
 
 #include "cuda/cuda_bench_support.cuh"
+#include "rodimus/backend/cuda/rotary.cuh"
 #include "rodimus/backend/cuda/swska.cuh"
 #include "rodimus/core/error.hpp"
 
@@ -162,11 +167,12 @@ void bm_swska_prefill(benchmark::State& st) {
 void bm_swska_decode(benchmark::State& st) {
   const index_t B = st.range(0), position = st.range(1);
   const bool graph = st.range(2) != 0;
+  const int rope = int(st.range(3));
   const index_t ring_bytes = kW * (kHk + kHv) * kD * index_t(sizeof(Act));
   const index_t P = std::max<index_t>(2 * B, (index_t(1) << 30) / ring_bytes + 1); // >= 1 GiB
   std::mt19937_64 rng(9);
-  Act* q = device_random<Act>(std::size_t(B * kHq * kD), rng, -1, 1);
-  Act* k = device_random<Act>(std::size_t(B * kHk * kD), rng, -1, 1);
+  const index_t qk_row = (kHq + kHk) * kD; // row b: its query heads, then its key head
+  Act* qk = device_random<Act>(std::size_t(B * qk_row), rng, -1, 1);
   Act* v = device_random<Act>(std::size_t(B * kHv * kD), rng, -1, 1);
   Act* o = device_random<Act>(std::size_t(B * kHq * kD), rng, -1, 1);
   ring_pool rings(P, rng);
@@ -179,8 +185,10 @@ void bm_swska_decode(benchmark::State& st) {
   BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   const cuda<90> gpu{stream};
   swska_decode_args<Act> a;
-  a.q = make_view<const Act>(q, B, kHq, kD);
-  a.k = make_view<const Act>(k, B, kHk, kD);
+  const index_t q_shape[3] = {B, kHq, kD}, k_shape[3] = {B, kHk, kD},
+                qk_stride[3] = {qk_row, kD, 1};
+  a.q = tensor_view<const Act, 3>::strided(qk, q_shape, qk_stride);
+  a.k = tensor_view<const Act, 3>::strided(qk + kHq * kD, k_shape, qk_stride);
   a.v = make_view<const Act>(v, B, kHv, kD);
   a.o = make_view(o, B, kHq, kD);
   a.ring_k = rings.keys();
@@ -188,6 +196,11 @@ void bm_swska_decode(benchmark::State& st) {
   a.position = pos;
   a.window_left = kWindowLeft;
   a.slot = slots;
+  a.rotary_dim = rope == 1 ? int(kD) : 0;
+  rotary_args<Act> ra; // R = 2: q and k of every row in one call
+  ra.x = make_view(qk, B, index_t(1), kHq + kHk, kD);
+  ra.position_offset = pos;
+  ra.rotary_dim = int(kD);
   void* ws_mem = nullptr;
   const std::size_t ws_bytes = swska_decode_workspace_bytes(gpu, a);
   BENCH_CUDA(cudaMalloc(&ws_mem, std::max<std::size_t>(ws_bytes, 1)));
@@ -196,7 +209,8 @@ void bm_swska_decode(benchmark::State& st) {
   auto step = [&]() {
     a.slot = slots + offset;
     offset = (offset + B) % P;
-    const status s = swska_decode(gpu, a, workspace{ws_mem, ws_bytes, 0});
+    status s = rope == 2 ? rotary(gpu, ra) : status::success();
+    if (s.ok()) s = swska_decode(gpu, a, workspace{ws_mem, ws_bytes, 0});
     if (!s.ok() && err.empty()) err = to_string(s);
   };
   const auto ms = bench::time_steps(st, stream, kLaunches, step, graph);
@@ -206,9 +220,8 @@ void bm_swska_decode(benchmark::State& st) {
   report(st, ms, bytes, "GBps", 1e9, "copy_GBps", bench::copy_bandwidth());
   st.counters["splits"] = double(detail::swska_decode_splits<90>(a));
   BENCH_CUDA(cudaStreamDestroy(stream));
-  for (void* p :
-       {static_cast<void*>(q), static_cast<void*>(k), static_cast<void*>(v), static_cast<void*>(o),
-        static_cast<void*>(slots), static_cast<void*>(pos), ws_mem})
+  for (void* p : {static_cast<void*>(qk), static_cast<void*>(v), static_cast<void*>(o),
+                  static_cast<void*>(slots), static_cast<void*>(pos), ws_mem})
     BENCH_CUDA(cudaFree(p));
 }
 
@@ -225,14 +238,20 @@ BENCHMARK(bm_swska_prefill)
     ->UseManualTime()
     ->Iterations(5);
 BENCHMARK(bm_swska_decode)
-    ->Args({1, 4096, 0})
-    ->Args({1, 4096, 1})
-    ->Args({1, 128, 0})
-    ->Args({1, 128, 1})
-    ->Args({16, 4096, 0})
-    ->Args({16, 128, 0})
-    ->Args({64, 4096, 0})
-    ->Args({64, 128, 0})
+    ->Args({1, 4096, 0, 0})
+    ->Args({1, 4096, 1, 0})
+    ->Args({1, 4096, 1, 1})
+    ->Args({1, 4096, 1, 2})
+    ->Args({1, 128, 0, 0})
+    ->Args({1, 128, 1, 0})
+    ->Args({1, 128, 1, 1})
+    ->Args({1, 128, 1, 2})
+    ->Args({16, 4096, 0, 0})
+    ->Args({16, 4096, 0, 1})
+    ->Args({16, 128, 0, 0})
+    ->Args({64, 4096, 0, 0})
+    ->Args({64, 4096, 0, 1})
+    ->Args({64, 128, 0, 0})
     ->UseManualTime()
     ->Iterations(30);
 

@@ -19,6 +19,11 @@
 //   decode at the edges of CUDA's flash-decoding pieces and head chunks: histories of 1 to 33
 //     keys, 600 rows, 24 query heads at D = 128, two key heads at D = 256;
 //   chunked prefill through the rings and then decode, as a model runs it;
+//   decode with RoPE inside the step (rotary_dim > 0: q and k unrotated) against the reference
+//     and against the rotary primitive followed by the step with rotary_dim 0 on the same backend
+//     (check_swska_decode_rotary): positions up to 2 x 10^5, partial rotary_dim (pairs that
+//     straddle 8-column groups too), a one-key window, rings that wrap, padding rows, two head
+//     chunks of two key heads, an unbounded window, f32, bf16 and f16;
 //   every shape / pointer / scalar error gives the same status on every backend (the checks that
 //   read index-array contents are host-backend-only: tests/test_cpu_swska.cpp says why).
 //
@@ -26,7 +31,12 @@
 // scores of D products accumulated in f32 and an f32 exp against the double reference; the
 // weights are <= 1 and sum to 1, so the error stays at a few f32 ulps of the largest value);
 // decode f32 2e-5 (the same, plus the rescaling of a split window's partial sums); bf16 / f16
-// outputs: one rounding step of the output, 2^-7 / 2^-10. Rings are copies of the inputs: exact.
+// outputs: one rounding step of the output, 2^-7 / 2^-10. Rings are copies of the inputs: exact,
+// except the keys a step rotated itself (rotary_dim > 0), which differ from the reference's as
+// rotary's outputs do (rotary_tol, tests/cases/rotary_cases.hpp: cos / sin of CUDA and libm differ
+// by a few ulp); the outputs of such steps keep the decode tolerances (in f32 those ulps move a
+// score by ~10^-6 of its size; in 16 bits a cos that rounds one step apart changes a few q or k
+// elements by 2^-9, far below the output's own rounding).
 #pragma once
 
 #include <algorithm>
@@ -34,8 +44,10 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "cases/rotary_cases.hpp"
 #include "rodimus/backend/scalar/swska.hpp"
 #include "support/backend_support.hpp"
 #include "support/primitive_support.hpp"
@@ -587,6 +599,20 @@ template <class Backend> void check_swska_bad_shapes(const Backend& be) {
                  a.ring_k.shape[0] = a.ring_v.shape[0] = 1;
                },
                status_code::bad_shape, "slot"},
+          dbad{"rotary_dim = 3 (odd)", [](swska_decode_args<F>& a) { a.rotary_dim = 3; },
+               status_code::bad_argument, "rotary_dim"},
+          dbad{"rotary_dim = -2", [](swska_decode_args<F>& a) { a.rotary_dim = -2; },
+               status_code::bad_argument, "rotary_dim"},
+          dbad{"rotary_dim = 6 > D = 4", [](swska_decode_args<F>& a) { a.rotary_dim = 6; },
+               status_code::bad_argument, "rotary_dim"},
+          dbad{"rotary_base = 0",
+               [](swska_decode_args<F>& a) {
+                 a.rotary_dim = 4;
+                 a.rotary_base = 0.0f;
+               },
+               status_code::bad_argument, "rotary_base"},
+          dbad{"rotary_base = NAN", [](swska_decode_args<F>& a) { a.rotary_base = NAN; },
+               status_code::bad_argument, "rotary_base"},
       });
 
   // Ring store: the packed batch above into slots 2 and 0.
@@ -635,6 +661,10 @@ template <class Backend> void check_swska_bad_shapes(const Backend& be) {
   // And the valid arguments are accepted.
   CHECK(prun(pa).ok());
   CHECK(drun(da).ok());
+  swska_decode_args<F> rotated = da; // RoPE inside the step: valid too (the workspace has room)
+  rotated.rotary_dim = 2;
+  backend_workspace<Backend> rws(be, swska_decode_workspace_bytes(be, rotated));
+  CHECK(swska_decode(be, rotated, rws.get()).ok());
   CHECK(srun(sa).ok());
   REQUIRE(synchronize(be).ok());
 }
@@ -713,6 +743,155 @@ void check_swska_decode_rows_case(const Backend& be, const std::vector<std::int3
     CHECK(swska_same_bits(rk, rk0, std::size_t(s * W * Hk * D), std::size_t(W * Hk * D)));
     CHECK(swska_same_bits(rv, rv0, std::size_t(s * W * Hv * D), std::size_t(W * Hv * D)));
   }
+}
+
+/// Decode steps with RoPE inside the step (rotary_dim > 0: q and k are the unrotated projections)
+/// of rows with given slots (negative: padding) and starting positions over a pool of P rings
+/// that start random, compared with (1) the scalar reference given the same arguments and (2) an
+/// independent path on the same backend: the rotary primitive on copies of q and k at the rows'
+/// positions, then the step with rotary_dim 0 on rings of its own. Outputs of the rows within the
+/// decode tolerance (padding rows untouched), the rings' rotated keys within the rotary tolerance,
+/// their values bit for bit, unused rings unchanged.
+template <class Backend, class Act>
+void check_swska_decode_rotary(const Backend& be, const std::vector<std::int32_t>& slot,
+                               std::vector<std::int64_t> position, index_t P, index_t W, index_t Hq,
+                               index_t Hk, index_t Hv, index_t D, int window_left, int rotary_dim,
+                               float base, int steps) {
+  const index_t B = index_t(slot.size());
+  CAPTURE(B);
+  CAPTURE(W);
+  CAPTURE(Hq);
+  CAPTURE(Hk);
+  CAPTURE(D);
+  CAPTURE(window_left);
+  CAPTURE(rotary_dim);
+  CAPTURE(position[0]);
+  auto g = rng(std::uint64_t(B * 7727 + W * 37 + position[0] * 3 + D * 11 + rotary_dim));
+  const auto rk0 = uniform<Act>(g, std::size_t(P * W * Hk * D), -2.0, 2.0);
+  const auto rv0 = uniform<Act>(g, std::size_t(P * W * Hv * D));
+  auto rk_ref = rk0, rv_ref = rv0;
+  std::vector<Act> rk(rk0.size()), rv(rv0.size()), rk_pre(rk0.size()), rv_pre(rv0.size());
+  backend_arrays<Backend> mem(be);
+  Act* d_rk = mem.put(rk0); // the step's rings
+  Act* d_rv = mem.put(rv0);
+  Act* d_rk_pre = mem.put(rk0); // the rings of the rotary-then-step path
+  Act* d_rv_pre = mem.put(rv0);
+  const std::int32_t* d_slot = mem.put(slot);
+  std::int64_t* d_position = mem.put(position);
+  std::vector<std::int64_t> offset(position.size()); // rotary's: padding rows at 0
+  std::int64_t* d_offset = mem.put(offset);
+  auto args = [&](const Act* q_, const Act* k_, const Act* v_, Act* o_, Act* rk_, Act* rv_,
+                  const std::int32_t* slot_, const std::int64_t* position_, int rdim) {
+    swska_decode_args<Act> a;
+    a.q = make_view<const Act>(q_, B, Hq, D);
+    a.k = make_view<const Act>(k_, B, Hk, D);
+    a.v = make_view<const Act>(v_, B, Hv, D);
+    a.o = make_view(o_, B, Hq, D);
+    a.ring_k = make_view(rk_, P, W, Hk, D);
+    a.ring_v = make_view(rv_, P, W, Hv, D);
+    a.slot = slot_;
+    a.position = position_;
+    a.window_left = window_left;
+    a.rotary_dim = rdim;
+    a.rotary_base = base;
+    return a;
+  };
+  for (int step = 0; step < steps; ++step) {
+    CAPTURE(step);
+    const auto q = uniform<Act>(g, std::size_t(B * Hq * D), -2.0, 2.0);
+    const auto k = uniform<Act>(g, std::size_t(B * Hk * D), -2.0, 2.0);
+    const auto v = uniform<Act>(g, std::size_t(B * Hv * D));
+    std::vector<Act> o(std::size_t(B * Hq * D)), o_pre(o.size()), o_ref(o.size());
+    poison(o);
+    poison(o_pre);
+    poison(o_ref);
+    for (std::size_t b = 0; b < slot.size(); ++b)
+      offset[b] = is_padding_slot(slot[b]) ? 0 : position[b];
+    mem.set(d_position, position);
+    mem.set(d_offset, offset);
+    const Act *d_q = mem.put(q), *d_k = mem.put(k), *d_v = mem.put(v);
+
+    // RoPE inside the step.
+    Act* d_o = mem.put(o);
+    const auto a = args(d_q, d_k, d_v, d_o, d_rk, d_rv, d_slot, d_position, rotary_dim);
+    backend_workspace<Backend> ws(be, swska_decode_workspace_bytes(be, a));
+    REQUIRE(swska_decode(be, a, ws.get()).ok());
+    mem.get(o, d_o);
+    mem.get(rk, d_rk);
+    mem.get(rv, d_rv);
+
+    // The rotary primitive on copies of q and k, then the step on rotated inputs.
+    Act* d_q_rot = mem.put(q);
+    Act* d_k_rot = mem.put(k);
+    for (const auto& [x, heads] : {std::pair<Act*, index_t>{d_q_rot, Hq}, {d_k_rot, Hk}}) {
+      rotary_args<Act> ra;
+      ra.x = make_view(x, B, index_t(1), heads, D);
+      ra.position_offset = d_offset;
+      ra.rotary_dim = rotary_dim;
+      ra.base = base;
+      REQUIRE(rotary(be, ra).ok());
+    }
+    Act* d_o_pre = mem.put(o_pre);
+    const auto a_pre =
+        args(d_q_rot, d_k_rot, d_v, d_o_pre, d_rk_pre, d_rv_pre, d_slot, d_position, 0);
+    backend_workspace<Backend> ws_pre(be, swska_decode_workspace_bytes(be, a_pre));
+    REQUIRE(swska_decode(be, a_pre, ws_pre.get()).ok());
+    mem.get(o_pre, d_o_pre);
+    mem.get(rk_pre, d_rk_pre);
+    mem.get(rv_pre, d_rv_pre);
+
+    // The reference, RoPE inside the step.
+    const auto r = args(q.data(), k.data(), v.data(), o_ref.data(), rk_ref.data(), rv_ref.data(),
+                        slot.data(), position.data(), rotary_dim);
+    workspace_buffer ws_ref(swska_decode_workspace_bytes(scalar{}, r));
+    REQUIRE(swska_decode(scalar{}, r, ws_ref.get()).ok());
+
+    check_swska_decode_rows(o, o_ref, slot, Hq * D, swska_decode_tol<Act>(), "o");
+    check_swska_decode_rows(o_pre, o, slot, Hq * D, swska_decode_tol<Act>(),
+                            "o of rotary, then the step");
+    check_close(rk, rk_ref, rotary_tol<Act>(), 0.0, "ring_k");
+    check_close(rk_pre, rk, rotary_tol<Act>(), 0.0, "ring_k of rotary, then the step");
+    CHECK(swska_same_bits(rv, rv_ref, 0, rv.size()));
+    CHECK(swska_same_bits(rv_pre, rv, 0, rv.size()));
+    for (auto& p : position)
+      ++p;
+  }
+  for (index_t s = 0; s < P; ++s) {
+    bool used = false;
+    for (const std::int32_t x : slot)
+      used = used || x == s;
+    if (used) continue;
+    CAPTURE(s);
+    CHECK(swska_same_bits(rk, rk0, std::size_t(s * W * Hk * D), std::size_t(W * Hk * D)));
+    CHECK(swska_same_bits(rv, rv0, std::size_t(s * W * Hv * D), std::size_t(W * Hv * D)));
+  }
+}
+
+/// The cases of RoPE inside the decode step (check_swska_decode_rotary): the model's shape at
+/// position 2 x 10^5 (a full window, the ring wrapped many times; CUDA: every piece of the split
+/// window); rows of very different histories (CUDA: one, two or all pieces) between padding rows
+/// with a partial rotary_dim, bf16, another base; f16 on a small ring that wraps; a one-key window
+/// (W = 1: o is the row's own value, the rotated key still goes into the ring); two key heads of
+/// 24 query heads at D = 128 (CUDA: two head chunks each) with rotary_dim 100 (pairs j, j + 50
+/// straddle 8-column groups), and at D = 256 with 10 query heads each (chunks of 5), bf16; an
+/// unbounded window; D = 12 with rotary_dim 6 (an odd number of pairs; no vector loads on CUDA).
+template <class Backend> void check_swska_decode_rotary_all(const Backend& be) {
+  check_swska_decode_rotary<Backend, float>(be, {0}, {200000}, 1, 2049, 16, 1, 16, 128, 2048, 128,
+                                            10000.0f, 2);
+  check_swska_decode_rotary<Backend, bf16>(be, {-1, 2, -1, 0, 3}, {0, 300, 7, 199999, 1}, 4, 2049,
+                                           16, 1, 16, 128, 2048, 64, 500000.0f, 2);
+  check_swska_decode_rotary<Backend, f16>(be, {2, -1, 0}, {5, 0, 100000}, 3, 9, 4, 1, 4, 64, 8, 32,
+                                          10000.0f, 3);
+  check_swska_decode_rotary<Backend, float>(be, {1, 0}, {3, 77}, 2, 1, 2, 1, 2, 32, 0, 32, 10000.0f,
+                                            3);
+  check_swska_decode_rotary<Backend, float>(be, {1, -1, 0}, {349, 0, 40}, 2, 300, 48, 2, 2, 128,
+                                            299, 100, 10000.0f, 2);
+  check_swska_decode_rotary<Backend, bf16>(be, {2, -1, 0}, {100, 0, 5}, 3, 40, 20, 2, 10, 256, 39,
+                                           128, 10000.0f, 2);
+  check_swska_decode_rotary<Backend, float>(be, {1, -1}, {30, 0}, 2, 40, 4, 1, 4, 64, -1, 64,
+                                            10000.0f, 2);
+  check_swska_decode_rotary<Backend, float>(be, {0, 1}, {20, 3}, 2, 9, 3, 1, 3, 12, 8, 6, 10000.0f,
+                                            2);
 }
 
 /// Decode at the shapes of a model's window (16 query heads on one key head, 16 value heads,
@@ -842,6 +1021,7 @@ template <class Backend> void check_swska_decode_all(const Backend& be) {
   check_swska_decode<Backend, float>(be, 4200, 4201, 4, 16, 16, 1, 32, 3, 1);
   check_swska_decode_windows_all(be);
   check_swska_decode_pieces_all(be);
+  check_swska_decode_rotary_all(be);
 }
 
 /// The ring store and pipeline cases every backend runs.

@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include "cases/swska_cases.hpp"
+#include "rodimus/backend/cuda/rotary.cuh"
 #include "rodimus/backend/cuda/swska.cuh"
 #include "support/cuda_support.hpp"
 

@@ -10,8 +10,10 @@
 //
 // The per-sequence window ring (P, Wr, Hk, d_h) / (P, Wr, Hv, d_h), Wr = window_left + 1, holds the
 // rotated keys and the values of the last Wr positions (position p in ring slot p % Wr). Prefill
-// attends the ring as history, then stores its own last Wr keys/values; decode writes the new token
-// into the ring and attends it, so decoding equals the full forward at every position.
+// rotates q and k (rotary), attends the ring as history, then stores its own last Wr keys/values;
+// decode hands the unrotated q and k to swska_decode, which rotates them itself (rotary_dim > 0:
+// one launch less per layer on CUDA), writes the new token into the ring and attends it, so
+// decoding equals the full forward at every position.
 #pragma once
 
 #include <algorithm>
@@ -44,11 +46,14 @@ std::size_t swska_layer_workspace_bytes(const Backend& be, const model_config& c
   std::size_t attn = 0;
   if (decode) {
     // The ring's shape too: a backend may size its scores by the ring length (cpu: M x H x Wr).
+    // rotary_dim and k too: a host backend's rotated copies of q and k live in the workspace.
     swska_decode_args<float> a;
-    const index_t q[3] = {M, H, dh};
+    const index_t q[3] = {M, H, dh}, k[3] = {M, Hk, dh};
     const index_t ring[4] = {M, index_t(cfg.attn_ring_size()), Hk, dh};
     a.q = tensor_view<const float, 3>::contiguous(nullptr, q);
+    a.k = tensor_view<const float, 3>::contiguous(nullptr, k);
     a.ring_k = tensor_view<float, 4>::contiguous(nullptr, ring);
+    a.rotary_dim = int(cfg.rotary_dim());
     attn = swska_decode_workspace_bytes(be, a);
   } else {
     swska_args<float> a;
@@ -87,29 +92,7 @@ template <class Backend>
     RODIMUS_TRY(linear_normed(be, in, w.v_proj, make_view(v, M, Hv * dh), ar.rest()));
   }
 
-  // RoPE on q and k at absolute positions (decode: row n is sequence n with T = 1).
-  const index_t B = lay.decode ? M : 1, T = lay.decode ? 1 : M;
   const int rdim = int(cfg.rotary_dim());
-  if (rdim != 0) {
-    // One row (batch-1 decode): k's heads follow q's in memory (the arena places them back to
-    // back), so one call rotates both; every head of a row has the same position.
-    const bool one_call = M == 1 && k == q + H * dh;
-    const std::pair<float*, index_t> parts[2] = {{q, one_call ? H + Hk : H}, {k, Hk}};
-    for (int i = 0; i < (one_call ? 1 : 2); ++i) {
-      const auto [ptr, heads] = parts[i];
-      rotary_args<float> ra;
-      ra.x = make_view(ptr, B, T, heads, dh);
-      ra.position_offset = lay.position;
-      ra.rotary_dim = rdim;
-      ra.base = float(cfg.rotary_emb_base);
-      if (!lay.decode) {
-        ra.cu_seqlens = lay.cu_seqlens;
-        ra.num_seqs = lay.num_seqs;
-      }
-      RODIMUS_TRY(rotary(be, ra));
-    }
-  }
-
   if (lay.decode) {
     swska_decode_args<float> da;
     da.q = make_view(static_cast<const float*>(q), M, H, dh);
@@ -122,8 +105,24 @@ template <class Backend>
     da.position = lay.position;
     da.window_left = int(cfg.window_left());
     da.scale = cfg.attn_scale();
+    da.rotary_dim = rdim; // RoPE on q and k at each row's position, inside the step
+    da.rotary_base = float(cfg.rotary_emb_base);
     RODIMUS_TRY(swska_decode(be, da, ar.rest()));
   } else {
+    // RoPE on q and k at absolute positions (packed sequences: token t of sequence n at
+    // position[n] + t).
+    const std::pair<float*, index_t> parts[2] = {{q, H}, {k, Hk}};
+    for (int i = 0; i < (rdim != 0 ? 2 : 0); ++i) {
+      const auto [ptr, heads] = parts[i];
+      rotary_args<float> ra;
+      ra.x = make_view(ptr, index_t(1), M, heads, dh);
+      ra.position_offset = lay.position;
+      ra.rotary_dim = rdim;
+      ra.base = float(cfg.rotary_emb_base);
+      ra.cu_seqlens = lay.cu_seqlens;
+      ra.num_seqs = lay.num_seqs;
+      RODIMUS_TRY(rotary(be, ra));
+    }
     swska_args<float> pa;
     pa.q = make_view(static_cast<const float*>(q), index_t(1), M, H, dh);
     pa.k = make_view(static_cast<const float*>(k), index_t(1), M, Hk, dh);

@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "rodimus/core/backend.hpp"
+#include "rodimus/core/dtype.hpp"
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/primitives/packed_sequences.hpp"
@@ -33,6 +34,34 @@ template <class Act> struct rotary_args {
   const std::int64_t* cu_seqlens = nullptr; // packed varlen, B == 1
   std::int64_t num_seqs = 0;
 };
+
+/// The formulas above, written once for every backend and for swska_decode's in-step rotation
+/// (primitives/swska.hpp): C is the compute type (float; double for f64 activations; an xsimd
+/// batch of floats for the rotation).
+///
+/// theta_j in C, the reference's expression. The CUDA kernels take it from the host (the device's
+/// pow may differ by an ulp, which at position 10^4 moves the angle by ~10^-3).
+template <class C> inline C rotary_theta(C base, index_t j, index_t r) noexcept {
+  return C(1) / std::pow(base, C(2 * j) / C(r));
+}
+
+/// The angle of channel pair j at absolute position p: C(p) * theta_j.
+template <class C> RODIMUS_HOST_DEVICE inline C rotary_angle(index_t p, C theta) noexcept {
+  return C(p) * theta;
+}
+
+/// cos or sin of an angle as the tables hold it: rounded to Act (as the reference does), in C.
+template <class Act, class C> RODIMUS_HOST_DEVICE inline C rotary_table_value(C v) noexcept {
+  return load_as<C>(store_as<Act>(v));
+}
+
+/// The rotated pair: x'_j = rotary_first(x_j, x_{j+half}, c, s), x'_{j+half} = rotary_second(...).
+template <class C> RODIMUS_HOST_DEVICE inline C rotary_first(C x0, C x1, C c, C s) noexcept {
+  return x0 * c - x1 * s;
+}
+template <class C> RODIMUS_HOST_DEVICE inline C rotary_second(C x0, C x1, C c, C s) noexcept {
+  return x0 * s + x1 * c;
+}
 
 /// The number of rotated channels (rotary_dim with -1 resolved to D).
 template <class Act>

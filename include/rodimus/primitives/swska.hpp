@@ -14,7 +14,8 @@
 // Entry points (scalar reference in backend/scalar/swska.hpp):
 //   swska_prefill     a batch (or a packed varlen batch) of whole sequences, optionally continuing
 //                     after earlier tokens whose keys/values sit in a ring (`history_*`)
-//   swska_decode      one token per batch row; the new k/v is written into the row's ring slot
+//   swska_decode      one token per batch row; the new k/v is written into the row's ring slot;
+//                     optionally applies RoPE to q and k itself (rotary_dim > 0, below)
 //   swska_ring_store  after a prefill, copies each sequence's last W keys/values into its ring
 //
 // The ring ("window cache") of a sequence is W slots, (W, Hk, D) keys and (W, Hv, D) values; the
@@ -23,6 +24,14 @@
 // W = window_left + 1 is the minimum); unbounded attention (window_left = -1) needs W > every
 // position stored (W = capacity). Keys are stored already rotated (RoPE is applied before caching,
 // docs/MODEL.md §5.2).
+//
+// RoPE inside the decode step (swska_decode_args::rotary_dim > 0): q and k are then the UNROTATED
+// projections, and the step is defined as the rotary primitive (primitives/rotary.hpp: NeoX
+// rotate-half over the first rotary_dim channels, base rotary_base) applied to copies of q and k
+// at each row's absolute position position[b], followed by the step with rotary_dim = 0: the
+// rotated key (rounded to Act, as rotary stores it) is the row's own key and is what goes into
+// the ring, so the ring holds rotated keys exactly as when the caller rotates. rotary_dim = 0 (the
+// default): q and k are already rotated. k must not alias ring_k (nor q, k or v the rings).
 //
 // Prefill then decode: swska_prefill(x), swska_ring_store(x's k, v) and then swska_decode per token
 // equals one swska_prefill over the whole sequence. A chunked prefill passes the ring as history:
@@ -83,8 +92,8 @@ template <class Act> struct swska_args {
 
 /// Arguments of swska_decode: one new token per batch row, rings updated in place.
 template <class Act> struct swska_decode_args {
-  tensor_view<const Act, 3> q; // (B, Hq, D) already rotated
-  tensor_view<const Act, 3> k; // (B, Hk, D) the new key, already rotated
+  tensor_view<const Act, 3> q; // (B, Hq, D) rotated, or not yet when rotary_dim > 0
+  tensor_view<const Act, 3> k; // (B, Hk, D) the new key, rotated, or not yet when rotary_dim > 0
   tensor_view<const Act, 3> v; // (B, Hv, D) the new value
   tensor_view<Act, 3> o;       // (B, Hq, D) written; rows of padding slots are left as they are
   tensor_view<Act, 4> ring_k;  // (P, W, Hk, D) W >= window_left + 1 (unbounded: W = capacity)
@@ -97,6 +106,10 @@ template <class Act> struct swska_decode_args {
   const std::int64_t* position = nullptr;
   int window_left = -1;
   float scale = 0.0f; // 0 means D^-0.5
+  /// RoPE applied by the step (see the top of this file): 0 = q and k already rotated; else even,
+  /// <= D, the channels rotated at position[b] with base rotary_base (finite, > 0).
+  int rotary_dim = 0;
+  float rotary_base = 10000.0f;
 };
 
 /// Arguments of swska_ring_store: sequence n's tokens at absolute positions
@@ -225,6 +238,10 @@ template <class Act>
   RODIMUS_REQUIRE(a.v.shape[0] == B && Hv > 0 && a.v.shape[2] == D, bad_shape, "v");
   RODIMUS_REQUIRE(has_shape(a.o, {B, Hq, D}), bad_shape, "o");
   RODIMUS_TRY(detail::swska_check_heads_window_scale(Hq, Hk, Hv, a.window_left, a.scale));
+  RODIMUS_REQUIRE(a.rotary_dim >= 0 && a.rotary_dim % 2 == 0 && index_t(a.rotary_dim) <= D,
+                  bad_argument, "rotary_dim");
+  RODIMUS_REQUIRE(std::isfinite(a.rotary_base) && a.rotary_base > 0.0f, bad_argument,
+                  "rotary_base");
   RODIMUS_TRY(detail::swska_check_rings(a.ring_k, a.ring_v, 0, Hk, Hv, D, "ring_k", "ring_v"));
   const index_t P = a.ring_k.shape[0], W = a.ring_k.shape[1];
   RODIMUS_REQUIRE(a.window_left < 0 || W >= index_t(a.window_left) + 1, bad_shape, "ring_k");

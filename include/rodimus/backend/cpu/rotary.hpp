@@ -44,7 +44,7 @@ template <class Arch, class Act>
     const index_t N = sequence_count(a.cu_seqlens, a.num_seqs, B);
     float theta[512];
     for (index_t j = 0; j < half; ++j)
-      theta[j] = 1.0f / std::pow(a.base, float(2 * j) / float(r));
+      theta[j] = rotary_theta(a.base, j, r);
     for (index_t n = 0; n < N; ++n) {
       const sequence_range seq = sequence_at(a.cu_seqlens, n, T);
       const index_t offset = a.position_offset ? index_t(a.position_offset[n]) : 0;
@@ -52,11 +52,11 @@ template <class Arch, class Act>
                    [&](index_t lo, index_t hi) {
                      alignas(64) float cs[512], sn[512];
                      for (index_t t = lo; t < hi; ++t) {
-                       const float p = float(offset + (t - seq.begin));
+                       const index_t p = offset + (t - seq.begin);
                        for (index_t j = 0; j < half; ++j) {
-                         const float angle = p * theta[j];
-                         cs[j] = load_as<float>(store_as<Act>(std::cos(angle)));
-                         sn[j] = load_as<float>(store_as<Act>(std::sin(angle)));
+                         const float angle = rotary_angle(p, theta[j]);
+                         cs[j] = rotary_table_value<Act>(std::cos(angle));
+                         sn[j] = rotary_table_value<Act>(std::sin(angle));
                        }
                        for (index_t h = 0; h < H; ++h) {
                          Act* x = &a.x(seq.batch, t, h, index_t(0));
@@ -64,13 +64,13 @@ template <class Arch, class Act>
                            const V v0 = detail::load_f32<Arch>(x + j),
                                    v1 = detail::load_f32<Arch>(x + j + half);
                            const V c = V::load_aligned(cs + j), s = V::load_aligned(sn + j);
-                           detail::store_f32<Arch>(x + j, v0 * c - v1 * s);
-                           detail::store_f32<Arch>(x + j + half, v0 * s + v1 * c);
+                           detail::store_f32<Arch>(x + j, rotary_first(v0, v1, c, s));
+                           detail::store_f32<Arch>(x + j + half, rotary_second(v0, v1, c, s));
                          }
                          for (index_t j = hv; j < half; ++j) {
                            const float v0 = load_as<float>(x[j]), v1 = load_as<float>(x[j + half]);
-                           x[j] = store_as<Act>(v0 * cs[j] - v1 * sn[j]);
-                           x[j + half] = store_as<Act>(v0 * sn[j] + v1 * cs[j]);
+                           x[j] = store_as<Act>(rotary_first(v0, v1, cs[j], sn[j]));
+                           x[j + half] = store_as<Act>(rotary_second(v0, v1, cs[j], sn[j]));
                          }
                        }
                      }

@@ -8,7 +8,9 @@
 //      with all the query heads that share it (Hq / Hk of them).
 //   2. per (row, query head): softmax over the scores (max subtracted, f32 exp) and
 //      o = sum_j p_j v_j[h % Hv] with the D-vector accumulated in registers.
-//   Workspace: (B, Hq, W) f32 scores.
+//   Workspace: (B, Hq, W) f32 scores. With rotary_dim > 0, q and k are first rotated into copies
+//   (the cpu rotary, as the reference defines it: backend/scalar/swska.hpp), which the workspace
+//   holds too.
 //
 // swska_prefill (SIMD, f32 arithmetic, online softmax): work items are (sequence, block of
 // kSwskaQueryBlock queries); threads take items strided over S scratch slots. An item walks the
@@ -31,6 +33,7 @@
 #include <limits>
 
 #include "rodimus/backend/cpu/cpu.hpp"
+#include "rodimus/backend/cpu/rotary.hpp"
 #include "rodimus/backend/cpu/simd.hpp"
 #include "rodimus/backend/scalar/swska.hpp" // the fallback for what this backend does not cover
 #include "rodimus/primitives/swska.hpp"
@@ -410,10 +413,10 @@ std::size_t swska_decode_workspace_bytes(const cpu<Arch>&,
   const std::size_t B = std::size_t(std::max<index_t>(a.q.shape[0], 0));
   const std::size_t Hq = std::size_t(std::max<index_t>(a.q.shape[1], 0));
   const std::size_t W = std::size_t(std::max<index_t>(a.ring_k.shape[1], 0));
-  return std::max(
-      swska_decode_workspace_bytes(scalar{}, a),
-      workspace::sum(workspace::alignment, workspace::bytes_for<float>(
-                                               workspace::product(workspace::product(B, Hq), W))));
+  return std::max(swska_decode_workspace_bytes(scalar{}, a),
+                  workspace::sum(workspace::alignment, detail::swska_decode_rotation_bytes(a),
+                                 workspace::bytes_for<float>(
+                                     workspace::product(workspace::product(B, Hq), W))));
 }
 
 /// Whether swska_prefill() on cpu<Arch> runs the scalar reference for `a` instead of its own kernel
@@ -473,17 +476,19 @@ template <class Arch, class Act>
 }
 
 template <class Arch, class Act>
-[[nodiscard]] status swska_decode(const cpu<Arch>& be, const swska_decode_args<Act>& a,
+[[nodiscard]] status swska_decode(const cpu<Arch>& be, const swska_decode_args<Act>& args,
                                   workspace ws) noexcept {
-  RODIMUS_TRY(swska_decode_check(a));
+  RODIMUS_TRY(swska_decode_check(args));
   if constexpr (!detail::cpu_storage_type<Act>) {
-    return swska_decode(scalar{}, a, ws);
+    return swska_decode(scalar{}, args, ws);
   } else {
-    if (falls_back_to_scalar(be, a)) return swska_decode(scalar{}, a, ws);
+    if (falls_back_to_scalar(be, args)) return swska_decode(scalar{}, args, ws);
+    RODIMUS_TRY(swska_decode_check_slots(args));
+    swska_decode_args<Act> a = args;
+    RODIMUS_TRY(detail::swska_decode_rotate_inputs(be, a, ws)); // rotary_dim > 0: the copies
     const index_t B = a.q.shape[0], Hq = a.q.shape[1], D = a.q.shape[2];
     const index_t Hk = a.k.shape[1], Hv = a.v.shape[1];
     const index_t W = a.ring_k.shape[1];
-    RODIMUS_TRY(swska_decode_check_slots(a));
     float* scores = ws.take<float>(std::size_t(B * Hq * W)); // (B, Hq, W)
     RODIMUS_REQUIRE(scores || B * Hq * W == 0, workspace_too_small, "workspace");
     for (index_t b = 0; b < B; ++b) {

@@ -94,14 +94,14 @@ __global__ void __launch_bounds__(rotary_policy::threads)
     index_t n = 0, begin = 0;
     if (!rotary_token_sequence(a, b, t, n, begin)) continue;
     const index_t offset = a.position_offset ? index_t(a.position_offset[n]) : 0;
-    const float p = float(offset + (t - begin));
+    const index_t p = offset + (t - begin);
     for (index_t j = lane; j < half; j += lanes) {
       const float theta = j < tabled
                               ? theta_s[j]
                               : 1.0f / float(pow(double(a.base), double(float(2 * j) / float(r))));
       float sn, cs;
-      sincosf(p * theta, &sn, &cs);
-      const float c = load_as<float>(store_as<Act>(cs)), s = load_as<float>(store_as<Act>(sn));
+      sincosf(rotary_angle(p, theta), &sn, &cs);
+      const float c = rotary_table_value<Act>(cs), s = rotary_table_value<Act>(sn);
       // Heads in chunks of U, every load of a chunk before its stores (the compiler cannot tell
       // that a store leaves the next head's elements alone: one memory round trip per head).
       constexpr int U = rotary_policy::heads_unroll;
@@ -118,8 +118,8 @@ __global__ void __launch_bounds__(rotary_policy::threads)
 #pragma unroll
         for (int u = 0; u < U; ++u) {
           if (h0 + u >= H) break;
-          a.x(b, t, h0 + u, j) = store_as<Act>(v0[u] * c - v1[u] * s);
-          a.x(b, t, h0 + u, j + half) = store_as<Act>(v0[u] * s + v1[u] * c);
+          a.x(b, t, h0 + u, j) = store_as<Act>(rotary_first(v0[u], v1[u], c, s));
+          a.x(b, t, h0 + u, j + half) = store_as<Act>(rotary_second(v0[u], v1[u], c, s));
         }
       }
     }
@@ -139,7 +139,7 @@ template <int Sm, class Act>
   using P = detail::rotary_policy;
   detail::rotary_theta_table table{};
   for (index_t j = 0; j < half && j < P::table_entries; ++j) // the reference's expression
-    table.v[j] = 1.0f / std::pow(a.base, float(2 * j) / float(r));
+    table.v[j] = rotary_theta(a.base, j, r);
   int lanes = 32;
   while (lanes < P::threads && lanes < half)
     lanes *= 2;

@@ -69,6 +69,10 @@
 // The item of key head 0 / chunk 0 / piece 0 of each row also copies the new k, v into the ring
 // slot p % W, which no reader of that row touches (its own key p is read from k / v, and only the
 // W - 1 earlier positions come from the ring).
+// RoPE inside the step (swska_decode_args::rotary_dim > 0, q and k unrotated; one rotary launch
+// less per layer): each CTA computes the cos / sin of its row's position (host theta, f32 sincosf,
+// rounded to Act: the rotary kernel's numbers) and rotates its staged q rows and own key in shared
+// memory; the storing CTA writes the rotated new key into the ring. k must not alias ring_k.
 // swska_ring_store: one warp per token (binary search of its sequence in the packed offsets),
 // only each sequence's last W tokens copied, 16-byte vectors for dense rows.
 #pragma once
@@ -87,6 +91,7 @@
 #include "rodimus/core/status.hpp"
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/core/workspace.hpp"
+#include "rodimus/primitives/rotary.hpp"
 #include "rodimus/primitives/swska.hpp"
 
 namespace rodimus {
@@ -105,8 +110,10 @@ namespace rodimus {
 /// pieces of at least decode_min_split_keys keys each (a piece's fixed cost, q and the partial
 /// result, is about 3 key rows at 16 heads). Each thread keeps decode_key_unroll 16-byte value
 /// loads in flight (8 keys of 16-bit Act, 4 of f32), 32 KiB per CTA; ptxas (CUDA 13, sm_90):
-/// 107 to 126 registers, no spills, so two CTAs per SM (__launch_bounds__(256, 2); asking for
-/// three spills 40 to 100 bytes, 16 loads per thread spill at MaxD 64).
+/// 109 to 127 registers (CUDA 13.0: MaxD 64 / 128 / 256 at f32 122 / 111 / 109, bf16 127 / 122 /
+/// 125), no spills, so two CTAs per SM (__launch_bounds__(256, 2); asking for three spills 40 to
+/// 100 bytes, 16 loads per thread spill at MaxD 64). The 32-byte stack frame is sincosf's argument
+/// reduction for large angles (RoPE inside the step), touched only there.
 template <int Sm> struct swska_policy {
   static constexpr int key_tile = 32; // keys per tile: one per lane (fixed by the kernels)
   static constexpr int prefill_warps_small = 8, prefill_rows_small = 8; // MaxD 64, 128
@@ -670,7 +677,8 @@ template <int MaxD, int Threads> struct swska_decode_tile {
   static constexpr int keys = 32; // key tile: one key per lane in the scores
   static_assert(MaxD % 32 == 0 && MaxD <= 256 && Threads % 32 == 0, "tile shape");
   static_assert(heads % warps == 0 && heads_per_warp >= 1, "whole heads per warp");
-  static_assert((heads * MaxD + MaxD * keys + heads * (keys + 4)) * sizeof(float) <= 48 * 1024,
+  static_assert((heads * MaxD + MaxD * keys + heads * (keys + 4) + 2 * MaxD) * sizeof(float) <=
+                    48 * 1024,
                 "static shared memory above 48 KiB");
 };
 
@@ -696,6 +704,15 @@ RODIMUS_HOST_DEVICE inline swska_head_chunks swska_decode_head_chunks(index_t G,
   return c;
 }
 
+/// RoPE inside the decode step (swska_decode_args::rotary_dim > 0): the rotated channels and
+/// theta_j of each pair, computed on the host with the reference's expression (rotary_theta, as
+/// the rotary kernel does: the device's pow may differ by an ulp). D <= 256: at most 128 pairs.
+struct swska_decode_rope {
+  static constexpr int max_pairs = 128;
+  int dim = 0; // 0: q and k arrive rotated
+  float theta[max_pairs] = {};
+};
+
 /// Everything one decode launch needs besides the primitive's arguments.
 struct swska_decode_plan {
   float scale = 1.0f;
@@ -704,8 +721,9 @@ struct swska_decode_plan {
   swska_head_chunks chunk;           // query heads of a key head per CTA
   float* part_acc = nullptr;         // (B * Hq * splits, D)
   float* part_ml = nullptr;          // (B * Hq * splits, 2): running max, sum
-  bool vec_q = false, vec_k = false; // 16-byte vectors for q; for the keys (ring_k and k)
+  bool vec_q = false, vec_k = false; // 16-byte vectors for q; for the ring's keys
   bool vec_v = false;                // for the values (ring_v and v)
+  swska_decode_rope rope;
 };
 
 /// Whether 8 consecutive elements along the last dimension of `x` can be read as 16-byte vectors
@@ -758,6 +776,36 @@ __device__ __forceinline__ void swska_load8(const Act* p, index_t sd, index_t n,
     x[i] = i < n ? load_as<float>(p[index_t(i) * sd]) : 0.0f;
 }
 
+/// Channel d < 2 half of a row after RoPE (primitives/rotary.hpp), as rotary stores it: in f32 from
+/// the channel's value `own` and its pair's `partner` (channel d + half below half, d - half
+/// above), with the pair's cos / sin from the table (already rounded to Act), rounded to Act.
+template <class Act>
+__device__ __forceinline__ float swska_rope_channel(float own, float partner, int d, int half,
+                                                    const float* cs, const float* sn) {
+  const float y = d < half ? rotary_first(own, partner, cs[d], sn[d])
+                           : rotary_second(partner, own, cs[d - half], sn[d - half]);
+  return load_as<float>(store_as<Act>(y));
+}
+
+/// The new keys of row b after RoPE into ring row (s, w), by the 32 lanes of a warp, element by
+/// element (Hk x D elements: a few per lane).
+template <class Act>
+__device__ void swska_store_rotated_key(const swska_decode_args<Act>& a, index_t b, index_t s,
+                                        index_t w, int half, const float* cs, const float* sn,
+                                        int lane) {
+  const index_t Hk = a.k.shape[1], D = a.k.shape[2], sd = a.k.stride[2];
+  for (index_t e = lane; e < Hk * D; e += 32) {
+    const index_t hk = e / D;
+    const int d = int(e % D);
+    const Act* row = &a.k(b, hk, 0);
+    float y = load_as<float>(row[d * sd]);
+    if (d < 2 * half)
+      y = swska_rope_channel<Act>(y, load_as<float>(row[(d < half ? d + half : d - half) * sd]), d,
+                                  half, cs, sn);
+    a.ring_k(s, w, hk, d) = store_as<Act>(y);
+  }
+}
+
 /// One decode step (swska_decode; the decomposition is described at the top of this file). Work
 /// item = (row b, key head hk, chunk of its query heads, piece of the row's window); a CTA loops
 /// over items (grid-stride). Thread t owns query head hl = t / cols of the chunk and columns
@@ -769,11 +817,19 @@ __device__ __forceinline__ void swska_load8(const Act* p, index_t sd, index_t n,
 ///   3. every thread: acc = alpha acc + sum_j p_j v_j[d0 .. d0 + 7], the value rows loaded
 ///      decode_key_unroll 16-byte vectors in flight per thread when the layout allows them.
 /// A row's keys are positions lo .. p: those before p from its ring (slot position % W), p itself
-/// from k / v. The piece's result goes to o (the row uses one piece) or to the partials for
-/// swska_combine_kernel. The item of head chunk 0 / key head 0 / piece 0 of each row also copies
-/// the new k, v into ring slot p % W, which no reader of the row touches (it reads positions
-/// p - W + 1 .. p - 1 from the ring). Rows that swska_decode_row_span turns off, and pieces past a
-/// row's keys, leave at once (CTA-uniform).
+/// from k / v (its key staged in shared memory once per item, s_kown). The piece's result goes to
+/// o (the row uses one piece) or to the partials for swska_combine_kernel. The item of head chunk
+/// 0 / key head 0 / piece 0 of each row also copies the new k, v into ring slot p % W, which no
+/// reader of the row touches (it reads positions p - W + 1 .. p - 1 from the ring). Rows that
+/// swska_decode_row_span turns off, and pieces past a row's keys, leave at once (CTA-uniform).
+/// RoPE inside the step (pl.rope.dim > 0): while q and the own key are staged, the first threads
+/// compute the cos / sin of the row's position for the rope.dim / 2 pairs into shared memory (f32
+/// sincosf of f32(p) theta_j, rounded to Act, as the rotary kernel does); after one more barrier
+/// the staged q rows and own key are rotated pair by pair in place (rounded to Act, as rotary
+/// stores them: every CTA of the row gets the same own key) and warp 0 of the storing item writes
+/// the new keys rotated into the ring (the same function of the same inputs, so the ring holds
+/// the key the row attended). Rotating in shared memory, not in the registers that stage q, keeps
+/// the kernel free of spills (the register version spilled up to 100 bytes).
 template <int MaxD, int Threads, int KeyUnroll, class Act>
 __global__ void __launch_bounds__(Threads, 2)
     swska_decode_kernel(const swska_decode_args<Act> a, const swska_decode_plan pl) {
@@ -789,6 +845,8 @@ __global__ void __launch_bounds__(Threads, 2)
   __shared__ float s_p[HC][BK + 1];             // the tile's weights per head (+1: no conflicts)
   __shared__ float s_alpha[HC];                 // the tile's rescaling of each head's sums
   __shared__ float s_ml[HC][2];                 // each head's final max and sum
+  __shared__ float s_cos[MaxD / 2], s_sin[MaxD / 2]; // RoPE: cos / sin of the row's pairs
+  __shared__ __align__(16) float s_kown[MaxD];       // the row's own key (zero past D)
 
   const int tid = int(threadIdx.x), lane = tid & 31, warp = tid >> 5;
   const index_t B = a.q.shape[0], Hq = a.q.shape[1], D = a.q.shape[2];
@@ -797,6 +855,7 @@ __global__ void __launch_bounds__(Threads, 2)
   const int D8 = int((D + 7) & ~index_t(7));        // s_q and s_k are zero past D
   const int hl = tid / COLS, d0 = (tid % COLS) * 8; // this thread's head (in the chunk), columns
   const index_t items = B * Hk * pl.chunk.chunks * pl.splits;
+  const int half = pl.rope.dim / 2; // RoPE pairs (0: q and k arrive rotated)
 
   for (index_t item = blockIdx.x; item < items; item += gridDim.x) {
     index_t rest = item;
@@ -816,24 +875,30 @@ __global__ void __launch_bounds__(Threads, 2)
     const index_t hi = lo + per - 1 < sp.hi ? lo + per - 1 : sp.hi;
     const index_t s = a.slot ? index_t(a.slot[b]) : b, p = sp.hi;
 
-    // The new key and value into the ring (one CTA per row; warps 0 and 1).
-    if (hk == 0 && chunk == 0 && piece == 0) {
-      const index_t w = p % W;
-      if (warp == 0)
-        swska_copy_rows(&a.ring_k(s, w, 0, 0), a.ring_k.stride[2], a.ring_k.stride[3],
-                        &a.k(b, 0, 0), a.k.stride[1], a.k.stride[2], Hk, D, lane);
-      else if (warp == 1)
-        swska_copy_rows(&a.ring_v(s, w, 0, 0), a.ring_v.stride[2], a.ring_v.stride[3],
-                        &a.v(b, 0, 0), a.v.stride[1], a.v.stride[2], Hv, D, lane);
-    }
-
     // This chunk's query heads: h = hk + (g0 + i) Hk for i < nh.
     const index_t g0 = chunk * pl.chunk.heads;
     const int nh = int(G - g0 < pl.chunk.heads ? G - g0 : pl.chunk.heads);
     const bool mine = hl < nh && d0 < D; // this thread owns output columns
     const index_t h = hk + (g0 + (hl < nh ? hl : 0)) * Hk, hv = h % Hv;
+    const bool stores = hk == 0 && chunk == 0 && piece == 0; // the new k, v into the ring
+    const index_t w = p % W;                                 // (their ring slot)
 
-    __syncthreads(); // the previous item's readers of s_q and s_ml are done
+    __syncthreads(); // the previous item's readers of s_q, s_kown, s_ml, s_cos, s_sin are done
+    if (half > 0)    // RoPE: the cos / sin of the row's position for every pair
+      for (int j = tid; j < half; j += NT) {
+        float sn, cs;
+        sincosf(rotary_angle(p, pl.rope.theta[j]), &sn, &cs);
+        s_cos[j] = rotary_table_value<Act>(cs);
+        s_sin[j] = rotary_table_value<Act>(sn);
+      }
+    // The new key (unless RoPE rotates it first, below) and value into the ring: warps 0 and 1 of
+    // one CTA per row.
+    if (stores && warp == 0 && half == 0)
+      swska_copy_rows(&a.ring_k(s, w, 0, 0), a.ring_k.stride[2], a.ring_k.stride[3], &a.k(b, 0, 0),
+                      a.k.stride[1], a.k.stride[2], Hk, D, lane);
+    else if (stores && warp == 1)
+      swska_copy_rows(&a.ring_v(s, w, 0, 0), a.ring_v.stride[2], a.ring_v.stride[3], &a.v(b, 0, 0),
+                      a.v.stride[1], a.v.stride[2], Hv, D, lane);
     {
       float x[8];
       if (mine)
@@ -845,6 +910,22 @@ __global__ void __launch_bounds__(Threads, 2)
       *reinterpret_cast<float4*>(&s_q[hl][d0]) = make_float4(x[0], x[1], x[2], x[3]);
       *reinterpret_cast<float4*>(&s_q[hl][d0 + 4]) = make_float4(x[4], x[5], x[6], x[7]);
     }
+    // The row's own key (key head hk) -> shared: the key tile holding position p reads it there.
+    for (int d = tid; d < MaxD; d += NT)
+      s_kown[d] = d < D ? load_as<float>(a.k(b, hk, d)) : 0.0f;
+    // RoPE on the staged q rows and own key, pair by pair in place, and the ring's new key.
+    if (half > 0) {
+      __syncthreads();
+      if (stores && warp == 0) swska_store_rotated_key(a, b, s, w, half, s_cos, s_sin, lane);
+      for (int u = tid; u < (HC + 1) * half; u += NT) {
+        const int r = u / half, j = u % half;
+        float* x = r < HC ? s_q[r] : s_kown;
+        const float x0 = x[j], x1 = x[j + half];
+        x[j] = swska_rope_channel<Act>(x0, x1, j, half, s_cos, s_sin);
+        x[j + half] = swska_rope_channel<Act>(x1, x0, j + half, half, s_cos, s_sin);
+      }
+    }
+    // (all of it made visible by the barrier that opens the first key tile)
 
     float m[HPW], l[HPW], acc[8];
 #pragma unroll
@@ -873,8 +954,10 @@ __global__ void __launch_bounds__(Threads, 2)
           if (ja < p) {
             const index_t sl = w0 + j < W ? w0 + j : w0 + j - W;
             swska_load8(&a.ring_k(s, sl, hk, dk), a.ring_k.stride[3], D - dk, pl.vec_k, x);
-          } else {
-            swska_load8(&a.k(b, hk, dk), a.k.stride[2], D - dk, pl.vec_k, x);
+          } else { // the row's own key, staged in s_kown
+#pragma unroll
+            for (int e = 0; e < 8; ++e)
+              x[e] = s_kown[dk + e];
           }
         } else {
 #pragma unroll
@@ -1189,8 +1272,12 @@ template <int Sm, class Act>
         detail::swska_decode_head_chunks(Hq / a.k.shape[1], detail::swska_decode_cta_heads<Sm>(D));
     const bool d8 = D % 8 == 0;
     pl.vec_q = d8 && detail::swska_vector_ok(a.q);
-    pl.vec_k = d8 && detail::swska_vector_ok(a.ring_k) && detail::swska_vector_ok(a.k);
+    pl.vec_k = d8 && detail::swska_vector_ok(a.ring_k);
     pl.vec_v = d8 && detail::swska_vector_ok(a.ring_v) && detail::swska_vector_ok(a.v);
+    static_assert(2 * detail::swska_decode_rope::max_pairs >= 256, "a pair per 2 columns");
+    pl.rope.dim = a.rotary_dim;
+    for (index_t j = 0; j < index_t(a.rotary_dim) / 2; ++j) // (rotary_dim <= D <= 256: checked)
+      pl.rope.theta[j] = rotary_theta(a.rotary_base, j, index_t(a.rotary_dim));
     RODIMUS_TRY(detail::swska_decode_dispatch<Sm>(a, pl, detail::launch_on(be)));
     if (S > 1) {
       RODIMUS_CUDA_TRY(detail::launch(

@@ -23,18 +23,17 @@ template <class Act>
     const sequence_range seq = sequence_at(a.cu_seqlens, n, T);
     const index_t offset = a.position_offset ? index_t(a.position_offset[n]) : 0;
     for (index_t t = seq.begin; t < seq.end; ++t) {
-      const compute p = compute(offset + (t - seq.begin));
+      const index_t p = offset + (t - seq.begin);
       for (index_t j = 0; j < half; ++j) {
-        const compute theta = compute(1) / std::pow(compute(a.base), compute(2 * j) / compute(r));
-        const compute angle = p * theta;
-        const compute c = load_as<compute>(store_as<Act>(std::cos(angle)));
-        const compute s = load_as<compute>(store_as<Act>(std::sin(angle)));
+        const compute angle = rotary_angle(p, rotary_theta(compute(a.base), j, r));
+        const compute c = rotary_table_value<Act>(compute(std::cos(angle)));
+        const compute s = rotary_table_value<Act>(compute(std::sin(angle)));
         for (index_t h = 0; h < H; ++h) {
           Act& x0 = a.x(seq.batch, t, h, j);
           Act& x1 = a.x(seq.batch, t, h, j + half);
           const compute v0 = load_as<compute>(x0), v1 = load_as<compute>(x1);
-          x0 = store_as<Act>(compute(v0 * c - v1 * s));
-          x1 = store_as<Act>(compute(v0 * s + v1 * c));
+          x0 = store_as<Act>(rotary_first(v0, v1, c, s));
+          x1 = store_as<Act>(rotary_second(v0, v1, c, s));
         }
       }
     }

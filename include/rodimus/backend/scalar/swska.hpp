@@ -1,14 +1,19 @@
 // Scalar reference of shared-key sliding-window attention: plain loops, scores and softmax in
 // double with max subtraction (two passes over the keys, so the workspace is one D-vector of
-// doubles).
+// doubles). swska_decode with rotary_dim > 0 is its definition: the rotary reference on copies of
+// q and k (in the workspace), then the step on the copies.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
+#include <utility>
 
+#include "rodimus/backend/scalar/rotary.hpp"
 #include "rodimus/core/dtype.hpp"
+#include "rodimus/primitives/rotary.hpp"
 #include "rodimus/primitives/swska.hpp"
 
 namespace rodimus {
@@ -55,6 +60,58 @@ inline double swska_scale(float scale, index_t D) noexcept {
   return scale != 0.0f ? double(scale) : 1.0 / std::sqrt(double(D));
 }
 
+/// Workspace bytes of swska_decode_rotate_inputs: 0 with rotary_dim 0, else the copies of q and k
+/// and the rows' positions (k's heads: Hq when k's shape is not set, a bound since Hk divides Hq).
+template <class Act>
+std::size_t swska_decode_rotation_bytes(const swska_decode_args<Act>& a) noexcept {
+  if (a.rotary_dim <= 0) return 0;
+  const std::size_t B = std::size_t(std::max<index_t>(a.q.shape[0], 0));
+  const std::size_t Hq = std::size_t(std::max<index_t>(a.q.shape[1], 0));
+  const std::size_t D = std::size_t(std::max<index_t>(a.q.shape[2], 0));
+  const std::size_t Hk = a.k.shape[1] > 0 ? std::size_t(a.k.shape[1]) : Hq;
+  return workspace::sum(workspace::bytes_for<Act>(workspace::product(workspace::product(B, Hq), D)),
+                        workspace::bytes_for<Act>(workspace::product(workspace::product(B, Hk), D)),
+                        workspace::bytes_for<std::int64_t>(B));
+}
+
+/// swska_decode with rotary_dim > 0 as primitives/swska.hpp defines it, for host backends: q and
+/// k copied into the workspace and rotated there by the rotary primitive on `be` at each row's
+/// position (padding rows at position 0: their copies are never read), then `a` is turned into
+/// the arguments of the same step over the copies with rotary_dim 0. Call it after the checks of
+/// the arguments and their slots and positions; it does nothing with rotary_dim 0.
+template <class Backend, class Act>
+status swska_decode_rotate_inputs(const Backend& be, swska_decode_args<Act>& a,
+                                  workspace& ws) noexcept {
+  const index_t B = a.q.shape[0], Hq = a.q.shape[1], Hk = a.k.shape[1], D = a.q.shape[2];
+  if (a.rotary_dim == 0 || B == 0) return status::success();
+  Act* q = ws.take<Act>(std::size_t(B * Hq * D)); // (B, Hq, D)
+  Act* k = ws.take<Act>(std::size_t(B * Hk * D)); // (B, Hk, D)
+  std::int64_t* position = ws.take<std::int64_t>(std::size_t(B));
+  RODIMUS_REQUIRE(q && k && position, workspace_too_small, "workspace");
+  for (index_t b = 0; b < B; ++b) {
+    position[b] = is_padding_slot(slot_at(a.slot, b)) ? 0 : a.position[b];
+    for (index_t h = 0; h < Hq; ++h)
+      for (index_t d = 0; d < D; ++d)
+        q[(b * Hq + h) * D + d] = a.q(b, h, d);
+    for (index_t h = 0; h < Hk; ++h)
+      for (index_t d = 0; d < D; ++d)
+        k[(b * Hk + h) * D + d] = a.k(b, h, d);
+  }
+  const std::pair<Act*, index_t> parts[2] = {{q, Hq}, {k, Hk}};
+  for (const auto& [x, heads] : parts) {
+    rotary_args<Act> ra;
+    ra.x = make_view(x, B, index_t(1), heads, D);
+    ra.position_offset = position;
+    ra.rotary_dim = a.rotary_dim;
+    ra.base = a.rotary_base;
+    RODIMUS_TRY(rotary(be, ra));
+  }
+  a.q = make_view<const Act>(q, B, Hq, D);
+  a.k = make_view<const Act>(k, B, Hk, D);
+  a.rotary_dim = 0;
+  return status::success();
+}
+
 } // namespace detail
 
 template <class Act>
@@ -67,7 +124,7 @@ std::size_t swska_prefill_workspace_bytes(const scalar&, const swska_args<Act>& 
 template <class Act>
 std::size_t swska_decode_workspace_bytes(const scalar&, const swska_decode_args<Act>& a) noexcept {
   return workspace::sum(
-      workspace::alignment, // one D row of doubles
+      workspace::alignment, detail::swska_decode_rotation_bytes(a), // then one D row of doubles
       workspace::bytes_for<double>(std::size_t(std::max<index_t>(a.q.shape[2], 1))));
 }
 
@@ -116,14 +173,16 @@ template <class Act>
 }
 
 template <class Act>
-[[nodiscard]] status swska_decode(const scalar&, const swska_decode_args<Act>& a,
+[[nodiscard]] status swska_decode(const scalar&, const swska_decode_args<Act>& args,
                                   workspace ws) noexcept {
-  RODIMUS_TRY(swska_decode_check(a));
+  RODIMUS_TRY(swska_decode_check(args));
+  RODIMUS_TRY(swska_decode_check_slots(args));
+  swska_decode_args<Act> a = args;
+  RODIMUS_TRY(detail::swska_decode_rotate_inputs(scalar{}, a, ws)); // rotary_dim > 0: the copies
   const index_t B = a.q.shape[0], Hq = a.q.shape[1], D = a.q.shape[2];
   const index_t Hk = a.k.shape[1], Hv = a.v.shape[1];
   const index_t W = a.ring_k.shape[1];
   const index_t wl = a.window_left;
-  RODIMUS_TRY(swska_decode_check_slots(a));
   double* acc = ws.take<double>(std::size_t(D));
   RODIMUS_REQUIRE(acc, workspace_too_small, "workspace");
   const double scale = detail::swska_scale(a.scale, D);
