@@ -49,10 +49,18 @@ for b in 1 16; do
 done
 say "model: $(( $(date +%s) - t0 )) s"
 
-for name in cuda_test_linear cuda_test_rmsnorm_linear; do
-  if compute-sanitizer --tool memcheck --error-exitcode 99 "$(find_bin "$name")" >"$bld/san_$name.log" 2>&1
-  then say "$name memcheck: $(grep -m1 -oE 'ERROR SUMMARY: [0-9]+ errors' "$bld/san_$name.log")"
-  else say "$name memcheck: FAILED"; tail -20 "$bld/san_$name.log" | tee -a "$log"; status=1; fi
-done
+# RODIMUS_QUICK_MEMCHECK / RODIMUS_QUICK_RACECHECK: the test binaries each tool runs on.
+sanitize() { # tool, binaries...
+  local tool=$1; shift
+  for name in "$@"; do
+    if compute-sanitizer --tool "$tool" --error-exitcode 99 "$(find_bin "$name")" >"$bld/san_${tool}_$name.log" 2>&1
+    then say "$name $tool: $(grep -m1 -oE 'ERROR SUMMARY: [0-9]+ errors' "$bld/san_${tool}_$name.log")"
+    else say "$name $tool: FAILED"; tail -20 "$bld/san_${tool}_$name.log" | tee -a "$log"; status=1; fi
+  done
+}
+# shellcheck disable=SC2086
+sanitize memcheck ${RODIMUS_QUICK_MEMCHECK:-cuda_test_linear cuda_test_rmsnorm_linear}
+# shellcheck disable=SC2086
+sanitize racecheck ${RODIMUS_QUICK_RACECHECK:-}
 say "overall: $([ $status -eq 0 ] && echo OK || echo FAILED) after $(( $(date +%s) - t0 )) s"
 exit $status
