@@ -127,9 +127,22 @@ template <int Sm> struct linear_policy {
   // 4096 at two); otherwise, and at 3..8 rows, applied to every item inside the loop. The in-loop
   // prologue cost 1.9-2.2 us a call over the plain kernel on an H100 (2026-12-06, 6.70 against
   // 4.51 us at 2048 x 2048; capped at 64 registers it spills 8-32 bytes at one row, 136-180 at
-  // two). The staged one is not measured yet: bm_gemv_config<..., Pro, Stage> is its A / B.
+  // two). Staged (bm_gemv_config<..., Pro, Stage>, same run, H100, 2026-12-06, us, one x row):
+  // 2048 x 2048 split, residual + norm: plain 4.53, in the loop 6.68, staged 5.74; 2048 x 4096,
+  // gate + norm: 6.63 / 12.05 / 9.91; 2048 x 2728, gate: 5.19 / 9.60 / 7.23; two rows
+  // 8.27 / 15.76 / 10.26 at 2048 x 2048. What staging still costs is its round trips (one
+  // 16-byte piece of x, operand and weight per thread at a time). Batch-1 decode of
+  // rodimus-plus-1.6b with it (and RoPE inside the SW-SKA decode, the mixer's two-row
+  // projection call): 396.8 -> 427.5 tokens/s.
   static constexpr bool gemv_stage_prologue = true;
   static constexpr index_t gemv_stage_max_bytes = 32 * 1024;
+  // Warps per CTA of the staged kernel without a K split: 8, not gemv_warps, since the staging
+  // is shared by twice the rows and each thread's part of it takes half the round trips
+  // (bench_launch_cuda on an H100, 2026-12-06, norm prologue with sum_out, 4 -> 8 warps: one x
+  // row 8.61 -> 8.55 us at 4224 rows, 10.93 -> 10.05 at 5456, 13.75 -> 12.53 at 8192 (the plain
+  // kernel 12.04); two rows 10.76 -> 9.14, 11.65 -> 10.15, 19.74 -> 17.11;
+  // bench/results/2026-12-06-h100-s10/).
+  static constexpr int gemv_stage_warps = 8;
   static_assert(gemv_stage_max_bytes <= 46 * 1024, "within the 48 KiB of shared memory a launch "
                                                    "gets without opting in, with the kernel's own");
   static constexpr int convert_threads = 256;
@@ -731,7 +744,7 @@ status linear_gemv_launch(const linear_args<Act, Weight>& a, const linear_input_
         grid_for(groups < policy::gemv_split_max_ctas ? groups : policy::gemv_split_max_ctas),
         warps * 32, smem, a, np));
   } else {
-    constexpr int warps = policy::gemv_warps;
+    constexpr int warps = Stage ? policy::gemv_stage_warps : policy::gemv_warps;
     RODIMUS_CUDA_TRY(launch(on,
                             linear_gemv_kernel<Act, Weight, MR, R, U, warps, 1, Vec, Pro, Stage>,
                             grid_for((groups + warps - 1) / warps), warps * 32, smem, a, np));
