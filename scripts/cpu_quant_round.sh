@@ -13,7 +13,9 @@
 # Usage: bash scripts/cpu_quant_round.sh
 # Environment (defaults in brackets): OUT [build/cpu_quant/out], GEOMETRY [rodimus-plus-1.6b],
 # LAYERS [0: the geometry's own], PROMPT [16], GEN [32], THREADS [the physical cores: decode is
-# bound by memory, a second hardware thread per core only adds synchronisation], ROUNDS [2].
+# bound by memory, a second hardware thread per core only adds synchronisation], ROUNDS [2],
+# KERNELS [0; 1: also build bench_quant_linear and run its batch-1 rows (the kernels alone on every
+# hardware thread, against the read bandwidth it measures) before the model runs].
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -38,8 +40,11 @@ g++ --version | head -1
 
 echo "== build (rodimus tool only)"
 t0=$(date +%s)
+kernels=${KERNELS:-0}
+targets=(rodimus_tool)
+[ "$kernels" = 1 ] && targets+=(bench_quant_linear)
 cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DRODIMUS_CUDA=OFF -DRODIMUS_BUILD_TESTS=OFF
-  -DRODIMUS_BUILD_BENCH=OFF -DRODIMUS_BUILD_EXAMPLES=ON)
+  -DRODIMUS_BUILD_BENCH=$([ "$kernels" = 1 ] && echo ON || echo OFF) -DRODIMUS_BUILD_EXAMPLES=ON)
 deps=$root/.deps/root/usr
 if [ -d "$deps" ]; then
   cmake_args+=(-DCMAKE_PREFIX_PATH="$deps")
@@ -48,7 +53,7 @@ else
   echo "(no .deps/root/usr: the system's packages)"
 fi
 log=$bld/build.log
-if ! { cmake -S "$root" -B "$bld" "${cmake_args[@]}" && cmake --build "$bld" -j "$(nproc)" --target rodimus_tool; } >"$log" 2>&1; then
+if ! { cmake -S "$root" -B "$bld" "${cmake_args[@]}" && cmake --build "$bld" -j "$(nproc)" --target "${targets[@]}"; } >"$log" 2>&1; then
   grep -B2 -A12 -E "error|Error" "$log" | head -80
   echo "FAILED: build (log: $log)"
   exit 1
@@ -56,6 +61,13 @@ fi
 tool=$bld/bin/rodimus
 [ -x "$tool" ] || { echo "FAILED: no $tool"; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s"
+
+if [ "$kernels" = 1 ]; then
+  echo "== kernels alone (bench_quant_linear, batch 1, every hardware thread)"
+  "$bld/bench/bench_quant_linear" --benchmark_filter='limit/read|/(q8_0|q4_0|bf16)/1/' \
+    --benchmark_min_time=0.2 --benchmark_out="$out/bench_quant_linear.json" \
+    --benchmark_out_format=json 2>&1 | grep -E '^(limit|quant_linear)'
+fi
 
 echo "== bench (geometry $geometry, batch 1, prompt $prompt, gen $gen, $threads threads)"
 model=$bld/model/$geometry-L$layers
