@@ -278,9 +278,70 @@ inline __m256i quant_block_dot(const q4_0_block&, __m256i wi, const quant_x_bloc
   return _mm256_sub_epi32(quant_dot_u8s8<A>(wi, xq), bias);
 }
 
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+/// Two blocks at a time on 512 bits (AVX-512 archs): the per-block work (unpacking, the integer
+/// dot product, its conversion, the scale and the FMA) bounds these kernels, not the bytes (q4_0
+/// and q8_0 stream the same blocks per second, bench/results/2026-12-05-cpu-quant2), so one
+/// instruction does two blocks' worth of each.
+///
+/// 16 int32 sums of 4 consecutive products u[j] * s[j] (vpdpbusd's layout; without VNNI,
+/// vpmaddubsw + vpmaddwd, each pair kept within int16 as in quant_dot_u8s8).
+inline __m512i quant_dot_u8s8_512(__m512i u, __m512i s) noexcept {
+#if defined(RODIMUS_QUANT_VNNI)
+  return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s);
+#else
+  return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1));
+#endif
+}
+
+/// Weight blocks w[0], w[1] as one vector of their 64 integers, in the order of x's two blocks
+/// (which lie back to back): q8_0 the int8 values; q4_0 the nibbles (quant_block_ints per half).
+inline __m512i quant_block_pair_ints(const q8_0_block* w) noexcept {
+  return _mm512_inserti64x4(
+      _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[0].q))),
+      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[1].q)), 1);
+}
+inline __m512i quant_block_pair_ints(const q4_0_block* w) noexcept {
+  const __m512i raw = _mm512_inserti64x4(
+      _mm512_castsi256_si512(_mm256_broadcastsi128_si256(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(w[0].nibbles)))),
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w[1].nibbles))),
+      1);
+  return _mm512_and_si512(_mm512_srlv_epi64(raw, _mm512_set_epi64(4, 4, 0, 0, 4, 4, 0, 0)),
+                          _mm512_set1_epi8(0x0f));
+}
+
+/// The 16 int32 partial dot products of two weight blocks (their ints wi) with x blocks at, at
+/// + 32.
+inline __m512i quant_block_pair_dot(const q8_0_block*, __m512i wi, const quant_x_blocks& q,
+                                    index_t at) noexcept {
+  const __m512i xq = _mm512_loadu_si512(q.xq + at);
+  const __m512i ax = _mm512_loadu_si512(q.ax + at);
+  // |x| times w with x's sign moved onto w (no vpsignb on 512 bits: negate where x < 0; |w| <=
+  // 127, so the negation never overflows).
+  const __m512i sw = _mm512_mask_sub_epi8(wi, _mm512_movepi8_mask(xq), _mm512_setzero_si512(), wi);
+  return quant_dot_u8s8_512(ax, sw);
+}
+inline __m512i quant_block_pair_dot(const q4_0_block*, __m512i wi, const quant_x_blocks& q,
+                                    index_t at) noexcept {
+  const __m512i xq = _mm512_loadu_si512(q.xq + at);
+  const __m512i bias = _mm512_loadu_si512(q.bias + at / 4);
+  return _mm512_sub_epi32(quant_dot_u8s8_512(wi, xq), bias);
+}
+
+/// The scales of two weight blocks, d0 and d1 (f16), times x's block scales dx[0], dx[1], spread
+/// over the 8 lanes of each block's sums: [d0 dx0 x 8 | d1 dx1 x 8].
+inline __m512 quant_pair_scale(__m128 dw, const float* dx) noexcept {
+  const __m128 s =
+      _mm_mul_ps(dw, _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(dx))));
+  return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                               _mm512_castps128_ps512(s));
+}
+#endif
+
 /// y[0:MR, n0:n1] from x quantised in q: per block an exact integer dot product, converted to f32
-/// (|dot| <= 32 * 127 * 127 < 2^24: exact) and added scaled by dw * dx; two blocks per step. The
-/// weight block is unpacked once for all MR rows of x.
+/// (|dot| <= 32 * 127 * 127 < 2^24: exact) and added scaled by dw * dx; two blocks per step (four,
+/// two per 512-bit vector, on AVX-512). The weight block is unpacked once for all MR rows of x.
 template <class A, int MR, class Act, class Block>
 void quant_gemv_int8_rows(const quant_linear_args<Act, Block>& a, const quant_x_blocks& q,
                           index_t n0, index_t n1) noexcept {
@@ -302,6 +363,40 @@ void quant_gemv_int8_rows(const quant_linear_args<Act, Block>& a, const quant_x_
       }
     };
     index_t b = 0;
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+    if constexpr (use_avx512<A>) {
+      __m512 wide0[MR], wide1[MR];
+      for (int m = 0; m < MR; ++m) {
+        wide0[m] = _mm512_setzero_ps();
+        wide1[m] = _mm512_setzero_ps();
+      }
+      const auto pair = [&](index_t b2, __m512(&acc)[MR]) {
+        const __m128 dw = _mm_cvtph_ps(
+            _mm_cvtsi32_si128(int(w[b2].scale.bits) | (int(w[b2 + 1].scale.bits) << 16)));
+        const __m512i wi = quant_block_pair_ints(w + b2);
+        for (int m = 0; m < MR; ++m) {
+          const index_t i = m * nb + b2;
+          const __m512 dot = _mm512_cvtepi32_ps(quant_block_pair_dot(w, wi, q, i * kQuantGroup));
+          acc[m] = _mm512_fmadd_ps(dot, quant_pair_scale(dw, q.dx + i), acc[m]);
+        }
+      };
+      for (; b + 4 <= nb; b += 4) {
+        prefetch_line(reinterpret_cast<const unsigned char*>(w + b) + kQuantPrefetchBytes);
+        prefetch_line(reinterpret_cast<const unsigned char*>(w + b + 3) + kQuantPrefetchBytes);
+        pair(b, wide0);
+        pair(b + 2, wide1);
+      }
+      if (b + 2 <= nb) {
+        pair(b, wide0);
+        b += 2;
+      }
+      for (int m = 0; m < MR; ++m) { // into acc0: the 256-bit tail below adds to it
+        const __m512 t = _mm512_add_ps(wide0[m], wide1[m]);
+        acc0[m] = _mm256_add_ps(_mm512_castps512_ps256(t),
+                                _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(t), 1)));
+      }
+    }
+#endif
     for (; b + 2 <= nb; b += 2) {
       prefetch_line(reinterpret_cast<const unsigned char*>(w + b) + kQuantPrefetchBytes);
       prefetch_line(reinterpret_cast<const unsigned char*>(w + b + 1) + kQuantPrefetchBytes);
