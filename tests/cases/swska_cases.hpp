@@ -75,6 +75,43 @@ bool swska_same_bits(const std::vector<T>& a, const std::vector<T>& b, std::size
   return count == 0 || std::memcmp(a.data() + first, b.data() + first, count * sizeof(T)) == 0;
 }
 
+/// The shapes of a decode case: B rows of Hq query, Hk key and Hv value heads of D, P rings of W
+/// positions; args() makes the step's arguments over given arrays.
+struct swska_decode_shape {
+  index_t B, P, W, Hq, Hk, Hv, D;
+  int window_left;
+  template <class Act>
+  swska_decode_args<Act> args(const Act* q, const Act* k, const Act* v, Act* o, Act* rk, Act* rv,
+                              const std::int32_t* slot, const std::int64_t* position) const {
+    swska_decode_args<Act> a;
+    a.q = make_view<const Act>(q, B, Hq, D);
+    a.k = make_view<const Act>(k, B, Hk, D);
+    a.v = make_view<const Act>(v, B, Hv, D);
+    a.o = make_view(o, B, Hq, D);
+    a.ring_k = make_view(rk, P, W, Hk, D);
+    a.ring_v = make_view(rv, P, W, Hv, D);
+    a.slot = slot;
+    a.position = position;
+    a.window_left = window_left;
+    return a;
+  }
+  /// The rings no row's slot names are bit for bit as they started (rk0, rv0).
+  template <class Act>
+  void check_unused_rings(const std::vector<Act>& rk, const std::vector<Act>& rv,
+                          const std::vector<Act>& rk0, const std::vector<Act>& rv0,
+                          const std::vector<std::int32_t>& slot) const {
+    for (index_t s = 0; s < P; ++s) {
+      bool used = false;
+      for (const std::int32_t x : slot)
+        used = used || x == s;
+      if (used) continue;
+      CAPTURE(s);
+      CHECK(swska_same_bits(rk, rk0, std::size_t(s * W * Hk * D), std::size_t(W * Hk * D)));
+      CHECK(swska_same_bits(rv, rv0, std::size_t(s * W * Hv * D), std::size_t(W * Hv * D)));
+    }
+  }
+};
+
 /// The decode outputs of B rows of `row` elements, poisoned before the backend's call and the
 /// reference's: padding rows (slot -1) must still be the poison in both (the slot rule,
 /// primitives/slots.hpp: padding rows are skipped, nothing written), the others against the
@@ -220,19 +257,10 @@ void check_swska_decode(const Backend& be, index_t B, index_t P, index_t W, inde
   Act* d_rv = mem.put(rv0);
   const std::int32_t* d_slot = mem.put(slot);
   std::int64_t* d_position = mem.put(position);
+  const swska_decode_shape shape{B, P, W, Hq, Hk, Hv, D, window_left};
   auto args = [&](const Act* q_, const Act* k_, const Act* v_, Act* o_, Act* rk_, Act* rv_,
                   const std::int32_t* slot_, const std::int64_t* position_) {
-    swska_decode_args<Act> a;
-    a.q = make_view<const Act>(q_, B, Hq, D);
-    a.k = make_view<const Act>(k_, B, Hk, D);
-    a.v = make_view<const Act>(v_, B, Hv, D);
-    a.o = make_view(o_, B, Hq, D);
-    a.ring_k = make_view(rk_, P, W, Hk, D);
-    a.ring_v = make_view(rv_, P, W, Hv, D);
-    a.slot = slot_;
-    a.position = position_;
-    a.window_left = window_left;
-    return a;
+    return shape.args(q_, k_, v_, o_, rk_, rv_, slot_, position_);
   };
   for (int step = 0; step < steps; ++step) {
     CAPTURE(step);
@@ -428,19 +456,10 @@ void check_swska_chunked_then_decode(const Backend& be, index_t Hq, index_t Hv, 
     std::vector<Act> o(std::size_t(B * Hq * D)), o_ref(o.size());
     poison(o);
     poison(o_ref);
+    const swska_decode_shape shape{B, P, W, Hq, Hk, Hv, D, window_left};
     auto args = [&](const Act* q_, const Act* k_, const Act* v_, Act* o_, Act* rk_, Act* rv_,
                     const std::int32_t* slot_, const std::int64_t* pos_) {
-      swska_decode_args<Act> a;
-      a.q = make_view<const Act>(q_, B, Hq, D);
-      a.k = make_view<const Act>(k_, B, Hk, D);
-      a.v = make_view<const Act>(v_, B, Hv, D);
-      a.o = make_view(o_, B, Hq, D);
-      a.ring_k = make_view(rk_, P, W, Hk, D);
-      a.ring_v = make_view(rv_, P, W, Hv, D);
-      a.slot = slot_;
-      a.position = pos_;
-      a.window_left = window_left;
-      return a;
+      return shape.args(q_, k_, v_, o_, rk_, rv_, slot_, pos_);
     };
     Act* d_o = mem.put(o);
     mem.set(d_dpos, dpos);
@@ -694,19 +713,10 @@ void check_swska_decode_rows_case(const Backend& be, const std::vector<std::int3
   Act* d_rv = mem.put(rv0);
   const std::int32_t* d_slot = mem.put(slot);
   std::int64_t* d_position = mem.put(position);
+  const swska_decode_shape shape{B, P, W, Hq, Hk, Hv, D, window_left};
   auto args = [&](const Act* q_, const Act* k_, const Act* v_, Act* o_, Act* rk_, Act* rv_,
                   const std::int32_t* slot_, const std::int64_t* position_) {
-    swska_decode_args<Act> a;
-    a.q = make_view<const Act>(q_, B, Hq, D);
-    a.k = make_view<const Act>(k_, B, Hk, D);
-    a.v = make_view<const Act>(v_, B, Hv, D);
-    a.o = make_view(o_, B, Hq, D);
-    a.ring_k = make_view(rk_, P, W, Hk, D);
-    a.ring_v = make_view(rv_, P, W, Hv, D);
-    a.slot = slot_;
-    a.position = position_;
-    a.window_left = window_left;
-    return a;
+    return shape.args(q_, k_, v_, o_, rk_, rv_, slot_, position_);
   };
   for (int step = 0; step < steps; ++step) {
     CAPTURE(step);
@@ -734,15 +744,7 @@ void check_swska_decode_rows_case(const Backend& be, const std::vector<std::int3
     for (auto& p : position)
       ++p;
   }
-  for (index_t s = 0; s < P; ++s) {
-    bool used = false;
-    for (const std::int32_t x : slot)
-      used = used || x == s;
-    if (used) continue;
-    CAPTURE(s);
-    CHECK(swska_same_bits(rk, rk0, std::size_t(s * W * Hk * D), std::size_t(W * Hk * D)));
-    CHECK(swska_same_bits(rv, rv0, std::size_t(s * W * Hv * D), std::size_t(W * Hv * D)));
-  }
+  shape.check_unused_rings(rk, rv, rk0, rv0, slot);
 }
 
 /// Decode steps with RoPE inside the step (rotary_dim > 0: q and k are the unrotated projections)
@@ -780,18 +782,10 @@ void check_swska_decode_rotary(const Backend& be, const std::vector<std::int32_t
   std::int64_t* d_position = mem.put(position);
   std::vector<std::int64_t> offset(position.size()); // rotary's: padding rows at 0
   std::int64_t* d_offset = mem.put(offset);
+  const swska_decode_shape shape{B, P, W, Hq, Hk, Hv, D, window_left};
   auto args = [&](const Act* q_, const Act* k_, const Act* v_, Act* o_, Act* rk_, Act* rv_,
                   const std::int32_t* slot_, const std::int64_t* position_, int rdim) {
-    swska_decode_args<Act> a;
-    a.q = make_view<const Act>(q_, B, Hq, D);
-    a.k = make_view<const Act>(k_, B, Hk, D);
-    a.v = make_view<const Act>(v_, B, Hv, D);
-    a.o = make_view(o_, B, Hq, D);
-    a.ring_k = make_view(rk_, P, W, Hk, D);
-    a.ring_v = make_view(rv_, P, W, Hv, D);
-    a.slot = slot_;
-    a.position = position_;
-    a.window_left = window_left;
+    swska_decode_args<Act> a = shape.args(q_, k_, v_, o_, rk_, rv_, slot_, position_);
     a.rotary_dim = rdim;
     a.rotary_base = base;
     return a;
@@ -856,15 +850,7 @@ void check_swska_decode_rotary(const Backend& be, const std::vector<std::int32_t
     for (auto& p : position)
       ++p;
   }
-  for (index_t s = 0; s < P; ++s) {
-    bool used = false;
-    for (const std::int32_t x : slot)
-      used = used || x == s;
-    if (used) continue;
-    CAPTURE(s);
-    CHECK(swska_same_bits(rk, rk0, std::size_t(s * W * Hk * D), std::size_t(W * Hk * D)));
-    CHECK(swska_same_bits(rv, rv0, std::size_t(s * W * Hv * D), std::size_t(W * Hv * D)));
-  }
+  shape.check_unused_rings(rk, rv, rk0, rv0, slot);
 }
 
 /// The cases of RoPE inside the decode step (check_swska_decode_rotary): the model's shape at
