@@ -111,17 +111,18 @@ template <class Backend>
   } else {
     // RoPE on q and k at absolute positions (packed sequences: token t of sequence n at
     // position[n] + t).
-    const std::pair<float*, index_t> parts[2] = {{q, H}, {k, Hk}};
-    for (int i = 0; i < (rdim != 0 ? 2 : 0); ++i) {
-      const auto [ptr, heads] = parts[i];
-      rotary_args<float> ra;
-      ra.x = make_view(ptr, index_t(1), M, heads, dh);
-      ra.position_offset = lay.position;
-      ra.rotary_dim = rdim;
-      ra.base = float(cfg.rotary_emb_base);
-      ra.cu_seqlens = lay.cu_seqlens;
-      ra.num_seqs = lay.num_seqs;
-      RODIMUS_TRY(rotary(be, ra));
+    if (rdim != 0) {
+      const std::pair<float*, index_t> parts[2] = {{q, H}, {k, Hk}};
+      for (const auto& [ptr, heads] : parts) {
+        rotary_args<float> ra;
+        ra.x = make_view(ptr, index_t(1), M, heads, dh);
+        ra.position_offset = lay.position;
+        ra.rotary_dim = rdim;
+        ra.base = float(cfg.rotary_emb_base);
+        ra.cu_seqlens = lay.cu_seqlens;
+        ra.num_seqs = lay.num_seqs;
+        RODIMUS_TRY(rotary(be, ra));
+      }
     }
     swska_args<float> pa;
     pa.q = make_view(static_cast<const float*>(q), index_t(1), M, H, dh);

@@ -295,11 +295,11 @@ inline __m512i quant_dot_u8s8_512(__m512i u, __m512i s) noexcept {
 }
 
 /// Weight blocks w[0], w[1] as one vector of their 64 integers, in the order of x's two blocks
-/// (which lie back to back): q8_0 the int8 values; q4_0 the nibbles (quant_block_ints per half).
+/// (which lie back to back): q8_0 the int8 values (quant_block_ints of each); q4_0 the nibbles,
+/// unpacked for both blocks by one shift and one mask (quant_block_ints' steps on 512 bits).
 inline __m512i quant_block_pair_ints(const q8_0_block* w) noexcept {
-  return _mm512_inserti64x4(
-      _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[0].q))),
-      _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[1].q)), 1);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(quant_block_ints(w[0])), quant_block_ints(w[1]),
+                            1);
 }
 inline __m512i quant_block_pair_ints(const q4_0_block* w) noexcept {
   const __m512i raw = _mm512_inserti64x4(
