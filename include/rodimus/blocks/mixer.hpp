@@ -67,6 +67,7 @@ inline gla_args<float, float, float> mixer_gla_shapes(index_t M, index_t N, inde
   a.o = tensor_view<float, 4>::contiguous(nullptr, vo);
   a.initial_state = tensor_view<const float, 4>::contiguous(nullptr, st);
   a.final_state = tensor_view<float, 4>::contiguous(nullptr, st);
+  a.num_seqs = P; // the packed call's sequence count (workspace sizes may depend on it)
   return a;
 }
 

@@ -14,8 +14,9 @@
 // [0, T] and made non-decreasing, and a sequence whose state slot is -1 (padding) or outside a
 // pool given is skipped (its o rows are left as they are, no state is read or written; the host
 // backends reject slots other than -1 outside a pool: primitives/slots.hpp). final_state may alias
-// initial_state exactly (the pool updated in place). A call only enqueues one kernel on the
-// backend's stream; no workspace (0 bytes).
+// initial_state exactly (the pool updated in place). A call only enqueues kernels on the
+// backend's stream (gla_scan and the f32 gla_chunked one kernel and no workspace; the tensor-core
+// gla_chunked two kernels and gla_chunked_workspace_bytes of workspace in device memory).
 //
 // Kernel design. Each V column of S evolves independently (docs/MODEL.md §2.4), so both kernels run
 // one CTA per (sequence, head, tile of BV value columns) with no communication between CTAs: the
@@ -86,12 +87,11 @@ struct gla_cuda_sequence {
   index_t b, t0, t1, p;
 };
 
-/// Sequence n's batch row, tokens [t0, t1) and state row p; false when its state slot is -1 or
-/// outside a pool given (the sequence is skipped). Offsets are clamped so that
-/// 0 <= t0 <= t1 <= T whatever cu_seqlens holds.
+/// Sequence n's batch row and tokens [t0, t1), offsets clamped so that 0 <= t0 <= t1 <= T
+/// whatever cu_seqlens holds (s.p is left as it is).
 template <class Act, class Gate>
-__device__ bool gla_cuda_locate(const gla_args<Act, Gate, float>& a, index_t n,
-                                gla_cuda_sequence& s) {
+__device__ void gla_cuda_span(const gla_args<Act, Gate, float>& a, index_t n,
+                              gla_cuda_sequence& s) {
   const index_t T = a.q.shape[2];
   if (a.cu_seqlens) {
     index_t lo = index_t(a.cu_seqlens[n]), hi = index_t(a.cu_seqlens[n + 1]);
@@ -105,6 +105,14 @@ __device__ bool gla_cuda_locate(const gla_args<Act, Gate, float>& a, index_t n,
     s.t0 = 0;
     s.t1 = T;
   }
+}
+
+/// Sequence n's batch row, tokens [t0, t1) (gla_cuda_span) and state row p; false when its state
+/// slot is -1 or outside a pool given (the sequence is skipped).
+template <class Act, class Gate>
+__device__ bool gla_cuda_locate(const gla_args<Act, Gate, float>& a, index_t n,
+                                gla_cuda_sequence& s) {
+  gla_cuda_span(a, n, s);
   s.p = n; // without slot the pools have exactly N rows (gla_check_shapes)
   if (a.slot) {
     const index_t p = a.slot[n];
@@ -115,11 +123,10 @@ __device__ bool gla_cuda_locate(const gla_args<Act, Gate, float>& a, index_t n,
   return true;
 }
 
-/// The work of one CTA of the scan and chunked kernels: the grid is the (sequence, head) pairs
-/// times `tiles` tiles of BV value columns; false when the CTA's sequence is skipped
-/// (gla_cuda_locate; uniform over the CTA).
+/// The CTA's (sequence n, head, value tile) for the prefill kernels: blockIdx.x = (n * H + h) *
+/// tiles + tile. False when the sequence is skipped.
 struct gla_cuda_cta {
-  index_t h = 0, v0 = 0; // the head, the tile's first value column
+  index_t n = 0, h = 0, v0 = 0; // the sequence, the head, the tile's first value column
   gla_cuda_sequence seq;
 };
 template <class Act, class Gate>
@@ -128,9 +135,9 @@ __device__ bool gla_cuda_locate_cta(const gla_args<Act, Gate, float>& a, index_t
   const index_t H = a.q.shape[1];
   const index_t nh = index_t(blockIdx.x) / tiles;
   c.v0 = (index_t(blockIdx.x) - nh * tiles) * BV;
-  const index_t n = nh / H;
-  c.h = nh - n * H;
-  return gla_cuda_locate(a, n, c.seq);
+  c.n = nh / H;
+  c.h = nh - c.n * H;
+  return gla_cuda_locate(a, c.n, c.seq);
 }
 
 // ---- gla_scan ----
@@ -471,8 +478,10 @@ status gla_chunked_launch(const gla_args<Act, Gate, float>& a, const launch_targ
 /// included at the end of this file): the key dims it serves, and its entry point.
 inline bool gla_mma_supports(index_t K) noexcept;
 template <int Sm, class Act, class Gate>
-status gla_chunked_mma(const gla_args<Act, Gate, float>& a, int chunk,
+status gla_chunked_mma(const gla_args<Act, Gate, float>& a, int chunk, workspace ws,
                        const launch_target& on) noexcept;
+template <class Act, class Gate, class State>
+std::size_t gla_mma_workspace_bytes(const gla_args<Act, Gate, State>& a) noexcept;
 
 /// Chunk size to its kernel; narrow (32-column) tiles when wide ones give too few CTAs, and always
 /// for C = 128 (a 64-column tile of it would not fit in shared memory).
@@ -499,11 +508,14 @@ constexpr std::size_t gla_scan_workspace_bytes(const cuda<Sm>&,
   return 0;
 }
 
-/// gla_chunked on CUDA needs no workspace.
+/// gla_chunked on CUDA: the tensor-core kernel's chunk records (cuda_matmul::rounded, K <= 128,
+/// Sm >= 80; gla_chunked_mma.cuh), else no workspace.
 template <int Sm, class Act, class Gate, class State>
-constexpr std::size_t gla_chunked_workspace_bytes(const cuda<Sm>&,
-                                                  const gla_args<Act, Gate, State>&, int) noexcept {
-  return 0;
+std::size_t gla_chunked_workspace_bytes(const cuda<Sm>& backend,
+                                        const gla_args<Act, Gate, State>& a, int) noexcept {
+  if (Sm < 80 || backend.matmul != cuda_matmul::rounded || !detail::gla_mma_supports(a.q.shape[3]))
+    return 0;
+  return detail::gla_mma_workspace_bytes(a);
 }
 
 /// The sequential recurrence on the GPU (see the top of this file). Enqueues on `backend.stream`.
@@ -529,18 +541,19 @@ template <int Sm, class Act, class Gate, class State>
 /// (gla_chunked_mma.cuh); else the f32 kernel.
 template <int Sm, class Act, class Gate, class State>
 [[nodiscard]] status gla_chunked(const cuda<Sm>& backend, const gla_args<Act, Gate, State>& a,
-                                 int chunk_size, workspace = {}) noexcept {
+                                 int chunk_size, workspace ws = {}) noexcept {
   RODIMUS_TRY(gla_chunked_check_shapes(a, chunk_size));
   RODIMUS_REQUIRE(gla_chunk_size_supported(chunk_size), unsupported, "chunk_size");
   if constexpr (!std::is_same_v<State, float>) {
     (void)backend;
+    (void)ws;
     return status::fail(status_code::unsupported, "state");
   } else {
     RODIMUS_REQUIRE(a.q.shape[3] <= 256, unsupported, "q");
     const index_t rows = gla_num_seqs(a) * a.q.shape[1];
     if (rows == 0) return status::success();
     if (backend.matmul == cuda_matmul::rounded && detail::gla_mma_supports(a.q.shape[3]))
-      return detail::gla_chunked_mma<Sm>(a, chunk_size, detail::launch_on(backend)); // bf16 mma
+      return detail::gla_chunked_mma<Sm>(a, chunk_size, ws, detail::launch_on(backend)); // mma
     return detail::gla_chunked_dispatch<gla_prefill_policy<Sm>>(a, chunk_size,
                                                                 detail::launch_on(backend));
   }

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The prefill round of the GPU machine (about 6 minutes on 16 cores): builds the GLA, SW-SKA and
+# model CUDA tests and the two prefill benchmarks with the project's CMake (dependencies from
+# .deps, configured as gpu_check.sh does, in the same build folder); runs the tests; memcheck on
+# the GLA and SW-SKA tests' rounded (tensor-core) cases, racecheck on the GLA ones; then
+# bench_gla_prefill_cuda and bench_swska_cuda's prefill rows (JSON) and a table of both.
+# Usage (device tool): run(command="bash scripts/gpu_prefill_round.sh", carry=[".deps"]).
+# RODIMUS_PREFILL_SANITIZE=0 skips the sanitizers. Everything is appended to $OUT/prefill.log
+# as it happens, so a call cut off at its limit still returns what ran.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+root=$(pwd)
+out=${OUT:-$root/build/gpu_check/out}
+bld=$root/build/gpu_check
+deps=$root/.deps
+mkdir -p "$out" "$bld"
+log=$out/prefill.log
+say() { echo "$*" | tee -a "$log"; }
+cuda_home=${CUDA_HOME:-/usr/local/cuda}
+t0=$(date +%s)
+say "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,driver_version,clocks.sm --format=csv,noheader 2>&1)"
+tests=(cuda_test_gla cuda_test_swska cuda_test_model)
+benches=(bench_gla_prefill_cuda bench_swska_cuda)
+cmake -S "$root" -B "$bld" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$deps/root/usr" \
+  -DCMAKE_CUDA_COMPILER="$cuda_home/bin/nvcc" -DRODIMUS_CUDA=ON -DRODIMUS_WERROR=ON \
+  -DRODIMUS_BUILD_BENCH=ON -DRODIMUS_HEADER_CHECK=OFF >"$bld/build.log" 2>&1 &&
+  cmake --build "$bld" -j "$(nproc)" --target "${tests[@]}" "${benches[@]}" >>"$bld/build.log" 2>&1 ||
+  { grep -B2 -A12 -E "error" "$bld/build.log" | head -80 | tee -a "$log"; exit 1; }
+say "build: $(( $(date +%s) - t0 )) s"
+export LD_LIBRARY_PATH=$deps/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+find_bin() { find "$bld" -type f -name "$1" -perm -u+x | head -1; }
+status=0
+for name in "${tests[@]}"; do
+  if "$(find_bin "$name")" >"$out/$name.log" 2>&1; then
+    say "$name: passed ($(grep -m1 -oE 'assertions: *[0-9]+ *\| *[0-9]+ passed' "$out/$name.log"))"
+  else say "$name: FAILED"; grep -B4 -A16 -E "ERROR|error" "$out/$name.log" | head -60 | tee -a "$log"; status=1; fi
+done
+say "tests: $(( $(date +%s) - t0 )) s"
+for b in "${benches[@]}"; do
+  filter=.; [ "$b" = bench_swska_cuda ] && filter='bm_copy|bm_gemm|bm_swska_prefill'
+  "$(find_bin "$b")" --benchmark_filter="$filter" --benchmark_out="$out/$b.json" \
+    --benchmark_out_format=json >"$out/$b.txt" 2>&1 || { say "$b: FAILED"; tail -5 "$out/$b.txt" | tee -a "$log"; }
+  python3 scripts/bench_table.py "$out/$b.json" 2>&1 | tee -a "$log"
+done
+say "benchmarks: $(( $(date +%s) - t0 )) s"
+if [ "${RODIMUS_PREFILL_SANITIZE:-1}" != 0 ]; then
+  san() { # tool, binary, doctest filter
+    if "$cuda_home/bin/compute-sanitizer" --tool "$1" --error-exitcode 99 "$(find_bin "$2")" \
+      --test-case="$3" >"$out/san_$1_$2.log" 2>&1
+    then say "$2 $1 ($3): $(grep -m1 -oE 'ERROR SUMMARY: [0-9]+ errors' "$out/san_$1_$2.log")"
+    else say "$2 $1 ($3): FAILED"; grep -m3 -A12 "=========" "$out/san_$1_$2.log" | head -40 | tee -a "$log"; status=1; fi
+  }
+  san memcheck cuda_test_gla '*rounded*'
+  san racecheck cuda_test_gla '*rounded*'
+  san memcheck cuda_test_swska '*rounded*'
+  san racecheck cuda_test_swska '*rounded*'
+  say "sanitizers: $(( $(date +%s) - t0 )) s"
+fi
+exit $status
