@@ -146,9 +146,12 @@ void bm_swska_prefill(benchmark::State& st) {
   a.v = make_view<const Act>(v, B, T, kHv, kD);
   a.o = make_view(o, B, T, kHq, kD);
   a.window_left = window_left;
+  void* ws_mem = nullptr; // the rounded mode's bf16 copies of k and v (f32 Act)
+  const std::size_t ws_bytes = swska_prefill_workspace_bytes(gpu, a);
+  BENCH_CUDA(cudaMalloc(&ws_mem, std::max<std::size_t>(ws_bytes, 1)));
   std::string err;
   auto step = [&]() {
-    const status s = swska_prefill(gpu, a);
+    const status s = swska_prefill(gpu, a, workspace{ws_mem, ws_bytes, 0});
     if (!s.ok() && err.empty()) err = to_string(s);
   };
   const auto ms = bench::time_steps(st, stream, 3, step); // one call is milliseconds
@@ -159,8 +162,8 @@ void bm_swska_prefill(benchmark::State& st) {
   const double flops = 4.0 * double(kD) * double(kHq) * double(B) * keys;
   report(st, ms, flops, "TFLOPs", 1e12, "gemm_TFLOPs", bench::bf16_gemm_rate());
   BENCH_CUDA(cudaStreamDestroy(stream));
-  for (void* p :
-       {static_cast<void*>(q), static_cast<void*>(k), static_cast<void*>(v), static_cast<void*>(o)})
+  for (void* p : {static_cast<void*>(q), static_cast<void*>(k), static_cast<void*>(v),
+                  static_cast<void*>(o), ws_mem})
     BENCH_CUDA(cudaFree(p));
 }
 

@@ -1113,9 +1113,11 @@ void check_swska_rounded_close(const std::vector<Act>& o, const std::vector<Act>
 
 /// One prefill call with `be` in the rounded mode (the caller sets be.matmul) against the scalar
 /// reference on the bf16-rounded inputs, the bound of swska_rounded_bound; the history rings are
-/// only read (bit for bit).
+/// only read (bit for bit). with_workspace false: the call gets no workspace (CUDA: the f32 tiles
+/// are then converted by plain loads instead of copied from the workspace's bf16 k and v).
 template <class Backend, class Act>
-void check_swska_prefill_rounded(const Backend& be, const swska_prefill_case& c) {
+void check_swska_prefill_rounded(const Backend& be, const swska_prefill_case& c,
+                                 bool with_workspace = true) {
   CAPTURE(c.B);
   CAPTURE(c.T);
   CAPTURE(c.Hq);
@@ -1126,6 +1128,7 @@ void check_swska_prefill_rounded(const Backend& be, const swska_prefill_case& c)
   CAPTURE(c.cu_seqlens.size());
   CAPTURE(c.history_len.size());
   CAPTURE(c.W);
+  CAPTURE(with_workspace);
   const index_t B = c.B, T = c.T, Hq = c.Hq, Hk = c.Hk, Hv = c.Hv, D = c.D;
   auto g = rng(std::uint64_t(B * 7907 + T * 137 + Hq * 19 + Hk * 7 + D + c.window_left + 3));
   const auto q = uniform<Act>(g, std::size_t(B * T * Hq * D), -2.0, 2.0);
@@ -1150,8 +1153,8 @@ void check_swska_prefill_rounded(const Backend& be, const swska_prefill_case& c)
   Act* d_hv = mem.put(hv);
   const auto a = args(mem.put(q), mem.put(k), mem.put(v), d_o, mem.put(c.cu_seqlens), d_hk, d_hv,
                       mem.put(hslot), mem.put(c.history_len));
-  backend_workspace<Backend> ws(be, swska_prefill_workspace_bytes(be, a));
-  REQUIRE(swska_prefill(be, a, ws.get()).ok());
+  backend_workspace<Backend> ws(be, with_workspace ? swska_prefill_workspace_bytes(be, a) : 0);
+  REQUIRE(swska_prefill(be, a, with_workspace ? ws.get() : workspace{}).ok());
   mem.get(o, d_o);
   std::vector<Act> hk_after(hk.size()), hv_after(hv.size());
   mem.get(hk_after, d_hk);
@@ -1212,6 +1215,14 @@ template <class Backend> void check_swska_prefill_rounded_all(const Backend& be)
   check_swska_prefill_rounded<Backend, bf16>(be,
                                              {1, 100, 4, 1, 4, 64, 20, {0, 33, 100}, {50, 9}, 21});
   check_swska_prefill_rounded<Backend, f16>(be, {1, 70, 2, 1, 2, 64, 30, {}, {}});
+  // Many key tiles (odd and even counts through the two pipeline stages), T not a multiple of
+  // 64, a one-token sequence in a packed batch.
+  check_swska_prefill_rounded<Backend, bf16>(be, {1, 333, 2, 1, 2, 64, 200, {}, {}});
+  check_swska_prefill_rounded<Backend, float>(be, {1, 333, 2, 1, 2, 128, -1, {0, 1, 200, 333}, {}});
+  // No workspace: f32 tiles converted by plain loads (CUDA), with and without history.
+  check_swska_prefill_rounded<Backend, float>(be, {2, 150, 4, 1, 4, 128, 70, {}, {}}, false);
+  check_swska_prefill_rounded<Backend, float>(
+      be, {1, 120, 16, 1, 16, 64, 63, {0, 17, 17, 120}, {0, 250, 5}, 64}, false);
   // No tokens.
   check_swska_prefill_rounded<Backend, float>(be, {2, 0, 2, 1, 2, 64, 5, {}, {}});
   // Head dims the tensor-core kernel does not serve run the f32 kernel in the rounded mode too:

@@ -1180,15 +1180,33 @@ template <class T, int R> tensor_view<T, R + 1> swska_add_unit_batch(tensor_view
 /// at the end of this file): the head dims it serves, and its entry point.
 inline bool swska_mma_supports(index_t D) noexcept;
 template <int Sm, class Act>
-status swska_prefill_mma(const swska_cuda_problem<Act>& pr, const launch_target& on) noexcept;
+status swska_prefill_mma(const swska_cuda_problem<Act>& pr, const launch_target& on,
+                         workspace ws) noexcept;
+template <class Act>
+void swska_mma_copy_elements(const swska_args<Act>& a, std::size_t& k_elems,
+                             std::size_t& v_elems) noexcept;
 
 } // namespace detail
 
-/// swska_prefill on CUDA needs no workspace.
+/// The prefill workspace: with be.matmul == cuda_matmul::rounded, D 64 or 128 and a non-bf16
+/// Act, the bf16 copies of k and v the tensor-core kernel copies its tiles from (cp.async; see
+/// swska_prefill_mma.cuh); else none. A k or v left unset counts Hq heads, so a size from the
+/// shape of q alone (blocks/swska_layer.hpp) covers every call with that q. A smaller workspace
+/// is not an error: the kernel then converts its tiles by plain loads (slower).
 template <int Sm, class Act>
-constexpr std::size_t swska_prefill_workspace_bytes(const cuda<Sm>&,
-                                                    const swska_args<Act>&) noexcept {
-  return 0;
+std::size_t swska_prefill_workspace_bytes(const cuda<Sm>& be, const swska_args<Act>& a) noexcept {
+  if constexpr (std::is_same_v<Act, bf16>) {
+    (void)be;
+    (void)a;
+    return 0;
+  } else {
+    if (be.matmul != cuda_matmul::rounded || !detail::swska_mma_supports(a.q.shape[3])) return 0;
+    std::size_t ke = 0, ve = 0;
+    detail::swska_mma_copy_elements(a, ke, ve);
+    if (ke == 0 && ve == 0) return 0;
+    return workspace::sum(workspace::alignment, workspace::bytes_for<std::uint16_t>(ke),
+                          workspace::bytes_for<std::uint16_t>(ve));
+  }
 }
 
 /// The decode workspace: the split partials, when the window is split (see swska_policy).
@@ -1210,11 +1228,12 @@ std::size_t swska_decode_workspace_bytes(const cuda<Sm>&,
 /// (swska_prefill_mma.cuh: q, k, v, p rounded to bf16 once); else the f32 kernel.
 template <int Sm, class Act>
 [[nodiscard]] status swska_prefill(const cuda<Sm>& be, const swska_args<Act>& a,
-                                   workspace = {}) noexcept {
+                                   workspace ws = {}) noexcept {
   RODIMUS_TRY(swska_check(a));
   if constexpr (!std::is_same_v<Act, float> && !std::is_same_v<Act, bf16> &&
                 !std::is_same_v<Act, f16>) {
     (void)be;
+    (void)ws;
     return status::fail(status_code::unsupported, "q");
   } else {
     const index_t D = a.q.shape[3];
@@ -1237,7 +1256,7 @@ template <int Sm, class Act>
     pr.window_left = a.window_left;
     pr.scale = a.scale != 0.0f ? a.scale : float(1.0 / std::sqrt(double(D)));
     if (be.matmul == cuda_matmul::rounded && detail::swska_mma_supports(D))
-      return detail::swska_prefill_mma<Sm>(pr, detail::launch_on(be)); // bf16 tensor cores
+      return detail::swska_prefill_mma<Sm>(pr, detail::launch_on(be), ws); // bf16 tensor cores
     return detail::swska_prefill_dispatch<Sm>(pr, detail::launch_on(be));
   }
 }
