@@ -5,7 +5,9 @@
 # the GLA and SW-SKA tests' rounded (tensor-core) cases, racecheck on the GLA ones; then
 # bench_gla_prefill_cuda and bench_swska_cuda's prefill rows (JSON) and a table of both.
 # Usage (device tool): run(command="bash scripts/gpu_prefill_round.sh", carry=[".deps"]).
-# RODIMUS_PREFILL_SANITIZE=0 skips the sanitizers. Everything is appended to $OUT/prefill.log
+# RODIMUS_PREFILL_SANITIZE=0 skips the sanitizers. With build/ab/base.tar carried (made as
+# scripts/gpu_ab_model.sh says) the base's two benchmarks are built beside and run first, in the
+# same call, for before / after figures of one machine. Everything is appended to $OUT/prefill.log
 # as it happens, so a call cut off at its limit still returns what ran.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -26,6 +28,15 @@ cmake -S "$root" -B "$bld" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PA
   -DRODIMUS_BUILD_BENCH=ON -DRODIMUS_HEADER_CHECK=OFF >"$bld/build.log" 2>&1 &&
   cmake --build "$bld" -j "$(nproc)" --target "${tests[@]}" "${benches[@]}" >>"$bld/build.log" 2>&1 ||
   { grep -B2 -A12 -E "error" "$bld/build.log" | head -80 | tee -a "$log"; exit 1; }
+base=/tmp/rodimus_prefill_base
+if [ -f "$root/build/ab/base.tar" ]; then
+  mkdir -p "$base/src" && tar -xf "$root/build/ab/base.tar" -C "$base/src"
+  cmake -S "$base/src" -B "$base/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DCMAKE_PREFIX_PATH="$deps/root/usr" -DCMAKE_CUDA_COMPILER="$cuda_home/bin/nvcc" \
+    -DRODIMUS_CUDA=ON -DRODIMUS_BUILD_BENCH=ON -DRODIMUS_HEADER_CHECK=OFF >"$base/build.log" 2>&1 &&
+    cmake --build "$base/build" -j "$(nproc)" --target "${benches[@]}" >>"$base/build.log" 2>&1 ||
+    say "base build FAILED"
+fi
 say "build: $(( $(date +%s) - t0 )) s"
 export LD_LIBRARY_PATH=$deps/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 find_bin() { find "$bld" -type f -name "$1" -perm -u+x | head -1; }
@@ -37,6 +48,13 @@ for name in "${tests[@]}"; do
 done
 say "tests: $(( $(date +%s) - t0 )) s"
 for b in "${benches[@]}"; do
+  filter=.; [ "$b" = bench_swska_cuda ] && filter='bm_copy|bm_gemm|bm_swska_prefill'
+  bb=$(find "$base/build" -type f -name "$b" -perm -u+x 2>/dev/null | head -1)
+  if [ -n "$bb" ]; then
+    "$bb" --benchmark_filter="$filter" --benchmark_out="$out/base_$b.json" --benchmark_out_format=json \
+      >"$out/base_$b.txt" 2>&1 || say "base $b: FAILED"
+    say "base:"; python3 scripts/bench_table.py "$out/base_$b.json" 2>&1 | tee -a "$log"
+  fi
   filter=.; [ "$b" = bench_swska_cuda ] && filter='bm_copy|bm_gemm|bm_swska_prefill'
   "$(find_bin "$b")" --benchmark_filter="$filter" --benchmark_out="$out/$b.json" \
     --benchmark_out_format=json >"$out/$b.txt" 2>&1 || { say "$b: FAILED"; tail -5 "$out/$b.txt" | tee -a "$log"; }
