@@ -47,9 +47,11 @@
 //      as bf16 (C x MaxK each, row-major), A as bf16 (C x C, zero above the diagonal) and the
 //      chunk decay prod_m Tot (MaxK f32). Records are indexed by a slot computed from the
 //      sequence's offsets (gla_mma_first_slot: n + floor((b T + t0) / C) + chunk), unique per
-//      chunk and below N + ceil(B T / C) for any clamped offsets, so a packed batch needs no
-//      host-side count of its chunks; the CTA of a slot finds its sequence by binary search
-//      (slots of no chunk exit at once).
+//      chunk when the offsets are non-decreasing (what every host check asks) and below
+//      N + ceil(B T / C) for any clamped offsets, so a packed batch needs no host-side count of
+//      its chunks; the CTA of a slot finds its sequence by binary search (slots of no chunk exit
+//      at once). Offsets that decrease (which no host backend takes) keep every access in bounds
+//      but may give such sequences another chunk's record: their outputs are unspecified.
 //   2. gla_mma_chunked_kernel: one CTA of 256 threads per (sequence, head, tile of BV = 64 value
 //      columns), the state tile S (K x BV, f32) in registers as mma accumulators from the
 //      sequence's first chunk to its last (read once, written once: distinct state slots make the
@@ -63,7 +65,7 @@
 //      fragments of kd^T by ldmatrix.x4.trans from the row-major kd), one barrier.
 // The workspace (gla_chunked_workspace_bytes) holds H (N + ceil(B T / 64)) records: 24.3 KiB
 // each at K <= 64, 40.5 KiB at K <= 128 (6.4 MiB for 8 x 2048 tokens of one head at K = 64).
-// Shared memory: the prepare kernel 81 KiB at K = 64 (152 KiB at 128); the chunked kernel
+// Shared memory: the prepare kernel 80 KiB at K = 64 (145 KiB at 128); the chunked kernel
 // 81.5 KiB at K = 64 (two CTAs per SM), 123 KiB at K = 128 (one). Fragment layouts are those of
 // swska_prefill_mma.cuh (mma.m16n8k16 A: rows g, g + 8, columns 2 tg, + 1, + 8, + 9; B: k 2 tg,
 // + 1, + 8, + 9 at column g; C: rows g, g + 8, columns 2 tg, + 1; g = lane / 4, tg = lane % 4),
@@ -97,10 +99,10 @@ inline bool gla_mma_supports(index_t K) noexcept { return K >= 1 && K <= 128; }
 constexpr int kGlaMmaChunk = 64;
 
 /// One chunk's record in the workspace (K bucket MaxK; channels past K hold zeros, decay 1):
-///   qd (C, MaxK) bf16   scale q_t prod_{chunk start <= u <= t} e_u      (the inter-chunk A
-///   operand) kd (C, MaxK) bf16   k_s prod_{s < u <= chunk end} e_u               (the state
-///   update's) a  (C, C) bf16      the intra-chunk matrix, zero above the diagonal decay (MaxK) f32
-///   prod over the chunk of e
+///   - qd (C, MaxK) bf16: scale q_t prod_{chunk start <= u <= t} e_u (inter-chunk A operand);
+///   - kd (C, MaxK) bf16: k_s prod_{s < u <= chunk end} e_u (the state update's A operand);
+///   - a (C, C) bf16: the intra-chunk matrix, zero above the diagonal;
+///   - decay (MaxK) f32: the product over the chunk of e.
 /// (each product formed as the sub-chunk factorisation at the top of the file says).
 template <int MaxK> struct gla_mma_record {
   static constexpr int C = kGlaMmaChunk;
@@ -173,7 +175,7 @@ template <int MaxK, int BV> struct gla_mma_tile {
   static constexpr int LDR = MaxK + 8; // bf16 row stride of sQd, sKd
   static constexpr int VP = BV / 8;    // 8-column pieces of a v row
   static constexpr int VPT = C * VP / threads; // v pieces per thread
-  // One stage: sQd, sKd (C, LDR) bf16, sA (C, LDA) bf16, sDec (MaxK) f32, sV (C, LDV) bf16.
+  // One stage: sQd, sKd (C, LDR) bf16, sA (C, LDA) bf16, sV (C, LDV) bf16, sDec (MaxK) f32.
   static constexpr std::size_t stage_bytes =
       (2 * std::size_t(C) * LDR + std::size_t(C) * LDA + std::size_t(C) * LDV) * 2 +
       std::size_t(MaxK) * 4;
@@ -235,7 +237,7 @@ gla_mma_ldmatrix_a_trans(std::uint32_t (&r)[4], const std::uint16_t* tile, int l
 
 // ---- 1. The chunk records ----
 
-/// One CTA per (chunk slot, head); see the top of the file.
+/// One CTA per (chunk slot, head), blockIdx.x = slot H + h; see the top of the file.
 template <int MaxK, class Act, class Gate>
 __global__ void __launch_bounds__(256, MaxK == 64 ? 2 : 1)
     gla_mma_prepare_kernel(const gla_args<Act, Gate, float> a, unsigned char* const records,
@@ -256,7 +258,7 @@ __global__ void __launch_bounds__(256, MaxK == 64 ? 2 : 1)
   std::uint16_t* const sA = sKr + C * LDR;                                        // (C, LDA)
 
   const index_t H = a.q.shape[1], T = a.q.shape[2], K = a.q.shape[3];
-  const index_t slot = index_t(blockIdx.x), h = index_t(blockIdx.y);
+  const index_t slot = index_t(blockIdx.x) / H, h = index_t(blockIdx.x) - slot * H;
   // The sequence n whose first slot is the largest <= slot (first slots increase with n).
   index_t lo = 0, hi = N - 1;
   gla_cuda_sequence seq{};
@@ -747,7 +749,7 @@ status gla_mma_launch(const gla_args<Act, Gate, float>& a, unsigned char* record
   const index_t tiles = (a.v.shape[3] + BV - 1) / BV;
   const std::size_t slots = gla_mma_records_per_head(a);
   RODIMUS_REQUIRE(rows <= index_t(0x7fffffff) / tiles, unsupported, "q"); // grid size limits
-  RODIMUS_REQUIRE(slots <= 0x7fffffffu && H <= cuda_max_grid_y, unsupported, "q");
+  RODIMUS_REQUIRE(H >= 1 && slots <= std::size_t(0x7fffffff / H), unsupported, "q");
   const auto prepare = gla_mma_prepare_kernel<MaxK, Act, Gate>;
   const auto chunked = gla_mma_chunked_kernel<MaxK, BV, Act, Gate>;
   // Set on every launch (the attribute is per device); idempotent.
@@ -755,8 +757,8 @@ status gla_mma_launch(const gla_args<Act, Gate, float>& a, unsigned char* record
       cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, int(prep::bytes)));
   RODIMUS_CUDA_TRY(
       cudaFuncSetAttribute(chunked, cudaFuncAttributeMaxDynamicSharedMemorySize, int(tile::bytes)));
-  RODIMUS_CUDA_TRY(launch(on, prepare, dim3(unsigned(slots), unsigned(H)), prep::threads,
-                          prep::bytes, a, records, gla_num_seqs(a)));
+  RODIMUS_CUDA_TRY(launch(on, prepare, unsigned(slots * std::size_t(H)), prep::threads, prep::bytes,
+                          a, records, gla_num_seqs(a)));
   RODIMUS_CUDA_TRY(launch(on, chunked, unsigned(rows * tiles), tile::threads, tile::bytes, a,
                           static_cast<const unsigned char*>(records), tiles,
                           gla_mma_v_vector_ok(a.v)));
