@@ -7,7 +7,7 @@
 #     ':(exclude)tests/data' ':(exclude)examples/models'    (the data comes from the working tree)
 #   run(command="bash scripts/gpu_ab_model.sh", carry=[".deps", "build/ab"])
 # RODIMUS_AB_RUNS: bench flag sets separated by ';' (default: decode B = 1, 16, 64, exact, prompt
-# 128); RODIMUS_AB_REPEAT: rounds (default 3). JSON of every run to $OUT/ab/.
+# 128; each run names its --prompt); RODIMUS_AB_REPEAT: rounds (default 3). JSON of every run to $OUT/ab/.
 # RODIMUS_AB_BACKEND=cpu: the same A / B on the device machine's CPU (built without CUDA, runs
 # `--backend cpu --threads <physical cores>`; default runs: batch-1 decode of bf16 and q4 weights,
 # prompt 16, 32 tokens), after bench_thread_pool of both sides (RODIMUS_AB_COPY: files of the
@@ -36,8 +36,8 @@ if [ "$backend" = cpu ]; then
 else
   config=(-DCMAKE_CUDA_COMPILER="${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" -DRODIMUS_CUDA=ON)
   targets=(rodimus_tool)
-  common=(--backend cuda --geometry rodimus-plus-1.6b --dtype bf16 --prompt 128)
-  default_runs="--batch 1 --gen 64;--batch 16 --gen 32;--batch 64 --gen 32"
+  common=(--backend cuda --geometry rodimus-plus-1.6b --dtype bf16)
+  default_runs="--batch 1 --prompt 128 --gen 64;--batch 16 --prompt 128 --gen 32;--batch 64 --prompt 128 --gen 32"
 fi
 build() { # source, build dir
   cmake -S "$1" -B "$2" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$deps/root/usr" \
@@ -81,8 +81,13 @@ def med(i, side, key):
         try: v.append(json.load(open(p))[key])
         except Exception: pass
     return statistics.median(v) if v else float('nan')
-print(f"{'run':36} {'A decode tok/s':>14} {'B decode tok/s':>14} {'B / A':>6} {'B of copy bw':>12}")
+print(f"{'run':48} {'A decode tok/s':>14} {'B decode tok/s':>14} {'B / A':>6} {'B of copy bw':>12}")
 for i, r in enumerate(runs):
     a, b = med(i, 'a', 'decode_tokens_per_s'), med(i, 'b', 'decode_tokens_per_s')
-    print(f"{r:36} {a:14.1f} {b:14.1f} {b / a:6.3f} {med(i, 'b', 'decode_limit_ratio'):12.3f}")
+    print(f"{r:48} {a:14.1f} {b:14.1f} {b / a:6.3f} {med(i, 'b', 'decode_limit_ratio'):12.3f}")
+print(f"{'run':48} {'A prefill tok/s':>15} {'B prefill tok/s':>15} {'B / A':>6} {'A of GEMM':>9} {'B of GEMM':>9}")
+for i, r in enumerate(runs):
+    a, b = med(i, 'a', 'prefill_tokens_per_s'), med(i, 'b', 'prefill_tokens_per_s')
+    print(f"{r:48} {a:15.1f} {b:15.1f} {b / a:6.3f} {med(i, 'a', 'prefill_matmul_ratio'):9.3f} "
+          f"{med(i, 'b', 'prefill_matmul_ratio'):9.3f}")
 PY

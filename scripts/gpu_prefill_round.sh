@@ -5,7 +5,10 @@
 # the GLA and SW-SKA tests' rounded (tensor-core) cases, racecheck on the GLA ones; then
 # bench_gla_prefill_cuda and bench_swska_cuda's prefill rows (JSON) and a table of both.
 # Usage (device tool): run(command="bash scripts/gpu_prefill_round.sh", carry=[".deps"]).
-# RODIMUS_PREFILL_SANITIZE=0 skips the sanitizers. With build/ab/base.tar carried (made as
+# RODIMUS_PREFILL_SANITIZE=0 skips the sanitizers, RODIMUS_PREFILL_TESTS=0 the tests,
+# RODIMUS_PREFILL_BENCH=0 the benchmarks (and the base's build);
+# RODIMUS_PREFILL_NCU=1 adds Nsight Compute's speed-of-light, occupancy and warp-state sections of
+# one launch of each tensor-core prefill kernel at B = 8, T = 2048, bf16 ($OUT/ncu_prefill.txt). With build/ab/base.tar carried (made as
 # scripts/gpu_ab_model.sh says) the base's two benchmarks are built beside and run first, in the
 # same call, for before / after figures of one machine. Everything is appended to $OUT/prefill.log
 # as it happens, so a call cut off at its limit still returns what ran.
@@ -29,7 +32,7 @@ cmake -S "$root" -B "$bld" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PA
   cmake --build "$bld" -j "$(nproc)" --target "${tests[@]}" "${benches[@]}" >>"$bld/build.log" 2>&1 ||
   { grep -B2 -A12 -E "error" "$bld/build.log" | head -80 | tee -a "$log"; exit 1; }
 base=/tmp/rodimus_prefill_base
-if [ -f "$root/build/ab/base.tar" ]; then
+if [ -f "$root/build/ab/base.tar" ] && [ "${RODIMUS_PREFILL_BENCH:-1}" != 0 ]; then
   mkdir -p "$base/src" && tar -xf "$root/build/ab/base.tar" -C "$base/src"
   cmake -S "$base/src" -B "$base/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$deps/root/usr" -DCMAKE_CUDA_COMPILER="$cuda_home/bin/nvcc" \
@@ -41,13 +44,15 @@ say "build: $(( $(date +%s) - t0 )) s"
 export LD_LIBRARY_PATH=$deps/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 find_bin() { find "$bld" -type f -name "$1" -perm -u+x | head -1; }
 status=0
+[ "${RODIMUS_PREFILL_TESTS:-1}" = 0 ] && tests=()
 for name in "${tests[@]}"; do
   if "$(find_bin "$name")" >"$out/$name.log" 2>&1; then
     say "$name: passed ($(grep -m1 -oE 'assertions: *[0-9]+ *\| *[0-9]+ passed' "$out/$name.log"))"
   else say "$name: FAILED"; grep -B4 -A16 -E "ERROR|error" "$out/$name.log" | head -60 | tee -a "$log"; status=1; fi
 done
 say "tests: $(( $(date +%s) - t0 )) s"
-for b in "${benches[@]}"; do
+[ "${RODIMUS_PREFILL_BENCH:-1}" = 0 ] && run_benches=() || run_benches=("${benches[@]}")
+for b in "${run_benches[@]}"; do
   filter=.; [ "$b" = bench_swska_cuda ] && filter='bm_copy|bm_gemm|bm_swska_prefill'
   bb=$(find "$base/build" -type f -name "$b" -perm -u+x 2>/dev/null | head -1)
   if [ -n "$bb" ]; then
@@ -73,5 +78,19 @@ if [ "${RODIMUS_PREFILL_SANITIZE:-1}" != 0 ]; then
   san memcheck cuda_test_swska '*rounded*'
   san racecheck cuda_test_swska '*rounded*'
   say "sanitizers: $(( $(date +%s) - t0 )) s"
+fi
+if [ "${RODIMUS_PREFILL_NCU:-0}" = 1 ]; then
+  ncu_sec() { # kernel regex, binary, benchmark filter
+    timeout 200 ncu --clock-control none -k "regex:$1" --launch-count 1 --section SpeedOfLight \
+      --section Occupancy --section LaunchStats --section WarpStateStats \
+      --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
+      "$(find_bin "$2")" --benchmark_filter="$3" >>"$out/ncu_prefill.txt" 2>&1 || say "ncu $1: failed"
+  }
+  ncu_sec gla_mma_prepare bench_gla_prefill_cuda 'bm_gla_prefill<bf16>/8/2048/1'
+  ncu_sec gla_mma_chunked bench_gla_prefill_cuda 'bm_gla_prefill<bf16>/8/2048/1'
+  ncu_sec swska_mma_prefill bench_swska_cuda 'bm_swska_prefill/8/2048/1/2048'
+  grep -E "^  [a-z_]+.*\(|Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Compute \(SM\) Throughput|Memory Throughput|DRAM Throughput|Issue Slots Busy|Warp Cycles Per Issued|Block Limit|Stall|L1/TEX Hit|L2 Hit" \
+    "$out/ncu_prefill.txt" | head -80 | tee -a "$log"
+  say "ncu: $(( $(date +%s) - t0 )) s"
 fi
 exit $status

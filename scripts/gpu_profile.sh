@@ -5,6 +5,7 @@
 # layers, summed per kernel name and per token; plus the full 24-layer `rodimus bench` figures for
 # the same shapes. Builds the tool as scripts/gpu_check.sh does (carry .deps).
 # Usage (device tool): run(command="bash scripts/gpu_profile.sh", carry=[".deps"]).
+# RODIMUS_PROFILE_ARGS: more `rodimus bench` flags for every run (e.g. "--matmul rounded").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -21,13 +22,14 @@ cmake --build "$bld" -j "$(nproc)" --target rodimus_tool ${RODIMUS_PROFILE_EXTRA
   >>"$out/build.log" 2>&1 || { grep -B2 -A12 -E "error" "$out/build.log" | head -80; exit 1; }
 export LD_LIBRARY_PATH=$deps/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 tool=$(find "$bld" -type f -name rodimus -perm -u+x | head -1)
+read -r -a extra <<<"${RODIMUS_PROFILE_ARGS:-}"
 
 echo "== whole model, 24 layers"
 [ "${RODIMUS_PROFILE_BENCH:-1}" = 1 ] && bench_shapes=("1 128 32" "64 128 32" "8 2048 2") || bench_shapes=()
 for shape in "${bench_shapes[@]}"; do
   read -r b t n <<<"$shape"
   "$tool" bench --backend cuda --geometry rodimus-plus-1.6b --batch "$b" --prompt "$t" --gen "$n" \
-    --dir "$bld/model-1.6b" --json >"$out/bench_b${b}_t${t}.json" 2>"$out/bench.err" || cat "$out/bench.err"
+    --dir "$bld/model-1.6b" --json "${extra[@]}" >"$out/bench_b${b}_t${t}.json" 2>"$out/bench.err" || cat "$out/bench.err"
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(sys.argv[2], 'prefill tok/s %.0f decode tok/s %.1f ratio %.3f' % (d['prefill_tokens_per_s'], d['decode_tokens_per_s'], d['decode_limit_ratio']))" \
     "$out/bench_b${b}_t${t}.json" "B=$b T=$t"
 done
@@ -40,7 +42,7 @@ if command -v ncu >/dev/null && [ "${RODIMUS_PROFILE_NCU:-1}" = 1 ]; then
     read -r b t n <<<"$shape"
     timeout 240 ncu --clock-control none --metrics gpu__time_duration.sum --csv --print-units base \
       "$tool" bench --backend cuda --geometry rodimus-plus-1.6b --layers "$layers" --batch "$b" \
-      --prompt "$t" --gen "$n" --dir "$bld/model-l$layers" >"$out/ncu_b${b}_t${t}.csv" 2>"$out/ncu_b${b}_t${t}.err" ||
+      --prompt "$t" --gen "$n" --dir "$bld/model-l$layers" "${extra[@]}" >"$out/ncu_b${b}_t${t}.csv" 2>"$out/ncu_b${b}_t${t}.err" ||
       { echo "ncu B=$b T=$t failed"; tail -5 "$out/ncu_b${b}_t${t}.err"; }
   done
   python3 - "$out" "$layers" <<'PY'

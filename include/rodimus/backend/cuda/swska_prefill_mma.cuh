@@ -41,9 +41,9 @@
 // which the tiles are then copied from; without it the same kernel converts by plain loads.
 // ptxas (CUDA 13, sm_90, bf16 and f32 Act alike): 255 registers at D = 128, 210 at D = 64, no
 // spills (one CTA of 8 warps per SM; asking ptxas for 2 CTAs at D = 64 spills 348 bytes); the
-// pre-pass 32. Status: compiled, NOT yet run on a GPU (the cp.async pipeline and the ldmatrix
-// key fragments replaced the first version's plain-load tiles and 32-bit key loads, 2.10 ms on
-// bm_swska_prefill/8/2048/1/2048). The fragment index arithmetic (Q, K by ldmatrix.x4, P
+// pre-pass 32. Measured (H100, 2026-12-06, bench/results/2026-12-06-h100-s12/): 1.51 ms on
+// bm_swska_prefill/8/2048/1/2048 (0.102 of the GEMM rate), where the first version's plain-load
+// tiles and 32-bit key loads took 2.11 ms. The fragment index arithmetic (Q, K by ldmatrix.x4, P
 // repacking, ldmatrix.trans addresses, O columns) and the tile copy's coverage were checked on
 // the host by emulating the PTX layouts of mma.m16n8k16 and ldmatrix for one warp's tile.
 // Next steps: Q fragments from shared memory and 32-key tiles at D = 128 (2 CTAs per SM), and
