@@ -6,8 +6,9 @@
 #   mkdir -p build/ab && git archive -o build/ab/base.tar BASE_COMMIT \
 #     ':(exclude)tests/data' ':(exclude)examples/models'    (the data comes from the working tree)
 #   run(command="bash scripts/gpu_ab_model.sh", carry=[".deps", "build/ab"])
-# RODIMUS_AB_RUNS: bench flag sets separated by ';' (default: decode B = 1, 16, 64, exact, prompt
-# 128; each run names its --prompt); RODIMUS_AB_REPEAT: rounds (default 3). JSON of every run to $OUT/ab/.
+# RODIMUS_AB_RUNS: bench flag sets separated by ';', each naming its --prompt (default: decode
+# B = 1, 16, 64, exact, prompt 128); RODIMUS_AB_REPEAT: rounds (default 3). JSON of every run to
+# $OUT/ab/; a table of decode, then one of prefill (tokens/s and share of the GEMM rate).
 # RODIMUS_AB_BACKEND=cpu: the same A / B on the device machine's CPU (built without CUDA, runs
 # `--backend cpu --threads <physical cores>`; default runs: batch-1 decode of bf16 and q4 weights,
 # prompt 16, 32 tokens), after bench_thread_pool of both sides (RODIMUS_AB_COPY: files of the

@@ -2,13 +2,14 @@
 # The prefill round of the GPU machine (about 6 minutes on 16 cores): builds the GLA, SW-SKA and
 # model CUDA tests and the two prefill benchmarks with the project's CMake (dependencies from
 # .deps, configured as gpu_check.sh does, in the same build folder); runs the tests; memcheck on
-# the GLA and SW-SKA tests' rounded (tensor-core) cases, racecheck on the GLA ones; then
+# the GLA and SW-SKA tests' rounded (tensor-core) cases, racecheck on the same; then
 # bench_gla_prefill_cuda and bench_swska_cuda's prefill rows (JSON) and a table of both.
 # Usage (device tool): run(command="bash scripts/gpu_prefill_round.sh", carry=[".deps"]).
 # RODIMUS_PREFILL_SANITIZE=0 skips the sanitizers, RODIMUS_PREFILL_TESTS=0 the tests,
 # RODIMUS_PREFILL_BENCH=0 the benchmarks (and the base's build);
 # RODIMUS_PREFILL_NCU=1 adds Nsight Compute's speed-of-light, occupancy and warp-state sections of
-# one launch of each tensor-core prefill kernel at B = 8, T = 2048, bf16 ($OUT/ncu_prefill.txt). With build/ab/base.tar carried (made as
+# one launch of each tensor-core prefill kernel at B = 8, T = 2048, bf16 ($OUT/ncu_prefill.txt).
+# With build/ab/base.tar carried (made as
 # scripts/gpu_ab_model.sh says) the base's two benchmarks are built beside and run first, in the
 # same call, for before / after figures of one machine. Everything is appended to $OUT/prefill.log
 # as it happens, so a call cut off at its limit still returns what ran.
@@ -60,7 +61,6 @@ for b in "${run_benches[@]}"; do
       >"$out/base_$b.txt" 2>&1 || say "base $b: FAILED"
     say "base:"; python3 scripts/bench_table.py "$out/base_$b.json" 2>&1 | tee -a "$log"
   fi
-  filter=.; [ "$b" = bench_swska_cuda ] && filter='bm_copy|bm_gemm|bm_swska_prefill'
   "$(find_bin "$b")" --benchmark_filter="$filter" --benchmark_out="$out/$b.json" \
     --benchmark_out_format=json >"$out/$b.txt" 2>&1 || { say "$b: FAILED"; tail -5 "$out/$b.txt" | tee -a "$log"; }
   python3 scripts/bench_table.py "$out/$b.json" 2>&1 | tee -a "$log"

@@ -77,7 +77,8 @@
 // bound of the tests on every gate range, and every dropped decay factor breaks it by 20x or more.
 // The one-kernel version before (every column tile recomputing the record) ran 8 x 2048 tokens at
 // K = 64, V = 4096 in 2.18 ms on an H100 (0.088 of the copy bandwidth); the two kernels take
-// 0.406 ms (f32 Act, 0.463) and 0.390 ms (bf16 Act) there (bench/results/2026-12-06-h100-s12/).
+// 0.406 ms (f32 Act, 0.463 of the copy bandwidth) and 0.390 ms (bf16 Act) there
+// (bench/results/2026-12-06-h100-s12/).
 #pragma once
 
 #include <cuda_bf16.h>
