@@ -1,12 +1,14 @@
 // gla_chunked on CUDA at the rodimus-1.6b prefill shape: H = 1, K = 64, V = 4096, f32 states
 // (the pool updated in place, as the mixer does), chunk 64.
 //
-//   bm_gla_prefill<f32>/B/T/R    B sequences of T tokens (batched rows), f32 q, k, v, g and o (the
-//                                model's activations); R = 0: cuda_matmul::exact (the f32 kernel
-//                                of gla.cuh), R = 1: cuda_matmul::rounded (the bf16 tensor-core
-//                                kernels, gla_chunked_mma.cuh, with their workspace)
-//   bm_gla_prefill<bf16>/B/T/1   the same with bf16 q, k, v, g and o (the issue's goal shape:
-//                                ../shared/ANCHORS.md measures fla's chunk_gla so)
+//   bm_gla_prefill<f32>/B/T/R/C/W   B sequences of T tokens (batched rows), f32 q, k, v, g and o
+//                                   (the model's activations); R = 0: cuda_matmul::exact (the f32
+//                                   kernel of gla.cuh), R = 1: cuda_matmul::rounded (the bf16
+//                                   tensor-core kernels, gla_chunked_mma.cuh, with their
+//                                   workspace); C, W: cuda_tuning{C, W}, C value columns per CTA
+//                                   on W warps (0, 0: the tile the call chooses itself)
+//   bm_gla_prefill<bf16>/B/T/1/C/W  the same with bf16 q, k, v, g and o (the issue's goal shape:
+//                                   ../shared/ANCHORS.md measures fla's chunk_gla so)
 //
 // Bytes (one pass): q, k, g read once (3 B T K e), v read and o written once (2 B T V e), the
 // state read and written once (2 B K V 4), e the element size; limit = the copy bandwidth measured
@@ -20,6 +22,7 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cuda/cuda_bench_support.cuh"
@@ -48,6 +51,7 @@ template <class Act> void bm_gla_prefill(benchmark::State& st) {
   BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   cuda<90> gpu{stream};
   gpu.matmul = rounded ? cuda_matmul::rounded : cuda_matmul::exact;
+  gpu.tuning = {int(st.range(3)), int(st.range(4))};
   gla_args<Act, Act, float> a;
   a.q = make_view<const Act>(q, B, kH, T, kK);
   a.k = make_view<const Act>(k, B, kH, T, kK);
@@ -84,20 +88,29 @@ template <class Act> void bm_gla_prefill(benchmark::State& st) {
   BENCH_CUDA(cudaFree(ws));
 }
 
+/// Each cuda_tuning column tile at B x T = 8 x 2048 and 1 x 32768.
+void gla_tiles(benchmark::internal::Benchmark* b) {
+  for (const auto& bt : {std::pair<int, int>{8, 2048}, {1, 32768}})
+    for (const auto& cw : {std::pair<int, int>{32, 8}, {64, 8}, {128, 8}, {128, 16}})
+      b->Args({bt.first, bt.second, 1, cw.first, cw.second});
+}
+
 } // namespace
 
 BENCHMARK(bench::bm_copy_d2d)->UseManualTime()->Iterations(1);
 BENCHMARK(bm_gla_prefill<float>)
-    ->Args({8, 2048, 0})
-    ->Args({8, 2048, 1})
-    ->Args({8, 8192, 1})
+    ->Args({8, 2048, 0, 0, 0})
+    ->Args({8, 2048, 1, 0, 0})
+    ->Args({8, 8192, 1, 0, 0})
+    ->Apply(gla_tiles)
     ->UseManualTime()
     ->Iterations(5);
 BENCHMARK(bm_gla_prefill<bf16>)
-    ->Args({8, 2048, 1})
-    ->Args({8, 8192, 1})
-    ->Args({8, 32768, 1})
-    ->Args({1, 32768, 1})
+    ->Args({8, 2048, 1, 0, 0})
+    ->Args({8, 8192, 1, 0, 0})
+    ->Args({8, 32768, 1, 0, 0})
+    ->Args({1, 32768, 1, 0, 0})
+    ->Apply(gla_tiles)
     ->UseManualTime()
     ->Iterations(5);
 

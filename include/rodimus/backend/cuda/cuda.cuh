@@ -43,15 +43,28 @@ enum class cuda_matmul : unsigned char { exact, rounded };
 ///               order; what older GPUs always do).
 enum class cuda_launch : unsigned char { overlapped, serial };
 
+/// Choices of individual kernels' tiles, for engines that tune per GPU and for tests and
+/// benchmarks that cover or compare each one (0: chosen per call from the shape, the default).
+/// Every choice gives the same bits; a pair not listed returns unsupported "tuning".
+///   gla_columns, gla_warps   the tensor-core chunked GLA (gla_chunked with cuda_matmul::rounded,
+///                            backend/cuda/gla_chunked_mma.cuh): value columns per CTA and warps
+///                            per CTA, one of 32 / 8, 64 / 8, 128 / 8, 128 / 16 at K <= 64 (K in
+///                            65 .. 128 always runs 64 / 8).
+struct cuda_tuning {
+  int gla_columns = 0;
+  int gla_warps = 0;
+};
+
 /// CUDA backend for compute capability Sm/10 (completes the declaration in core/backend.hpp).
 /// `stream`: where every kernel of a call is queued; `context`: the handles of the calls that need
 /// one (nullptr where none is used; such a call then returns null_pointer "context"); `matmul`:
-/// see cuda_matmul; `launch`: see cuda_launch.
+/// see cuda_matmul; `launch`: see cuda_launch; `tuning`: see cuda_tuning.
 template <int Sm = 90> struct cuda {
   cudaStream_t stream = nullptr;
   cuda_context* context = nullptr;
   cuda_matmul matmul = cuda_matmul::exact;
   cuda_launch launch = cuda_launch::overlapped;
+  cuda_tuning tuning{};
 };
 
 namespace detail {

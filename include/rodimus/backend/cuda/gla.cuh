@@ -479,7 +479,7 @@ status gla_chunked_launch(const gla_args<Act, Gate, float>& a, const launch_targ
 inline bool gla_mma_supports(index_t K) noexcept;
 template <int Sm, class Act, class Gate>
 status gla_chunked_mma(const gla_args<Act, Gate, float>& a, int chunk, workspace ws,
-                       const launch_target& on) noexcept;
+                       const cuda_tuning& tuning, const launch_target& on) noexcept;
 template <class Act, class Gate, class State>
 std::size_t gla_mma_workspace_bytes(const gla_args<Act, Gate, State>& a) noexcept;
 
@@ -553,7 +553,8 @@ template <int Sm, class Act, class Gate, class State>
     const index_t rows = gla_num_seqs(a) * a.q.shape[1];
     if (rows == 0) return status::success();
     if (backend.matmul == cuda_matmul::rounded && detail::gla_mma_supports(a.q.shape[3]))
-      return detail::gla_chunked_mma<Sm>(a, chunk_size, ws, detail::launch_on(backend)); // mma
+      return detail::gla_chunked_mma<Sm>(a, chunk_size, ws, backend.tuning,
+                                         detail::launch_on(backend));
     return detail::gla_chunked_dispatch<gla_prefill_policy<Sm>>(a, chunk_size,
                                                                 detail::launch_on(backend));
   }

@@ -163,15 +163,16 @@ template <int MaxK> struct gla_mma_prep_tile {
   static_assert(bytes <= 227 * 1024, "shared memory per CTA on sm_90");
 };
 
-/// Tile shape and shared memory of the chunked kernel (two record stages, the state as bf16).
-template <int MaxK, int BV> struct gla_mma_tile {
+/// Tile shape and shared memory of the chunked kernel (two record stages, the state as bf16):
+/// BV value columns on Warps warps, 4 row groups of warps by Warps / 4 column groups.
+template <int MaxK, int BV, int Warps> struct gla_mma_tile {
   static constexpr int C = kGlaMmaChunk;
   static constexpr int SC = 16, NSC = C / SC;
-  static constexpr int threads = 256;  // 8 warps
-  static constexpr int RK = MaxK / 4;  // state rows per warp
-  static constexpr int MT = RK / 16;   // state m-tiles per warp
-  static constexpr int WN = BV / 2;    // columns per warp
-  static constexpr int NT = WN / 8;    // n-tiles per warp
+  static constexpr int threads = 32 * Warps;
+  static constexpr int RK = MaxK / 4;         // state rows per warp
+  static constexpr int MT = RK / 16;          // state m-tiles per warp
+  static constexpr int WN = BV / (Warps / 4); // columns per warp
+  static constexpr int NT = WN / 8;           // n-tiles per warp
   static constexpr int LDV = BV + 8;   // bf16 row stride of sV, sS (16-byte rows, no conflicts)
   static constexpr int LDA = C + 8;    // bf16 row stride of sA
   static constexpr int LDR = MaxK + 8; // bf16 row stride of sQd, sKd
@@ -183,9 +184,15 @@ template <int MaxK, int BV> struct gla_mma_tile {
       std::size_t(MaxK) * 4;
   // Two stages, then sS (MaxK, LDV) bf16.
   static constexpr std::size_t bytes = 2 * stage_bytes + std::size_t(MaxK) * LDV * 2;
+  // CTAs per SM the registers are budgeted for (__launch_bounds__): two (128 registers a thread)
+  // for 8 warps of at most 32 columns each whose shared memory fits twice in an SM's 228 KiB;
+  // 64 columns a warp need more registers than that (ptxas spills).
+  static constexpr int min_ctas =
+      Warps == 8 && WN <= 32 && 2 * (bytes + 1024) <= 228 * 1024 ? 2 : 1;
   static_assert(MaxK == 64 || MaxK == 128, "K buckets");
-  static_assert(BV == 64, "column tile (the v piece map assumes 64)");
-  static_assert(VPT * threads == C * VP, "v pieces split evenly");
+  static_assert(Warps == 8 || Warps == 16, "4 row groups by 2 or 4 column groups");
+  static_assert(WN % 16 == 0 && NT % 2 == 0, "whole ldmatrix.x4 column pairs per warp");
+  static_assert(VPT >= 1 && VPT * threads == C * VP, "v pieces split evenly");
   static_assert(stage_bytes % 16 == 0 && (LDV * 2) % 16 == 0 && (LDR * 2) % 16 == 0,
                 "16-byte aligned pieces");
   static_assert(bytes <= 227 * 1024, "shared memory per CTA on sm_90");
@@ -513,12 +520,13 @@ template <class Act> bool gla_mma_v_vector_ok(const tensor_view<const Act, 4>& v
 }
 
 /// One CTA per (sequence, head, tile of BV columns); see the top of the file.
-template <int MaxK, int BV, class Act, class Gate>
-__global__ void __launch_bounds__(256, MaxK == 64 ? 2 : 1)
+template <int MaxK, int BV, int Warps, class Act, class Gate>
+__global__ void __launch_bounds__(gla_mma_tile<MaxK, BV, Warps>::threads,
+                                  gla_mma_tile<MaxK, BV, Warps>::min_ctas)
     gla_mma_chunked_kernel(const gla_args<Act, Gate, float> a, const unsigned char* const records,
                            const index_t tiles, const bool v_vec) {
   begin_after_prior_kernels();
-  using tile = gla_mma_tile<MaxK, BV>;
+  using tile = gla_mma_tile<MaxK, BV, Warps>;
   using rec = gla_mma_record<MaxK>;
   constexpr int C = tile::C, SC = tile::SC, NSC = tile::NSC, MT = tile::MT, NT = tile::NT;
   constexpr int RK = tile::RK, WN = tile::WN, LDV = tile::LDV, LDA = tile::LDA, LDR = tile::LDR;
@@ -567,7 +575,7 @@ __global__ void __launch_bounds__(256, MaxK == 64 ? 2 : 1)
     gla_mma_cp_async_commit();
   };
   static_assert(oKd == oQd + std::size_t(C) * LDR * 2, "kd rows follow the qd rows in a stage");
-  // The thread's v pieces of the chunk at c0: piece e = tid + 256 x is row e / VP, columns
+  // The thread's v pieces of the chunk at c0: piece e = tid + threads x is row e / VP, columns
   // 8 (e % VP) .. + 7 of the tile.
   gla_mma_v_piece vp[VPT];
   auto load_v = [&](index_t c0) {
@@ -741,11 +749,11 @@ __global__ void __launch_bounds__(256, MaxK == 64 ? 2 : 1)
   }
 }
 
-template <int MaxK, int BV, class Act, class Gate>
+template <int MaxK, int BV, int Warps, class Act, class Gate>
 status gla_mma_launch(const gla_args<Act, Gate, float>& a, unsigned char* records,
                       const launch_target& on) noexcept {
   using prep = gla_mma_prep_tile<MaxK>;
-  using tile = gla_mma_tile<MaxK, BV>;
+  using tile = gla_mma_tile<MaxK, BV, Warps>;
   const index_t H = a.q.shape[1];
   const index_t rows = gla_num_seqs(a) * H;
   const index_t tiles = (a.v.shape[3] + BV - 1) / BV;
@@ -753,7 +761,7 @@ status gla_mma_launch(const gla_args<Act, Gate, float>& a, unsigned char* record
   RODIMUS_REQUIRE(rows <= index_t(0x7fffffff) / tiles, unsupported, "q"); // grid size limits
   RODIMUS_REQUIRE(H >= 1 && slots <= std::size_t(0x7fffffff / H), unsupported, "q");
   const auto prepare = gla_mma_prepare_kernel<MaxK, Act, Gate>;
-  const auto chunked = gla_mma_chunked_kernel<MaxK, BV, Act, Gate>;
+  const auto chunked = gla_mma_chunked_kernel<MaxK, BV, Warps, Act, Gate>;
   // Set on every launch (the attribute is per device); idempotent.
   RODIMUS_CUDA_TRY(
       cudaFuncSetAttribute(prepare, cudaFuncAttributeMaxDynamicSharedMemorySize, int(prep::bytes)));
@@ -782,17 +790,36 @@ std::size_t gla_mma_workspace_bytes(const gla_args<Act, Gate, State>& a) noexcep
 /// the requested chunk size). The records go into the workspace.
 template <int Sm, class Act, class Gate>
 status gla_chunked_mma(const gla_args<Act, Gate, float>& a, int chunk, workspace ws,
-                       const launch_target& on) noexcept {
+                       const cuda_tuning& tuning, const launch_target& on) noexcept {
   if constexpr (Sm < 80) {
     (void)ws;
+    (void)tuning;
     return gla_chunked_dispatch<gla_prefill_policy<Sm>>(a, chunk, on);
   } else {
     (void)chunk; // always chunks of 64 (see the top of the file)
+    int columns = tuning.gla_columns, warps = tuning.gla_warps;
+    if (columns == 0 && warps == 0) columns = 64, warps = 8;
     const std::size_t bytes = gla_mma_workspace_bytes(a) - workspace::alignment;
     unsigned char* records = ws.take<unsigned char>(bytes);
     RODIMUS_REQUIRE(records != nullptr, workspace_too_small, "workspace");
-    if (a.q.shape[3] <= 64) return gla_mma_launch<64, 64>(a, records, on);
-    return gla_mma_launch<128, 64>(a, records, on);
+    const bool k64 = a.q.shape[3] <= 64; // K in 65 .. 128: only 64 columns on 8 warps fit
+    if (columns == 32 && warps == 8) {
+      return k64 ? gla_mma_launch<64, 32, 8>(a, records, on)
+                 : gla_mma_launch<128, 64, 8>(a, records, on);
+    }
+    if (columns == 64 && warps == 8) {
+      return k64 ? gla_mma_launch<64, 64, 8>(a, records, on)
+                 : gla_mma_launch<128, 64, 8>(a, records, on);
+    }
+    if (columns == 128 && warps == 8) {
+      return k64 ? gla_mma_launch<64, 128, 8>(a, records, on)
+                 : gla_mma_launch<128, 64, 8>(a, records, on);
+    }
+    if (columns == 128 && warps == 16) {
+      return k64 ? gla_mma_launch<64, 128, 16>(a, records, on)
+                 : gla_mma_launch<128, 64, 8>(a, records, on);
+    }
+    return status::fail(status_code::unsupported, "tuning");
   }
 }
 
