@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The prefill round of the GPU machine (about 6 minutes on 16 cores): builds the GLA, SW-SKA and
-# model CUDA tests and the two prefill benchmarks with the project's CMake (dependencies from
-# .deps, configured as gpu_check.sh does, in the same build folder); runs the tests; memcheck on
-# the GLA and SW-SKA tests' rounded (tensor-core) cases, racecheck on the same; then
+# The prefill round of the GPU machine (about 6 minutes on 16 cores): builds the GLA, SW-SKA,
+# rmsnorm_linear / swiglu_linear and model CUDA tests and the two prefill benchmarks with the
+# project's CMake (dependencies from .deps, configured as gpu_check.sh does, in the same build
+# folder); runs the tests; memcheck on the GLA and SW-SKA tests' rounded (tensor-core) cases,
+# racecheck on the same, memcheck on the whole rmsnorm_linear test; then
 # bench_gla_prefill_cuda and bench_swska_cuda's prefill rows (JSON) and a table of both.
 # Usage (device tool): run(command="bash scripts/gpu_prefill_round.sh", carry=[".deps"]).
 # RODIMUS_PREFILL_SANITIZE=0 skips the sanitizers, RODIMUS_PREFILL_TESTS=0 the tests,
 # RODIMUS_PREFILL_BENCH=0 the benchmarks (and the base's build);
 # RODIMUS_PREFILL_NCU=1 adds Nsight Compute's speed-of-light, occupancy and warp-state sections of
 # one launch of each tensor-core prefill kernel at B = 8, T = 2048, bf16 ($OUT/ncu_prefill.txt).
-# With build/ab/base.tar carried (made as
+# With build/ab/base.tar carried (and RODIMUS_PREFILL_BASE not 0; made as
 # scripts/gpu_ab_model.sh says) the base's two benchmarks are built beside and run first, in the
 # same call, for before / after figures of one machine. Everything is appended to $OUT/prefill.log
 # as it happens, so a call cut off at its limit still returns what ran.
@@ -25,7 +26,7 @@ say() { echo "$*" | tee -a "$log"; }
 cuda_home=${CUDA_HOME:-/usr/local/cuda}
 t0=$(date +%s)
 say "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,driver_version,clocks.sm --format=csv,noheader 2>&1)"
-tests=(cuda_test_gla cuda_test_swska cuda_test_model)
+tests=(cuda_test_gla cuda_test_swska cuda_test_rmsnorm_linear cuda_test_model)
 benches=(bench_gla_prefill_cuda bench_swska_cuda)
 cmake -S "$root" -B "$bld" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$deps/root/usr" \
   -DCMAKE_CUDA_COMPILER="$cuda_home/bin/nvcc" -DRODIMUS_CUDA=ON -DRODIMUS_WERROR=ON \
@@ -33,7 +34,8 @@ cmake -S "$root" -B "$bld" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PA
   cmake --build "$bld" -j "$(nproc)" --target "${tests[@]}" "${benches[@]}" >>"$bld/build.log" 2>&1 ||
   { grep -B2 -A12 -E "error" "$bld/build.log" | head -80 | tee -a "$log"; exit 1; }
 base=/tmp/rodimus_prefill_base
-if [ -f "$root/build/ab/base.tar" ] && [ "${RODIMUS_PREFILL_BENCH:-1}" != 0 ]; then
+if [ -f "$root/build/ab/base.tar" ] && [ "${RODIMUS_PREFILL_BENCH:-1}" != 0 ] &&
+  [ "${RODIMUS_PREFILL_BASE:-1}" != 0 ]; then
   mkdir -p "$base/src" && tar -xf "$root/build/ab/base.tar" -C "$base/src"
   cmake -S "$base/src" -B "$base/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$deps/root/usr" -DCMAKE_CUDA_COMPILER="$cuda_home/bin/nvcc" \
@@ -77,6 +79,7 @@ if [ "${RODIMUS_PREFILL_SANITIZE:-1}" != 0 ]; then
   san racecheck cuda_test_gla '*rounded*'
   san memcheck cuda_test_swska '*rounded*'
   san racecheck cuda_test_swska '*rounded*'
+  san memcheck cuda_test_rmsnorm_linear '*'
   say "sanitizers: $(( $(date +%s) - t0 )) s"
 fi
 if [ "${RODIMUS_PREFILL_NCU:-0}" = 1 ]; then

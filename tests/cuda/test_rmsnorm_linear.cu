@@ -1,8 +1,8 @@
 // rmsnorm_linear and swiglu_linear on CUDA: the shared bodies
 // (tests/cases/rmsnorm_linear_cases.hpp, swiglu_linear_cases.hpp) against the scalar reference,
-// with the same tolerances and bad arguments as the CPU backends; and that the batch-1 and
-// small-batch calls of the model's shapes take the fused GEMV (no workspace: the composed path
-// would need one for its normed rows).
+// with the same tolerances and bad arguments as the CPU backends, in both matmul modes past the
+// GEMV; and that the batch-1 and small-batch calls of the model's shapes take the fused GEMV (no
+// workspace: the composed path would need one for its normed rows).
 #include "cases/rmsnorm_linear_cases.hpp"
 #include "cases/swiglu_linear_cases.hpp"
 #include "rodimus/backend/cuda/rmsnorm_linear.cuh"
@@ -21,7 +21,16 @@ TEST_CASE("cuda swiglu_linear matches the scalar reference") {
   test::check_swiglu_linear_all(test::cuda_backend_with_context());
 }
 
-TEST_CASE("cuda rmsnorm_linear fuses where the GEMV runs, and only there") {
+// cuda_matmul::rounded past the GEMV: the operand written once as the weight's dtype (hi only).
+TEST_CASE("cuda rmsnorm_linear and swiglu_linear with cuda_matmul::rounded past the GEMV") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  auto be = test::cuda_backend_with_context();
+  be.matmul = cuda_matmul::rounded;
+  test::check_rmsnorm_linear_past_gemv(be, true);
+  test::check_swiglu_linear_past_gemv(be, true);
+}
+
+TEST_CASE("cuda rmsnorm_linear fuses in the GEMV up to 8 rows, into cuBLAS's operand past it") {
   // No stream and no device: the choice reads shapes, strides and alignment only, so this runs
   // (and must pass) on machines without a GPU too; host arrays stand in for device memory.
   const cuda<90> be{};
@@ -40,8 +49,16 @@ TEST_CASE("cuda rmsnorm_linear fuses where the GEMV runs, and only there") {
     CHECK(linear_fuses_input(be, M));
     CHECK(shaped(M, 2048) == 0);
   }
-  CHECK_FALSE(linear_fuses_input(be, 9));
-  CHECK(shaped(9, 2048) > 0);
+  CHECK_FALSE(linear_fuses_input(be, 0));
+  CHECK(linear_fuses_input(be, 9));
+  CHECK(linear_fuses_input(be, 16384));
+  // Past the GEMV the operand path takes linear's workspace (the two 16-bit parts), the composed
+  // path the f32 normed rows on top of it.
+  const std::size_t parts = shaped(9, 2048);
+  CHECK(parts == linear_workspace_bytes(be, rmsnorm_linear_product(a, a.x)));
+  CHECK(parts >= 2 * 9 * 2048 * sizeof(bf16));
+  CHECK(rmsnorm_linear_composed_workspace_bytes(be, a) > parts);
+  CHECK(shaped(9, 2046) == rmsnorm_linear_composed_workspace_bytes(be, a)); // K % 4: composed
   CHECK(shaped(1, 2044) > 0); // not a whole number of 16-byte bf16 pieces
   // swiglu_linear at the 1.6B FFN's down projection (F = 2728): fused; F = 2724: composed.
   alignas(16) static float fc[2 * 2728];

@@ -852,6 +852,47 @@ status linear_split(const launch_target& on, const tensor_view<const From, 2>& x
                      "linear_split_kernel");
 }
 
+/// y = w . b (+ w . lo where lo is given, b's dtype) on cuBLAS: b (M, K) with row stride ldb is
+/// x itself or its first part; y^T = op_T(w) . b^T in column-major terms.
+template <int Sm, class Act, class Weight>
+status linear_gemm_parts(const cuda<Sm>& be, const linear_args<Act, Weight>& a, const void* b,
+                         cudaDataType_t b_type, index_t ldb, const void* lo) noexcept {
+  RODIMUS_REQUIRE(be.context != nullptr, null_pointer, "context");
+  RODIMUS_REQUIRE(be.context->stream() == be.stream, bad_argument, "context");
+  const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0];
+  auto gemm = [&](const void* x, float beta) { // beta = 0: y is never read (poison stays out)
+    const float alpha = 1.0f;
+    return cublasGemmEx(be.context->cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K),
+                        &alpha, a.w.data, cuda_data_type<Weight>(), int(a.w.stride[0]), x, b_type,
+                        int(ldb), &beta, a.y.data, cuda_data_type<Act>(), int(a.y.stride[0]),
+                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+  };
+  RODIMUS_TRY(cublas_status(gemm(b, 0.0f), "cublasGemmEx"));
+  if (lo) RODIMUS_TRY(cublas_status(gemm(lo, 1.0f), "cublasGemmEx"));
+  return status::success();
+}
+
+/// The parts of a split x in the workspace: hi, and lo in cuda_matmul::exact (else nullptr).
+template <class Weight> struct linear_split_parts {
+  Weight* hi = nullptr;
+  Weight* lo = nullptr;
+};
+
+/// Takes the parts of an (M, K) x from ws (both, whatever the mode: linear_workspace_bytes); hi ==
+/// nullptr when ws is too small.
+template <int Sm, class Weight>
+linear_split_parts<Weight> linear_take_parts(const cuda<Sm>& be, index_t M, index_t K,
+                                             workspace& ws) noexcept {
+  const std::size_t n = std::size_t(M) * std::size_t(K);
+  linear_split_parts<Weight> p;
+  Weight* hi = ws.take<Weight>(n);
+  Weight* lo = ws.take<Weight>(n);
+  if (hi == nullptr || lo == nullptr) return p;
+  p.hi = hi;
+  p.lo = be.matmul == cuda_matmul::exact ? lo : nullptr;
+  return p;
+}
+
 /// The cuBLAS path (see the top of the file): y^T = op_T(w) . x^T in column-major terms.
 template <int Sm, class Act, class Weight>
 status linear_gemm(const cuda<Sm>& be, const linear_args<Act, Weight>& a, bool convert,
@@ -863,38 +904,19 @@ status linear_gemm(const cuda<Sm>& be, const linear_args<Act, Weight>& a, bool c
     (void)ws;
     return status::fail(status_code::unsupported, "w"); // never selected (linear_select_path)
   } else {
-    RODIMUS_REQUIRE(be.context != nullptr, null_pointer, "context");
-    RODIMUS_REQUIRE(be.context->stream() == be.stream, bad_argument, "context");
-    const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0];
-    const void* b = a.x.data;
-    cudaDataType_t b_type = cuda_data_type<Act>();
-    index_t ldb = a.x.stride[0];
-    const void* lo = nullptr;                     // the second part of a split x
     if constexpr (!std::is_same_v<Act, Weight>) { // f32 x, 16-bit w: x -> hi + lo in w's dtype
       if (convert) {
-        const std::size_t n = std::size_t(M) * std::size_t(K);
-        Weight* xh = ws.take<Weight>(n);
-        Weight* xl = ws.take<Weight>(n);
-        RODIMUS_REQUIRE(xh != nullptr && xl != nullptr, workspace_too_small, "ws");
+        RODIMUS_REQUIRE(be.context != nullptr, null_pointer, "context");
+        RODIMUS_REQUIRE(be.context->stream() == be.stream, bad_argument, "context");
+        const index_t M = a.x.shape[0], K = a.x.shape[1];
+        const auto parts = linear_take_parts<Sm, Weight>(be, M, K, ws);
+        RODIMUS_REQUIRE(parts.hi != nullptr, workspace_too_small, "ws");
         constexpr int threads = linear_policy<Sm>::convert_threads;
-        const bool exact = be.matmul == cuda_matmul::exact;
-        RODIMUS_TRY(linear_split(detail::launch_on(be), a.x, xh, exact ? xl : nullptr, threads));
-        b = xh;
-        lo = exact ? xl : nullptr;
-        b_type = cuda_data_type<Weight>();
-        ldb = K;
+        RODIMUS_TRY(linear_split(detail::launch_on(be), a.x, parts.hi, parts.lo, threads));
+        return linear_gemm_parts(be, a, parts.hi, cuda_data_type<Weight>(), K, parts.lo);
       }
     }
-    auto gemm = [&](const void* x, float beta) { // beta = 0: y is never read (poison stays out)
-      const float alpha = 1.0f;
-      return cublasGemmEx(be.context->cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K),
-                          &alpha, a.w.data, cuda_data_type<Weight>(), int(a.w.stride[0]), x, b_type,
-                          int(ldb), &beta, a.y.data, cuda_data_type<Act>(), int(a.y.stride[0]),
-                          CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-    };
-    RODIMUS_TRY(cublas_status(gemm(b, 0.0f), "cublasGemmEx"));
-    if (lo) RODIMUS_TRY(cublas_status(gemm(lo, 1.0f), "cublasGemmEx"));
-    return status::success();
+    return linear_gemm_parts(be, a, a.x.data, cuda_data_type<Act>(), a.x.stride[0], nullptr);
   }
 }
 
@@ -921,12 +943,11 @@ bool linear_rounds_x(const cuda<Sm>&, const linear_args<Act, Weight>& a) noexcep
          detail::linear_select_path<Sm>(a) == detail::linear_cuda_path::gemm_convert;
 }
 
-/// True for the M at which linear runs the GEMV (M <= gemv_max_m), which applies rmsnorm_linear's
-/// and swiglu_linear's input prologues itself (where the rows allow 16-byte pieces:
-/// rmsnorm_linear_fusable, swiglu_linear_fusable).
-template <int Sm> bool linear_fuses_input(const cuda<Sm>&, index_t M) noexcept {
-  return M >= 1 && M <= linear_policy<Sm>::gemv_max_m;
-}
+/// True for every M >= 1: rmsnorm_linear and swiglu_linear apply their input prologue inside the
+/// GEMV at M <= gemv_max_m (where the rows allow 16-byte pieces: rmsnorm_linear_fusable,
+/// swiglu_linear_fusable), and past it, with 16-bit weights, write it straight as cuBLAS's operand
+/// (linear_operand.cuh) instead of f32 rows that the split would read again.
+template <int Sm> bool linear_fuses_input(const cuda<Sm>&, index_t M) noexcept { return M >= 1; }
 
 /// y = x w^T on the GPU (see the top of this file). Enqueues on be.stream.
 template <int Sm, class Act, class Weight>

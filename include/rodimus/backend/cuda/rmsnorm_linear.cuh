@@ -1,8 +1,9 @@
 // rmsnorm_linear() on the CUDA backend (math and shapes in rodimus/primitives/rmsnorm_linear.hpp):
 // the GEMV kernel with its RMSNorm prologue (linear.cuh, linear_input_prologue) where the call is a
-// GEMV (M <= linear_policy::gemv_max_m) and its rows allow 16-byte pieces; else rmsnorm (or
-// gated_rmsnorm) and linear one after the other (rmsnorm_linear_composed), with the workspace that
-// rmsnorm_linear_workspace_bytes reports.
+// GEMV (M <= linear_policy::gemv_max_m) and its rows allow 16-byte pieces; past the GEMV with
+// 16-bit weights, the prologue written straight as cuBLAS's operand (linear_operand.cuh) and the
+// GEMM; else rmsnorm (or gated_rmsnorm) and linear one after the other (rmsnorm_linear_composed),
+// with the workspace that rmsnorm_linear_workspace_bytes reports.
 #pragma once
 
 #include <cstddef>
@@ -12,6 +13,7 @@
 #include "rodimus/backend/cuda/gated_rmsnorm.cuh"
 #include "rodimus/backend/cuda/launch.cuh"
 #include "rodimus/backend/cuda/linear.cuh"
+#include "rodimus/backend/cuda/linear_operand.cuh"
 #include "rodimus/backend/cuda/rmsnorm.cuh"
 #include "rodimus/primitives/rmsnorm_linear.hpp"
 
@@ -55,7 +57,11 @@ linear_input_prologue rmsnorm_linear_prologue(const rmsnorm_linear_args<Weight>&
 template <int Sm, class Weight>
 std::size_t rmsnorm_linear_workspace_bytes(const cuda<Sm>& be,
                                            const rmsnorm_linear_args<Weight>& a) noexcept {
-  if (rmsnorm_linear_check(a).ok() && detail::rmsnorm_linear_fusable<Sm>(a)) return 0;
+  if (!rmsnorm_linear_check(a).ok()) return 0;
+  if (detail::rmsnorm_linear_fusable<Sm>(a)) return 0;
+  const auto product = rmsnorm_linear_product(a, a.x);
+  if (detail::linear_operand_path<Sm>(product, detail::rmsnorm_linear_prologue(a)))
+    return linear_workspace_bytes(be, product);
   return rmsnorm_linear_composed_workspace_bytes(be, a);
 }
 
@@ -64,9 +70,13 @@ template <int Sm, class Weight>
 [[nodiscard]] status rmsnorm_linear(const cuda<Sm>& be, const rmsnorm_linear_args<Weight>& a,
                                     workspace ws = {}) noexcept {
   RODIMUS_TRY(rmsnorm_linear_check(a));
-  if (!detail::rmsnorm_linear_fusable<Sm>(a)) return rmsnorm_linear_composed(be, a, ws);
-  return detail::linear_gemv<Sm, true>(rmsnorm_linear_product(a, a.x), detail::launch_on(be),
-                                       detail::rmsnorm_linear_prologue(a));
+  const auto product = rmsnorm_linear_product(a, a.x);
+  const auto np = detail::rmsnorm_linear_prologue(a);
+  if (detail::rmsnorm_linear_fusable<Sm>(a))
+    return detail::linear_gemv<Sm, true>(product, detail::launch_on(be), np);
+  if (detail::linear_operand_path<Sm>(product, np))
+    return detail::linear_operand_gemm(be, product, np, ws);
+  return rmsnorm_linear_composed(be, a, ws);
 }
 
 } // namespace rodimus

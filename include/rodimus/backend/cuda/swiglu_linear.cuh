@@ -1,8 +1,9 @@
 // swiglu_linear() on the CUDA backend (math and shapes in rodimus/primitives/swiglu_linear.hpp):
 // the GEMV kernel reading the value half of fc with the gate half through its input prologue
 // (linear.cuh, linear_input_prologue: s = value * silu(gate), no norm) where the call is a GEMV
-// (M <= linear_policy::gemv_max_m) and the rows allow 16-byte pieces; else swiglu and linear one
-// after the other (swiglu_linear_composed).
+// (M <= linear_policy::gemv_max_m) and the rows allow 16-byte pieces; past the GEMV with 16-bit
+// weights, the same prologue written straight as cuBLAS's operand (linear_operand.cuh) and the
+// GEMM; else swiglu and linear one after the other (swiglu_linear_composed).
 #pragma once
 
 #include <cstddef>
@@ -11,6 +12,7 @@
 #include "rodimus/backend/cuda/cuda.cuh"
 #include "rodimus/backend/cuda/launch.cuh"
 #include "rodimus/backend/cuda/linear.cuh"
+#include "rodimus/backend/cuda/linear_operand.cuh"
 #include "rodimus/backend/cuda/swiglu.cuh"
 #include "rodimus/primitives/swiglu_linear.hpp"
 
@@ -40,12 +42,25 @@ bool swiglu_linear_fusable(const swiglu_linear_args<Weight>& a) noexcept {
   return linear_gemv_vec(swiglu_linear_product(a, swiglu_linear_values(a)));
 }
 
+/// The prologue of the value half: s = value * silu(gate), no norm.
+template <class Weight>
+linear_input_prologue swiglu_linear_prologue(const swiglu_linear_args<Weight>& a) noexcept {
+  linear_input_prologue np;
+  np.gate = a.fc.data + a.fc.shape[1] / 2 * a.fc.stride[1];
+  np.gate_stride = a.fc.stride[0];
+  return np;
+}
+
 } // namespace detail
 
 template <int Sm, class Weight>
 std::size_t swiglu_linear_workspace_bytes(const cuda<Sm>& be,
                                           const swiglu_linear_args<Weight>& a) noexcept {
-  if (swiglu_linear_check(a).ok() && detail::swiglu_linear_fusable<Sm>(a)) return 0;
+  if (!swiglu_linear_check(a).ok()) return 0;
+  if (detail::swiglu_linear_fusable<Sm>(a)) return 0;
+  const auto product = swiglu_linear_product(a, detail::swiglu_linear_values(a));
+  if (detail::linear_operand_path<Sm>(product, detail::swiglu_linear_prologue(a)))
+    return linear_workspace_bytes(be, product);
   return swiglu_linear_composed_workspace_bytes(be, a);
 }
 
@@ -54,12 +69,13 @@ template <int Sm, class Weight>
 [[nodiscard]] status swiglu_linear(const cuda<Sm>& be, const swiglu_linear_args<Weight>& a,
                                    workspace ws = {}) noexcept {
   RODIMUS_TRY(swiglu_linear_check(a));
-  if (!detail::swiglu_linear_fusable<Sm>(a)) return swiglu_linear_composed(be, a, ws);
-  detail::linear_input_prologue np;
-  np.gate = a.fc.data + a.fc.shape[1] / 2;
-  np.gate_stride = a.fc.stride[0];
-  return detail::linear_gemv<Sm, true>(swiglu_linear_product(a, detail::swiglu_linear_values(a)),
-                                       detail::launch_on(be), np);
+  const auto product = swiglu_linear_product(a, detail::swiglu_linear_values(a));
+  const auto np = detail::swiglu_linear_prologue(a);
+  if (detail::swiglu_linear_fusable<Sm>(a))
+    return detail::linear_gemv<Sm, true>(product, detail::launch_on(be), np);
+  if (detail::linear_operand_path<Sm>(product, np))
+    return detail::linear_operand_gemm(be, product, np, ws);
+  return swiglu_linear_composed(be, a, ws);
 }
 
 } // namespace rodimus
