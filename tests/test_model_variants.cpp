@@ -12,7 +12,9 @@
 //   ones;
 //   - the channel gate's up-projection W1 with rank 32 (input_gate_low_rank), stored (the decode
 //     step folds it into mixer_decode) and q8_0 (a linear before mixer_decode): decode equals the
-//     forward either way.
+//     forward either way;
+//   - weights mapped from the file (q, k, v not back to back: three projection calls into the
+//     rows of one q | k | v buffer) give the logits of the memory copy (one call for the three).
 #include "support/temp_dir.hpp"
 #include "support/test_support.hpp"
 
@@ -271,6 +273,26 @@ TEST_CASE("a rank-32 channel-gate up-projection, stored or q8_0: decode equals t
     test::check_close(sequence_logits(r, ids, B, T, 0), fwd, 1e-5, 1.0, "decode");
     test::check_close(sequence_logits(r, ids, B, T, 17), fwd, 1e-5, 1.0, "split:17");
   }
+}
+
+TEST_CASE("mapped weights, q / k / v projected one by one: the logits of the stacked copy") {
+  std::vector<std::int64_t> ids;
+  index_t B = 0, T = 0;
+  const auto want = golden_logits("rodimus_plus_tiny", ids, B, T);
+  const std::string dir = test::golden_dir() + "/rodimus_plus_tiny";
+  const auto mem = model_weights::load(dir);
+  const auto map = model_weights::load(dir, weight_placement::mapped);
+  auto stacked = [](const model_weights& w) {
+    const attn_weights& a = w.layers()[0].attn;
+    return stacked_rows(stacked_rows(a.q_proj, a.k_proj), a.v_proj).data != nullptr;
+  };
+  REQUIRE(stacked(mem));
+  REQUIRE_FALSE(stacked(map)); // the file's order: k_proj, out_proj, q_proj, v_proj
+  model_runner<scalar> rm(mem), rf(map);
+  const auto from_mem = sequence_logits(rm, ids, B, T, T);
+  test::check_close(sequence_logits(rf, ids, B, T, T), from_mem, 1e-5, 1.0, "forward");
+  test::check_close(sequence_logits(rf, ids, B, T, 0), from_mem, 1e-5, 1.0, "decode");
+  test::check_close(from_mem, want, 1e-4, 1.0, "golden");
 }
 
 #if defined(__has_feature)

@@ -41,8 +41,7 @@ std::size_t swska_layer_workspace_bytes(const Backend& be, const model_config& c
                                         bool decode) noexcept {
   const index_t M = tokens, H = cfg.heads(), Hk = cfg.heads_k(), Hv = cfg.heads_v(),
                 dh = cfg.head_dim();
-  std::size_t b = block_arena::bytes(M * H * dh) * 2 + block_arena::bytes(M * Hk * dh) +
-                  block_arena::bytes(M * Hv * dh);
+  std::size_t b = block_arena::bytes(M * (H + Hk + Hv) * dh) + block_arena::bytes(M * H * dh);
   std::size_t attn = 0;
   if (decode) {
     // The ring's shape too: a backend may size its scores by the ring length (cpu: M x H x Wr).
@@ -77,27 +76,41 @@ template <class Backend>
   RODIMUS_REQUIRE(in.rows() == M && out.shape[0] == M, bad_shape, "in");
   if (M == 0) return status::success();
   block_arena ar{ws};
-  float* q = ar.floats(M * H * dh);  // (M, H, d_h)
-  float* k = ar.floats(M * Hk * dh); // (M, Hk, d_h)
-  float* v = ar.floats(M * Hv * dh); // (M, Hv, d_h)
-  float* o = ar.floats(M * H * dh);  // (M, H, d_h)
+  // Row m of qkv is [q_m | k_m | v_m] (H + Hk + Hv heads of d_h): the projections of the normed
+  // input in one call where the three weights lie back to back (one read and, on CUDA, one
+  // norm and one GEMM operand for all three), else three calls into the same rows.
+  const index_t ld = (H + Hk + Hv) * dh;
+  float* qkv = ar.floats(M * ld);   // (M, H + Hk + Hv, d_h)
+  float* o = ar.floats(M * H * dh); // (M, H, d_h)
   RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
-  // One row (batch-1 decode) with q, k, v projections back to back: one call reads all three.
-  const weight_matrix qkv = stacked_rows(stacked_rows(w.q_proj, w.k_proj), w.v_proj);
-  if (M == 1 && k == q + H * dh && v == k + Hk * dh && qkv.data != nullptr) {
-    RODIMUS_TRY(linear_normed(be, in, qkv, make_view(q, M, (H + Hk + Hv) * dh), ar.rest()));
+  float* const q = qkv;
+  float* const k = qkv + H * dh;
+  float* const v = k + Hk * dh;
+  auto cols = [&](float* first, index_t n) {
+    return tensor_view<float, 2>::strided(first, {M, n}, {ld, 1});
+  };
+  const weight_matrix stacked = stacked_rows(stacked_rows(w.q_proj, w.k_proj), w.v_proj);
+  if (stacked.data != nullptr) {
+    RODIMUS_TRY(linear_normed(be, in, stacked, make_view(qkv, M, ld), ar.rest()));
   } else {
-    RODIMUS_TRY(linear_normed(be, in, w.q_proj, make_view(q, M, H * dh), ar.rest()));
-    RODIMUS_TRY(linear_normed(be, in, w.k_proj, make_view(k, M, Hk * dh), ar.rest()));
-    RODIMUS_TRY(linear_normed(be, in, w.v_proj, make_view(v, M, Hv * dh), ar.rest()));
+    RODIMUS_TRY(linear_normed(be, in, w.q_proj, cols(q, H * dh), ar.rest()));
+    RODIMUS_TRY(linear_normed(be, in, w.k_proj, cols(k, Hk * dh), ar.rest()));
+    RODIMUS_TRY(linear_normed(be, in, w.v_proj, cols(v, Hv * dh), ar.rest()));
   }
+  // The heads of q, k, v as (M, heads, d_h) and (1, M, heads, d_h) views of qkv's rows.
+  auto heads3 = [&](const float* first, index_t heads) {
+    return tensor_view<const float, 3>::strided(first, {M, heads, dh}, {ld, dh, 1});
+  };
+  auto heads4 = [&](float* first, index_t heads) {
+    return tensor_view<float, 4>::strided(first, {1, M, heads, dh}, {M * ld, ld, dh, 1});
+  };
 
   const int rdim = int(cfg.rotary_dim());
   if (lay.decode) {
     swska_decode_args<float> da;
-    da.q = make_view(static_cast<const float*>(q), M, H, dh);
-    da.k = make_view(static_cast<const float*>(k), M, Hk, dh);
-    da.v = make_view(static_cast<const float*>(v), M, Hv, dh);
+    da.q = heads3(q, H);
+    da.k = heads3(k, Hk);
+    da.v = heads3(v, Hv);
     da.o = make_view(o, M, H, dh);
     da.ring_k = st.ring_k;
     da.ring_v = st.ring_v;
@@ -115,7 +128,7 @@ template <class Backend>
       const std::pair<float*, index_t> parts[2] = {{q, H}, {k, Hk}};
       for (const auto& [ptr, heads] : parts) {
         rotary_args<float> ra;
-        ra.x = make_view(ptr, index_t(1), M, heads, dh);
+        ra.x = heads4(ptr, heads);
         ra.position_offset = lay.position;
         ra.rotary_dim = rdim;
         ra.base = float(cfg.rotary_emb_base);
@@ -125,9 +138,9 @@ template <class Backend>
       }
     }
     swska_args<float> pa;
-    pa.q = make_view(static_cast<const float*>(q), index_t(1), M, H, dh);
-    pa.k = make_view(static_cast<const float*>(k), index_t(1), M, Hk, dh);
-    pa.v = make_view(static_cast<const float*>(v), index_t(1), M, Hv, dh);
+    pa.q = heads4(q, H);
+    pa.k = heads4(k, Hk);
+    pa.v = heads4(v, Hv);
     pa.o = make_view(o, index_t(1), M, H, dh);
     pa.window_left = int(cfg.window_left());
     pa.scale = cfg.attn_scale();
