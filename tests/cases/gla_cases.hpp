@@ -847,8 +847,8 @@ void check_gla_rounded(const Backend& be, const gla_rounded_case& c) {
 }
 
 /// The rounded-mode cases (the backend passed with be.matmul already set to rounded: CUDA's
-/// tensor-core kernel for K <= 128, chunks of 64 tokens in sub-chunks of 16, tiles of 64 value
-/// columns).
+/// tensor-core kernel for K <= 128, chunks of 64 tokens in sub-chunks of 16, tiles of the value
+/// columns that the shape or be.tuning chooses).
 template <class Backend> void check_gla_rounded_all(const Backend& be) {
   using D = gla_decays;
   auto run = [&](auto act, gla_rounded_case c) {

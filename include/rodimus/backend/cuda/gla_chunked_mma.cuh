@@ -52,21 +52,26 @@
 //      its chunks; the CTA of a slot finds its sequence by binary search (slots of no chunk exit
 //      at once). Offsets that decrease (which no host backend takes) keep every access in bounds
 //      but may give such sequences another chunk's record: their outputs are unspecified.
-//   2. gla_mma_chunked_kernel: one CTA of 256 threads per (sequence, head, tile of BV = 64 value
+//   2. gla_mma_chunked_kernel: one CTA of 32 W threads per (sequence, head, tile of BV value
 //      columns), the state tile S (K x BV, f32) in registers as mma accumulators from the
 //      sequence's first chunk to its last (read once, written once: distinct state slots make the
 //      in-place update race-free). Warp w: mw = w % 4, nw = w / 4 owns the state rows (key
 //      channels) mw K/4 .. + K/4 - 1 and the tokens 16 mw .. + 15 of each chunk, both on the
-//      columns nw BV/2 .. + BV/2 - 1. The chunk records go through two shared-memory stages by
-//      cp.async (record i + 1 copied while chunk i is computed) and the v tile through registers
-//      (loaded before chunk i's products, converted to bf16 and stored after them). Per chunk:
-//      the state as bf16 into sS, one barrier, o = qd S (K / 16 k-steps) + A v (the sub-chunks
-//      j <= mw), written to o; then S = diag(decay) S + kd^T v (4 k-steps of 16 tokens; the A
-//      fragments of kd^T by ldmatrix.x4.trans from the row-major kd), one barrier.
+//      columns nw WN .. + WN - 1 (WN = BV / (W / 4)). Tiles (BV / W): 64 / 8 at K in 65 .. 128;
+//      at K <= 64 the widest of 128 / 16, 64 / 8, 32 / 8 that still gives every SM a CTA
+//      (gla_prefill_policy::mma_fill_ctas; each CTA reads every chunk record of its sequence, so
+//      wider tiles read the records fewer times), or the one cuda_tuning names. The chunk records
+//      go through two shared-memory stages by cp.async (record i + 1 copied while chunk i is
+//      computed) and the v tile through registers (loaded before chunk i's products, converted to
+//      bf16 and stored after them). Per chunk: the state as bf16 into sS, one barrier, o = qd S (K
+//      / 16 k-steps) + A v (the sub-chunks j <= mw), written to o; then S = diag(decay) S + kd^T v
+//      (4 k-steps of 16 tokens; the A fragments of kd^T by ldmatrix.x4.trans from the row-major
+//      kd), one barrier.
 // The workspace (gla_chunked_workspace_bytes) holds H (N + ceil(B T / 64)) records: 24.3 KiB
 // each at K <= 64, 40.5 KiB at K <= 128 (6.4 MiB for 8 x 2048 tokens of one head at K = 64).
-// Shared memory: the prepare kernel 80 KiB at K = 64 (145 KiB at 128); the chunked kernel
-// 81.5 KiB at K = 64 (two CTAs per SM), 123 KiB at K = 128 (one). Fragment layouts are those of
+// Shared memory: the prepare kernel 80 KiB at K = 64 (145 KiB at 128); the chunked kernel at
+// K = 64 69.5 KiB (32 / 8), 81.5 KiB (64 / 8; two CTAs per SM each), 105.5 KiB (128 / 8,
+// 128 / 16; one), 123 KiB at K = 128 (one). Fragment layouts are those of
 // swska_prefill_mma.cuh (mma.m16n8k16 A: rows g, g + 8, columns 2 tg, + 1, + 8, + 9; B: k 2 tg,
 // + 1, + 8, + 9 at column g; C: rows g, g + 8, columns 2 tg, + 1; g = lane / 4, tg = lane % 4),
 // reusing its helpers; the B operands from row-major [k][n] tiles (sV, sS) use its
@@ -798,7 +803,16 @@ status gla_chunked_mma(const gla_args<Act, Gate, float>& a, int chunk, workspace
   } else {
     (void)chunk; // always chunks of 64 (see the top of the file)
     int columns = tuning.gla_columns, warps = tuning.gla_warps;
-    if (columns == 0 && warps == 0) columns = 64, warps = 8;
+    if (columns == 0 && warps == 0) { // the widest tile that fills the GPU (fewer L2 reads)
+      const index_t rows = gla_num_seqs(a) * a.q.shape[1], V = a.v.shape[3];
+      constexpr index_t fill = gla_prefill_policy<Sm>::mma_fill_ctas;
+      if (rows * ((V + 127) / 128) >= fill)
+        columns = 128, warps = 16;
+      else if (rows * ((V + 63) / 64) >= fill)
+        columns = 64, warps = 8;
+      else
+        columns = 32, warps = 8;
+    }
     const std::size_t bytes = gla_mma_workspace_bytes(a) - workspace::alignment;
     unsigned char* records = ws.take<unsigned char>(bytes);
     RODIMUS_REQUIRE(records != nullptr, workspace_too_small, "workspace");
