@@ -72,7 +72,7 @@ if [ "${RODIMUS_PREFILL_SANITIZE:-1}" != 0 ]; then
   san() { # tool, binary, doctest filter
     if "$cuda_home/bin/compute-sanitizer" --tool "$1" --error-exitcode 99 "$(find_bin "$2")" \
       --test-case="$3" >"$out/san_$1_$2.log" 2>&1
-    then say "$2 $1 ($3): $(grep -m1 -oE 'ERROR SUMMARY: [0-9]+ errors' "$out/san_$1_$2.log")"
+    then say "$2 $1 ($3): $(grep -m1 -oE '(ERROR|RACECHECK) SUMMARY: .*' "$out/san_$1_$2.log")"
     else say "$2 $1 ($3): FAILED"; grep -m3 -A12 "=========" "$out/san_$1_$2.log" | head -40 | tee -a "$log"; status=1; fi
   }
   san memcheck cuda_test_gla '*rounded*'
