@@ -1,9 +1,10 @@
 // rmsnorm_linear on any backend against the scalar reference (rmsnorm or gated_rmsnorm, then
 // linear, on the scalar backend): the three prologues (x alone, x + residual with and without the
 // stream kept in sum_out, x * silu(gate)); batch-1 and small-batch rows (the CUDA GEMV with its
-// fused prologue, split and unsplit K, staged in shared memory at one or two rows up to its size
-// limit and in the loop past it), rows past the GEMV (M = 9, the composed path), widths that
-// are not a whole number of 16-byte pieces (composed on CUDA), f32 / bf16 / f16 weights; no rows;
+// fused prologue staged in shared memory at one or two rows up to its size limit, split and
+// unsplit K; composed past that limit and at 3..8 rows), rows past the GEMV (M >= 9: cuBLAS's
+// operand written by the prologue on CUDA, in both matmul modes), widths that are not a whole
+// number of 16-byte pieces (composed on CUDA), f32 / bf16 / f16 weights; no rows;
 // every bad argument (the same status as the reference, nothing written).
 //
 // Tolerance per element, with n = the normed row and S = sum_k |n_k w[n, k]|:
@@ -235,8 +236,8 @@ template <class Backend> void check_rmsnorm_linear_all(const Backend& be) {
   check_rmsnorm_linear<Backend, float>(be, 5, 256, 1, norm_input::residual_kept);
   check_rmsnorm_linear<Backend, float>(be, 8, 64, 4100, norm_input::plain);
   // One and two rows on CUDA stage the prologue in shared memory (linear_gemv_stages: K f32 rows
-  // within 32 KiB): at the limit (K = 8192 at one row, 4096 at two) and just past it (the prologue
-  // in the loop again); K / 4 not a multiple of the CTA's 128 or 256 threads; split K with more
+  // within 32 KiB): at the limit (K = 8192 at one row, 4096 at two) and just past it (composed
+  // again); K / 4 not a multiple of the CTA's 128 or 256 threads; split K with more
   // row groups than CTAs (N = 2048: 1024 groups, 528 CTAs) and unsplit (N >= 4096); sum_out of
   // two rows; f32 and f16 weights (4- and 8-value pieces).
   check_rmsnorm_linear<Backend, bf16>(be, 1, 8192, 300, norm_input::residual_kept);

@@ -1,8 +1,9 @@
 // swiglu_linear on any backend against the scalar reference (swiglu, then linear, on the scalar
 // backend): batch-1 and small-batch rows (the CUDA GEMV with the gate applied on its way in, split
-// and unsplit K, staged in shared memory at one or two rows up to its size limit), rows past the
-// GEMV (M = 9, composed), widths that are not a whole number of 16-byte pieces (composed on CUDA),
-// f32 / bf16 / f16 weights; no rows; every bad argument.
+// and unsplit K, staged in shared memory at one or two rows up to its size limit; composed at
+// 3..8 rows), rows past the GEMV (M >= 9: cuBLAS's operand written by the prologue on CUDA), widths
+// that are not a whole number of 16-byte pieces (composed on CUDA), f32 / bf16 / f16 weights; no
+// rows; every bad argument.
 //
 // Tolerance per element, with h = silu(gate) * value and S = sum_f |h_f w[n, f]|:
 //   |y - y_ref| <= (F + 8) 2^-22 S
@@ -119,7 +120,7 @@ template <class Backend> void check_swiglu_linear_all(const Backend& be) {
   check_swiglu_linear<Backend, bf16>(be, 1, 512, 4100);  // unsplit K
   // CUDA stages the gated rows in shared memory at one or two rows of F f32 within 32 KiB
   // (linear_gemv_stages): two rows split (more row groups than CTAs) and unsplit, at the limit
-  // (F = 8192 at one row, 4096 at two) and just past it (the gate applied in the loop).
+  // (F = 8192 at one row, 4096 at two) and just past it (composed).
   check_swiglu_linear<Backend, bf16>(be, 2, 2728, 2048);
   check_swiglu_linear<Backend, bf16>(be, 2, 1000, 4100);
   check_swiglu_linear<Backend, bf16>(be, 1, 8192, 64);

@@ -30,7 +30,7 @@ TEST_CASE("cuda rmsnorm_linear and swiglu_linear with cuda_matmul::rounded past 
   test::check_swiglu_linear_past_gemv(be, true);
 }
 
-TEST_CASE("cuda rmsnorm_linear fuses in the GEMV up to 8 rows, into cuBLAS's operand past it") {
+TEST_CASE("cuda rmsnorm_linear fuses in the GEMV at 1 or 2 rows, into cuBLAS's operand past 8") {
   // No stream and no device: the choice reads shapes, strides and alignment only, so this runs
   // (and must pass) on machines without a GPU too; host arrays stand in for device memory.
   const cuda<90> be{};
@@ -44,11 +44,14 @@ TEST_CASE("cuda rmsnorm_linear fuses in the GEMV up to 8 rows, into cuBLAS's ope
     a.y = make_view(y, M, 16);
     return rmsnorm_linear_workspace_bytes(be, a);
   };
-  for (index_t M = 1; M <= 8; ++M) {
+  for (index_t M = 1; M <= 8; ++M) { // staged at 1 or 2 rows; 3..8: the norm, then the GEMV
     CAPTURE(M);
     CHECK(linear_fuses_input(be, M));
-    CHECK(shaped(M, 2048) == 0);
+    const std::size_t bytes = shaped(M, 2048); // (sets a's shapes for the line below)
+    CHECK(bytes == (M <= 2 ? 0 : rmsnorm_linear_composed_workspace_bytes(be, a)));
   }
+  CHECK(shaped(1, 8192) == 0);
+  CHECK(shaped(1, 8200) > 0); // past the staging's 32 KiB: composed
   CHECK_FALSE(linear_fuses_input(be, 0));
   CHECK(linear_fuses_input(be, 9));
   CHECK(linear_fuses_input(be, 16384));
@@ -58,13 +61,20 @@ TEST_CASE("cuda rmsnorm_linear fuses in the GEMV up to 8 rows, into cuBLAS's ope
   CHECK(parts == linear_workspace_bytes(be, rmsnorm_linear_product(a, a.x)));
   CHECK(parts >= 2 * 9 * 2048 * sizeof(bf16));
   CHECK(rmsnorm_linear_composed_workspace_bytes(be, a) > parts);
-  CHECK(shaped(9, 2046) == rmsnorm_linear_composed_workspace_bytes(be, a)); // K % 4: composed
+  const std::size_t odd = shaped(9, 2046); // K % 4 != 0: composed
+  CHECK(odd == rmsnorm_linear_composed_workspace_bytes(be, a));
   CHECK(shaped(1, 2044) > 0); // not a whole number of 16-byte bf16 pieces
-  // swiglu_linear at the 1.6B FFN's down projection (F = 2728): fused; F = 2724: composed.
+  // swiglu_linear at the 1.6B FFN's down projection (F = 2728): fused at one row; F = 2724 and
+  // three rows: composed.
   alignas(16) static float fc[2 * 2728];
   swiglu_linear_args<bf16> s{make_view<const float>(fc, 1, 2 * 2728),
                              make_view<const bf16>(w, 16, 2728), make_view(y, 1, 16), true};
   CHECK(swiglu_linear_workspace_bytes(be, s) == 0);
+  s.fc.shape[0] = 3;
+  s.y.shape[0] = 3;
+  CHECK(swiglu_linear_workspace_bytes(be, s) > 0);
+  s.fc.shape[0] = 1;
+  s.y.shape[0] = 1;
   s.fc.shape[1] = 2 * 2724;
   s.w.shape[1] = 2724;
   CHECK(swiglu_linear_workspace_bytes(be, s) > 0);

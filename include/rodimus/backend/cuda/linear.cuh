@@ -29,7 +29,10 @@
 //     x * silu(gate), then RMSNorm or not: linear_input_prologue). At 1 or 2 rows of x whose K
 //     f32 fit linear_policy::gemv_stage_max_bytes it is staged: each CTA puts its rows through
 //     the prologue once, into shared memory, and the loop reads x from there as the plain kernel
-//     does; otherwise every item of x goes through it inside the loop.
+//     does. (The kernel can also apply it to every item inside the loop; rmsnorm_linear and
+//     swiglu_linear no longer ask for that: at 8 rows it recomputed the rows' prologue for every
+//     row group, 2.24 ms for the 1.6B model's LM head and 112 us a mid-size projection on an
+//     H200, bench/results/2026-12-06-h200-s13/; they run the norm and the plain GEMV instead.)
 //   M > gemv_max_m with unit inner strides, row strides >= the row length (cuBLAS's leading
 //     dimensions) and sizes below 2^31: cuBLAS (be.context's handle, which has its own workspace).
 //     Row-major y = x w^T is, in cuBLAS's column-major terms, y^T (N x M, ld = y.stride[0]) =
@@ -124,7 +127,7 @@ template <int Sm> struct linear_policy {
   // The input prologue (rmsnorm_linear, swiglu_linear) at one or two rows of x: staged (every CTA
   // puts its x rows through the prologue into shared memory once, then runs the plain kernel's
   // loop on them) where the rows take at most gemv_stage_max_bytes (32 KiB: K <= 8192 at one row,
-  // 4096 at two); otherwise, and at 3..8 rows, applied to every item inside the loop. The in-loop
+  // 4096 at two); otherwise, and at 3..8 rows, not fused (see the top of the file). The in-loop
   // prologue cost 1.9-2.2 us a call over the plain kernel on an H100 (2026-12-06, 6.70 against
   // 4.51 us at 2048 x 2048; capped at 64 registers it spills 8-32 bytes at one row, 136-180 at
   // two). Staged (bm_gemv_config<..., Pro, Stage>, same run, H100, 2026-12-06, us, one x row):

@@ -1,6 +1,6 @@
 // rmsnorm_linear() on the CUDA backend (math and shapes in rodimus/primitives/rmsnorm_linear.hpp):
-// the GEMV kernel with its RMSNorm prologue (linear.cuh, linear_input_prologue) where the call is a
-// GEMV (M <= linear_policy::gemv_max_m) and its rows allow 16-byte pieces; past the GEMV with
+// the GEMV kernel with its RMSNorm prologue staged in shared memory (linear.cuh,
+// linear_input_prologue) at 1 or 2 rows that allow 16-byte pieces; past the GEMV with
 // 16-bit weights, the prologue written straight as cuBLAS's operand (linear_operand.cuh) and the
 // GEMM; else rmsnorm (or gated_rmsnorm) and linear one after the other (rmsnorm_linear_composed),
 // with the workspace that rmsnorm_linear_workspace_bytes reports.
@@ -20,14 +20,16 @@
 namespace rodimus {
 namespace detail {
 
-/// Whether the call runs as one GEMV with the prologue: M rows within the GEMV's, weights the
-/// kernel reads as 16-byte pieces with K a whole number of them, and every f32 row (x, residual,
-/// gate, sum_out, norm_weight) 16-byte aligned with unit inner stride.
+/// Whether the call runs as one GEMV with the prologue staged in shared memory
+/// (linear_gemv_stages: 1 or 2 rows of at most 32 KiB), weights the kernel reads as 16-byte
+/// pieces with K a whole number of them, and every f32 row (x, residual, gate, sum_out,
+/// norm_weight) 16-byte aligned with unit inner stride. 3..8 rows run the norm and the plain GEMV:
+/// the prologue inside the GEMV's loop is recomputed for every row group (linear.cuh).
 template <int Sm, class Weight>
 bool rmsnorm_linear_fusable(const rmsnorm_linear_args<Weight>& a) noexcept {
   const index_t M = a.x.shape[0], K = a.x.shape[1];
   constexpr index_t vec = 16 / index_t(sizeof(Weight));
-  if (M < 1 || M > linear_policy<Sm>::gemv_max_m || a.w.shape[0] < 1 || K % vec != 0) return false;
+  if (!linear_gemv_stages<Sm>(M, K) || a.w.shape[0] < 1 || K % vec != 0) return false;
   if (!linear_gemv_vec(rmsnorm_linear_product(a, a.x))) return false;
   auto rows_ok = [M](const auto& v) {
     return !v.data || (reinterpret_cast<std::uintptr_t>(v.data) % 16 == 0 && v.stride[1] == 1 &&

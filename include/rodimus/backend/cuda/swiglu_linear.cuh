@@ -1,7 +1,7 @@
 // swiglu_linear() on the CUDA backend (math and shapes in rodimus/primitives/swiglu_linear.hpp):
 // the GEMV kernel reading the value half of fc with the gate half through its input prologue
-// (linear.cuh, linear_input_prologue: s = value * silu(gate), no norm) where the call is a GEMV
-// (M <= linear_policy::gemv_max_m) and the rows allow 16-byte pieces; past the GEMV with 16-bit
+// (linear.cuh, linear_input_prologue: s = value * silu(gate), no norm), staged in shared memory, at
+// 1 or 2 rows that allow 16-byte pieces; past the GEMV with 16-bit
 // weights, the same prologue written straight as cuBLAS's operand (linear_operand.cuh) and the
 // GEMM; else swiglu and linear one after the other (swiglu_linear_composed).
 #pragma once
@@ -27,15 +27,14 @@ tensor_view<const float, 2> swiglu_linear_values(const swiglu_linear_args<Weight
   return v;
 }
 
-/// Whether the call runs as one GEMV with the gate prologue: M rows within the GEMV's, weights the
-/// kernel reads as 16-byte pieces with F a whole number of them, fc 16-byte aligned with unit
-/// inner stride, both halves included (F % 4 == 0).
+/// Whether the call runs as one GEMV with the gate prologue staged in shared memory
+/// (linear_gemv_stages: 1 or 2 rows), weights the kernel reads as 16-byte pieces with F a whole
+/// number of them, fc 16-byte aligned with unit inner stride, both halves included (F % 4 == 0).
 template <int Sm, class Weight>
 bool swiglu_linear_fusable(const swiglu_linear_args<Weight>& a) noexcept {
   const index_t M = a.fc.shape[0], F = a.fc.shape[1] / 2;
   constexpr index_t vec = 16 / index_t(sizeof(Weight));
-  if (M < 1 || M > linear_policy<Sm>::gemv_max_m || a.w.shape[0] < 1 || F % vec != 0 || F % 4 != 0)
-    return false;
+  if (!linear_gemv_stages<Sm>(M, F) || a.w.shape[0] < 1 || F % vec != 0 || F % 4 != 0) return false;
   if (reinterpret_cast<std::uintptr_t>(a.fc.data) % 16 != 0 || a.fc.stride[1] != 1 ||
       (M > 1 && a.fc.stride[0] % 4 != 0))
     return false;
