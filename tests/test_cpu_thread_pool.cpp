@@ -3,7 +3,8 @@
 // has already taken every chunk; nested calls run inline; a call returns only after every chunk
 // it handed out has finished (the counts are read right after the call, without a barrier).
 // Construction: at most max_threads participants, and a thread that cannot be started is an
-// error that leaves no thread behind.
+// error that leaves no thread behind. A call_profile counts the outermost calls per functor type
+// and their time (nested calls inside their outer one), pauses, clears and names them.
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "support/temp_dir.hpp"
@@ -131,6 +133,71 @@ std::thread start_until_exhausted(std::function<void()> body) {
 }
 
 } // namespace
+
+namespace {
+void profiled_work_a(thread_pool& pool, std::atomic<long>& sink) {
+  pool.parallel_for(0, 64, [&](index_t lo, index_t hi) {
+    // A nested call: inline, inside this one's time, not an entry of its own.
+    pool.parallel_for(lo, hi, [&](index_t a, index_t b) { sink.fetch_add(long(b - a)); });
+    std::this_thread::sleep_for(std::chrono::microseconds(20 * (hi - lo)));
+  });
+}
+void profiled_work_b(thread_pool& pool, std::atomic<long>& sink) {
+  pool.parallel_for(0, 1, [&](index_t lo, index_t hi) { sink.fetch_add(long(hi - lo)); });
+}
+} // namespace
+
+TEST_CASE("thread_pool with a call_profile: calls and time per functor, nested ones inside") {
+  for (const int threads : {1, 3}) {
+    CAPTURE(threads);
+    thread_pool pool(threads);
+    call_profile prof;
+    pool.set_profile(&prof);
+    std::atomic<long> sink{0};
+    for (int i = 0; i < 3; ++i)
+      profiled_work_a(pool, sink);
+    profiled_work_b(pool, sink); // one index: runs inline, still counted
+    CHECK(sink.load() == 3 * 64 + 1);
+    auto rows = prof.rows();
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].calls == 3); // the outer calls of a only, the most time first
+    CHECK(rows[0].name.find("profiled_work_a") != std::string::npos);
+    CHECK(rows[0].name.find("lambda") != std::string::npos);
+    CHECK(rows[0].name.find("long") == std::string::npos); // parameter lists elided
+    // 3 calls of 64 indices sleeping 20 us each, shared by `threads` participants.
+    CHECK(rows[0].seconds >= 3 * 64 * 20e-6 / double(threads) * 0.9);
+    CHECK(rows[1].calls == 1);
+    CHECK(rows[1].name.find("profiled_work_b") != std::string::npos);
+    CHECK(prof.dropped() == 0);
+    prof.record(false);
+    profiled_work_b(pool, sink);
+    CHECK(prof.rows()[1].calls == 1); // paused: not counted
+    prof.record(true);
+    prof.clear();
+    profiled_work_b(pool, sink);
+    rows = prof.rows();
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].calls == 1);
+    pool.set_profile(nullptr);
+    profiled_work_b(pool, sink);
+    CHECK(prof.rows()[0].calls == 1); // detached
+  }
+}
+
+namespace {
+template <std::size_t I> struct profile_kind {};
+template <std::size_t... I> void add_kinds(call_profile& p, std::index_sequence<I...>) {
+  (p.add(typeid(profile_kind<I>), 1), ...);
+}
+} // namespace
+
+TEST_CASE("call_profile: a full table counts what it drops") {
+  call_profile prof;
+  // capacity kinds fill the table; each further kind is dropped.
+  add_kinds(prof, std::make_index_sequence<call_profile::capacity + 3>{});
+  CHECK(prof.rows().size() == call_profile::capacity);
+  CHECK(prof.dropped() == 3);
+}
 
 TEST_CASE("thread_pool: a thread that cannot be started is an error, not a hang") {
   const std::string reason =

@@ -29,6 +29,8 @@ backend_options backend_flags(const args& a, const char* fallback, int threads_f
 
 backend_session open_session(const model_weights& w, const backend_options& o, int capacity) {
   backend_session s;
+  if (o.profile && o.name != "cpu")
+    throw error("--profile applies to --backend cpu only (it times the thread pool's calls)");
   if (o.name == "scalar") {
     s.session = std::make_unique<model_session_on<scalar>>(w, scalar{}, capacity, "scalar");
     s.description = "scalar reference";
@@ -37,6 +39,10 @@ backend_session open_session(const model_weights& w, const backend_options& o, i
     s.session = std::make_unique<model_session_on<cpu<>>>(
         w, cpu<>{pool.get()}, capacity, std::string("cpu-") + xsimd::default_arch::name());
     s.description = std::to_string(pool->size()) + " threads";
+    if (o.profile) {
+      s.profile = std::make_shared<call_profile>();
+      pool->set_profile(s.profile.get());
+    }
     s.resources = std::move(pool);
   } else {
     return open_cuda_session(w, capacity, o);

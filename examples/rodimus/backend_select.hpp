@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli.hpp"
+#include "rodimus/backend/cpu/call_profile.hpp"
 #include "rodimus/runtime/session.hpp"
 
 namespace rodimus::cli {
@@ -16,6 +17,7 @@ struct backend_options {
   int threads = 0;             // cpu: participants of the thread pool (0: one per hardware thread)
   bool rounded_matmul = false; // cuda: --matmul rounded (cuda_matmul::rounded), else exact
   bool serial_launch = false;  // cuda: --launch serial (cuda_launch::serial), else overlapped
+  bool profile = false;        // cpu: time the thread pool's calls per primitive (call_profile)
 };
 
 /// --backend (default `fallback`), --threads (default `threads_fallback`; see threads_flag) and
@@ -38,6 +40,8 @@ struct backend_session {
   /// 8192^3, CUDA events); empty where none exists (the host backends).
   std::function<double()> matmul_pass;
   std::string matmul_name;
+  /// cpu with backend_options::profile: the thread pool's calls timed per primitive.
+  std::shared_ptr<call_profile> profile;
   model_session* operator->() const noexcept { return session.get(); }
 };
 

@@ -4,13 +4,16 @@
 //                 [--batch B] [--prompt T] [--gen N] [--dtype f32|bf16]
 //                 [--backend cpu|scalar|cuda] [--threads N] [--matmul exact|rounded]
 //                 [--launch overlapped|serial] [--dir PATH] [--mmap] [--json]
-//                 [--weights stored|q8|q4]
+//                 [--weights stored|q8|q4] [--profile]
 //
 // --weights q8|q4: the big projections and the head block-quantised at load (docs/QUANT.md);
 // weight_bytes then counts the quantised bytes. The JSON says which in `quant`.
 //
 // --backend: cpu (default), scalar or cuda (examples/rodimus/backend_select.hpp); --threads N: the
-// CPU backend's threads (1 to 1024; default one per hardware thread).
+// CPU backend's threads (1 to 1024; default one per hardware thread). --profile (cpu only): the
+// decode steps' parallel calls timed per primitive (backend/cpu/call_profile.hpp; the probe passes
+// between steps left out), printed as a table (JSON: `profile`, one object per primitive with
+// calls, seconds and share of decode_seconds).
 //
 // 1. Writes config.json and model.safetensors with random weights initialised as docs/MODEL.md §8
 //    describes (write_random_checkpoint, rodimus/model/init.hpp, seed 0) into a private temporary
@@ -143,14 +146,15 @@ int run_bench(int argc, char** argv) {
   const args a(argc, argv,
                {"geometry", "layers", "batch", "prompt", "gen", "dtype", "backend", "threads",
                 "dir", "matmul", "launch", "weights"},
-               {"json", "mmap"});
+               {"json", "mmap", "profile"});
   const geometry g =
       geometry_by_name(a.get("geometry", "rodimus-plus-1.6b"), a.get_int("layers", 0, 0));
   const long long B = a.get_int("batch", 1, 1, 1 << 20), T = a.get_int("prompt", 128, 1),
                   N = a.get_int("gen", 32, 1);
   const std::string dt = a.get("dtype", "bf16");
   if (dt != "f32" && dt != "bf16") throw error("--dtype: expected f32 or bf16, got '" + dt + "'");
-  const backend_options backend = backend_flags(a, "cpu", 0);
+  backend_options backend = backend_flags(a, "cpu", 0);
+  backend.profile = a.has("profile");
   const bool json = a.has("json");
 
   // --dir keeps the model for the next run; by default it goes to a private temporary folder that
@@ -211,10 +215,14 @@ int run_bench(int argc, char** argv) {
   std::vector<double> step_s, paired;
   double decode_s = 0;
   const double weight_bytes = double(decode_weight_bytes(weights));
+  call_profile* const prof = session.profile.get(); // the decode steps only
+  if (prof) prof->clear();
   for (long long step = 0; step < N; ++step) {
+    if (prof) prof->record(true);
     const auto s0 = clock::now();
     next = model.decode_greedy(slots, next); // the argmax is taken on the backend
     const double s = std::chrono::duration<double>(clock::now() - s0).count();
+    if (prof) prof->record(false);
     decode_s += s;
     step_s.push_back(s);
     const double pass_bw = session.bandwidth_pass();
@@ -258,6 +266,14 @@ int run_bench(int argc, char** argv) {
                           {"load_average_1min", load_average()},
                           {"quant", a.get("weights", "stored")},
                           {"launch", a.get("launch", "overlapped")}};
+    if (prof) {
+      out["profile"] = nlohmann::json::array();
+      for (const auto& r : prof->rows())
+        out["profile"].push_back({{"call", r.name},
+                                  {"calls", r.calls},
+                                  {"seconds", r.seconds},
+                                  {"share_of_decode", r.seconds / decode_s}});
+    }
     if (matmul_rate > 0) {
       out["matmul_limit"] = session.matmul_name;
       out["matmul_flops_per_s"] = matmul_rate;
@@ -287,6 +303,14 @@ int run_bench(int argc, char** argv) {
                   "TFLOP/s (same run)\n",
                   prefill_flops / 1e12, prefill_flops / matmul_rate, session.matmul_name.c_str(),
                   matmul_rate / 1e12);
+    if (prof) {
+      std::printf("decode steps' parallel calls (--profile), the most time first:\n");
+      std::printf("%10s %8s %7s  %s\n", "seconds", "calls", "share", "call");
+      for (const auto& r : prof->rows())
+        std::printf("%10.4f %8llu %6.1f%%  %s\n", r.seconds,
+                    static_cast<unsigned long long>(r.calls), 100.0 * r.seconds / decode_s,
+                    r.name.c_str());
+    }
   }
   return 0;
 }

@@ -137,14 +137,17 @@ void check_rmsnorm_linear(const Backend& be, index_t M, index_t K, index_t N, no
 }
 
 /// Rows past CUDA's GEMV (M >= 9): with 16-bit weights the prologue written straight as cuBLAS's
-/// operand (one pass of registers up to K = 4096, two passes above), f32 weights and K % 4 != 0
-/// composed; `rounded`: the backend rounds n once to the weight's dtype (operand_u in the bound).
+/// operand (one pass of registers up to K = 4096, two passes above, every prologue on both),
+/// f32 weights and K % 4 != 0 composed; `rounded`: the backend rounds n once to the weight's dtype
+/// (operand_u in the bound).
 template <class Backend> void check_rmsnorm_linear_past_gemv(const Backend& be, bool rounded) {
   check_rmsnorm_linear<Backend, bf16>(be, 9, 128, 65, norm_input::residual_kept, rounded);
   check_rmsnorm_linear<Backend, bf16>(be, 33, 2048, 96, norm_input::residual_kept, rounded);
   check_rmsnorm_linear<Backend, bf16>(be, 20, 4096, 40, norm_input::gated, rounded);
   check_rmsnorm_linear<Backend, bf16>(be, 12, 4104, 24, norm_input::plain, rounded);
   check_rmsnorm_linear<Backend, f16>(be, 17, 6000, 20, norm_input::residual, rounded);
+  check_rmsnorm_linear<Backend, bf16>(be, 9, 6000, 16, norm_input::residual_kept, rounded);
+  check_rmsnorm_linear<Backend, bf16>(be, 10, 4104, 16, norm_input::gated, rounded);
   check_rmsnorm_linear<Backend, f16>(be, 10, 516, 300, norm_input::gated, rounded);
   check_rmsnorm_linear<Backend, float>(be, 11, 256, 30, norm_input::residual_kept, rounded);
   check_rmsnorm_linear<Backend, bf16>(be, 10, 130, 20, norm_input::residual_kept, rounded);

@@ -132,8 +132,10 @@ TEST_CASE("cuda gla_chunked with cuda_matmul::rounded: every cuda_tuning column 
     const status st = run(cuda_tuning{tile[0], tile[1]}, o, fs);
     CHECK(st.code == status_code::unsupported);
     CHECK(std::string(st.what) == "tuning");
-    std::vector<float> poisoned(o.size()); // nothing written
+    std::vector<float> poisoned(o.size()), poisoned_fs(fs.size()); // nothing written
     test::poison(poisoned);
+    test::poison(poisoned_fs);
     CHECK(std::memcmp(o.data(), poisoned.data(), o.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(fs.data(), poisoned_fs.data(), fs.size() * sizeof(float)) == 0);
   }
 }

@@ -3,8 +3,8 @@
 //   fc  = c . ffn.fc^T                 (M, 2F) [value | gate]
 //   y   = silu(fc[:, F:]) * fc[:, :F]  (M, F)  SiLU on the SECOND half (MODEL.md pitfall 3)
 //   out = y . ffn.out_proj^T           (M, D)
-// Where the backend fuses a linear's input (linear_fuses_input: the CUDA GEMV at decode), the
-// last two are one swiglu_linear call.
+// Where the backend fuses a linear's input (linear_fuses_input: on CUDA the GEMV at one or two
+// rows, cuBLAS's operand past eight), the last two are one swiglu_linear call.
 #pragma once
 
 #include <algorithm>
@@ -42,7 +42,7 @@ template <class Backend>
   RODIMUS_REQUIRE(ar.ok, workspace_too_small, "workspace");
   RODIMUS_TRY(linear_normed(be, in, w.fc, make_view(fc, M, 2 * F), ar.rest()));
   const auto fcv = make_view(static_cast<const float*>(fc), M, 2 * F);
-  if (linear_fuses_input(be, M) && !w.out_proj.quantised()) // the gate inside the GEMV
+  if (linear_fuses_input(be, M) && !w.out_proj.quantised()) // the gate on the product's way in
     return swiglu_linear_weight(be, fcv, w.out_proj, out, ar.rest());
   RODIMUS_TRY(swiglu(be, swiglu_args<float>{fcv, make_view(y, M, F)}));
   return linear_weight(be, make_view(static_cast<const float*>(y), M, F), w.out_proj, out,

@@ -17,8 +17,10 @@
 // cost is almost all launch and latency. The CUDA GEMV reads the whole x row anyway, so it can
 // compute the row's sum of squares on the way and scale each output by rsqrt at the end:
 // y = rsqrt(mean(s^2) + eps) * ((s * norm_weight) . w^T), one kernel instead of two
-// (backend/cuda/linear.cuh, `linear_fuses_input`). Every other case, and every other backend,
-// runs the two primitives (rmsnorm_linear_composed below), which is also the reference.
+// (backend/cuda/linear.cuh, `linear_fuses_input`). Past the GEMV's rows, CUDA writes the normed
+// rows straight as cuBLAS's 16-bit operand (backend/cuda/linear_operand.cuh). Every other case,
+// and every other backend, runs the two primitives (rmsnorm_linear_composed below), which is also
+// the reference.
 #pragma once
 
 #include <cmath>

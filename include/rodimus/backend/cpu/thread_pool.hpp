@@ -22,9 +22,11 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
+#include "rodimus/backend/cpu/call_profile.hpp"
 #include "rodimus/core/error.hpp"
 #include "rodimus/core/tensor_view.hpp"
 
@@ -68,10 +70,41 @@ public:
   /// Number of participants (workers + the calling thread).
   int size() const noexcept { return size_; }
 
+  /// Times every outermost parallel_for into `p` from now on (nullptr: stop); see
+  /// call_profile.hpp. Not while a parallel_for runs.
+  void set_profile(call_profile* p) noexcept { profile_ = p; }
+
   /// Run f(lo, hi) over [begin, end) split into contiguous chunks of at least `grain` indices
   /// (at most kChunksPerThread per participant), which the participants claim in order from a
   /// shared counter. f must not throw.
   template <class F> void parallel_for(index_t begin, index_t end, index_t grain, F&& f) noexcept {
+    if (profile_ != nullptr && !inside_pool() && !inside_profiled_call()) { // outermost
+      const auto t0 = std::chrono::steady_clock::now();
+      inside_profiled_call() = true;
+      run_parallel(begin, end, grain, f);
+      inside_profiled_call() = false;
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now() - t0);
+      profile_->add(typeid(F), std::uint64_t(ns.count()));
+      return;
+    }
+    run_parallel(begin, end, grain, f);
+  }
+
+  /// parallel_for with grain 1.
+  template <class F> void parallel_for(index_t begin, index_t end, F&& f) noexcept {
+    parallel_for(begin, end, 1, static_cast<F&&>(f));
+  }
+
+private:
+  /// Whether this thread is inside a parallel_for that a call_profile times (a nested call, run
+  /// inline or on a worker as part of it, is not timed again).
+  static bool& inside_profiled_call() noexcept {
+    thread_local bool inside = false;
+    return inside;
+  }
+
+  template <class F> void run_parallel(index_t begin, index_t end, index_t grain, F& f) noexcept {
     const index_t n = end - begin;
     if (n <= 0) return;
     grain = std::max<index_t>(grain, 1);
@@ -129,12 +162,6 @@ public:
     call_mutex_.unlock();
   }
 
-  /// parallel_for with grain 1.
-  template <class F> void parallel_for(index_t begin, index_t end, F&& f) noexcept {
-    parallel_for(begin, end, 1, static_cast<F&&>(f));
-  }
-
-private:
   // A few chunks per participant: a participant that the OS deschedules (the machine is often
   // shared) leaves its share to the others instead of stalling the call.
   static constexpr index_t kChunksPerThread = 16;
@@ -226,7 +253,8 @@ private:
 
   int size_ = 1;
   std::vector<std::thread> workers_;
-  std::mutex call_mutex_; // one parallel_for at a time
+  std::mutex call_mutex_;           // one parallel_for at a time
+  call_profile* profile_ = nullptr; // set_profile
   std::mutex mutex_;
   std::condition_variable wake_, done_;
   std::atomic<std::uint64_t> generation_{0};

@@ -486,6 +486,13 @@ status gla_chunked_mma(const gla_args<Act, Gate, float>& a, int chunk, workspace
 template <class Act, class Gate, class State>
 std::size_t gla_mma_workspace_bytes(const gla_args<Act, Gate, State>& a) noexcept;
 
+/// Whether cuda_tuning names a column tile of the tensor-core chunked GLA (or none: 0, 0).
+inline bool gla_tuning_listed(const cuda_tuning& t) noexcept {
+  const int c = t.gla_columns, w = t.gla_warps;
+  return (c == 0 && w == 0) || (w == 8 && (c == 32 || c == 64 || c == 128)) ||
+         (c == 128 && w == 16);
+}
+
 /// Chunk size to its kernel; narrow (32-column) tiles when wide ones give too few CTAs, and always
 /// for C = 128 (a 64-column tile of it would not fit in shared memory).
 template <class Policy, class Act, class Gate>
@@ -547,6 +554,7 @@ template <int Sm, class Act, class Gate, class State>
                                  int chunk_size, workspace ws = {}) noexcept {
   RODIMUS_TRY(gla_chunked_check_shapes(a, chunk_size));
   RODIMUS_REQUIRE(gla_chunk_size_supported(chunk_size), unsupported, "chunk_size");
+  RODIMUS_REQUIRE(detail::gla_tuning_listed(backend.tuning), unsupported, "tuning");
   if constexpr (!std::is_same_v<State, float>) {
     (void)backend;
     (void)ws;

@@ -946,11 +946,15 @@ bool linear_rounds_x(const cuda<Sm>&, const linear_args<Act, Weight>& a) noexcep
          detail::linear_select_path<Sm>(a) == detail::linear_cuda_path::gemm_convert;
 }
 
-/// True for every M >= 1: rmsnorm_linear and swiglu_linear apply their input prologue inside the
-/// GEMV at M <= gemv_max_m (where the rows allow 16-byte pieces: rmsnorm_linear_fusable,
-/// swiglu_linear_fusable), and past it, with 16-bit weights, write it straight as cuBLAS's operand
-/// (linear_operand.cuh) instead of f32 rows that the split would read again.
-template <int Sm> bool linear_fuses_input(const cuda<Sm>&, index_t M) noexcept { return M >= 1; }
+/// True where rmsnorm_linear and swiglu_linear fuse their input prologue: at 1 or 2 rows into the
+/// GEMV (staged in shared memory, where the rows allow 16-byte pieces and fit:
+/// rmsnorm_linear_fusable, swiglu_linear_fusable), and past gemv_max_m, with 16-bit weights, into
+/// cuBLAS's operand (linear_operand.cuh) instead of f32 rows that the split would read again.
+/// At 3..8 rows the blocks run the norm and the projection themselves (once for all the projections
+/// of an input).
+template <int Sm> bool linear_fuses_input(const cuda<Sm>&, index_t M) noexcept {
+  return M >= 1 && (M <= 2 || M > linear_policy<Sm>::gemv_max_m);
+}
 
 /// y = x w^T on the GPU (see the top of this file). Enqueues on be.stream.
 template <int Sm, class Act, class Weight>

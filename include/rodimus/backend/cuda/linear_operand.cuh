@@ -9,8 +9,9 @@
 // prefill of 8 x 2048 tokens of the 1.6B model that is about 1.4 GB a layer over the three norms,
 // the gated norm and the SwiGLU.
 //
-//   linear_operand_fits(x, np)       whether the rows allow it (16-byte aligned f32 rows with unit
-//                                    inner stride and K % 4 == 0, as the GEMV's prologue needs)
+//   linear_operand_fits(x, np)       whether the rows allow it (16-byte aligned f32 rows, x with
+//                                    unit inner stride, K % 4 == 0; np carries row strides only, so
+//                                    its callers check the other views' inner strides)
 //   linear_operand(on, x, np, hi, lo)   the launch; hi, lo (M, K) dense, lo may be nullptr
 //   linear_operand_path<Sm>(product, np)   whether a call (its linear part `product`, x the
 //                                    prologue's input) runs so: linear takes it to cuBLAS with a
@@ -22,8 +23,9 @@
 // pieces i, i + 256, ... of its row. Rows of at most 256 x kLinearOperandPieces pieces (4096
 // values: the model's widths) are loaded once into registers, reduced (row_groups::sum, a fixed
 // tree), and written; longer rows run the prologue twice (the sum of squares, then the parts).
-// The arithmetic is the GEMV prologue's (linear_prologue_apply), so the parts are n = s * weight *
-// rstd rounded to W, within one f32 rounding of the composed path's n.
+// The arithmetic is the GEMV prologue's (linear_prologue_apply) with rstd = 1 / sqrtf(...) as
+// rmsnorm computes it, so the parts are n = s * weight * rstd rounded to W, within one f32
+// rounding of the composed path's n.
 #pragma once
 
 #include <cstdint>
@@ -112,8 +114,9 @@ __global__ void __launch_bounds__(row_policy::cta_rows::threads)
   }
 }
 
-/// Whether linear_operand takes x and np's rows: f32 rows of x and of the residual, gate and
-/// sum_out np names, and the norm weight, 16-byte aligned with unit inner stride; K % 4 == 0.
+/// Whether linear_operand takes x and np's rows: x with unit inner stride, the rows of x and of
+/// the residual, gate and sum_out np names, and the norm weight, 16-byte aligned; K % 4 == 0.
+/// (np has no inner strides: the callers check that those views have unit ones.)
 inline bool linear_operand_fits(const tensor_view<const float, 2>& x,
                                 const linear_input_prologue& np) noexcept {
   const index_t K = x.shape[1];

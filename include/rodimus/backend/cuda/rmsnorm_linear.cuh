@@ -20,6 +20,15 @@
 namespace rodimus {
 namespace detail {
 
+/// Whether every view the prologue reads or writes has unit inner stride (linear_input_prologue
+/// carries row strides only).
+template <class Weight>
+bool rmsnorm_linear_unit_inner(const rmsnorm_linear_args<Weight>& a) noexcept {
+  auto unit = [](const auto& v) { return !v.data || v.stride[1] == 1; };
+  return unit(a.x) && unit(a.residual) && unit(a.gate) && unit(a.sum_out) &&
+         a.norm_weight.stride[0] == 1;
+}
+
 /// Whether the call runs as one GEMV with the prologue staged in shared memory
 /// (linear_gemv_stages: 1 or 2 rows of at most 32 KiB), weights the kernel reads as 16-byte
 /// pieces with K a whole number of them, and every f32 row (x, residual, gate, sum_out,
@@ -36,7 +45,7 @@ bool rmsnorm_linear_fusable(const rmsnorm_linear_args<Weight>& a) noexcept {
                        (M == 1 || v.stride[0] % 4 == 0));
   };
   return rows_ok(a.x) && rows_ok(a.residual) && rows_ok(a.gate) && rows_ok(a.sum_out) &&
-         a.norm_weight.stride[0] == 1 &&
+         rmsnorm_linear_unit_inner(a) &&
          reinterpret_cast<std::uintptr_t>(a.norm_weight.data) % 16 == 0;
 }
 
@@ -62,7 +71,8 @@ std::size_t rmsnorm_linear_workspace_bytes(const cuda<Sm>& be,
   if (!rmsnorm_linear_check(a).ok()) return 0;
   if (detail::rmsnorm_linear_fusable<Sm>(a)) return 0;
   const auto product = rmsnorm_linear_product(a, a.x);
-  if (detail::linear_operand_path<Sm>(product, detail::rmsnorm_linear_prologue(a)))
+  if (detail::rmsnorm_linear_unit_inner(a) &&
+      detail::linear_operand_path<Sm>(product, detail::rmsnorm_linear_prologue(a)))
     return linear_workspace_bytes(be, product);
   return rmsnorm_linear_composed_workspace_bytes(be, a);
 }
@@ -76,7 +86,7 @@ template <int Sm, class Weight>
   const auto np = detail::rmsnorm_linear_prologue(a);
   if (detail::rmsnorm_linear_fusable<Sm>(a))
     return detail::linear_gemv<Sm, true>(product, detail::launch_on(be), np);
-  if (detail::linear_operand_path<Sm>(product, np))
+  if (detail::rmsnorm_linear_unit_inner(a) && detail::linear_operand_path<Sm>(product, np))
     return detail::linear_operand_gemm(be, product, np, ws);
   return rmsnorm_linear_composed(be, a, ws);
 }
