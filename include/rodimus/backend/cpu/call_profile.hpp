@@ -92,7 +92,7 @@ public:
   }
 
   /// The demangled type name with the contents of <...> and of (...) left out:
-  /// "rodimus::linear<>()::{lambda()#1}" (a lambda keeps its number within its function).
+  /// "rodimus::linear<>()::{lambda()#1}" with GCC, "rodimus::linear<>()::$_0" with clang.
   static std::string readable_name(const std::type_info& kind) {
     std::string full = kind.name();
 #if defined(__GNUG__)
