@@ -815,22 +815,13 @@ status gla_chunked_mma(const gla_args<Act, Gate, float>& a, int chunk, workspace
     const std::size_t bytes = gla_mma_workspace_bytes(a) - workspace::alignment;
     unsigned char* records = ws.take<unsigned char>(bytes);
     RODIMUS_REQUIRE(records != nullptr, workspace_too_small, "workspace");
-    const bool k64 = a.q.shape[3] <= 64; // K in 65 .. 128: only 64 columns on 8 warps fit
-    if (columns == 32 && warps == 8) {
-      return k64 ? gla_mma_launch<64, 32, 8>(a, records, on)
-                 : gla_mma_launch<128, 64, 8>(a, records, on);
-    }
-    if (columns == 64 && warps == 8) {
-      return k64 ? gla_mma_launch<64, 64, 8>(a, records, on)
-                 : gla_mma_launch<128, 64, 8>(a, records, on);
-    }
-    if (columns == 128 && warps == 8) {
-      return k64 ? gla_mma_launch<64, 128, 8>(a, records, on)
-                 : gla_mma_launch<128, 64, 8>(a, records, on);
-    }
-    // columns == 128, warps == 16 (gla_chunked refused every pair gla_tuning_listed does not name)
-    return k64 ? gla_mma_launch<64, 128, 16>(a, records, on)
-               : gla_mma_launch<128, 64, 8>(a, records, on);
+    // K in 65 .. 128: only 64 columns on 8 warps fit, whatever the tuning.
+    if (a.q.shape[3] > 64) return gla_mma_launch<128, 64, 8>(a, records, on);
+    if (columns == 32) return gla_mma_launch<64, 32, 8>(a, records, on);
+    if (columns == 64) return gla_mma_launch<64, 64, 8>(a, records, on);
+    if (warps == 8) return gla_mma_launch<64, 128, 8>(a, records, on);
+    // 128 columns on 16 warps: gla_chunked refused every pair gla_tuning_listed does not name.
+    return gla_mma_launch<64, 128, 16>(a, records, on);
   }
 }
 

@@ -855,13 +855,20 @@ status linear_split(const launch_target& on, const tensor_view<const From, 2>& x
                      "linear_split_kernel");
 }
 
+/// ok when be has a cuBLAS context for its stream; every cuBLAS path checks it before it launches
+/// anything (a refused call writes nothing).
+template <int Sm> status linear_cublas_ready(const cuda<Sm>& be) noexcept {
+  RODIMUS_REQUIRE(be.context != nullptr, null_pointer, "context");
+  RODIMUS_REQUIRE(be.context->stream() == be.stream, bad_argument, "context");
+  return status::success();
+}
+
 /// y = w . b (+ w . lo where lo is given, b's dtype) on cuBLAS: b (M, K) with row stride ldb is
-/// x itself or its first part; y^T = op_T(w) . b^T in column-major terms.
+/// x itself or its first part; y^T = op_T(w) . b^T in column-major terms. The caller checked
+/// linear_cublas_ready.
 template <int Sm, class Act, class Weight>
 status linear_gemm_parts(const cuda<Sm>& be, const linear_args<Act, Weight>& a, const void* b,
                          cudaDataType_t b_type, index_t ldb, const void* lo) noexcept {
-  RODIMUS_REQUIRE(be.context != nullptr, null_pointer, "context");
-  RODIMUS_REQUIRE(be.context->stream() == be.stream, bad_argument, "context");
   const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0];
   auto gemm = [&](const void* x, float beta) { // beta = 0: y is never read (poison stays out)
     const float alpha = 1.0f;
@@ -907,10 +914,9 @@ status linear_gemm(const cuda<Sm>& be, const linear_args<Act, Weight>& a, bool c
     (void)ws;
     return status::fail(status_code::unsupported, "w"); // never selected (linear_select_path)
   } else {
+    RODIMUS_TRY(linear_cublas_ready(be));
     if constexpr (!std::is_same_v<Act, Weight>) { // f32 x, 16-bit w: x -> hi + lo in w's dtype
       if (convert) {
-        RODIMUS_REQUIRE(be.context != nullptr, null_pointer, "context");
-        RODIMUS_REQUIRE(be.context->stream() == be.stream, bad_argument, "context");
         const index_t M = a.x.shape[0], K = a.x.shape[1];
         const auto parts = linear_take_parts<Sm, Weight>(be, M, K, ws);
         RODIMUS_REQUIRE(parts.hi != nullptr, workspace_too_small, "ws");

@@ -141,6 +141,11 @@ status linear_operand(const launch_target& on, const tensor_view<const float, 2>
       "linear_operand_kernel");
 }
 
+/// The path rmsnorm_linear and swiglu_linear take on CUDA, chosen once for the call and for its
+/// workspace query: the GEMV with the prologue staged, the operand kernel and cuBLAS, or the two
+/// primitives one after the other.
+enum class fused_input_path { gemv, operand, composed };
+
 /// Whether a call whose linear part is `product` (x: the prologue's input rows) runs as
 /// linear_operand and cuBLAS on the parts (16-bit weights only).
 template <int Sm, class Weight>
@@ -167,8 +172,7 @@ status linear_operand_gemm(const cuda<Sm>& be, const linear_args<float, Weight>&
     (void)ws;
     return status::fail(status_code::unsupported, "w"); // never selected (linear_operand_path)
   } else {
-    RODIMUS_REQUIRE(be.context != nullptr, null_pointer, "context");
-    RODIMUS_REQUIRE(be.context->stream() == be.stream, bad_argument, "context");
+    RODIMUS_TRY(linear_cublas_ready(be));
     const index_t M = product.x.shape[0], K = product.x.shape[1];
     const auto parts = linear_take_parts<Sm, Weight>(be, M, K, ws);
     RODIMUS_REQUIRE(parts.hi != nullptr, workspace_too_small, "ws");

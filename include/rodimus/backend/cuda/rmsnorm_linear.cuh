@@ -41,8 +41,8 @@ bool rmsnorm_linear_fusable(const rmsnorm_linear_args<Weight>& a) noexcept {
   if (!linear_gemv_stages<Sm>(M, K) || a.w.shape[0] < 1 || K % vec != 0) return false;
   if (!linear_gemv_vec(rmsnorm_linear_product(a, a.x))) return false;
   auto rows_ok = [M](const auto& v) {
-    return !v.data || (reinterpret_cast<std::uintptr_t>(v.data) % 16 == 0 && v.stride[1] == 1 &&
-                       (M == 1 || v.stride[0] % 4 == 0));
+    return !v.data ||
+           (reinterpret_cast<std::uintptr_t>(v.data) % 16 == 0 && (M == 1 || v.stride[0] % 4 == 0));
   };
   return rows_ok(a.x) && rows_ok(a.residual) && rows_ok(a.gate) && rows_ok(a.sum_out) &&
          rmsnorm_linear_unit_inner(a) &&
@@ -63,18 +63,28 @@ linear_input_prologue rmsnorm_linear_prologue(const rmsnorm_linear_args<Weight>&
   return np;
 }
 
+/// The call's path (rmsnorm_linear and its workspace query read the same choice).
+template <int Sm, class Weight>
+fused_input_path rmsnorm_linear_path(const rmsnorm_linear_args<Weight>& a) noexcept {
+  if (rmsnorm_linear_fusable<Sm>(a)) return fused_input_path::gemv;
+  if (rmsnorm_linear_unit_inner(a) &&
+      linear_operand_path<Sm>(rmsnorm_linear_product(a, a.x), rmsnorm_linear_prologue(a)))
+    return fused_input_path::operand;
+  return fused_input_path::composed;
+}
+
 } // namespace detail
 
 template <int Sm, class Weight>
 std::size_t rmsnorm_linear_workspace_bytes(const cuda<Sm>& be,
                                            const rmsnorm_linear_args<Weight>& a) noexcept {
   if (!rmsnorm_linear_check(a).ok()) return 0;
-  if (detail::rmsnorm_linear_fusable<Sm>(a)) return 0;
-  const auto product = rmsnorm_linear_product(a, a.x);
-  if (detail::rmsnorm_linear_unit_inner(a) &&
-      detail::linear_operand_path<Sm>(product, detail::rmsnorm_linear_prologue(a)))
-    return linear_workspace_bytes(be, product);
-  return rmsnorm_linear_composed_workspace_bytes(be, a);
+  switch (detail::rmsnorm_linear_path<Sm>(a)) {
+  case detail::fused_input_path::gemv: return 0;
+  case detail::fused_input_path::operand:
+    return linear_workspace_bytes(be, rmsnorm_linear_product(a, a.x));
+  default: return rmsnorm_linear_composed_workspace_bytes(be, a);
+  }
 }
 
 /// y = rmsnorm(x [+ residual | * silu(gate)]) . w^T on the GPU. Enqueues on be.stream.
@@ -84,11 +94,12 @@ template <int Sm, class Weight>
   RODIMUS_TRY(rmsnorm_linear_check(a));
   const auto product = rmsnorm_linear_product(a, a.x);
   const auto np = detail::rmsnorm_linear_prologue(a);
-  if (detail::rmsnorm_linear_fusable<Sm>(a))
+  switch (detail::rmsnorm_linear_path<Sm>(a)) {
+  case detail::fused_input_path::gemv:
     return detail::linear_gemv<Sm, true>(product, detail::launch_on(be), np);
-  if (detail::rmsnorm_linear_unit_inner(a) && detail::linear_operand_path<Sm>(product, np))
-    return detail::linear_operand_gemm(be, product, np, ws);
-  return rmsnorm_linear_composed(be, a, ws);
+  case detail::fused_input_path::operand: return detail::linear_operand_gemm(be, product, np, ws);
+  default: return rmsnorm_linear_composed(be, a, ws);
+  }
 }
 
 } // namespace rodimus

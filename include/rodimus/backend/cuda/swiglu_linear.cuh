@@ -50,17 +50,28 @@ linear_input_prologue swiglu_linear_prologue(const swiglu_linear_args<Weight>& a
   return np;
 }
 
+/// The call's path (swiglu_linear and its workspace query read the same choice).
+template <int Sm, class Weight>
+fused_input_path swiglu_linear_path(const swiglu_linear_args<Weight>& a) noexcept {
+  if (swiglu_linear_fusable<Sm>(a)) return fused_input_path::gemv;
+  if (linear_operand_path<Sm>(swiglu_linear_product(a, swiglu_linear_values(a)),
+                              swiglu_linear_prologue(a)))
+    return fused_input_path::operand;
+  return fused_input_path::composed;
+}
+
 } // namespace detail
 
 template <int Sm, class Weight>
 std::size_t swiglu_linear_workspace_bytes(const cuda<Sm>& be,
                                           const swiglu_linear_args<Weight>& a) noexcept {
   if (!swiglu_linear_check(a).ok()) return 0;
-  if (detail::swiglu_linear_fusable<Sm>(a)) return 0;
-  const auto product = swiglu_linear_product(a, detail::swiglu_linear_values(a));
-  if (detail::linear_operand_path<Sm>(product, detail::swiglu_linear_prologue(a)))
-    return linear_workspace_bytes(be, product);
-  return swiglu_linear_composed_workspace_bytes(be, a);
+  switch (detail::swiglu_linear_path<Sm>(a)) {
+  case detail::fused_input_path::gemv: return 0;
+  case detail::fused_input_path::operand:
+    return linear_workspace_bytes(be, swiglu_linear_product(a, detail::swiglu_linear_values(a)));
+  default: return swiglu_linear_composed_workspace_bytes(be, a);
+  }
 }
 
 /// y = swiglu(fc) . w^T on the GPU. Enqueues on be.stream.
@@ -70,11 +81,12 @@ template <int Sm, class Weight>
   RODIMUS_TRY(swiglu_linear_check(a));
   const auto product = swiglu_linear_product(a, detail::swiglu_linear_values(a));
   const auto np = detail::swiglu_linear_prologue(a);
-  if (detail::swiglu_linear_fusable<Sm>(a))
+  switch (detail::swiglu_linear_path<Sm>(a)) {
+  case detail::fused_input_path::gemv:
     return detail::linear_gemv<Sm, true>(product, detail::launch_on(be), np);
-  if (detail::linear_operand_path<Sm>(product, np))
-    return detail::linear_operand_gemm(be, product, np, ws);
-  return swiglu_linear_composed(be, a, ws);
+  case detail::fused_input_path::operand: return detail::linear_operand_gemm(be, product, np, ws);
+  default: return swiglu_linear_composed(be, a, ws);
+  }
 }
 
 } // namespace rodimus
