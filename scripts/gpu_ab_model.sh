@@ -9,6 +9,8 @@
 # RODIMUS_AB_RUNS: bench flag sets separated by ';', each naming its --prompt (default: decode
 # B = 1, 16, 64, exact, prompt 128); RODIMUS_AB_REPEAT: rounds (default 3). JSON of every run to
 # $OUT/ab/; a table of decode, then one of prefill (tokens/s and share of the GEMM rate).
+# RODIMUS_AB_BUILD_ONLY=1 builds both sides and stops (a later run finds them built: tar keeps
+# the files' times, so ninja has nothing to do), to overlap the builds with other work of a call.
 # RODIMUS_AB_BACKEND=cpu: the same A / B on the device machine's CPU (built without CUDA, runs
 # `--backend cpu --threads <physical cores>`; default runs: batch-1 decode of bf16 and q4 weights,
 # prompt 16, 32 tokens), after bench_thread_pool of both sides (RODIMUS_AB_COPY: files of the
@@ -51,6 +53,7 @@ build "$root" "$work/new/build" & pb=$!
 wait $pa || { grep -B2 -A12 error "$work/base/build.log" | head -60; exit 1; }
 wait $pb || { grep -B2 -A12 error "$work/new/build.log" | head -60; exit 1; }
 echo "built A (base) and B (working tree) in $(( $(date +%s) - t0 )) s"
+[ "${RODIMUS_AB_BUILD_ONLY:-0}" = 1 ] && exit 0
 export LD_LIBRARY_PATH=$deps/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 tool_a=$(find "$work/base/build" -type f -name rodimus -perm -u+x | head -1)
 tool_b=$(find "$work/new/build" -type f -name rodimus -perm -u+x | head -1)
