@@ -127,6 +127,17 @@ TEST_CASE("flags: --help, unknown, duplicate, switch values, ranges, values star
                 {"--launch serial", "--backend cuda only"});
   check_refused(run("logits" + tiny + " --input x --output y --backend cpu --launch serial"),
                 {"--launch serial", "--backend cuda only"});
+  // --tuning: NAME=AxB items of two kernels, CUDA only (the listed tiles are checked when the
+  // CUDA session opens).
+  for (const char* t : {"swska=32", "swska=32x", "swska=x32", "swska=0x32", "gla=64x-8",
+                        "swska=32x32,", "=32x32", "swska:32x32", "gla=99999x8"}) {
+    INFO("--tuning " << t);
+    check_refused(run("generate" + tiny + " --prompt-ids 1 --tuning " + t),
+                  {"--tuning", "NAME=AxB"});
+  }
+  check_refused(run("bench --tuning attention=32x32"), {"--tuning", "unknown kernel", "attention"});
+  check_refused(run("bench --backend cpu --tuning swska=32x32"),
+                {"--tuning", "--backend cuda only"});
 
   // generate --threads N (new) works and gives the same tokens.
   const std::string greedy = "generate" + tiny + " --prompt-ids 5,6,7 -n 6 --json";

@@ -5,12 +5,16 @@
 //                             ring) stored into their rings: the profile's prefill call is 64 x 16,
 //                             a long prefill 8 x 2048. Bytes: the stored rows, read and written,
 //                             2 x N x min(L, W) x (Hk + Hv) x D x 2; limit = copy bandwidth.
-//   bm_swska_prefill/B/T/R/L  B sequences of T tokens, no history, window_left L (2048: the
-//                             rings' window; 1024: rodimus-plus-1.6b's), R = 0: cuda_matmul::exact
-//                             (the f32 kernel), R = 1: cuda_matmul::rounded (the bf16 tensor-core
-//                             kernel, swska_prefill_mma.cuh). FLOPs: 4 x D x Hq x (keys each query
-//                             sees), i.e. QK^T and PV counted as matrix products; limit = the bf16
-//                             matrix-product rate (cuBLAS, measured here).
+//   bm_swska_prefill<A>/B/T/R/L/RW/BK
+//                             B sequences of T tokens, no history, activations A (bf16; float: the
+//                             model's), window_left L (2048: the rings' window; 1024:
+//                             rodimus-plus-1.6b's), R = 0: cuda_matmul::exact (the f32 kernel),
+//                             R = 1: cuda_matmul::rounded (the bf16 tensor-core kernel,
+//                             swska_prefill_mma.cuh) with the tile cuda_tuning{.., RW, BK} (query
+//                             rows per warp, keys per tile; 0 / 0 the default). FLOPs: 4 x D x Hq
+//                             x (keys each query sees), i.e. QK^T and PV counted as matrix
+//                             products; limit = the bf16 matrix-product rate (cuBLAS, measured
+//                             here).
 //   bm_swska_decode/B/P/G/R   one decode step (attend and, when the window is split, combine) of B
 //                             rows at position P (4096: a full window, 2049 keys; 128: a short
 //                             history, 129 keys); G = 1: 20 steps replayed from a CUDA graph (no
@@ -49,7 +53,7 @@ using bench::device_random;
 
 namespace {
 
-using Act = bf16;
+using Act = bf16; // everything but bm_swska_prefill<float>
 constexpr index_t kHq = 16, kHk = 1, kHv = 16, kD = 128;
 constexpr int kWindowLeft = 2048;
 constexpr index_t kW = kWindowLeft + 1;
@@ -127,7 +131,8 @@ void bm_swska_ring_store(benchmark::State& st) {
     BENCH_CUDA(cudaFree(p));
 }
 
-void bm_swska_prefill(benchmark::State& st) {
+template <class A> void bm_swska_prefill(benchmark::State& st) {
+  using Act = A;
   const index_t B = st.range(0), T = st.range(1);
   const bool rounded = st.range(2) != 0;
   const int window_left = int(st.range(3));
@@ -140,6 +145,8 @@ void bm_swska_prefill(benchmark::State& st) {
   BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   cuda<90> gpu{stream};
   gpu.matmul = rounded ? cuda_matmul::rounded : cuda_matmul::exact;
+  gpu.tuning.swska_rows = int(st.range(4));
+  gpu.tuning.swska_keys = int(st.range(5));
   swska_args<Act> a;
   a.q = make_view<const Act>(q, B, T, kHq, kD);
   a.k = make_view<const Act>(k, B, T, kHk, kD);
@@ -233,11 +240,24 @@ void bm_swska_decode(benchmark::State& st) {
 BENCHMARK(bench::bm_copy_d2d)->UseManualTime()->Iterations(1);
 BENCHMARK(bench::bm_gemm_bf16)->UseManualTime()->Iterations(1);
 BENCHMARK(bm_swska_ring_store)->Args({64, 16})->Args({8, 2048})->UseManualTime()->Iterations(30);
-BENCHMARK(bm_swska_prefill)
-    ->Args({8, 2048, 0, 2048})
-    ->Args({8, 2048, 1, 2048})
-    ->Args({8, 2048, 0, 1024})
-    ->Args({8, 2048, 1, 1024})
+BENCHMARK(bm_swska_prefill<bf16>)
+    ->Args({8, 2048, 0, 2048, 0, 0})
+    ->Args({8, 2048, 1, 2048, 0, 0})
+    ->Args({8, 2048, 1, 2048, 16, 64})
+    ->Args({8, 2048, 1, 2048, 32, 32})
+    ->Args({8, 2048, 1, 2048, 32, 64})
+    ->Args({8, 2048, 0, 1024, 0, 0})
+    ->Args({8, 2048, 1, 1024, 0, 0})
+    ->Args({1, 8192, 1, 2048, 16, 64})
+    ->Args({1, 8192, 1, 2048, 32, 32})
+    ->Args({1, 8192, 1, 2048, 32, 64})
+    ->UseManualTime()
+    ->Iterations(5);
+// The model's call: f32 activations (k and v rounded to bf16 by the pre-pass).
+BENCHMARK(bm_swska_prefill<float>)
+    ->Args({8, 2048, 1, 2048, 16, 64})
+    ->Args({8, 2048, 1, 2048, 32, 32})
+    ->Args({8, 2048, 1, 2048, 32, 64})
     ->UseManualTime()
     ->Iterations(5);
 BENCHMARK(bm_swska_decode)

@@ -125,6 +125,17 @@ backend_session open_cuda_session(const model_weights& w, int capacity, const ba
   be.context = res->context.get();
   be.matmul = o.rounded_matmul ? cuda_matmul::rounded : cuda_matmul::exact;
   be.launch = o.serial_launch ? cuda_launch::serial : cuda_launch::overlapped;
+  be.tuning = cuda_tuning{o.gla_columns, o.gla_warps, o.swska_rows, o.swska_keys};
+  if (!detail::gla_tuning_listed(be.tuning))
+    throw error("--tuning gla=" + std::to_string(o.gla_columns) + "x" +
+                std::to_string(o.gla_warps) +
+                ": not a tile of the chunked GLA (32x8, 64x8, "
+                "128x8, 128x16)");
+  if (!detail::swska_tuning_listed(be.tuning))
+    throw error("--tuning swska=" + std::to_string(o.swska_rows) + "x" +
+                std::to_string(o.swska_keys) +
+                ": not a tile of the SW-SKA prefill (16x64, "
+                "32x32, 32x64)");
   backend_session s;
   s.session = std::make_unique<model_session_on<cuda<90>>>(
       w, be, capacity,

@@ -5,6 +5,48 @@
 
 namespace rodimus::cli {
 
+namespace {
+
+/// --tuning: comma-separated NAME=AxB, NAME gla (value columns x warps of the chunked GLA) or swska
+/// (query rows per warp x keys per tile of the SW-SKA prefill), A and B positive integers.
+void tuning_flag(const std::string& text, backend_options& o) {
+  if (text.empty()) return;
+  std::size_t at = 0;
+  for (;;) {
+    const std::size_t end = text.find(',', at);
+    const std::string item = text.substr(at, end == std::string::npos ? end : end - at);
+    const auto bad = [&] {
+      return error("--tuning: expected NAME=AxB items with positive A and B (gla=64x8, "
+                   "swska=32x32), got '" +
+                   item + "'");
+    };
+    const std::size_t eq = item.find('=');
+    const std::size_t x = eq == std::string::npos ? eq : item.find('x', eq);
+    if (eq == 0 || x == std::string::npos) throw bad();
+    auto number = [&](const std::string& digits) {
+      if (digits.empty() || digits.size() > 4 ||
+          digits.find_first_not_of("0123456789") != std::string::npos || std::stoi(digits) == 0)
+        throw bad();
+      return std::stoi(digits);
+    };
+    const std::string name = item.substr(0, eq);
+    const int first = number(item.substr(eq + 1, x - eq - 1)), second = number(item.substr(x + 1));
+    if (name == "gla") {
+      o.gla_columns = first;
+      o.gla_warps = second;
+    } else if (name == "swska") {
+      o.swska_rows = first;
+      o.swska_keys = second;
+    } else {
+      throw error("--tuning: unknown kernel '" + name + "' (gla or swska)");
+    }
+    if (end == std::string::npos) break;
+    at = end + 1;
+  }
+}
+
+} // namespace
+
 backend_options backend_flags(const args& a, const char* fallback, int threads_fallback) {
   backend_options o;
   o.name = a.get("backend", fallback);
@@ -24,6 +66,10 @@ backend_options backend_flags(const args& a, const char* fallback, int threads_f
   if (launch == "serial" && o.name != "cuda")
     throw error("--launch serial applies to --backend cuda only (it orders GPU kernels)");
   o.serial_launch = launch == "serial";
+  const std::string tuning = a.get("tuning", "");
+  tuning_flag(tuning, o);
+  if (!tuning.empty() && o.name != "cuda")
+    throw error("--tuning applies to --backend cuda only (it picks CUDA kernels' tiles)");
   return o;
 }
 

@@ -145,7 +145,7 @@ bool holds_model(const std::string& dir, const nlohmann::json& config) {
 int run_bench(int argc, char** argv) {
   const args a(argc, argv,
                {"geometry", "layers", "batch", "prompt", "gen", "dtype", "backend", "threads",
-                "dir", "matmul", "launch", "weights"},
+                "dir", "matmul", "launch", "weights", "tuning"},
                {"json", "mmap", "profile"});
   const geometry g =
       geometry_by_name(a.get("geometry", "rodimus-plus-1.6b"), a.get_int("layers", 0, 0));

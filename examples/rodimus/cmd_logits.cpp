@@ -64,10 +64,10 @@ std::vector<std::int64_t> read_input_ids(const std::string& path, index_t& B, in
 } // namespace
 
 int run_logits(int argc, char** argv) {
-  const args a(
-      argc, argv,
-      {"model", "input", "output", "mode", "backend", "threads", "matmul", "launch", "weights"},
-      {"mmap"});
+  const args a(argc, argv,
+               {"model", "input", "output", "mode", "backend", "threads", "matmul", "launch",
+                "weights", "tuning"},
+               {"mmap"});
   const std::string model_dir = a.require("model");
   const std::string input = a.require("input");
   const std::string output = a.require("output");

@@ -1185,8 +1185,8 @@ void check_swska_prefill_rounded(const Backend& be, const swska_prefill_case& c,
 }
 
 /// The rounded-mode cases (CUDA's tensor-core prefill: D 64 and 128; the backend is passed with
-/// be.matmul already set to rounded). Query tiles of 64 tokens and key tiles of 64 keys are
-/// crossed; G = Hq / Hk from 1 to 16 (odd G leaves a head chunk half used).
+/// be.matmul already set to rounded). Query tiles of 64 and 128 tokens and key tiles of 32 and 64
+/// keys are crossed; G = Hq / Hk from 1 to 16 (odd G leaves a head chunk half used).
 template <class Backend> void check_swska_prefill_rounded_all(const Backend& be) {
   // One sequence; batched Rodimus+ heads (G = 16, one key head, 16 value heads).
   check_swska_prefill_rounded<Backend, float>(be, {1, 150, 4, 1, 4, 128, 70, {}, {}});
@@ -1210,6 +1210,7 @@ template <class Backend> void check_swska_prefill_rounded_all(const Backend& be)
   check_swska_prefill_rounded<Backend, float>(
       be, {1, 120, 16, 1, 16, 64, 63, {0, 17, 17, 120}, {0, 250, 5}, 64});
   check_swska_prefill_rounded<Backend, float>(be, {2, 40, 2, 1, 2, 64, -1, {}, {30, 3}, 80});
+  check_swska_prefill_rounded<Backend, float>(be, {2, 260, 4, 1, 4, 128, 130, {}, {150, 20}, 131});
   // bf16 (the model's dtype: the rounding of q, k, v is exact) and f16 activations.
   check_swska_prefill_rounded<Backend, bf16>(be, {2, 140, 16, 1, 16, 128, 65, {}, {}});
   check_swska_prefill_rounded<Backend, bf16>(be,

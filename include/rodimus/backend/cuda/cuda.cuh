@@ -45,14 +45,23 @@ enum class cuda_launch : unsigned char { overlapped, serial };
 
 /// Choices of individual kernels' tiles, for engines that tune per GPU and for tests and
 /// benchmarks that cover or compare each one (0: chosen per call from the shape, the default).
-/// Every choice gives the same bits; a pair not listed returns unsupported "tuning".
+/// Every GLA choice gives the same bits; a pair not listed returns unsupported "tuning".
 ///   gla_columns, gla_warps   the tensor-core chunked GLA (gla_chunked with cuda_matmul::rounded,
 ///                            backend/cuda/gla_chunked_mma.cuh): value columns per CTA and warps
 ///                            per CTA, one of 32 / 8, 64 / 8, 128 / 8, 128 / 16 at K <= 64 (K in
 ///                            65 .. 128 always runs 64 / 8).
+///   swska_rows, swska_keys   the tensor-core SW-SKA prefill (swska_prefill with
+///                            cuda_matmul::rounded, backend/cuda/swska_prefill_mma.cuh): query
+///                            rows per warp and keys per shared-memory tile, one of 16 / 64,
+///                            32 / 32, 32 / 64. Tiles of the same key count give the same bits;
+///                            32 and 64 keys differ within the rounded mode's bound (the online
+///                            softmax rescales at other points). A tile the device has not the
+///                            shared memory for returns unsupported "tuning" too.
 struct cuda_tuning {
   int gla_columns = 0;
   int gla_warps = 0;
+  int swska_rows = 0;
+  int swska_keys = 0;
 };
 
 /// CUDA backend for compute capability Sm/10 (completes the declaration in core/backend.hpp).

@@ -1180,8 +1180,21 @@ template <class T, int R> tensor_view<T, R + 1> swska_add_unit_batch(tensor_view
 /// at the end of this file): the head dims it serves, and its entry point.
 inline bool swska_mma_supports(index_t D) noexcept;
 template <int Sm, class Act>
-status swska_prefill_mma(const swska_cuda_problem<Act>& pr, const launch_target& on,
-                         workspace ws) noexcept;
+status swska_prefill_mma(const swska_cuda_problem<Act>& pr, const launch_target& on, workspace ws,
+                         const cuda_tuning& tuning) noexcept;
+
+/// The tile of the tensor-core prefill that a call of cuda_tuning {0, 0} takes (where the device
+/// has the shared memory for it): query rows per warp (16 or 32) and keys per tile (32 or 64).
+struct swska_prefill_policy {
+  static constexpr int rows = 16;
+  static constexpr int keys = 64;
+};
+
+/// Whether cuda_tuning names a tile of the tensor-core SW-SKA prefill (or none: 0, 0).
+inline bool swska_tuning_listed(const cuda_tuning& t) noexcept {
+  const int r = t.swska_rows, k = t.swska_keys;
+  return (r == 0 && k == 0) || (r == 16 && k == 64) || (r == 32 && (k == 32 || k == 64));
+}
 template <class Act>
 void swska_mma_copy_elements(const swska_args<Act>& a, std::size_t& k_elems,
                              std::size_t& v_elems) noexcept;
@@ -1230,6 +1243,7 @@ template <int Sm, class Act>
 [[nodiscard]] status swska_prefill(const cuda<Sm>& be, const swska_args<Act>& a,
                                    workspace ws = {}) noexcept {
   RODIMUS_TRY(swska_check(a));
+  RODIMUS_REQUIRE(detail::swska_tuning_listed(be.tuning), unsupported, "tuning");
   if constexpr (!std::is_same_v<Act, float> && !std::is_same_v<Act, bf16> &&
                 !std::is_same_v<Act, f16>) {
     (void)be;
@@ -1256,7 +1270,7 @@ template <int Sm, class Act>
     pr.window_left = a.window_left;
     pr.scale = a.scale != 0.0f ? a.scale : float(1.0 / std::sqrt(double(D)));
     if (be.matmul == cuda_matmul::rounded && detail::swska_mma_supports(D))
-      return detail::swska_prefill_mma<Sm>(pr, detail::launch_on(be), ws); // bf16 tensor cores
+      return detail::swska_prefill_mma<Sm>(pr, detail::launch_on(be), ws, be.tuning); // bf16 MMA
     return detail::swska_prefill_dispatch<Sm>(pr, detail::launch_on(be));
   }
 }

@@ -17,37 +17,46 @@
 //   inputs the rounding of q and k moves each score by up to 2^-7 scale sum_d |q_d k_jd|, the
 //   same size as a bf16 model's attention.
 //
-// Kernel (one CTA per work item, grid-stride): item = (batch row, tile of 64 query tokens, key
-// head hk, chunk of GW <= 2 query heads of hk's group). Warp w serves query head w / 4 of the
-// chunk and the 16 query tokens 16 (w % 4) .. + 15 of the tile (the M = 16 rows of its mma's);
-// the CTA has 4 GW warps. For each sequence overlapping the tile, over its key range in tiles of
-// 64 keys, double buffered (2 stages of shared memory): the key tile (64 x D) of the shared key
-// head and each head's value tile are copied into stage (tile + 1) % 2 while every warp computes
-// on the tile in the other stage; one __syncthreads per tile (after cp.async.wait_all: the tile
-// has landed, and every warp is done with the stage the next copy overwrites). Copies: 16-byte
-// cp.async.cg from bf16 sources (a bf16 Act view with 16-byte rows, or the pre-pass copies
-// below); any other source (f16 / f32 without workspace, odd strides, f32 history rings) is read
-// by plain loads, converted to bf16 and stored (those tiles are not overlapped with compute).
-// Per warp: S (16 x 64, 8 n-tiles of 8 keys, D / 16 k-steps; the key B fragments of two n-tiles
-// per ldmatrix.x4), the mask (skipped when the whole tile is inside the lane's two rows' windows)
-// and online softmax on the accumulator fragments (row max / sum over the 4 lanes of a quad), P
-// repacked in registers as the A operand (the C fragment of n-tiles 2j, 2j + 1 is the A fragment
-// of k-step j), and O += P V with the value tile's B fragments from ldmatrix.x4.trans. Shared rows
-// are padded by 8 bf16 (row strides of 272 / 144 bytes: conflict-free ldmatrix and 16-byte
-// aligned rows). Dynamic shared memory: 2 x (1 + GW) x 64 x (D + 8) x 2 bytes (104 KiB at D = 128,
-// GW = 2: opted in with cudaFuncSetAttribute, on every launch: the attribute is per device).
+// Kernel (one CTA per work item, grid-stride): item = (batch row, tile of QT query tokens, key
+// head hk, chunk of GW <= 2 query heads of hk's group); the tile (swska_mma_tile<D, MT, BK>,
+// chosen by cuda_tuning swska_rows / swska_keys or swska_prefill_policy) gives each warp MT
+// m-tiles of 16 query rows (QT = 4 x 16 MT) and takes BK keys per shared-memory tile. Items run
+// with the token tiles from the last (under a causal window the last tiles see the most keys, so
+// the short ones fill the tail of the grid). Warp w serves query head w / 4 of the chunk and the
+// query tokens 16 MT (w % 4) .. + 16 MT - 1 of the tile; the CTA has 4 GW warps. The query tile
+// of each head is rounded to bf16 into shared memory once per item; each warp reads its A
+// fragments from there by ldmatrix.x4 (no registers held across the key loop). For each sequence
+// overlapping the tile, over its key range in tiles of BK keys, double buffered (2 stages of
+// shared memory): the key tile (BK x D) of the shared key head and each head's value tile are
+// copied into stage (tile + 1) % 2 while every warp computes on the tile in the other stage; one
+// __syncthreads per tile (after cp.async.wait_all: the tile has landed, and every warp is done
+// with the stage the next copy overwrites). Copies: 16-byte cp.async.cg from bf16 sources (a
+// bf16 Act view with 16-byte rows, or the pre-pass copies below), one row pointer per head and a
+// stride step per row where the whole tile is fresh tokens; any other source (f16 / f32 without
+// workspace, odd strides, f32 history rings) is read by plain loads, converted to bf16 and stored
+// (those tiles are not overlapped with compute). Per warp and m-tile: S (16 x BK, BK / 8 n-tiles
+// of 8 keys, D / 16 k-steps; the key B fragments of two n-tiles per ldmatrix.x4, shared by the
+// MT m-tiles), scaled to log2 units and masked (skipped when the whole tile is inside every row's
+// window, for the whole warp), the online softmax on the accumulator fragments (row max over the
+// 4 lanes of a quad, p = 2^(s - m) by ex2.approx), P packed to bf16 as the A operand (the C
+// fragment of n-tiles 2j, 2j + 1 is the A fragment of k-step j), and O += P V with the value
+// tile's B fragments from ldmatrix.x4.trans (each shared by the MT m-tiles). Shared rows are
+// padded by 8 bf16 (row strides of 272 / 144 bytes: conflict-free ldmatrix and 16-byte aligned
+// rows). Dynamic shared memory: (2 x (1 + GW) x BK + GW x QT) x (D + 8) x 2 bytes (at D = 128,
+// GW = 2: 136 KiB for 16 / 64, 119 KiB for 32 / 32, 170 KiB for 32 / 64; opted in with
+// cudaFuncSetAttribute on every launch: the attribute is per device; a device with less shared
+// memory per CTA takes a smaller tile or the f32 kernel).
 // Pre-pass (non-bf16 Act, when the workspace holds swska_prefill_workspace_bytes): k and v are
 // rounded to bf16 once into dense (B, T, H, D) copies in the workspace (swska_mma_round_kernel),
 // which the tiles are then copied from; without it the same kernel converts by plain loads.
-// ptxas (CUDA 13, sm_90, bf16 and f32 Act alike): 255 registers at D = 128, 210 at D = 64, no
-// spills (one CTA of 8 warps per SM; asking ptxas for 2 CTAs at D = 64 spills 348 bytes); the
-// pre-pass 32. Measured (H100, 2026-12-06, bench/results/2026-12-06-h100-s12/): 1.51 ms on
-// bm_swska_prefill/8/2048/1/2048 (0.102 of the GEMM rate), where the first version's plain-load
-// tiles and 32-bit key loads took 2.11 ms. The fragment index arithmetic (Q, K by ldmatrix.x4, P
-// repacking, ldmatrix.trans addresses, O columns) and the tile copy's coverage were checked on
-// the host by emulating the PTX layouts of mma.m16n8k16 and ldmatrix for one warp's tile.
-// Next steps: Q fragments from shared memory and 32-key tiles at D = 128 (2 CTAs per SM), and
-// more query rows per CTA (the value tiles, one per head, dominate the copied bytes).
+// ptxas (CUDA 13, sm_90, D = 128): 236 registers and no spills at 16 / 64; 255 and 172 bytes of
+// spill stores at 32 / 32, 212 at 32 / 64 (the O accumulators alone are 128 registers there).
+// History: the first version (plain-load tiles, 32-bit key loads) took 2.11 ms on
+// bm_swska_prefill/8/2048/1/2048 (H100), the cp.async / ldmatrix one of 2026-12-06 1.51 ms
+// (0.102 of the GEMM rate; ncu: 1850 instructions per warp and key tile, issue-bound at 8 warps
+// per SM). The fragment index arithmetic (Q, K by ldmatrix.x4, P repacking, ldmatrix.trans
+// addresses, O columns) and the tile copy's coverage were checked on the host by emulating the
+// PTX layouts of mma.m16n8k16 and ldmatrix for one warp's tile.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -65,20 +74,27 @@ namespace rodimus::detail {
 /// Whether the tensor-core prefill serves head dim D (else the f32 kernel runs).
 inline bool swska_mma_supports(index_t D) noexcept { return D == 64 || D == 128; }
 
-/// Tile shape of the tensor-core prefill for head dim D.
-template <int D> struct swska_mma_tile {
-  static constexpr int queries = 64;       // query tokens per CTA
-  static constexpr int keys = 64;          // keys per shared-memory tile
-  static constexpr int rows_per_warp = 16; // the M of mma.m16n8k16
-  static constexpr int warps_per_head = queries / rows_per_warp;
-  static constexpr int max_heads = 2; // query heads per CTA (GW)
+/// Tile shape of the tensor-core prefill for head dim D, MT m-tiles of 16 query rows per warp and
+/// key tiles of BK keys (the listed shapes: swska_tuning_listed).
+template <int D, int MT, int BK> struct swska_mma_tile {
+  static constexpr int mma_rows = 16; // the M of mma.m16n8k16
+  static constexpr int mtiles = MT;   // m-tiles per warp: each K / V fragment feeds MT mma's
+  static constexpr int rows_per_warp = mma_rows * MT;
+  static constexpr int warps_per_head = 4;
+  static constexpr int queries = rows_per_warp * warps_per_head; // query tokens per CTA
+  static constexpr int keys = BK;                                // keys per shared-memory tile
+  static constexpr int max_heads = 2;                            // query heads per CTA (GW)
   static constexpr int max_threads = max_heads * warps_per_head * 32;
   static constexpr int ld = D + 8; // shared row stride in bf16 (padding: conflict-free fragments)
   static constexpr int stages = 2; // key / value tiles in flight (cp.async double buffering)
-  static constexpr int min_blocks = 1; // CTAs per SM asked of ptxas (2 at D = 64 spills 348 B)
+  static constexpr int min_blocks = 1; // CTAs per SM asked of ptxas
+  /// Two stages of (key tile, value tile per head), then the query tile of each head.
   static constexpr std::size_t smem_bytes(int heads) {
-    return std::size_t(stages) * std::size_t(1 + heads) * keys * ld * sizeof(std::uint16_t);
+    return (std::size_t(stages) * std::size_t(1 + heads) * keys + std::size_t(heads) * queries) *
+           ld * sizeof(std::uint16_t);
   }
+  static_assert(MT == 1 || MT == 2, "one or two m-tiles per warp");
+  static_assert(BK % 16 == 0 && BK >= 16, "key tiles of 16-key k-steps");
   static_assert(D % 16 == 0 && (ld * 2) % 16 == 0, "16-byte aligned shared rows");
 };
 
@@ -93,7 +109,7 @@ template <class T> bool swska_mma_vector_ok(const tensor_view<const T, 4>& x) no
 
 /// Which of the key / value sources take 16-byte vectors.
 struct swska_mma_vectors {
-  bool k = false, v = false, ring_k = false, ring_v = false;
+  bool q = false, k = false, v = false, ring_k = false, ring_v = false;
 };
 
 /// The key / value sources as bf16 bits (16-byte aligned rows, unit inner stride), copied into
@@ -259,20 +275,32 @@ __global__ void swska_mma_round_kernel(const tensor_view<const Act, 4> x, std::u
   }
 }
 
-template <int D, class Act>
-__global__ void __launch_bounds__(swska_mma_tile<D>::max_threads, swska_mma_tile<D>::min_blocks)
+/// ex2.approx.ftz: 2^x in a few ulp (the softmax's p, whose bf16 rounding dominates the bound);
+/// 2^-inf = +0.
+__device__ __forceinline__ float swska_ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+template <int D, int MT_, int BK_, class Act>
+__global__ void __launch_bounds__(swska_mma_tile<D, MT_, BK_>::max_threads,
+                                  swska_mma_tile<D, MT_, BK_>::min_blocks)
     swska_mma_prefill_kernel(const swska_cuda_problem<Act> pr, const swska_mma_sources src) {
   begin_after_prior_kernels();
-  using tile = swska_mma_tile<D>;
-  constexpr int BK = tile::keys, LD = tile::ld, RW = tile::rows_per_warp, MH = tile::max_heads;
-  constexpr int KS = D / 16; // k-steps of Q K^T
-  constexpr int ND = D / 8;  // n-tiles of O
-  constexpr int NS = BK / 8; // n-tiles of S
-  constexpr int C8 = D / 8;  // 8-element (16-byte) chunks of a row
-  static_assert(NS % 2 == 0 && BK % 16 == 0, "key tiles of 16-key k-steps");
+  using tile = swska_mma_tile<D, MT_, BK_>;
+  constexpr int BK = tile::keys, LD = tile::ld, RW = tile::rows_per_warp, QT = tile::queries;
+  constexpr int MT = tile::mtiles, MH = tile::max_heads;
+  constexpr int RQ = 2 * MT;         // fragment rows per lane: g + 8 (q % 2) + 16 (q / 2), q < RQ
+  constexpr int KS = D / 16;         // k-steps of Q K^T
+  constexpr int ND = D / 8;          // n-tiles of O
+  constexpr int NS = BK / 8;         // n-tiles of S
+  constexpr int C8 = D / 8;          // 8-element (16-byte) chunks of a row
+  constexpr int kEmpty = 0x3fffffff; // kmin of a row without keys (above every tile offset)
   const float ninf = -INFINITY;
   extern __shared__ __align__(16) unsigned char swska_mma_smem[];
-  // Stage s: the key tile [BK][LD], then the value tile of each of the GW heads [GW][BK][LD].
+  // Stage s: the key tile [BK][LD], then the value tile of each of the GW heads [GW][BK][LD];
+  // after the stages, the query tile of each head [GW][QT][LD].
   std::uint16_t* const smem = reinterpret_cast<std::uint16_t*>(swska_mma_smem);
 
   const int tid = int(threadIdx.x), nthreads = int(blockDim.x);
@@ -284,25 +312,34 @@ __global__ void __launch_bounds__(swska_mma_tile<D>::max_threads, swska_mma_tile
   const index_t N = pr.mode == swska_seq_mode::batched ? B : pr.num_seqs;
   const index_t items = B * pr.tiles * Hk * pr.HC;
   const index_t wl = pr.window_left;
-  const float scale2 = pr.scale * 1.4426950408889634f; // scores in log2 units: exp2f
+  const float scale2 = pr.scale * 1.4426950408889634f; // scores in log2 units: 2^x
   const int wg = warp / tile::warps_per_head, wq = warp % tile::warps_per_head;
   const int GW = pr.GW;
   const int stage_elems = (1 + GW) * BK * LD;
+  std::uint16_t* const q_all = smem + tile::stages * stage_elems;
+  // This warp's A fragments come from rows wq RW .. + RW - 1 of its head's query tile: lane l
+  // gives the address of row l % 16 of an m-tile, columns + 8 (l / 16) (ldmatrix.x4 matrices 0..3
+  // = rows 0-7 / 8-15 x columns 0-7 / 8-15 of the 16 x 16 A tile, mma's a0..a3).
+  const std::uint16_t* const q_frag =
+      q_all + (wg * QT + wq * RW + (lane & 15)) * LD + (lane >> 4) * 8;
   // The copy of a tile: thread tid fills column chunk cc of rows r0, r0 + rstep, ... of the key
   // tile and of each value tile.
   const int cc = (tid % C8) * 8, r0 = tid / C8, rstep = nthreads / C8;
 
   for (index_t item = blockIdx.x; item < items; item += gridDim.x) {
+    // Item order: head chunk, key head and batch row fastest, token tiles last and from the end:
+    // under a causal window the last tiles see the most keys, and the CTAs take items in order,
+    // so the short ones fill the tail of the grid.
     index_t rest = item;
     const index_t chunk = rest % pr.HC;
     rest /= pr.HC;
     const index_t hk = rest % Hk;
     rest /= Hk;
-    const index_t tile_i = rest % pr.tiles, bq = rest / pr.tiles;
-    const index_t t0 = tile_i * tile::queries;
-    const index_t t_end = t0 + tile::queries < T ? t0 + tile::queries : T;
+    const index_t bq = rest % B, tile_i = pr.tiles - 1 - rest / B;
+    const index_t t0 = tile_i * QT;
+    const index_t t_end = t0 + QT < T ? t0 + QT : T;
     const index_t gi = chunk * GW + wg;
-    const bool head_on = wg < GW && gi < pr.G; // warp-uniform
+    const bool head_on = gi < pr.G;            // warp-uniform
     const index_t h = hk + gi * Hk;            // this warp's query head (when head_on)
     const index_t tq0 = t0 + index_t(wq) * RW; // this warp's first query token
     // The value head of each of the CTA's heads (vh_on: the head exists).
@@ -315,20 +352,17 @@ __global__ void __launch_bounds__(swska_mma_tile<D>::max_threads, swska_mma_tile
       vh[w] = (hk + gv * Hk) % Hv;
     }
 
-    // The warp's Q rows (tq0 + g, tq0 + g + 8) as A fragments, rounded to bf16 once; rows past
-    // the tile are zero (masked below anyway).
-    std::uint32_t qf[KS][4];
-    {
-      const index_t ta = tq0 + g, tb = tq0 + g + 8, sd = pr.q.stride[3];
-      const bool oka = head_on && ta < t_end, okb = head_on && tb < t_end;
-#pragma unroll
-      for (int kk = 0; kk < KS; ++kk) {
-        const index_t c = index_t(kk) * 16 + 2 * tg;
-        qf[kk][0] = oka ? swska_mma_load2(&pr.q(bq, ta, h, c), sd) : 0u;
-        qf[kk][1] = okb ? swska_mma_load2(&pr.q(bq, tb, h, c), sd) : 0u;
-        qf[kk][2] = oka ? swska_mma_load2(&pr.q(bq, ta, h, c + 8), sd) : 0u;
-        qf[kk][3] = okb ? swska_mma_load2(&pr.q(bq, tb, h, c + 8), sd) : 0u;
-      }
+    // The query tile of each head, rounded to bf16 once; rows past the tile and absent heads are
+    // zero (their rows are never written).
+    __syncthreads(); // every warp is done with the previous item's query tiles
+    for (int e = tid; e < GW * QT * C8; e += nthreads) {
+      const int c = e % C8, j = (e / C8) % QT, w = e / (C8 * QT);
+      const index_t gq = chunk * GW + w, t = t0 + j;
+      std::uint32_t w8[4] = {0u, 0u, 0u, 0u};
+      if (gq < pr.G && t < t_end)
+        swska_mma_load8(&pr.q(bq, t, hk + gq * Hk, index_t(c) * 8), pr.q.stride[3], src.vec.q, w8);
+      *reinterpret_cast<uint4*>(q_all + (w * QT + j) * LD + c * 8) =
+          make_uint4(w8[0], w8[1], w8[2], w8[3]);
     }
 
     for (index_t n = swska_first_sequence(pr, bq, t0);
@@ -358,46 +392,64 @@ __global__ void __launch_bounds__(swska_mma_tile<D>::max_threads, swska_mma_tile
       };
       const index_t lo = first_key(hist + (s0 - begin));
       const index_t hi = hist + (s1 - 1 - begin); // >= lo
+      // Tokens begin .. end - 1 of this sequence are keys hist .. : key ja is row ja + shift.
+      const index_t shift = begin - hist;
 
       // This warp's rows ia <= i < ib hold tokens of the sequence (token tq0 + i at position
-      // pos0 + i); its keys lie in [wlo, whi] (empty when the warp has no row here).
+      // pos0 + i).
       const int ia = head_on ? int(swska_clamp(s0 - tq0, 0, RW)) : 0;
       const int ib = head_on ? int(swska_clamp(s1 - tq0, 0, RW)) : 0;
       const index_t pos0 = hist + (tq0 - begin);
-      const index_t wlo = ia < ib ? first_key(pos0 + ia) : 1;
-      const index_t whi = ia < ib ? pos0 + ib - 1 : 0;
-      // Per fragment row r (0: row g, 1: row g + 8): its keys [kmin, kmax] (empty if not a row
-      // of the sequence).
-      index_t kmin[2], kmax[2];
+      // Key offsets from lo (below 2^31: the keys of a tile span at most its W history positions
+      // and T tokens). The warp's keys lie in [wlo, whi] (wlo > whi when it has no row here); row
+      // i's in [max(first, i - wl), min(p0 + i, last)] (wl < 0: no left bound).
+      const int p0 = int(pos0 - lo), last = int(hi - lo);
+      const int first = int((hist - keep > 0 ? hist - keep : 0) - lo); // <= 0
+      const int wlo = ia < ib ? int(first_key(pos0 + ia) - lo) : kEmpty;
+      const int whi = ia < ib ? p0 + ib - 1 : -1;
+      // Per fragment row q (row g + 8 (q % 2) + 16 (q / 2)): its keys [kmin[q], kmax[q]] as
+      // offsets from lo; kmin > kmax when the row is not one of the sequence's.
+      int kmin[RQ], kmax[RQ];
 #pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int i = g + 8 * r;
-        const index_t p = pos0 + i;
-        kmin[r] = 1;
-        kmax[r] = 0;
-        if (i >= ia && i < ib) {
-          kmin[r] = first_key(p);
-          kmax[r] = p < hi ? p : hi;
+      for (int q = 0; q < RQ; ++q) {
+        const int i = g + 8 * (q & 1) + 16 * (q >> 1);
+        kmin[q] = kEmpty;
+        kmax[q] = -1;
+        if (i >= ia && i < ib) { // then 0 <= p0 + i <= last
+          const int left = wl < 0 ? first : p0 + i - int(wl);
+          kmin[q] = left > first ? left : first;
+          kmax[q] = p0 + i;
         }
       }
 
       // Copies the keys jb .. jb + BK - 1 (and the values of the CTA's heads) into stage `st`:
       // cp.async from the bf16 sources, else plain loads converted and stored; keys past hi (and
       // the value tiles of absent heads) are zero (their p is 0, and 0 * a finite value stays 0).
+      // A tile of fresh tokens only from a bf16 source (the common case) takes one row pointer
+      // per head and a stride step per row.
       auto issue = [&](index_t jb, std::uint16_t* st) {
+        const bool fresh = jb >= hist && jb + BK - 1 <= hi;
 #pragma unroll
         for (int w = 0; w <= MH; ++w) {
           if (w > GW) break;
           const bool on = w == 0 || vh_on[w - 1];
           const index_t head = w == 0 ? hk : vh[w - 1];
           const auto& fast = w == 0 ? src.k : src.v;
+          std::uint16_t* const dst0 = st + (w * BK) * LD + cc;
+          if (on && fresh && fast.data) {
+            const std::uint16_t* row = &fast(bq, shift + jb, head, cc);
+            const index_t step = fast.stride[1];
+            for (int j = r0; j < BK; j += rstep)
+              swska_cp_async16(dst0 + j * LD, row + index_t(j) * step);
+            continue;
+          }
           const auto& slow = w == 0 ? pr.k : pr.v;
           const auto& rfast = w == 0 ? src.ring_k : src.ring_v;
           const auto& rslow = w == 0 ? pr.ring_k : pr.ring_v;
           const bool svec = w == 0 ? src.vec.k : src.vec.v;
           const bool rvec = w == 0 ? src.vec.ring_k : src.vec.ring_v;
           for (int j = r0; j < BK; j += rstep) {
-            std::uint16_t* dst = st + (w * BK + j) * LD + cc;
+            std::uint16_t* dst = dst0 + j * LD;
             const index_t ja = jb + j;
             if (!on || ja > hi) {
               *reinterpret_cast<uint4*>(dst) = make_uint4(0u, 0u, 0u, 0u);
@@ -411,7 +463,7 @@ __global__ void __launch_bounds__(swska_mma_tile<D>::max_threads, swska_mma_tile
                 *reinterpret_cast<uint4*>(dst) = make_uint4(w8[0], w8[1], w8[2], w8[3]);
               }
             } else {
-              const index_t t = begin + (ja - hist);
+              const index_t t = shift + ja;
               if (fast.data)
                 swska_cp_async16(dst, &fast(bq, t, head, cc));
               else {
@@ -425,132 +477,181 @@ __global__ void __launch_bounds__(swska_mma_tile<D>::max_threads, swska_mma_tile
         swska_cp_async_commit();
       };
 
-      float m[2] = {ninf, ninf}, l[2] = {0.0f, 0.0f}, acc[ND][4];
+      // Running max m (log2 units) and this lane's part of the sum l per fragment row; O.
+      float m[RQ], l[RQ], acc[MT][ND][4];
 #pragma unroll
-      for (int nd = 0; nd < ND; ++nd)
+      for (int q = 0; q < RQ; ++q) {
+        m[q] = ninf;
+        l[q] = 0.0f;
+      }
 #pragma unroll
-        for (int e = 0; e < 4; ++e)
-          acc[nd][e] = 0.0f;
-
-      // Double buffering: tile it + 1 is copied (cp.async) while tile it is computed. One barrier
-      // per tile: after it, tile it has landed for every thread, and every warp is done with
-      // tile it - 1, whose stage tile it + 1 then takes.
-      const index_t ntiles = (hi - lo) / BK + 1;
-      __syncthreads(); // the previous sequence's (or item's) readers of the stages are done
-      issue(lo, smem);
-      for (index_t it = 0; it < ntiles; ++it) {
-        const index_t jb = lo + it * BK;
-        swska_cp_async_wait_all();
-        __syncthreads();
-        if (it + 1 < ntiles) issue(jb + BK, smem + int((it + 1) & 1) * stage_elems);
-        if (whi < jb || wlo > jb + BK - 1 || wlo > whi) continue; // warp-uniform: no key here
-        const std::uint16_t* s_k = smem + int(it & 1) * stage_elems;
-
-        // S = Q K^T (16 x BK): n-tile nt holds keys jb + 8 nt .. + 7. One ldmatrix.x4 gives the
-        // B fragments of n-tiles 2 np and 2 np + 1 (matrix i: keys + 8 (i / 2), columns
-        // + 8 (i % 2)).
-        float s[NS][4];
+      for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-        for (int nt = 0; nt < NS; ++nt)
+        for (int nd = 0; nd < ND; ++nd)
 #pragma unroll
           for (int e = 0; e < 4; ++e)
-            s[nt][e] = 0.0f;
+            acc[mt][nd][e] = 0.0f;
+
+      // Double buffering: tile it + 1 is copied (cp.async) while tile it is computed. One barrier
+      // per tile: after it, tile it has landed for every thread (and the query tiles are stored),
+      // and every warp is done with tile it - 1, whose stage tile it + 1 then takes.
+      const int ntiles = last / BK + 1;
+      __syncthreads(); // the previous sequence's (or item's) readers of the stages are done
+      issue(lo, smem);
+      for (int it = 0; it < ntiles; ++it) {
+        const int jr = it * BK; // the tile's first key, as an offset from lo
+        swska_cp_async_wait_all();
+        __syncthreads();
+        if (it + 1 < ntiles) issue(lo + (jr + BK), smem + ((it + 1) & 1) * stage_elems);
+        if (whi < jr || wlo > jr + BK - 1) continue; // warp-uniform: no key of the warp here
+        const std::uint16_t* s_k = smem + (it & 1) * stage_elems;
+
+        // S = Q K^T (per m-tile 16 x BK): n-tile nt holds keys jb + 8 nt .. + 7. One ldmatrix.x4
+        // gives the B fragments of n-tiles 2 np and 2 np + 1 (matrix i: keys + 8 (i / 2), columns
+        // + 8 (i % 2)), used by both m-tiles.
+        float s[MT][NS][4];
 #pragma unroll
-        for (int kk = 0; kk < KS; ++kk)
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int nt = 0; nt < NS; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e)
+              s[mt][nt][e] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < KS; ++kk) {
+          std::uint32_t qa[MT][4];
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt)
+            swska_ldmatrix_x4(qa[mt], q_frag + mt * 16 * LD + kk * 16);
 #pragma unroll
           for (int np = 0; np < NS / 2; ++np) {
             std::uint32_t b[4];
             swska_ldmatrix_x4(b, s_k + (np * 16 + (lane >> 4) * 8 + (lane & 7)) * LD + kk * 16 +
                                      ((lane >> 3) & 1) * 8);
-            swska_mma_bf16(s[2 * np], qf[kk], b[0], b[1]);
-            swska_mma_bf16(s[2 * np + 1], qf[kk], b[2], b[3]);
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) {
+              swska_mma_bf16(s[mt][2 * np], qa[mt], b[0], b[1]);
+              swska_mma_bf16(s[mt][2 * np + 1], qa[mt], b[2], b[3]);
+            }
           }
-
-        // Mask (tile-relative key bounds per row, 32-bit; skipped when every key of the tile is
-        // in the window of each of the lane's rows) and online softmax in log2 units.
-        int ca[2], cb[2];
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          ca[r] = int(swska_clamp(kmin[r] - jb, -1, BK));
-          cb[r] = int(swska_clamp(kmax[r] - jb, -1, BK));
-        }
-        const bool full = ca[0] <= 0 && cb[0] >= BK - 1 && ca[1] <= 0 && cb[1] >= BK - 1;
-        float tmax[2] = {ninf, ninf};
-#pragma unroll
-        for (int nt = 0; nt < NS; ++nt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int r = e >> 1, col = nt * 8 + 2 * tg + (e & 1);
-            s[nt][e] = full || (col >= ca[r] && col <= cb[r]) ? s[nt][e] * scale2 : ninf;
-            tmax[r] = fmaxf(tmax[r], s[nt][e]);
-          }
-        float alpha[2], mrow[2];
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(0xffffffffu, tmax[r], 1));
-          tmax[r] = fmaxf(tmax[r], __shfl_xor_sync(0xffffffffu, tmax[r], 2));
-          alpha[r] = 1.0f;
-          if (tmax[r] != ninf) { // the row has keys in this tile (uniform over the quad)
-            const float mnew = fmaxf(m[r], tmax[r]);
-            alpha[r] = exp2f(m[r] - mnew); // 0 on the row's first keys (m = -inf)
-            m[r] = mnew;
-          }
-          mrow[r] = m[r];
-        }
-        float psum[2] = {0.0f, 0.0f};
-#pragma unroll
-        for (int nt = 0; nt < NS; ++nt)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int r = e >> 1;
-            const float p = s[nt][e] != ninf ? exp2f(s[nt][e] - mrow[r]) : 0.0f;
-            s[nt][e] = p;
-            psum[r] += p;
-          }
-#pragma unroll
-        for (int r = 0; r < 2; ++r)
-          l[r] = l[r] * alpha[r] + psum[r]; // this lane's columns; the quad is summed at the end
-#pragma unroll
-        for (int nd = 0; nd < ND; ++nd) {
-          acc[nd][0] *= alpha[0];
-          acc[nd][1] *= alpha[0];
-          acc[nd][2] *= alpha[1];
-          acc[nd][3] *= alpha[1];
         }
 
-        // O += P V: the C fragments of n-tiles 2 j and 2 j + 1 are the A fragment of k-step j.
+        // Scale to log2 units and mask (tile-relative key bounds per row; the mask is skipped
+        // when every key of the tile is in the window of each of the warp's rows).
+        int ca[RQ], cb[RQ];
+        bool lane_full = true;
+#pragma unroll
+        for (int q = 0; q < RQ; ++q) {
+          ca[q] = kmin[q] - jr;
+          cb[q] = kmax[q] - jr;
+          lane_full = lane_full && ca[q] <= 0 && cb[q] >= BK - 1;
+        }
+        if (__all_sync(0xffffffffu, lane_full)) {
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < NS; ++nt)
+#pragma unroll
+              for (int e = 0; e < 4; ++e)
+                s[mt][nt][e] *= scale2;
+        } else {
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < NS; ++nt)
+#pragma unroll
+              for (int e = 0; e < 4; ++e) {
+                const int q = 2 * mt + (e >> 1), col = nt * 8 + 2 * tg + (e & 1);
+                s[mt][nt][e] = col >= ca[q] && col <= cb[q] ? s[mt][nt][e] * scale2 : ninf;
+              }
+        }
+
+        // Online softmax: the row max over the quad, the rescale alpha of what was summed, p.
+        float mu[RQ], alpha[RQ];
+#pragma unroll
+        for (int q = 0; q < RQ; ++q) {
+          float tmax = ninf;
+#pragma unroll
+          for (int nt = 0; nt < NS; ++nt)
+            tmax = fmaxf(tmax, fmaxf(s[q >> 1][nt][2 * (q & 1)], s[q >> 1][nt][2 * (q & 1) + 1]));
+          tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, 1));
+          tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, 2));
+          const float mnew = fmaxf(m[q], tmax);
+          alpha[q] = mnew == ninf ? 1.0f : swska_ex2(m[q] - mnew); // 0 on the row's first keys
+          m[q] = mnew;
+          mu[q] = mnew == ninf ? 0.0f : mnew; // a row without keys yet: its p are 2^-inf = 0
+        }
+        float psum[RQ];
+#pragma unroll
+        for (int q = 0; q < RQ; ++q)
+          psum[q] = 0.0f;
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int nt = 0; nt < NS; ++nt)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) {
+              const int q = 2 * mt + (e >> 1);
+              const float p = swska_ex2(s[mt][nt][e] - mu[q]);
+              s[mt][nt][e] = p;
+              psum[q] += p;
+            }
+#pragma unroll
+        for (int q = 0; q < RQ; ++q)
+          l[q] = l[q] * alpha[q] + psum[q]; // this lane's columns; the quad is summed at the end
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int nd = 0; nd < ND; ++nd) {
+            acc[mt][nd][0] *= alpha[2 * mt];
+            acc[mt][nd][1] *= alpha[2 * mt];
+            acc[mt][nd][2] *= alpha[2 * mt + 1];
+            acc[mt][nd][3] *= alpha[2 * mt + 1];
+          }
+
+        // O += P V: the C fragments of n-tiles 2 j and 2 j + 1 are the A fragment of k-step j
+        // (packed to bf16 first: half the registers of S); each value fragment serves both
+        // m-tiles.
+        std::uint32_t pa[MT][BK / 16][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int kj = 0; kj < BK / 16; ++kj) {
+            pa[mt][kj][0] = swska_mma_pack(s[mt][2 * kj][0], s[mt][2 * kj][1]);
+            pa[mt][kj][1] = swska_mma_pack(s[mt][2 * kj][2], s[mt][2 * kj][3]);
+            pa[mt][kj][2] = swska_mma_pack(s[mt][2 * kj + 1][0], s[mt][2 * kj + 1][1]);
+            pa[mt][kj][3] = swska_mma_pack(s[mt][2 * kj + 1][2], s[mt][2 * kj + 1][3]);
+          }
         const std::uint16_t* vt = s_k + (1 + wg) * BK * LD;
 #pragma unroll
-        for (int kj = 0; kj < BK / 16; ++kj) {
-          const std::uint32_t pa[4] = {swska_mma_pack(s[2 * kj][0], s[2 * kj][1]),
-                                       swska_mma_pack(s[2 * kj][2], s[2 * kj][3]),
-                                       swska_mma_pack(s[2 * kj + 1][0], s[2 * kj + 1][1]),
-                                       swska_mma_pack(s[2 * kj + 1][2], s[2 * kj + 1][3])};
+        for (int kj = 0; kj < BK / 16; ++kj)
 #pragma unroll
           for (int np = 0; np < D / 16; ++np) {
             std::uint32_t b[4];
             swska_ldmatrix_x4_trans(b,
                                     vt + (kj * 16 + (lane & 15)) * LD + np * 16 + (lane >> 4) * 8);
-            swska_mma_bf16(acc[2 * np], pa, b[0], b[1]);
-            swska_mma_bf16(acc[2 * np + 1], pa, b[2], b[3]);
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) {
+              swska_mma_bf16(acc[mt][2 * np], pa[mt][kj], b[0], b[1]);
+              swska_mma_bf16(acc[mt][2 * np + 1], pa[mt][kj], b[2], b[3]);
+            }
           }
-        }
       }
 
       // Results: o = O / l for the warp's rows of this sequence (l >= 1: the row's own key).
 #pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        float lsum = l[r] + __shfl_xor_sync(0xffffffffu, l[r], 1);
+      for (int q = 0; q < RQ; ++q) {
+        float lsum = l[q] + __shfl_xor_sync(0xffffffffu, l[q], 1);
         lsum += __shfl_xor_sync(0xffffffffu, lsum, 2);
-        const int i = g + 8 * r;
+        const int i = g + 8 * (q & 1) + 16 * (q >> 1);
         if (i < ia || i >= ib) continue;
         const float inv = 1.0f / lsum;
         const index_t t = tq0 + i;
 #pragma unroll
         for (int nd = 0; nd < ND; ++nd) {
           const index_t d = index_t(nd) * 8 + 2 * tg;
-          pr.o(bq, t, h, d) = store_as<Act>(acc[nd][2 * r] * inv);
-          pr.o(bq, t, h, d + 1) = store_as<Act>(acc[nd][2 * r + 1] * inv);
+          pr.o(bq, t, h, d) = store_as<Act>(acc[q >> 1][nd][2 * (q & 1)] * inv);
+          pr.o(bq, t, h, d + 1) = store_as<Act>(acc[q >> 1][nd][2 * (q & 1) + 1] * inv);
         }
       }
     }
@@ -573,10 +674,19 @@ void swska_mma_copy_elements(const swska_args<Act>& a, std::size_t& k_elems,
   v_elems = workspace::product(rows, std::size_t(Hv) * std::size_t(D));
 }
 
-template <int D, class Act>
+/// The shared memory a CTA may opt in to on the current device (bytes; 0 when unknown).
+inline std::size_t swska_mma_smem_limit() noexcept {
+  int dev = 0, bytes = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return 0;
+  if (cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
+    return 0;
+  return std::size_t(bytes > 0 ? bytes : 0);
+}
+
+template <int D, int MT, int BK, class Act>
 status swska_mma_launch(swska_cuda_problem<Act> pr, const launch_target& on,
                         workspace ws) noexcept {
-  using tile = swska_mma_tile<D>;
+  using tile = swska_mma_tile<D, MT, BK>;
   const index_t B = pr.q.shape[0], T = pr.q.shape[1], Hk = pr.k.shape[2];
   pr.G = pr.q.shape[2] / Hk;
   pr.GW = int(pr.G < tile::max_heads ? pr.G : tile::max_heads);
@@ -586,7 +696,9 @@ status swska_mma_launch(swska_cuda_problem<Act> pr, const launch_target& on,
   pr.splits = 1;
   const index_t items = B * pr.tiles * Hk * pr.HC;
   if (items == 0) return status::success();
+  const std::size_t smem = tile::smem_bytes(pr.GW);
   swska_mma_sources src;
+  src.vec.q = swska_mma_vector_ok(pr.q);
   src.vec.k = swska_mma_vector_ok(pr.k);
   src.vec.v = swska_mma_vector_ok(pr.v);
   src.vec.ring_k = swska_mma_vector_ok(pr.ring_k);
@@ -621,8 +733,7 @@ status swska_mma_launch(swska_cuda_problem<Act> pr, const launch_target& on,
       src.v = tensor_view<const std::uint16_t, 4>::contiguous(vb, vs);
     }
   }
-  const std::size_t smem = tile::smem_bytes(pr.GW);
-  auto kernel = swska_mma_prefill_kernel<D, Act>;
+  auto kernel = swska_mma_prefill_kernel<D, MT, BK, Act>;
   RODIMUS_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                         int(tile::smem_bytes(tile::max_heads))));
   RODIMUS_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout,
@@ -632,16 +743,54 @@ status swska_mma_launch(swska_cuda_problem<Act> pr, const launch_target& on,
   return status::success();
 }
 
+/// Whether the device gives a CTA the shared memory of tile (D, MT, BK) at two heads.
+template <int D, int MT, int BK> bool swska_mma_fits(std::size_t limit) noexcept {
+  using tile = swska_mma_tile<D, MT, BK>;
+  return limit >= tile::smem_bytes(tile::max_heads);
+}
+
+/// The tensor-core prefill at head dim D: the tile cuda_tuning names (swska_rows, swska_keys;
+/// unsupported "tuning" where the device lacks its shared memory), else the default tile, else
+/// (a card with less shared memory per CTA) the 16-row one, else the f32 kernel.
+template <int Sm, int D, class Act>
+status swska_mma_dispatch(const swska_cuda_problem<Act>& pr, const launch_target& on, workspace ws,
+                          const cuda_tuning& tuning) noexcept {
+  const std::size_t limit = swska_mma_smem_limit();
+  const bool fits_2_64 = swska_mma_fits<D, 2, 64>(limit),
+             fits_2_32 = swska_mma_fits<D, 2, 32>(limit),
+             fits_1_64 = swska_mma_fits<D, 1, 64>(limit);
+  const int rows = tuning.swska_rows, keys = tuning.swska_keys;
+  if (rows == 0) { // the default tile, else smaller ones that fit, else the f32 kernel
+    using policy = swska_prefill_policy;
+    if (policy::rows == 32 && policy::keys == 64 && fits_2_64)
+      return swska_mma_launch<D, 2, 64>(pr, on, ws);
+    if (policy::rows == 32 && fits_2_32) return swska_mma_launch<D, 2, 32>(pr, on, ws);
+    if (fits_1_64) return swska_mma_launch<D, 1, 64>(pr, on, ws);
+    return swska_prefill_dispatch<Sm>(pr, on);
+  }
+  if (rows == 32 && keys == 64) {
+    RODIMUS_REQUIRE(fits_2_64, unsupported, "tuning");
+    return swska_mma_launch<D, 2, 64>(pr, on, ws);
+  }
+  if (rows == 32) {
+    RODIMUS_REQUIRE(fits_2_32, unsupported, "tuning");
+    return swska_mma_launch<D, 2, 32>(pr, on, ws);
+  }
+  RODIMUS_REQUIRE(fits_1_64, unsupported, "tuning");
+  return swska_mma_launch<D, 1, 64>(pr, on, ws);
+}
+
 /// The tensor-core prefill (D = 64 or 128: swska_mma_supports; Sm >= 80, else the f32 kernel).
 template <int Sm, class Act>
-status swska_prefill_mma(const swska_cuda_problem<Act>& pr, const launch_target& on,
-                         workspace ws) noexcept {
+status swska_prefill_mma(const swska_cuda_problem<Act>& pr, const launch_target& on, workspace ws,
+                         const cuda_tuning& tuning) noexcept {
   if constexpr (Sm < 80) {
     (void)ws;
+    (void)tuning;
     return swska_prefill_dispatch<Sm>(pr, on);
   } else {
-    if (pr.q.shape[3] == 64) return swska_mma_launch<64>(pr, on, ws);
-    return swska_mma_launch<128>(pr, on, ws);
+    if (pr.q.shape[3] == 64) return swska_mma_dispatch<Sm, 64>(pr, on, ws, tuning);
+    return swska_mma_dispatch<Sm, 128>(pr, on, ws, tuning);
   }
 }
 
