@@ -8,7 +8,8 @@
 # Usage (device tool): run(command="bash scripts/gpu_prefill_round.sh", carry=[".deps"]).
 # RODIMUS_PREFILL_SANITIZE=0 skips the sanitizers, RODIMUS_PREFILL_TESTS=0 the tests,
 # RODIMUS_PREFILL_BENCH=0 the benchmarks (and the base's build);
-# RODIMUS_PREFILL_TEST_LIST replaces the list of CUDA test binaries (space-separated);
+# RODIMUS_PREFILL_TEST_LIST and RODIMUS_PREFILL_BENCH_LIST replace the lists of CUDA test and
+# benchmark binaries (space-separated);
 # RODIMUS_PREFILL_NCU=1 adds Nsight Compute's speed-of-light, occupancy and warp-state sections of
 # one launch of each tensor-core prefill kernel at B = 8, T = 2048, bf16 ($OUT/ncu_prefill.txt).
 # With build/ab/base.tar carried (and RODIMUS_PREFILL_BASE not 0; made as
@@ -28,7 +29,7 @@ cuda_home=${CUDA_HOME:-/usr/local/cuda}
 t0=$(date +%s)
 say "== $(date -u +%FT%TZ) $(nvidia-smi --query-gpu=name,driver_version,clocks.sm --format=csv,noheader 2>&1)"
 read -r -a tests <<<"${RODIMUS_PREFILL_TEST_LIST:-cuda_test_gla cuda_test_swska cuda_test_rmsnorm_linear cuda_test_model}"
-benches=(bench_gla_prefill_cuda bench_swska_cuda)
+read -r -a benches <<<"${RODIMUS_PREFILL_BENCH_LIST:-bench_gla_prefill_cuda bench_swska_cuda}"
 cmake -S "$root" -B "$bld" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$deps/root/usr" \
   -DCMAKE_CUDA_COMPILER="$cuda_home/bin/nvcc" -DRODIMUS_CUDA=ON -DRODIMUS_WERROR=ON \
   -DRODIMUS_BUILD_BENCH=ON -DRODIMUS_HEADER_CHECK=OFF >"$bld/build.log" 2>&1 &&
