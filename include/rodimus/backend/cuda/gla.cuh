@@ -72,9 +72,8 @@ template <int Sm> struct gla_prefill_policy {
   static constexpr int scan_block = 8;          // tokens staged at once by the scan
   static constexpr int slice = 32;              // key channels per slice of the chunked form
   static constexpr index_t wide_min_ctas = 264; // 64-column tiles once they give >= 2 CTAs per SM
-  // The tensor-core kernel (gla_chunked_mma.cuh) takes 64-column tiles where they give every SM
-  // of an H100 / H200 (132) a CTA, else 32-column ones.
-  static constexpr index_t mma_fill_ctas = 132;
+  // (The tensor-core kernel, gla_chunked_mma.cuh, takes 64-column tiles where they give every SM
+  // of the device a CTA, else 32-column ones: device_sm_count.)
 };
 
 namespace detail {

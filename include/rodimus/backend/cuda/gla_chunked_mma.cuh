@@ -59,15 +59,15 @@
 //      channels) mw K/4 .. + K/4 - 1 and the tokens 16 mw .. + 15 of each chunk, both on the
 //      columns nw WN .. + WN - 1 (WN = BV / (W / 4)). Tiles (BV / W): 64 / 8 at K in 65 .. 128;
 //      at K <= 64 the one cuda_tuning names, else 64 / 8 where that gives every SM a CTA
-//      (gla_prefill_policy::mma_fill_ctas) and 32 / 8 below (1 x 32768 tokens at V = 4096: 1.6x
-//      faster on an H200). 128 columns (on 8 or 16 warps, each CTA reading the chunk records for
-//      twice the columns) were measured no faster at 8 x 2048 (bench/results/2026-12-06-h200-s13).
-//      The chunk records go through two shared-memory stages by cp.async (record i + 1 copied
-//      while chunk i is computed) and the v tile through registers (loaded before chunk i's
-//      products, converted to bf16 and stored after them). Per chunk: the state as bf16 into sS,
-//      one barrier, o = qd S (K / 16 k-steps) + A v (the sub-chunks j <= mw), written to o; then
-//      S = diag(decay) S + kd^T v (4 k-steps of 16 tokens; the A fragments of kd^T by
-//      ldmatrix.x4.trans from the row-major kd), one barrier.
+//      (device_sm_count: 132 on an H100 / H200) and 32 / 8 below (1 x 32768 tokens at V =
+//      4096: 1.6x faster on an H200). 128 columns (on 8 or 16 warps, each CTA reading the chunk
+//      records for twice the columns) were measured no faster at 8 x 2048
+//      (bench/results/2026-12-06-h200-s13). The chunk records go through two shared-memory stages
+//      by cp.async (record i + 1 copied while chunk i is computed) and the v tile through registers
+//      (loaded before chunk i's products, converted to bf16 and stored after them). Per chunk: the
+//      state as bf16 into sS, one barrier, o = qd S (K / 16 k-steps) + A v (the sub-chunks j <=
+//      mw), written to o; then S = diag(decay) S + kd^T v (4 k-steps of 16 tokens; the A fragments
+//      of kd^T by ldmatrix.x4.trans from the row-major kd), one barrier.
 // The workspace (gla_chunked_workspace_bytes) holds H (N + ceil(B T / 64)) records: 24.3 KiB
 // each at K <= 64, 40.5 KiB at K <= 128 (6.4 MiB for 8 x 2048 tokens of one head at K = 64).
 // Shared memory: the prepare kernel 80 KiB at K = 64 (145 KiB at 128); the chunked kernel at
@@ -808,7 +808,7 @@ status gla_chunked_mma(const gla_args<Act, Gate, float>& a, int chunk, workspace
     int columns = tuning.gla_columns, warps = tuning.gla_warps;
     if (columns == 0 && warps == 0) { // 64 columns where they give every SM a CTA, else 32
       const index_t rows = gla_num_seqs(a) * a.q.shape[1], V = a.v.shape[3];
-      const bool fills = rows * ((V + 63) / 64) >= gla_prefill_policy<Sm>::mma_fill_ctas;
+      const bool fills = rows * ((V + 63) / 64) >= device_sm_count();
       columns = fills ? 64 : 32;
       warps = 8;
     }

@@ -112,6 +112,25 @@ constexpr index_t cuda_max_grid = index_t(1) << 16;
 /// Largest grid.y used (CUDA's limit is 65535).
 constexpr index_t cuda_max_grid_y = 65535;
 
+/// An attribute of the current device (cudaDeviceGetAttribute: a driver query, no synchronisation),
+/// or `fallback` where the query fails.
+inline int device_attribute(cudaDeviceAttr what, int fallback) noexcept {
+  int dev = 0, value = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return fallback;
+  if (cudaDeviceGetAttribute(&value, what, dev) != cudaSuccess || value <= 0) return fallback;
+  return value;
+}
+
+/// Streaming multiprocessors of the current device (132 on an H100 / H200; 132 if unknown).
+inline index_t device_sm_count() noexcept {
+  return index_t(device_attribute(cudaDevAttrMultiProcessorCount, 132));
+}
+
+/// The shared memory a CTA of the current device may opt in to, in bytes (0 if unknown).
+inline std::size_t device_smem_optin() noexcept {
+  return std::size_t(device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
+}
+
 /// CTAs for one CTA per row (M >= 1), capped at cuda_max_grid.
 inline unsigned rows_grid(index_t M) noexcept {
   return unsigned(M < cuda_max_grid ? (M < 1 ? 1 : M) : cuda_max_grid);

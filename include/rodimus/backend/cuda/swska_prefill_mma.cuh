@@ -674,15 +674,6 @@ void swska_mma_copy_elements(const swska_args<Act>& a, std::size_t& k_elems,
   v_elems = workspace::product(rows, std::size_t(Hv) * std::size_t(D));
 }
 
-/// The shared memory a CTA may opt in to on the current device (bytes; 0 when unknown).
-inline std::size_t swska_mma_smem_limit() noexcept {
-  int dev = 0, bytes = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess) return 0;
-  if (cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
-    return 0;
-  return std::size_t(bytes > 0 ? bytes : 0);
-}
-
 template <int D, int MT, int BK, class Act>
 status swska_mma_launch(swska_cuda_problem<Act> pr, const launch_target& on,
                         workspace ws) noexcept {
@@ -755,7 +746,7 @@ template <int D, int MT, int BK> bool swska_mma_fits(std::size_t limit) noexcept
 template <int Sm, int D, class Act>
 status swska_mma_dispatch(const swska_cuda_problem<Act>& pr, const launch_target& on, workspace ws,
                           const cuda_tuning& tuning) noexcept {
-  const std::size_t limit = swska_mma_smem_limit();
+  const std::size_t limit = device_smem_optin();
   const bool fits_2_64 = swska_mma_fits<D, 2, 64>(limit),
              fits_2_32 = swska_mma_fits<D, 2, 32>(limit),
              fits_1_64 = swska_mma_fits<D, 1, 64>(limit);
