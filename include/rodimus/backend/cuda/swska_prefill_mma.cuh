@@ -74,6 +74,16 @@ namespace rodimus::detail {
 /// Whether the tensor-core prefill serves head dim D (else the f32 kernel runs).
 inline bool swska_mma_supports(index_t D) noexcept { return D == 64 || D == 128; }
 
+/// What the copies of a sequence's key and value tiles read (kernel's shared memory, per CTA):
+/// entry 0 the key head, 1 + w the value head of the CTA's head w.
+struct swska_mma_copy_state {
+  const std::uint16_t* fresh[3]; // bf16 source at the sequence's first token (nullptr: none)
+  index_t step[3];               // its row stride
+  index_t head[3];               // the head read
+  index_t lo, hi, hist, hs;      // key range, history length, history slot
+  int on[3];                     // the head exists (else its tiles are zero)
+};
+
 /// Tile shape of the tensor-core prefill for head dim D, MT m-tiles of 16 query rows per warp and
 /// key tiles of BK keys (the listed shapes: swska_tuning_listed).
 template <int D, int MT, int BK> struct swska_mma_tile {
@@ -88,10 +98,11 @@ template <int D, int MT, int BK> struct swska_mma_tile {
   static constexpr int ld = D + 8; // shared row stride in bf16 (padding: conflict-free fragments)
   static constexpr int stages = 2; // key / value tiles in flight (cp.async double buffering)
   static constexpr int min_blocks = 1; // CTAs per SM asked of ptxas
-  /// Two stages of (key tile, value tile per head), then the query tile of each head.
+  /// Two stages of (key tile, value tile per head), the query tile of each head, the copy state.
   static constexpr std::size_t smem_bytes(int heads) {
     return (std::size_t(stages) * std::size_t(1 + heads) * keys + std::size_t(heads) * queries) *
-           ld * sizeof(std::uint16_t);
+               ld * sizeof(std::uint16_t) +
+           (sizeof(swska_mma_copy_state) + 15) / 16 * 16;
   }
   static_assert(MT == 1 || MT == 2, "one or two m-tiles per warp");
   static_assert(BK % 16 == 0 && BK >= 16, "key tiles of 16-key k-steps");
@@ -317,6 +328,8 @@ __global__ void __launch_bounds__(swska_mma_tile<D, MT_, BK_>::max_threads,
   const int GW = pr.GW;
   const int stage_elems = (1 + GW) * BK * LD;
   std::uint16_t* const q_all = smem + tile::stages * stage_elems;
+  swska_mma_copy_state* const cs =
+      reinterpret_cast<swska_mma_copy_state*>(q_all + GW * QT * LD); // 16-byte aligned
   // This warp's A fragments come from rows wq RW .. + RW - 1 of its head's query tile: lane l
   // gives the address of row l % 16 of an m-tile, columns + 8 (l / 16) (ldmatrix.x4 matrices 0..3
   // = rows 0-7 / 8-15 x columns 0-7 / 8-15 of the 16 x 16 A tile, mma's a0..a3).
@@ -422,27 +435,50 @@ __global__ void __launch_bounds__(swska_mma_tile<D, MT_, BK_>::max_threads,
         }
       }
 
-      // Copies the keys jb .. jb + BK - 1 (and the values of the CTA's heads) into stage `st`:
+      // What the copies of this sequence's tiles read, in shared memory (written once per
+      // sequence by thread 0): the registers stay with the products.
+      __syncthreads(); // every warp is done with the previous sequence's stages and copy state
+      if (tid == 0) {
+#pragma unroll
+        for (int w = 0; w <= MH; ++w) {
+          const bool on = w == 0 || vh_on[w - 1];
+          const index_t head = w == 0 ? hk : vh[w - 1];
+          const auto& fast = w == 0 ? src.k : src.v;
+          cs->on[w] = on;
+          cs->head[w] = head;
+          cs->fresh[w] = on && fast.data && end > begin ? &fast(bq, begin, head, 0) : nullptr;
+          cs->step[w] = fast.stride[1];
+        }
+        cs->lo = lo;
+        cs->hi = hi;
+        cs->hist = hist;
+        cs->hs = hs;
+      }
+      __syncthreads();
+
+      // Copies the keys lo + jr .. + BK - 1 (and the values of the CTA's heads) into stage `st`:
       // cp.async from the bf16 sources, else plain loads converted and stored; keys past hi (and
       // the value tiles of absent heads) are zero (their p is 0, and 0 * a finite value stays 0).
       // A tile of fresh tokens only from a bf16 source (the common case) takes one row pointer
       // per head and a stride step per row.
-      auto issue = [&](index_t jb, std::uint16_t* st) {
-        const bool fresh = jb >= hist && jb + BK - 1 <= hi;
+      auto issue = [&](int jr, std::uint16_t* st) {
+        const index_t jb = cs->lo + jr, c_hist = cs->hist, c_hi = cs->hi;
+        const bool fresh = jb >= c_hist && jb + BK - 1 <= c_hi;
 #pragma unroll
         for (int w = 0; w <= MH; ++w) {
           if (w > GW) break;
-          const bool on = w == 0 || vh_on[w - 1];
-          const index_t head = w == 0 ? hk : vh[w - 1];
-          const auto& fast = w == 0 ? src.k : src.v;
           std::uint16_t* const dst0 = st + (w * BK) * LD + cc;
-          if (on && fresh && fast.data) {
-            const std::uint16_t* row = &fast(bq, shift + jb, head, cc);
-            const index_t step = fast.stride[1];
+          const std::uint16_t* const f = cs->fresh[w];
+          if (fresh && f) {
+            const index_t step = cs->step[w];
+            const std::uint16_t* row = f + (jb - c_hist) * step + cc;
             for (int j = r0; j < BK; j += rstep)
               swska_cp_async16(dst0 + j * LD, row + index_t(j) * step);
             continue;
           }
+          const bool on = cs->on[w] != 0;
+          const index_t head = cs->head[w], c_hs = cs->hs, c_shift = shift;
+          const auto& fast = w == 0 ? src.k : src.v;
           const auto& slow = w == 0 ? pr.k : pr.v;
           const auto& rfast = w == 0 ? src.ring_k : src.ring_v;
           const auto& rslow = w == 0 ? pr.ring_k : pr.ring_v;
@@ -451,19 +487,19 @@ __global__ void __launch_bounds__(swska_mma_tile<D, MT_, BK_>::max_threads,
           for (int j = r0; j < BK; j += rstep) {
             std::uint16_t* dst = dst0 + j * LD;
             const index_t ja = jb + j;
-            if (!on || ja > hi) {
+            if (!on || ja > c_hi) {
               *reinterpret_cast<uint4*>(dst) = make_uint4(0u, 0u, 0u, 0u);
-            } else if (ja < hist) {
+            } else if (ja < c_hist) {
               const index_t row = ja % W;
               if (rfast.data)
-                swska_cp_async16(dst, &rfast(hs, row, head, cc));
+                swska_cp_async16(dst, &rfast(c_hs, row, head, cc));
               else {
                 std::uint32_t w8[4];
-                swska_mma_load8(&rslow(hs, row, head, cc), rslow.stride[3], rvec, w8);
+                swska_mma_load8(&rslow(c_hs, row, head, cc), rslow.stride[3], rvec, w8);
                 *reinterpret_cast<uint4*>(dst) = make_uint4(w8[0], w8[1], w8[2], w8[3]);
               }
             } else {
-              const index_t t = shift + ja;
+              const index_t t = c_shift + ja;
               if (fast.data)
                 swska_cp_async16(dst, &fast(bq, t, head, cc));
               else {
@@ -496,13 +532,12 @@ __global__ void __launch_bounds__(swska_mma_tile<D, MT_, BK_>::max_threads,
       // per tile: after it, tile it has landed for every thread (and the query tiles are stored),
       // and every warp is done with tile it - 1, whose stage tile it + 1 then takes.
       const int ntiles = last / BK + 1;
-      __syncthreads(); // the previous sequence's (or item's) readers of the stages are done
-      issue(lo, smem);
+      issue(0, smem);
       for (int it = 0; it < ntiles; ++it) {
         const int jr = it * BK; // the tile's first key, as an offset from lo
         swska_cp_async_wait_all();
         __syncthreads();
-        if (it + 1 < ntiles) issue(lo + (jr + BK), smem + ((it + 1) & 1) * stage_elems);
+        if (it + 1 < ntiles) issue(jr + BK, smem + ((it + 1) & 1) * stage_elems);
         if (whi < jr || wlo > jr + BK - 1) continue; // warp-uniform: no key of the warp here
         const std::uint16_t* s_k = smem + (it & 1) * stage_elems;
 
