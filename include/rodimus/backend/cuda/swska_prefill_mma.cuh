@@ -49,8 +49,10 @@
 // Pre-pass (non-bf16 Act, when the workspace holds swska_prefill_workspace_bytes): k and v are
 // rounded to bf16 once into dense (B, T, H, D) copies in the workspace (swska_mma_round_kernel),
 // which the tiles are then copied from; without it the same kernel converts by plain loads.
-// ptxas (CUDA 13, sm_90, D = 128): 236 registers and no spills at 16 / 64; 255 and 172 bytes of
-// spill stores at 32 / 32, 212 at 32 / 64 (the O accumulators alone are 128 registers there).
+// ptxas (CUDA 13, sm_90, D = 128): 211 registers and no spills at 16 / 64; 255 and 104 bytes of
+// spill stores at 32 / 32, 276 at 32 / 64 (the O accumulators alone are 128 registers there; D =
+// 64: 251 registers, no spills at 32 / 64). The copies' state (swska_mma_copy_state) is read from
+// shared memory, so that it holds no registers across the key loop.
 // History: the first version (plain-load tiles, 32-bit key loads) took 2.11 ms on
 // bm_swska_prefill/8/2048/1/2048 (H100), the cp.async / ldmatrix one of 2026-12-06 1.51 ms
 // (0.102 of the GEMM rate; ncu: 1850 instructions per warp and key tile, issue-bound at 8 warps
