@@ -9,7 +9,8 @@
 # RODIMUS_PREFILL_SANITIZE=0 skips the sanitizers, RODIMUS_PREFILL_TESTS=0 the tests,
 # RODIMUS_PREFILL_BENCH=0 the benchmarks (and the base's build);
 # RODIMUS_PREFILL_TEST_LIST and RODIMUS_PREFILL_BENCH_LIST replace the lists of CUDA test and
-# benchmark binaries (space-separated);
+# benchmark binaries (space-separated), RODIMUS_PREFILL_SAN_LIST the sanitized tests (gla, swska:
+# memcheck and racecheck of the rounded cases; others, e.g. rmsnorm_linear: memcheck of all);
 # RODIMUS_PREFILL_NCU=1 adds Nsight Compute's speed-of-light, occupancy and warp-state sections of
 # one launch of each tensor-core prefill kernel at B = 8, T = 2048, bf16 ($OUT/ncu_prefill.txt).
 # With build/ab/base.tar carried (and RODIMUS_PREFILL_BASE not 0; made as
@@ -77,11 +78,14 @@ if [ "${RODIMUS_PREFILL_SANITIZE:-1}" != 0 ]; then
     then say "$2 $1 ($3): $(grep -m1 -oE '(ERROR|RACECHECK) SUMMARY: .*' "$out/san_$1_$2.log")"
     else say "$2 $1 ($3): FAILED"; grep -m3 -A12 "=========" "$out/san_$1_$2.log" | head -40 | tee -a "$log"; status=1; fi
   }
-  san memcheck cuda_test_gla '*rounded*'
-  san racecheck cuda_test_gla '*rounded*'
-  san memcheck cuda_test_swska '*rounded*'
-  san racecheck cuda_test_swska '*rounded*'
-  san memcheck cuda_test_rmsnorm_linear '*'
+  for s in ${RODIMUS_PREFILL_SAN_LIST:-gla swska rmsnorm_linear}; do
+    case $s in
+    gla | swska)
+      san memcheck "cuda_test_$s" '*rounded*'
+      san racecheck "cuda_test_$s" '*rounded*' ;;
+    *) san memcheck "cuda_test_$s" '*' ;;
+    esac
+  done
   say "sanitizers: $(( $(date +%s) - t0 )) s"
 fi
 if [ "${RODIMUS_PREFILL_NCU:-0}" = 1 ]; then
