@@ -11,7 +11,6 @@
 // shared rounded-mode cases within their per-element bound, and the same skip rule.
 #include <cuda_runtime.h>
 
-#include <cstring>
 #include <string>
 
 #include "cases/swska_cases.hpp"
@@ -42,58 +41,41 @@ TEST_CASE("cuda swska_prefill with cuda_matmul::rounded (bf16 tensor cores) is w
   }
 }
 
-TEST_CASE("cuda swska_prefill with cuda_matmul::rounded: tiles of one key count give the same "
-          "bits; unlisted tiles are refused with nothing written") {
+TEST_CASE("cuda swska_prefill with cuda_matmul::rounded refuses unlisted tiles with nothing "
+          "written") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
-  // Packed sequences crossing the 64- and 128-token query tiles, with wrapped history rings, and
-  // the Rodimus+ heads (16 query heads on one key head) at D = 128.
-  const test::swska_prefill_case cases[] = {
-      {1, 300, 4, 1, 4, 64, 70, {0, 9, 140, 300}, {100, 0, 33}, 71},
-      {2, 333, 16, 1, 16, 128, 150, {}, {}},
-  };
-  for (const auto& c : cases) {
-    CAPTURE(c.T);
-    auto g = test::rng(std::uint64_t(c.T * 31 + c.D));
-    const auto q = test::uniform<float>(g, std::size_t(c.B * c.T * c.Hq * c.D), -2.0, 2.0);
-    const auto k = test::uniform<float>(g, std::size_t(c.B * c.T * c.Hk * c.D), -2.0, 2.0);
-    const auto v = test::uniform<float>(g, std::size_t(c.B * c.T * c.Hv * c.D));
-    const index_t N = index_t(c.history_len.size()), P = N + 1;
-    const auto hk = test::uniform<float>(g, std::size_t(P * c.W * c.Hk * c.D), -2.0, 2.0);
-    const auto hv = test::uniform<float>(g, std::size_t(P * c.W * c.Hv * c.D));
-    std::vector<std::int32_t> hslot;
-    for (index_t n = 0; n < N; ++n)
-      hslot.push_back(std::int32_t(n + 1));
-    auto run = [&](int rows, int keys, std::vector<float>& o) {
-      auto be = test::cuda_backend();
-      be.matmul = cuda_matmul::rounded;
-      be.tuning.swska_rows = rows;
-      be.tuning.swska_keys = keys;
-      o.assign(q.size(), 0.0f);
-      test::poison(o);
-      test::backend_arrays<cuda<90>> mem(be);
-      float* d_o = mem.put(o);
-      const auto a = test::swska_case_args<float>(c, mem.put(q), mem.put(k), mem.put(v), d_o,
-                                                  mem.put(c.cu_seqlens), mem.put(hk), mem.put(hv),
-                                                  mem.put(hslot), mem.put(c.history_len));
-      test::backend_workspace<cuda<90>> ws(be, swska_prefill_workspace_bytes(be, a));
-      const status st = swska_prefill(be, a, ws.get());
-      mem.get(o, d_o);
-      return st;
-    };
-    std::vector<float> o16, o32;
-    REQUIRE(run(16, 64, o16).ok());
-    REQUIRE(run(32, 64, o32).ok());
-    CHECK(std::memcmp(o16.data(), o32.data(), o16.size() * sizeof(float)) == 0);
-    const int unlisted[][2] = {{16, 32}, {32, 0}, {0, 64}, {64, 64}, {-16, 64}, {32, 128}};
-    for (const auto& tile : unlisted) {
-      CAPTURE(tile[0]);
-      CAPTURE(tile[1]);
-      std::vector<float> o;
-      const status st = run(tile[0], tile[1], o);
-      CHECK(st.code == status_code::unsupported);
-      CHECK(std::string(st.what) == "tuning");
-      CHECK(test::all_nan(o)); // nothing written
-    }
+  // (The listed tiles agree within the rounded bound, each checked by the case above, not bit for
+  // bit: a sequence's key tiles start at the first key of the query tile, 64 or 128 tokens.)
+  const test::swska_prefill_case c = {1, 300, 4, 1, 4, 64, 70, {0, 9, 140, 300}, {100, 0, 33}, 71};
+  auto g = test::rng(300);
+  const auto q = test::uniform<float>(g, std::size_t(c.B * c.T * c.Hq * c.D), -2.0, 2.0);
+  const auto k = test::uniform<float>(g, std::size_t(c.B * c.T * c.Hk * c.D), -2.0, 2.0);
+  const auto v = test::uniform<float>(g, std::size_t(c.B * c.T * c.Hv * c.D));
+  const index_t N = index_t(c.history_len.size()), P = N + 1;
+  const auto hk = test::uniform<float>(g, std::size_t(P * c.W * c.Hk * c.D), -2.0, 2.0);
+  const auto hv = test::uniform<float>(g, std::size_t(P * c.W * c.Hv * c.D));
+  const std::vector<std::int32_t> hslot = {1, 2, 3};
+  const int unlisted[][2] = {{16, 32}, {32, 0}, {0, 64}, {64, 64}, {-16, 64}, {32, 128}};
+  for (const auto& tile : unlisted) {
+    CAPTURE(tile[0]);
+    CAPTURE(tile[1]);
+    auto be = test::cuda_backend();
+    be.matmul = cuda_matmul::rounded;
+    be.tuning.swska_rows = tile[0];
+    be.tuning.swska_keys = tile[1];
+    std::vector<float> o(q.size());
+    test::poison(o);
+    test::backend_arrays<cuda<90>> mem(be);
+    float* d_o = mem.put(o);
+    const auto a = test::swska_case_args<float>(c, mem.put(q), mem.put(k), mem.put(v), d_o,
+                                                mem.put(c.cu_seqlens), mem.put(hk), mem.put(hv),
+                                                mem.put(hslot), mem.put(c.history_len));
+    test::backend_workspace<cuda<90>> ws(be, swska_prefill_workspace_bytes(be, a));
+    const status st = swska_prefill(be, a, ws.get());
+    mem.get(o, d_o);
+    CHECK(st.code == status_code::unsupported);
+    CHECK(std::string(st.what) == "tuning");
+    CHECK(test::all_nan(o)); // nothing written
   }
 }
 

@@ -53,10 +53,11 @@ enum class cuda_launch : unsigned char { overlapped, serial };
 ///   swska_rows, swska_keys   the tensor-core SW-SKA prefill (swska_prefill with
 ///                            cuda_matmul::rounded, backend/cuda/swska_prefill_mma.cuh): query
 ///                            rows per warp and keys per shared-memory tile, one of 16 / 64,
-///                            32 / 32, 32 / 64. Tiles of the same key count give the same bits;
-///                            32 and 64 keys differ within the rounded mode's bound (the online
-///                            softmax rescales at other points). A tile the device has not the
-///                            shared memory for returns unsupported "tuning" too.
+///                            32 / 32, 32 / 64. The tiles agree within the rounded mode's bound,
+///                            not bit for bit (a sequence's key tiles start at the first key of
+///                            the query tile, 64 or 128 tokens, so the online softmax rescales
+///                            at other keys). A tile the device has not the shared memory for
+///                            returns unsupported "tuning" too.
 struct cuda_tuning {
   int gla_columns = 0;
   int gla_warps = 0;

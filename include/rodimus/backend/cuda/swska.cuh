@@ -1183,10 +1183,13 @@ template <int Sm, class Act>
 status swska_prefill_mma(const swska_cuda_problem<Act>& pr, const launch_target& on, workspace ws,
                          const cuda_tuning& tuning) noexcept;
 
-/// The tile of the tensor-core prefill that a call of cuda_tuning {0, 0} takes (where the device
-/// has the shared memory for it): query rows per warp (16 or 32) and keys per tile (32 or 64).
+/// The tile of the tensor-core prefill that a call of cuda_tuning {0, 0} takes where the device
+/// has the shared memory for it (else 32 / 32, else 16 / 64): query rows per warp (16 or 32) and
+/// keys per tile (32 or 64). Measured on an H100 (bench/results/2026-12-07-h100-s14,
+/// bm_swska_prefill 8 x 2048, window 2048): bf16 840 / 779 / 751 us and f32 910 / 836 / 855 us at
+/// 16 / 64, 32 / 32, 32 / 64.
 struct swska_prefill_policy {
-  static constexpr int rows = 16;
+  static constexpr int rows = 32;
   static constexpr int keys = 64;
 };
 
