@@ -25,19 +25,28 @@ TEST_CASE("cuda swska_prefill matches the scalar reference") {
   test::check_swska_prefill_all(test::cuda_backend());
 }
 
+namespace {
+
 // The tiles of the tensor-core prefill (cuda_tuning swska_rows / swska_keys; 0 / 0 the default).
 constexpr int swska_tiles[][2] = {{0, 0}, {16, 64}, {32, 32}, {32, 64}};
+
+/// The test backend in cuda_matmul::rounded with the SW-SKA prefill tile rows / keys.
+cuda<90> rounded_with_tile(int rows, int keys) {
+  auto be = test::cuda_backend();
+  be.matmul = cuda_matmul::rounded;
+  be.tuning.swska_rows = rows;
+  be.tuning.swska_keys = keys;
+  return be;
+}
+
+} // namespace
 
 TEST_CASE("cuda swska_prefill with cuda_matmul::rounded (bf16 tensor cores) is within its bound") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
   for (const auto& tile : swska_tiles) {
     CAPTURE(tile[0]);
     CAPTURE(tile[1]);
-    auto be = test::cuda_backend();
-    be.matmul = cuda_matmul::rounded;
-    be.tuning.swska_rows = tile[0];
-    be.tuning.swska_keys = tile[1];
-    test::check_swska_prefill_rounded_all(be);
+    test::check_swska_prefill_rounded_all(rounded_with_tile(tile[0], tile[1]));
   }
 }
 
@@ -59,10 +68,7 @@ TEST_CASE("cuda swska_prefill with cuda_matmul::rounded refuses unlisted tiles w
   for (const auto& tile : unlisted) {
     CAPTURE(tile[0]);
     CAPTURE(tile[1]);
-    auto be = test::cuda_backend();
-    be.matmul = cuda_matmul::rounded;
-    be.tuning.swska_rows = tile[0];
-    be.tuning.swska_keys = tile[1];
+    const auto be = rounded_with_tile(tile[0], tile[1]);
     std::vector<float> o(q.size());
     test::poison(o);
     test::backend_arrays<cuda<90>> mem(be);
