@@ -136,6 +136,8 @@ TEST_CASE("flags: --help, unknown, duplicate, switch values, ranges, values star
                   {"--tuning", "NAME=AxB"});
   }
   check_refused(run("bench --tuning attention=32x32"), {"--tuning", "unknown kernel", "attention"});
+  check_refused(run("bench --tuning attention=foo"), {"--tuning", "unknown kernel", "attention"});
+  check_refused(run("bench --tuning swska=32x32,swska=16x64"), {"--tuning", "swska", "twice"});
   check_refused(run("bench --backend cpu --tuning swska=32x32"),
                 {"--tuning", "--backend cuda only"});
 

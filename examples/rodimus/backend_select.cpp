@@ -21,25 +21,23 @@ void tuning_flag(const std::string& text, backend_options& o) {
                    item + "'");
     };
     const std::size_t eq = item.find('=');
-    const std::size_t x = eq == std::string::npos ? eq : item.find('x', eq);
-    if (eq == 0 || x == std::string::npos) throw bad();
+    if (eq == 0 || eq == std::string::npos) throw bad();
+    const std::string name = item.substr(0, eq);
+    if (name != "gla" && name != "swska")
+      throw error("--tuning: unknown kernel '" + name + "' (gla or swska)");
+    if (name == "gla" ? o.gla_columns != 0 : o.swska_rows != 0)
+      throw error("--tuning: " + name + " given twice");
+    const std::size_t x = item.find('x', eq);
+    if (x == std::string::npos) throw bad();
     auto number = [&](const std::string& digits) {
       if (digits.empty() || digits.size() > 4 ||
           digits.find_first_not_of("0123456789") != std::string::npos || std::stoi(digits) == 0)
         throw bad();
       return std::stoi(digits);
     };
-    const std::string name = item.substr(0, eq);
     const int first = number(item.substr(eq + 1, x - eq - 1)), second = number(item.substr(x + 1));
-    if (name == "gla") {
-      o.gla_columns = first;
-      o.gla_warps = second;
-    } else if (name == "swska") {
-      o.swska_rows = first;
-      o.swska_keys = second;
-    } else {
-      throw error("--tuning: unknown kernel '" + name + "' (gla or swska)");
-    }
+    (name == "gla" ? o.gla_columns : o.swska_rows) = first;
+    (name == "gla" ? o.gla_warps : o.swska_keys) = second;
     if (end == std::string::npos) break;
     at = end + 1;
   }

@@ -134,6 +134,7 @@ struct swska_prefill_case {
   std::vector<std::int64_t> history_len; // empty: no history
   index_t W = 0;                         // history ring length
   index_t padding = -1; // with history: this sequence's slot is -1 (skipped, o untouched)
+  float scale = 0.0f;   // swska_args::scale (0: 1 / sqrt(D))
 };
 
 /// The swska_args of prefill case `c` over q, ..., hlen (host vectors or their backend copies):
@@ -150,6 +151,7 @@ swska_args<Act> swska_case_args(const swska_prefill_case& c, const Act* q, const
   a.v = make_view<const Act>(v, c.B, c.T, c.Hv, c.D);
   a.o = make_view(o, c.B, c.T, c.Hq, c.D);
   a.window_left = c.window_left;
+  a.scale = c.scale;
   if (!c.cu_seqlens.empty()) {
     a.cu_seqlens = cu;
     a.num_seqs = std::int64_t(c.cu_seqlens.size()) - 1;
@@ -1053,7 +1055,9 @@ template <class T> std::vector<T> swska_round_bf16(const std::vector<T>& x) {
 ///     score is a sum of D products of bf16 values (each exact in f32) accumulated in f32, then
 ///     scaled by scale * log2(e) and reduced by the row max, all in f32, so it is off by at most
 ///     dlt = (D + 6) 2^-24 * 2 sigma in natural-log units, with sigma = scale D max|q| max|k|
-///     bounding scale sum_d |q_d k_jd| (and |s - max| <= 2 sigma); exp2f adds 2 ulps (2^-22).
+///     bounding scale sum_d |q_d k_jd| (and |s - max| <= 2 sigma); the kernel's 2^x
+///     (ex2.approx.ftz) adds 2 ulps (2^-22), and flushes a p below 2^-126 to 0 (an absolute
+///     error under 2^-126 |v_jd| / l, far below the output's rounding).
 ///     A weight w_j = p_j / l is then off by at most (1 + e_p)^2 - 1 relative;
 ///   K 2^-23: the f32 sums over at most K keys of l and of p_j v_jd;
 ///   u_o: the unit roundoff of the output dtype Act (o and o_ref are each rounded once).
@@ -1128,6 +1132,7 @@ void check_swska_prefill_rounded(const Backend& be, const swska_prefill_case& c,
   CAPTURE(c.cu_seqlens.size());
   CAPTURE(c.history_len.size());
   CAPTURE(c.W);
+  CAPTURE(c.scale);
   CAPTURE(with_workspace);
   const index_t B = c.B, T = c.T, Hq = c.Hq, Hk = c.Hk, Hv = c.Hv, D = c.D;
   auto g = rng(std::uint64_t(B * 7907 + T * 137 + Hq * 19 + Hk * 7 + D + c.window_left + 3));
@@ -1177,7 +1182,7 @@ void check_swska_prefill_rounded(const Backend& be, const swska_prefill_case& c,
                        hkr.data(), hvabs.data(), hslot.data(), c.history_len.data());
   REQUIRE(swska_prefill(scalar{}, ra, ws_ref.get()).ok());
 
-  const double scale = 1.0 / std::sqrt(double(D));
+  const double scale = c.scale != 0.0f ? std::fabs(double(c.scale)) : 1.0 / std::sqrt(double(D));
   const double max_q = max_abs(qr), max_k = std::max(max_abs(kr), max_abs(hkr));
   const index_t K = T + c.W; // keys one query sees at most
   check_swska_rounded_close(o, o_ref, a_ref, swska_rounded_tol<Act>(D, scale, max_q, max_k, K),
@@ -1211,6 +1216,11 @@ template <class Backend> void check_swska_prefill_rounded_all(const Backend& be)
       be, {1, 120, 16, 1, 16, 64, 63, {0, 17, 17, 120}, {0, 250, 5}, 64});
   check_swska_prefill_rounded<Backend, float>(be, {2, 40, 2, 1, 2, 64, -1, {}, {30, 3}, 80});
   check_swska_prefill_rounded<Backend, float>(be, {2, 260, 4, 1, 4, 128, 130, {}, {150, 20}, 131});
+  // A window of the token itself only; a negative and a large scale (the max is taken after
+  // scaling, so the sign matters).
+  check_swska_prefill_rounded<Backend, float>(be, {1, 150, 4, 1, 4, 128, 0, {}, {}});
+  check_swska_prefill_rounded<Backend, float>(be, {2, 140, 4, 1, 4, 128, 60, {}, {}, 0, -1, -0.2f});
+  check_swska_prefill_rounded<Backend, bf16>(be, {1, 130, 2, 1, 2, 64, -1, {}, {}, 0, -1, 0.5f});
   // bf16 (the model's dtype: the rounding of q, k, v is exact) and f16 activations.
   check_swska_prefill_rounded<Backend, bf16>(be, {2, 140, 16, 1, 16, 128, 65, {}, {}});
   check_swska_prefill_rounded<Backend, bf16>(be,

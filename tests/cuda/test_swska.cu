@@ -260,8 +260,6 @@ TEST_CASE("cuda swska_prefill skips sequences with a bad history slot or length;
 TEST_CASE("cuda swska_prefill with cuda_matmul::rounded skips sequences with a bad history slot "
           "or length") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
-  auto be = test::cuda_backend();
-  be.matmul = cuda_matmul::rounded; // D = 64: the tensor-core kernel
   const index_t T = 150, Hq = 4, Hk = 1, Hv = 4, D = 64, P = 3, W = 40;
   auto g = test::rng(80);
   const auto q = test::uniform<bf16>(g, std::size_t(T * Hq * D), -2.0, 2.0);
@@ -274,35 +272,40 @@ TEST_CASE("cuda swska_prefill with cuda_matmul::rounded skips sequences with a b
   const std::vector<std::int64_t> cu = {0, 50, 100, 120, 150};
   const std::vector<std::int64_t> hlen = {4, 60, -3, 0};
   const std::vector<std::int32_t> hslot = {std::int32_t(P + 5), 1, 0, -7};
-  std::vector<bf16> o(q.size());
-  test::poison(o);
-  test::backend_arrays<cuda<90>> mem(be);
-  bf16* d_o = mem.put(o);
-  swska_args<bf16> a;
-  a.q = make_view<const bf16>(mem.put(q), 1, T, Hq, D);
-  a.k = make_view<const bf16>(mem.put(k), 1, T, Hk, D);
-  a.v = make_view<const bf16>(mem.put(v), 1, T, Hv, D);
-  a.o = make_view(d_o, 1, T, Hq, D);
-  a.window_left = 39;
-  a.cu_seqlens = mem.put(cu);
-  a.num_seqs = 4;
-  a.history_k = make_view<const bf16>(mem.put(rk), P, W, Hk, D);
-  a.history_v = make_view<const bf16>(mem.put(rv), P, W, Hv, D);
-  a.slot = mem.put(hslot);
-  a.history_len = mem.put(hlen);
-  REQUIRE(swska_prefill(be, a, workspace{}).ok());
-  mem.get(o, d_o);
-  const std::size_t row = std::size_t(Hq * D);
-  for (index_t n = 0; n < 4; ++n) {
-    CAPTURE(n);
-    const std::vector<bf16> got(o.begin() + std::ptrdiff_t(std::size_t(cu[std::size_t(n)]) * row),
-                                o.begin() +
-                                    std::ptrdiff_t(std::size_t(cu[std::size_t(n) + 1]) * row));
-    if (n == 0 || n == 2) {
-      CHECK(test::all_nan(got)); // skipped: untouched
-    } else {
-      // Written (the values are checked against the reference by the shared rounded cases).
-      CHECK(test::max_abs(got) <= 1.0); // finite, never NaN: weighted means of |v| <= 1
+  for (const auto& tile : swska_tiles) { // D = 64: the tensor-core kernel, each tile
+    CAPTURE(tile[0]);
+    CAPTURE(tile[1]);
+    const auto be = rounded_with_tile(tile[0], tile[1]);
+    std::vector<bf16> o(q.size());
+    test::poison(o);
+    test::backend_arrays<cuda<90>> mem(be);
+    bf16* d_o = mem.put(o);
+    swska_args<bf16> a;
+    a.q = make_view<const bf16>(mem.put(q), 1, T, Hq, D);
+    a.k = make_view<const bf16>(mem.put(k), 1, T, Hk, D);
+    a.v = make_view<const bf16>(mem.put(v), 1, T, Hv, D);
+    a.o = make_view(d_o, 1, T, Hq, D);
+    a.window_left = 39;
+    a.cu_seqlens = mem.put(cu);
+    a.num_seqs = 4;
+    a.history_k = make_view<const bf16>(mem.put(rk), P, W, Hk, D);
+    a.history_v = make_view<const bf16>(mem.put(rv), P, W, Hv, D);
+    a.slot = mem.put(hslot);
+    a.history_len = mem.put(hlen);
+    REQUIRE(swska_prefill(be, a, workspace{}).ok());
+    mem.get(o, d_o);
+    const std::size_t row = std::size_t(Hq * D);
+    for (index_t n = 0; n < 4; ++n) {
+      CAPTURE(n);
+      const std::vector<bf16> got(o.begin() + std::ptrdiff_t(std::size_t(cu[std::size_t(n)]) * row),
+                                  o.begin() +
+                                      std::ptrdiff_t(std::size_t(cu[std::size_t(n) + 1]) * row));
+      if (n == 0 || n == 2) {
+        CHECK(test::all_nan(got)); // skipped: untouched
+      } else {
+        // Written (the values are checked against the reference by the shared rounded cases).
+        CHECK(test::max_abs(got) <= 1.0); // finite, never NaN: weighted means of |v| <= 1
+      }
     }
   }
 }

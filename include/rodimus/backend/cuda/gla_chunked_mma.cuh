@@ -59,7 +59,7 @@
 //      channels) mw K/4 .. + K/4 - 1 and the tokens 16 mw .. + 15 of each chunk, both on the
 //      columns nw WN .. + WN - 1 (WN = BV / (W / 4)). Tiles (BV / W): 64 / 8 at K in 65 .. 128;
 //      at K <= 64 the one cuda_tuning names, else 64 / 8 where that gives every SM a CTA
-//      (device_sm_count: 132 on an H100 / H200) and 32 / 8 below (1 x 32768 tokens at V =
+//      (device_sm_count: 132 on an H100 SXM / H200) and 32 / 8 below (1 x 32768 tokens at V =
 //      4096: 1.6x faster on an H200). 128 columns (on 8 or 16 warps, each CTA reading the chunk
 //      records for twice the columns) were measured no faster at 8 x 2048
 //      (bench/results/2026-12-06-h200-s13). The chunk records go through two shared-memory stages

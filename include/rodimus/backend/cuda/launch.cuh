@@ -116,12 +116,15 @@ constexpr index_t cuda_max_grid_y = 65535;
 /// or `fallback` where the query fails.
 inline int device_attribute(cudaDeviceAttr what, int fallback) noexcept {
   int dev = 0, value = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess) return fallback;
-  if (cudaDeviceGetAttribute(&value, what, dev) != cudaSuccess || value <= 0) return fallback;
-  return value;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&value, what, dev) != cudaSuccess) {
+    (void)cudaGetLastError(); // not left for a later launch check to report
+    return fallback;
+  }
+  return value > 0 ? value : fallback;
 }
 
-/// Streaming multiprocessors of the current device (132 on an H100 / H200; 132 if unknown).
+/// Streaming multiprocessors of the current device (132 on an H100 SXM / H200; 132 if unknown).
 inline index_t device_sm_count() noexcept {
   return index_t(device_attribute(cudaDevAttrMultiProcessorCount, 132));
 }

@@ -1183,16 +1183,6 @@ template <int Sm, class Act>
 status swska_prefill_mma(const swska_cuda_problem<Act>& pr, const launch_target& on, workspace ws,
                          const cuda_tuning& tuning) noexcept;
 
-/// The tile of the tensor-core prefill that a call of cuda_tuning {0, 0} takes where the device
-/// has the shared memory for it (else 32 / 32, else 16 / 64): query rows per warp (16 or 32) and
-/// keys per tile (32 or 64). Measured on an H100 (bench/results/2026-12-07-h100-s14,
-/// bm_swska_prefill 8 x 2048, window 2048): bf16 840 / 779 / 751 us and f32 910 / 836 / 855 us at
-/// 16 / 64, 32 / 32, 32 / 64.
-struct swska_prefill_policy {
-  static constexpr int rows = 32;
-  static constexpr int keys = 64;
-};
-
 /// Whether cuda_tuning names a tile of the tensor-core SW-SKA prefill (or none: 0, 0).
 inline bool swska_tuning_listed(const cuda_tuning& t) noexcept {
   const int r = t.swska_rows, k = t.swska_keys;
@@ -1241,7 +1231,8 @@ std::size_t swska_decode_workspace_bytes(const cuda<Sm>&,
 
 /// SW-SKA prefill on the GPU (see the top of this file). Enqueues on `be.stream`. With
 /// be.matmul == cuda_matmul::rounded and D 64 or 128: the bf16 tensor-core kernel
-/// (swska_prefill_mma.cuh: q, k, v, p rounded to bf16 once); else the f32 kernel.
+/// (swska_prefill_mma.cuh: q, k, v, p rounded to bf16 once) where the device has the shared
+/// memory for its tiles; else the f32 kernel.
 template <int Sm, class Act>
 [[nodiscard]] status swska_prefill(const cuda<Sm>& be, const swska_args<Act>& a,
                                    workspace ws = {}) noexcept {

@@ -8,8 +8,8 @@
 // Numerics (flash-attention style, one bf16 rounding of q, k, v and p):
 //   q, k, v (and the history rings) are rounded to bf16 once (round to nearest even; exact for
 //   bf16 Act); S = scale * Q K^T by mma.sync m16n8k16 (bf16 inputs, f32 accumulation); the
-//   online softmax in f32 (row max and sum, exp2f of log2e-scaled scores); p rounded to bf16 for
-//   O += P V (f32 accumulation) while the row sum l adds the unrounded f32 p; o = O / l rounded
+//   online softmax in f32 (row max and sum, ex2.approx of log2e-scaled scores); p rounded to bf16
+//   for O += P V (f32 accumulation) while the row sum l adds the unrounded f32 p; o = O / l rounded
 //   to Act. Against the exact maths on the ROUNDED q, k, v, the error of an output element is the
 //   rounding of p (a relative 2^-8 per term of sum_j p_j v_jd) plus f32 accumulation:
 //     |o_d - o_ref_d| <= (2^-8 + f32 terms) * sum_j w_j |v_jd|     (w_j the softmax weights)
@@ -19,7 +19,7 @@
 //
 // Kernel (one CTA per work item, grid-stride): item = (batch row, tile of QT query tokens, key
 // head hk, chunk of GW <= 2 query heads of hk's group); the tile (swska_mma_tile<D, MT, BK>,
-// chosen by cuda_tuning swska_rows / swska_keys or swska_prefill_policy) gives each warp MT
+// chosen by cuda_tuning swska_rows / swska_keys or by swska_mma_dispatch) gives each warp MT
 // m-tiles of 16 query rows (QT = 4 x 16 MT) and takes BK keys per shared-memory tile. Items run
 // with the token tiles from the last (under a causal window the last tiles see the most keys, so
 // the short ones fill the tail of the grid). Warp w serves query head w / 4 of the chunk and the
@@ -42,29 +42,31 @@
 // fragment of n-tiles 2j, 2j + 1 is the A fragment of k-step j), and O += P V with the value
 // tile's B fragments from ldmatrix.x4.trans (each shared by the MT m-tiles). Shared rows are
 // padded by 8 bf16 (row strides of 272 / 144 bytes: conflict-free ldmatrix and 16-byte aligned
-// rows). Dynamic shared memory: (2 x (1 + GW) x BK + GW x QT) x (D + 8) x 2 bytes (at D = 128,
-// GW = 2: 136 KiB for 16 / 64, 119 KiB for 32 / 32, 170 KiB for 32 / 64; opted in with
-// cudaFuncSetAttribute on every launch: the attribute is per device; a device with less shared
-// memory per CTA takes a smaller tile or the f32 kernel).
+// rows). Dynamic shared memory: (2 x (1 + GW) x BK + GW x QT) x (D + 8) x 2 bytes and the copies'
+// state (swska_mma_copy_state, 128 bytes) (at D = 128, GW = 2: 136 KiB for 16 / 64, 119 KiB for
+// 32 / 32, 170 KiB for 32 / 64; opted in with cudaFuncSetAttribute on every launch: the attribute
+// is per device; by default a device with less shared memory per CTA takes 32 / 32 or the f32
+// kernel, swska_mma_dispatch).
 // Pre-pass (non-bf16 Act, when the workspace holds swska_prefill_workspace_bytes): k and v are
 // rounded to bf16 once into dense (B, T, H, D) copies in the workspace (swska_mma_round_kernel),
 // which the tiles are then copied from; without it the same kernel converts by plain loads.
 // ptxas (CUDA 13, sm_90, D = 128): 211 registers and no spills at 16 / 64; 255 and 104 bytes of
-// spill stores at 32 / 32, 276 at 32 / 64 (the O accumulators alone are 128 registers there; D =
-// 64: 251 registers, no spills at 32 / 64). The copies' state (swska_mma_copy_state) is read from
-// shared memory, so that it holds no registers across the key loop.
-// History: the first version (plain-load tiles, 32-bit key loads) took 2.11 ms on
-// bm_swska_prefill/8/2048/1/2048 (H100), the cp.async / ldmatrix one of 2026-12-06 1.51 ms
-// (0.102 of the GEMM rate; ncu: 1850 instructions per warp and key tile, issue-bound at 8 warps
-// per SM). The fragment index arithmetic (Q, K by ldmatrix.x4, P repacking, ldmatrix.trans
-// addresses, O columns) and the tile copy's coverage were checked on the host by emulating the
-// PTX layouts of mma.m16n8k16 and ldmatrix for one warp's tile.
+// spill stores at 32 / 32, 276 bytes at 32 / 64 (the O accumulators alone are 128 registers there;
+// D = 64: 251 registers, no spills at 32 / 64). The copies' state (swska_mma_copy_state) is read
+// from shared memory, so that it holds no registers across the key loop. History: the first version
+// (plain-load tiles, 32-bit key loads) took 2.11 ms on bm_swska_prefill/8/2048/1/2048 (H100), the
+// cp.async / ldmatrix one of 2026-12-06 1.51 ms (0.102 of the GEMM rate; ncu: 1850 instructions per
+// warp and key tile, issue-bound at 8 warps per SM). The fragment index arithmetic (Q, K by
+// ldmatrix.x4, P repacking, ldmatrix.trans addresses, O columns) and the tile copy's coverage were
+// checked on the host by emulating the PTX layouts of mma.m16n8k16 and ldmatrix for one warp's
+// tile.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <climits>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -675,7 +677,8 @@ __global__ void __launch_bounds__(swska_mma_tile<D, MT_, BK_>::max_threads,
           }
       }
 
-      // Results: o = O / l for the warp's rows of this sequence (l >= 1: the row's own key).
+      // Results: o = O / l for the warp's rows of this sequence (l >= 1: the row's largest p is
+      // 2^0).
 #pragma unroll
       for (int q = 0; q < RQ; ++q) {
         float lsum = l[q] + __shfl_xor_sync(0xffffffffu, l[q], 1);
@@ -783,17 +786,28 @@ template <int D, int MT, int BK> bool swska_mma_fits(std::size_t limit) noexcept
 template <int Sm, int D, class Act>
 status swska_mma_dispatch(const swska_cuda_problem<Act>& pr, const launch_target& on, workspace ws,
                           const cuda_tuning& tuning) noexcept {
+  // The kernel's key offsets are 32-bit: a key range near 2^31 (a ring of W slots plus T tokens,
+  // more than any memory holds) runs the f32 kernel.
+  const index_t B = pr.q.shape[0], T = pr.q.shape[1], Hk = pr.k.shape[2];
+  const index_t W = pr.ring_k.data ? pr.ring_k.shape[1] : 0;
+  if (W > index_t(INT_MAX) / 4 || T > index_t(INT_MAX) / 4)
+    return swska_prefill_dispatch<Sm>(pr, on);
   const std::size_t limit = device_smem_optin();
   const bool fits_2_64 = swska_mma_fits<D, 2, 64>(limit),
              fits_2_32 = swska_mma_fits<D, 2, 32>(limit),
              fits_1_64 = swska_mma_fits<D, 1, 64>(limit);
   const int rows = tuning.swska_rows, keys = tuning.swska_keys;
-  if (rows == 0) { // the default tile, else smaller ones that fit, else the f32 kernel
-    using policy = swska_prefill_policy;
-    if (policy::rows == 32 && policy::keys == 64 && fits_2_64)
-      return swska_mma_launch<D, 2, 64>(pr, on, ws);
-    if (policy::rows == 32 && fits_2_32) return swska_mma_launch<D, 2, 32>(pr, on, ws);
-    if (fits_1_64) return swska_mma_launch<D, 1, 64>(pr, on, ws);
+  if (rows == 0) {
+    // The default: 32 / 64 (the fastest measured on an H100, bench/results/2026-12-07-h100-s14:
+    // bf16 751 us at 8 x 2048 against 779 for 32 / 32 and 840 for 16 / 64) where the device has its
+    // shared memory, else 32 / 32 (the least shared memory of the three), else the f32 kernel;
+    // 16 / 64 where the 128-token query tiles give fewer CTAs than the device has SMs (its
+    // 64-token tiles give twice as many).
+    const index_t G = pr.q.shape[2] / Hk, GW = G < 2 ? G : 2;
+    const index_t items_128 = B * ((T + 127) / 128) * Hk * ((G + GW - 1) / GW);
+    if (items_128 < device_sm_count() && fits_1_64) return swska_mma_launch<D, 1, 64>(pr, on, ws);
+    if (fits_2_64) return swska_mma_launch<D, 2, 64>(pr, on, ws);
+    if (fits_2_32) return swska_mma_launch<D, 2, 32>(pr, on, ws);
     return swska_prefill_dispatch<Sm>(pr, on);
   }
   if (rows == 32 && keys == 64) {
