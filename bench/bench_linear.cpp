@@ -3,7 +3,8 @@
 // M = 1 (decode) is a matrix-vector product bound by the weight stream: judged against the read
 // bandwidth, the weights rotating through a 256 MiB arena so every call streams them from memory.
 // M > 1 (prefill) is judged against the FMA peak (2*M*N*K FLOPs). Shapes from Rodimus+ 1.6B:
-// mixer fc (8192 x 2048), mixer out_proj (2048 x 4096), FFN fc (5472 x 2048).
+// mixer fc (8192 x 2048), mixer out_proj (2048 x 4096), FFN fc (5472 x 2048), FFN out_proj
+// (2048 x 2736).
 #include <vector>
 
 #include "limits.hpp"
@@ -47,6 +48,9 @@ template <class Backend> void register_backend(bool scalar) {
     if (scalar) continue;
     b->Args({1, 8192, 2048})
         ->Args({1, 5472, 2048})
+        ->Args({1, 2048, 2736}) // the FFN down projection (K = F)
+        ->Args({1, 288, 4096})  // the mixer's low-rank projections (4N + R rows) of one token,
+        ->Args({2, 288, 4096})  // and of its two-row decode call ([c; x], backend/cuda: one launch)
         ->Args({64, 8192, 2048})
         ->Args({512, 2048, 4096});
   }

@@ -3,7 +3,8 @@
 // M = 1 (decode) is bound by the weight stream: judged against the read bandwidth, the weights
 // (quantised once from random values) rotating through copies that fill a 256 MiB region so every
 // call streams them from memory. M > 1 is judged against the FMA peak (2*M*N*K FLOPs). Shapes of
-// Rodimus+ 1.6B: mixer fc (8192 x 2048), mixer out_proj (2048 x 4096), FFN fc (10944 x 2048).
+// Rodimus+ 1.6B: mixer fc (8192 x 2048), mixer out_proj (2048 x 4096), FFN fc (10944 x 2048), FFN
+// out_proj (2048 x 2736: K = 85.5 blocks, a partial last block in every row).
 #include <cstring>
 #include <random>
 #include <vector>
@@ -19,8 +20,9 @@ namespace {
 
 /// Copies of one random (N, K) matrix in format Block (bf16: stored) filling the arena.
 template <class Block> std::size_t fill_arena(index_t N, index_t K) {
-  const std::size_t row = std::is_same_v<Block, bf16> ? std::size_t(K) * sizeof(bf16)
-                                                      : std::size_t(K / 32) * sizeof(Block);
+  const std::size_t row = std::is_same_v<Block, bf16>
+                              ? std::size_t(K) * sizeof(bf16)
+                              : std::size_t(quant_blocks(K)) * sizeof(Block);
   const std::size_t bytes = row * std::size_t(N);
   std::vector<unsigned char> one(bytes);
   std::mt19937 g(1);
@@ -62,7 +64,8 @@ template <class Backend, class Block> void quant_bench(benchmark::State& st) {
     } else {
       const quant_linear_args<float, Block> a{
           make_view<const float>(x.data(), M, K),
-          make_view(reinterpret_cast<const Block*>(w), N, K / 32), make_view(y.data(), M, N)};
+          make_view(reinterpret_cast<const Block*>(w), N, quant_blocks(K)),
+          make_view(y.data(), M, N)};
       if (!runs_own_kernel(st, be, a)) break;
       s = quant_linear(be, a);
     }
@@ -86,7 +89,12 @@ template <class Backend> void register_backend(bool scalar) {
     b->UseRealTime()->Unit(benchmark::kMicrosecond);
     b->Args({1, 2048, 4096});
     if (scalar) continue;
-    b->Args({1, 8192, 2048})->Args({1, 10944, 2048})->Args({4, 8192, 2048})->Args({64, 8192, 2048});
+    b->Args({1, 8192, 2048})
+        ->Args({1, 10944, 2048})
+        ->Args({1, 2048, 2736}) // the FFN down projection (K % 32 = 16)
+        ->Args({4, 8192, 2048})
+        ->Args({64, 8192, 2048})
+        ->Args({64, 2048, 2736});
   }
 }
 

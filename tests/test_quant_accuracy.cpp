@@ -199,9 +199,42 @@ TEST_CASE("quantised weights: which matrices the presets quantise, and their byt
   CHECK(q4.dtype_counts() == stored.dtype_counts()); // counts the checkpoint's parameters once
   CHECK_THROWS_WITH_AS(quant_policy::parse("q5"), "--weights: expected stored, q8 or q4, got 'q5'",
                        error);
-  // A row length that is not a multiple of 32 stays stored whatever the policy says.
-  CHECK(quant_policy::parse("q8").format_for("model.layers.0.mixer.fc.weight", 48) ==
-        weight_format::stored);
+  // A row length that is not a multiple of 32 is quantised, with a padded last block: the golden
+  // Rodimus+'s FFN down projection [D, F], F = 176 = 5.5 blocks.
+  CHECK(quant_policy::parse("q8").format_for("model.layers.0.ffn.out_proj.weight") ==
+        weight_format::q8_0);
+  const std::string plus = test::golden_dir() + "/rodimus_plus_tiny";
+  const model_weights plus_stored = model_weights::load(plus);
+  const model_weights plus_q4 =
+      model_weights::load(plus, weight_placement::memory, {}, quant_policy::parse("q4"));
+  const weight_matrix& down = plus_q4.layers()[0].ffn.out_proj;
+  REQUIRE(down.cols == 176);
+  CHECK(down.format == weight_format::q4_0);
+  CHECK(down.blocks<q4_0_block>().shape[1] == 6);
+  CHECK(down.bytes() == std::size_t(down.rows) * 6 * sizeof(q4_0_block));
+  // Its blocks are the rows quantised with the last block zero-padded: dequantised, each row is
+  // within the format's bound of the stored one (half a step of its block, f16 scale rounding and
+  // the clamp at 7 allowed for: d' + 8 |d - d'| <= 1.01 d'), and the padding reads as 0.
+  const std::vector<float> ref =
+      plus_stored.checkpoint().read<float>("model.layers.0.ffn.out_proj.weight");
+  const auto blocks = down.blocks<q4_0_block>();
+  std::vector<float> row(std::size_t(down.cols) + 8);
+  index_t bad = 0;
+  for (index_t r = 0; r < down.rows; ++r) {
+    test::poison(row);
+    REQUIRE(dequantise_row(&blocks(r, 0), down.cols, row.data()).ok());
+    for (index_t k = 0; k < down.cols; ++k) {
+      const double dq = f16::to_float(blocks(r, k / 32).scale.bits);
+      if (!(std::fabs(double(row[std::size_t(k)]) - ref[std::size_t(r * down.cols + k)]) <=
+            1.01 * std::fabs(dq) + 1e-7))
+        ++bad;
+    }
+    for (std::size_t k = std::size_t(down.cols); k < row.size(); ++k)
+      bad += !std::isnan(row[k]); // exactly K values written
+    for (int j = 176 % 32; j < 32; ++j)
+      bad += dequantise(blocks(r, 5), j) != 0.0f;
+  }
+  CHECK(bad == 0);
 }
 
 TEST_CASE("a backend copy of the weights (CUDA's path) refuses quantised weights, naming them") {

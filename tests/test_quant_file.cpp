@@ -5,13 +5,17 @@
 //     mapping): every quantised matrix byte-identical with the same format, shape and source
 //     dtype, every stored tensor byte-identical, and logits equal bit for bit to the in-memory
 //     quantised model's on the scalar and cpu backends (fresh random token ids; same backend);
+//     the golden Rodimus+'s FFN down projection has K = F = 176 (5.5 blocks): it is quantised too
+//     and saved as [D, ceil(176 / 32) = 6, B];
 //   - the policy: a q4 file asked for q8 is an error naming the tensor and both formats;
 //   - malformed files (each written here from a valid save, one thing wrong): an error naming the
 //     tensor and what is wrong for an unknown format, block bytes or a U8 shape inconsistent with
-//     the logical shape, K not a multiple of 32, a logical shape the config does not expect, a
-//     quantised tensor the model reads stored (embeddings, a norm), a truncated file, non-finite
-//     f16 scales, a q8_0 value of -128, the version, an unknown rodimus.quant key, a U8 tensor
-//     without an entry, an entry without a tensor or on a non-U8 tensor, malformed entries;
+//     the logical shape (a block count other than ceil(K / 32), also for K % 32 != 0), a logical
+//     shape the config does not expect (a K whose block count the U8 shape matches included),
+//     padding past K that is not zero, a quantised tensor the model reads stored (embeddings, a
+//     norm), a truncated file, non-finite f16 scales, a q8_0 value of -128, the version, an
+//     unknown rodimus.quant key, a U8 tensor without an entry, an entry without a tensor or on a
+//     non-U8 tensor, malformed entries;
 //   - save_checkpoint refuses to write into the folder it loaded from.
 #include <cstdint>
 #include <cstring>
@@ -145,6 +149,8 @@ struct saved {
 const char* kFc = "model.layers.0.mixer.fc.weight";   // [2E, D], q8_0 in the q8 save
 const char* kQ = "model.layers.1.attn.q_proj.weight"; // [H d_h, D]
 const char* kKey = "rodimus.quant.tensor.model.layers.0.mixer.fc.weight";
+const char* kDown = "model.layers.0.ffn.out_proj.weight"; // [D, F]: F = 176 in rodimus_plus_tiny
+const char* kDownKey = "rodimus.quant.tensor.model.layers.0.ffn.out_proj.weight";
 
 } // namespace
 
@@ -171,6 +177,19 @@ TEST_CASE("saved quantised checkpoints load directly: same blocks, same logits (
       CHECK(f.at(kFc).shape ==
             std::vector<std::int64_t>{fc->rows, fc->cols / 32,
                                       std::int64_t(quant_block_bytes(fc->format))});
+      if (src == plus_tiny()) { // a row length that is not a multiple of 32: quantised, padded
+        const weight_matrix* down = w.quantised_matrix_of(kDown);
+        REQUIRE(down);
+        CHECK(down->cols == 176);
+        CHECK(down->format ==
+              (std::string(preset) == "q8" ? weight_format::q8_0 : weight_format::q4_0));
+        CHECK(down->bytes() == std::size_t(down->rows * 6) * quant_block_bytes(down->format));
+        CHECK(f.at(kDown).shape ==
+              std::vector<std::int64_t>{down->rows, 6,
+                                        std::int64_t(quant_block_bytes(down->format))});
+        CHECK(f.metadata().at(kDownKey).find("\"shape\":[" + std::to_string(down->rows) +
+                                             ",176]") != std::string::npos);
+      }
       // Stored tensors are the checkpoint's bytes; the side files are copied.
       const io::tensor_info& norm = f.at("model.norm_f.weight");
       const io::tensor_info& norm0 = w.checkpoint().at("model.norm_f.weight");
@@ -272,12 +291,44 @@ TEST_CASE("malformed quantised checkpoints: each error names the tensor and what
               s.at(kFc).bytes = s.owned.back().data();
             },
             {fc_name, "has shape [" + std::to_string(N) + ", " + std::to_string(nb - 1) + ", 34]"});
-  check_bad("K not a multiple of 32",
+  // K % 32 != 0: the FFN down projection, [D, F] with F = 176 (6 blocks per row, the last of 16
+  // values). A U8 shape of 5 blocks a row is refused by the file's own check; a file consistent in
+  // itself (K = 160 and 5 blocks) by the config's K (176); padding past K must be zero.
+  const weight_matrix& down = *w.quantised_matrix_of(kDown);
+  const std::int64_t D = w.config().d_model, F = w.config().ffn_hidden();
+  REQUIRE(down.rows == D);
+  REQUIRE(down.cols == F);
+  REQUIRE(F % 32 != 0);
+  const std::int64_t fb = (F + 31) / 32;
+  const std::string down_name = std::string("'") + kDown + "'";
+  const auto blocks_per_row = [&](saved& s, std::int64_t nb_row) { // the first nb_row of each row
+    const unsigned char* from = s.file.at(kDown).bytes;
+    s.owned.emplace_back();
+    for (std::int64_t r = 0; r < D; ++r)
+      s.owned.back().insert(s.owned.back().end(), from + r * fb * 34,
+                            from + (r * fb + std::min(nb_row, fb)) * 34);
+    s.owned.back().resize(std::size_t(D * nb_row * 34));
+    s.at(kDown).shape = {D, nb_row, 34};
+    s.at(kDown).bytes = s.owned.back().data();
+  };
+  check_bad("K = 176 with 5 blocks a row (ceil(176 / 32) = 6)",
+            [&](saved& s) { blocks_per_row(s, fb - 1); },
+            {down_name, "has shape [" + std::to_string(D) + ", " + std::to_string(fb - 1) + ", 34]",
+             "need [" + std::to_string(D) + ", " + std::to_string(fb) + ", 34]",
+             "ceil(K / 32) = " + std::to_string(fb)});
+  check_bad("K = 176 with 7 blocks a row", [&](saved& s) { blocks_per_row(s, fb + 1); },
+            {down_name, "has shape [" + std::to_string(D) + ", " + std::to_string(fb + 1) + ", 34]",
+             "need [" + std::to_string(D) + ", " + std::to_string(fb) + ", 34]"});
+  check_bad("K = 160 and 5 blocks a row where the config's K is 176",
             [&](saved& s) {
-              s.metadata[kKey] = "{\"dtype\":\"F32\",\"format\":\"q8_0\",\"shape\":[" +
-                                 std::to_string(N) + "," + std::to_string(K - 16) + "]}";
+              blocks_per_row(s, fb - 1);
+              s.metadata[kDownKey] = quant_entry_text({weight_format::q8_0, D, F - 16, dtype::f32});
             },
-            {fc_name, "K = " + std::to_string(K - 16), "not a multiple of 32"});
+            {down_name, "logical shape [" + std::to_string(D) + ", " + std::to_string(F - 16) + "]",
+             "expected [" + std::to_string(D) + ", " + std::to_string(F) + "]"});
+  check_bad("padding past K that is not zero",
+            [&](saved& s) { s.own(kDown)[(2 * fb + fb - 1) * 34 + 2 + F % 32 + 3] = 1; },
+            {down_name, "block " + std::to_string(fb - 1) + " of row 2", "padding past K"});
   check_bad("a logical shape the config does not expect",
             [&](saved& s) {
               s.metadata[kKey] = "{\"dtype\":\"F32\",\"format\":\"q8_0\",\"shape\":[" +
@@ -290,17 +341,18 @@ TEST_CASE("malformed quantised checkpoints: each error names the tensor and what
   const auto quantise_into = [&](saved& s, const std::string& name, std::int64_t rows,
                                  std::int64_t cols) {
     const std::vector<float> x = w.checkpoint().read<float>(name);
-    s.owned.emplace_back(std::size_t(rows * (cols / 32)) * sizeof(q8_0_block));
+    s.owned.emplace_back(std::size_t(rows * quant_blocks(cols)) * sizeof(q8_0_block));
     auto* blocks = reinterpret_cast<q8_0_block*>(s.owned.back().data());
-    REQUIRE(quantise_row(x.data(), rows * cols, blocks).ok());
+    for (std::int64_t r = 0; r < rows; ++r)
+      REQUIRE(quantise_row(x.data() + r * cols, cols, blocks + r * quant_blocks(cols)).ok());
     io::tensor_to_write& t = s.at(name);
     t.type = dtype::u8;
-    t.shape = {rows, cols / 32, 34};
+    t.shape = {rows, quant_blocks(cols), 34};
     t.bytes = s.owned.back().data();
     s.metadata["rodimus.quant.tensor." + name] =
         quant_entry_text({weight_format::q8_0, rows, cols, dtype::f32});
   };
-  const std::int64_t V = w.config().vocab_size, D = w.config().d_model;
+  const std::int64_t V = w.config().vocab_size;
   check_bad("quantised embeddings",
             [&](saved& s) { quantise_into(s, "model.embeddings.weight", V, D); },
             {"'model.embeddings.weight'", "stored quantised (q8_0)", "reads it unquantised"});

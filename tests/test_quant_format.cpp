@@ -7,7 +7,9 @@
 //   q4_0: |x - deq| <= max(d' / 2, 8 e), except an element of the other sign than the block's
 //         largest one from 7.5 d' on (it clamps to 7): d' + 8 e.
 // The scales are drawn over 2^-12 .. 2^4 so subnormal f16 scales (large e) are covered. 1e-6
-// relative slack covers the f32 products d' * q.
+// relative slack covers the f32 products d' * q. Rows of any length: when K % 32 != 0 the last
+// block holds K % 32 values (the same bounds, m and d taken over them) and zeros, which dequantise
+// to exactly 0; dequantise_row writes exactly K values.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -22,14 +24,15 @@ using namespace rodimus;
 
 namespace {
 
-/// A block's worth of values drawn so that magnitudes vary a lot between blocks.
+/// A block's worth of values drawn so that magnitudes vary a lot between blocks (the last block
+/// may be partial).
 std::vector<float> draw_row(std::mt19937_64& g, index_t K) {
   std::vector<float> x(static_cast<std::size_t>(K));
   std::uniform_real_distribution<double> u(-1.0, 1.0), e(-12.0, 4.0);
-  for (index_t b = 0; b < K / 32; ++b) {
+  for (index_t b = 0; b < quant_blocks(K); ++b) {
     const double scale = std::exp2(e(g));
-    for (int j = 0; j < 32; ++j)
-      x[std::size_t(b * 32 + j)] = float(u(g) * scale);
+    for (index_t k = b * 32; k < std::min(K, b * 32 + 32); ++k)
+      x[std::size_t(k)] = float(u(g) * scale);
   }
   return x;
 }
@@ -38,30 +41,48 @@ template <class Block> void check_round_trip(index_t K) {
   CAPTURE(K);
   auto g = test::rng(std::uint64_t(K) * 7 + sizeof(Block));
   const std::vector<float> x = draw_row(g, K);
-  std::vector<Block> q(std::size_t(K / 32));
-  std::vector<float> back(static_cast<std::size_t>(K));
+  const index_t nb = quant_blocks(K);
+  CHECK(nb == (K + 31) / 32);
+  std::vector<Block> q(std::size_t(nb) + 1); // one block more: quantise_row must not write it
+  std::memset(static_cast<void*>(&q.back()), 0x5a, sizeof(Block));
+  std::vector<float> back(static_cast<std::size_t>(K) + 40); // 40 past K: must stay poisoned
   test::poison(back);
   REQUIRE(quantise_row(x.data(), K, q.data()).ok());
   REQUIRE(dequantise_row(q.data(), K, back.data()).ok());
-  index_t bad = 0;
-  for (index_t b = 0; b < K / 32; ++b) {
+  const unsigned char* guard = reinterpret_cast<const unsigned char*>(&q.back());
+  CHECK(std::count(guard, guard + sizeof(Block), 0x5a) == index_t(sizeof(Block)));
+  index_t bad = 0, padding_nonzero = 0;
+  for (index_t b = 0; b < nb; ++b) {
     const Block& blk = q[std::size_t(b)];
+    const int n = int(std::min<index_t>(32, K - b * 32)); // values of this block (< 32: the last)
     const double dq = std::fabs(double(f16::to_float(blk.scale.bits)));
     double m = 0; // the block's largest element, signed
-    for (int j = 0; j < 32; ++j)
+    for (int j = 0; j < n; ++j)
       if (std::fabs(x[std::size_t(b * 32 + j)]) > std::fabs(m)) m = x[std::size_t(b * 32 + j)];
     const bool q8 = std::is_same_v<Block, q8_0_block>;
     const double d = std::fabs(double(q8 ? float(std::fabs(m)) / 127.0f : float(m) / -8.0f));
     const double e = std::fabs(d - dq);
-    for (int j = 0; j < 32; ++j) {
+    for (int j = 0; j < n; ++j) {
       const double xv = x[std::size_t(b * 32 + j)], got = back[std::size_t(b * 32 + j)];
       double bound = std::max(dq / 2, (q8 ? 127 : 8) * e);
       if (!q8 && xv * m < 0 && std::fabs(xv) >= 7.4999 * dq) bound = dq + 8 * e;
       bound = bound * (1 + 1e-6) + 1e-6 * std::fabs(xv);
       if (!(std::fabs(got - xv) <= bound)) ++bad;
     }
+    for (int j = n; j < 32; ++j) { // the padding: stored as q8_0 0 / q4_0 8, dequantised 0
+      if constexpr (std::is_same_v<Block, q8_0_block>)
+        padding_nonzero += blk.q[j] != 0;
+      else
+        padding_nonzero += (j < 16 ? blk.nibbles[j] & 0x0f : blk.nibbles[j - 16] >> 4) != 8;
+      padding_nonzero += dequantise(blk, j) != 0.0f;
+    }
   }
   CHECK(bad == 0);
+  CHECK(padding_nonzero == 0);
+  index_t written_past_k = 0;
+  for (std::size_t i = std::size_t(K); i < back.size(); ++i)
+    written_past_k += !std::isnan(back[i]);
+  CHECK(written_past_k == 0);
 }
 
 } // namespace
@@ -104,6 +125,34 @@ TEST_CASE("quantise / dequantise stay within the stated error of every element")
   }
 }
 
+TEST_CASE("a row whose length is not a multiple of 32: a zero-padded last block, K values back") {
+  for (index_t K : {1, 17, 31, 33, 40, 100, 336 + 16, 2736}) {
+    check_round_trip<q8_0_block>(K);
+    check_round_trip<q4_0_block>(K);
+  }
+  CHECK(quant_blocks(0) == 0);
+  CHECK(quant_blocks(1) == 1);
+  CHECK(quant_blocks(32) == 1);
+  CHECK(quant_blocks(33) == 2);
+  CHECK(quant_blocks(2736) == 86);
+  // The padding never sets the scale: a last block of values far below the other blocks' keeps
+  // its own small scale (and all-zero values give scale 0).
+  std::vector<float> x(40, 0.0f);
+  for (int j = 0; j < 32; ++j)
+    x[std::size_t(j)] = 100.0f;
+  x[33] = -0.5f;
+  std::vector<q4_0_block> q4(2);
+  std::vector<q8_0_block> q8(2);
+  REQUIRE(quantise_row(x.data(), 40, q4.data()).ok());
+  REQUIRE(quantise_row(x.data(), 40, q8.data()).ok());
+  CHECK(f16::to_float(q4[1].scale.bits) == 0.5f / 8);
+  CHECK(dequantise(q4[1], 1) == -0.5f);
+  CHECK(f16::to_float(q8[1].scale.bits) == f16::to_float(f16(0.5f / 127).bits));
+  x[33] = 0.0f;
+  REQUIRE(quantise_row(x.data(), 40, q4.data()).ok());
+  CHECK(f16::to_float(q4[1].scale.bits) == 0.0f); // d = -0 / 8: a zero scale
+}
+
 TEST_CASE("quantise from bf16 and f16 rows equals quantising their f32 values") {
   auto g = test::rng(5);
   const auto xb = test::uniform<bf16>(g, 96);
@@ -128,19 +177,18 @@ TEST_CASE("a block of zeros has scale 0 and dequantises to zeros") {
   }
 }
 
-TEST_CASE("quantisation refuses K not a multiple of 32, null pointers and scales past f16") {
+TEST_CASE("quantisation refuses a negative K, null pointers and scales past f16") {
   std::vector<float> x(64, 1.0f);
   std::vector<q8_0_block> q(2);
-  test::check_status(quantise_row(x.data(), 33, q.data()), status_code::bad_shape,
-                     "K (not a multiple of 32)");
-  test::check_status(quantise_row(x.data(), -32, q.data()), status_code::bad_shape,
-                     "K (not a multiple of 32)");
+  REQUIRE(quantise_row(x.data(), 33, q.data()).ok()); // any K >= 0 (33: two blocks)
+  test::check_status(quantise_row(x.data(), -32, q.data()), status_code::bad_shape, "K (negative)");
+  test::check_status(quantise_row(x.data(), -1, q.data()), status_code::bad_shape, "K (negative)");
   test::check_status(quantise_row<float, q8_0_block>(nullptr, 32, q.data()),
                      status_code::null_pointer, "src");
   test::check_status(quantise_row<float, q8_0_block>(x.data(), 32, nullptr),
                      status_code::null_pointer, "dst");
-  test::check_status(dequantise_row(q.data(), 31, x.data()), status_code::bad_shape,
-                     "K (not a multiple of 32)");
+  test::check_status(dequantise_row(q.data(), -31, x.data()), status_code::bad_shape,
+                     "K (negative)");
   x[3] = 1e9f; // d = 1e9 / 127 > 65504
   test::check_status(quantise_row(x.data(), 32, q.data()), status_code::bad_argument,
                      "w (a block's scale exceeds the f16 range)");

@@ -2,7 +2,11 @@
 // fresh random f32 weights quantised to q8_0 / q4_0 (block scales spread over 2^-6 .. 2^2 so
 // blocks differ), random x, poisoned y (its padding columns must stay poisoned), M from 0 through
 // decode sizes (<= 4) to prefill sizes, K from one block to thousands, odd N, padded and
-// transposed views, f32 and bf16 activations, and the bad arguments.
+// transposed views, f32 and bf16 activations, and the bad arguments. K % 32 != 0 too (a partial
+// last block in every weight row: K = 1, 17, 40, 100, 352, 2736, ...) on every kernel: the int8
+// decode path, the f32 decode path (M * padded K past the int8 copy of x), and the prefill GEMM
+// with a partial last K tile; x's rows are exactly K long where unpadded, so a read past K is out
+// of the allocation (the sanitizer build finds it).
 //
 // Tolerance, per element, against the reference (f64 sums of x times the exactly dequantised
 // weights; d q is exact in f32: 11 bits times at most 8): with S = sum_k |x[m, k] deq(w)[n, k]|,
@@ -13,13 +17,16 @@
 // Where the backend multiplies x quantised per block of 32 to int8 (quant_linear_rounds_x: the CPU
 // decode kernel on AVX-512 and AVX2; scale dx = max|x block| / 127, round to nearest), E also holds
 //   sum over blocks of (dx / 2) (1 + 1e-5) sum_j |deq(w)[n, j]|
-// (each x moves by at most half a step, plus the f32 rounding of x / dx near a half).
+// (each x moves by at most half a step, plus the f32 rounding of x / dx near a half). A partial
+// last block counts its k < K only: the padding of x is 0, which quantises exactly (and never
+// raises dx), and the sum never includes the weights' padding.
 // A NaN (an unwritten output) is always outside it.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <type_traits>
 #include <utility>
@@ -50,26 +57,27 @@ bool quant_linear_x_rounded(const Backend& be, const quant_linear_args<Act, Bloc
     return false;
 }
 
-/// N rows of K / 32 blocks (row stride ldb blocks) from random f32 weights.
+/// N rows of quant_blocks(K) blocks (row stride ldb blocks) from random f32 weights (a partial
+/// last block quantised from the row's last K % 32 values, padded with zeros by quantise_row).
 template <class Block>
 std::vector<Block> random_quant_rows(std::mt19937_64& g, index_t N, index_t K, index_t ldb) {
   std::uniform_real_distribution<double> u(-1.0, 1.0), e(-6.0, 2.0);
   std::vector<Block> w(std::size_t(N * ldb));
   std::vector<float> row(static_cast<std::size_t>(K));
   for (index_t n = 0; n < N; ++n) {
-    for (index_t b = 0; b < K / kQuantGroup; ++b) {
+    for (index_t b = 0; b < quant_blocks(K); ++b) {
       const double scale = std::exp2(e(g));
-      for (index_t j = 0; j < kQuantGroup; ++j)
-        row[std::size_t(b * kQuantGroup + j)] = float(u(g) * scale);
+      for (index_t k = b * kQuantGroup; k < std::min(K, (b + 1) * kQuantGroup); ++k)
+        row[std::size_t(k)] = float(u(g) * scale);
     }
     REQUIRE(quantise_row(row.data(), K, w.data() + n * ldb).ok());
   }
   return w;
 }
 
-/// y = x deq(w)^T on `be` with x (M, K) at row stride K + x_pad (or transposed), w (N, K / 32) at
-/// row stride K / 32 + w_pad blocks, y (M, N) at row stride N + y_pad; compared with the scalar
-/// reference within the bound above.
+/// y = x deq(w)^T on `be` with x (M, K) at row stride K + x_pad (or transposed), w (N,
+/// quant_blocks(K)) at row stride quant_blocks(K) + w_pad blocks, y (M, N) at row stride N + y_pad;
+/// compared with the scalar reference within the bound above.
 template <class Backend, class Act, class Block>
 void check_quant_linear(const Backend& be, index_t M, index_t K, index_t N, index_t x_pad = 0,
                         index_t w_pad = 0, index_t y_pad = 0, bool x_transposed = false) {
@@ -82,9 +90,32 @@ void check_quant_linear(const Backend& be, index_t M, index_t K, index_t N, inde
   CAPTURE(x_transposed);
   INFO("act " << to_string(dtype_of<Act>::value) << ", weight " << to_string(format_of<Block>()));
   auto g = rng(std::uint64_t(M * 1000003 + K * 101 + N + sizeof(Block)));
-  const index_t ldx = K + x_pad, ldb = K / kQuantGroup + w_pad, ldy = N + y_pad;
+  const index_t nb = quant_blocks(K), ldx = K + x_pad, ldb = nb + w_pad, ldy = N + y_pad;
   auto x = uniform<Act>(g, std::size_t(x_transposed ? K * M : M * ldx));
-  const std::vector<Block> w = random_quant_rows<Block>(g, N, K, ldb);
+  std::vector<Block> w = random_quant_rows<Block>(g, N, K, ldb);
+  // What no kernel may use: x past K in each row (NaN: times any weight, NaN), the blocks past a
+  // row's quant_blocks(K) (NaN scales), and a partial last block's padding, filled here with
+  // random values in place of quantise_row's zeros (the sum over k < K never includes them).
+  if (!x_transposed)
+    for (index_t m = 0; m < M; ++m)
+      for (index_t k = K; k < ldx; ++k)
+        x[std::size_t(m * ldx + k)] = store_as<Act>(std::numeric_limits<float>::quiet_NaN());
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (index_t n = 0; n < N; ++n) {
+    for (index_t b = nb; b < ldb; ++b)
+      w[std::size_t(n * ldb + b)].scale = f16::from_bits(0x7E00); // NaN
+    if (K % kQuantGroup == 0) continue;
+    Block& last = w[std::size_t(n * ldb + nb - 1)];
+    for (int j = int(K % kQuantGroup); j < 32; ++j) {
+      if constexpr (std::is_same_v<Block, q8_0_block>) {
+        last.q[j] = std::int8_t(byte(g) % 255 - 127);
+      } else {
+        const int v = byte(g) & 0x0f;
+        std::uint8_t& nib = last.nibbles[j % 16];
+        nib = j < 16 ? std::uint8_t((nib & 0xf0) | v) : std::uint8_t((nib & 0x0f) | (v << 4));
+      }
+    }
+  }
   std::vector<Act> y(std::size_t(M * ldy)), y_ref(y.size());
   poison(y);
   poison(y_ref);
@@ -93,7 +124,7 @@ void check_quant_linear(const Backend& be, index_t M, index_t K, index_t N, inde
                         : tensor_view<const Act, 2>::strided(p, {M, K}, {ldx, 1});
   };
   const auto w_view = [&](const Block* p) {
-    return tensor_view<const Block, 2>::strided(p, {N, K / kQuantGroup}, {ldb, 1});
+    return tensor_view<const Block, 2>::strided(p, {N, nb}, {ldb, 1});
   };
   const auto y_view = [&](Act* p) { return tensor_view<Act, 2>::strided(p, {M, N}, {ldy, 1}); };
 
@@ -119,9 +150,9 @@ void check_quant_linear(const Backend& be, index_t M, index_t K, index_t N, inde
   for (index_t m = 0; m < M; ++m)
     for (index_t n = 0; n < N; ++n) {
       double s = 0.0, ex = 0.0; // ex: the x-quantisation term (rounded only)
-      for (index_t b = 0; b < K / kQuantGroup; ++b) {
+      for (index_t b = 0; b < nb; ++b) {
         double amax = 0.0, sw = 0.0;
-        for (index_t k = b * kQuantGroup; k < (b + 1) * kQuantGroup; ++k) {
+        for (index_t k = b * kQuantGroup; k < std::min(K, (b + 1) * kQuantGroup); ++k) {
           const double wk = std::fabs(
               double(dequantise(w[std::size_t(n * ldb + k / kQuantGroup)], int(k % kQuantGroup))));
           const double xk = std::fabs(load_as<double>(xv(m, k)));
@@ -154,13 +185,21 @@ template <class Backend> void check_quant_linear_bad_arguments(const Backend& be
   REQUIRE(run(valid).ok());
   check_bad_cases(
       valid, run,
-      {{"K not a multiple of 32",
+      {{"K = 48 with one block per row (it needs ceil(48 / 32) = 2)",
         [](args& a) {
           a.x.shape[1] = 48;
           a.w.shape[1] = 1;
         },
-        status_code::bad_shape, "x (K not a multiple of 32)"},
+        status_code::bad_shape, "w"},
+       {"K = 40 with three blocks per row (it needs 2)",
+        [](args& a) {
+          a.x.shape[1] = 40;
+          a.w.shape[1] = 3;
+        },
+        status_code::bad_shape, "w"},
        {"w blocks", [](args& a) { a.w.shape[1] = 1; }, status_code::bad_shape, "w"},
+       {"K = 0 with two blocks per row", [](args& a) { a.x.shape[1] = 0; }, status_code::bad_shape,
+        "w"},
        {"y rows", [](args& a) { a.y.shape[0] = 3; }, status_code::bad_shape, "y"},
        {"y columns", [](args& a) { a.y.shape[1] = 1; }, status_code::bad_shape, "y"},
        {"negative M", [](args& a) { a.x.shape[0] = -1; }, status_code::bad_shape, "x"},
@@ -183,11 +222,31 @@ template <class Backend, class Block> void check_quant_linear_format(const Backe
     check_quant_linear<Backend, float, Block>(be, M, small ? 2048 : 288, small ? 1031 : 131);
     check_quant_linear<Backend, float, Block>(be, M, 32 * 37, 67, 3, 2, 1);
     check_quant_linear<Backend, bf16, Block>(be, M, 96, 33, 0, 0, 2);
+    // K % 32 != 0: a partial last block (decode: the int8 path; prefill: a partial last K tile of
+    // the GEMM, after one or two whole 256-wide tiles for 300 and 520).
+    check_quant_linear<Backend, float, Block>(be, M, 1, 9);
+    check_quant_linear<Backend, float, Block>(be, M, 17, 5, 0, 0, 1);
+    check_quant_linear<Backend, float, Block>(be, M, small ? 100 : 300, small ? 33 : 131);
+    check_quant_linear<Backend, float, Block>(be, M, small ? 40 : 520, 29, 5, 1, 3);
+    check_quant_linear<Backend, bf16, Block>(be, M, 336 + 16, 19, 0, 0, 1);
   }
   check_quant_linear<Backend, float, Block>(be, 3, 64 * 11, 45, 0, 0, 0, true); // transposed x
+  check_quant_linear<Backend, float, Block>(be, 3, 100, 45, 0, 0, 0, true);     // and K % 32 != 0
   check_quant_linear<Backend, float, Block>(be, 1, 5504, 70);                   // long rows
   check_quant_linear<Backend, float, Block>(be, 4, 4128, 37);  // M * K past the int8 copy of x
   check_quant_linear<Backend, float, Block>(be, 67, 576, 260); // GEMM remainders
+  // The FFN down projection's row length of rodimus-plus-1.6b (F = 2736: 85.5 blocks) at decode
+  // sizes (int8 path) and in the GEMM (ten whole K tiles and one of 176 columns; two N tiles).
+  check_quant_linear<Backend, float, Block>(be, 1, 2736, 70);
+  check_quant_linear<Backend, bf16, Block>(be, 4, 2736, 33, 2, 1, 1);
+  check_quant_linear<Backend, float, Block>(be, 67, 2736, 131);
+  // The int8 copy of x holds rows padded to whole blocks: M * quant_blocks(K) * 32 <= 16384 (at
+  // the bound for 4 x 4090), past it for 3 x 5450 (M * K fits, the padded rows do not) and for
+  // 4 x 4100 and 1 x 16390 (M * K past it too): the f32 decode kernel with a partial block.
+  check_quant_linear<Backend, float, Block>(be, 4, 4090, 37);
+  check_quant_linear<Backend, float, Block>(be, 3, 5450, 37);
+  check_quant_linear<Backend, float, Block>(be, 4, 4100, 21, 3, 0, 0);
+  check_quant_linear<Backend, float, Block>(be, 1, 16390, 13);
 }
 
 template <class Backend> void check_quant_linear_all(const Backend& be) {

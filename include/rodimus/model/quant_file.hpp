@@ -3,10 +3,11 @@
 // model_weights::load (model/weights.hpp). docs/QUANT.md "Saved files" describes it for readers of
 // the file; everything a reader needs is in the header:
 //
-//   a quantised matrix of logical shape [N, K] (K a multiple of 32) is one tensor under its usual
-//   checkpoint name, dtype U8, shape [N, K / 32, B] with B the bytes of one block (34 for q8_0, 18
-//   for q4_0): the blocks of each row in order, each block as quant_format.hpp lays it out (the f16
-//   scale little-endian first, then the 32 values);
+//   a quantised matrix of logical shape [N, K] (any K) is one tensor under its usual checkpoint
+//   name, dtype U8, shape [N, ceil(K / 32), B] with B the bytes of one block (34 for q8_0, 18 for
+//   q4_0): the blocks of each row in order, each block as quant_format.hpp lays it out (the f16
+//   scale little-endian first, then the 32 values); when K % 32 != 0 the last block of each row
+//   holds the row's last K % 32 values and then zeros (q8_0 value 0, q4_0 nibble 8);
 //   "__metadata__" holds
 //     "rodimus.quant.version": "1"                         (whenever a tensor is quantised)
 //     "rodimus.quant.tensor.<name>": "{\"format\":\"q8_0\",\"shape\":[N,K],\"dtype\":\"BF16\"}"
@@ -15,11 +16,12 @@
 //
 // read_quant_entries validates that layout, each error naming the file and the tensor: a version
 // other than 1 (or quantised tensors without one), an unknown "rodimus.quant.*" key, an entry that
-// is not that JSON object, an unknown format, a logical shape with K not a multiple of 32, a U8
-// shape that does not hold exactly the blocks of the logical shape, an entry naming a tensor the
-// file lacks or one whose dtype is not U8, a U8 tensor no entry names, a block whose f16 scale is
-// NaN or infinite, a q8_0 value of -128 (outside the format's [-127, 127]). A file cut short is
-// refused before this, by safetensors_file (its data offsets run past the end).
+// is not that JSON object, an unknown format, a U8 shape that does not hold exactly the blocks of
+// the logical shape (ceil(K / 32) blocks per row, block bytes included), an entry naming a tensor
+// the file lacks or one whose dtype is not U8, a U8 tensor no entry names, a block whose f16 scale
+// is NaN or infinite, a q8_0 value of -128 (outside the format's [-127, 127]), a partial last
+// block whose padding past K is not zero. A file cut short is refused before this, by
+// safetensors_file (its data offsets run past the end).
 #pragma once
 
 #include <cmath>
@@ -65,9 +67,9 @@ inline bool parse_quant_format(const std::string& text, weight_format& out) {
   return false;
 }
 
-/// The U8 shape holding the blocks of `e`: [N, K / 32, block bytes].
+/// The U8 shape holding the blocks of `e`: [N, ceil(K / 32), block bytes].
 inline std::vector<std::int64_t> quant_stored_shape(const quant_tensor_entry& e) {
-  return {e.rows, e.cols / kQuantGroup, std::int64_t(quant_block_bytes(e.format))};
+  return {e.rows, quant_blocks(e.cols), std::int64_t(quant_block_bytes(e.format))};
 }
 
 /// The metadata value of `e` (a JSON object as a string).
@@ -84,8 +86,9 @@ namespace detail {
 inline void check_quant_blocks(const io::safetensors_file& f, const io::tensor_info& t,
                                const quant_tensor_entry& e) {
   const std::size_t block = quant_block_bytes(e.format);
-  const std::size_t per_row = std::size_t(e.cols / kQuantGroup);
+  const std::size_t per_row = std::size_t(quant_blocks(e.cols));
   const std::size_t n = per_row * std::size_t(e.rows);
+  const int tail = int(e.cols % kQuantGroup); // values in a partial last block (0: none)
   for (std::size_t b = 0; b < n; ++b) {
     const unsigned char* p = t.bytes + b * block;
     std::uint16_t bits = 0;
@@ -96,6 +99,14 @@ inline void check_quant_blocks(const io::safetensors_file& f, const io::tensor_i
     else if (e.format == weight_format::q8_0)
       for (std::size_t j = 2; j < block && !bad; ++j)
         if (p[j] == 0x80) bad = "it holds the value -128 (q8_0 values are in [-127, 127])";
+    if (!bad && tail != 0 && b % per_row == per_row - 1)
+      for (int j = tail; j < 32 && !bad; ++j) { // the padding: q8_0 value 0, q4_0 nibble 8
+        const int v = e.format == weight_format::q8_0 ? int(p[2 + j])
+                      : j < 16                        ? p[2 + j] & 0x0f
+                                                      : p[2 + j - 16] >> 4;
+        if (v != (e.format == weight_format::q8_0 ? 0 : 8))
+          bad = "its padding past K (the partial last block's values past K % 32) is not zero";
+      }
     if (bad)
       throw error(f.path() + ": quantised tensor '" + t.name + "' (" + to_string(e.format) +
                   "): block " + std::to_string(b % per_row) + " of row " +
@@ -130,10 +141,6 @@ inline quant_tensor_entry parse_quant_entry(const io::safetensors_file& f, const
                 io::detail::brief_json(s));
   e.rows = s[0].get<std::int64_t>();
   e.cols = s[1].get<std::int64_t>();
-  if (e.cols % kQuantGroup != 0)
-    throw error(where + ": logical shape [" + std::to_string(e.rows) + ", " +
-                std::to_string(e.cols) + "]: K = " + std::to_string(e.cols) +
-                " is not a multiple of 32 (the block size)");
   const std::string dt = j["dtype"].is_string() ? j["dtype"].get<std::string>() : "";
   if (dt == "F32")
     e.source = dtype::f32;
@@ -186,7 +193,9 @@ inline std::map<std::string, quant_tensor_entry> read_quant_entries(const io::sa
         w += (i ? ", " : "") + std::to_string(want[i]);
       throw error(where + " has shape " + t->shape_string() + " but the " + to_string(e.format) +
                   " blocks of its logical shape [" + std::to_string(e.rows) + ", " +
-                  std::to_string(e.cols) + "] need " + w + "]");
+                  std::to_string(e.cols) + "] need " + w +
+                  "] (ceil(K / 32) = " + std::to_string(want[1]) + " blocks of " +
+                  std::to_string(want[2]) + " bytes per row)");
     }
     detail::check_quant_blocks(f, *t, e);
     out.emplace(name, e);

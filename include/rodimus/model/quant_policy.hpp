@@ -10,8 +10,9 @@
 //   low rank:    the DDTS projections (inner_mixer.in_proj, mem_gate_proj, ch_gate_proj.0/.1):
 //                small ([2N, E], [R, E], [E, R]) and feeding gates and decays, where an error is
 //                compounded through the recurrence.
-// The embedding table, the norms, biases and the conv kernel are never quantised. A matrix whose
-// row length (its K) is not a multiple of 32 stays in its stored dtype whatever the policy says.
+// The embedding table, the norms, biases and the conv kernel are never quantised. Any row length
+// (its K) can be quantised: a K that is not a multiple of 32 (the FFN down projection of
+// rodimus-plus-1.6b, K = F = 2736) ends each row in a zero-padded block (quant_format.hpp).
 //
 // The presets (`--weights q8|q4` in the tool) quantise the projections in the named format and the
 // head in q8_0 (both presets), and keep the low-rank projections stored. docs/QUANT.md has the
@@ -76,9 +77,8 @@ struct quant_policy {
   /// Whether the model may read the tensor `name` block-quantised (a linear layer's weight).
   static bool quantisable(const std::string& name) { return class_of(name) != nullptr; }
 
-  /// The format for the matrix `name` (as class_of) with rows of `cols` elements.
-  weight_format format_for(const std::string& name, index_t cols) const {
-    if (cols % kQuantGroup != 0) return weight_format::stored;
+  /// The format for the matrix `name` (as class_of), whatever its row length.
+  weight_format format_for(const std::string& name) const {
     const auto member = class_of(name);
     return member ? this->*member : weight_format::stored; // embeddings
   }

@@ -17,8 +17,9 @@
 namespace rodimus {
 
 /// A matrix [rows, cols] row-major in its stored dtype (f32, bf16 or f16), or block-quantised
-/// (format q8_0 / q4_0: each row cols / 32 blocks, rodimus/primitives/quant_format.hpp; `type`
-/// then names the dtype it was quantised from), owned elsewhere.
+/// (format q8_0 / q4_0: each row quant_blocks(cols) = ceil(cols / 32) blocks, the last one
+/// zero-padded when cols % 32 != 0, rodimus/primitives/quant_format.hpp; `type` then names the
+/// dtype it was quantised from), owned elsewhere.
 struct weight_matrix {
   dtype type = dtype::f32;
   const void* data = nullptr;
@@ -29,12 +30,13 @@ struct weight_matrix {
   template <class T> tensor_view<const T, 2> view() const noexcept { // (rows, cols)
     return make_view(static_cast<const T*>(data), rows, cols);
   }
-  template <class Block> tensor_view<const Block, 2> blocks() const noexcept { // (rows, cols / 32)
-    return make_view(static_cast<const Block*>(data), rows, cols / kQuantGroup);
+  template <class Block>
+  tensor_view<const Block, 2> blocks() const noexcept { // (rows, ceil(cols / 32))
+    return make_view(static_cast<const Block*>(data), rows, quant_blocks(cols));
   }
   bool quantised() const noexcept { return format != weight_format::stored; }
   std::size_t row_bytes() const noexcept {
-    return quantised() ? std::size_t(cols / kQuantGroup) * quant_block_bytes(format)
+    return quantised() ? std::size_t(quant_blocks(cols)) * quant_block_bytes(format)
                        : std::size_t(cols) * size_of(type);
   }
   std::size_t bytes() const noexcept { return std::size_t(rows) * row_bytes(); }

@@ -356,7 +356,7 @@ private:
   void check_quant_agreement() const {
     if (!quant_.any()) return;
     for (const auto& [name, q] : file_quant_) {
-      const weight_format want = quant_.format_for(name, q.cols);
+      const weight_format want = quant_.format_for(name);
       if (want != q.format)
         throw error(ckpt_->dir() + ": tensor '" + name + "' is stored quantised as " +
                     to_string(q.format) + " but the quantisation asked for (--weights) gives it " +
@@ -390,7 +390,7 @@ private:
   /// The quantised size of `t` under format f, rounded up to kMatrixAlignment.
   static std::size_t quantised_bytes(const io::tensor_info& t, weight_format f) noexcept {
     const std::size_t b =
-        std::size_t(t.shape[0]) * std::size_t(t.shape[1] / kQuantGroup) * quant_block_bytes(f);
+        std::size_t(t.shape[0]) * std::size_t(quant_blocks(t.shape[1])) * quant_block_bytes(f);
     return (b + kMatrixAlignment - 1) / kMatrixAlignment * kMatrixAlignment;
   }
 
@@ -399,7 +399,7 @@ private:
   weight_format format_of(const std::string& name) const {
     if (file_quant_.count(name)) return weight_format::stored;
     const io::tensor_info& t = ckpt_->at(name);
-    return t.shape.size() == 2 ? quant_.format_for(name, t.shape[1]) : weight_format::stored;
+    return t.shape.size() == 2 ? quant_.format_for(name) : weight_format::stored;
   }
 
   /// One block of memory for every matrix the policy quantises (the tied head counted under the
@@ -420,7 +420,7 @@ private:
   /// holds a quantised head).
   weight_format tied_head_format() const {
     if (file_quant_.count("lm_head.weight")) return weight_format::stored;
-    return quant_.format_for("lm_head.weight", config_.d_model);
+    return quant_.format_for("lm_head.weight");
   }
 
   /// The checkpoint tensor `source` quantised to `f` into quant_memory_ (rows in parallel chunks

@@ -1,7 +1,7 @@
 // Block-quantised weight formats (8-bit and 4-bit), backend-neutral: the layout, and quantisation
-// and dequantisation of one row. A matrix (N, K) is stored row by row; each row is K / 32 blocks,
-// each block holding 32 consecutive elements of the row (the inner dimension K, the one a linear
-// layer sums over) with one scale:
+// and dequantisation of one row. A matrix (N, K) is stored row by row; each row is
+// quant_blocks(K) = ceil(K / 32) blocks, each block holding 32 consecutive elements of the row (the
+// inner dimension K, the one a linear layer sums over) with one scale:
 //
 //   q8_0 (34 bytes): f16 d, int8 q[32]            w[j] = d * q[j]           q in [-127, 127]
 //   q4_0 (18 bytes): f16 d, uint8 nibbles[16]     w[j] = d * (n[j] - 8)     n in [0, 15]
@@ -23,8 +23,10 @@
 // The formats follow the block layout of llama.cpp's Q8_0 and Q4_0 (the facts of its layout, not
 // its code), so the sizes compare directly: 8.5 and 4.5 bits per weight.
 //
-// Shape rule: K must be a multiple of 32 (quant_row_check). The model's quantisation policy
-// (model/quant_policy.hpp) leaves any other matrix in its stored dtype.
+// Shape rule: any K >= 0 (quant_row_check). When K % 32 != 0 the row's last block holds its last
+// K % 32 values followed by zeros, quantised like any block (the zeros then store q8_0 q = 0, q4_0
+// n = 8: each dequantises to exactly 0, and they never set the block's scale); dequantise_row
+// writes exactly K values, and a linear layer sums over the K real elements only.
 #pragma once
 
 #include <cmath>
@@ -83,9 +85,14 @@ template <class Block> constexpr weight_format format_of() noexcept {
   return std::is_same_v<Block, q8_0_block> ? weight_format::q8_0 : weight_format::q4_0;
 }
 
-/// A row of K elements can be quantised: K >= 0 and a multiple of 32.
+/// Blocks of one row of K (>= 0) elements: ceil(K / 32), the last one zero-padded when K % 32 != 0.
+constexpr index_t quant_blocks(index_t K) noexcept {
+  return K / kQuantGroup + (K % kQuantGroup != 0 ? 1 : 0);
+}
+
+/// A row of K elements can be quantised: K >= 0 (any length; see the shape rule at the top).
 [[nodiscard]] inline status quant_row_check(index_t K) noexcept {
-  RODIMUS_REQUIRE(K >= 0 && K % kQuantGroup == 0, bad_shape, "K (not a multiple of 32)");
+  RODIMUS_REQUIRE(K >= 0, bad_shape, "K (negative)");
   return status::success();
 }
 
@@ -139,30 +146,32 @@ namespace detail {
   return status::success();
 }
 
-/// Quantise a row of K values (f32, bf16 or f16) into K / 32 blocks.
+/// Quantise a row of K values (f32, bf16 or f16) into quant_blocks(K) blocks (reads exactly K
+/// values; the last block's elements past K are zeros).
 template <class T, class Block>
 [[nodiscard]] status quantise_row(const T* src, index_t K, Block* dst) noexcept {
   RODIMUS_TRY(quant_row_check(K));
   RODIMUS_REQUIRE(src || K == 0, null_pointer, "src");
   RODIMUS_REQUIRE(dst || K == 0, null_pointer, "dst");
   float tmp[32];
-  for (index_t b = 0; b < K / kQuantGroup; ++b) {
-    for (int j = 0; j < 32; ++j)
-      tmp[j] = load_as<float>(src[b * kQuantGroup + j]);
+  for (index_t b = 0; b < quant_blocks(K); ++b) {
+    const index_t k0 = b * kQuantGroup, n = K - k0 < kQuantGroup ? K - k0 : kQuantGroup;
+    for (index_t j = 0; j < 32; ++j)
+      tmp[j] = j < n ? load_as<float>(src[k0 + j]) : 0.0f;
     RODIMUS_TRY(quantise_block(tmp, dst[b]));
   }
   return status::success();
 }
 
-/// Dequantise K / 32 blocks into K values of dtype T (f32: exact; 16-bit: one rounding).
+/// Dequantise quant_blocks(K) blocks into exactly K values of dtype T (f32: exact; 16-bit: one
+/// rounding); the padding of a partial last block is not written.
 template <class Block, class T>
 [[nodiscard]] status dequantise_row(const Block* src, index_t K, T* dst) noexcept {
   RODIMUS_TRY(quant_row_check(K));
   RODIMUS_REQUIRE(src || K == 0, null_pointer, "src");
   RODIMUS_REQUIRE(dst || K == 0, null_pointer, "dst");
-  for (index_t b = 0; b < K / kQuantGroup; ++b)
-    for (int j = 0; j < 32; ++j)
-      dst[b * kQuantGroup + j] = store_as<T>(dequantise(src[b], j));
+  for (index_t k = 0; k < K; ++k)
+    dst[k] = store_as<T>(dequantise(src[k / kQuantGroup], int(k % kQuantGroup)));
   return status::success();
 }
 

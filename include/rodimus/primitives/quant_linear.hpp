@@ -3,10 +3,13 @@
 //
 //   y[m, n] = sum_k x[m, k] * deq(w)[n, k]          y = x W^T, no bias
 //
-// x: (M, K) Act (f32, bf16 or f16); w: (N, K / 32) blocks (q8_0_block or q4_0_block), row n holding
-// the K weights of output n; y: (M, N) Act. K must be a multiple of 32 (w's shape says so: its
-// columns are blocks). The scalar reference dequantises and accumulates in f64; the CPU kernels
-// accumulate each block's 32 products in f32 and scale the block sum by its d.
+// x: (M, K) Act (f32, bf16 or f16); w: (N, quant_blocks(K)) blocks (q8_0_block or q4_0_block),
+// row n holding the K weights of output n; y: (M, N) Act. Any K >= 0: w has ceil(K / 32) columns
+// of blocks, and when K % 32 != 0 the last block of each row holds K % 32 weights followed by
+// padding that the sum never includes (k < K only: x is read up to K, never past it). The scalar
+// reference dequantises and accumulates in f64; the CPU kernels accumulate each block's 32
+// products in f32 (a partial last block against x padded with zeros) and scale the block sum by
+// its d.
 #pragma once
 
 #include "rodimus/core/backend.hpp"
@@ -18,7 +21,7 @@ namespace rodimus {
 
 template <class Act, class Block> struct quant_linear_args {
   tensor_view<const Act, 2> x;   // (M, K)
-  tensor_view<const Block, 2> w; // (N, K / 32) blocks
+  tensor_view<const Block, 2> w; // (N, quant_blocks(K)) blocks
   tensor_view<Act, 2> y;         // (M, N) written
 };
 
@@ -29,8 +32,7 @@ template <class Act, class Block>
   RODIMUS_REQUIRE(a.w.data || a.w.numel() == 0, null_pointer, "w");
   RODIMUS_REQUIRE(a.y.data || a.y.numel() == 0, null_pointer, "y");
   RODIMUS_REQUIRE(a.x.shape[0] >= 0 && a.x.shape[1] >= 0, bad_shape, "x");
-  RODIMUS_REQUIRE(a.x.shape[1] % kQuantGroup == 0, bad_shape, "x (K not a multiple of 32)");
-  RODIMUS_REQUIRE(a.w.shape[0] >= 0 && a.w.shape[1] * kQuantGroup == a.x.shape[1], bad_shape, "w");
+  RODIMUS_REQUIRE(a.w.shape[0] >= 0 && a.w.shape[1] == quant_blocks(a.x.shape[1]), bad_shape, "w");
   RODIMUS_REQUIRE(a.y.shape[0] == a.x.shape[0] && a.y.shape[1] == a.w.shape[0], bad_shape, "y");
   return status::success();
 }

@@ -1,7 +1,8 @@
 // quant_linear() on the CPU backend (maths and shapes in rodimus/primitives/quant_linear.hpp; block
 // layouts in rodimus/primitives/quant_format.hpp):
 //
-//   y[m, n] = sum_k x[m, k] * deq(w)[n, k]     x: (M, K) Act, w: (N, K / 32) blocks, y: (M, N) Act
+//   y[m, n] = sum_k x[m, k] * deq(w)[n, k]     x: (M, K) Act, w: (N, ceil(K / 32)) blocks,
+//                                              y: (M, N) Act
 //
 // Outside the integer decode path activations stay f32 (bf16 and f16 are widened on load). Per
 // block, its 32 integers are widened to f32 in registers (q8_0: sign extension; q4_0: mask and
@@ -23,6 +24,13 @@
 //            likewise) and multiplied with Eigen's GEMM, as linear()'s 16-bit path does.
 // AVX-512 and AVX2 widen with intrinsics; other instruction sets go through a small f32 buffer.
 // Inner strides other than 1 fall back to the scalar reference. No workspace is needed.
+//
+// K % 32 != 0 (a partial last block in every weight row): no kernel reads x past K. The integer
+// path quantises the tail of each x row from a zero-padded copy (its int8 copy of x is then
+// quant_blocks(K) whole blocks, and kQuantInt8MaxX bounds that padded length); the f32 decode
+// kernel multiplies the last block with a zero-padded f32 copy of each row's tail, made once per
+// call; the GEMM's last K tile dequantises whole blocks into rows of a stride rounded up to 32 and
+// multiplies only the tile's K columns. The loops over whole blocks are those of K % 32 == 0.
 #pragma once
 
 #include <algorithm>
@@ -141,13 +149,21 @@ inline void quant_gemv_block(const Block& w, const Act* const* xr, index_t k,
 /// y[0:MR, n0:n1] (MR = M <= 4): rows one after another (one sequential weight stream); two
 /// blocks per step into separate accumulators (named, so they stay in registers) keep the FMA
 /// chains of consecutive blocks independent.
+/// A partial last block (K % 32 != 0) goes last, against the rows' tails copied to f32 and padded
+/// with zeros (once per call), so no load reads x past K.
 template <class A, int MR, class Act, class Block>
 void quant_gemv_rows(const quant_linear_args<Act, Block>& a, index_t n0, index_t n1) noexcept {
   using B = fbatch<A>;
-  const index_t nb = a.w.shape[1];
+  const index_t K = a.x.shape[1], nb = K / kQuantGroup, tail = K % kQuantGroup;
   const Act* xr[MR];
-  for (int m = 0; m < MR; ++m)
+  alignas(64) float xt[MR][32] = {}; // the tails: x[m, nb * 32 ..] then zeros
+  const float* xtr[MR];
+  for (int m = 0; m < MR; ++m) {
     xr[m] = a.x.data + m * a.x.stride[0];
+    for (index_t j = 0; j < tail; ++j)
+      xt[m][j] = load_as<float>(xr[m][nb * kQuantGroup + j]);
+    xtr[m] = xt[m];
+  }
   for (index_t n = n0; n < n1; ++n) {
     const Block* w = a.w.data + n * a.w.stride[0];
     B acc0[MR], acc1[MR];
@@ -163,6 +179,7 @@ void quant_gemv_rows(const quant_linear_args<Act, Block>& a, index_t n0, index_t
       quant_gemv_block<A, MR>(w[b + 1], xr, (b + 1) * kQuantGroup, acc1);
     }
     if (b < nb) quant_gemv_block<A, MR>(w[b], xr, b * kQuantGroup, acc0);
+    if (tail) quant_gemv_block<A, MR>(w[nb], xtr, 0, acc1);
     for (int m = 0; m < MR; ++m)
       a.y(m, n) = store_as<Act>(xsimd::hadd(acc0[m] + acc1[m]));
   }
@@ -178,7 +195,8 @@ void quant_gemv_rows(const quant_linear_args<Act, Block>& a, index_t n0, index_t
 
 /// Whether the decode kernel on arch A takes x quantised per block to int8 and multiplies with
 /// integer dot products (AVX-512 and AVX2 archs: vpdpbusd with AVX-512 VNNI, else vpmaddubsw +
-/// vpmaddwd): kQuantInt8MaxX bounds M * K (the int8 copy of x lives in a thread_local buffer).
+/// vpmaddwd): kQuantInt8MaxX bounds M * quant_blocks(K) * 32, x's length padded to whole blocks
+/// (the int8 copy of x lives in a thread_local buffer).
 constexpr index_t kQuantInt8MaxX = 16384;
 template <class A>
 constexpr bool quant_int8 =
@@ -191,7 +209,8 @@ constexpr bool quant_int8 =
 #if defined(RODIMUS_QUANT_INT8)
 /// x rows quantised per block of 32 like q8_0 but with an f32 scale: xq = round(x / dx),
 /// dx = max|x| / 127; ax = |xq| and, per block, bias = 8 * (the 4-byte partial sums of xq) for
-/// q4_0's offset (sum_j (n_j - 8) xq_j = dot(n, xq) - dot(8, xq)).
+/// q4_0's offset (sum_j (n_j - 8) xq_j = dot(n, xq) - dot(8, xq)). Row m's block b is block
+/// m * quant_blocks(K) + b; a partial last block is padded with zeros (xq = 0 there).
 struct quant_x_blocks {
   alignas(64) std::int8_t xq[kQuantInt8MaxX];
   alignas(64) std::int8_t ax[kQuantInt8MaxX];
@@ -209,43 +228,57 @@ template <class A> inline __m256i quant_dot_u8s8(__m256i u, __m256i s) noexcept 
   return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-template <class Act>
-inline void quant_x_rows(quant_x_blocks& q, const tensor_view<const Act, 2>& x) noexcept {
+/// The 32 values at src (Act or f32) quantised into block `block` of q.
+template <class T>
+inline void quant_x_block(quant_x_blocks& q, const T* src, index_t block) noexcept {
   using A8 = xsimd::avx2;
-  const index_t M = x.shape[0], K = x.shape[1], nb = K / kQuantGroup;
   const __m256i eight = _mm256_set1_epi8(8);
   const __m256 sign = _mm256_set1_ps(-0.0f);
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-  for (index_t m = 0; m < M; ++m)
-    for (index_t b = 0; b < nb; ++b) {
-      const Act* src = x.data + m * x.stride[0] + b * kQuantGroup;
-      __m256 v[4];
-      for (int i = 0; i < 4; ++i)
-        v[i] = load_f32<A8>(src + 8 * i);
-      const __m256 a =
-          _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
-                        _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
-      __m128 h = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-      h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-      h = _mm_max_ss(h, _mm_movehdup_ps(h));
-      const float d = _mm_cvtss_f32(h) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-      const __m256 vid = _mm256_set1_ps(id);
-      // cvtps2dq rounds to nearest even (the default rounding mode); |x / d| <= 127 after it, and
-      // the saturating packs keep any overshoot in int8. The packs interleave the 128-bit halves;
-      // the permutation puts the 4-byte groups back in element order.
-      __m256i qi[4];
-      for (int i = 0; i < 4; ++i)
-        qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));
-      const __m256i xq = _mm256_permutevar8x32_epi32(
-          _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3])),
-          order);
-      const index_t at = (m * nb + b) * kQuantGroup;
-      _mm256_store_si256(reinterpret_cast<__m256i*>(q.xq + at), xq);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(q.ax + at), _mm256_abs_epi8(xq));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(q.bias + at / 4),
-                         quant_dot_u8s8<A8>(eight, xq));
-      q.dx[m * nb + b] = d;
+  __m256 v[4];
+  for (int i = 0; i < 4; ++i)
+    v[i] = load_f32<A8>(src + 8 * i);
+  const __m256 a =
+      _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                    _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_max_ss(h, _mm_movehdup_ps(h));
+  const float d = _mm_cvtss_f32(h) / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+  const __m256 vid = _mm256_set1_ps(id);
+  // cvtps2dq rounds to nearest even (the default rounding mode); |x / d| <= 127 after it, and
+  // the saturating packs keep any overshoot in int8. The packs interleave the 128-bit halves;
+  // the permutation puts the 4-byte groups back in element order.
+  __m256i qi[4];
+  for (int i = 0; i < 4; ++i)
+    qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], vid));
+  const __m256i xq = _mm256_permutevar8x32_epi32(
+      _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3])),
+      order);
+  const index_t at = block * kQuantGroup;
+  _mm256_store_si256(reinterpret_cast<__m256i*>(q.xq + at), xq);
+  _mm256_store_si256(reinterpret_cast<__m256i*>(q.ax + at), _mm256_abs_epi8(xq));
+  _mm256_store_si256(reinterpret_cast<__m256i*>(q.bias + at / 4), quant_dot_u8s8<A8>(eight, xq));
+  q.dx[block] = d;
+}
+
+/// Every row of x quantised into q (M * quant_blocks(K) blocks); reads x[m, k] for k < K only: a
+/// partial last block is quantised from a zero-padded f32 copy of the row's tail.
+template <class Act>
+inline void quant_x_rows(quant_x_blocks& q, const tensor_view<const Act, 2>& x) noexcept {
+  const index_t M = x.shape[0], K = x.shape[1], nb = quant_blocks(K), full = K / kQuantGroup;
+  const index_t tail = K % kQuantGroup;
+  for (index_t m = 0; m < M; ++m) {
+    const Act* row = x.data + m * x.stride[0];
+    for (index_t b = 0; b < full; ++b)
+      quant_x_block(q, row + b * kQuantGroup, m * nb + b);
+    if (tail) {
+      alignas(32) float pad[32] = {};
+      for (index_t j = 0; j < tail; ++j)
+        pad[j] = load_as<float>(row[full * kQuantGroup + j]);
+      quant_x_block(q, pad, m * nb + full);
     }
+  }
 }
 
 /// A weight block's 32 integers as one vector, elements in order: q8_0 its int8 values; q4_0 its
@@ -341,7 +374,9 @@ inline __m512 quant_pair_scale(__m128 dw, const float* dx) noexcept {
 
 /// y[0:MR, n0:n1] from x quantised in q: per block an exact integer dot product, converted to f32
 /// (|dot| <= 32 * 127 * 127 < 2^24: exact) and added scaled by dw * dx; two blocks per step (four,
-/// two per 512-bit vector, on AVX-512). The weight block is unpacked once for all MR rows of x.
+/// two per 512-bit vector, on AVX-512), an odd block last on 256 bits. The weight block is unpacked
+/// once for all MR rows of x. nb = quant_blocks(K): a partial last block multiplies q's
+/// zero-padded x block, so its padding adds 0 (q8_0: |x| = 0; q4_0: dot(n, 0) - bias(0) = 0).
 template <class A, int MR, class Act, class Block>
 void quant_gemv_int8_rows(const quant_linear_args<Act, Block>& a, const quant_x_blocks& q,
                           index_t n0, index_t n1) noexcept {
@@ -436,7 +471,8 @@ void quant_gemv(const quant_linear_args<Act, Block>& a, index_t n0, index_t n1) 
   }
 }
 
-/// The blocks [b0, b0 + count) of one weight row dequantised into dst (count * 32 floats).
+/// `count` consecutive blocks of one weight row (from w) dequantised into dst (count * 32 floats,
+/// a partial last block's padding included).
 template <class A, class Block>
 inline void quant_dequantise_blocks(float* dst, const Block* w, index_t count) noexcept {
   using B = fbatch<A>;
@@ -451,7 +487,10 @@ inline void quant_dequantise_blocks(float* dst, const Block* w, index_t count) n
   }
 }
 
-/// y[:, n0:n1] with Eigen over f32 tiles (weights dequantised, x widened, tile by tile).
+/// y[:, n0:n1] with Eigen over f32 tiles (weights dequantised, x widened, tile by tile). A tile's
+/// rows have stride ktp = kt rounded up to 32 (kt itself but in the last tile when K % 32 != 0):
+/// the weights are dequantised in whole blocks, x widened over its kt columns only, and the GEMM
+/// multiplies the kt columns (the padding of wt is never read).
 template <class A, class Act, class Block>
 void quant_gemm(const quant_linear_args<Act, Block>& a, index_t n0, index_t n1) noexcept {
   const index_t M = a.x.shape[0], K = a.x.shape[1];
@@ -465,15 +504,16 @@ void quant_gemm(const quant_linear_args<Act, Block>& a, index_t n0, index_t n1) 
       f32_map Y(yt, mt, nt, Eigen::OuterStride<>(nt));
       Y.setZero();
       for (index_t kb = 0; kb < K; kb += kQuantTileK) {
-        const index_t kt = std::min(kQuantTileK, K - kb);
+        const index_t kt = std::min(kQuantTileK, K - kb), kbt = quant_blocks(kt);
+        const index_t ktp = kbt * kQuantGroup; // <= kQuantTileK (a multiple of 32)
         for (index_t r = 0; r < mt; ++r)
-          convert_to_f32<A>(xt + r * kt, a.x.data + (mb + r) * a.x.stride[0] + kb, std::size_t(kt));
+          convert_to_f32<A>(xt + r * ktp, a.x.data + (mb + r) * a.x.stride[0] + kb,
+                            std::size_t(kt));
         for (index_t r = 0; r < nt; ++r)
-          quant_dequantise_blocks<A>(wt + r * kt,
-                                     a.w.data + (nb + r) * a.w.stride[0] + kb / kQuantGroup,
-                                     kt / kQuantGroup);
-        const_f32_map X(xt, mt, kt, Eigen::OuterStride<>(kt));
-        const_f32_map Wm(wt, nt, kt, Eigen::OuterStride<>(kt));
+          quant_dequantise_blocks<A>(wt + r * ktp,
+                                     a.w.data + (nb + r) * a.w.stride[0] + kb / kQuantGroup, kbt);
+        const_f32_map X(xt, mt, kt, Eigen::OuterStride<>(ktp));
+        const_f32_map Wm(wt, nt, kt, Eigen::OuterStride<>(ktp));
         Y.noalias() += X * Wm.transpose();
       }
       for (index_t r = 0; r < mt; ++r)
@@ -492,8 +532,9 @@ constexpr std::size_t quant_linear_workspace_bytes(const cpu<Arch>&,
 
 /// Whether quant_linear(be, a) multiplies x quantised per block of 32 to int8 (scale max|x| / 127
 /// in f32, round to nearest) instead of x itself: the decode kernel on AVX-512 and AVX2 (M <= 4,
-/// M * K <= kQuantInt8MaxX, unit inner strides). Each output then differs from the exact product
-/// by at most sum over blocks of dx / 2 * sum |w| (tests/cases/quant_linear_cases.hpp).
+/// M * quant_blocks(K) * 32 <= kQuantInt8MaxX: x's rows padded to whole blocks fit its int8 copy;
+/// unit inner strides). Each output then differs from the exact product by at most sum over blocks
+/// of dx / 2 * sum |w| (tests/cases/quant_linear_cases.hpp; a padded element is 0, exact).
 template <class Arch, class Act, class Block>
 bool quant_linear_rounds_x(const cpu<Arch>&, const quant_linear_args<Act, Block>& a) noexcept {
   if constexpr (!detail::quant_int8<Arch> || !detail::cpu_storage_type<Act>) {
@@ -501,8 +542,9 @@ bool quant_linear_rounds_x(const cpu<Arch>&, const quant_linear_args<Act, Block>
     return false;
   } else {
     const index_t M = a.x.shape[0], K = a.x.shape[1];
-    return M >= 1 && M <= detail::kQuantGemvMaxM && K > 0 && M * K <= detail::kQuantInt8MaxX &&
-           a.x.stride[1] == 1 && a.w.stride[1] == 1 && a.y.stride[1] == 1 && a.w.shape[0] > 0;
+    return M >= 1 && M <= detail::kQuantGemvMaxM && K > 0 &&
+           M * quant_blocks(K) <= detail::kQuantInt8MaxX / kQuantGroup && a.x.stride[1] == 1 &&
+           a.w.stride[1] == 1 && a.y.stride[1] == 1 && a.w.shape[0] > 0;
   }
 }
 
@@ -533,7 +575,7 @@ template <class Arch, class Act, class Block>
     if (M == 0 || N == 0) return status::success();
     if (M <= detail::kQuantGemvMaxM) {
       // At least 64 KiB of weights per thread: below that waking a worker costs more than it saves.
-      const index_t row_bytes = K / kQuantGroup * index_t(sizeof(Block));
+      const index_t row_bytes = quant_blocks(K) * index_t(sizeof(Block));
       const index_t grain = std::max<index_t>(4, 65536 / row_bytes);
 #if defined(RODIMUS_QUANT_INT8)
       if constexpr (detail::quant_int8<Arch>) {

@@ -1,5 +1,6 @@
 // Scalar reference of quant_linear(): every weight dequantised (exact in f32), products and sums
-// in f64, one rounding to the output type. No workspace.
+// in f64 over k < K (a partial last block's padding is never read), one rounding to the output
+// type. No workspace.
 #pragma once
 
 #include <cstddef>
