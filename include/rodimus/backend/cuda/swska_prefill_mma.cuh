@@ -122,7 +122,7 @@ template <class T> bool swska_mma_vector_ok(const tensor_view<const T, 4>& x) no
   return x.stride[0] % per == 0 && x.stride[1] % per == 0 && x.stride[2] % per == 0;
 }
 
-/// Which of the key / value sources take 16-byte vectors.
+/// Which of the query, key and value sources take 16-byte vectors.
 struct swska_mma_vectors {
   bool q = false, k = false, v = false, ring_k = false, ring_v = false;
 };
@@ -417,9 +417,10 @@ __global__ void __launch_bounds__(swska_mma_tile<D, MT_, BK_>::max_threads,
       const int ia = head_on ? int(swska_clamp(s0 - tq0, 0, RW)) : 0;
       const int ib = head_on ? int(swska_clamp(s1 - tq0, 0, RW)) : 0;
       const index_t pos0 = hist + (tq0 - begin);
-      // Key offsets from lo (below 2^31: the keys of a tile span at most its W history positions
-      // and T tokens). The warp's keys lie in [wlo, whi] (wlo > whi when it has no row here); row
-      // i's in [max(first, i - wl), min(p0 + i, last)] (wl < 0: no left bound).
+      // Key offsets from lo (32-bit: a sequence's keys span at most W history positions and T
+      // tokens, and swska_mma_dispatch sends W or T above INT_MAX / 4 to the f32 kernel). The
+      // warp's keys lie in [wlo, whi] (wlo > whi when it has no row here); row i's in [max(first, i
+      // - wl), min(p0 + i, last)] (wl < 0: no left bound).
       const int p0 = int(pos0 - lo), last = int(hi - lo);
       const int first = int((hist - keep > 0 ? hist - keep : 0) - lo); // <= 0
       const int wlo = ia < ib ? int(first_key(pos0 + ia) - lo) : kEmpty;
@@ -481,7 +482,7 @@ __global__ void __launch_bounds__(swska_mma_tile<D, MT_, BK_>::max_threads,
             continue;
           }
           const bool on = cs->on[w] != 0;
-          const index_t head = cs->head[w], c_hs = cs->hs, c_shift = shift;
+          const index_t head = cs->head[w], c_hs = cs->hs;
           const auto& fast = w == 0 ? src.k : src.v;
           const auto& slow = w == 0 ? pr.k : pr.v;
           const auto& rfast = w == 0 ? src.ring_k : src.ring_v;
@@ -503,7 +504,7 @@ __global__ void __launch_bounds__(swska_mma_tile<D, MT_, BK_>::max_threads,
                 *reinterpret_cast<uint4*>(dst) = make_uint4(w8[0], w8[1], w8[2], w8[3]);
               }
             } else {
-              const index_t t = c_shift + ja;
+              const index_t t = shift + ja;
               if (fast.data)
                 swska_cp_async16(dst, &fast(bq, t, head, cc));
               else {
@@ -714,18 +715,27 @@ void swska_mma_copy_elements(const swska_args<Act>& a, std::size_t& k_elems,
   v_elems = workspace::product(rows, std::size_t(Hv) * std::size_t(D));
 }
 
+/// Sets pr's work layout for query tiles of `queries` tokens and CTAs of up to `max_heads` query
+/// heads (G, GW, HC, tiles) and returns the number of work items: batch rows x token tiles x key
+/// heads x head chunks.
+template <class Act>
+index_t swska_mma_layout(swska_cuda_problem<Act>& pr, index_t queries, int max_heads) noexcept {
+  const index_t B = pr.q.shape[0], T = pr.q.shape[1], Hk = pr.k.shape[2];
+  pr.G = pr.q.shape[2] / Hk;
+  pr.GW = int(pr.G < max_heads ? pr.G : max_heads);
+  pr.HC = (pr.G + pr.GW - 1) / pr.GW;
+  pr.tiles = (T + queries - 1) / queries;
+  return B * pr.tiles * Hk * pr.HC;
+}
+
 template <int D, int MT, int BK, class Act>
 status swska_mma_launch(swska_cuda_problem<Act> pr, const launch_target& on,
                         workspace ws) noexcept {
   using tile = swska_mma_tile<D, MT, BK>;
+  const index_t items = swska_mma_layout(pr, tile::queries, tile::max_heads);
   const index_t B = pr.q.shape[0], T = pr.q.shape[1], Hk = pr.k.shape[2];
-  pr.G = pr.q.shape[2] / Hk;
-  pr.GW = int(pr.G < tile::max_heads ? pr.G : tile::max_heads);
   pr.QW = tile::warps_per_head;
-  pr.HC = (pr.G + pr.GW - 1) / pr.GW;
-  pr.tiles = (T + tile::queries - 1) / tile::queries;
   pr.splits = 1;
-  const index_t items = B * pr.tiles * Hk * pr.HC;
   if (items == 0) return status::success();
   const std::size_t smem = tile::smem_bytes(pr.GW);
   swska_mma_sources src;
@@ -781,15 +791,13 @@ template <int D, int MT, int BK> bool swska_mma_fits(std::size_t limit) noexcept
 }
 
 /// The tensor-core prefill at head dim D: the tile cuda_tuning names (swska_rows, swska_keys;
-/// unsupported "tuning" where the device lacks its shared memory), else the default tile, else
-/// (a card with less shared memory per CTA) the 16-row one, else the f32 kernel.
+/// unsupported "tuning" where the device lacks its shared memory), else the default (below).
 template <int Sm, int D, class Act>
 status swska_mma_dispatch(const swska_cuda_problem<Act>& pr, const launch_target& on, workspace ws,
                           const cuda_tuning& tuning) noexcept {
   // The kernel's key offsets are 32-bit: a key range near 2^31 (a ring of W slots plus T tokens,
   // more than any memory holds) runs the f32 kernel.
-  const index_t B = pr.q.shape[0], T = pr.q.shape[1], Hk = pr.k.shape[2];
-  const index_t W = pr.ring_k.data ? pr.ring_k.shape[1] : 0;
+  const index_t T = pr.q.shape[1], W = pr.ring_k.data ? pr.ring_k.shape[1] : 0;
   if (W > index_t(INT_MAX) / 4 || T > index_t(INT_MAX) / 4)
     return swska_prefill_dispatch<Sm>(pr, on);
   const std::size_t limit = device_smem_optin();
@@ -803,9 +811,10 @@ status swska_mma_dispatch(const swska_cuda_problem<Act>& pr, const launch_target
     // shared memory, else 32 / 32 (the least shared memory of the three), else the f32 kernel;
     // 16 / 64 where the 128-token query tiles give fewer CTAs than the device has SMs (its
     // 64-token tiles give twice as many).
-    const index_t G = pr.q.shape[2] / Hk, GW = G < 2 ? G : 2;
-    const index_t items_128 = B * ((T + 127) / 128) * Hk * ((G + GW - 1) / GW);
-    if (items_128 < device_sm_count() && fits_1_64) return swska_mma_launch<D, 1, 64>(pr, on, ws);
+    using tile_2_64 = swska_mma_tile<D, 2, 64>;
+    swska_cuda_problem<Act> layout = pr;
+    const index_t items = swska_mma_layout(layout, tile_2_64::queries, tile_2_64::max_heads);
+    if (items < device_sm_count() && fits_1_64) return swska_mma_launch<D, 1, 64>(pr, on, ws);
     if (fits_2_64) return swska_mma_launch<D, 2, 64>(pr, on, ws);
     if (fits_2_32) return swska_mma_launch<D, 2, 32>(pr, on, ws);
     return swska_prefill_dispatch<Sm>(pr, on);
