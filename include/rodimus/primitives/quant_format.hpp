@@ -90,6 +90,13 @@ constexpr index_t quant_blocks(index_t K) noexcept {
   return K / kQuantGroup + (K % kQuantGroup != 0 ? 1 : 0);
 }
 
+/// The `count` (<= 32) values at src as f32, then zeros: one block's worth (the zero-padded last
+/// block of a row whose K is not a multiple of 32). Reads exactly `count` values.
+template <class T> inline void load_padded_block(const T* src, index_t count, float* out) noexcept {
+  for (index_t j = 0; j < kQuantGroup; ++j)
+    out[j] = j < count ? load_as<float>(src[j]) : 0.0f;
+}
+
 /// A row of K elements can be quantised: K >= 0 (any length; see the shape rule at the top).
 [[nodiscard]] inline status quant_row_check(index_t K) noexcept {
   RODIMUS_REQUIRE(K >= 0, bad_shape, "K (negative)");
@@ -155,9 +162,8 @@ template <class T, class Block>
   RODIMUS_REQUIRE(dst || K == 0, null_pointer, "dst");
   float tmp[32];
   for (index_t b = 0; b < quant_blocks(K); ++b) {
-    const index_t k0 = b * kQuantGroup, n = K - k0 < kQuantGroup ? K - k0 : kQuantGroup;
-    for (index_t j = 0; j < 32; ++j)
-      tmp[j] = j < n ? load_as<float>(src[k0 + j]) : 0.0f;
+    const index_t k0 = b * kQuantGroup;
+    load_padded_block(src + k0, K - k0 < kQuantGroup ? K - k0 : kQuantGroup, tmp);
     RODIMUS_TRY(quantise_block(tmp, dst[b]));
   }
   return status::success();

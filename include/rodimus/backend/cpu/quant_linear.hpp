@@ -156,12 +156,11 @@ void quant_gemv_rows(const quant_linear_args<Act, Block>& a, index_t n0, index_t
   using B = fbatch<A>;
   const index_t K = a.x.shape[1], nb = K / kQuantGroup, tail = K % kQuantGroup;
   const Act* xr[MR];
-  alignas(64) float xt[MR][32] = {}; // the tails: x[m, nb * 32 ..] then zeros
+  alignas(64) float xt[MR][32]; // the tails: x[m, nb * 32 ..] then zeros
   const float* xtr[MR];
   for (int m = 0; m < MR; ++m) {
     xr[m] = a.x.data + m * a.x.stride[0];
-    for (index_t j = 0; j < tail; ++j)
-      xt[m][j] = load_as<float>(xr[m][nb * kQuantGroup + j]);
+    load_padded_block(xr[m] + nb * kQuantGroup, tail, xt[m]);
     xtr[m] = xt[m];
   }
   for (index_t n = n0; n < n1; ++n) {
@@ -273,9 +272,8 @@ inline void quant_x_rows(quant_x_blocks& q, const tensor_view<const Act, 2>& x) 
     for (index_t b = 0; b < full; ++b)
       quant_x_block(q, row + b * kQuantGroup, m * nb + b);
     if (tail) {
-      alignas(32) float pad[32] = {};
-      for (index_t j = 0; j < tail; ++j)
-        pad[j] = load_as<float>(row[full * kQuantGroup + j]);
+      alignas(32) float pad[32];
+      load_padded_block(row + full * kQuantGroup, tail, pad);
       quant_x_block(q, pad, m * nb + full);
     }
   }
