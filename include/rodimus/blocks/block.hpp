@@ -109,11 +109,13 @@ rodimus_block(const Backend& be, const model_config& cfg, const layer_weights& w
     };
     const auto mixer_in =
         pending(hidden.data, first_layer ? nullptr : residual.data, r1, w.mixer_norm);
-    RODIMUS_TRY(
-        rodimus_mixer(be, cfg, w.mixer, st.mixer, lay, mixer_in, make_view(m, M, D), ar.rest()));
+    const next_weights after_mixer{{&w.attn.q_proj, &w.attn.k_proj, &w.attn.v_proj}};
+    RODIMUS_TRY(rodimus_mixer(be, cfg, w.mixer, st.mixer, lay, mixer_in, make_view(m, M, D),
+                              ar.rest(), after_mixer));
     if (capture) RODIMUS_TRY(keep(capture->mixer_out, m));
     const auto attn_in = pending(m, r1, residual.data, w.attn_norm);
-    RODIMUS_TRY(swska_layer(be, cfg, w.attn, st.attn, lay, attn_in, make_view(z, M, D), ar.rest()));
+    RODIMUS_TRY(swska_layer(be, cfg, w.attn, st.attn, lay, attn_in, make_view(z, M, D), ar.rest(),
+                            next_weights{{&w.ffn.fc}}));
     if (capture) RODIMUS_TRY(keep(capture->attn_out, z));
     RODIMUS_TRY(swiglu_ffn(be, cfg, w.ffn, pending(z, residual.data, nullptr, w.ffn_norm), hidden,
                            ar.rest()));
@@ -128,10 +130,12 @@ rodimus_block(const Backend& be, const model_config& cfg, const layer_weights& w
     if (capture) RODIMUS_TRY(keep(capture->mixer_out, hidden.data));
     return status::success();
   }
-  RODIMUS_TRY(rodimus_mixer(be, cfg, w.mixer, st.mixer, lay, av, make_view(m, M, D), ar.rest()));
+  RODIMUS_TRY(rodimus_mixer(be, cfg, w.mixer, st.mixer, lay, av, make_view(m, M, D), ar.rest(),
+                            next_weights{{&w.attn.q_proj, &w.attn.k_proj, &w.attn.v_proj}}));
   if (capture) RODIMUS_TRY(keep(capture->mixer_out, m));
   RODIMUS_TRY(norm(m, true, true, w.attn_norm));
-  RODIMUS_TRY(swska_layer(be, cfg, w.attn, st.attn, lay, av, make_view(z, M, D), ar.rest()));
+  RODIMUS_TRY(swska_layer(be, cfg, w.attn, st.attn, lay, av, make_view(z, M, D), ar.rest(),
+                          next_weights{{&w.ffn.fc}}));
   if (capture) RODIMUS_TRY(keep(capture->attn_out, z));
   RODIMUS_TRY(norm(z, true, false, w.ffn_norm));
   RODIMUS_TRY(swiglu_ffn(be, cfg, w.ffn, av, hidden, ar.rest()));
