@@ -76,11 +76,13 @@ std::vector<Block> random_quant_rows(std::mt19937_64& g, index_t N, index_t K, i
 }
 
 /// y = x deq(w)^T on `be` with x (M, K) at row stride K + x_pad (or transposed), w (N,
-/// quant_blocks(K)) at row stride quant_blocks(K) + w_pad blocks, y (M, N) at row stride N + y_pad;
-/// compared with the scalar reference within the bound above.
+/// quant_blocks(K)) at row stride quant_blocks(K) + w_pad blocks, its rows in `layout` (packed from
+/// the blocks), y (M, N) at row stride N + y_pad; compared with the scalar reference on the blocks
+/// within the bound above.
 template <class Backend, class Act, class Block>
 void check_quant_linear(const Backend& be, index_t M, index_t K, index_t N, index_t x_pad = 0,
-                        index_t w_pad = 0, index_t y_pad = 0, bool x_transposed = false) {
+                        index_t w_pad = 0, index_t y_pad = 0, bool x_transposed = false,
+                        quant_layout layout = quant_layout::blocks) {
   CAPTURE(M);
   CAPTURE(K);
   CAPTURE(N);
@@ -88,6 +90,7 @@ void check_quant_linear(const Backend& be, index_t M, index_t K, index_t N, inde
   CAPTURE(w_pad);
   CAPTURE(y_pad);
   CAPTURE(x_transposed);
+  CAPTURE(quant_groups(quant_blocks(K), layout));
   INFO("act " << to_string(dtype_of<Act>::value) << ", weight " << to_string(format_of<Block>()));
   auto g = rng(std::uint64_t(M * 1000003 + K * 101 + N + sizeof(Block)));
   const index_t nb = quant_blocks(K), ldx = K + x_pad, ldb = nb + w_pad, ldy = N + y_pad;
@@ -116,6 +119,9 @@ void check_quant_linear(const Backend& be, index_t M, index_t K, index_t N, inde
       }
     }
   }
+  std::vector<Block> w_laid = w; // what the backend reads: the rows in `layout`
+  for (index_t n = 0; n < N; ++n)
+    pack_quant_row(w_laid.data() + n * ldb, nb, layout);
   std::vector<Act> y(std::size_t(M * ldy)), y_ref(y.size());
   poison(y);
   poison(y_ref);
@@ -130,7 +136,7 @@ void check_quant_linear(const Backend& be, index_t M, index_t K, index_t N, inde
 
   backend_arrays<Backend> mem(be);
   Act* dy = mem.put(y);
-  quant_linear_args<Act, Block> a{x_view(mem.put(x)), w_view(mem.put(w)), y_view(dy)};
+  quant_linear_args<Act, Block> a{x_view(mem.put(x)), w_view(mem.put(w_laid)), y_view(dy), layout};
   backend_workspace<Backend> ws(be, quant_linear_workspace_bytes(be, a));
   REQUIRE(quant_linear(be, a, ws.get()).ok());
   const bool rounded = quant_linear_x_rounded(be, a);
@@ -214,44 +220,61 @@ template <class Backend> void check_quant_linear_bad_arguments(const Backend& be
        {"null y", [](args& a) { a.y.data = nullptr; }, status_code::null_pointer, "y"}});
 }
 
-/// The cases every backend runs, for one block format.
-template <class Backend, class Block> void check_quant_linear_format(const Backend& be) {
+/// The cases every backend runs, for one block format and one layout of the weight rows (rows of
+/// 16 blocks or more have whole groups in quant_layout::groups16: K from 512 on).
+template <class Backend, class Block>
+void check_quant_linear_format(const Backend& be, quant_layout layout) {
+  const auto f32 = [&](index_t M, index_t K, index_t N, index_t x_pad = 0, index_t w_pad = 0,
+                       index_t y_pad = 0, bool x_transposed = false) {
+    check_quant_linear<Backend, float, Block>(be, M, K, N, x_pad, w_pad, y_pad, x_transposed,
+                                              layout);
+  };
+  const auto b16 = [&](index_t M, index_t K, index_t N, index_t x_pad = 0, index_t w_pad = 0,
+                       index_t y_pad = 0) {
+    check_quant_linear<Backend, bf16, Block>(be, M, K, N, x_pad, w_pad, y_pad, false, layout);
+  };
   for (index_t M : {0, 1, 2, 3, 4, 5, 17, 70}) {
     const bool small = M <= 4;
-    check_quant_linear<Backend, float, Block>(be, M, 32, 7);
-    check_quant_linear<Backend, float, Block>(be, M, small ? 2048 : 288, small ? 1031 : 131);
-    check_quant_linear<Backend, float, Block>(be, M, 32 * 37, 67, 3, 2, 1);
-    check_quant_linear<Backend, bf16, Block>(be, M, 96, 33, 0, 0, 2);
+    f32(M, 32, 7);
+    f32(M, small ? 2048 : 288, small ? 1031 : 131);
+    f32(M, 32 * 37, 67, 3, 2, 1);
+    b16(M, 96, 33, 0, 0, 2);
     // K % 32 != 0: a partial last block (decode: the int8 path; prefill: a partial last K tile of
     // the GEMM, after one or two whole 256-wide tiles for 300 and 520).
-    check_quant_linear<Backend, float, Block>(be, M, 1, 9);
-    check_quant_linear<Backend, float, Block>(be, M, 17, 5, 0, 0, 1);
-    check_quant_linear<Backend, float, Block>(be, M, small ? 100 : 300, small ? 33 : 131);
-    check_quant_linear<Backend, float, Block>(be, M, small ? 40 : 520, 29, 5, 1, 3);
-    check_quant_linear<Backend, bf16, Block>(be, M, 336 + 16, 19, 0, 0, 1);
+    f32(M, 1, 9);
+    f32(M, 17, 5, 0, 0, 1);
+    f32(M, small ? 100 : 300, small ? 33 : 131);
+    f32(M, small ? 40 : 520, 29, 5, 1, 3);
+    b16(M, 336 + 16, 19, 0, 0, 1);
+    // Whole groups of the decode layout with a partial last block inside the last group (1008:
+    // 32 blocks), and one group then a partial block (520: 17 blocks).
+    f32(M, 1008, 23, 0, 1, 0);
+    b16(M, 520, 11, 1, 2, 0);
   }
-  check_quant_linear<Backend, float, Block>(be, 3, 64 * 11, 45, 0, 0, 0, true); // transposed x
-  check_quant_linear<Backend, float, Block>(be, 3, 100, 45, 0, 0, 0, true);     // and K % 32 != 0
-  check_quant_linear<Backend, float, Block>(be, 1, 5504, 70);                   // long rows
-  check_quant_linear<Backend, float, Block>(be, 4, 4128, 37);  // M * K past the int8 copy of x
-  check_quant_linear<Backend, float, Block>(be, 67, 576, 260); // GEMM remainders
+  f32(3, 64 * 11, 45, 0, 0, 0, true); // transposed x
+  f32(3, 100, 45, 0, 0, 0, true);     // and K % 32 != 0
+  f32(1, 5504, 70);                   // long rows
+  f32(4, 4128, 37);                   // M * K past the int8 copy of x
+  f32(67, 576, 260);                  // GEMM remainders
   // The FFN down projection's row length of rodimus-plus-1.6b (F = 2736: 85.5 blocks) at decode
   // sizes (int8 path) and in the GEMM (ten whole K tiles and one of 176 columns; two N tiles).
-  check_quant_linear<Backend, float, Block>(be, 1, 2736, 70);
-  check_quant_linear<Backend, bf16, Block>(be, 4, 2736, 33, 2, 1, 1);
-  check_quant_linear<Backend, float, Block>(be, 67, 2736, 131);
+  f32(1, 2736, 70);
+  b16(4, 2736, 33, 2, 1, 1);
+  f32(67, 2736, 131);
   // The int8 copy of x holds rows padded to whole blocks: M * quant_blocks(K) * 32 <= 16384 (at
   // the bound for 4 x 4090), past it for 3 x 5450 (M * K fits, the padded rows do not) and for
   // 4 x 4100 and 1 x 16390 (M * K past it too): the f32 decode kernel with a partial block.
-  check_quant_linear<Backend, float, Block>(be, 4, 4090, 37);
-  check_quant_linear<Backend, float, Block>(be, 3, 5450, 37);
-  check_quant_linear<Backend, float, Block>(be, 4, 4100, 21, 3, 0, 0);
-  check_quant_linear<Backend, float, Block>(be, 1, 16390, 13);
+  f32(4, 4090, 37);
+  f32(3, 5450, 37);
+  f32(4, 4100, 21, 3, 0, 0);
+  f32(1, 16390, 13);
 }
 
 template <class Backend> void check_quant_linear_all(const Backend& be) {
-  check_quant_linear_format<Backend, q8_0_block>(be);
-  check_quant_linear_format<Backend, q4_0_block>(be);
+  for (const quant_layout layout : {quant_layout::blocks, quant_layout::groups16}) {
+    check_quant_linear_format<Backend, q8_0_block>(be, layout);
+    check_quant_linear_format<Backend, q4_0_block>(be, layout);
+  }
   check_quant_linear_bad_arguments(be);
 }
 

@@ -26,14 +26,21 @@
 // embedding gather keeps the stored table.
 // A checkpoint saved quantised (model/save_checkpoint.hpp; layout in model/quant_file.hpp and
 // docs/QUANT.md) loads directly: its U8 block tensors are validated (read_quant_entries) and used
-// as stored, never re-quantised, placed like any matrix (copied into memory, or in place in the
-// mapping). Only the linear layers' weights may be quantised there (the projections, the low-rank
-// projections and the head: a quantised embedding table, norm or conv kernel is refused); a tied
-// model's quantised `lm_head.weight` is its head (the gather reads the stored embeddings). With a
-// policy (`quant`) the file must agree: a matrix the file holds quantised must be the format the
-// policy gives it (an error names the tensor and both formats otherwise: blocks are never
-// re-quantised); a matrix the file holds stored is quantised as the policy says. With no policy
-// (the default) the file loads as it is.
+// as stored, never re-quantised, copied into that same block of memory whatever the placement
+// (also with `mapped`: see below).
+// Every quantised matrix's rows are then rearranged in place into the decode layout
+// (quant_layout::groups16, rodimus/primitives/quant_layout.hpp: the same bytes, the scales of 16
+// blocks apart from their integers), which the decode kernels read several times faster than the
+// blocks; the blocks are not kept (save_checkpoint unpacks rows again, exactly), so the layout
+// costs no memory. A saved quantised checkpoint under `mapped` is therefore copied too: the
+// decode layout is the point of quantised weights, and one layout for both placements keeps their
+// logits bit-identical. Only the linear layers' weights may be quantised there (the projections,
+// the low-rank projections and the head: a quantised embedding table, norm or conv kernel is
+// refused); a tied model's quantised `lm_head.weight` is its head (the gather reads the stored
+// embeddings). With a policy (`quant`) the file must agree: a matrix the file holds quantised must
+// be the format the policy gives it (an error names the tensor and both formats otherwise: blocks
+// are never re-quantised); a matrix the file holds stored is quantised as the policy says. With no
+// policy (the default) the file loads as it is.
 //
 // Names relative to `model.layers.{i}.` (E = d_inner, N = mem_size, R = low rank, F = FFN size,
 // H/Hk/Hv heads of dim d_h, W = d_conv):
@@ -403,14 +410,18 @@ private:
   }
 
   /// One block of memory for every matrix the policy quantises (the tied head counted under the
-  /// name lm_head.weight, read from the embeddings).
+  /// name lm_head.weight, read from the embeddings) and every matrix the checkpoint stores
+  /// quantised (all used: validate() refuses the others).
   void reserve_quantised() {
-    if (!quant_.any()) return;
     std::size_t total = 0;
-    for (const auto& e : expected_tensors(config_))
-      if (e.shape.size() == 2) total += quantised_bytes(ckpt_->at(e.name), format_of(e.name));
-    if (config_.tie_word_embeddings)
-      total += quantised_bytes(ckpt_->at("model.embeddings.weight"), tied_head_format());
+    for (const auto& [name, e] : file_quant_)
+      total += aligned_bytes(ckpt_->at(name));
+    if (quant_.any()) {
+      for (const auto& e : expected_tensors(config_))
+        if (e.shape.size() == 2) total += quantised_bytes(ckpt_->at(e.name), format_of(e.name));
+      if (config_.tie_word_embeddings)
+        total += quantised_bytes(ckpt_->at("model.embeddings.weight"), tied_head_format());
+    }
     if (total > 0)
       quant_memory_ =
           std::make_shared<huge_page_buffer>(total, ckpt_->dir() + ": quantised weights");
@@ -434,12 +445,7 @@ private:
     m.cols = t.shape[1];
     m.format = f;
     if (name == source) dtype_counts_[t.type] += t.numel(); // a tied head's copy is not counted
-    const std::size_t bytes = quantised_bytes(t, f);
-    if (!quant_memory_ || quant_used_ + bytes > quant_memory_->size())
-      throw error(ckpt_->dir() + ": weights: internal error: quantised '" + name +
-                  "' does not fit the reserved block");
-    unsigned char* dst = quant_memory_->data() + quant_used_;
-    quant_used_ += bytes;
+    unsigned char* dst = quantised_memory(name, quantised_bytes(t, f));
     const std::size_t row = m.row_bytes();
     for (index_t r = 0; r < m.rows; ++r) {
       unsigned char* out = dst + std::size_t(r) * row;
@@ -463,9 +469,34 @@ private:
                     " cannot be quantised to " + to_string(f) + ": " + to_string(s.code) + " (" +
                     s.what + ")");
     }
-    m.data = dst;
+    to_decode_layout(m, dst);
     quantised_[name] = m;
     return m;
+  }
+
+  /// `bytes` of quant_memory_ for the quantised matrix `name`.
+  unsigned char* quantised_memory(const std::string& name, std::size_t bytes) {
+    if (!quant_memory_ || quant_used_ + bytes > quant_memory_->size())
+      throw error(ckpt_->dir() + ": weights: internal error: quantised '" + name +
+                  "' does not fit the reserved block");
+    unsigned char* dst = quant_memory_->data() + quant_used_;
+    quant_used_ += bytes;
+    return dst;
+  }
+
+  /// The blocks of quantised matrix m, at `data` (quant_memory_), rearranged row by row into the
+  /// decode layout; m then points at them.
+  static void to_decode_layout(weight_matrix& m, unsigned char* data) {
+    m.layout = quant_layout::groups16;
+    const index_t nb = quant_blocks(m.cols);
+    for (index_t r = 0; r < m.rows; ++r) {
+      unsigned char* row = data + std::size_t(r) * m.row_bytes();
+      if (m.format == weight_format::q8_0)
+        pack_quant_row(reinterpret_cast<q8_0_block*>(row), nb, m.layout);
+      else
+        pack_quant_row(reinterpret_cast<q4_0_block*>(row), nb, m.layout);
+    }
+    m.data = data;
   }
 
   /// The bytes of tensor `name` where the placement puts them: copied into memory_, or in place
@@ -499,7 +530,10 @@ private:
       m.format = q->second.format;
       if (name != "lm_head.weight" || !config_.tie_word_embeddings) // as a tied head's copy
         dtype_counts_[m.type] += m.rows * m.cols;
-      m.data = place(name, alignof(q8_0_block));
+      const io::tensor_info& t = ckpt_->at(name);
+      unsigned char* dst = quantised_memory(name, aligned_bytes(t));
+      std::memcpy(dst, t.bytes, m.bytes());
+      to_decode_layout(m, dst);
       quantised_[name] = m;
       return m;
     }
