@@ -19,7 +19,10 @@
 //     norm), a truncated file, non-finite f16 scales, a q8_0 value of -128, the version, an
 //     unknown rodimus.quant key, a U8 tensor without an entry, an entry without a tensor or on a
 //     non-U8 tensor, malformed entries;
-//   - save_checkpoint refuses to write into the folder it loaded from.
+//   - save_checkpoint refuses to write into the folder it loaded from;
+//   - the layout a saved checkpoint's quantised tensors are kept in (saved_quant_layout): the
+//     decode layout, copied, but never where `memory` fell back to the mapping (a checkpoint
+//     larger than physical memory: blocks in place), nor under `mapped` when they exceed it.
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -87,6 +90,7 @@ void check_same_weights(const model_weights& a, const model_weights& b) {
     CHECK(qa->type == qb->type);
     CHECK(qa->rows == qb->rows);
     CHECK(qa->cols == qb->cols);
+    CHECK(qa->layout == qb->layout);
     REQUIRE(qa->bytes() == qb->bytes());
     CHECK(std::memcmp(qa->data, qb->data, qa->bytes()) == 0);
   }
@@ -283,6 +287,21 @@ TEST_CASE("a quantised checkpoint and --weights: the same format loads, another 
   const model_weights back = model_weights::load(out.str());
   CHECK(back.quantised());
   expect_error([&] { refuse_quantised_weights(back); }, {"quantised weights", "not supported"});
+}
+
+TEST_CASE("saved quantised tensors: copied into the decode layout unless memory is short") {
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  const auto memory = weight_placement::memory, mapped = weight_placement::mapped;
+  CHECK(saved_quant_layout(memory, false, 2 * gib, 8 * gib) == quant_layout::groups16);
+  // The fallback to the mapping (the whole checkpoint exceeds physical memory): never copied,
+  // even when the quantised tensors alone would fit.
+  CHECK(saved_quant_layout(memory, true, 2 * gib, 8 * gib) == quant_layout::blocks);
+  CHECK(saved_quant_layout(memory, true, 2 * gib, 0) == quant_layout::blocks);
+  // An explicit mapping: copied while they fit (unknown physical memory: taken to fit).
+  CHECK(saved_quant_layout(mapped, false, 2 * gib, 8 * gib) == quant_layout::groups16);
+  CHECK(saved_quant_layout(mapped, false, 8 * gib, 8 * gib) == quant_layout::groups16);
+  CHECK(saved_quant_layout(mapped, false, 9 * gib, 8 * gib) == quant_layout::blocks);
+  CHECK(saved_quant_layout(mapped, false, 9 * gib, 0) == quant_layout::groups16);
 }
 
 TEST_CASE("save_checkpoint: not into the folder it loaded from, not onto a file") {

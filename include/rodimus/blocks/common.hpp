@@ -64,11 +64,9 @@ template <class Backend>
   if (w.quantised()) {
     if constexpr (detail::has_quant_linear<Backend>::value) {
       if (w.format == weight_format::q8_0)
-        return quant_linear(
-            be, quant_linear_args<float, q8_0_block>{x, w.blocks<q8_0_block>(), y, w.layout});
+        return quant_linear(be, quant_linear_args_for(x, w.quant_rows<q8_0_block>(), y));
       if (w.format == weight_format::q4_0)
-        return quant_linear(
-            be, quant_linear_args<float, q4_0_block>{x, w.blocks<q4_0_block>(), y, w.layout});
+        return quant_linear(be, quant_linear_args_for(x, w.quant_rows<q4_0_block>(), y));
     }
     return status::fail(status_code::unsupported, "weight format");
   }

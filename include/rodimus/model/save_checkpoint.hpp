@@ -95,18 +95,8 @@ inline void save_checkpoint(const model_weights& w, const std::string& out_dir) 
       continue;
     }
     blocks.resize(n);
-    const index_t nb = quant_blocks(m->cols);
-    for (index_t r = 0; r < m->rows; ++r) {
-      const auto* row =
-          static_cast<const unsigned char*>(m->data) + std::size_t(r) * m->row_bytes();
-      unsigned char* out = blocks.data() + std::size_t(r) * m->row_bytes();
-      if (m->format == weight_format::q8_0)
-        unpack_quant_row(reinterpret_cast<const q8_0_block*>(row), nb, m->layout,
-                         reinterpret_cast<q8_0_block*>(out));
-      else
-        unpack_quant_row(reinterpret_cast<const q4_0_block*>(row), nb, m->layout,
-                         reinterpret_cast<q4_0_block*>(out));
-    }
+    repack_quant_rows(m->data, blocks.data(), m->format, m->rows, quant_blocks(m->cols), m->layout,
+                      quant_layout::blocks);
     f.write_next(blocks.data(), n);
   }
   f.commit();

@@ -26,15 +26,18 @@
 // embedding gather keeps the stored table.
 // A checkpoint saved quantised (model/save_checkpoint.hpp; layout in model/quant_file.hpp and
 // docs/QUANT.md) loads directly: its U8 block tensors are validated (read_quant_entries) and used
-// as stored, never re-quantised, copied into that same block of memory whatever the placement
-// (also with `mapped`: see below).
-// Every quantised matrix's rows are then rearranged in place into the decode layout
-// (quant_layout::groups16, rodimus/primitives/quant_layout.hpp: the same bytes, the scales of 16
-// blocks apart from their integers), which the decode kernels read several times faster than the
-// blocks; the blocks are not kept (save_checkpoint unpacks rows again, exactly), so the layout
-// costs no memory. A saved quantised checkpoint under `mapped` is therefore copied too: the
-// decode layout is the point of quantised weights, and one layout for both placements keeps their
-// logits bit-identical. Only the linear layers' weights may be quantised there (the projections,
+// as stored, never re-quantised, copied into that same block of memory (also with an explicit
+// `mapped`, while they fit physical memory: see below), or, where `memory` fell back to the mapping
+// (a checkpoint larger than physical memory), used in place in the mapping as blocks
+// (saved_quant_layout, model/weight_placement.hpp: copying them would risk the OOM killer).
+// Every quantised matrix copied into memory has its rows rearranged in place into the decode
+// layout (quant_layout::groups16, rodimus/primitives/quant_layout.hpp: the same bytes, the scales
+// of 16 blocks apart from their integers; weight_matrix::layout says which), which the decode
+// kernels read several times faster than the blocks; the blocks are not kept (save_checkpoint
+// unpacks rows again, exactly), so the layout costs no memory. The decode layout is the point of
+// quantised weights, and one layout for `memory` and `mapped` keeps their logits bit-identical;
+// rows left in place as blocks take the block kernels (the same results up to the order of f32
+// sums). Only the linear layers' weights may be quantised there (the projections,
 // the low-rank projections and the head: a quantised embedding table, norm or conv kernel is
 // refused); a tied model's quantised `lm_head.weight` is its head (the gather reads the stored
 // embeddings). With a policy (`quant`) the file must agree: a matrix the file holds quantised must
@@ -79,19 +82,10 @@
 #include "rodimus/model/config.hpp"
 #include "rodimus/model/quant_file.hpp"
 #include "rodimus/model/quant_policy.hpp"
+#include "rodimus/model/weight_placement.hpp"
 #include "rodimus/model/weight_views.hpp"
 
 namespace rodimus {
-
-/// Where model_weights keeps the big matrices (see the top of this file).
-enum class weight_placement {
-  memory, ///< copied into anonymous memory on huge pages (default)
-  mapped, ///< used in place in the file mapping
-};
-
-inline const char* placement_name(weight_placement p) noexcept {
-  return p == weight_placement::memory ? "memory" : "mapped";
-}
 
 /// One expected tensor: its name and shape.
 struct expected_tensor {
@@ -188,6 +182,9 @@ public:
       if (w.placement_ == weight_placement::mapped && on_fallback) on_fallback(w.ckpt_->dir());
     }
     w.check_finite();
+    w.saved_quant_layout_ =
+        saved_quant_layout(placement, w.placement_ != placement, double(w.saved_quantised_bytes()),
+                           physical_memory_bytes());
     w.reserve_quantised();
     w.bind();
     return w;
@@ -409,13 +406,20 @@ private:
     return t.shape.size() == 2 ? quant_.format_for(name) : weight_format::stored;
   }
 
-  /// One block of memory for every matrix the policy quantises (the tied head counted under the
-  /// name lm_head.weight, read from the embeddings) and every matrix the checkpoint stores
-  /// quantised (all used: validate() refuses the others).
-  void reserve_quantised() {
+  /// The bytes of the matrices the checkpoint stores quantised (all used: validate() refuses the
+  /// others).
+  std::size_t saved_quantised_bytes() const {
     std::size_t total = 0;
     for (const auto& [name, e] : file_quant_)
       total += aligned_bytes(ckpt_->at(name));
+    return total;
+  }
+
+  /// One block of memory for every matrix the policy quantises (the tied head counted under the
+  /// name lm_head.weight, read from the embeddings) and every matrix the checkpoint stores
+  /// quantised unless those stay in the mapping (saved_quant_layout_).
+  void reserve_quantised() {
+    std::size_t total = saved_quant_layout_ == quant_layout::blocks ? 0 : saved_quantised_bytes();
     if (quant_.any()) {
       for (const auto& e : expected_tensors(config_))
         if (e.shape.size() == 2) total += quantised_bytes(ckpt_->at(e.name), format_of(e.name));
@@ -488,14 +492,8 @@ private:
   /// decode layout; m then points at them.
   static void to_decode_layout(weight_matrix& m, unsigned char* data) {
     m.layout = quant_layout::groups16;
-    const index_t nb = quant_blocks(m.cols);
-    for (index_t r = 0; r < m.rows; ++r) {
-      unsigned char* row = data + std::size_t(r) * m.row_bytes();
-      if (m.format == weight_format::q8_0)
-        pack_quant_row(reinterpret_cast<q8_0_block*>(row), nb, m.layout);
-      else
-        pack_quant_row(reinterpret_cast<q4_0_block*>(row), nb, m.layout);
-    }
+    repack_quant_rows(data, data, m.format, m.rows, quant_blocks(m.cols), quant_layout::blocks,
+                      m.layout);
     m.data = data;
   }
 
@@ -530,10 +528,14 @@ private:
       m.format = q->second.format;
       if (name != "lm_head.weight" || !config_.tie_word_embeddings) // as a tied head's copy
         dtype_counts_[m.type] += m.rows * m.cols;
-      const io::tensor_info& t = ckpt_->at(name);
-      unsigned char* dst = quantised_memory(name, aligned_bytes(t));
-      std::memcpy(dst, t.bytes, m.bytes());
-      to_decode_layout(m, dst);
+      if (saved_quant_layout_ == quant_layout::blocks) { // as saved, in the mapping
+        m.data = place(name, alignof(q8_0_block));
+      } else {
+        const io::tensor_info& t = ckpt_->at(name);
+        unsigned char* dst = quantised_memory(name, aligned_bytes(t));
+        std::memcpy(dst, t.bytes, m.bytes());
+        to_decode_layout(m, dst);
+      }
       quantised_[name] = m;
       return m;
     }
@@ -605,7 +607,8 @@ private:
   model_config config_;
   std::shared_ptr<const io::checkpoint> ckpt_;
   weight_placement placement_ = weight_placement::memory;
-  std::shared_ptr<huge_page_buffer> memory_; // the matrices (placement memory)
+  quant_layout saved_quant_layout_ = quant_layout::groups16; // of the checkpoint's quantised ones
+  std::shared_ptr<huge_page_buffer> memory_;                 // the matrices (placement memory)
   std::size_t memory_used_ = 0;
   quant_policy quant_;
   std::shared_ptr<huge_page_buffer> quant_memory_; // the quantised matrices

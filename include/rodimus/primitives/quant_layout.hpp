@@ -6,7 +6,8 @@
 // exactly (pack_quant_row, unpack_quant_row).
 //
 //   quant_layout::blocks    the row as quant_blocks(K) blocks in order (the saved layout).
-//   quant_layout::groups16  the row's first quant_groups16(nb) * 16 blocks in groups of 16, each
+//   quant_layout::groups16  the row's first quant_groups(nb, groups16) * 16 blocks in groups of
+//                           16, each
 //                           group 16 * sizeof(Block) bytes:
 //                             [16 f16 scales, block 0 first: 32 bytes]
 //                             [the blocks' 32-bit words interleaved: word w (w = 0..3 for q4_0,
@@ -22,12 +23,19 @@
 // by the 16 scales in one multiply (backend/cpu/quant_linear.hpp). Rows keep their size
 // (quant_blocks(K) * sizeof(Block) bytes), so views, strides and stacked matrices are unchanged;
 // rows of fewer than 16 blocks are the same in both layouts.
+//
+// The layout of a row depends on the row's whole block count nb (which blocks form groups): a view
+// of a decode-layout matrix must cover whole rows. A view of some of each row's columns reads
+// blocks from the middle of a group as blocks in order (quant_linear_check refuses what it can
+// detect: rows that overlap). quant_rows_view keeps a matrix's blocks and their layout together.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
+#include "rodimus/core/tensor_view.hpp"
 #include "rodimus/primitives/quant_format.hpp"
 
 namespace rodimus {
@@ -104,5 +112,58 @@ inline void unpack_quant_row(const Block* row, index_t nb, quant_layout layout,
   for (index_t b = 0; b < nb; ++b)
     out[b] = quant_block_at(row, nb, b, layout);
 }
+
+/// `rows` rows of nb blocks each (back to back, nb * sizeof(Block) bytes a row) rearranged from
+/// layout `from` at src into layout `to` at dst; src == dst rearranges in place.
+template <class Block>
+inline void repack_quant_rows(const Block* src, Block* dst, index_t rows, index_t nb,
+                              quant_layout from, quant_layout to) {
+  const std::size_t row_bytes = std::size_t(nb) * sizeof(Block);
+  std::vector<Block> blocks; // one row as blocks, when it is unpacked in place
+  if (from != quant_layout::blocks && to != from && src == dst) blocks.resize(std::size_t(nb));
+  for (index_t r = 0; r < rows; ++r) {
+    const Block* in = src + r * nb;
+    Block* out = dst + r * nb;
+    if (from == to || from == quant_layout::blocks) {
+      if (in != out) std::memcpy(out, in, row_bytes);
+      if (from != to) pack_quant_row(out, nb, to);
+      continue;
+    }
+    // Into blocks (`to`: there are two layouts), through a copy of the row when in place.
+    Block* unpacked = in == out ? blocks.data() : out;
+    unpack_quant_row(in, nb, from, unpacked);
+    if (unpacked != out) std::memcpy(out, unpacked, row_bytes);
+  }
+}
+
+/// repack_quant_rows for rows of `format` (q8_0 or q4_0) given as bytes.
+inline void repack_quant_rows(const void* src, void* dst, weight_format format, index_t rows,
+                              index_t nb, quant_layout from, quant_layout to) {
+  if (format == weight_format::q8_0)
+    repack_quant_rows(static_cast<const q8_0_block*>(src), static_cast<q8_0_block*>(dst), rows, nb,
+                      from, to);
+  else
+    repack_quant_rows(static_cast<const q4_0_block*>(src), static_cast<q4_0_block*>(dst), rows, nb,
+                      from, to);
+}
+
+/// A quantised matrix's rows as blocks together with the layout they are arranged in: reading
+/// `blocks` as blocks in order is right only in quant_layout::blocks, so the two never travel
+/// apart (model/weight_views.hpp hands out loaded matrices this way).
+template <class Block> struct quant_rows_view {
+  tensor_view<const Block, 2> blocks; // (rows, blocks per row), rows in `layout`, whole rows
+  quant_layout layout = quant_layout::blocks;
+
+  /// Block b of row r (as saved: its scale and integers together).
+  Block block(index_t r, index_t b) const noexcept {
+    if (layout == quant_layout::blocks) return blocks(r, b);
+    return quant_block_at(&blocks(r, 0), blocks.shape[1], b, layout);
+  }
+  /// Row r written to out as blocks in order (blocks.shape[1] of them).
+  void unpack_row(index_t r, Block* out) const noexcept {
+    for (index_t b = 0; b < blocks.shape[1]; ++b)
+      out[b] = block(r, b);
+  }
+};
 
 } // namespace rodimus

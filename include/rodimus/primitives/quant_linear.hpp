@@ -38,9 +38,24 @@ template <class Act, class Block>
   RODIMUS_REQUIRE(a.x.shape[0] >= 0 && a.x.shape[1] >= 0, bad_shape, "x");
   RODIMUS_REQUIRE(a.w.shape[0] >= 0 && a.w.shape[1] == quant_blocks(a.x.shape[1]), bad_shape, "w");
   RODIMUS_REQUIRE(a.y.shape[0] == a.x.shape[0] && a.y.shape[1] == a.w.shape[0], bad_shape, "y");
-  RODIMUS_REQUIRE(a.layout == quant_layout::blocks || a.w.stride[1] == 1 || a.w.numel() == 0,
-                  bad_argument, "w (the decode layout needs each row's blocks contiguous)");
+  // The decode layout depends on each row's whole block count: a view of it must cover whole
+  // rows (rodimus/primitives/quant_layout.hpp). What can be seen of a view that does not: rows
+  // that overlap (a row stride below the blocks per row). A column slice with the full rows'
+  // stride cannot be told from a padded row stride: callers take whole rows (quant_rows_view).
+  RODIMUS_REQUIRE(a.layout == quant_layout::blocks || a.w.numel() == 0 ||
+                      (a.w.stride[1] == 1 && (a.w.shape[0] == 1 || a.w.stride[0] >= a.w.shape[1])),
+                  bad_argument,
+                  "w (the decode layout needs whole rows, each row's blocks contiguous)");
   return status::success();
+}
+
+/// The arguments of y = x deq(w)^T for weights held as a quant_rows_view: the rows' layout comes
+/// with them (built by hand, `layout` defaults to blocks, which reads the decode layout wrongly).
+template <class Act, class Block>
+quant_linear_args<Act, Block> quant_linear_args_for(tensor_view<const Act, 2> x,
+                                                    const quant_rows_view<Block>& w,
+                                                    tensor_view<Act, 2> y) noexcept {
+  return {x, w.blocks, y, w.layout};
 }
 
 } // namespace rodimus

@@ -29,9 +29,9 @@
 //   M > 4    (prefill): tiles of the weights dequantised into a stack buffer of f32 (x widened
 //            likewise) and multiplied with Eigen's GEMM, as linear()'s 16-bit path does.
 // The f32 decode kernel and the GEMM read rows in the decode layout block by block
-// (quant_block_at). AVX-512 and AVX2 widen with intrinsics; other instruction sets go through a
-// small f32 buffer.
-// Inner strides other than 1 fall back to the scalar reference. No workspace is needed.
+// (quant_block_at; the f32 decode kernel pays 8-13% for it, docs/QUANT.md "Decode layout"). AVX-512
+// and AVX2 widen with intrinsics; other instruction sets go through a small f32 buffer. Inner
+// strides other than 1 fall back to the scalar reference. No workspace is needed.
 //
 // K % 32 != 0 (a partial last block in every weight row): no kernel reads x past K. The integer
 // path quantises the tail of each x row from a zero-padded copy (its int8 copy of x is then
@@ -219,15 +219,15 @@ constexpr bool quant_int8 =
 
 #if defined(RODIMUS_QUANT_INT8)
 /// x rows quantised per block of 32 like q8_0 but with an f32 scale: xq = round(x / dx),
-/// dx = max|x| / 127; ax = |xq| and, per block, bias = 8 * (the 4-byte partial sums of xq) for
-/// q4_0's offset (sum_j (n_j - 8) xq_j = dot(n, xq) - dot(8, xq)), and offset = -c * sum_j xq_j
-/// for the group kernels, whose weights enter the dot product as n_j (q4_0, c = 8) or q_j + 128
-/// (q8_0 on vpdpbusd, c = 128; elsewhere c = 0: quant_group_offset). Row m's block b is block
-/// m * quant_blocks(K) + b, its 32 values at 32 times that in xq and ax: in order, or, for a
-/// block of a whole group of the weights' decode layout (quant_groups), interleaved like the
-/// weights' words (value 4 w + t of the group's block i at (16 w + i) * 4 + t from the group's
-/// start; rodimus/primitives/quant_layout.hpp). A partial last block is padded with zeros (xq = 0
-/// there).
+/// dx = max|x| / 127; ax = |xq| (for q8_0 weights only) and, per block, bias = 8 * (the 4-byte
+/// partial sums of xq) for q4_0's offset (sum_j (n_j - 8) xq_j = dot(n, xq) - dot(8, xq)), and
+/// offset = -c * sum_j xq_j for the group kernels, whose weights enter the dot product as n_j
+/// (q4_0, c = 8) or q_j + 128 (q8_0 on vpdpbusd, c = 128; elsewhere c = 0: quant_group_offset). Row
+/// m's block b is block m * quant_blocks(K) + b, its 32 values at 32 times that in xq and ax: in
+/// order, or, for a block of a whole group of the weights' decode layout (quant_groups),
+/// interleaved like the weights' words (value 4 w + t of the group's block i at (16 w + i) * 4 + t
+/// from the group's start; rodimus/primitives/quant_layout.hpp). A partial last block is padded
+/// with zeros (xq = 0 there).
 struct quant_x_blocks {
   alignas(64) std::int8_t xq[kQuantInt8MaxX];
   alignas(64) std::int8_t ax[kQuantInt8MaxX];
@@ -248,8 +248,9 @@ template <class A> inline __m256i quant_dot_u8s8(__m256i u, __m256i s) noexcept 
 
 /// The 32 values at src (Act or f32) quantised into block `block` of q; `group_lane` is the
 /// block's place in its group of the weights' decode layout, or -1 for a block stored in order;
-/// offset_scale is c of quant_x_blocks::offset.
-template <class T>
+/// offset_scale is c of quant_x_blocks::offset (0: written as 0, not summed); ax is written only
+/// with WithAbs (q8_0's kernels read it, q4_0's do not).
+template <bool WithAbs, class T>
 inline void quant_x_block(quant_x_blocks& q, const T* src, index_t block, int group_lane,
                           int offset_scale) noexcept {
   using A8 = xsimd::avx2;
@@ -277,47 +278,53 @@ inline void quant_x_block(quant_x_blocks& q, const T* src, index_t block, int gr
       _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3])),
       order);
   const index_t at = block * kQuantGroup;
-  const __m256i ax = _mm256_abs_epi8(xq), bias = quant_dot_u8s8<A8>(eight, xq);
-  if (group_lane < 0) {
-    _mm256_store_si256(reinterpret_cast<__m256i*>(q.xq + at), xq);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(q.ax + at), ax);
-  } else { // word w to (16 w + lane) * 4 from the group's start (block - lane)
-    alignas(32) std::int32_t words[2][8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(words[0]), xq);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(words[1]), ax);
-    std::int32_t* xw = reinterpret_cast<std::int32_t*>(q.xq + (block - group_lane) * kQuantGroup);
-    std::int32_t* aw = reinterpret_cast<std::int32_t*>(q.ax + (block - group_lane) * kQuantGroup);
-    for (int w = 0; w < 8; ++w) {
-      xw[w * kQuantLayoutGroup + group_lane] = words[0][w];
-      aw[w * kQuantLayoutGroup + group_lane] = words[1][w];
+  const __m256i bias = quant_dot_u8s8<A8>(eight, xq);
+  // In order, or word w to (16 w + lane) * 4 from the group's start (block - lane).
+  const auto store = [&](std::int8_t* dst, __m256i v) {
+    if (group_lane < 0) {
+      _mm256_store_si256(reinterpret_cast<__m256i*>(dst + at), v);
+      return;
     }
-  }
+    alignas(32) std::int32_t words[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(words), v);
+    std::int32_t* group = reinterpret_cast<std::int32_t*>(dst + (block - group_lane) * kQuantGroup);
+    for (int w = 0; w < 8; ++w)
+      group[w * kQuantLayoutGroup + group_lane] = words[w];
+  };
+  store(q.xq, xq);
+  if constexpr (WithAbs) store(q.ax, _mm256_abs_epi8(xq));
   _mm256_store_si256(reinterpret_cast<__m256i*>(q.bias + at / 4), bias);
   // bias sums to 8 sum(xq): offset = -c sum(xq) = -(c / 8) sum(bias) (c is 0, 8 or 128).
-  __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(bias), _mm256_extracti128_si256(bias, 1));
-  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0x4e));
-  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xb1));
-  q.offset[block] = -(offset_scale / 8) * _mm_cvtsi128_si32(sum);
+  if (offset_scale != 0) {
+    __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(bias), _mm256_extracti128_si256(bias, 1));
+    sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0x4e));
+    sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xb1));
+    q.offset[block] = -(offset_scale / 8) * _mm_cvtsi128_si32(sum);
+  } else {
+    q.offset[block] = 0;
+  }
   q.dx[block] = d;
 }
 
 /// Every row of x quantised into q (M * quant_blocks(K) blocks) for weights in `layout` (its whole
 /// groups interleaved like theirs) with offset scale c (quant_x_blocks); reads x[m, k] for k < K
-/// only: a partial last block is quantised from a zero-padded f32 copy of the row's tail.
-template <class Act>
+/// only: a partial last block is quantised from a zero-padded f32 copy of the row's tail. ax is
+/// made for q8_0 weights only (Block).
+template <class Block, class Act>
 inline void quant_x_rows(quant_x_blocks& q, const tensor_view<const Act, 2>& x, quant_layout layout,
                          int offset_scale) noexcept {
+  constexpr bool with_abs = std::is_same_v<Block, q8_0_block>;
   const index_t M = x.shape[0], K = x.shape[1], nb = quant_blocks(K), full = K / kQuantGroup;
   const index_t tail = K % kQuantGroup, grouped = quant_groups(nb, layout) * kQuantLayoutGroup;
   const auto lane = [&](index_t b) { return b < grouped ? int(b % kQuantLayoutGroup) : -1; };
   for (index_t m = 0; m < M; ++m) {
     const Act* row = x.data + m * x.stride[0];
     for (index_t b = 0; b < full; ++b)
-      quant_x_block(q, row + b * kQuantGroup, m * nb + b, lane(b), offset_scale);
+      quant_x_block<with_abs>(q, row + b * kQuantGroup, m * nb + b, lane(b), offset_scale);
     if (tail) {
       alignas(32) float pad[32];
       load_padded_block(row + full * kQuantGroup, tail, pad);
-      quant_x_block(q, pad, m * nb + full, lane(full), offset_scale);
+      quant_x_block<with_abs>(q, pad, m * nb + full, lane(full), offset_scale);
     }
   }
 }
@@ -505,11 +512,12 @@ inline __m256i quant_group_half_dot(const q8_0_block*, const unsigned char* ints
 constexpr int kQuantGroupRows = 2;
 
 /// acc[r][m] (8 f32 lanes, summed later) += the whole groups of weight row w[r] (nb blocks in
-/// `layout`) times x row m, for R rows; returns the first block after the groups (0 in
-/// quant_layout::blocks).
+/// `layout`, rows row_stride blocks apart) times x row m, for R rows; returns the first block after
+/// the groups (0 in quant_layout::blocks).
 template <class A, int MR, int R, class Block>
-inline index_t quant_gemv_groups(const Block* const* w, index_t nb, quant_layout layout,
-                                 const quant_x_blocks& q, __m256 (*acc)[MR]) noexcept {
+inline index_t quant_gemv_groups(const Block* const* w, index_t nb, index_t row_stride,
+                                 quant_layout layout, const quant_x_blocks& q,
+                                 __m256 (*acc)[MR]) noexcept {
   const index_t groups = quant_groups(nb, layout);
   constexpr index_t group_bytes = kQuantLayoutGroup * index_t(sizeof(Block));
   const auto group = [&](int r, index_t g) {
@@ -517,7 +525,7 @@ inline index_t quant_gemv_groups(const Block* const* w, index_t nb, quant_layout
   };
   // The same group of the next R rows (rows are one contiguous stream; measured: 15-25% faster
   // than kQuantPrefetchBytes ahead, no better at 4 or 8 rows).
-  const index_t ahead = R * nb * index_t(sizeof(Block));
+  const index_t ahead = R * row_stride * index_t(sizeof(Block));
   const auto prefetch_group = [&](const unsigned char* at) {
     for (index_t o = 0; o < group_bytes; o += 64)
       prefetch_line(at + ahead + o);
@@ -665,16 +673,17 @@ void quant_gemv_int8_rows(const quant_linear_args<Act, Block>& a, const quant_x_
   };
   constexpr int R = kQuantGroupRows;
   for (index_t n = n0; n < n1; n += R) {
-    const Block* w[R];
+    const index_t rows = std::min<index_t>(R, n1 - n);
+    const Block* w[R] = {}; // only rows that exist: a pointer past the last row is never formed
     __m256 acc[R][MR];
     for (int r = 0; r < R; ++r) {
-      w[r] = a.w.data + (n + r) * a.w.stride[0];
+      if (r < rows) w[r] = a.w.data + (n + r) * a.w.stride[0];
       for (int m = 0; m < MR; ++m)
         acc[r][m] = _mm256_setzero_ps();
     }
-    const index_t rows = std::min<index_t>(R, n1 - n);
-    const index_t b = rows == R ? quant_gemv_groups<A, MR, R>(w, nb, a.layout, q, acc)
-                                : quant_gemv_groups<A, MR, 1>(w, nb, a.layout, q, acc);
+    const index_t stride = a.w.stride[0];
+    const index_t b = rows == R ? quant_gemv_groups<A, MR, R>(w, nb, stride, a.layout, q, acc)
+                                : quant_gemv_groups<A, MR, 1>(w, nb, stride, a.layout, q, acc);
     for (index_t r = 0; r < rows; ++r)
       finish_row(n + r, b, acc[r]);
   }
@@ -817,7 +826,7 @@ template <class Arch, class Act, class Block>
           // (naming the thread_local in the lambda would read each worker's own).
           static thread_local detail::quant_x_blocks q;
           const detail::quant_x_blocks* xq = &q;
-          detail::quant_x_rows(q, a.x, a.layout, detail::quant_group_offset<Arch, Block>);
+          detail::quant_x_rows<Block>(q, a.x, a.layout, detail::quant_group_offset<Arch, Block>);
           parallel_for(be.pool, 0, N, grain, [&](index_t lo, index_t hi) {
             detail::quant_gemv_int8<Arch>(a, *xq, lo, hi);
           });
