@@ -1,5 +1,7 @@
 // quant_linear() benchmarks: y = x deq(W)^T with q8_0 / q4_0 weights, beside linear()'s bf16.
-//   quant_linear/<backend>/<q8_0|q4_0|bf16>/M/N/K
+//   quant_linear/<backend>/<q8_0|q4_0|q8_0.groups16|q4_0.groups16|bf16>/M/N/K
+// q8_0 / q4_0: the rows as blocks (the saved layout); .groups16: the rows in the decode layout the
+// model loader makes (rodimus/primitives/quant_layout.hpp), the same bytes rearranged.
 // M = 1 (decode) is bound by the weight stream: judged against the read bandwidth, the weights
 // (quantised once from random values) rotating through copies that fill a 256 MiB region so every
 // call streams them from memory. M > 1 is judged against the FMA peak (2*M*N*K FLOPs). Shapes of
@@ -18,8 +20,9 @@ using namespace rodimus::bench;
 
 namespace {
 
-/// Copies of one random (N, K) matrix in format Block (bf16: stored) filling the arena.
-template <class Block> std::size_t fill_arena(index_t N, index_t K) {
+/// Copies of one random (N, K) matrix in format Block (bf16: stored; quantised rows in `layout`)
+/// filling the arena.
+template <class Block> std::size_t fill_arena(index_t N, index_t K, quant_layout layout) {
   const std::size_t row = std::is_same_v<Block, bf16>
                               ? std::size_t(K) * sizeof(bf16)
                               : std::size_t(quant_blocks(K)) * sizeof(Block);
@@ -34,8 +37,10 @@ template <class Block> std::size_t fill_arena(index_t N, index_t K) {
     if constexpr (std::is_same_v<Block, bf16>) {
       for (index_t k = 0; k < K; ++k)
         reinterpret_cast<bf16*>(one.data() + n * row)[k] = bf16(r[std::size_t(k)]);
-    } else if (!quantise_row(r.data(), K, reinterpret_cast<Block*>(one.data() + n * row)).ok()) {
-      return 0;
+    } else {
+      Block* blocks = reinterpret_cast<Block*>(one.data() + n * row);
+      if (!quantise_row(r.data(), K, blocks).ok()) return 0;
+      pack_quant_row(blocks, quant_blocks(K), layout);
     }
   }
   const std::size_t copies = std::max<std::size_t>(1, kArenaBytes / bytes);
@@ -44,9 +49,10 @@ template <class Block> std::size_t fill_arena(index_t N, index_t K) {
   return bytes;
 }
 
-template <class Backend, class Block> void quant_bench(benchmark::State& st) {
+template <class Backend, class Block, quant_layout layout = quant_layout::blocks>
+void quant_bench(benchmark::State& st) {
   const index_t M = st.range(0), N = st.range(1), K = st.range(2);
-  const std::size_t wbytes = fill_arena<Block>(N, K);
+  const std::size_t wbytes = fill_arena<Block>(N, K, layout);
   if (wbytes == 0) return st.SkipWithError("quantise failed");
   const std::size_t copies = std::max<std::size_t>(1, kArenaBytes / wbytes);
   std::vector<float> x(std::size_t(M * K), 0.01f), y(std::size_t(M * N));
@@ -65,7 +71,7 @@ template <class Backend, class Block> void quant_bench(benchmark::State& st) {
       const quant_linear_args<float, Block> a{
           make_view<const float>(x.data(), M, K),
           make_view(reinterpret_cast<const Block*>(w), N, quant_blocks(K)),
-          make_view(y.data(), M, N)};
+          make_view(y.data(), M, N), layout};
       if (!runs_own_kernel(st, be, a)) break;
       s = quant_linear(be, a);
     }
@@ -83,9 +89,15 @@ template <class Backend> void register_backend(bool scalar) {
                                           quant_bench<Backend, q8_0_block>);
   auto* q4 = benchmark::RegisterBenchmark(("quant_linear/" + be + "/q4_0").c_str(),
                                           quant_bench<Backend, q4_0_block>);
+  auto* q8g =
+      benchmark::RegisterBenchmark(("quant_linear/" + be + "/q8_0.groups16").c_str(),
+                                   quant_bench<Backend, q8_0_block, quant_layout::groups16>);
+  auto* q4g =
+      benchmark::RegisterBenchmark(("quant_linear/" + be + "/q4_0.groups16").c_str(),
+                                   quant_bench<Backend, q4_0_block, quant_layout::groups16>);
   auto* b16 = benchmark::RegisterBenchmark(("quant_linear/" + be + "/bf16").c_str(),
                                            quant_bench<Backend, bf16>);
-  for (auto* b : {q8, q4, b16}) {
+  for (auto* b : {q8, q4, q8g, q4g, b16}) {
     b->UseRealTime()->Unit(benchmark::kMicrosecond);
     b->Args({1, 2048, 4096});
     if (scalar) continue;

@@ -1,8 +1,9 @@
 // quant_linear() (q8_0 and q4_0 weights) on cpu<Arch> against the scalar reference: the shared
 // body of tests/cases/quant_linear_cases.hpp (tolerance explained there), with and without the
 // thread pool: decode kernels (M <= 4), the tiled prefill GEMM, strided views, bad arguments, row
-// lengths K that are not a multiple of 32 (a partial last block). Which decode kernel a shape
-// takes: the int8 one while x's rows padded to whole blocks fit its int8 copy.
+// lengths K that are not a multiple of 32 (a partial last block), extreme values. Which decode
+// kernel a shape takes: the int8 one while x's rows padded to whole blocks fit its int8 copy. The
+// same body on the scalar backend compares its decode-layout results with its own on the blocks.
 #include "test_cpu_support.hpp"
 
 #include "cases/quant_linear_cases.hpp"
@@ -39,6 +40,11 @@ TEST_CASE_TEMPLATE("cpu quant_linear matches the scalar reference", Arch, RODIMU
     CAPTURE(pool);
     test::check_quant_linear_all(cpu<Arch>{pool ? &test::test_pool() : nullptr});
   }
+}
+
+TEST_CASE("scalar quant_linear: the decode layout gives the blocks' results bit for bit") {
+  // The shared body on the reference itself: every case in both layouts against the blocks.
+  test::check_quant_linear_all(scalar{});
 }
 
 TEST_CASE("scalar quant_linear equals the stored-weight linear on the dequantised matrix") {

@@ -210,21 +210,24 @@ TEST_CASE("quantised weights: which matrices the presets quantise, and their byt
   const weight_matrix& down = plus_q4.layers()[0].ffn.out_proj;
   REQUIRE(down.cols == 176);
   CHECK(down.format == weight_format::q4_0);
-  CHECK(down.blocks<q4_0_block>().shape[1] == 6);
+  const quant_rows_view<q4_0_block> blocks = down.quant_rows<q4_0_block>();
+  CHECK(blocks.blocks.shape[1] == 6);
   CHECK(down.bytes() == std::size_t(down.rows) * 6 * sizeof(q4_0_block));
   // Its blocks are the rows quantised with the last block zero-padded: dequantised, each row is
   // within the format's bound of the stored one (half a step of its block, f16 scale rounding and
   // the clamp at 7 allowed for: d' + 8 |d - d'| <= 1.01 d'), and the padding reads as 0.
   const std::vector<float> ref =
       plus_stored.checkpoint().read<float>("model.layers.0.ffn.out_proj.weight");
-  const auto blocks = down.blocks<q4_0_block>();
+  // (Read through the rows' layout: quant_rows_view unpacks rows of the decode layout.)
+  std::vector<q4_0_block> row_blocks(6);
   std::vector<float> row(std::size_t(down.cols) + 8);
   index_t bad = 0;
   for (index_t r = 0; r < down.rows; ++r) {
     test::poison(row);
-    REQUIRE(dequantise_row(&blocks(r, 0), down.cols, row.data()).ok());
+    blocks.unpack_row(r, row_blocks.data());
+    REQUIRE(dequantise_row(row_blocks.data(), down.cols, row.data()).ok());
     for (index_t k = 0; k < down.cols; ++k) {
-      const double dq = f16::to_float(blocks(r, k / 32).scale.bits);
+      const double dq = f16::to_float(row_blocks[std::size_t(k / 32)].scale.bits);
       if (!(std::fabs(double(row[std::size_t(k)]) - ref[std::size_t(r * down.cols + k)]) <=
             1.01 * std::fabs(dq) + 1e-7))
         ++bad;
@@ -232,7 +235,7 @@ TEST_CASE("quantised weights: which matrices the presets quantise, and their byt
     for (std::size_t k = std::size_t(down.cols); k < row.size(); ++k)
       bad += !std::isnan(row[k]); // exactly K values written
     for (int j = 176 % 32; j < 32; ++j)
-      bad += dequantise(blocks(r, 5), j) != 0.0f;
+      bad += dequantise(blocks.block(r, 5), j) != 0.0f;
   }
   CHECK(bad == 0);
 }

@@ -6,7 +6,10 @@
 //     dtype, every stored tensor byte-identical, and logits equal bit for bit to the in-memory
 //     quantised model's on the scalar and cpu backends (fresh random token ids; same backend);
 //     the golden Rodimus+'s FFN down projection has K = F = 176 (5.5 blocks): it is quantised too
-//     and saved as [D, ceil(176 / 32) = 6, B];
+//     and saved as [D, ceil(176 / 32) = 6, B]; a random one-layer Rodimus+ with D = 512 has
+//     whole groups of 16 blocks in its rows (every K >= 512: the decode layout,
+//     quant_layout::groups16, differs from the blocks there), which are saved as blocks: exactly
+//     what quantise_row gives from the checkpoint's rows;
 //   - the policy: a q4 file asked for q8 is an error naming the tensor and both formats;
 //   - malformed files (each written here from a valid save, one thing wrong): an error naming the
 //     tensor and what is wrong for an unknown format, block bytes or a U8 shape inconsistent with
@@ -16,7 +19,10 @@
 //     norm), a truncated file, non-finite f16 scales, a q8_0 value of -128, the version, an
 //     unknown rodimus.quant key, a U8 tensor without an entry, an entry without a tensor or on a
 //     non-U8 tensor, malformed entries;
-//   - save_checkpoint refuses to write into the folder it loaded from.
+//   - save_checkpoint refuses to write into the folder it loaded from;
+//   - the layout a saved checkpoint's quantised tensors are kept in (saved_quant_layout): the
+//     decode layout, copied, but never where `memory` fell back to the mapping (a checkpoint
+//     larger than physical memory: blocks in place), nor under `mapped` when they exceed it.
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -26,9 +32,12 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cases/model_cases.hpp"
 #include "rodimus/backend/cpu/all.hpp"
 #include "rodimus/model/backend_weights.hpp"
+#include "rodimus/model/init.hpp"
 #include "rodimus/model/save_checkpoint.hpp"
 #include "rodimus/model/weights.hpp"
 #include "support/cli_support.hpp"
@@ -43,6 +52,19 @@ namespace {
 
 std::string tiny_coder() { return test::source_dir() + "/examples/models/tiny-coder"; }
 std::string plus_tiny() { return test::golden_dir() + "/rodimus_plus_tiny"; }
+/// A random one-layer Rodimus+ of D = 512 (the golden one's configuration otherwise), written once.
+std::string plus_wide() {
+  static const test::temp_dir dir;
+  static const bool written = [] {
+    nlohmann::json c = nlohmann::json::parse(test::slurp(plus_tiny() + "/config.json"));
+    c["d_model"] = 512;
+    c["n_layer"] = 1;
+    write_random_checkpoint(dir.str(), c.dump(2) + "\n", dtype::bf16, 1);
+    return true;
+  }();
+  (void)written;
+  return dir.str();
+}
 
 /// Every tensor name the model uses (the tied head under lm_head.weight too).
 std::vector<std::string> used_names(const model_weights& w) {
@@ -68,6 +90,7 @@ void check_same_weights(const model_weights& a, const model_weights& b) {
     CHECK(qa->type == qb->type);
     CHECK(qa->rows == qb->rows);
     CHECK(qa->cols == qb->cols);
+    CHECK(qa->layout == qb->layout);
     REQUIRE(qa->bytes() == qb->bytes());
     CHECK(std::memcmp(qa->data, qb->data, qa->bytes()) == 0);
   }
@@ -155,7 +178,7 @@ const char* kDownKey = "rodimus.quant.tensor.model.layers.0.ffn.out_proj.weight"
 } // namespace
 
 TEST_CASE("saved quantised checkpoints load directly: same blocks, same logits (scalar, cpu)") {
-  for (const std::string& src : {tiny_coder(), plus_tiny()}) {
+  for (const std::string& src : {tiny_coder(), plus_tiny(), plus_wide()}) {
     for (const char* preset : {"q8", "q4"}) {
       INFO("model " << src << ", --weights " << preset);
       const quant_policy policy = quant_policy::parse(preset);
@@ -174,6 +197,31 @@ TEST_CASE("saved quantised checkpoints load directly: same blocks, same logits (
                 "\",\"format\":\"" + to_string(fc->format) + "\",\"shape\":[" +
                 std::to_string(fc->rows) + "," + std::to_string(fc->cols) + "]}");
       CHECK(f.at(kFc).type == dtype::u8);
+      // Every quantised matrix is in the decode layout in memory and saved as blocks: the file
+      // holds exactly what quantising the checkpoint's rows gives (the layout undone).
+      index_t grouped = 0;
+      for (const std::string& name : used_names(w)) {
+        const weight_matrix* m = w.quantised_matrix_of(name);
+        if (!m) continue;
+        INFO("tensor " << name);
+        CHECK(m->layout == quant_layout::groups16);
+        grouped += quant_groups(quant_blocks(m->cols), m->layout);
+        const std::vector<float> rows = w.checkpoint().read<float>(
+            name == "lm_head.weight" && !w.checkpoint().find(name) ? "model.embeddings.weight"
+                                                                   : name);
+        std::vector<unsigned char> blocks(m->bytes());
+        for (index_t r = 0; r < m->rows; ++r) {
+          unsigned char* row = blocks.data() + std::size_t(r) * m->row_bytes();
+          const float* in = rows.data() + r * m->cols;
+          if (m->format == weight_format::q8_0)
+            REQUIRE(quantise_row(in, m->cols, reinterpret_cast<q8_0_block*>(row)).ok());
+          else
+            REQUIRE(quantise_row(in, m->cols, reinterpret_cast<q4_0_block*>(row)).ok());
+        }
+        REQUIRE(std::size_t(f.at(name).end - f.at(name).begin) == blocks.size());
+        CHECK(std::memcmp(f.at(name).bytes, blocks.data(), blocks.size()) == 0);
+      }
+      if (src == plus_wide()) CHECK(grouped > 0); // whole groups were laid out and undone
       CHECK(f.at(kFc).shape ==
             std::vector<std::int64_t>{fc->rows, fc->cols / 32,
                                       std::int64_t(quant_block_bytes(fc->format))});
@@ -239,6 +287,21 @@ TEST_CASE("a quantised checkpoint and --weights: the same format loads, another 
   const model_weights back = model_weights::load(out.str());
   CHECK(back.quantised());
   expect_error([&] { refuse_quantised_weights(back); }, {"quantised weights", "not supported"});
+}
+
+TEST_CASE("saved quantised tensors: copied into the decode layout unless memory is short") {
+  const double gib = 1024.0 * 1024.0 * 1024.0;
+  const auto memory = weight_placement::memory, mapped = weight_placement::mapped;
+  CHECK(saved_quant_layout(memory, false, 2 * gib, 8 * gib) == quant_layout::groups16);
+  // The fallback to the mapping (the whole checkpoint exceeds physical memory): never copied,
+  // even when the quantised tensors alone would fit.
+  CHECK(saved_quant_layout(memory, true, 2 * gib, 8 * gib) == quant_layout::blocks);
+  CHECK(saved_quant_layout(memory, true, 2 * gib, 0) == quant_layout::blocks);
+  // An explicit mapping: copied while they fit (unknown physical memory: taken to fit).
+  CHECK(saved_quant_layout(mapped, false, 2 * gib, 8 * gib) == quant_layout::groups16);
+  CHECK(saved_quant_layout(mapped, false, 8 * gib, 8 * gib) == quant_layout::groups16);
+  CHECK(saved_quant_layout(mapped, false, 9 * gib, 8 * gib) == quant_layout::blocks);
+  CHECK(saved_quant_layout(mapped, false, 9 * gib, 0) == quant_layout::groups16);
 }
 
 TEST_CASE("save_checkpoint: not into the folder it loaded from, not onto a file") {

@@ -65,9 +65,9 @@ template <class Backend>
   if (w.quantised()) {
     if constexpr (detail::has_quant_linear<Backend>::value) {
       if (w.format == weight_format::q8_0)
-        return quant_linear(be, quant_linear_args<float, q8_0_block>{x, w.blocks<q8_0_block>(), y});
+        return quant_linear(be, quant_linear_args_for(x, w.quant_rows<q8_0_block>(), y));
       if (w.format == weight_format::q4_0)
-        return quant_linear(be, quant_linear_args<float, q4_0_block>{x, w.blocks<q4_0_block>(), y});
+        return quant_linear(be, quant_linear_args_for(x, w.quant_rows<q4_0_block>(), y));
     }
     return status::fail(status_code::unsupported, "weight format");
   }
@@ -181,14 +181,15 @@ template <class Backend>
 }
 
 /// `a` and `b` as one matrix of a.rows + b.rows rows when b's rows follow a's directly in memory
-/// (same dtype, format and columns; backend_weights and most checkpoints place a layer's
+/// (same dtype, format, layout and columns; backend_weights and most checkpoints place a layer's
 /// projections back to back), else a matrix with data == nullptr. The mixer uses it to read two
 /// projections of the same input in one linear call: one launch (and, in prefill, one conversion
 /// and one read of the input) instead of two.
 inline weight_matrix stacked_rows(const weight_matrix& a, const weight_matrix& b) noexcept {
   weight_matrix r;
   if (a.data != nullptr && b.data != nullptr && a.type == b.type && a.format == b.format &&
-      a.cols == b.cols && static_cast<const unsigned char*>(a.data) + a.bytes() == b.data) {
+      a.layout == b.layout && a.cols == b.cols &&
+      static_cast<const unsigned char*>(a.data) + a.bytes() == b.data) {
     r = a;
     r.rows = a.rows + b.rows;
   }

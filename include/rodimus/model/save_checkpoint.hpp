@@ -6,7 +6,8 @@
 //
 // out_dir (created when missing) gets model.safetensors with every tensor the model uses, in the
 // order expected_tensors lists them: each matrix the weights hold block-quantised as U8 blocks
-// with its "rodimus.quant.*" metadata (model/quant_file.hpp), and for a tied model whose head is
+// with its "rodimus.quant.*" metadata (model/quant_file.hpp; rows held in the decode layout are
+// unpacked to blocks again, one matrix at a time), and for a tied model whose head is
 // quantised, that head as `lm_head.weight`; every other tensor byte for byte as the checkpoint
 // stores it (a stored duplicate of a tied head is left out). Beside it, config.json and the
 // tokenizer files the source folder has (tokenizer.json, tokenizer_config.json,
@@ -40,7 +41,9 @@ inline const std::vector<std::string>& checkpoint_side_files() {
   return files;
 }
 
-/// The tensors and metadata of `w` as save_checkpoint writes them (the bytes stay `w`'s).
+/// The tensors and metadata of `w` as save_checkpoint writes them (the bytes stay `w`'s: a
+/// quantised matrix's in its in-memory layout, weight_matrix::layout, which save_checkpoint turns
+/// back into blocks as it writes them).
 inline std::vector<io::tensor_to_write>
 checkpoint_tensors(const model_weights& w, std::map<std::string, std::string>& metadata) {
   std::vector<io::tensor_to_write> out;
@@ -82,7 +85,21 @@ inline void save_checkpoint(const model_weights& w, const std::string& out_dir) 
   }
   std::map<std::string, std::string> metadata;
   const std::vector<io::tensor_to_write> tensors = checkpoint_tensors(w, metadata);
-  io::write_safetensors((dst / io::checkpoint::single_file_name).string(), tensors, metadata);
+  io::safetensors_writer f((dst / io::checkpoint::single_file_name).string(), tensors, metadata);
+  std::vector<unsigned char> blocks; // one quantised matrix's rows unpacked at a time
+  for (const io::tensor_to_write& t : tensors) {
+    const std::size_t n = io::detail::tensor_bytes(t);
+    const weight_matrix* m = w.quantised_matrix_of(t.name);
+    if (!m || m->layout == quant_layout::blocks) {
+      f.write_next(t.bytes, n);
+      continue;
+    }
+    blocks.resize(n);
+    repack_quant_rows(m->data, blocks.data(), m->format, m->rows, quant_blocks(m->cols), m->layout,
+                      quant_layout::blocks);
+    f.write_next(blocks.data(), n);
+  }
+  f.commit();
 }
 
 } // namespace rodimus

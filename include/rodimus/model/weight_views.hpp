@@ -13,6 +13,7 @@
 #include "rodimus/core/dtype.hpp"
 #include "rodimus/core/tensor_view.hpp"
 #include "rodimus/primitives/quant_format.hpp"
+#include "rodimus/primitives/quant_layout.hpp"
 
 namespace rodimus {
 
@@ -26,13 +27,16 @@ struct weight_matrix {
   index_t rows = 0;
   index_t cols = 0;
   weight_format format = weight_format::stored;
+  quant_layout layout =
+      quant_layout::blocks; // of a quantised matrix's rows (the loader's: groups16)
 
   template <class T> tensor_view<const T, 2> view() const noexcept { // (rows, cols)
     return make_view(static_cast<const T*>(data), rows, cols);
   }
-  template <class Block>
-  tensor_view<const Block, 2> blocks() const noexcept { // (rows, ceil(cols / 32))
-    return make_view(static_cast<const Block*>(data), rows, quant_blocks(cols));
+  /// A quantised matrix's rows: (rows, ceil(cols / 32)) blocks with their layout (no view of
+  /// bare blocks: the loader's rows are in the decode layout, which reads as garbage in order).
+  template <class Block> quant_rows_view<Block> quant_rows() const noexcept {
+    return {make_view(static_cast<const Block*>(data), rows, quant_blocks(cols)), layout};
   }
   bool quantised() const noexcept { return format != weight_format::stored; }
   std::size_t row_bytes() const noexcept {

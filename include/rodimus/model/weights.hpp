@@ -26,14 +26,24 @@
 // embedding gather keeps the stored table.
 // A checkpoint saved quantised (model/save_checkpoint.hpp; layout in model/quant_file.hpp and
 // docs/QUANT.md) loads directly: its U8 block tensors are validated (read_quant_entries) and used
-// as stored, never re-quantised, placed like any matrix (copied into memory, or in place in the
-// mapping). Only the linear layers' weights may be quantised there (the projections, the low-rank
-// projections and the head: a quantised embedding table, norm or conv kernel is refused); a tied
-// model's quantised `lm_head.weight` is its head (the gather reads the stored embeddings). With a
-// policy (`quant`) the file must agree: a matrix the file holds quantised must be the format the
-// policy gives it (an error names the tensor and both formats otherwise: blocks are never
-// re-quantised); a matrix the file holds stored is quantised as the policy says. With no policy
-// (the default) the file loads as it is.
+// as stored, never re-quantised, copied into that same block of memory (also with an explicit
+// `mapped`, while they fit physical memory: see below), or, where `memory` fell back to the mapping
+// (a checkpoint larger than physical memory), used in place in the mapping as blocks
+// (saved_quant_layout, model/weight_placement.hpp: copying them would risk the OOM killer).
+// Every quantised matrix copied into memory has its rows rearranged in place into the decode
+// layout (quant_layout::groups16, rodimus/primitives/quant_layout.hpp: the same bytes, the scales
+// of 16 blocks apart from their integers; weight_matrix::layout says which), which the decode
+// kernels read several times faster than the blocks; the blocks are not kept (save_checkpoint
+// unpacks rows again, exactly), so the layout costs no memory. The decode layout is the point of
+// quantised weights, and one layout for `memory` and `mapped` keeps their logits bit-identical;
+// rows left in place as blocks take the block kernels (the same results up to the order of f32
+// sums). Only the linear layers' weights may be quantised there (the projections,
+// the low-rank projections and the head: a quantised embedding table, norm or conv kernel is
+// refused); a tied model's quantised `lm_head.weight` is its head (the gather reads the stored
+// embeddings). With a policy (`quant`) the file must agree: a matrix the file holds quantised must
+// be the format the policy gives it (an error names the tensor and both formats otherwise: blocks
+// are never re-quantised); a matrix the file holds stored is quantised as the policy says. With no
+// policy (the default) the file loads as it is.
 //
 // Names relative to `model.layers.{i}.` (E = d_inner, N = mem_size, R = low rank, F = FFN size,
 // H/Hk/Hv heads of dim d_h, W = d_conv):
@@ -72,19 +82,10 @@
 #include "rodimus/model/config.hpp"
 #include "rodimus/model/quant_file.hpp"
 #include "rodimus/model/quant_policy.hpp"
+#include "rodimus/model/weight_placement.hpp"
 #include "rodimus/model/weight_views.hpp"
 
 namespace rodimus {
-
-/// Where model_weights keeps the big matrices (see the top of this file).
-enum class weight_placement {
-  memory, ///< copied into anonymous memory on huge pages (default)
-  mapped, ///< used in place in the file mapping
-};
-
-inline const char* placement_name(weight_placement p) noexcept {
-  return p == weight_placement::memory ? "memory" : "mapped";
-}
 
 /// One expected tensor: its name and shape.
 struct expected_tensor {
@@ -181,6 +182,9 @@ public:
       if (w.placement_ == weight_placement::mapped && on_fallback) on_fallback(w.ckpt_->dir());
     }
     w.check_finite();
+    w.saved_quant_layout_ =
+        saved_quant_layout(placement, w.placement_ != placement, double(w.saved_quantised_bytes()),
+                           physical_memory_bytes());
     w.reserve_quantised();
     w.bind();
     return w;
@@ -402,15 +406,26 @@ private:
     return t.shape.size() == 2 ? quant_.format_for(name) : weight_format::stored;
   }
 
-  /// One block of memory for every matrix the policy quantises (the tied head counted under the
-  /// name lm_head.weight, read from the embeddings).
-  void reserve_quantised() {
-    if (!quant_.any()) return;
+  /// The bytes of the matrices the checkpoint stores quantised (all used: validate() refuses the
+  /// others).
+  std::size_t saved_quantised_bytes() const {
     std::size_t total = 0;
-    for (const auto& e : expected_tensors(config_))
-      if (e.shape.size() == 2) total += quantised_bytes(ckpt_->at(e.name), format_of(e.name));
-    if (config_.tie_word_embeddings)
-      total += quantised_bytes(ckpt_->at("model.embeddings.weight"), tied_head_format());
+    for (const auto& [name, e] : file_quant_)
+      total += aligned_bytes(ckpt_->at(name));
+    return total;
+  }
+
+  /// One block of memory for every matrix the policy quantises (the tied head counted under the
+  /// name lm_head.weight, read from the embeddings) and every matrix the checkpoint stores
+  /// quantised unless those stay in the mapping (saved_quant_layout_).
+  void reserve_quantised() {
+    std::size_t total = saved_quant_layout_ == quant_layout::blocks ? 0 : saved_quantised_bytes();
+    if (quant_.any()) {
+      for (const auto& e : expected_tensors(config_))
+        if (e.shape.size() == 2) total += quantised_bytes(ckpt_->at(e.name), format_of(e.name));
+      if (config_.tie_word_embeddings)
+        total += quantised_bytes(ckpt_->at("model.embeddings.weight"), tied_head_format());
+    }
     if (total > 0)
       quant_memory_ =
           std::make_shared<huge_page_buffer>(total, ckpt_->dir() + ": quantised weights");
@@ -434,12 +449,7 @@ private:
     m.cols = t.shape[1];
     m.format = f;
     if (name == source) dtype_counts_[t.type] += t.numel(); // a tied head's copy is not counted
-    const std::size_t bytes = quantised_bytes(t, f);
-    if (!quant_memory_ || quant_used_ + bytes > quant_memory_->size())
-      throw error(ckpt_->dir() + ": weights: internal error: quantised '" + name +
-                  "' does not fit the reserved block");
-    unsigned char* dst = quant_memory_->data() + quant_used_;
-    quant_used_ += bytes;
+    unsigned char* dst = quantised_memory(name, quantised_bytes(t, f));
     const std::size_t row = m.row_bytes();
     for (index_t r = 0; r < m.rows; ++r) {
       unsigned char* out = dst + std::size_t(r) * row;
@@ -463,9 +473,28 @@ private:
                     " cannot be quantised to " + to_string(f) + ": " + to_string(s.code) + " (" +
                     s.what + ")");
     }
-    m.data = dst;
+    to_decode_layout(m, dst);
     quantised_[name] = m;
     return m;
+  }
+
+  /// `bytes` of quant_memory_ for the quantised matrix `name`.
+  unsigned char* quantised_memory(const std::string& name, std::size_t bytes) {
+    if (!quant_memory_ || quant_used_ + bytes > quant_memory_->size())
+      throw error(ckpt_->dir() + ": weights: internal error: quantised '" + name +
+                  "' does not fit the reserved block");
+    unsigned char* dst = quant_memory_->data() + quant_used_;
+    quant_used_ += bytes;
+    return dst;
+  }
+
+  /// The blocks of quantised matrix m, at `data` (quant_memory_), rearranged row by row into the
+  /// decode layout; m then points at them.
+  static void to_decode_layout(weight_matrix& m, unsigned char* data) {
+    m.layout = quant_layout::groups16;
+    repack_quant_rows(data, data, m.format, m.rows, quant_blocks(m.cols), quant_layout::blocks,
+                      m.layout);
+    m.data = data;
   }
 
   /// The bytes of tensor `name` where the placement puts them: copied into memory_, or in place
@@ -499,7 +528,14 @@ private:
       m.format = q->second.format;
       if (name != "lm_head.weight" || !config_.tie_word_embeddings) // as a tied head's copy
         dtype_counts_[m.type] += m.rows * m.cols;
-      m.data = place(name, alignof(q8_0_block));
+      if (saved_quant_layout_ == quant_layout::blocks) { // as saved, in the mapping
+        m.data = place(name, alignof(q8_0_block));
+      } else {
+        const io::tensor_info& t = ckpt_->at(name);
+        unsigned char* dst = quantised_memory(name, aligned_bytes(t));
+        std::memcpy(dst, t.bytes, m.bytes());
+        to_decode_layout(m, dst);
+      }
       quantised_[name] = m;
       return m;
     }
@@ -571,7 +607,8 @@ private:
   model_config config_;
   std::shared_ptr<const io::checkpoint> ckpt_;
   weight_placement placement_ = weight_placement::memory;
-  std::shared_ptr<huge_page_buffer> memory_; // the matrices (placement memory)
+  quant_layout saved_quant_layout_ = quant_layout::groups16; // of the checkpoint's quantised ones
+  std::shared_ptr<huge_page_buffer> memory_;                 // the matrices (placement memory)
   std::size_t memory_used_ = 0;
   quant_policy quant_;
   std::shared_ptr<huge_page_buffer> quant_memory_; // the quantised matrices

@@ -1,8 +1,10 @@
 // Scalar reference of quant_linear(): every weight dequantised (exact in f32), products and sums
 // in f64 over k < K (a partial last block's padding is never read), one rounding to the output
-// type. No workspace.
+// type; a row in the decode layout is read block by block as the block it was made from
+// (quant_block_at), so both layouts give the same result. No workspace.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 
 #include "rodimus/core/dtype.hpp"
@@ -21,13 +23,17 @@ template <class Act, class Block>
 [[nodiscard]] status quant_linear(const scalar&, const quant_linear_args<Act, Block>& a,
                                   workspace = {}) noexcept {
   RODIMUS_TRY(quant_linear_check(a));
-  const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0];
+  const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0], nb = a.w.shape[1];
   for (index_t m = 0; m < M; ++m)
     for (index_t n = 0; n < N; ++n) {
       double acc = 0.0;
-      for (index_t k = 0; k < K; ++k)
-        acc += load_as<double>(a.x(m, k)) *
-               double(dequantise(a.w(n, k / kQuantGroup), int(k % kQuantGroup)));
+      for (index_t b = 0; b < nb; ++b) {
+        const Block w = a.layout == quant_layout::blocks
+                            ? a.w(n, b)
+                            : quant_block_at(&a.w(n, 0), nb, b, a.layout);
+        for (index_t k = b * kQuantGroup; k < std::min(K, (b + 1) * kQuantGroup); ++k)
+          acc += load_as<double>(a.x(m, k)) * double(dequantise(w, int(k % kQuantGroup)));
+      }
       a.y(m, n) = store_as<Act>(acc);
     }
   return status::success();
