@@ -126,8 +126,8 @@ TEST_CASE("cuda model: overlapped launches and weight prefetches give the same b
     serial_be.launch = cuda_launch::serial;
     serial_be.prefetch_bytes = 0;
     auto overlapped_be = test::cuda_backend_with_context();
-    REQUIRE(overlapped_be.launch == cuda_launch::overlapped); // the defaults
-    REQUIRE(overlapped_be.prefetch_bytes > 0);
+    REQUIRE(overlapped_be.launch == cuda_launch::overlapped); // the default
+    overlapped_be.prefetch_bytes = std::size_t(48) << 20;     // every matrix the blocks name
     auto unprefetched_be = test::cuda_backend_with_context();
     unprefetched_be.prefetch_bytes = 0;
     model_runner<cuda<90>> serial(w, serial_be), overlapped(w, overlapped_be),
