@@ -3,7 +3,7 @@
 # kernel-level rows (bench_launch_cuda's bm_prefetch_window: a GEMV after an idle stretch, with and
 # without the prefetch) and the whole rodimus-plus-1.6b decode at several --prefetch budgets,
 # interleaved (0 first and again later, so a drift of the card shows). Builds the tool and the
-# benchmark as scripts/gpu_profile.sh does (carry .deps).
+# benchmark with scripts/gpu_profile.sh (carry .deps).
 # Usage (device tool): run(command="bash scripts/gpu_prefetch_sweep.sh", carry=[".deps"]).
 # RODIMUS_PREFETCH_RUNS: ';'-separated `rodimus bench` flag sets (default below).
 set -uo pipefail
@@ -12,13 +12,10 @@ root=$(pwd)
 out=${OUT:-$root/build/gpu_prefetch/out}
 bld=$root/build/gpu_check
 mkdir -p "$out" "$bld"
-deps=$root/.deps
-export LD_LIBRARY_PATH=$deps/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-cmake -S "$root" -B "$bld" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$deps/root/usr" \
-  -DCMAKE_CUDA_COMPILER="${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" -DRODIMUS_CUDA=ON -DRODIMUS_WERROR=ON \
-  -DRODIMUS_BUILD_BENCH=ON -DRODIMUS_HEADER_CHECK=OFF >"$out/build.log" 2>&1 || { tail -30 "$out/build.log"; exit 1; }
-cmake --build "$bld" -j "$(nproc)" --target rodimus_tool bench_launch_cuda >>"$out/build.log" 2>&1 ||
-  { grep -B2 -A12 -E "error" "$out/build.log" | head -60; exit 1; }
+# The build of scripts/gpu_profile.sh (the tool, plus this benchmark), nothing of its runs.
+OUT=$out RODIMUS_PROFILE_BENCH=0 RODIMUS_PROFILE_NCU=0 RODIMUS_PROFILE_EXTRA_TARGETS=bench_launch_cuda \
+  bash scripts/gpu_profile.sh >/dev/null || { tail -40 "$out/build.log"; exit 1; }
+export LD_LIBRARY_PATH=$root/.deps/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 tool=$(find "$bld" -type f -name rodimus -perm -u+x | head -1)
 "$(find "$bld" -type f -name bench_launch_cuda -perm -u+x | head -1)" \
   --benchmark_filter='bm_copy|bm_prefetch_window' --benchmark_out="$out/bench_prefetch_window.json" \

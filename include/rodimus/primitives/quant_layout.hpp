@@ -7,8 +7,7 @@
 //
 //   quant_layout::blocks    the row as quant_blocks(K) blocks in order (the saved layout).
 //   quant_layout::groups16  the row's first quant_groups(nb, groups16) * 16 blocks in groups of
-//                           16, each
-//                           group 16 * sizeof(Block) bytes:
+//                           16, each group 16 * sizeof(Block) bytes:
 //                             [16 f16 scales, block 0 first: 32 bytes]
 //                             [the blocks' 32-bit words interleaved: word w (w = 0..3 for q4_0,
 //                              0..7 for q8_0) of block i (0..15) at (16 w + i) * 4]

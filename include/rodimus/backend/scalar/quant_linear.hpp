@@ -1,7 +1,7 @@
 // Scalar reference of quant_linear(): every weight dequantised (exact in f32), products and sums
 // in f64 over k < K (a partial last block's padding is never read), one rounding to the output
 // type; a row in the decode layout is read block by block as the block it was made from
-// (quant_block_at), so both layouts give the same result. No workspace.
+// (quant_rows_view::block), so both layouts give the same result. No workspace.
 #pragma once
 
 #include <algorithm>
@@ -24,13 +24,12 @@ template <class Act, class Block>
                                   workspace = {}) noexcept {
   RODIMUS_TRY(quant_linear_check(a));
   const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0], nb = a.w.shape[1];
+  const quant_rows_view<Block> rows{a.w, a.layout}; // reads either layout as blocks
   for (index_t m = 0; m < M; ++m)
     for (index_t n = 0; n < N; ++n) {
       double acc = 0.0;
       for (index_t b = 0; b < nb; ++b) {
-        const Block w = a.layout == quant_layout::blocks
-                            ? a.w(n, b)
-                            : quant_block_at(&a.w(n, 0), nb, b, a.layout);
+        const Block w = rows.block(n, b);
         for (index_t k = b * kQuantGroup; k < std::min(K, (b + 1) * kQuantGroup); ++k)
           acc += load_as<double>(a.x(m, k)) * double(dequantise(w, int(k % kQuantGroup)));
       }
