@@ -127,14 +127,6 @@ TEST_CASE("flags: --help, unknown, duplicate, switch values, ranges, values star
                 {"--launch serial", "--backend cuda only"});
   check_refused(run("logits" + tiny + " --input x --output y --backend cpu --launch serial"),
                 {"--launch serial", "--backend cuda only"});
-  // --prefetch MiB (cuda only).
-  for (const char* p : {"none", "-1", "4097", "1.5"}) {
-    INFO("--prefetch " << p);
-    check_refused(run(std::string("bench --backend cuda --prefetch ") + p),
-                  {"--prefetch", "expects an integer in [0, 4096]", p});
-  }
-  check_refused(run("generate" + tiny + " --prompt-ids 1 --prefetch 0"),
-                {"--prefetch", "--backend cuda only"});
   // --tuning: NAME=AxB items of two kernels, CUDA only (the listed tiles are checked when the
   // CUDA session opens).
   for (const char* t : {"swska=32", "swska=32x", "swska=x32", "swska=0x32", "gla=64x-8",

@@ -11,14 +11,6 @@
 //                         same as one rmsnorm_linear call (the GEMV, its norm prologue staged).
 //                         O = 0: serial, 1: overlapped.
 //
-//   bm_prefetch_window/N/S/C   what an L2 prefetch (backend/cuda/l2_prefetch.cuh) saves a GEMV that
-//                         follows small kernels: a chain of 24 steps, each an idle kernel that
-//                         holds the chain S us (the conv step, the mixer's recurrent step, the
-//                         attention's window: HBM idles), then C = 0: the GEMV of one f32 row
-//                         times N x 2048 bf16 weights (N = 0: no GEMV, the idle time alone); C > 0:
-//                         an l2_prefetch of that GEMV's weights (C KiB per instruction) launched
-//                         right after the idle kernel, then the GEMV. median_us per step.
-//
 //   bm_gemv_config<R, U, Warps, Split, Pro, Stage>/N/cap/K/input/M   the GEMV kernel alone at
 //                         one tuning configuration (linear_policy's choices), N x K bf16 weights,
 //                         M = 1 or 2 rows of x, overlapped; cap: at most that many CTAs (0: one per
@@ -38,7 +30,6 @@
 #include <vector>
 
 #include "cuda_bench_support.cuh"
-#include "rodimus/backend/cuda/l2_prefetch.cuh"
 #include "rodimus/backend/cuda/linear.cuh"
 #include "rodimus/backend/cuda/rmsnorm.cuh"
 #include "rodimus/backend/cuda/rmsnorm_linear.cuh"
@@ -125,54 +116,6 @@ void bm_launch_chain(benchmark::State& st) {
     BENCH_CUDA(cudaFree(p));
   for (float* p : {x, res, y, nw, normed, stream_out})
     BENCH_CUDA(cudaFree(p));
-  BENCH_CUDA(cudaStreamDestroy(stream));
-}
-
-/// Holds the chain for `ns` nanoseconds after its wait (one thread: HBM stays idle meanwhile).
-__global__ void idle_kernel(long long ns) {
-  detail::begin_after_prior_kernels();
-  const auto now = [] {
-    long long t;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-    return t;
-  };
-  for (const long long t0 = now(); now() - t0 < ns;) {
-  }
-}
-
-void bm_prefetch_window(benchmark::State& st) {
-  const index_t N = st.range(0), K = 2048;
-  const long long idle_ns = st.range(1) * 1000;
-  const std::size_t chunk = std::size_t(st.range(2)) * 1024;
-  std::mt19937_64 rng(13);
-  cudaStream_t stream = nullptr;
-  BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  cuda<90> gpu;
-  gpu.stream = stream;
-  float* x = device_random<float>(std::size_t(K), rng, -1, 1);
-  float* y = device_random<float>(std::size_t(N > 0 ? N : 1), rng, -1, 1);
-  std::vector<bf16*> w(kChain, nullptr);
-  if (N > 0)
-    for (auto& p : w)
-      p = device_random<bf16>(std::size_t(N * K), rng, -0.05, 0.05);
-  int call = 0;
-  const auto step = [&] {
-    const bf16* wi = w[std::size_t(call++ % kChain)];
-    BENCH_CUDA(detail::launch(detail::launch_on(gpu), idle_kernel, 1, 32, 0, idle_ns));
-    if (N == 0) return;
-    const std::size_t bytes = std::size_t(N * K) * sizeof(bf16);
-    const byte_range r{wi, bytes};
-    if (chunk > 0 && !l2_prefetch(gpu, &r, 1, chunk).ok()) st.SkipWithError("l2_prefetch");
-    linear_args<float, bf16> a{make_view<const float>(x, 1, K), make_view(wi, N, K),
-                               make_view(y, 1, N), true};
-    if (!linear(gpu, a).ok()) st.SkipWithError("linear failed");
-  };
-  const auto t = time_steps(st, stream, kChain, step, /*graph=*/true);
-  st.counters["median_us"] = median(t) * 1e3;
-  for (auto* p : w)
-    BENCH_CUDA(cudaFree(p));
-  BENCH_CUDA(cudaFree(x));
-  BENCH_CUDA(cudaFree(y));
   BENCH_CUDA(cudaStreamDestroy(stream));
 }
 
@@ -330,10 +273,6 @@ RODIMUS_GEMV_AB(4, false, false, false, fused_gemv_head);
 RODIMUS_GEMV_AB(4, false, true, false, fused_gemv_head);
 RODIMUS_GEMV_AB(4, false, true, true, fused_gemv_head);
 #undef RODIMUS_GEMV_AB
-BENCHMARK(bm_prefetch_window)
-    ->ArgsProduct({{0, 2048, 4096, 8192}, {0, 4, 8, 12}, {0, 16, 64, 256}})
-    ->UseManualTime()
-    ->Iterations(30);
 BENCHMARK(bm_launch_chain)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}})->UseManualTime()->Iterations(50);
 
 int main(int argc, char** argv) { return bench::run_cuda_benchmarks(argc, argv); }

@@ -125,7 +125,6 @@ backend_session open_cuda_session(const model_weights& w, int capacity, const ba
   be.context = res->context.get();
   be.matmul = o.rounded_matmul ? cuda_matmul::rounded : cuda_matmul::exact;
   be.launch = o.serial_launch ? cuda_launch::serial : cuda_launch::overlapped;
-  if (o.prefetch_mib >= 0) be.prefetch_bytes = std::size_t(o.prefetch_mib) << 20;
   be.tuning = cuda_tuning{o.gla_columns, o.gla_warps, o.swska_rows, o.swska_keys};
   if (!detail::gla_tuning_listed(be.tuning))
     throw error("--tuning gla=" + std::to_string(o.gla_columns) + "x" +
@@ -142,8 +141,7 @@ backend_session open_cuda_session(const model_weights& w, int capacity, const ba
       w, be, capacity,
       std::string("cuda-sm") + std::to_string(prop.major * 10 + prop.minor) + " (" + prop.name +
           ")" + (o.rounded_matmul ? ", rounded matmul" : "") +
-          (o.serial_launch ? ", serial launches" : "") +
-          (o.prefetch_mib >= 0 ? ", prefetch " + std::to_string(o.prefetch_mib) + " MiB" : ""));
+          (o.serial_launch ? ", serial launches" : ""));
   s.description = s.session->backend_name();
   cuda_resources* r = res.get();
   s.bandwidth_pass = [r] { return copy_pass(*r); };

@@ -64,10 +64,6 @@ backend_options backend_flags(const args& a, const char* fallback, int threads_f
   if (launch == "serial" && o.name != "cuda")
     throw error("--launch serial applies to --backend cuda only (it orders GPU kernels)");
   o.serial_launch = launch == "serial";
-  o.prefetch_mib = int(a.get_int("prefetch", -1, 0, 4096));
-  if (o.prefetch_mib >= 0 && o.name != "cuda")
-    throw error("--prefetch applies to --backend cuda only (it sizes the decode step's L2 "
-                "prefetches, MiB)");
   const std::string tuning = a.get("tuning", "");
   tuning_flag(tuning, o);
   if (!tuning.empty() && o.name != "cuda")

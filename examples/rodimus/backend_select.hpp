@@ -17,7 +17,6 @@ struct backend_options {
   int threads = 0;             // cpu: participants of the thread pool (0: one per hardware thread)
   bool rounded_matmul = false; // cuda: --matmul rounded (cuda_matmul::rounded), else exact
   bool serial_launch = false;  // cuda: --launch serial (cuda_launch::serial), else overlapped
-  int prefetch_mib = -1;       // cuda: --prefetch MiB (cuda<Sm>::prefetch_bytes), -1 its default
   bool profile = false;        // cpu: time the thread pool's calls per primitive (call_profile)
   /// cuda: --tuning gla=CxW,swska=RxK (backend/cuda/cuda.cuh's cuda_tuning; 0: per call).
   int gla_columns = 0, gla_warps = 0, swska_rows = 0, swska_keys = 0;

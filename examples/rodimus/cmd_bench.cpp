@@ -145,7 +145,7 @@ bool holds_model(const std::string& dir, const nlohmann::json& config) {
 int run_bench(int argc, char** argv) {
   const args a(argc, argv,
                {"geometry", "layers", "batch", "prompt", "gen", "dtype", "backend", "threads",
-                "dir", "matmul", "launch", "prefetch", "weights", "tuning"},
+                "dir", "matmul", "launch", "weights", "tuning"},
                {"json", "mmap", "profile"});
   const geometry g =
       geometry_by_name(a.get("geometry", "rodimus-plus-1.6b"), a.get_int("layers", 0, 0));
@@ -265,8 +265,7 @@ int run_bench(int argc, char** argv) {
                           {"decode_limit_ratio_paired_median", ratio_paired},
                           {"load_average_1min", load_average()},
                           {"quant", a.get("weights", "stored")},
-                          {"launch", a.get("launch", "overlapped")},
-                          {"prefetch_mib", a.get("prefetch", "default")}};
+                          {"launch", a.get("launch", "overlapped")}};
     if (prof) {
       out["profile"] = nlohmann::json::array();
       for (const auto& r : prof->rows())

@@ -227,7 +227,7 @@ struct sampling {
 int run_generate(int argc, char** argv) {
   const args a(argc, argv,
                {"model", "prompt-ids", "prompt", "chat", "system", "n", "temp", "top-k", "top-p",
-                "seed", "threads", "backend", "matmul", "launch", "prefetch", "weights", "tuning"},
+                "seed", "threads", "backend", "matmul", "launch", "weights", "tuning"},
                {"json", "ignore-eos", "mmap"});
   const long long n_new = a.get_int("n", 64, 0);
   sampling s;

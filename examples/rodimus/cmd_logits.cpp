@@ -66,7 +66,7 @@ std::vector<std::int64_t> read_input_ids(const std::string& path, index_t& B, in
 int run_logits(int argc, char** argv) {
   const args a(argc, argv,
                {"model", "input", "output", "mode", "backend", "threads", "matmul", "launch",
-                "prefetch", "weights", "tuning"},
+                "weights", "tuning"},
                {"mmap"});
   const std::string model_dir = a.require("model");
   const std::string input = a.require("input");

@@ -12,12 +12,10 @@
 #include "rodimus/backend/cuda/channel_gate.cuh"
 #include "rodimus/backend/cuda/embedding.cuh"
 #include "rodimus/backend/cuda/gather_rows.cuh"
-#include "rodimus/backend/cuda/l2_prefetch.cuh"
 #include "rodimus/backend/cuda/scale_add.cuh"
 #include "support/cuda_support.hpp"
 
 #include <cmath>
-#include <cstring>
 
 using namespace rodimus;
 
@@ -107,40 +105,4 @@ TEST_CASE("cuda gather_rows: a row outside [-1, M) writes a row of NaN") {
       same = same && out[std::size_t(i * D + d)] == (r < 0 ? 0.0f : in[std::size_t(r * D + d)]);
     CHECK(same);
   }
-}
-
-TEST_CASE("cuda l2_prefetch and prefetch: any pointers and lengths, nothing written, no error") {
-  // A hint: unaligned starts and ends are trimmed to the 16-byte pieces the bulk prefetch takes,
-  // empty or null ranges launch nothing, more ranges than one launch takes go to a second, a range
-  // of more chunks than the kernel has threads loops, and prefetch cuts the list at the tag's
-  // budget; the bytes stay as they were (compute-sanitizer runs this file too).
-  RODIMUS_REQUIRE_CUDA_DEVICE();
-  auto be = test::cuda_backend();
-  auto g = test::rng(71);
-  const std::size_t n = (std::size_t(3) << 20) + 77;
-  std::vector<unsigned char> host(n);
-  for (auto& b : host)
-    b = static_cast<unsigned char>(g() & 0xff);
-  test::backend_arrays<cuda<90>> mem(be);
-  unsigned char* p = mem.put(host);
-  const byte_range ranges[] = {{p, n},          {p + 3, 1000}, {p + 5, 11},   {p + 17, 0},
-                               {nullptr, 4096}, {p, n - 1},    {p + 1, n - 1}};
-  const std::size_t count = sizeof(ranges) / sizeof(ranges[0]);
-  for (const std::size_t chunk :
-       {std::size_t(16), std::size_t(100), l2_prefetch_policy::chunk_bytes})
-    for (std::size_t first = 0; first < count; ++first) {
-      CAPTURE(chunk);
-      CAPTURE(first);
-      CHECK(l2_prefetch(be, ranges + first, count - first, chunk).ok());
-    }
-  for (const std::size_t budget : {std::size_t(0), std::size_t(1000), n + 5000, n * 8}) {
-    CAPTURE(budget);
-    be.prefetch_bytes = budget;
-    CHECK(prefetch(be, ranges, count).ok());
-  }
-  REQUIRE(cudaStreamSynchronize(be.stream) == cudaSuccess);
-  REQUIRE(cudaGetLastError() == cudaSuccess);
-  std::vector<unsigned char> after(n);
-  mem.get(after, p);
-  CHECK(std::memcmp(after.data(), host.data(), n) == 0);
 }

@@ -74,10 +74,6 @@ rodimus_block(const Backend& be, const model_config& cfg, const layer_weights& w
   RODIMUS_REQUIRE(hidden.shape[0] == M && hidden.shape[1] == D, bad_shape, "hidden");
   RODIMUS_REQUIRE(residual.shape[0] == M && residual.shape[1] == D, bad_shape, "residual");
   if (M == 0) return status::success();
-  // What each sub-block's decode prefetch hint names after its own weights: the projections of
-  // the sub-block that follows it.
-  const next_weights after_mixer{{&w.attn.q_proj, &w.attn.k_proj, &w.attn.v_proj}};
-  const next_weights after_attention{{&w.ffn.fc}};
   block_arena ar{ws};
   float* a = ar.floats(M * D); // (M, D) normed input of each branch
   float* m = ar.floats(M * D); // (M, D) mixer output
@@ -113,12 +109,11 @@ rodimus_block(const Backend& be, const model_config& cfg, const layer_weights& w
     };
     const auto mixer_in =
         pending(hidden.data, first_layer ? nullptr : residual.data, r1, w.mixer_norm);
-    RODIMUS_TRY(rodimus_mixer(be, cfg, w.mixer, st.mixer, lay, mixer_in, make_view(m, M, D),
-                              ar.rest(), after_mixer));
+    RODIMUS_TRY(
+        rodimus_mixer(be, cfg, w.mixer, st.mixer, lay, mixer_in, make_view(m, M, D), ar.rest()));
     if (capture) RODIMUS_TRY(keep(capture->mixer_out, m));
     const auto attn_in = pending(m, r1, residual.data, w.attn_norm);
-    RODIMUS_TRY(swska_layer(be, cfg, w.attn, st.attn, lay, attn_in, make_view(z, M, D), ar.rest(),
-                            after_attention));
+    RODIMUS_TRY(swska_layer(be, cfg, w.attn, st.attn, lay, attn_in, make_view(z, M, D), ar.rest()));
     if (capture) RODIMUS_TRY(keep(capture->attn_out, z));
     RODIMUS_TRY(swiglu_ffn(be, cfg, w.ffn, pending(z, residual.data, nullptr, w.ffn_norm), hidden,
                            ar.rest()));
@@ -133,12 +128,10 @@ rodimus_block(const Backend& be, const model_config& cfg, const layer_weights& w
     if (capture) RODIMUS_TRY(keep(capture->mixer_out, hidden.data));
     return status::success();
   }
-  RODIMUS_TRY(rodimus_mixer(be, cfg, w.mixer, st.mixer, lay, av, make_view(m, M, D), ar.rest(),
-                            after_mixer));
+  RODIMUS_TRY(rodimus_mixer(be, cfg, w.mixer, st.mixer, lay, av, make_view(m, M, D), ar.rest()));
   if (capture) RODIMUS_TRY(keep(capture->mixer_out, m));
   RODIMUS_TRY(norm(m, true, true, w.attn_norm));
-  RODIMUS_TRY(swska_layer(be, cfg, w.attn, st.attn, lay, av, make_view(z, M, D), ar.rest(),
-                          after_attention));
+  RODIMUS_TRY(swska_layer(be, cfg, w.attn, st.attn, lay, av, make_view(z, M, D), ar.rest()));
   if (capture) RODIMUS_TRY(keep(capture->attn_out, z));
   RODIMUS_TRY(norm(z, true, false, w.ffn_norm));
   RODIMUS_TRY(swiglu_ffn(be, cfg, w.ffn, av, hidden, ar.rest()));

@@ -24,7 +24,6 @@
 #include "rodimus/model/weight_views.hpp"
 #include "rodimus/primitives/embedding.hpp"
 #include "rodimus/primitives/linear.hpp"
-#include "rodimus/primitives/prefetch.hpp"
 #include "rodimus/primitives/quant_linear.hpp"
 #include "rodimus/primitives/rmsnorm_linear.hpp"
 #include "rodimus/primitives/swiglu_linear.hpp"
@@ -75,23 +74,6 @@ template <class Backend>
     using W = decltype(weight); // w_constant: model weights are written once, at load
     return linear(be, linear_args<float, W>{x, w.view<W>(), y, true}, ws);
   });
-}
-
-/// The weights a sub-block's successor reads first (its projections, in order), for the sub-block's
-/// prefetch hint: a decode step's stretch of small kernels can bring them into the GPU's L2 too.
-struct next_weights {
-  const weight_matrix* first[3] = {};
-};
-
-/// prefetch's hint (primitives/prefetch.hpp) for `own` (the matrix read next), then `then`'s.
-template <class Backend>
-[[nodiscard]] status prefetch_weights(const Backend& be, const weight_matrix& own,
-                                      const next_weights& then = {}) noexcept {
-  byte_range r[4] = {{own.data, own.bytes()}};
-  std::size_t n = 1;
-  for (const weight_matrix* m : then.first)
-    if (m) r[n++] = {m->data, m->bytes()};
-  return prefetch(be, r, n);
 }
 
 /// A sub-block's input: the normed rows `a`, or (pending) the RMSNorm that produces them, which

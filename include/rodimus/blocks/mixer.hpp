@@ -142,7 +142,7 @@ template <class Backend>
                                    const mixer_weights& w, const mixer_state& st,
                                    const batch_layout& lay, normed_input in, // (M, D)
                                    tensor_view<float, 2> out,                // (M, D)
-                                   workspace ws, const next_weights& then = {}) noexcept {
+                                   workspace ws) noexcept {
   const index_t M = lay.tokens, E = cfg.d_inner(), N = cfg.mem_size, R = cfg.low_rank();
   const index_t W = cfg.d_conv, S = lay.num_seqs;
   RODIMUS_REQUIRE(in.rows() == M && out.shape[0] == M, bad_shape, "a");
@@ -182,10 +182,6 @@ template <class Backend>
     ca.y = make_view(c, M, E);
     ca.silu = true;
     RODIMUS_TRY(causal_conv_step(be, ca));
-    // The projections and the recurrent step until out_proj read little: out_proj's weights (and
-    // the next sub-block's) stream into L2 meanwhile. Here, not before the conv step, so that the
-    // prefetch starts once the fc projection has finished streaming its own.
-    RODIMUS_TRY(prefetch_weights(be, w.out_proj, then));
   } else {
     causal_conv_args<float> ca;
     ca.x = tensor_view<const float, 3>::strided(xg, {1, M, E}, {M * 2 * E, 2 * E, 1});

@@ -70,7 +70,7 @@ template <class Backend>
                                  const attn_state& st, const batch_layout& lay,
                                  normed_input in,           // (M, D)
                                  tensor_view<float, 2> out, // (M, D)
-                                 workspace ws, const next_weights& then = {}) noexcept {
+                                 workspace ws) noexcept {
   const index_t M = lay.tokens, H = cfg.heads(), Hk = cfg.heads_k(), Hv = cfg.heads_v(),
                 dh = cfg.head_dim();
   RODIMUS_REQUIRE(in.rows() == M && out.shape[0] == M, bad_shape, "in");
@@ -121,8 +121,6 @@ template <class Backend>
     da.rotary_dim = rdim; // RoPE on q and k at each row's position, inside the step
     da.rotary_base = float(cfg.rotary_emb_base);
     RODIMUS_TRY(swska_decode(be, da, ar.rest()));
-    // While the window's pieces are combined: out_proj's weights (and the next sub-block's).
-    RODIMUS_TRY(prefetch_weights(be, w.out_proj, then));
   } else {
     // RoPE on q and k at absolute positions (packed sequences: token t of sequence n at
     // position[n] + t).

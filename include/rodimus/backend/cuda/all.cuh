@@ -13,7 +13,6 @@
 #include "rodimus/backend/cuda/gather_rows.cuh"
 #include "rodimus/backend/cuda/gla.cuh"
 #include "rodimus/backend/cuda/graph.cuh"
-#include "rodimus/backend/cuda/l2_prefetch.cuh"
 #include "rodimus/backend/cuda/linear.cuh"
 #include "rodimus/backend/cuda/memory.cuh"
 #include "rodimus/backend/cuda/mixer_decode.cuh"

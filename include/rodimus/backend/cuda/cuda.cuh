@@ -12,8 +12,6 @@
 
 #include <cuda_runtime.h>
 
-#include <cstddef>
-
 #include "rodimus/core/backend.hpp"
 #include "rodimus/core/macros.hpp"
 #include "rodimus/core/status.hpp"
@@ -70,17 +68,13 @@ struct cuda_tuning {
 /// CUDA backend for compute capability Sm/10 (completes the declaration in core/backend.hpp).
 /// `stream`: where every kernel of a call is queued; `context`: the handles of the calls that need
 /// one (nullptr where none is used; such a call then returns null_pointer "context"); `matmul`:
-/// see cuda_matmul; `launch`: see cuda_launch; `tuning`: see cuda_tuning; `prefetch_bytes`: how
-/// much of the weights a decode step's prefetch hints bring into L2 at each stretch of small
-/// kernels, for the projections after it (backend/cuda/l2_prefetch.cuh; 0: none, the default
-/// until a GPU run has measured it; the tool's --prefetch MiB).
+/// see cuda_matmul; `launch`: see cuda_launch; `tuning`: see cuda_tuning.
 template <int Sm = 90> struct cuda {
   cudaStream_t stream = nullptr;
   cuda_context* context = nullptr;
   cuda_matmul matmul = cuda_matmul::exact;
   cuda_launch launch = cuda_launch::overlapped;
   cuda_tuning tuning{};
-  std::size_t prefetch_bytes = 0; // off until measured on a GPU (docs/PERFORMANCE.md 2.1)
 };
 
 namespace detail {
