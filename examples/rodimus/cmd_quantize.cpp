@@ -1,7 +1,7 @@
 // rodimus quantize --model DIR --weights q8|q4 --out OUTDIR [--mmap]
 //
 // Loads the checkpoint in DIR quantised as --weights asks (the presets of model/quant_policy.hpp:
-// the projections in q8_0 / q4_0, the head in q8_0) and saves it into OUTDIR as a checkpoint that
+// the projections and the head in q8_0 / q4_0) and saves it into OUTDIR as a checkpoint that
 // `generate`, `logits` and `bench` load directly, without --weights (the blocks are used as
 // stored; docs/QUANT.md "Saved files" has the layout): model.safetensors, config.json and the
 // tokenizer files DIR has. Each file is replaced all at once; OUTDIR is created when missing and
