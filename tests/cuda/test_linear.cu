@@ -21,12 +21,15 @@ TEST_CASE("cuda linear: the GEMV path needs no context") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
   const cuda<90> be = test::cuda_backend(); // context == nullptr
   REQUIRE(be.context == nullptr);
-  for (index_t M : {1, 3, 8}) {
+  static_assert(linear_policy<90>::gemv_max_m == 2, "the rows below: the GEMV's, then cuBLAS's");
+  for (index_t M : {1, 2}) {
     test::check_linear<cuda<90>, float, bf16>(be, M, 2056, 517, 0);
     test::check_linear<cuda<90>, float, float>(be, M, 515, 131, 0);
   }
-  // Strided x takes the GEMV kernel at any M, so it needs no context either.
-  test::check_linear<cuda<90>, float, bf16>(be, 64, 515, 131, 0, 0, 0, true);
+  // Strided x takes the GEMV kernel at any M (the 4- and 8-row variants), so it needs no context
+  // either.
+  for (index_t M : {3, 8, 64})
+    test::check_linear<cuda<90>, float, bf16>(be, M, 515, 131, 0, 0, 0, true);
   // Both GEMV layouts: fewer row groups than linear_policy::gemv_split_below_groups split K over
   // a CTA's warps (every case above); at least that many take a warp per row group (the LM head).
   using pol = linear_policy<90>;
@@ -34,10 +37,10 @@ TEST_CASE("cuda linear: the GEMV path needs no context") {
   const index_t wide = pol::gemv_split_below_groups * pol::gemv_rows + 5;
   test::check_linear<cuda<90>, float, bf16>(be, 1, 520, wide_small_m, 0);
   test::check_linear<cuda<90>, float, float>(be, 2, 133, wide_small_m, 0);
-  test::check_linear<cuda<90>, float, bf16>(be, 5, 264, wide, 0);
+  test::check_linear<cuda<90>, float, bf16>(be, 5, 264, wide, 0, 0, 0, true); // strided x
   // A K range shorter than the split: most warps of the CTA get no items.
   test::check_linear<cuda<90>, float, bf16>(be, 1, 24, 77, 0);
-  test::check_linear<cuda<90>, float, f16>(be, 3, 9, 40, 0);
+  test::check_linear<cuda<90>, float, f16>(be, 2, 9, 40, 0);
 }
 
 TEST_CASE("cuda linear: cuBLAS path errors, workspace sizes and rounding") {
@@ -95,6 +98,59 @@ TEST_CASE("cuda linear: cuBLAS path errors, workspace sizes and rounding") {
   f32.y = a.y;
   CHECK(linear_workspace_bytes(be, f32) == 0);
   CHECK_FALSE(linear_rounds_x(be, f32));
+}
+
+TEST_CASE("cuda linear: exact parts stacked at decode batches, their sums in the workspace") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  const cuda<90> be = test::cuda_backend_with_context();
+  const index_t M = 16, K = 1032, N = 131; // past the GEMV, 8 M <= K: stacked
+  REQUIRE(detail::linear_stacks_parts<90>(M, K));
+  REQUIRE_FALSE(
+      detail::linear_stacks_parts<90>(linear_policy<90>::gemm_stacked_max_m + 1, 8 * K * K));
+  REQUIRE_FALSE(detail::linear_stacks_parts<90>(M, 8 * M - 1));
+  auto g = test::rng(91);
+  const auto x = test::uniform<float>(g, std::size_t(M * K));
+  const auto w = test::uniform<bf16>(g, std::size_t(N * K), -0.5, 0.5);
+  std::vector<float> y(std::size_t(M * N));
+  test::poison(y);
+  test::backend_arrays<cuda<90>> mem(be);
+  float* dy = mem.put(y);
+  float* dy_two = mem.put(y);
+  linear_args<float, bf16> a;
+  a.x = make_view<const float>(mem.put(x), M, K);
+  a.w = make_view<const bf16>(mem.put(w), N, K);
+  a.y = make_view(dy, M, N);
+
+  // The workspace holds both parts and the 2 M x N f32 sums; without room for the sums the call
+  // is refused before anything runs.
+  const std::size_t bytes = linear_workspace_bytes(be, a);
+  CHECK(bytes >= 2 * std::size_t(M * K) * sizeof(bf16) + 2 * std::size_t(M * N) * sizeof(float));
+  test::backend_workspace<cuda<90>> ws(be, bytes);
+  workspace parts_only = ws.get();
+  parts_only.bytes = bytes - std::size_t(M * N) * sizeof(float);
+  test::check_status(linear(be, a, parts_only), status_code::workspace_too_small, "ws");
+  std::vector<float> back(y.size());
+  mem.get(back, dy);
+  for (float v : back)
+    REQUIRE(std::isnan(v));
+
+  // Stacked against the two GEMMs of the same parts (y = w . hi, y += w . lo): the same products
+  // of the same parts in f32, added once; only cuBLAS's order of summation may differ.
+  REQUIRE(linear(be, a, ws.get()).ok());
+  workspace two_ws = ws.get();
+  const auto parts = detail::linear_take_parts<90, bf16>(be, M, K, N, two_ws);
+  REQUIRE(parts.lo != nullptr);
+  REQUIRE(parts.sums != nullptr);
+  linear_args<float, bf16> two = a;
+  two.y = make_view(dy_two, M, N);
+  REQUIRE(detail::linear_split(detail::launch_on(be), a.x, parts.hi, parts.lo,
+                               linear_policy<90>::convert_threads)
+              .ok());
+  REQUIRE(detail::linear_gemm_parts(be, two, parts.hi, CUDA_R_16BF, K, parts.lo).ok());
+  std::vector<float> got(y.size()), want(y.size());
+  mem.get(got, dy);
+  mem.get(want, dy_two);
+  test::check_close(got, want, 1e-5, 1e-6, "stacked y");
 }
 
 TEST_CASE("cuda_context: made, used and destroyed on its own stream") {

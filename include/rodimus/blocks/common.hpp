@@ -129,18 +129,19 @@ template <class Backend>
   });
 }
 
-/// The most workspace linear_weight needs for M rows of at most K inputs, whatever the weight's
-/// dtype and rows (the shapes alone decide it; the views below are never read).
+/// The most workspace linear_weight needs for M rows of at most K inputs and at most N outputs,
+/// whatever the weight's dtype (the shapes alone decide it; the views below are never read).
 template <class Backend>
-std::size_t linear_weight_workspace_bytes(const Backend& be, index_t M, index_t K) noexcept {
+std::size_t linear_weight_workspace_bytes(const Backend& be, index_t M, index_t K,
+                                          index_t N) noexcept {
   alignas(16) static const unsigned char dummy[16] = {};
   const float* x = reinterpret_cast<const float*>(dummy);
   float* y = const_cast<float*>(x);
   std::size_t most = 0;
   auto consider = [&](auto weight) {
     using W = decltype(weight);
-    linear_args<float, W> a{make_view(x, M, K), make_view(reinterpret_cast<const W*>(dummy), 1, K),
-                            make_view(y, M, 1)};
+    linear_args<float, W> a{make_view(x, M, K), make_view(reinterpret_cast<const W*>(dummy), N, K),
+                            make_view(y, M, N)};
     const std::size_t b = linear_workspace_bytes(be, a);
     most = std::max(most, b);
   };

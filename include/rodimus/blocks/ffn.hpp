@@ -25,7 +25,9 @@ std::size_t swiglu_ffn_workspace_bytes(const Backend& be, const model_config& cf
                                        index_t tokens) noexcept {
   const index_t F = cfg.ffn_hidden();
   return block_arena::bytes(tokens * 2 * F) + block_arena::bytes(tokens * F) +
-         linear_weight_workspace_bytes(be, tokens, std::max(cfg.d_model, F)) + workspace::alignment;
+         linear_weight_workspace_bytes(be, tokens, std::max(cfg.d_model, F),
+                                       std::max(cfg.d_model, 2 * F)) +
+         workspace::alignment;
 }
 
 /// out (M, D) = FFN(in (M, D)).

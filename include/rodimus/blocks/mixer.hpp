@@ -131,7 +131,9 @@ std::size_t rodimus_mixer_workspace_bytes(const Backend& be, const model_config&
       decode ? detail::mixer_decode_most_workspace_bytes(be, M, N, E, R, num_seqs)
              : gla_chunked_workspace_bytes(be, detail::mixer_gla_shapes(M, N, E, num_seqs),
                                            mixer_gla_chunk);
-  const std::size_t lin = linear_weight_workspace_bytes(be, M, std::max({cfg.d_model, E, R}));
+  // Outputs: fc 2E, in_proj and mem_gate with ch_gate_down 4N + R, ch_gate_up E, out_proj D.
+  const std::size_t lin = linear_weight_workspace_bytes(be, M, std::max({cfg.d_model, E, R}),
+                                                        std::max({cfg.d_model, 2 * E, 4 * N + R}));
   b += std::max(gla, lin);
   return b + workspace::alignment;
 }

@@ -60,7 +60,8 @@ std::size_t swska_layer_workspace_bytes(const Backend& be, const model_config& c
     a.q = tensor_view<const float, 4>::contiguous(nullptr, q);
     attn = swska_prefill_workspace_bytes(be, a);
   }
-  const std::size_t lin = linear_weight_workspace_bytes(be, M, std::max(cfg.d_model, H * dh));
+  const std::size_t lin = linear_weight_workspace_bytes(be, M, std::max(cfg.d_model, H * dh),
+                                                        std::max(cfg.d_model, (H + Hk + Hv) * dh));
   return b + std::max(attn, lin) + workspace::alignment;
 }
 

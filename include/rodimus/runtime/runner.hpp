@@ -386,7 +386,8 @@ private:
     }
     grow(ws_,
          std::max(rodimus_block_workspace_bytes(be_, c, M, lay.num_seqs, lay.decode),
-                  linear_weight_workspace_bytes(be_, rows_out, D) + workspace::alignment),
+                  linear_weight_workspace_bytes(be_, rows_out, D, c.vocab_size) +
+                      workspace::alignment),
          "workspace");
   }
 

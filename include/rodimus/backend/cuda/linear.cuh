@@ -48,6 +48,11 @@
 //                     = y in f32. Twice the tensor-core work of one product, and exact to f32
 //                     level: the model's golden logits need it (x rounded to bf16 once moved
 //                     the bf16 golden logits by 3e-3 and tiny-coder's by 9e-2 on the H200).
+//                     At decode batches (M <= 128 and 8 M <= K: linear_policy::
+//                     gemm_stacked_max_m) the parts are one (2M, K) operand [hi; lo] and one GEMM
+//                     writes their 2M x N products to the workspace, which a small kernel adds,
+//                     y = (w . hi) + (w . lo) in f32 as the beta-1 GEMM rounds it: the weights
+//                     are read once instead of twice.
 //                     be.matmul == cuda_matmul::rounded: hi only, one GEMM (x rounded once to
 //                     the weight's dtype, as a bf16 model computes; half the tensor-core work).
 //     Other mixes (e.g. bf16 activations with f16 weights) are not model configurations; they take
@@ -91,7 +96,7 @@ namespace rodimus {
 /// Tuning constants of linear on cuda<Sm> (first version, not yet measured: a benchmark of the
 /// Rodimus sizes, N, K in 1024..8192 and the LM head N = 126464, K = 2048, is to tune them).
 ///   gemv_max_m: the GEMV kernel streams the weights once for up to gemv_max_m rows of x; above
-///     that, cuBLAS's tensor-core GEMM (weights read once per output tile) wins.
+///     that, cuBLAS's tensor-core GEMM (weights read once per output tile) wins (measured below).
 ///   gemv_rows_*: weight rows per warp. Each x load is shared by R rows: with 8 x rows and f32 x,
 ///     every 16 B of bf16 weights needs 8 x 32 B of x from L1, so R = 4 keeps L1 traffic (about 4x
 ///     the HBM bytes) within what L1 serves; with 1-2 x rows R = 2 gives twice as many warps for
@@ -105,7 +110,11 @@ namespace rodimus {
 ///     over the gemv_split_warps warps of a CTA, one row group per CTA, and their partial sums
 ///     are added in shared memory in a fixed order (deterministic).
 template <int Sm> struct linear_policy {
-  static constexpr index_t gemv_max_m = 8;
+  // 2, not 8: from 3 rows of x on, cuBLAS on the stacked parts (below) reads the weights once at
+  // a better rate than the GEMV kernel (bench_linear_cuda on an H100, 2026-12-07, 8192 x 2048 bf16:
+  // 4 rows 19.3 us in the GEMV against 17.1 stacked, 8 rows 45.0 against 17.3; the LM head, 8
+  // rows, 283 against 189 us; bench/results/2026-12-07-h100-s17/).
+  static constexpr index_t gemv_max_m = 2;
   static constexpr int gemv_warps = 4; // warps per CTA (128 threads) without a K split
   static constexpr int gemv_rows_small_m = 2;
   static constexpr int gemv_rows = 4;
@@ -149,6 +158,17 @@ template <int Sm> struct linear_policy {
   static_assert(gemv_stage_max_bytes <= 46 * 1024, "within the 48 KiB of shared memory a launch "
                                                    "gets without opting in, with the kernel's own");
   static constexpr int convert_threads = 256;
+  // cuda_matmul::exact multiplies f32 x as two 16-bit parts. As two GEMMs (y = w . hi, then
+  // y += w . lo) every weight is read twice; stacked, one GEMM of 2M columns ([hi; lo]) reads
+  // them once into a workspace of 2M x N f32 sums and a small kernel adds the halves into y. Per
+  // call that saves 2 N K bytes of weights and costs about 8 M N bytes of sums more (written,
+  // read, and y no longer read back by the second GEMM), so it pays while M < K / 4: stacked up to
+  // gemm_stacked_max_m rows and while 8 M <= K (decode batches; a prefill keeps the two GEMMs).
+  // (bench_linear_cuda, same run, 8192 x 2048, two GEMMs -> stacked: 16 rows 23.9 -> 17.8 us, 64
+  // rows 27.1 -> 21.8, 128 rows 30.9 -> 27.3, 256 rows 42.1 -> 44.7; the LM head at 64 rows 396
+  // -> 251 us.)
+  static constexpr index_t gemm_stacked_max_m = 128;
+  static constexpr int add_halves_threads = 256;
 };
 
 namespace detail {
@@ -194,6 +214,12 @@ linear_cuda_path linear_select_path(const linear_args<Act, Weight>& a) noexcept 
     else
       return linear_cuda_path::gemm;
   }
+}
+
+/// Whether cuda_matmul::exact multiplies an (M, K) x on the cuBLAS path as one GEMM of its stacked
+/// parts (linear_policy::gemm_stacked_max_m). The workspace is sized for it in either mode.
+template <int Sm> constexpr bool linear_stacks_parts(index_t M, index_t K) noexcept {
+  return M <= linear_policy<Sm>::gemm_stacked_max_m && 8 * M <= K;
 }
 
 // ---- device conversions (bit-identical to load_as / store_as in core/dtype.hpp) ----
@@ -863,44 +889,94 @@ template <int Sm> status linear_cublas_ready(const cuda<Sm>& be) noexcept {
   return status::success();
 }
 
-/// y = w . b (+ w . lo where lo is given, b's dtype) on cuBLAS: b (M, K) with row stride ldb is
-/// x itself or its first part; y^T = op_T(w) . b^T in column-major terms. The caller checked
-/// linear_cublas_ready.
-template <int Sm, class Act, class Weight>
-status linear_gemm_parts(const cuda<Sm>& be, const linear_args<Act, Weight>& a, const void* b,
-                         cudaDataType_t b_type, index_t ldb, const void* lo) noexcept {
-  const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0];
-  auto gemm = [&](const void* x, float beta) { // beta = 0: y is never read (poison stays out)
-    const float alpha = 1.0f;
-    return cublasGemmEx(be.context->cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K),
-                        &alpha, a.w.data, cuda_data_type<Weight>(), int(a.w.stride[0]), x, b_type,
-                        int(ldb), &beta, a.y.data, cuda_data_type<Act>(), int(a.y.stride[0]),
-                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
-  };
-  RODIMUS_TRY(cublas_status(gemm(b, 0.0f), "cublasGemmEx"));
-  if (lo) RODIMUS_TRY(cublas_status(gemm(lo, 1.0f), "cublasGemmEx"));
-  return status::success();
+/// y (M, N) = sums rows [0, M) + sums rows [M, 2M) (dense rows of N f32): the halves of a stacked
+/// GEMM (linear_policy::gemm_stacked_max_m). Grid: y over rows, x over columns (grid-stride).
+template <class Act>
+__global__ void linear_add_halves_kernel(const float* __restrict__ sums,
+                                         const tensor_view<Act, 2> y) {
+  begin_after_prior_kernels();
+  const index_t M = y.shape[0], N = y.shape[1];
+  const float* hi = sums + index_t(blockIdx.y) * N;
+  const float* lo = hi + M * N;
+  for (index_t n = index_t(blockIdx.x) * blockDim.x + threadIdx.x; n < N;
+       n += index_t(gridDim.x) * blockDim.x)
+    y(index_t(blockIdx.y), n) = linear_from_f32<Act>(hi[n] + lo[n]);
 }
 
-/// The parts of a split x in the workspace: hi, and lo in cuda_matmul::exact (else nullptr).
+/// The parts of a split x in the workspace: hi, and in cuda_matmul::exact lo = hi + M K (the two
+/// stacked as one (2M, K) operand) and, where linear_stacks_parts, the GEMM's (2M, N) sums.
 template <class Weight> struct linear_split_parts {
   Weight* hi = nullptr;
   Weight* lo = nullptr;
+  float* sums = nullptr;
 };
 
-/// Takes the parts of an (M, K) x from ws (both, whatever the mode: linear_workspace_bytes); hi ==
-/// nullptr when ws is too small.
+/// Workspace bytes of the parts (and sums) of an (M, K) x times N weight rows, whatever the mode.
 template <int Sm, class Weight>
-linear_split_parts<Weight> linear_take_parts(const cuda<Sm>& be, index_t M, index_t K,
+std::size_t linear_parts_bytes(index_t M, index_t K, index_t N) noexcept {
+  const std::size_t n = workspace::product(std::size_t(M), std::size_t(K));
+  const std::size_t sums =
+      linear_stacks_parts<Sm>(M, K)
+          ? workspace::bytes_for<float>(workspace::product(2 * std::size_t(M), std::size_t(N)))
+          : 0;
+  return workspace::sum(workspace::alignment,
+                        workspace::bytes_for<Weight>(workspace::product(2, n)), sums);
+}
+
+/// Takes the parts of an (M, K) x (and the sums for N weight rows) from ws as linear_parts_bytes
+/// counts them; hi == nullptr when ws is too small (then nothing may be launched).
+template <int Sm, class Weight>
+linear_split_parts<Weight> linear_take_parts(const cuda<Sm>& be, index_t M, index_t K, index_t N,
                                              workspace& ws) noexcept {
   const std::size_t n = std::size_t(M) * std::size_t(K);
+  const bool stacks = linear_stacks_parts<Sm>(M, K);
+  Weight* both = ws.take<Weight>(2 * n);
+  float* sums = stacks ? ws.take<float>(2 * std::size_t(M) * std::size_t(N)) : nullptr;
   linear_split_parts<Weight> p;
-  Weight* hi = ws.take<Weight>(n);
-  Weight* lo = ws.take<Weight>(n);
-  if (hi == nullptr || lo == nullptr) return p;
-  p.hi = hi;
-  p.lo = be.matmul == cuda_matmul::exact ? lo : nullptr;
+  if (both == nullptr || (stacks && sums == nullptr)) return p;
+  p.hi = both;
+  if (be.matmul == cuda_matmul::exact) {
+    p.lo = both + n;
+    p.sums = sums;
+  }
   return p;
+}
+
+/// y = w . b on cuBLAS, b (M, K) with row stride ldb being x itself or the hi part; with the lo
+/// part (b's dtype) also y += w . lo: stacked (parts.sums given, lo == b + M ldb) one GEMM of the
+/// 2M rows [b; lo] into the sums and linear_add_halves_kernel, else a second GEMM with beta 1.
+/// y^T = op_T(w) . b^T in column-major terms. The caller checked linear_cublas_ready.
+template <int Sm, class Act, class Weight>
+status linear_gemm_parts(const cuda<Sm>& be, const linear_args<Act, Weight>& a, const void* b,
+                         cudaDataType_t b_type, index_t ldb, const void* lo,
+                         float* sums = nullptr) noexcept {
+  const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0];
+  // cols rows of the operand at x, into c (type c_type, leading dimension ldc); beta = 0: c is
+  // never read (poison stays out).
+  auto gemm = [&](const void* x, index_t cols, void* c, cudaDataType_t c_type, index_t ldc,
+                  float beta) {
+    const float alpha = 1.0f;
+    return cublasGemmEx(be.context->cublas(), CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(cols), int(K),
+                        &alpha, a.w.data, cuda_data_type<Weight>(), int(a.w.stride[0]), x, b_type,
+                        int(ldb), &beta, c, c_type, int(ldc), CUBLAS_COMPUTE_32F,
+                        CUBLAS_GEMM_DEFAULT);
+  };
+  if constexpr (std::is_same_v<Act, float>) {
+    if (lo && sums) {
+      RODIMUS_TRY(cublas_status(gemm(b, 2 * M, sums, CUDA_R_32F, N, 0.0f), "cublasGemmEx"));
+      constexpr int threads = linear_policy<Sm>::add_halves_threads;
+      const dim3 grid(unsigned((N + threads - 1) / threads), unsigned(M));
+      return cuda_status(
+          launch(launch_on(be), linear_add_halves_kernel<Act>, grid, threads, 0, sums, a.y),
+          "linear_add_halves_kernel");
+    }
+  }
+  RODIMUS_TRY(cublas_status(gemm(b, M, a.y.data, cuda_data_type<Act>(), a.y.stride[0], 0.0f),
+                            "cublasGemmEx"));
+  if (lo)
+    RODIMUS_TRY(cublas_status(gemm(lo, M, a.y.data, cuda_data_type<Act>(), a.y.stride[0], 1.0f),
+                              "cublasGemmEx"));
+  return status::success();
 }
 
 /// The cuBLAS path (see the top of the file): y^T = op_T(w) . x^T in column-major terms.
@@ -918,11 +994,12 @@ status linear_gemm(const cuda<Sm>& be, const linear_args<Act, Weight>& a, bool c
     if constexpr (!std::is_same_v<Act, Weight>) { // f32 x, 16-bit w: x -> hi + lo in w's dtype
       if (convert) {
         const index_t M = a.x.shape[0], K = a.x.shape[1];
-        const auto parts = linear_take_parts<Sm, Weight>(be, M, K, ws);
+        const auto parts = linear_take_parts<Sm, Weight>(be, M, K, a.w.shape[0], ws);
         RODIMUS_REQUIRE(parts.hi != nullptr, workspace_too_small, "ws");
         constexpr int threads = linear_policy<Sm>::convert_threads;
         RODIMUS_TRY(linear_split(detail::launch_on(be), a.x, parts.hi, parts.lo, threads));
-        return linear_gemm_parts(be, a, parts.hi, cuda_data_type<Weight>(), K, parts.lo);
+        return linear_gemm_parts(be, a, parts.hi, cuda_data_type<Weight>(), K, parts.lo,
+                                 parts.sums);
       }
     }
     return linear_gemm_parts(be, a, a.x.data, cuda_data_type<Act>(), a.x.stride[0], nullptr);
@@ -931,16 +1008,15 @@ status linear_gemm(const cuda<Sm>& be, const linear_args<Act, Weight>& a, bool c
 
 } // namespace detail
 
-/// Device workspace that linear(be, a, ws) needs: twice M x K values of the weight's dtype (x split
-/// into hi + lo, plus the alignment slack) on the cuBLAS path with f32 x and 16-bit weights,
-/// otherwise 0.
+/// Device workspace that linear(be, a, ws) needs: on the cuBLAS path with f32 x and 16-bit weights
+/// twice M x K values of the weight's dtype (x split into hi + lo, plus the alignment slack) and,
+/// where the parts are stacked (detail::linear_stacks_parts), 2 M x N f32 sums; otherwise 0. The
+/// same in either cuda_matmul mode.
 template <int Sm, class Act, class Weight>
 std::size_t linear_workspace_bytes(const cuda<Sm>&, const linear_args<Act, Weight>& a) noexcept {
   if (!linear_check(a).ok()) return 0;
   if (detail::linear_select_path<Sm>(a) != detail::linear_cuda_path::gemm_convert) return 0;
-  const std::size_t n = workspace::product(std::size_t(a.x.shape[0]), std::size_t(a.x.shape[1]));
-  return workspace::sum(workspace::alignment, workspace::bytes_for<Weight>(n),
-                        workspace::bytes_for<Weight>(n));
+  return detail::linear_parts_bytes<Sm, Weight>(a.x.shape[0], a.x.shape[1], a.w.shape[0]);
 }
 
 /// True when linear(be, a) takes the cuBLAS path with f32 x and 16-bit weights, which multiplies x
@@ -956,8 +1032,9 @@ bool linear_rounds_x(const cuda<Sm>&, const linear_args<Act, Weight>& a) noexcep
 /// GEMV (staged in shared memory, where the rows allow 16-byte pieces and fit:
 /// rmsnorm_linear_fusable, swiglu_linear_fusable), and past gemv_max_m, with 16-bit weights, into
 /// cuBLAS's operand (linear_operand.cuh) instead of f32 rows that the split would read again.
-/// At 3..8 rows the blocks run the norm and the projection themselves (once for all the projections
-/// of an input).
+/// Rows between the two (none while gemv_max_m is 2; 3..8 before 2026-12-07) would not be fused:
+/// the blocks then run the norm and the projection themselves (once for all the projections of an
+/// input).
 template <int Sm> bool linear_fuses_input(const cuda<Sm>&, index_t M) noexcept {
   return M >= 1 && (M <= 2 || M > linear_policy<Sm>::gemv_max_m);
 }

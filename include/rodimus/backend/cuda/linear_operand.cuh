@@ -174,10 +174,11 @@ status linear_operand_gemm(const cuda<Sm>& be, const linear_args<float, Weight>&
   } else {
     RODIMUS_TRY(linear_cublas_ready(be));
     const index_t M = product.x.shape[0], K = product.x.shape[1];
-    const auto parts = linear_take_parts<Sm, Weight>(be, M, K, ws);
+    const auto parts = linear_take_parts<Sm, Weight>(be, M, K, product.w.shape[0], ws);
     RODIMUS_REQUIRE(parts.hi != nullptr, workspace_too_small, "ws");
     RODIMUS_TRY(linear_operand(launch_on(be), product.x, np, parts.hi, parts.lo));
-    return linear_gemm_parts(be, product, parts.hi, cuda_data_type<Weight>(), K, parts.lo);
+    return linear_gemm_parts(be, product, parts.hi, cuda_data_type<Weight>(), K, parts.lo,
+                             parts.sums);
   }
 }
 

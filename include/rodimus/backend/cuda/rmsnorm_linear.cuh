@@ -32,8 +32,9 @@ bool rmsnorm_linear_unit_inner(const rmsnorm_linear_args<Weight>& a) noexcept {
 /// Whether the call runs as one GEMV with the prologue staged in shared memory
 /// (linear_gemv_stages: 1 or 2 rows of at most 32 KiB), weights the kernel reads as 16-byte
 /// pieces with K a whole number of them, and every f32 row (x, residual, gate, sum_out,
-/// norm_weight) 16-byte aligned with unit inner stride. 3..8 rows run the norm and the plain GEMV:
-/// the prologue inside the GEMV's loop is recomputed for every row group (linear.cuh).
+/// norm_weight) 16-byte aligned with unit inner stride. More rows take the operand path (or the
+/// norm and the plain GEMV): the prologue inside the GEMV's loop would be recomputed for every
+/// row group (linear.cuh).
 template <int Sm, class Weight>
 bool rmsnorm_linear_fusable(const rmsnorm_linear_args<Weight>& a) noexcept {
   const index_t M = a.x.shape[0], K = a.x.shape[1];
