@@ -31,7 +31,7 @@ TEST_CASE("cuda rmsnorm_linear and swiglu_linear with cuda_matmul::rounded past 
   test::check_swiglu_linear_past_gemv(be, true);
 }
 
-TEST_CASE("cuda rmsnorm_linear fuses in the GEMV at 1 or 2 rows, into cuBLAS's operand past 8") {
+TEST_CASE("cuda rmsnorm_linear fuses in the GEMV at 1 or 2 rows, into cuBLAS's operand past 2") {
   // No stream and no device: the choice reads shapes, strides and alignment only, so this runs
   // (and must pass) on machines without a GPU too; host arrays stand in for device memory.
   const cuda<90> be{};
@@ -45,11 +45,14 @@ TEST_CASE("cuda rmsnorm_linear fuses in the GEMV at 1 or 2 rows, into cuBLAS's o
     a.y = make_view(y, M, 16);
     return rmsnorm_linear_workspace_bytes(be, a);
   };
-  for (index_t M = 1; M <= 8; ++M) { // staged at 1 or 2 rows; 3..8: the norm, then the GEMV
+  // Staged at 1 or 2 rows; from 3 (past linear_policy::gemv_max_m) the operand and cuBLAS, with
+  // linear's workspace (the parts, and the stacked sums up to gemm_stacked_max_m rows).
+  static_assert(linear_policy<90>::gemv_max_m == 2, "the rows below: the GEMV's, then cuBLAS's");
+  for (index_t M = 1; M <= 9; ++M) {
     CAPTURE(M);
-    CHECK(linear_fuses_input(be, M) == (M <= 2));
+    CHECK(linear_fuses_input(be, M));
     const std::size_t bytes = shaped(M, 2048); // (sets a's shapes for the line below)
-    CHECK(bytes == (M <= 2 ? 0 : rmsnorm_linear_composed_workspace_bytes(be, a)));
+    CHECK(bytes == (M <= 2 ? 0 : linear_workspace_bytes(be, rmsnorm_linear_product(a, a.x))));
   }
   CHECK(shaped(1, 8192) == 0);
   CHECK(shaped(1, 8200) > 0); // past the staging's 32 KiB: composed
@@ -65,8 +68,8 @@ TEST_CASE("cuda rmsnorm_linear fuses in the GEMV at 1 or 2 rows, into cuBLAS's o
   const std::size_t odd = shaped(9, 2046); // K % 4 != 0: composed
   CHECK(odd == rmsnorm_linear_composed_workspace_bytes(be, a));
   CHECK(shaped(1, 2044) > 0); // not a whole number of 16-byte bf16 pieces
-  // swiglu_linear at the 1.6B FFN's down projection (F = 2728): fused at one row; F = 2724 and
-  // three rows: composed.
+  // swiglu_linear at the 1.6B FFN's down projection (F = 2728): fused at one row; three rows: the
+  // operand path (its workspace); F = 2724 at one row: composed.
   alignas(16) static float fc[2 * 2728];
   swiglu_linear_args<bf16> s{make_view<const float>(fc, 1, 2 * 2728),
                              make_view<const bf16>(w, 16, 2728), make_view(y, 1, 16), true};
@@ -90,5 +93,5 @@ TEST_CASE("cuda's fused GEMV stages its prologue at 1 or 2 rows of at most 32 Ki
   CHECK_FALSE(detail::linear_gemv_stages<90>(1, 8200));
   CHECK(detail::linear_gemv_stages<90>(2, 4096));
   CHECK_FALSE(detail::linear_gemv_stages<90>(2, 4104));
-  CHECK_FALSE(detail::linear_gemv_stages<90>(3, 64)); // 3..8 rows: in the loop
+  CHECK_FALSE(detail::linear_gemv_stages<90>(3, 64)); // 3 rows and more: never staged
 }
