@@ -290,6 +290,35 @@ TEST_CASE("a quantised checkpoint and --weights: the same format loads, another 
   expect_error([&] { refuse_quantised_weights(back); }, {"quantised weights", "not supported"});
 }
 
+TEST_CASE("quantising at load: rows in parallel chunks, the lowest row that cannot be quantised "
+          "is the error") {
+  // plus_wide's mixer fc has 2E >= 1024 rows: several chunks of rows wherever the machine has more
+  // than one hardware thread. Two rows far apart get a value past what a q4_0 block's f16 scale
+  // holds (65504 * 8); the error names the tensor and the lower row, whichever chunk ends first.
+  saved file(plus_wide());
+  const io::tensor_info& fc = file.file.at(kFc);
+  REQUIRE(fc.type == dtype::bf16);
+  const index_t rows = fc.shape[0], cols = fc.shape[1];
+  REQUIRE(rows >= 1024);
+  auto g = test::rng(1311);
+  const index_t low = std::uniform_int_distribution<index_t>(1, rows / 4)(g);
+  const index_t high = std::uniform_int_distribution<index_t>(rows / 2, rows - 1)(g);
+  const index_t col = std::uniform_int_distribution<index_t>(0, cols - 1)(g);
+  bf16* w = reinterpret_cast<bf16*>(file.own(kFc));
+  w[std::size_t(high * cols + col)] = bf16(1.0e7f);
+  w[std::size_t(low * cols + col)] = bf16(-3.0e7f);
+  temp_dir dir;
+  file.write(dir, plus_wide());
+  expect_error(
+      [&] {
+        model_weights::load(dir.str(), weight_placement::memory, {}, quant_policy::parse("q4"));
+      },
+      {dir.str(), std::string("'") + kFc + "'", "row " + std::to_string(low) + " ", "q4_0",
+       "exceeds the f16 range"});
+  // Stored, the same file loads (the values are finite).
+  CHECK_NOTHROW(model_weights::load(dir.str()));
+}
+
 TEST_CASE("saved quantised tensors: copied into the decode layout unless memory is short") {
   const double gib = 1024.0 * 1024.0 * 1024.0;
   const auto memory = weight_placement::memory, mapped = weight_placement::mapped;
