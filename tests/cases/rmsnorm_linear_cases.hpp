@@ -2,8 +2,8 @@
 // linear, on the scalar backend): the three prologues (x alone, x + residual with and without the
 // stream kept in sum_out, x * silu(gate)); batch-1 and small-batch rows (the CUDA GEMV with its
 // fused prologue staged in shared memory at one or two rows up to its size limit, split and
-// unsplit K; composed past that limit and at 3..8 rows), rows past the GEMV (M >= 9: cuBLAS's
-// operand written by the prologue on CUDA, in both matmul modes), widths that are not a whole
+// unsplit K; composed past that limit), rows past the GEMV (from 3 rows on CUDA: cuBLAS's operand
+// written by the prologue; M >= 9 in both matmul modes), widths that are not a whole
 // number of 16-byte pieces (composed on CUDA), f32 / bf16 / f16 weights; no rows;
 // every bad argument (the same status as the reference, nothing written).
 //
@@ -136,10 +136,10 @@ void check_rmsnorm_linear(const Backend& be, index_t M, index_t K, index_t N, no
     CHECK(all_nan(sum)); // not asked for: never written
 }
 
-/// Rows past CUDA's GEMV (M >= 9): with 16-bit weights the prologue written straight as cuBLAS's
-/// operand (one pass of registers up to K = 4096, two passes above, every prologue on both),
-/// f32 weights and K % 4 != 0 composed; `rounded`: the backend rounds n once to the weight's dtype
-/// (operand_u in the bound).
+/// Rows past CUDA's GEMV (here M >= 9): with 16-bit weights the prologue written straight as
+/// cuBLAS's operand (one pass of registers up to K = 4096, two passes above, every prologue on
+/// both), f32 weights and K % 4 != 0 composed; `rounded`: the backend rounds n once to the weight's
+/// dtype (operand_u in the bound).
 template <class Backend> void check_rmsnorm_linear_past_gemv(const Backend& be, bool rounded) {
   check_rmsnorm_linear<Backend, bf16>(be, 9, 128, 65, norm_input::residual_kept, rounded);
   check_rmsnorm_linear<Backend, bf16>(be, 33, 2048, 96, norm_input::residual_kept, rounded);

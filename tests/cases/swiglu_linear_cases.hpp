@@ -1,7 +1,7 @@
 // swiglu_linear on any backend against the scalar reference (swiglu, then linear, on the scalar
 // backend): batch-1 and small-batch rows (the CUDA GEMV with the gate applied on its way in, split
-// and unsplit K, staged in shared memory at one or two rows up to its size limit; composed at
-// 3..8 rows), rows past the GEMV (M >= 9: cuBLAS's operand written by the prologue on CUDA), widths
+// and unsplit K, staged in shared memory at one or two rows up to its size limit), rows past the
+// GEMV (from 3 rows on CUDA: cuBLAS's operand written by the prologue; here M >= 9), widths
 // that are not a whole number of 16-byte pieces (composed on CUDA), f32 / bf16 / f16 weights; no
 // rows; every bad argument.
 //
@@ -74,7 +74,7 @@ void check_swiglu_linear(const Backend& be, index_t M, index_t F, index_t N, boo
   CHECK(bad == 0);
 }
 
-/// Rows past CUDA's GEMV (M >= 9): with 16-bit weights the gated values written straight as
+/// Rows past CUDA's GEMV (here M >= 9): with 16-bit weights the gated values written straight as
 /// cuBLAS's operand (no norm: one pass over any F), f32 weights and F % 4 != 0 composed.
 template <class Backend> void check_swiglu_linear_past_gemv(const Backend& be, bool rounded) {
   check_swiglu_linear<Backend, bf16>(be, 9, 64, 33, rounded);

@@ -256,7 +256,7 @@ TEST_CASE("cuda linear: cuda_matmul::rounded multiplies x rounded once, within i
     test::check_linear<cuda<90>, float, bf16>(be, M, 520, 131, 0);
     test::check_linear<cuda<90>, float, f16>(be, M, 517, 263, 3);
   }
-  // The GEMV path (M <= 8) and f32 weights stay exact whatever the mode.
-  test::check_linear<cuda<90>, float, bf16>(be, 4, 1032, 77, 0);
+  // The GEMV path (M <= gemv_max_m) and f32 weights stay exact whatever the mode.
+  test::check_linear<cuda<90>, float, bf16>(be, linear_policy<90>::gemv_max_m, 1032, 77, 0);
   test::check_linear<cuda<90>, float, float>(be, 64, 515, 131, 0);
 }

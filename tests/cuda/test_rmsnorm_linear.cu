@@ -3,7 +3,7 @@
 // with the same tolerances and bad arguments as the CPU backends, in both matmul modes past the
 // GEMV; and which calls fuse: one or two rows of the model's shapes in the GEMV (no workspace:
 // the composed path would need one for its normed rows), rows past the GEMV into cuBLAS's operand
-// (linear's workspace only), 3..8 rows not (the blocks run the norm themselves there).
+// (linear's workspace only) from 3 rows on.
 #include "cases/rmsnorm_linear_cases.hpp"
 #include "cases/swiglu_linear_cases.hpp"
 #include "rodimus/backend/cuda/rmsnorm_linear.cuh"

@@ -4,7 +4,7 @@
 //   y   = silu(fc[:, F:]) * fc[:, :F]  (M, F)  SiLU on the SECOND half (MODEL.md pitfall 3)
 //   out = y . ffn.out_proj^T           (M, D)
 // Where the backend fuses a linear's input (linear_fuses_input: on CUDA the GEMV at one or two
-// rows, cuBLAS's operand past eight), the last two are one swiglu_linear call.
+// rows, cuBLAS's operand past them), the last two are one swiglu_linear call.
 #pragma once
 
 #include <algorithm>

@@ -69,6 +69,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -493,9 +494,17 @@ private:
     {
       std::vector<std::thread> workers;
       workers.reserve(std::size_t(chunks - 1));
-      for (index_t c = 1; c < chunks; ++c)
-        workers.emplace_back(run_chunk, c);
+      index_t spawned = 1; // chunks [1, spawned) have a worker; the rest run on this thread
+      try {
+        for (; spawned < chunks; ++spawned)
+          workers.emplace_back(run_chunk, spawned);
+      } catch (const std::system_error&) {
+        // No thread could be started (a process limit): fewer workers, the same rows. Leaving
+        // here with running threads in `workers` would call std::terminate.
+      }
       run_chunk(0);
+      for (index_t c = spawned; c < chunks; ++c)
+        run_chunk(c);
       for (auto& w : workers)
         w.join();
     }

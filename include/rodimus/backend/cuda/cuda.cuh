@@ -24,7 +24,8 @@ struct cuda_context;
 
 /// How `linear` multiplies f32 activations by 16-bit weights on the tensor cores (rows beyond its
 /// GEMV kernel's; backend/cuda/linear.cuh, "Numerics"):
-///   exact    x as the sum of two 16-bit parts, two products: f32-level accuracy (the default;
+///   exact    x as the sum of two 16-bit parts, two products (one GEMM over both parts at decode
+///            batches): f32-level accuracy (the default;
 ///            the golden fixtures are checked this way);
 ///   rounded  x rounded to the weight's dtype once, one product: what a model run in bf16 does,
 ///            half the tensor-core work, an error of one 16-bit rounding of x per product (the

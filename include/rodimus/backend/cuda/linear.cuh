@@ -32,7 +32,8 @@
 //     does. (The kernel can also apply it to every item inside the loop; rmsnorm_linear and
 //     swiglu_linear no longer ask for that: at 8 rows it recomputed the rows' prologue for every
 //     row group, 2.24 ms for the 1.6B model's LM head and 112 us a mid-size projection on an
-//     H200, bench/results/2026-12-06-h200-s13/; they run the norm and the plain GEMV instead.)
+//     H200, bench/results/2026-12-06-h200-s13/; past 2 rows they take cuBLAS's operand,
+//     linear_operand.cuh.)
 //   M > gemv_max_m with unit inner strides, row strides >= the row length (cuBLAS's leading
 //     dimensions) and sizes below 2^31: cuBLAS (be.context's handle, which has its own workspace).
 //     Row-major y = x w^T is, in cuBLAS's column-major terms, y^T (N x M, ld = y.stride[0]) =
@@ -43,7 +44,8 @@
 //       bf16 x bf16, f16 x f16 (16-bit activations): A, B, C in that dtype.
 //       f32 x bf16, f32 x f16: cuBLAS does not mix A and B types, so one small kernel first
 //                     splits x into two parts in the weight's dtype, hi = W(x) and lo = W(x - hi),
-//                     in the caller's workspace (2 x M x K values, row stride K); then two
+//                     in the caller's workspace (2 x M x K values, row stride K, and at decode
+//                     batches 2 x M x N f32 sums, below); then two
 //                     GEMMs, y = w . hi (beta 0) and y += w . lo (beta 1), A = w, B = hi / lo, C
 //                     = y in f32. Twice the tensor-core work of one product, and exact to f32
 //                     level: the model's golden logits need it (x rounded to bf16 once moved
@@ -136,10 +138,10 @@ template <int Sm> struct linear_policy {
   // The input prologue (rmsnorm_linear, swiglu_linear) at one or two rows of x: staged (every CTA
   // puts its x rows through the prologue into shared memory once, then runs the plain kernel's
   // loop on them) where the rows take at most gemv_stage_max_bytes (32 KiB: K <= 8192 at one row,
-  // 4096 at two); otherwise, and at 3..8 rows, not fused (see the top of the file). The in-loop
-  // prologue cost 1.9-2.2 us a call over the plain kernel on an H100 (2026-12-06, 6.70 against
-  // 4.51 us at 2048 x 2048; capped at 64 registers it spills 8-32 bytes at one row, 136-180 at
-  // two). Staged (bm_gemv_config<..., Pro, Stage>, same run, H100, 2026-12-06, us, one x row):
+  // 4096 at two); otherwise not fused, and from 3 rows cuBLAS's operand (top of the file). The
+  // in-loop prologue cost 1.9-2.2 us a call over the plain kernel on an H100 (2026-12-06, 6.70
+  // against 4.51 us at 2048 x 2048; capped at 64 registers it spills 8-32 bytes at one row, 136-180
+  // at two). Staged (bm_gemv_config<..., Pro, Stage>, same run, H100, 2026-12-06, us, one x row):
   // 2048 x 2048 split, residual + norm: plain 4.53, in the loop 6.68, staged 5.74; 2048 x 4096,
   // gate + norm: 6.63 / 12.05 / 9.91; 2048 x 2728, gate: 5.19 / 9.60 / 7.23; two rows
   // 8.27 / 15.76 / 10.26 at 2048 x 2048. What staging still costs is its round trips (one
@@ -943,8 +945,9 @@ linear_split_parts<Weight> linear_take_parts(const cuda<Sm>& be, index_t M, inde
 }
 
 /// y = w . b on cuBLAS, b (M, K) with row stride ldb being x itself or the hi part; with the lo
-/// part (b's dtype) also y += w . lo: stacked (parts.sums given, lo == b + M ldb) one GEMM of the
-/// 2M rows [b; lo] into the sums and linear_add_halves_kernel, else a second GEMM with beta 1.
+/// part (b's dtype) also y += w . lo: stacked (sums given and lo == b + M ldb, as
+/// linear_take_parts lays the parts out) one GEMM of the 2M rows [b; lo] into the sums and
+/// linear_add_halves_kernel, else a second GEMM with beta 1.
 /// y^T = op_T(w) . b^T in column-major terms. The caller checked linear_cublas_ready.
 template <int Sm, class Act, class Weight>
 status linear_gemm_parts(const cuda<Sm>& be, const linear_args<Act, Weight>& a, const void* b,
@@ -962,7 +965,11 @@ status linear_gemm_parts(const cuda<Sm>& be, const linear_args<Act, Weight>& a, 
                         CUBLAS_GEMM_DEFAULT);
   };
   if constexpr (std::is_same_v<Act, float>) {
-    if (lo && sums) {
+    const auto* hi_bytes = static_cast<const unsigned char*>(b);
+    const bool stacked = lo && sums &&
+                         static_cast<const unsigned char*>(lo) ==
+                             hi_bytes + std::size_t(M) * std::size_t(ldb) * sizeof(Weight);
+    if (stacked) { // [b; lo] is one (2M, K) operand of row stride ldb
       RODIMUS_TRY(cublas_status(gemm(b, 2 * M, sums, CUDA_R_32F, N, 0.0f), "cublasGemmEx"));
       constexpr int threads = linear_policy<Sm>::add_halves_threads;
       const dim3 grid(unsigned((N + threads - 1) / threads), unsigned(M));
