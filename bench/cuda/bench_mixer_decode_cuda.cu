@@ -23,12 +23,14 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "cuda/cuda_bench_support.cuh"
 #include "rodimus/backend/cuda/channel_gate.cuh"
+#include "rodimus/backend/cuda/context.cuh"
 #include "rodimus/backend/cuda/ddts.cuh"
 #include "rodimus/backend/cuda/gla_decode.cuh"
 #include "rodimus/backend/cuda/linear.cuh"
@@ -122,7 +124,10 @@ template <step_kind Kind> void run_step(benchmark::State& st, bool graph) {
   a.scale = 0.125f;
   cudaStream_t stream = nullptr;
   BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  const cuda<90> gpu{stream};
+  // cuBLAS for the low-rank projection past the GEMV's rows (low_rank_gemv at B >= 3).
+  auto ctx = std::make_unique<cuda_context>(stream);
+  cuda<90> gpu{stream};
+  gpu.context = ctx.get();
   const unfused_buffers t{u, k_hat, log_decay};
   const mixer_decode_args<bf16> low = [&] {
     mixer_decode_args<bf16> l = mixer_decode_with_up(a, make_view<const bf16>(w1, E, R));
@@ -165,6 +170,7 @@ template <step_kind Kind> void run_step(benchmark::State& st, bool graph) {
   st.counters["limit_ratio"] = bytes / med_s / copy_bandwidth();
   st.SetBytesProcessed(std::int64_t(bytes) * std::int64_t(st.iterations()));
 
+  ctx.reset(); // before its stream
   BENCH_CUDA(cudaStreamDestroy(stream));
   for (void* p :
        {static_cast<void*>(x), static_cast<void*>(u), static_cast<void*>(c), static_cast<void*>(o),
