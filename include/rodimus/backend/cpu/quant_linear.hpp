@@ -19,8 +19,10 @@
 //            makes; rodimus/primitives/quant_layout.hpp) go through the group kernels: 16 blocks
 //            a step, one block per 32-bit lane, two rows sharing x's loads (quant_gemv_groups;
 //            2.4x (q4_0) and 1.7x (q8_0) the blocks' rate per thread,
-//            bench/results/2026-12-07-cpu-quant-pack); the rows' blocks past the whole groups
-//            take the block kernels.
+//            bench/results/2026-12-07-cpu-quant-pack), the stream prefetched into L2 about
+//            kQuantGroupPrefetchBytes ahead (2.1-2.4x the rate from memory of a prefetch into
+//            L1, bench/results/2026-12-07-cpu-quant-overhead); the rows' blocks past the whole
+//            groups take the block kernels.
 //   M <= 4   (decode), otherwise: a matrix-vector kernel over the weight stream: each block is
 //            widened once and used for every x row; two blocks per step in separate
 //            accumulators keep the FMA chains independent; the stream is prefetched
@@ -62,6 +64,8 @@ namespace detail {
 
 constexpr index_t kQuantGemvMaxM = 4;
 constexpr index_t kQuantPrefetchBytes = 512; // ahead in the weight stream of one thread
+// The group kernels' prefetch distance (into L2): at least this far ahead, in whole steps of rows.
+constexpr index_t kQuantGroupPrefetchBytes = 8192;
 constexpr index_t kQuantTileM = 64;
 constexpr index_t kQuantTileN = 128;
 constexpr index_t kQuantTileK = 256; // a multiple of 32
@@ -523,12 +527,20 @@ inline index_t quant_gemv_groups(const Block* const* w, index_t nb, index_t row_
   const auto group = [&](int r, index_t g) {
     return reinterpret_cast<const unsigned char*>(w[r]) + g * group_bytes;
   };
-  // The same group of the next R rows (rows are one contiguous stream; measured: 15-25% faster
-  // than kQuantPrefetchBytes ahead, no better at 4 or 8 rows).
-  const index_t ahead = R * row_stride * index_t(sizeof(Block));
+  // The same group of a row at least kQuantGroupPrefetchBytes further on (whole steps of R rows;
+  // rows are one contiguous stream), into L2. Measured on the build machine, one thread streaming
+  // from memory (bench/results/2026-12-07-cpu-quant-overhead): q4_0 11 -> 23-27 GB/s, q8_0 11.6 ->
+  // 22-23 GB/s (bf16's linear() 23-24). The same group R rows ahead into L1, as before, kept too
+  // few lines in flight, whatever the distance (1, 4 or 16 steps of R rows: the same 11 GB/s).
+  // (The blocks past a row's whole groups are left to the hardware prefetcher: with a prefetch of
+  // them in this lambda, g++ 12 dropped every prefetch of the loop.)
+  const index_t row_bytes = row_stride * index_t(sizeof(Block));
+  const index_t step_bytes = std::max<index_t>(1, R * row_bytes);
+  const index_t ahead =
+      std::max<index_t>(1, (kQuantGroupPrefetchBytes + step_bytes - 1) / step_bytes) * step_bytes;
   const auto prefetch_group = [&](const unsigned char* at) {
     for (index_t o = 0; o < group_bytes; o += 64)
-      prefetch_line(at + ahead + o);
+      prefetch_line_l2(at + ahead + o);
   };
 #if defined(RODIMUS_QUANT_VNNI)
   if constexpr (quant_groups_512<A>) {
