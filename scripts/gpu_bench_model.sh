@@ -24,8 +24,8 @@ if [ -z "$tool" ]; then
   tool=$(find "$bld" -type f -name rodimus -perm -u+x | head -1)
 fi
 export LD_LIBRARY_PATH=$deps/root/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-batches=${RODIMUS_BENCH_BATCHES:-1 4 16 64 256}
-prefill=${RODIMUS_BENCH_PREFILL:-1x2048 8x512 8x2048}
+batches=${RODIMUS_BENCH_BATCHES-1 4 16 64 256} # set but empty: none (a build only)
+prefill=${RODIMUS_BENCH_PREFILL-1x2048 8x512 8x2048}
 run() {  # name, flags...
   local name=$1; shift
   "$tool" bench --backend cuda --geometry rodimus-plus-1.6b --dtype bf16 --dir "$bld/model-1.6b" --json "$@" \

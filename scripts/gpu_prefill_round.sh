@@ -10,7 +10,9 @@
 # RODIMUS_PREFILL_BENCH=0 the benchmarks (and the base's build);
 # RODIMUS_PREFILL_TEST_LIST and RODIMUS_PREFILL_BENCH_LIST replace the lists of CUDA test and
 # benchmark binaries (space-separated), RODIMUS_PREFILL_SAN_LIST the sanitized tests (gla, swska:
-# memcheck and racecheck of the rounded cases; others, e.g. rmsnorm_linear: memcheck of all);
+# memcheck and racecheck of the rounded cases; swska_decode: of the decode cases; others, e.g.
+# rmsnorm_linear: memcheck of all); RODIMUS_PREFILL_SWSKA_FILTER: bench_swska_cuda's rows (default
+# 'bm_copy|bm_gemm|bm_swska_prefill');
 # RODIMUS_PREFILL_NCU=1 adds Nsight Compute's speed-of-light, occupancy and warp-state sections of
 # one launch of each tensor-core prefill kernel at B = 8, T = 2048, bf16 ($OUT/ncu_prefill.txt).
 # With build/ab/base.tar carried (and RODIMUS_PREFILL_BASE not 0; made as
@@ -59,7 +61,7 @@ done
 say "tests: $(( $(date +%s) - t0 )) s"
 [ "${RODIMUS_PREFILL_BENCH:-1}" = 0 ] && run_benches=() || run_benches=("${benches[@]}")
 for b in "${run_benches[@]}"; do
-  filter=.; [ "$b" = bench_swska_cuda ] && filter='bm_copy|bm_gemm|bm_swska_prefill'
+  filter=.; [ "$b" = bench_swska_cuda ] && filter=${RODIMUS_PREFILL_SWSKA_FILTER:-'bm_copy|bm_gemm|bm_swska_prefill'}
   bb=$(find "$base/build" -type f -name "$b" -perm -u+x 2>/dev/null | head -1)
   if [ -n "$bb" ]; then
     "$bb" --benchmark_filter="$filter" --benchmark_out="$out/base_$b.json" --benchmark_out_format=json \
@@ -83,6 +85,7 @@ if [ "${RODIMUS_PREFILL_SANITIZE:-1}" != 0 ]; then
     gla | swska)
       san memcheck "cuda_test_$s" '*rounded*'
       san racecheck "cuda_test_$s" '*rounded*' ;;
+    swska_decode) san memcheck cuda_test_swska '*swska_decode*' ;; # bad slots, positions too
     *) san memcheck "cuda_test_$s" '*' ;;
     esac
   done

@@ -1004,6 +1004,13 @@ template <class Backend> void check_swska_decode_all(const Backend& be) {
   check_swska_decode<Backend, float>(be, 2, 2, 9, 3, 1, 3, 48, 8);
   check_swska_decode<Backend, float>(be, 2, 2, 9, 2, 1, 2, 12, 8);
   check_swska_decode<Backend, float>(be, 3, 4, 33, 4, 1, 4, 256, 32);
+  // Split windows at head dims CUDA's combine does not take in whole 16-byte pieces: D % 4 != 0
+  // (element loads), and D = 200 (a second column block of 72); with few pieces (its 128-thread
+  // kernel) and with 69 or 128 (the 256-thread one, swska_policy::combine_wide_splits).
+  check_swska_decode<Backend, float>(be, 1, 2, 100, 4, 1, 4, 6, 99, 2);
+  check_swska_decode<Backend, float>(be, 1, 2, 150, 4, 1, 4, 200, 149, 2);
+  check_swska_decode<Backend, float>(be, 1, 2, 2049, 2, 1, 2, 6, 2048, 2);
+  check_swska_decode<Backend, float>(be, 1, 2, 1100, 2, 1, 2, 200, 1099, 2);
   // More (row, key head) items than a CUDA grid holds (65535): the decode kernel's grid-stride
   // loop reuses its shared memory from one item to the next.
   check_swska_decode<Backend, float>(be, 4200, 4201, 4, 16, 16, 1, 32, 3, 1);

@@ -123,8 +123,26 @@ template <int Sm> struct swska_policy {
   static constexpr index_t decode_target_ctas = 528;
   static constexpr index_t decode_min_split_keys = 16;
   static constexpr index_t decode_max_splits = 128;
+  // Ring rows asked into L2 before the kernel's overlapped wait (swska_decode_prefetch): up to
+  // decode_prefetch_keys keys of each item's piece, while the launch's rows total at most
+  // decode_prefetch_bytes (well inside the 50 MB L2 of an H100 / H200, which the projection
+  // running beside it streams its weights through), and only while every item's CTA can be
+  // resident at once (decode_ctas_per_sm per multiprocessor, __launch_bounds__): a CTA of a later
+  // wave starts after the wait has long returned, so its prefetch would only add a round trip.
+  // bench_swska_cuda on an H100 (2026-12-07): B = 1, 2049 keys 28.99 -> 19.38 us with the
+  // prefetch and the wide combine; B = 64 / 16 at 129 keys 15% / 9% slower when every item
+  // prefetched (576 and 528 CTAs): hence the residency condition.
+  static constexpr index_t decode_prefetch_keys = 32;
+  static constexpr std::size_t decode_prefetch_bytes = std::size_t(16) << 20;
+  static constexpr index_t decode_ctas_per_sm = 2;
   static constexpr int ring_store_threads = 256;
-  static constexpr int combine_threads = 128; // one CTA per (row, head): a column d per thread
+  // The combine: one CTA per (row, head), a warp per group of pieces, combine_loads pieces'
+  // 16-byte loads in flight per thread; combine_threads_wide from combine_wide_splits pieces
+  // (a long window at a small batch: about 120 pieces at B = 1), else combine_threads.
+  static constexpr int combine_threads = 128;
+  static constexpr int combine_threads_wide = 256;
+  static constexpr index_t combine_wide_splits = 64;
+  static constexpr int combine_loads = 8;
 };
 
 namespace detail {
@@ -242,12 +260,10 @@ struct swska_decode_span {
   __device__ index_t keys() const { return hi - lo + 1; }
 };
 
-__device__ inline swska_decode_span swska_decode_row_span(const std::int32_t* slot,
-                                                          const std::int64_t* position, index_t row,
-                                                          index_t P, index_t W, int window_left) {
+/// The span of a row with slot s and position p (swska_decode_row_span reads them).
+__device__ inline swska_decode_span swska_decode_span_of(index_t s, index_t p, index_t P, index_t W,
+                                                         int window_left) {
   swska_decode_span sp;
-  const index_t s = slot ? index_t(slot[row]) : row;
-  const index_t p = index_t(position[row]);
   if (s < 0 || s >= P || p < 0 || p > kSwskaCudaMaxPosition) return sp;
   sp.on = true;
   sp.hi = p;
@@ -255,6 +271,13 @@ __device__ inline swska_decode_span swska_decode_row_span(const std::int32_t* sl
   if (window_left >= 0 && p - window_left > sp.lo) sp.lo = p - window_left;
   if (sp.lo < 0) sp.lo = 0;
   return sp;
+}
+
+__device__ inline swska_decode_span swska_decode_row_span(const std::int32_t* slot,
+                                                          const std::int64_t* position, index_t row,
+                                                          index_t P, index_t W, int window_left) {
+  return swska_decode_span_of(slot ? index_t(slot[row]) : row, index_t(position[row]), P, W,
+                              window_left);
 }
 
 template <int MaxD, int NW, int RW, class Act>
@@ -520,11 +543,14 @@ __global__ void __launch_bounds__(NW * 32) swska_attend_kernel(const swska_cuda_
 /// Decode with a split window: o[b, h] = sum_s e^(m_s - M) acc_s / sum_s e^(m_s - M) l_s over
 /// the pieces s the row uses (swska_split_count of its keys; M their largest max). One CTA per
 /// (row, head), grid-stride: warp 0 turns the pieces' (m, l) into weights in shared memory (PL =
-/// MaxSplits / 32 pieces per lane), then thread d sums its column of the pieces' accumulators
-/// (consecutive threads, consecutive d: coalesced). Rows that use one piece were written by the
-/// attend kernel itself, and skipped rows (swska_decode_row_span) are left untouched, like the
-/// attend kernel leaves them.
-template <int Threads, int MaxSplits, class Act>
+/// MaxSplits / 32 pieces per lane); then warp w sums pieces w, w + NW, ... of every column, lane
+/// c owning 4 consecutive columns of each 128-column block (float4 loads where D % 4 == 0), with
+/// combine_loads pieces' loads in flight per thread (a full window at B = 1 uses about 120 pieces,
+/// which one column per thread summed at one L2 round trip per 4 pieces); the warps' sums meet in
+/// shared memory, added in warp order. Rows that use one piece were written
+/// by the attend kernel itself, and skipped rows (swska_decode_row_span) are left untouched, like
+/// the attend kernel leaves them.
+template <int Threads, int MaxSplits, int Loads, class Act>
 __global__ void __launch_bounds__(Threads)
     swska_combine_kernel(const tensor_view<Act, 3> o, const float* part_acc, const float* part_ml,
                          const int splits, const index_t min_keys, const std::int32_t* slot,
@@ -532,10 +558,13 @@ __global__ void __launch_bounds__(Threads)
                          const int window_left) {
   begin_after_prior_kernels();
   static_assert(MaxSplits % 32 == 0 && Threads % 32 == 0, "whole pieces per lane of warp 0");
-  constexpr int PL = MaxSplits / 32;
-  __shared__ float s_w[MaxSplits]; // the pieces' weights e^(m_s - M) / L
+  constexpr int PL = MaxSplits / 32, NW = Threads / 32;
+  constexpr int BLOCK = 128;                       // columns per block: 4 per lane
+  __shared__ float s_w[MaxSplits];                 // the pieces' weights e^(m_s - M) / L
+  __shared__ __align__(16) float s_sum[NW][BLOCK]; // each warp's sums of one column block
   const index_t Hq = o.shape[1], D = o.shape[2], rows = o.shape[0] * Hq;
-  const int tid = int(threadIdx.x);
+  const int tid = int(threadIdx.x), lane = tid & 31, warp = tid >> 5;
+  const bool vec = D % 4 == 0; // (part_acc rows of D floats from an aligned workspace)
   for (index_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const index_t b = r / Hq, h = r % Hq;
     const swska_decode_span sp = swska_decode_row_span(slot, position, b, P, W, window_left);
@@ -572,12 +601,50 @@ __global__ void __launch_bounds__(Threads)
     }
     __syncthreads();
     const float* acc = part_acc + r * splits * D;
-    for (index_t d = tid; d < D; d += Threads) {
-      float sum = 0.0f;
-#pragma unroll 4
-      for (int s = 0; s < used; ++s)
-        sum = fmaf(s_w[s], acc[index_t(s) * D + d], sum);
-      o(b, h, d) = store_as<Act>(sum);
+    for (index_t d0 = 0; d0 < D; d0 += BLOCK) {
+      const index_t d = d0 + 4 * lane; // this lane's 4 columns
+      const int nd = d >= D ? 0 : D - d < 4 ? int(D - d) : 4;
+      float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      for (int s0 = warp; s0 < used; s0 += NW * Loads) {
+        float4 x[Loads];
+#pragma unroll
+        for (int u = 0; u < Loads; ++u) { // the loads first: Loads pieces in flight
+          const int s = s0 + u * NW;
+          x[u] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          if (s < used && nd > 0) {
+            const float* src = acc + index_t(s) * D + d;
+            if (vec) {
+              x[u] = __ldcg(reinterpret_cast<const float4*>(src));
+            } else {
+              x[u].x = __ldcg(src);
+              if (nd > 1) x[u].y = __ldcg(src + 1);
+              if (nd > 2) x[u].z = __ldcg(src + 2);
+              if (nd > 3) x[u].w = __ldcg(src + 3);
+            }
+          }
+        }
+#pragma unroll
+        for (int u = 0; u < Loads; ++u) {
+          const int s = s0 + u * NW;
+          const float ws = s < used ? s_w[s] : 0.0f;
+          sum[0] = fmaf(ws, x[u].x, sum[0]);
+          sum[1] = fmaf(ws, x[u].y, sum[1]);
+          sum[2] = fmaf(ws, x[u].z, sum[2]);
+          sum[3] = fmaf(ws, x[u].w, sum[3]);
+        }
+      }
+      *reinterpret_cast<float4*>(&s_sum[warp][4 * lane]) =
+          make_float4(sum[0], sum[1], sum[2], sum[3]);
+      __syncthreads();
+      for (int c = tid; c < BLOCK; c += Threads) {
+        if (d0 + c >= D) continue;
+        float t = 0.0f;
+#pragma unroll
+        for (int w = 0; w < NW; ++w)
+          t += s_sum[w][c];
+        o(b, h, d0 + c) = store_as<Act>(t);
+      }
+      __syncthreads(); // s_sum is read before the next block writes it
     }
   }
 }
@@ -723,6 +790,7 @@ struct swska_decode_plan {
   float* part_ml = nullptr;          // (B * Hq * splits, 2): running max, sum
   bool vec_q = false, vec_k = false; // 16-byte vectors for q; for the ring's keys
   bool vec_v = false;                // for the values (ring_v and v)
+  int prefetch_keys = 0;             // ring rows of each item's piece asked into L2 first
   swska_decode_rope rope;
 };
 
@@ -806,6 +874,55 @@ __device__ void swska_store_rotated_key(const swska_decode_args<Act>& a, index_t
   }
 }
 
+/// Asks L2 for the ring rows the CTA's first item reads first (pl.prefetch_keys keys from the
+/// start of its piece: the shared key head's row and the value rows of the item's query heads),
+/// before the kernel's overlapped wait, so that they arrive while the projection before it still
+/// runs instead of one HBM round trip per tile after it. A prefetch is only a hint and changes no
+/// result: slot and position are read around L1 (__ldcg, an earlier kernel may still write them;
+/// the item reads them again after the wait), and the rows named are inside the rings whatever
+/// those values are (swska_decode_row_span's checks). Ring positions before p were written by
+/// earlier steps; position p itself is not prefetched (it comes from k and v).
+template <int MaxD, int Threads, class Act>
+__device__ __forceinline__ void swska_decode_prefetch(const swska_decode_args<Act>& a,
+                                                      const swska_decode_plan& pl) {
+  using tile = swska_decode_tile<MaxD, Threads>;
+  const index_t B = a.q.shape[0], Hq = a.q.shape[1], Hk = a.k.shape[1], Hv = a.v.shape[1];
+  const index_t items = B * Hk * pl.chunk.chunks * pl.splits;
+  if (pl.prefetch_keys <= 0 || index_t(blockIdx.x) >= items) return;
+  index_t rest = blockIdx.x;
+  const int piece = int(rest % pl.splits);
+  rest /= pl.splits;
+  const index_t chunk = rest % pl.chunk.chunks;
+  rest /= pl.chunk.chunks;
+  const index_t hk = rest % Hk, b = rest / Hk;
+  const index_t P = a.ring_k.shape[0], W = a.ring_k.shape[1];
+  const index_t s = a.slot ? index_t(__ldcg(a.slot + b)) : b;
+  const swska_decode_span sp =
+      swska_decode_span_of(s, index_t(__ldcg(a.position + b)), P, W, a.window_left);
+  if (!sp.on) return;
+  if (piece >= swska_split_count(sp.keys(), pl.splits, pl.min_keys)) return;
+  const index_t per = swska_split_keys(sp.keys(), pl.splits, pl.min_keys);
+  const index_t lo = sp.lo + index_t(piece) * per;
+  index_t n = sp.hi - lo < per ? sp.hi - lo : per; // ring keys of the piece (p excluded)
+  if (n > pl.prefetch_keys) n = pl.prefetch_keys;
+  if (n <= 0) return;
+  const index_t G = Hq / Hk, g0 = chunk * pl.chunk.heads;
+  const int nh = int(G - g0 < pl.chunk.heads ? G - g0 : pl.chunk.heads);
+  constexpr int line = 128; // bytes a prefetch brings
+  const index_t D = a.q.shape[2], per_row = (D * index_t(sizeof(Act)) + line - 1) / line;
+  const index_t rows_per_key = 1 + nh; // the key row, then the value rows of the chunk's heads
+  const index_t total = n * rows_per_key * per_row;
+  for (index_t u = threadIdx.x; u < total; u += tile::threads) {
+    const index_t piece_line = u % per_row, row = (u / per_row) % rows_per_key;
+    const index_t j = u / (per_row * rows_per_key);
+    const index_t w = (lo + j) % W;
+    const Act* base =
+        row == 0 ? &a.ring_k(s, w, hk, 0) : &a.ring_v(s, w, (hk + (g0 + row - 1) * Hk) % Hv, 0);
+    asm volatile(
+        "prefetch.global.L2 [%0];" ::"l"(reinterpret_cast<const char*>(base) + piece_line * line));
+  }
+}
+
 /// One decode step (swska_decode; the decomposition is described at the top of this file). Work
 /// item = (row b, key head hk, chunk of its query heads, piece of the row's window); a CTA loops
 /// over items (grid-stride). Thread t owns query head hl = t / cols of the chunk and columns
@@ -831,8 +948,10 @@ __device__ void swska_store_rotated_key(const swska_decode_args<Act>& a, index_t
 /// the key the row attended). Rotating in shared memory, not in the registers that stage q, keeps
 /// the kernel free of spills (the register version spilled up to 100 bytes).
 template <int MaxD, int Threads, int KeyUnroll, class Act>
-__global__ void __launch_bounds__(Threads, 2)
+__global__ void __launch_bounds__(Threads, 2) // 2: swska_policy::decode_ctas_per_sm
     swska_decode_kernel(const swska_decode_args<Act> a, const swska_decode_plan pl) {
+  swska_decode_prefetch<MaxD, Threads>(a,
+                                       pl); // before the wait: rows no kernel of this step writes
   begin_after_prior_kernels();
   using tile = swska_decode_tile<MaxD, Threads>;
   constexpr int NT = tile::threads, NW = tile::warps, HC = tile::heads, HPW = tile::heads_per_warp;
@@ -1301,17 +1420,37 @@ template <int Sm, class Act>
     pl.vec_q = d8 && detail::swska_vector_ok(a.q);
     pl.vec_k = d8 && detail::swska_vector_ok(a.ring_k);
     pl.vec_v = d8 && detail::swska_vector_ok(a.ring_v) && detail::swska_vector_ok(a.v);
+    static_assert(pol::decode_ctas_per_sm == 2, "swska_decode_kernel's __launch_bounds__");
+    const index_t items = B * a.k.shape[1] * pl.chunk.chunks * S;
+    if (pl.vec_k && pl.vec_v && // (unit inner strides: a row's elements are one run of bytes)
+        items <= pol::decode_ctas_per_sm * detail::device_sm_count()) {
+      // The most rows one launch could ask for: every item's first keys, at most the window.
+      const index_t Hk = a.k.shape[1], W = a.ring_k.shape[1];
+      const index_t keys =
+          a.window_left < 0 || index_t(a.window_left) + 1 > W ? W : index_t(a.window_left) + 1;
+      const std::size_t row_bytes = std::size_t(D) * sizeof(Act) * std::size_t(1 + pl.chunk.heads);
+      const std::size_t budget_keys =
+          pol::decode_prefetch_bytes / (row_bytes * std::size_t(B * Hk * pl.chunk.chunks));
+      index_t pk =
+          S * pol::decode_prefetch_keys < keys ? pol::decode_prefetch_keys : (keys + S - 1) / S;
+      if (std::size_t(pk) * std::size_t(S) > budget_keys) pk = index_t(budget_keys) / S;
+      pl.prefetch_keys = int(pk);
+    }
     static_assert(2 * detail::swska_decode_rope::max_pairs >= 256, "a pair per 2 columns");
     pl.rope.dim = a.rotary_dim;
     for (index_t j = 0; j < index_t(a.rotary_dim) / 2; ++j) // (rotary_dim <= D <= 256: checked)
       pl.rope.theta[j] = rotary_theta(a.rotary_base, j, index_t(a.rotary_dim));
     RODIMUS_TRY(detail::swska_decode_dispatch<Sm>(a, pl, detail::launch_on(be)));
     if (S > 1) {
+      constexpr int maxs = int(pol::decode_max_splits), loads = pol::combine_loads;
+      const bool wide = S >= pol::combine_wide_splits;
+      const int threads = wide ? pol::combine_threads_wide : pol::combine_threads;
       RODIMUS_CUDA_TRY(detail::launch(
           detail::launch_on(be),
-          detail::swska_combine_kernel<pol::combine_threads, int(pol::decode_max_splits), Act>,
-          detail::rows_grid(B * Hq), pol::combine_threads, 0, a.o, pl.part_acc, pl.part_ml, int(S),
-          pl.min_keys, a.slot, a.position, a.ring_k.shape[0], a.ring_k.shape[1], a.window_left));
+          wide ? detail::swska_combine_kernel<pol::combine_threads_wide, maxs, loads, Act>
+               : detail::swska_combine_kernel<pol::combine_threads, maxs, loads, Act>,
+          detail::rows_grid(B * Hq), threads, 0, a.o, pl.part_acc, pl.part_ml, int(S), pl.min_keys,
+          a.slot, a.position, a.ring_k.shape[0], a.ring_k.shape[1], a.window_left));
     }
     return status::success();
   }
