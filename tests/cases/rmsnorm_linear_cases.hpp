@@ -136,11 +136,16 @@ void check_rmsnorm_linear(const Backend& be, index_t M, index_t K, index_t N, no
     CHECK(all_nan(sum)); // not asked for: never written
 }
 
-/// Rows past CUDA's GEMV (here M >= 9): with 16-bit weights the prologue written straight as
-/// cuBLAS's operand (one pass of registers up to K = 4096, two passes above, every prologue on
-/// both), f32 weights and K % 4 != 0 composed; `rounded`: the backend rounds n once to the weight's
-/// dtype (operand_u in the bound).
+/// Rows past CUDA's GEMV (M >= 3 since linear_policy::gemv_max_m is 2): with 16-bit weights the
+/// prologue written straight as cuBLAS's operand (one pass of registers up to K = 4096, two passes
+/// above, every prologue on both), f32 weights and K % 4 != 0 composed; decode batches of 3..8
+/// rows, whose exact products are one stacked GEMM where 8 M <= K and two GEMMs where it is not;
+/// `rounded`: the backend rounds n once to the weight's dtype (operand_u in the bound).
 template <class Backend> void check_rmsnorm_linear_past_gemv(const Backend& be, bool rounded) {
+  check_rmsnorm_linear<Backend, bf16>(be, 3, 2048, 40, norm_input::residual_kept, rounded);
+  check_rmsnorm_linear<Backend, bf16>(be, 8, 4096, 24, norm_input::gated, rounded);
+  check_rmsnorm_linear<Backend, f16>(be, 5, 130, 20, norm_input::plain, rounded);
+  check_rmsnorm_linear<Backend, bf16>(be, 8, 48, 16, norm_input::residual, rounded);
   check_rmsnorm_linear<Backend, bf16>(be, 9, 128, 65, norm_input::residual_kept, rounded);
   check_rmsnorm_linear<Backend, bf16>(be, 33, 2048, 96, norm_input::residual_kept, rounded);
   check_rmsnorm_linear<Backend, bf16>(be, 20, 4096, 40, norm_input::gated, rounded);

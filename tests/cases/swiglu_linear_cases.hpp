@@ -74,9 +74,12 @@ void check_swiglu_linear(const Backend& be, index_t M, index_t F, index_t N, boo
   CHECK(bad == 0);
 }
 
-/// Rows past CUDA's GEMV (here M >= 9): with 16-bit weights the gated values written straight as
-/// cuBLAS's operand (no norm: one pass over any F), f32 weights and F % 4 != 0 composed.
+/// Rows past CUDA's GEMV (M >= 3 since linear_policy::gemv_max_m is 2): with 16-bit weights the
+/// gated values written straight as cuBLAS's operand (no norm: one pass over any F), f32 weights
+/// and F % 4 != 0 composed; decode batches of 3..8 rows (stacked exact products where 8 M <= F).
 template <class Backend> void check_swiglu_linear_past_gemv(const Backend& be, bool rounded) {
+  check_swiglu_linear<Backend, bf16>(be, 3, 2728, 40, rounded);
+  check_swiglu_linear<Backend, bf16>(be, 8, 48, 33, rounded);
   check_swiglu_linear<Backend, bf16>(be, 9, 64, 33, rounded);
   check_swiglu_linear<Backend, bf16>(be, 40, 2728, 64, rounded); // the 1.6B FFN's F
   check_swiglu_linear<Backend, f16>(be, 13, 4104, 20, rounded);
