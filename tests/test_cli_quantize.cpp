@@ -50,10 +50,18 @@ TEST_CASE("rodimus quantize: the saved folder gives the logits of --weights q4, 
   CHECK(out.find("q4_0") != std::string::npos);
   CHECK(std::filesystem::exists(saved + "/config.json"));
   CHECK(std::filesystem::exists(saved + "/tokenizer.json"));
-  // inspect: the tied head and the 8 projections of each of the 4 layers, all in q4_0.
+  // inspect: the tied head and the 8 projections of each of the 4 layers in q4_0, the 4 low-rank
+  // projections of each layer in q8_0.
   REQUIRE(run(dir, "inspect --model " + test::quote(saved), out, err) == 0);
-  CHECK(out.find("stored quantised         33 tensors (q4_0: 33)") != std::string::npos);
+  CHECK(out.find("stored quantised         49 tensors (q4_0: 33, q8_0: 16)") != std::string::npos);
   CHECK(out.find("validation               ok") != std::string::npos);
+  // --threads 1 quantises the rows on one thread: the same file, byte for byte.
+  const std::string one = dir.file("tiny-coder-q4-one-thread");
+  REQUIRE(run(dir,
+              "quantize --model " + test::quote(model) + " --weights q4 --threads 1 --out " +
+                  test::quote(one),
+              out, err) == 0);
+  CHECK(test::slurp(one + "/model.safetensors") == test::slurp(saved + "/model.safetensors"));
 
   const auto e = io::safetensors_file::open(model + "/expected.safetensors");
   const io::tensor_info& ids = e.at("input_ids");
@@ -98,6 +106,7 @@ TEST_CASE("rodimus quantize: bad usage exits 1 with a message") {
       {"--model " + model + " --weights stored --out " + saved, "expected q8 or q4, got 'stored'"},
       {"--model " + model + " --weights q2 --out " + saved, "expected q8 or q4, got 'q2'"},
       {"--model " + model + " --weights q8 --out " + model, "folder it was loaded from"},
+      {"--model " + model + " --weights q8 --threads 0 --out " + saved, "--threads"},
       {"--model " + test::quote(dir.file("none")) + " --weights q8 --out " + saved, "none"},
   };
   for (const auto& c : cases) {

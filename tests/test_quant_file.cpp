@@ -10,6 +10,8 @@
 //     whole groups of 16 blocks in its rows (every K >= 512: the decode layout,
 //     quant_layout::groups16, differs from the blocks there), which are saved as blocks: exactly
 //     what quantise_row gives from the checkpoint's rows;
+//   - quantising at load on 1, 2, 3, 7 threads or the default (load's quant_threads): the same
+//     blocks byte for byte, on one thread exactly what quantise_row gives (a fresh random model);
 //   - the policy: a q4 file asked for q8 is an error naming the tensor and both formats;
 //   - malformed files (each written here from a valid save, one thing wrong): an error naming the
 //     tensor and what is wrong for an unknown format, block bytes or a U8 shape inconsistent with
@@ -317,6 +319,63 @@ TEST_CASE("quantising at load: rows in parallel chunks, the lowest row that cann
        "exceeds the f16 range"});
   // Stored, the same file loads (the values are finite).
   CHECK_NOTHROW(model_weights::load(dir.str()));
+}
+
+TEST_CASE("quantising at load: the same blocks on 1, 2, 3 and 7 threads (quant_threads), each "
+          "row what quantise_row gives") {
+  // A fresh random one-layer Rodimus+ of D = 512 (a new seed each run, printed): its mixer fc has
+  // 2E = 2048 rows, so 2, 3 and 7 threads split it into 2, 3 and 7 uneven chunks. Tolerance: none;
+  // every block is compared byte for byte, on 1 thread against the scalar quantise_row of the
+  // checkpoint's rows, on the others against 1 thread.
+  const std::uint64_t seed = std::random_device{}();
+  INFO("seed " << seed);
+  nlohmann::json c = nlohmann::json::parse(test::slurp(plus_tiny() + "/config.json"));
+  c["d_model"] = 512;
+  c["n_layer"] = 1;
+  temp_dir dir;
+  write_random_checkpoint(dir.str(), c.dump(2) + "\n", dtype::bf16, seed);
+  for (const char* preset : {"q8", "q4"}) {
+    INFO("--weights " << preset);
+    const quant_policy policy = quant_policy::parse(preset);
+    const model_weights one =
+        model_weights::load(dir.str(), weight_placement::memory, {}, policy, 1);
+    index_t checked = 0;
+    for (const std::string& name : used_names(one)) {
+      const weight_matrix* m = one.quantised_matrix_of(name);
+      if (!m) continue;
+      INFO("tensor " << name);
+      const std::vector<float> rows = one.checkpoint().read<float>(
+          name == "lm_head.weight" && !one.checkpoint().find(name) ? "model.embeddings.weight"
+                                                                   : name);
+      const index_t nb = quant_blocks(m->cols);
+      const auto same_as_reference = [&](auto block) {
+        using Block = decltype(block);
+        const quant_rows_view<Block> view = m->quant_rows<Block>();
+        const std::size_t n = std::size_t(nb);
+        std::vector<Block> want(n), got(n);
+        index_t bad = 0;
+        for (index_t r = 0; r < m->rows; ++r) {
+          REQUIRE(quantise_row(rows.data() + r * m->cols, m->cols, want.data()).ok());
+          view.unpack_row(r, got.data());
+          bad += std::memcmp(want.data(), got.data(), want.size() * sizeof(Block)) != 0;
+        }
+        CHECK(bad == 0);
+      };
+      if (m->format == weight_format::q8_0)
+        same_as_reference(q8_0_block{});
+      else
+        same_as_reference(q4_0_block{});
+      checked += m->rows >= 2048;
+    }
+    CHECK(checked > 0);
+    for (unsigned threads : {2u, 3u, 7u}) {
+      INFO(threads << " threads");
+      check_same_weights(
+          one, model_weights::load(dir.str(), weight_placement::memory, {}, policy, threads));
+    }
+    // 0, the default: one per hardware thread.
+    check_same_weights(one, model_weights::load(dir.str(), weight_placement::memory, {}, policy));
+  }
 }
 
 TEST_CASE("saved quantised tensors: copied into the decode layout unless memory is short") {

@@ -169,7 +169,8 @@ inline quant_policy quant_flag(const args& a) {
   return quant_policy::parse(a.get("weights", "stored"));
 }
 
-/// Load the weights in `dir` where --mmap asks, quantised as --weights asks, saying on stderr when
+/// Load the weights in `dir` where --mmap asks, quantised as --weights asks (on --threads threads
+/// when given, else one per hardware thread), saying on stderr when
 /// the default placement
 /// (memory) fell back to the file mapping because the weights exceed the machine's memory: reads
 /// are then slower, and the file must not change while the tool runs.
@@ -184,7 +185,7 @@ inline model_weights load_weights(const std::string& dir, const args& a) {
                      "(slower; the file must not change while this runs)\n",
                      where.c_str(), physical_memory_bytes() / 1e9);
       },
-      quant_flag(a));
+      quant_flag(a), unsigned(threads_flag(a, 0)));
 }
 
 // One entry point per subcommand (examples/rodimus/cmd_<name>.cpp). argv excludes the subcommand.

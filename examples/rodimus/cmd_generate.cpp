@@ -3,7 +3,8 @@
 //                  [--backend cpu|scalar|cuda] [--threads N] [--weights stored|q8|q4] [--mmap]
 //                  [--json]
 //
-// --weights q8|q4: the big projections and the head block-quantised at load (docs/QUANT.md).
+// --weights q8|q4: the big projections and the head block-quantised at load, the low-rank
+// projections in q8_0 (docs/QUANT.md), on --threads threads.
 //
 // Prefills the prompt, then decodes N tokens (default 64) one at a time through the decode step
 // (the state of one sequence), streaming the text as it comes, and prints the load time, the

@@ -33,7 +33,7 @@ const subcommand subcommands[] = {
      "[--mmap]"},
     {"inspect", rodimus::cli::run_inspect, "--model DIR"},
     {"quantize", rodimus::cli::run_quantize,
-     "--model DIR --weights q8|q4 --out OUTDIR [--mmap]: save the weights quantised "
+     "--model DIR --weights q8|q4 --out OUTDIR [--threads N] [--mmap]: save the weights quantised "
      "(docs/QUANT.md)"},
     {"tokenize", rodimus::cli::run_tokenize,
      "--tokenizer FILE --input IN.jsonl --output OUT.jsonl [--decode]"},

@@ -15,9 +15,11 @@
 // rodimus-plus-1.6b, K = F = 2736) ends each row in a zero-padded block (quant_format.hpp).
 //
 // The presets (`--weights q8|q4` in the tool) quantise the projections and the head in the named
-// format and keep the low-rank projections stored. docs/QUANT.md has the accuracy measured for
-// that choice on tiny-coder and for the alternatives (until 2026-12-07 the q4 preset kept the
-// head in q8_0: a q4_0 head missed the 3% goal on the decode path before q4_0's scale search).
+// format and the low-rank projections in q8_0 (both presets: the finer format for the matrices
+// that feed the recurrence's gates and decays). docs/QUANT.md has the accuracy measured for that
+// choice on tiny-coder and for the alternatives (until 2026-12-07 the presets kept the low-rank
+// projections stored, and the q4 preset the head in q8_0: a q4_0 head missed the 3% goal on the
+// decode path before q4_0's scale search).
 #pragma once
 
 #include <string>
@@ -37,12 +39,14 @@ struct quant_policy {
            low_rank != weight_format::stored;
   }
 
-  /// The preset for one format: the projections and the head in `f`, the low-rank projections
-  /// stored (measured on tiny-coder: docs/QUANT.md).
+  /// The preset for one format: the projections and the head in `f`, the low-rank projections in
+  /// q8_0 (measured on tiny-coder: docs/QUANT.md); `stored` gives no quantisation at all.
   static quant_policy preset(weight_format f) noexcept {
     quant_policy p;
+    if (f == weight_format::stored) return p;
     p.projections = f;
     p.lm_head = f;
+    p.low_rank = weight_format::q8_0;
     return p;
   }
 

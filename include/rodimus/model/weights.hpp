@@ -155,26 +155,31 @@ public:
   /// the file mapping because the weights exceed the machine's memory (the tool says so).
   using fallback_notice = std::function<void(const std::string& dir)>;
 
+  /// `quant_threads`: the threads that quantise the matrices `quant` names (each matrix's rows in
+  /// contiguous chunks, one a thread); 0 (the default) is one per hardware thread. The blocks do
+  /// not depend on it. The tool passes its --threads.
   static model_weights load(const std::string& dir,
                             weight_placement placement = weight_placement::memory,
-                            const fallback_notice& on_fallback = {},
-                            const quant_policy& quant = {}) {
+                            const fallback_notice& on_fallback = {}, const quant_policy& quant = {},
+                            unsigned quant_threads = 0) {
     model_config cfg = io::load_config(dir);
     auto ckpt = std::make_shared<io::checkpoint>(io::checkpoint::open(dir));
-    return from_checkpoint(std::move(cfg), std::move(ckpt), placement, on_fallback, quant);
+    return from_checkpoint(std::move(cfg), std::move(ckpt), placement, on_fallback, quant,
+                           quant_threads);
   }
 
   /// Check `ckpt` against `cfg` and build the weights (throws rodimus::error listing every
-  /// problem).
+  /// problem). `quant_threads` as in load().
   static model_weights from_checkpoint(model_config cfg, std::shared_ptr<const io::checkpoint> ckpt,
                                        weight_placement placement = weight_placement::memory,
                                        const fallback_notice& on_fallback = {},
-                                       const quant_policy& quant = {}) {
+                                       const quant_policy& quant = {}, unsigned quant_threads = 0) {
     model_weights w;
     w.config_ = std::move(cfg);
     w.ckpt_ = std::move(ckpt);
     w.placement_ = placement;
     w.quant_ = quant;
+    w.quant_threads_ = quant_threads;
     w.check_layer_count();
     w.read_file_quant();
     w.validate();
@@ -442,8 +447,9 @@ private:
 
   /// The checkpoint tensor `source` quantised to `f` into quant_memory_. The rows are independent
   /// and q4_0's scale search is the slow part of a quantising load (one thread took about 25 s
-  /// for rodimus-plus-1.6b on the 2-core build machine), so contiguous chunks of rows run on the
-  /// machine's hardware threads; the blocks written do not depend on the split.
+  /// for rodimus-plus-1.6b on the 2-core build machine), so contiguous chunks of rows run on
+  /// quant_threads_ threads (0: the machine's hardware threads); the blocks written do not depend
+  /// on the split.
   weight_matrix quantised_matrix(const std::string& name, const std::string& source,
                                  weight_format f) {
     const io::tensor_info& t = ckpt_->at(source);
@@ -477,7 +483,8 @@ private:
     // Chunk c covers rows [c rows / chunks, (c + 1) rows / chunks) and stops at its first bad row;
     // the error reported is the one of the lowest row among the chunks that failed.
     constexpr index_t rows_per_chunk_min = 256;
-    const index_t threads = index_t(std::max(1u, std::thread::hardware_concurrency()));
+    const index_t threads = index_t(
+        quant_threads_ > 0 ? quant_threads_ : std::max(1u, std::thread::hardware_concurrency()));
     const index_t chunks = std::max<index_t>(1, std::min(threads, m.rows / rows_per_chunk_min));
     std::vector<index_t> bad_row(std::size_t(chunks), -1);
     std::vector<status> bad_status(std::size_t(chunks), status::success());
@@ -653,6 +660,7 @@ private:
   std::shared_ptr<huge_page_buffer> memory_;                 // the matrices (placement memory)
   std::size_t memory_used_ = 0;
   quant_policy quant_;
+  unsigned quant_threads_ = 0;                     // load()'s quant_threads (0: hardware threads)
   std::shared_ptr<huge_page_buffer> quant_memory_; // the quantised matrices
   std::size_t quant_used_ = 0;
   std::vector<std::shared_ptr<std::vector<float>>> owned_; // misaligned matrices (mapped)
