@@ -17,12 +17,14 @@
 // before it has called let_next_kernel_start(), instead of after that kernel has finished; its CTAs
 // then run up to wait_for_prior_kernels(), which returns once the earlier kernel has completed and
 // its writes are visible. A kernel may do only what depends on no earlier kernel before the wait:
-// the GEMV loads its first weights there (weights are never written by a kernel), the others wait
-// first. The rule that makes the chain safe: every kernel waits (at least one thread of a CTA that
-// stays until the kernel ends), so a kernel completes only after all kernels before it; and it
-// lets the next one start only after its own wait, so at most two kernels overlap. Without the
-// attribute (cuda_launch::serial, older GPUs, a kernel of another library in between) the wait is
-// an instruction that returns at once: the results are the same bits either way.
+// the GEMV loads its first weights there (weights are never written by a kernel), the SW-SKA
+// decode asks L2 for ring rows (prefetch hints, whose addresses come from reads around L1 that
+// nothing after the wait reuses: a stale value costs a wasted prefetch, never a result), the
+// others wait first. The rule that makes the chain safe: every kernel waits (at least one thread of
+// a CTA that stays until the kernel ends), so a kernel completes only after all kernels before it;
+// and it lets the next one start only after its own wait, so at most two kernels overlap. Without
+// the attribute (cuda_launch::serial, older GPUs, a kernel of another library in between) the wait
+// is an instruction that returns at once: the results are the same bits either way.
 #pragma once
 
 #include <cuda_runtime.h>

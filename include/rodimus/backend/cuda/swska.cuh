@@ -65,7 +65,10 @@
 //     swska_policy::decode_target_ctas; each piece has >= decode_min_split_keys keys, so a row with
 //     a short history uses fewer pieces (swska_split_count) and the CTAs past them leave at once;
 //   - a row that uses one piece writes o directly; otherwise each piece writes its partial (max,
-//     sum, acc) per head and swska_combine_kernel (one CTA per (row, head)) merges them.
+//     sum, acc) per head and swska_combine_kernel (one CTA per (row, head)) merges them;
+//   - before its overlapped wait each CTA asks L2 for the ring rows of its piece's first keys
+//     (swska_decode_prefetch; small launches only: swska_policy::decode_prefetch_*), so that
+//     they arrive while the projection before it still runs.
 // The item of key head 0 / chunk 0 / piece 0 of each row also copies the new k, v into the ring
 // slot p % W, which no reader of that row touches (its own key p is read from k / v, and only the
 // W - 1 earlier positions come from the ring).
@@ -101,7 +104,7 @@ namespace rodimus {
 /// NW*RW*MaxD (q) + 32*MaxD (key tile) floats <= 48 KiB, so no opt-in is needed: MaxD 64 and 128:
 /// 8 warps x 8 rows; MaxD 256: 4 warps x 4 rows. ptxas (CUDA 13, sm_90 and sm_80): the prefill
 /// tiles take about 170 to 255 registers (one CTA of 8 warps per SM), no spills except 12 bytes in
-/// the bf16 prefill at MaxD 128. The ring store takes 48 registers, the combine 32 (bf16, sm_90).
+/// the bf16 prefill at MaxD 128. The ring store takes 48 registers (bf16, sm_90).
 ///
 /// Decode (swska_decode_kernel, a flash-decoding kernel: see the top of this file): CTAs of
 /// decode_threads threads serve every query head of a key head (up to 2048 / MaxD heads per CTA,
@@ -880,7 +883,7 @@ __device__ void swska_store_rotated_key(const swska_decode_args<Act>& a, index_t
 /// runs instead of one HBM round trip per tile after it. A prefetch is only a hint and changes no
 /// result: slot and position are read around L1 (__ldcg, an earlier kernel may still write them;
 /// the item reads them again after the wait), and the rows named are inside the rings whatever
-/// those values are (swska_decode_row_span's checks). Ring positions before p were written by
+/// those values are (swska_decode_span_of's checks). Ring positions before p were written by
 /// earlier steps; position p itself is not prefetched (it comes from k and v).
 template <int MaxD, int Threads, class Act>
 __device__ __forceinline__ void swska_decode_prefetch(const swska_decode_args<Act>& a,
@@ -910,7 +913,9 @@ __device__ __forceinline__ void swska_decode_prefetch(const swska_decode_args<Ac
   const int nh = int(G - g0 < pl.chunk.heads ? G - g0 : pl.chunk.heads);
   constexpr int line = 128; // bytes a prefetch brings
   const index_t D = a.q.shape[2], per_row = (D * index_t(sizeof(Act)) + line - 1) / line;
-  const index_t rows_per_key = 1 + nh; // the key row, then the value rows of the chunk's heads
+  // The key row, then the value row of each of the chunk's heads (with shared value heads, Hv < Hq,
+  // one row is named once per query head reading it: repeated hints, counted so by the budget).
+  const index_t rows_per_key = 1 + nh;
   const index_t total = n * rows_per_key * per_row;
   for (index_t u = threadIdx.x; u < total; u += tile::threads) {
     const index_t piece_line = u % per_row, row = (u / per_row) % rows_per_key;
