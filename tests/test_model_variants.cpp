@@ -260,8 +260,9 @@ TEST_CASE("a rank-32 channel-gate up-projection, stored or q8_0: decode equals t
   }
   test::temp_dir d;
   ck.write(d, dtype::f32);
-  quant_policy q8_low_rank;
+  quant_policy q8_low_rank; // W1 quantised too: the presets leave it stored (its own class)
   q8_low_rank.low_rank = weight_format::q8_0;
+  q8_low_rank.channel_gate_up = weight_format::q8_0;
   for (const bool quantised : {false, true}) {
     CAPTURE(quantised);
     const auto w = model_weights::load(d.str(), weight_placement::memory, {},

@@ -9,9 +9,11 @@
 //     input_ids, and the greedy continuation of its prompt: how many of the 40 tokens agree
 //     before the first difference (reported, not asserted: a near-tie may flip; docs/QUANT.md).
 // Skipped under the address sanitizer (minutes at -O1). RODIMUS_QUANT_EVAL_ALL=1 also reports the
-// policies docs/QUANT.md compares (the low-rank DDTS projections stored, as the presets had them
-// until 2026-12-07, or for q4 in q4_0; the head kept stored; for q4, the head in q8_0 with the
-// low-rank projections stored, as the q4 preset had it before q4_0's scale search).
+// policies docs/QUANT.md compares (the channel gate's up projection W1 in q8_0 with the other
+// low-rank projections, as the presets had it from d8f016d; the low-rank DDTS projections stored,
+// as the presets had them until 2026-12-07, or for q4 in q4_0; the head kept stored; for q4, the
+// head in q8_0 with the low-rank projections stored, as the q4 preset had it before q4_0's scale
+// search).
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -152,16 +154,19 @@ TEST_CASE("tiny-coder q8 / q4: cross-entropy on unseen Python within the goals o
                                    {"q4", quant_policy::parse("q4"), 1.03}};
   if (const char* all = std::getenv("RODIMUS_QUANT_EVAL_ALL"); all && std::string(all) == "1") {
     for (weight_format f : {weight_format::q8_0, weight_format::q4_0}) {
-      quant_policy low_rank_stored = quant_policy::preset(f), head_stored = quant_policy::preset(f);
+      quant_policy up_q8 = quant_policy::preset(f), low_rank_stored = quant_policy::preset(f),
+                   head_stored = quant_policy::preset(f);
+      up_q8.channel_gate_up = weight_format::q8_0;      // the presets from d8f016d
       low_rank_stored.low_rank = weight_format::stored; // the presets until 2026-12-07
       head_stored.lm_head = weight_format::stored;
       const bool q8 = f == weight_format::q8_0;
+      variants.push_back({q8 ? "q8, W1 q8_0" : "q4, W1 q8_0", up_q8, 0});
       variants.push_back({q8 ? "q8, low rank stored" : "q4, low rank stored", low_rank_stored, 0});
       variants.push_back({q8 ? "q8, head stored" : "q4, head stored", head_stored, 0});
     }
     quant_policy q4_low_rank_q4 = quant_policy::preset(weight_format::q4_0);
-    q4_low_rank_q4.low_rank = weight_format::q4_0;
-    variants.push_back({"q4, low rank q4", q4_low_rank_q4, 0});
+    q4_low_rank_q4.low_rank = weight_format::q4_0; // W1 stored, as in the presets
+    variants.push_back({"q4, low rank q4 (W1 stored)", q4_low_rank_q4, 0});
     quant_policy q4_head_q8 = quant_policy::preset(weight_format::q4_0);
     q4_head_q8.lm_head = weight_format::q8_0;
     q4_head_q8.low_rank = weight_format::stored; // the q4 preset until the head went to q4_0
@@ -199,8 +204,27 @@ TEST_CASE("quantised weights: which matrices the presets quantise, and their byt
   CHECK(L.mixer.in_proj.format == weight_format::q8_0); // low rank: q8_0 in both presets
   CHECK(L.mixer.mem_gate.format == weight_format::q8_0);
   CHECK(L.mixer.ch_gate_down.format == weight_format::q8_0);
-  CHECK(L.mixer.ch_gate_up.format == weight_format::q8_0);
-  CHECK(quant_policy::parse("q8").low_rank == weight_format::q8_0);
+  // The channel gate's up projection W1 stays stored (its own class): mixer_decode applies it.
+  CHECK(L.mixer.ch_gate_up.format == weight_format::stored);
+  CHECK(L.mixer.ch_gate_up.data != nullptr);
+  CHECK(L.mixer.ch_gate_up.type == stored.layers()[0].mixer.ch_gate_up.type);
+  for (const char* preset : {"q8", "q4"}) {
+    CAPTURE(preset);
+    const quant_policy p = quant_policy::parse(preset);
+    CHECK(p.low_rank == weight_format::q8_0);
+    CHECK(p.channel_gate_up == weight_format::stored);
+    CHECK(p.format_for("model.layers.3.mixer.inner_mixer.ch_gate_proj.0.weight") ==
+          weight_format::q8_0);
+    CHECK(p.format_for("model.layers.3.mixer.inner_mixer.ch_gate_proj.1.weight") ==
+          weight_format::stored);
+  }
+  // Still a class that may be quantised (a saved file may hold it quantised: test_quant_file).
+  CHECK(quant_policy::quantisable("model.layers.0.mixer.inner_mixer.ch_gate_proj.1.weight"));
+  CHECK(quant_policy::class_of("model.layers.0.mixer.inner_mixer.ch_gate_proj.1.weight") ==
+        &quant_policy::channel_gate_up);
+  quant_policy up_only;
+  up_only.channel_gate_up = weight_format::q8_0;
+  CHECK(up_only.any());
   CHECK(!quant_policy::preset(weight_format::stored).any());
   CHECK(q4.embeddings().format == weight_format::stored); // the gather reads the stored table
   CHECK(q4.lm_head().format == weight_format::q4_0);      // tied: a quantised copy

@@ -12,7 +12,9 @@
 //     what quantise_row gives from the checkpoint's rows;
 //   - quantising at load on 1, 2, 3, 7 threads or the default (load's quant_threads): the same
 //     blocks byte for byte, on one thread exactly what quantise_row gives (a fresh random model);
-//   - the policy: a q4 file asked for q8 is an error naming the tensor and both formats;
+//   - the policy: a q4 file asked for q8 is an error naming the tensor and both formats; a file
+//     saved with the channel gate's up projection in q8_0 (the presets from d8f016d) loads with
+//     no policy, as the file says, and the current presets (W1 stored) name the disagreement;
 //   - malformed files (each written here from a valid save, one thing wrong): an error naming the
 //     tensor and what is wrong for an unknown format, block bytes or a U8 shape inconsistent with
 //     the logical shape (a block count other than ceil(K / 32), also for K % 32 != 0), a logical
@@ -290,6 +292,48 @@ TEST_CASE("a quantised checkpoint and --weights: the same format loads, another 
   const model_weights back = model_weights::load(out.str());
   CHECK(back.quantised());
   expect_error([&] { refuse_quantised_weights(back); }, {"quantised weights", "not supported"});
+}
+
+TEST_CASE("a checkpoint saved with the channel gate's up projection in q8_0 (the presets from "
+          "d8f016d) loads as the file says") {
+  // From d8f016d the presets put ch_gate_proj.1 (W1) in q8_0 with the other low-rank
+  // projections; now it is a class of its own that they leave stored. A file saved then holds W1
+  // in q8_0: with no policy it loads with each tensor in the format the file gives it, and gives
+  // the logits of that policy quantising at load, bit for bit.
+  quant_policy previous = quant_policy::parse("q4");
+  previous.channel_gate_up = weight_format::q8_0;
+  const model_weights w = model_weights::load(tiny_coder(), weight_placement::memory, {}, previous);
+  temp_dir out;
+  save_checkpoint(w, out.str());
+  const model_weights back = model_weights::load(out.str());
+  CHECK(!back.quant().any());
+  for (const layer_weights& L : back.layers()) {
+    CHECK(L.mixer.ch_gate_up.format == weight_format::q8_0);
+    CHECK(L.mixer.ch_gate_down.format == weight_format::q8_0);
+    CHECK(L.mixer.fc.format == weight_format::q4_0);
+  }
+  check_same_weights(w, back);
+  check_same_logits(w, back);
+  // The current presets disagree with the file on W1 (blocks are never re-quantised, nor
+  // dequantised): named, as any other disagreement.
+  expect_error(
+      [&] {
+        model_weights::load(out.str(), weight_placement::memory, {}, quant_policy::parse("q4"));
+      },
+      {out.str(), "ch_gate_proj.1.weight", "stored quantised as q8_0", "gives it stored"});
+  // The current preset's own file holds W1 as the checkpoint stores it (bf16), byte for byte.
+  const model_weights now =
+      model_weights::load(tiny_coder(), weight_placement::memory, {}, quant_policy::parse("q4"));
+  temp_dir out_now;
+  save_checkpoint(now, out_now.str());
+  const auto saved = io::safetensors_file::open(out_now.file("model.safetensors"));
+  const auto original = io::safetensors_file::open(tiny_coder() + "/model.safetensors");
+  const std::string up = "model.layers.0.mixer.inner_mixer.ch_gate_proj.1.weight";
+  REQUIRE(saved.at(up).type == original.at(up).type);
+  REQUIRE(saved.at(up).shape == original.at(up).shape);
+  CHECK(std::memcmp(saved.at(up).bytes, original.at(up).bytes,
+                    saved.at(up).end - saved.at(up).begin) == 0);
+  check_same_logits(now, model_weights::load(out_now.str()));
 }
 
 TEST_CASE("quantising at load: rows in parallel chunks, the lowest row that cannot be quantised "

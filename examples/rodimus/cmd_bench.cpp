@@ -7,7 +7,7 @@
 //                 [--weights stored|q8|q4] [--profile]
 //
 // --weights q8|q4: the big projections and the head block-quantised at load, the low-rank
-// projections in q8_0 (docs/QUANT.md), on --threads threads;
+// projections in q8_0 but the channel gate's up projection (docs/QUANT.md), on --threads threads;
 // weight_bytes then counts the quantised bytes. The JSON says which in `quant`.
 //
 // --backend: cpu (default), scalar or cuda (examples/rodimus/backend_select.hpp); --threads N: the

@@ -4,7 +4,7 @@
 //                  [--json]
 //
 // --weights q8|q4: the big projections and the head block-quantised at load, the low-rank
-// projections in q8_0 (docs/QUANT.md), on --threads threads.
+// projections in q8_0 but the channel gate's up projection (docs/QUANT.md), on --threads threads.
 //
 // Prefills the prompt, then decodes N tokens (default 64) one at a time through the decode step
 // (the state of one sequence), streaming the text as it comes, and prints the load time, the

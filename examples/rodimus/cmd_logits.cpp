@@ -3,7 +3,8 @@
 //                [--weights stored|q8|q4] [--mmap]
 //
 // --weights q8|q4: the big projections and the head block-quantised at load, the low-rank
-// projections in q8_0 (docs/QUANT.md), on --threads threads (default: one per hardware thread).
+// projections in q8_0 but the channel gate's up projection (docs/QUANT.md), on --threads threads
+// (default: one per hardware thread).
 //
 // Reads `input_ids` [B, T] (int64; int32 accepted; B, T >= 1) and writes `logits` [B, T, V] (f32):
 //   forward  one prefill of all T tokens

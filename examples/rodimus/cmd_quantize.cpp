@@ -1,11 +1,12 @@
 // rodimus quantize --model DIR --weights q8|q4 --out OUTDIR [--threads N] [--mmap]
 //
 // Loads the checkpoint in DIR quantised as --weights asks (the presets of model/quant_policy.hpp:
-// the projections and the head in q8_0 / q4_0, the low-rank projections in q8_0) on --threads
-// threads (default: one per hardware thread; the blocks do not depend on it) and saves it into
-// OUTDIR as a checkpoint that `generate`, `logits` and `bench` load directly, without --weights
-// (the blocks are used as stored; docs/QUANT.md "Saved files" has the layout): model.safetensors,
-// config.json and the tokenizer files DIR has. Each file is replaced all at once; OUTDIR is
+// the projections and the head in q8_0 / q4_0, the low-rank projections in q8_0 but the channel
+// gate's up projection, which stays stored) on --threads threads (default: one per hardware
+// thread; the blocks do not depend on it) and saves it into OUTDIR as a checkpoint that
+// `generate`, `logits` and `bench` load directly, without --weights (the blocks are used as
+// stored; docs/QUANT.md "Saved files" has the layout): model.safetensors, config.json and the
+// tokenizer files DIR has. Each file is replaced all at once; OUTDIR is
 // created when missing and must not be DIR. Prints what it wrote: the tensors by format and the
 // file's size.
 #include <cstdint>
