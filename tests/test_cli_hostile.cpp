@@ -127,10 +127,12 @@ TEST_CASE("flags: --help, unknown, duplicate, switch values, ranges, values star
                 {"--launch serial", "--backend cuda only"});
   check_refused(run("logits" + tiny + " --input x --output y --backend cpu --launch serial"),
                 {"--launch serial", "--backend cuda only"});
-  // --tuning: NAME=AxB items of two kernels, CUDA only (the listed tiles are checked when the
-  // CUDA session opens).
-  for (const char* t : {"swska=32", "swska=32x", "swska=x32", "swska=0x32", "gla=64x-8",
-                        "swska=32x32,", "=32x32", "swska:32x32", "gla=99999x8"}) {
+  // --tuning: NAME=AxB items of two kernels or swska_decode=K, CUDA only (the listed tiles are
+  // checked when the CUDA session opens).
+  for (const char* t :
+       {"swska=32", "swska=32x", "swska=x32", "swska=0x32", "gla=64x-8", "swska=32x32,", "=32x32",
+        "swska:32x32", "gla=99999x8", "swska_decode=0", "swska_decode=4097", "swska_decode=-1",
+        "swska_decode=", "swska_decode=8x8"}) {
     INFO("--tuning " << t);
     check_refused(run("generate" + tiny + " --prompt-ids 1 --tuning " + t),
                   {"--tuning", "NAME=AxB"});
@@ -138,6 +140,10 @@ TEST_CASE("flags: --help, unknown, duplicate, switch values, ranges, values star
   check_refused(run("bench --tuning attention=32x32"), {"--tuning", "unknown kernel", "attention"});
   check_refused(run("bench --tuning attention=foo"), {"--tuning", "unknown kernel", "attention"});
   check_refused(run("bench --tuning swska=32x32,swska=16x64"), {"--tuning", "swska", "twice"});
+  check_refused(run("bench --tuning swska_decode=32,swska_decode=64"),
+                {"--tuning", "swska_decode", "twice"});
+  check_refused(run("bench --backend cpu --tuning swska_decode=32"),
+                {"--tuning", "--backend cuda only"});
   check_refused(run("bench --backend cpu --tuning swska=32x32"),
                 {"--tuning", "--backend cuda only"});
 

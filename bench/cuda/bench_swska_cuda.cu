@@ -15,20 +15,22 @@
 //                             x (keys each query sees), i.e. QK^T and PV counted as matrix
 //                             products; limit = the bf16 matrix-product rate (cuBLAS, measured
 //                             here).
-//   bm_swska_decode/B/P/G/R   one decode step (attend and, when the window is split, combine) of B
+//   bm_swska_decode/B/P/G/R/K
+//                             one decode step (attend and, when the window is split, combine) of B
 //                             rows at position P (4096: a full window, 2049 keys; 128: a short
 //                             history, 129 keys); G = 1: 20 steps replayed from a CUDA graph (no
-//                             launch gaps, the B = 1 latency); R = 0: q and k arrive rotated,
-//                             R = 1: RoPE inside the step (rotary_dim = D), R = 2: the rotary
-//                             kernel on q and k (one call, k after q in each row, as the layer did
-//                             before) and then the step: R = 1 against R = 2 is the launch the
-//                             in-step RoPE saves. Bytes: the keys and values each row
-//                             attends, B x keys x (Hk + Hv) x D x 2 (the window cache actually
-//                             read; the own key comes from k, v); limit = copy bandwidth; the
-//                             counter `splits` is the number of pieces per row launched (a row
-//                             uses at most ceil(keys / 16) of them). The rings rotate through a
-//                             pool of >= 1 GiB (each step uses the next B slots), so no step finds
-//                             its ring in the 50-60 MB L2.
+//                             launch gaps, the B = 1 latency); R = 0: q and k arrive rotated, R =
+//                             1: RoPE inside the step (rotary_dim = D), R = 2: the rotary kernel on
+//                             q and k (one call, k after q in each row, as the layer did before)
+//                             and then the step: R = 1 against R = 2 is the launch the in-step RoPE
+//                             saves; K: the fewest keys of a piece
+//                             (cuda_tuning::swska_decode_min_keys; 0: the policy's 16). Bytes: the
+//                             keys and values each row attends, B x keys x (Hk + Hv) x D x 2 (the
+//                             window cache actually read; the own key comes from k, v); limit =
+//                             copy bandwidth; the counter `splits` is the number of pieces per row
+//                             launched (a row uses at most ceil(keys / K) of them). The rings
+//                             rotate through a pool of >= 1 GiB (each step uses the next B slots),
+//                             so no step finds its ring in the 50-60 MB L2.
 //
 // Counters: median_us (per call, median over the iterations; timing in cuda_bench_support.cuh),
 // GBps or TFLOPs achieved, the limit measured by this binary (copy_GBps, gemm_TFLOPs) and
@@ -178,6 +180,7 @@ void bm_swska_decode(benchmark::State& st) {
   const index_t B = st.range(0), position = st.range(1);
   const bool graph = st.range(2) != 0;
   const int rope = int(st.range(3));
+  const int min_keys = int(st.range(4)); // 0: the policy's
   const index_t ring_bytes = kW * (kHk + kHv) * kD * index_t(sizeof(Act));
   const index_t P = std::max<index_t>(2 * B, (index_t(1) << 30) / ring_bytes + 1); // >= 1 GiB
   std::mt19937_64 rng(9);
@@ -193,7 +196,8 @@ void bm_swska_decode(benchmark::State& st) {
   std::int64_t* pos = device_copy(std::vector<std::int64_t>(std::size_t(B), position));
   cudaStream_t stream = nullptr;
   BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  const cuda<90> gpu{stream};
+  cuda<90> gpu{stream};
+  gpu.tuning.swska_decode_min_keys = min_keys;
   swska_decode_args<Act> a;
   const index_t q_shape[3] = {B, kHq, kD}, k_shape[3] = {B, kHk, kD},
                 qk_stride[3] = {qk_row, kD, 1};
@@ -228,7 +232,8 @@ void bm_swska_decode(benchmark::State& st) {
   const index_t keys = std::min<index_t>(position, kWindowLeft) + 1;
   const double bytes = double(B * keys * (kHk + kHv) * kD) * kActBytes;
   report(st, ms, bytes, "GBps", 1e9, "copy_GBps", bench::copy_bandwidth());
-  st.counters["splits"] = double(detail::swska_decode_splits<90>(a));
+  st.counters["splits"] =
+      double(detail::swska_decode_splits<90>(a, detail::swska_decode_min_keys<90>(gpu.tuning)));
   BENCH_CUDA(cudaStreamDestroy(stream));
   for (void* p : {static_cast<void*>(qk), static_cast<void*>(v), static_cast<void*>(o),
                   static_cast<void*>(slots), static_cast<void*>(pos), ws_mem})
@@ -261,20 +266,27 @@ BENCHMARK(bm_swska_prefill<float>)
     ->UseManualTime()
     ->Iterations(5);
 BENCHMARK(bm_swska_decode)
-    ->Args({1, 4096, 0, 0})
-    ->Args({1, 4096, 1, 0})
-    ->Args({1, 4096, 1, 1})
-    ->Args({1, 4096, 1, 2})
-    ->Args({1, 128, 0, 0})
-    ->Args({1, 128, 1, 0})
-    ->Args({1, 128, 1, 1})
-    ->Args({1, 128, 1, 2})
-    ->Args({16, 4096, 0, 0})
-    ->Args({16, 4096, 0, 1})
-    ->Args({16, 128, 0, 0})
-    ->Args({64, 4096, 0, 0})
-    ->Args({64, 4096, 0, 1})
-    ->Args({64, 128, 0, 0})
+    ->Args({1, 4096, 0, 0, 0})
+    ->Args({1, 4096, 1, 0, 0})
+    ->Args({1, 4096, 1, 1, 0})
+    ->Args({1, 4096, 1, 2, 0})
+    ->Args({1, 128, 0, 0, 0})
+    ->Args({1, 128, 1, 0, 0})
+    ->Args({1, 128, 1, 1, 0})
+    ->Args({1, 128, 1, 2, 0})
+    ->Args({16, 4096, 0, 0, 0})
+    ->Args({16, 4096, 0, 1, 0})
+    ->Args({16, 128, 0, 0, 0})
+    ->Args({64, 4096, 0, 0, 0})
+    ->Args({64, 4096, 0, 1, 0})
+    ->Args({64, 128, 0, 0, 0})
+    ->UseManualTime()
+    ->Iterations(30);
+// The fewest keys of a piece (cuda_tuning::swska_decode_min_keys; swska_policy: 16) at a short
+// history and a full window, B = 1 / 16 / 64, in graphs at B = 1 (its latency) as above.
+BENCHMARK(bm_swska_decode)
+    ->ArgsProduct({{1}, {128, 4096}, {1}, {0}, {16, 32, 64, 128}})
+    ->ArgsProduct({{16, 64}, {128, 4096}, {0}, {0}, {16, 32, 64, 128}})
     ->UseManualTime()
     ->Iterations(30);
 

@@ -7,8 +7,9 @@ namespace rodimus::cli {
 
 namespace {
 
-/// --tuning: comma-separated NAME=AxB, NAME gla (value columns x warps of the chunked GLA) or swska
-/// (query rows per warp x keys per tile of the SW-SKA prefill), A and B positive integers.
+/// --tuning: comma-separated items, NAME=AxB with NAME gla (value columns x warps of the chunked
+/// GLA) or swska (query rows per warp x keys per tile of the SW-SKA prefill), or swska_decode=K
+/// (the fewest keys of an SW-SKA decode piece, 1 to 4096); A, B and K positive integers.
 void tuning_flag(const std::string& text, backend_options& o) {
   if (text.empty()) return;
   std::size_t at = 0;
@@ -17,27 +18,34 @@ void tuning_flag(const std::string& text, backend_options& o) {
     const std::string item = text.substr(at, end == std::string::npos ? end : end - at);
     const auto bad = [&] {
       return error("--tuning: expected NAME=AxB items with positive A and B (gla=64x8, "
-                   "swska=32x32), got '" +
+                   "swska=32x32) or swska_decode=K (1 to 4096), got '" +
                    item + "'");
     };
     const std::size_t eq = item.find('=');
     if (eq == 0 || eq == std::string::npos) throw bad();
     const std::string name = item.substr(0, eq);
-    if (name != "gla" && name != "swska")
-      throw error("--tuning: unknown kernel '" + name + "' (gla or swska)");
-    if (name == "gla" ? o.gla_columns != 0 : o.swska_rows != 0)
-      throw error("--tuning: " + name + " given twice");
-    const std::size_t x = item.find('x', eq);
-    if (x == std::string::npos) throw bad();
+    if (name != "gla" && name != "swska" && name != "swska_decode")
+      throw error("--tuning: unknown kernel '" + name + "' (gla, swska or swska_decode)");
     auto number = [&](const std::string& digits) {
       if (digits.empty() || digits.size() > 4 ||
           digits.find_first_not_of("0123456789") != std::string::npos || std::stoi(digits) == 0)
         throw bad();
       return std::stoi(digits);
     };
-    const int first = number(item.substr(eq + 1, x - eq - 1)), second = number(item.substr(x + 1));
-    (name == "gla" ? o.gla_columns : o.swska_rows) = first;
-    (name == "gla" ? o.gla_warps : o.swska_keys) = second;
+    if (name == "swska_decode") {
+      if (o.swska_decode_min_keys != 0) throw error("--tuning: " + name + " given twice");
+      o.swska_decode_min_keys = number(item.substr(eq + 1));
+      if (o.swska_decode_min_keys > 4096) throw bad();
+    } else {
+      if (name == "gla" ? o.gla_columns != 0 : o.swska_rows != 0)
+        throw error("--tuning: " + name + " given twice");
+      const std::size_t x = item.find('x', eq);
+      if (x == std::string::npos) throw bad();
+      const int first = number(item.substr(eq + 1, x - eq - 1)),
+                second = number(item.substr(x + 1));
+      (name == "gla" ? o.gla_columns : o.swska_rows) = first;
+      (name == "gla" ? o.gla_warps : o.swska_keys) = second;
+    }
     if (end == std::string::npos) break;
     at = end + 1;
   }

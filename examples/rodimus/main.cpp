@@ -24,12 +24,12 @@ const subcommand subcommands[] = {
      "[--model DIR] (--prompt-ids 1,2,3 | --prompt TEXT | --chat TEXT [--system TEXT]) [-n N] "
      "[--temp T --top-k K --top-p P --seed S] [--ignore-eos] [--backend scalar|cpu|cuda] "
      "[--threads N] [--matmul exact|rounded] [--launch overlapped|serial] [--tuning "
-     "gla=CxW,swska=RxK] "
+     "gla=CxW,swska=RxK,swska_decode=K] "
      "[--weights stored|q8|q4] [--mmap] [--json]"},
     {"logits", rodimus::cli::run_logits,
      "--model DIR --input IN.safetensors --output OUT.safetensors [--mode forward|decode|split:P] "
      "[--backend scalar|cpu|cuda] [--threads N] [--matmul exact|rounded] [--launch "
-     "overlapped|serial] [--tuning gla=CxW,swska=RxK] [--weights stored|q8|q4] "
+     "overlapped|serial] [--tuning gla=CxW,swska=RxK,swska_decode=K] [--weights stored|q8|q4] "
      "[--mmap]"},
     {"inspect", rodimus::cli::run_inspect, "--model DIR"},
     {"quantize", rodimus::cli::run_quantize,
@@ -40,7 +40,8 @@ const subcommand subcommands[] = {
     {"bench", rodimus::cli::run_bench,
      "--geometry rodimus-1.4b|rodimus-plus-1.6b|rodimus-plus-4b [--layers N] [--batch B] [--prompt "
      "T] [--gen N] [--dtype f32|bf16] [--backend scalar|cpu|cuda] [--threads N] "
-     "[--matmul exact|rounded] [--launch overlapped|serial] [--tuning gla=CxW,swska=RxK] "
+     "[--matmul exact|rounded] [--launch overlapped|serial] [--tuning "
+     "gla=CxW,swska=RxK,swska_decode=K] "
      "[--weights stored|q8|q4] [--dir PATH] [--mmap] [--json]"},
     {"demo", rodimus::cli::run_demo,
      "[--seed S]: run every primitive on random data and print what it computed and how long it "

@@ -90,6 +90,61 @@ TEST_CASE("cuda swska_decode matches the scalar reference") {
   test::check_swska_decode_all(test::cuda_backend());
 }
 
+TEST_CASE("cuda swska_decode with other fewest keys per piece (cuda_tuning) matches the scalar "
+          "reference") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  // 7: more pieces than the policy's 16, not a multiple of the key tile; 64: a short history in a
+  // few pieces; 4096: the whole window in one (no split, no combine).
+  for (const int min_keys : {7, 64, 4096}) {
+    CAPTURE(min_keys);
+    auto be = test::cuda_backend();
+    be.tuning.swska_decode_min_keys = min_keys;
+    test::check_swska_decode_all(be);
+  }
+}
+
+TEST_CASE("cuda swska_decode refuses a fewest-keys tuning out of range with nothing written") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  auto g = test::rng(301);
+  const index_t B = 2, Hq = 4, Hk = 1, Hv = 4, D = 16, W = 8, P = 3;
+  const auto q = test::uniform<float>(g, std::size_t(B * Hq * D), -2.0, 2.0);
+  const auto k = test::uniform<float>(g, std::size_t(B * Hk * D), -2.0, 2.0);
+  const auto v = test::uniform<float>(g, std::size_t(B * Hv * D));
+  auto rk = test::uniform<float>(g, std::size_t(P * W * Hk * D), -2.0, 2.0);
+  auto rv = test::uniform<float>(g, std::size_t(P * W * Hv * D));
+  const std::vector<std::int32_t> slot = {0, 2};
+  const std::vector<std::int64_t> position = {5, 11};
+  for (const int bad : {-1, 4097}) {
+    CAPTURE(bad);
+    auto be = test::cuda_backend();
+    be.tuning.swska_decode_min_keys = bad;
+    test::backend_arrays<cuda<90>> mem(be);
+    std::vector<float> o(q.size());
+    test::poison(o);
+    float* d_o = mem.put(o);
+    float* d_rk = mem.put(rk);
+    float* d_rv = mem.put(rv);
+    swska_decode_args<float> a;
+    a.q = make_view<const float>(mem.put(q), B, Hq, D);
+    a.k = make_view<const float>(mem.put(k), B, Hk, D);
+    a.v = make_view<const float>(mem.put(v), B, Hv, D);
+    a.o = make_view(d_o, B, Hq, D);
+    a.ring_k = make_view(d_rk, P, W, Hk, D);
+    a.ring_v = make_view(d_rv, P, W, Hv, D);
+    a.slot = mem.put(slot);
+    a.position = mem.put(position);
+    CHECK(swska_decode_workspace_bytes(be, a) == 0);
+    const status st = swska_decode(be, a);
+    std::vector<float> rk_after(rk.size());
+    mem.get(o, d_o);
+    mem.get(rk_after, d_rk);
+    CHECK(st.code == status_code::unsupported);
+    CHECK(std::string(st.what) == "tuning");
+    CHECK(test::all_nan(o)); // nothing written
+    CHECK(rk_after == rk);   // the rings untouched
+  }
+}
+
 TEST_CASE("cuda swska_ring_store and chunked prefill then decode match the scalar reference") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
   test::check_swska_ring_store_all(test::cuda_backend());

@@ -59,11 +59,19 @@ enum class cuda_launch : unsigned char { overlapped, serial };
 ///                            the query tile, 64 or 128 tokens, so the online softmax rescales
 ///                            at other keys). A tile the device has not the shared memory for
 ///                            returns unsupported "tuning" too.
+///   swska_decode_min_keys    the SW-SKA decode: the fewest keys of a window piece (1 .. 4096),
+///                            in place of swska_policy::decode_min_split_keys. It changes the
+///                            pieces (their number, fixed by shapes, and how many a row's
+///                            history uses), so the workspace too (swska_decode_workspace_bytes
+///                            of the same tag); results agree within f32 rounding (the online
+///                            softmax meets the keys in other groups). Out of range: unsupported
+///                            "tuning".
 struct cuda_tuning {
   int gla_columns = 0;
   int gla_warps = 0;
   int swska_rows = 0;
   int swska_keys = 0;
+  int swska_decode_min_keys = 0;
 };
 
 /// CUDA backend for compute capability Sm/10 (completes the declaration in core/backend.hpp).

@@ -877,6 +877,52 @@ __device__ void swska_store_rotated_key(const swska_decode_args<Act>& a, index_t
   }
 }
 
+/// One work item of the decode step: item = ((b Hk + hk) chunks + chunk) splits + piece, i.e. row
+/// b, key head hk, chunk of its query heads (g0 .. g0 + nh - 1 of the G = Hq / Hk sharing hk) and
+/// piece of the row's window (keys lo .. hi; the row's own position p = the span's hi). `on` is
+/// false for a row swska_decode_span_of turns off and for a piece past the row's keys (both
+/// CTA-uniform). Uncached: slot and position read around L1 (__ldcg), for a reader before the
+/// overlapped wait (an earlier kernel may still write them).
+struct swska_decode_work {
+  bool on = false;
+  index_t b = 0, hk = 0, chunk = 0, s = 0, p = 0, lo = 0, hi = -1, g0 = 0;
+  int piece = 0, pieces = 0, nh = 0; // pieces: how many the row uses
+  /// Ring keys of the piece (its keys but position p, which comes from k / v).
+  __device__ index_t ring_keys() const { return hi == p ? hi - lo : hi - lo + 1; }
+};
+
+template <bool Uncached, class Act>
+__device__ __forceinline__ swska_decode_work swska_decode_item(const swska_decode_args<Act>& a,
+                                                               const swska_decode_plan& pl,
+                                                               index_t item) {
+  swska_decode_work w;
+  index_t rest = item;
+  w.piece = int(rest % pl.splits);
+  rest /= pl.splits;
+  w.chunk = rest % pl.chunk.chunks;
+  rest /= pl.chunk.chunks;
+  const index_t Hk = a.k.shape[1], G = a.q.shape[1] / Hk;
+  w.hk = rest % Hk;
+  w.b = rest / Hk;
+  const index_t P = a.ring_k.shape[0], W = a.ring_k.shape[1];
+  const std::int32_t* slot = a.slot ? a.slot + w.b : nullptr;
+  const std::int64_t* position = a.position + w.b;
+  w.s = slot ? index_t(Uncached ? __ldcg(slot) : *slot) : w.b;
+  const swska_decode_span sp = swska_decode_span_of(
+      w.s, index_t(Uncached ? __ldcg(position) : *position), P, W, a.window_left);
+  if (!sp.on) return w;
+  w.pieces = int(swska_split_count(sp.keys(), pl.splits, pl.min_keys));
+  if (w.piece >= w.pieces) return w;
+  const index_t per = swska_split_keys(sp.keys(), pl.splits, pl.min_keys);
+  w.on = true;
+  w.p = sp.hi;
+  w.lo = sp.lo + index_t(w.piece) * per;
+  w.hi = w.lo + per - 1 < sp.hi ? w.lo + per - 1 : sp.hi;
+  w.g0 = w.chunk * pl.chunk.heads;
+  w.nh = int(G - w.g0 < pl.chunk.heads ? G - w.g0 : pl.chunk.heads);
+  return w;
+}
+
 /// Asks L2 for the ring rows the CTA's first item reads first (pl.prefetch_keys keys from the
 /// start of its piece: the shared key head's row and the value rows of the item's query heads),
 /// before the kernel's overlapped wait, so that they arrive while the projection before it still
@@ -889,33 +935,19 @@ template <int MaxD, int Threads, class Act>
 __device__ __forceinline__ void swska_decode_prefetch(const swska_decode_args<Act>& a,
                                                       const swska_decode_plan& pl) {
   using tile = swska_decode_tile<MaxD, Threads>;
-  const index_t B = a.q.shape[0], Hq = a.q.shape[1], Hk = a.k.shape[1], Hv = a.v.shape[1];
+  const index_t B = a.q.shape[0], Hk = a.k.shape[1], Hv = a.v.shape[1];
   const index_t items = B * Hk * pl.chunk.chunks * pl.splits;
   if (pl.prefetch_keys <= 0 || index_t(blockIdx.x) >= items) return;
-  index_t rest = blockIdx.x;
-  const int piece = int(rest % pl.splits);
-  rest /= pl.splits;
-  const index_t chunk = rest % pl.chunk.chunks;
-  rest /= pl.chunk.chunks;
-  const index_t hk = rest % Hk, b = rest / Hk;
-  const index_t P = a.ring_k.shape[0], W = a.ring_k.shape[1];
-  const index_t s = a.slot ? index_t(__ldcg(a.slot + b)) : b;
-  const swska_decode_span sp =
-      swska_decode_span_of(s, index_t(__ldcg(a.position + b)), P, W, a.window_left);
-  if (!sp.on) return;
-  if (piece >= swska_split_count(sp.keys(), pl.splits, pl.min_keys)) return;
-  const index_t per = swska_split_keys(sp.keys(), pl.splits, pl.min_keys);
-  const index_t lo = sp.lo + index_t(piece) * per;
-  index_t n = sp.hi - lo < per ? sp.hi - lo : per; // ring keys of the piece (p excluded)
-  if (n > pl.prefetch_keys) n = pl.prefetch_keys;
+  const swska_decode_work it = swska_decode_item<true>(a, pl, index_t(blockIdx.x));
+  if (!it.on) return;
+  const index_t n = it.ring_keys() < pl.prefetch_keys ? it.ring_keys() : pl.prefetch_keys;
   if (n <= 0) return;
-  const index_t G = Hq / Hk, g0 = chunk * pl.chunk.heads;
-  const int nh = int(G - g0 < pl.chunk.heads ? G - g0 : pl.chunk.heads);
+  const index_t s = it.s, lo = it.lo, hk = it.hk, g0 = it.g0, W = a.ring_k.shape[1];
   constexpr int line = 128; // bytes a prefetch brings
   const index_t D = a.q.shape[2], per_row = (D * index_t(sizeof(Act)) + line - 1) / line;
   // The key row, then the value row of each of the chunk's heads (with shared value heads, Hv < Hq,
   // one row is named once per query head reading it: repeated hints, counted so by the budget).
-  const index_t rows_per_key = 1 + nh;
+  const index_t rows_per_key = 1 + it.nh;
   const index_t total = n * rows_per_key * per_row;
   for (index_t u = threadIdx.x; u < total; u += tile::threads) {
     const index_t piece_line = u % per_row, row = (u / per_row) % rows_per_key;
@@ -943,7 +975,7 @@ __device__ __forceinline__ void swska_decode_prefetch(const swska_decode_args<Ac
 /// o (the row uses one piece) or to the partials for swska_combine_kernel. The item of head chunk
 /// 0 / key head 0 / piece 0 of each row also copies the new k, v into ring slot p % W, which no
 /// reader of the row touches (it reads positions p - W + 1 .. p - 1 from the ring). Rows that
-/// swska_decode_row_span turns off, and pieces past a row's keys, leave at once (CTA-uniform).
+/// swska_decode_item turns off, and pieces past a row's keys, leave at once (CTA-uniform).
 /// RoPE inside the step (pl.rope.dim > 0): while q and the own key are staged, the first threads
 /// compute the cos / sin of the row's position for the rope.dim / 2 pairs into shared memory (f32
 /// sincosf of f32(p) theta_j, rounded to Act, as the rotary kernel does); after one more barrier
@@ -974,7 +1006,7 @@ __global__ void __launch_bounds__(Threads, 2) // 2: swska_policy::decode_ctas_pe
 
   const int tid = int(threadIdx.x), lane = tid & 31, warp = tid >> 5;
   const index_t B = a.q.shape[0], Hq = a.q.shape[1], D = a.q.shape[2];
-  const index_t Hk = a.k.shape[1], Hv = a.v.shape[1], G = Hq / Hk;
+  const index_t Hk = a.k.shape[1], Hv = a.v.shape[1];
   const index_t P = a.ring_k.shape[0], W = a.ring_k.shape[1];
   const int D8 = int((D + 7) & ~index_t(7));        // s_q and s_k are zero past D
   const int hl = tid / COLS, d0 = (tid % COLS) * 8; // this thread's head (in the chunk), columns
@@ -982,26 +1014,13 @@ __global__ void __launch_bounds__(Threads, 2) // 2: swska_policy::decode_ctas_pe
   const int half = pl.rope.dim / 2; // RoPE pairs (0: q and k arrive rotated)
 
   for (index_t item = blockIdx.x; item < items; item += gridDim.x) {
-    index_t rest = item;
-    const int piece = int(rest % pl.splits);
-    rest /= pl.splits;
-    const index_t chunk = rest % pl.chunk.chunks;
-    rest /= pl.chunk.chunks;
-    const index_t hk = rest % Hk, b = rest / Hk;
-
-    // The row's keys and this piece of them (CTA-uniform).
-    const swska_decode_span sp = swska_decode_row_span(a.slot, a.position, b, P, W, a.window_left);
-    if (!sp.on) continue; // padding row (slot -1) or bad slot / position: nothing written
-    const index_t used = swska_split_count(sp.keys(), pl.splits, pl.min_keys);
-    if (piece >= used) continue;
-    const index_t per = swska_split_keys(sp.keys(), pl.splits, pl.min_keys);
-    const index_t lo = sp.lo + index_t(piece) * per;
-    const index_t hi = lo + per - 1 < sp.hi ? lo + per - 1 : sp.hi;
-    const index_t s = a.slot ? index_t(a.slot[b]) : b, p = sp.hi;
-
-    // This chunk's query heads: h = hk + (g0 + i) Hk for i < nh.
-    const index_t g0 = chunk * pl.chunk.heads;
-    const int nh = int(G - g0 < pl.chunk.heads ? G - g0 : pl.chunk.heads);
+    // The row's keys and this piece of them (CTA-uniform): a padding row (slot -1), a bad slot /
+    // position or a piece past the row's keys writes nothing.
+    const swska_decode_work it = swska_decode_item<false>(a, pl, item);
+    if (!it.on) continue;
+    const index_t b = it.b, hk = it.hk, chunk = it.chunk, s = it.s, p = it.p, lo = it.lo;
+    const index_t hi = it.hi, g0 = it.g0; // this chunk's query heads: h = hk + (g0 + i) Hk, i < nh
+    const int piece = it.piece, used = it.pieces, nh = it.nh;
     const bool mine = hl < nh && d0 < D; // this thread owns output columns
     const index_t h = hk + (g0 + (hl < nh ? hl : 0)) * Hk, hv = h % Hv;
     const bool stores = hk == 0 && chunk == 0 && piece == 0; // the new k, v into the ring
@@ -1264,11 +1283,22 @@ status swska_prefill_dispatch(const swska_cuda_problem<Act>& pr, const launch_ta
   return swska_attend_launch<256, NWl, RWl>(pr, on);
 }
 
-/// Pieces the decode window is split into (1: no split, no workspace). Depends on shapes only
-/// (B, Hq, D, W, window_left, and Hk when valid), and never decreases when the window grows or k
+/// The fewest keys of a decode piece: cuda_tuning's swska_decode_min_keys, else the policy's.
+template <int Sm> index_t swska_decode_min_keys(const cuda_tuning& t) noexcept {
+  return t.swska_decode_min_keys > 0 ? index_t(t.swska_decode_min_keys)
+                                     : swska_policy<Sm>::decode_min_split_keys;
+}
+inline bool swska_decode_tuning_ok(const cuda_tuning& t) noexcept {
+  return t.swska_decode_min_keys >= 0 && t.swska_decode_min_keys <= 4096;
+}
+
+/// Pieces the decode window is split into (1: no split, no workspace), pieces of at least min_keys
+/// keys (swska_decode_min_keys). Depends on shapes only (B, Hq, D, W, window_left, and Hk when
+/// valid), and never decreases when the window grows or k
 /// is unknown (one key head assumed), so a workspace sized from the shapes of q and the rings
 /// alone (window_left -1, k unset: blocks/swska_layer.hpp) covers every call of those shapes.
-template <int Sm, class Act> index_t swska_decode_splits(const swska_decode_args<Act>& a) noexcept {
+template <int Sm, class Act>
+index_t swska_decode_splits(const swska_decode_args<Act>& a, index_t min_keys) noexcept {
   using pol = swska_policy<Sm>;
   const index_t B = a.q.shape[0], Hq = a.q.shape[1], D = a.q.shape[2], W = a.ring_k.shape[1];
   if (B <= 0 || Hq <= 0 || D <= 0 || W <= 0) return 1;
@@ -1282,7 +1312,7 @@ template <int Sm, class Act> index_t swska_decode_splits(const swska_decode_args
   const index_t keys =
       a.window_left < 0 || index_t(a.window_left) + 1 > W ? W : index_t(a.window_left) + 1;
   index_t s = (pol::decode_target_ctas + ctas - 1) / ctas;
-  const index_t by_keys = (keys + pol::decode_min_split_keys - 1) / pol::decode_min_split_keys;
+  const index_t by_keys = (keys + min_keys - 1) / min_keys;
   if (by_keys < s) s = by_keys;
   if (pol::decode_max_splits < s) s = pol::decode_max_splits;
   return s < 1 ? 1 : s;
@@ -1341,9 +1371,11 @@ std::size_t swska_prefill_workspace_bytes(const cuda<Sm>& be, const swska_args<A
 
 /// The decode workspace: the split partials, when the window is split (see swska_policy).
 template <int Sm, class Act>
-std::size_t swska_decode_workspace_bytes(const cuda<Sm>&,
+std::size_t swska_decode_workspace_bytes(const cuda<Sm>& be,
                                          const swska_decode_args<Act>& a) noexcept {
-  const index_t S = detail::swska_decode_splits<Sm>(a);
+  if (!detail::swska_decode_tuning_ok(be.tuning)) return 0; // (swska_decode refuses the call)
+  const index_t S =
+      detail::swska_decode_splits<Sm>(a, detail::swska_decode_min_keys<Sm>(be.tuning));
   if (S <= 1) return 0;
   const std::size_t parts = workspace::product(
       workspace::product(std::size_t(a.q.shape[0]), std::size_t(a.q.shape[1])), std::size_t(S));
@@ -1399,6 +1431,7 @@ template <int Sm, class Act>
 [[nodiscard]] status swska_decode(const cuda<Sm>& be, const swska_decode_args<Act>& a,
                                   workspace ws = {}) noexcept {
   RODIMUS_TRY(swska_decode_check(a));
+  RODIMUS_REQUIRE(detail::swska_decode_tuning_ok(be.tuning), unsupported, "tuning");
   if constexpr (!std::is_same_v<Act, float> && !std::is_same_v<Act, bf16> &&
                 !std::is_same_v<Act, f16>) {
     (void)be;
@@ -1408,7 +1441,8 @@ template <int Sm, class Act>
     const index_t B = a.q.shape[0], Hq = a.q.shape[1], D = a.q.shape[2];
     RODIMUS_REQUIRE(D <= 256, unsupported, "q");
     if (B == 0) return status::success();
-    const index_t S = detail::swska_decode_splits<Sm>(a);
+    const index_t min_keys = detail::swska_decode_min_keys<Sm>(be.tuning);
+    const index_t S = detail::swska_decode_splits<Sm>(a, min_keys);
     using pol = swska_policy<Sm>;
     detail::swska_decode_plan pl;
     if (S > 1) {
@@ -1418,7 +1452,7 @@ template <int Sm, class Act>
     }
     pl.scale = a.scale != 0.0f ? a.scale : float(1.0 / std::sqrt(double(D)));
     pl.splits = int(S);
-    pl.min_keys = pol::decode_min_split_keys;
+    pl.min_keys = min_keys;
     pl.chunk =
         detail::swska_decode_head_chunks(Hq / a.k.shape[1], detail::swska_decode_cta_heads<Sm>(D));
     const bool d8 = D % 8 == 0;
