@@ -8,10 +8,12 @@
 #      alone, so small kernels are not charged a cold L2), a CSV to $OUT
 # Usage (device tool): run(command="bash scripts/gpu_decode_round.sh", carry=[".deps"]).
 # RODIMUS_ROUND_BENCH=0 skips step 1 (the tool is still built); RODIMUS_ROUND_PROMPT (16) and
-# RODIMUS_ROUND_BATCH (1) are the profiled decode's (RODIMUS_ROUND_GEN its steps, 6), RODIMUS_TOOL
+# RODIMUS_ROUND_BATCH (1) are the profiled decode's (RODIMUS_ROUND_GEN its steps, 6;
+# RODIMUS_ROUND_FLAGS more bench flags, e.g. --matmul rounded), RODIMUS_TOOL
 # a rodimus tool already built (else built here), RODIMUS_ROUND_METRICS adds ncu metrics
 # (comma-separated) to the CSV; RODIMUS_ROUND_DETAIL (a kernel-name regex) adds a full ncu report of
-# that kernel's last launch in the last step ($OUT/ncu_detail.txt).
+# that kernel's last launch in the last step ($OUT/ncu_detail.txt). The prefill's kernels (the
+# prompt's batch of RODIMUS_ROUND_PROMPT tokens a row) are summed by name before the step's table.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -36,7 +38,7 @@ if command -v ncu >/dev/null && [ "${RODIMUS_ROUND_NCU:-1}" = 1 ]; then
   timeout 240 ncu --cache-control none --clock-control none --metrics "gpu__time_duration.sum${RODIMUS_ROUND_METRICS:+,$RODIMUS_ROUND_METRICS}" \
     --csv --print-units base "$tool" bench --backend cuda --geometry rodimus-plus-1.6b --layers 2 \
     --batch "$batch" --prompt "${RODIMUS_ROUND_PROMPT:-16}" --gen "${RODIMUS_ROUND_GEN:-6}" --dir "$root/build/gpu_check/model-1.6b-2l" \
-    >"$out/ncu_decode_b${batch}_2layers.csv" 2>"$out/ncu.err" || { tail -5 "$out/ncu.err"; }
+    ${RODIMUS_ROUND_FLAGS:-} >"$out/ncu_decode_b${batch}_2layers.csv" 2>"$out/ncu.err" || { tail -5 "$out/ncu.err"; }
   python3 - "$out/ncu_decode_b${batch}_2layers.csv" <<'PY'
 import csv, collections, sys
 rows = list(csv.reader(open(sys.argv[1])))
@@ -47,9 +49,15 @@ for r in rows[h + 1:]:
     name = r[col['Kernel Name']].split('(')[0].replace('void ', '').replace('rodimus::', '').replace('detail::', '')[:56]
     kernels.setdefault(r[col['ID']], (name, {}))[1][r[col['Metric Name']]] = float(r[col['Metric Value']].replace(',', ''))
 seq = list(kernels.values())
-start = max(i for i, (n, _) in enumerate(seq) if 'embedding_kernel' in n)  # the last decode step
-step = seq[start:]
 dur = 'gpu__time_duration.sum'
+embeds = [i for i, (n, _) in enumerate(seq) if 'embedding_kernel' in n]  # prefill, then each step
+if len(embeds) >= 2:  # the prefill: from its embedding to the first decode step's
+    pre = collections.Counter()
+    for n, ms in seq[embeds[0]:embeds[1]]: pre[n] += ms[dur] / 1e3
+    print(f"prefill, 2 layers + head: {sum(pre.values()):.1f} us in {embeds[1] - embeds[0]} kernels; by kernel:")
+    for n, us in pre.most_common(): print(f"{us:9.1f}  {n}")
+start = embeds[-1]  # the last decode step
+step = seq[start:]
 others = sorted({m for _, ms in step for m in ms} - {dur})
 print(f"last decode step, 2 layers + head: {sum(ms[dur] for _, ms in step) / 1e3:.1f} us in {len(step)} kernels")
 print(f"{'us':>7}  {'kernel':56} " + ' '.join(f'{m[:22]:>22}' for m in others))

@@ -12,7 +12,7 @@
 # benchmark binaries (space-separated), RODIMUS_PREFILL_SAN_LIST the sanitized tests (gla, swska:
 # memcheck and racecheck of the rounded cases; swska_decode: of the decode cases; others, e.g.
 # rmsnorm_linear: memcheck of all); RODIMUS_PREFILL_SWSKA_FILTER: bench_swska_cuda's rows (default
-# 'bm_copy|bm_gemm|bm_swska_prefill');
+# 'bm_copy|bm_gemm|bm_swska_prefill'), RODIMUS_PREFILL_LAUNCH_FILTER: bench_launch_cuda's (all);
 # RODIMUS_PREFILL_NCU=1 adds Nsight Compute's speed-of-light, occupancy and warp-state sections of
 # one launch of each tensor-core prefill kernel at B = 8, T = 2048, bf16 ($OUT/ncu_prefill.txt).
 # With build/ab/base.tar carried (and RODIMUS_PREFILL_BASE not 0; made as
@@ -62,6 +62,7 @@ say "tests: $(( $(date +%s) - t0 )) s"
 [ "${RODIMUS_PREFILL_BENCH:-1}" = 0 ] && run_benches=() || run_benches=("${benches[@]}")
 for b in "${run_benches[@]}"; do
   filter=.; [ "$b" = bench_swska_cuda ] && filter=${RODIMUS_PREFILL_SWSKA_FILTER:-'bm_copy|bm_gemm|bm_swska_prefill'}
+  [ "$b" = bench_launch_cuda ] && filter=${RODIMUS_PREFILL_LAUNCH_FILTER:-.}
   bb=$(find "$base/build" -type f -name "$b" -perm -u+x 2>/dev/null | head -1)
   if [ -n "$bb" ]; then
     "$bb" --benchmark_filter="$filter" --benchmark_out="$out/base_$b.json" --benchmark_out_format=json \

@@ -241,6 +241,17 @@ void fused_gemv_head(benchmark::internal::Benchmark* b) {
   b->Args({126464, 1056, 2048, int(gemv_input::residual_norm), 1});
 }
 
+/// The three K-split GEMVs of a batch-1 decode step at other CTA caps than linear_policy's 528 (2
+/// / 4 / 8 per SM of 132): the o projection (2048 x 2048, plain), the mixer's out_proj (2048 x
+/// 4096, gated norm) and the FFN's down projection (2048 x 2728, gate); plain where Pro is off.
+void split_gemvs_caps(benchmark::internal::Benchmark* b) {
+  for (index_t cap : {264, 528, 1056}) {
+    b->Args({2048, cap, 2048, int(gemv_input::residual_norm), 1});
+    b->Args({2048, cap, 4096, int(gemv_input::gated_norm), 1});
+    b->Args({2048, cap, 2728, int(gemv_input::gated), 1});
+  }
+}
+
 } // namespace
 
 BENCHMARK(bench::bm_copy_d2d)->UseManualTime()->Iterations(1);
@@ -273,6 +284,25 @@ RODIMUS_GEMV_AB(4, false, false, false, fused_gemv_head);
 RODIMUS_GEMV_AB(4, false, true, false, fused_gemv_head);
 RODIMUS_GEMV_AB(4, false, true, true, fused_gemv_head);
 #undef RODIMUS_GEMV_AB
+// The K split's shape (bm_gemv_split_*): rows per warp R, loads in flight U, warps per CTA over
+// which K is split, plain and staged, at the caps of split_gemvs_caps. At K = 2048 with R = 2,
+// U = 2 and 8 warps each warp's K range is one step of 32 x U pieces and warps 4..7 have none.
+#define RODIMUS_GEMV_SPLIT(R, U, W)                                                                \
+  BENCHMARK(bm_gemv_config<R, U, W, true>)                                                         \
+      ->Apply(split_gemvs_caps)                                                                    \
+      ->UseManualTime()                                                                            \
+      ->Iterations(30);                                                                            \
+  BENCHMARK(bm_gemv_config<R, U, W, true, true, true>)                                             \
+      ->Apply(split_gemvs_caps)                                                                    \
+      ->UseManualTime()                                                                            \
+      ->Iterations(30)
+RODIMUS_GEMV_SPLIT(2, 2, 8);
+RODIMUS_GEMV_SPLIT(2, 1, 8);
+RODIMUS_GEMV_SPLIT(2, 1, 16);
+RODIMUS_GEMV_SPLIT(2, 2, 16);
+RODIMUS_GEMV_SPLIT(4, 1, 8);
+RODIMUS_GEMV_SPLIT(1, 2, 8);
+#undef RODIMUS_GEMV_SPLIT
 BENCHMARK(bm_launch_chain)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}})->UseManualTime()->Iterations(50);
 
 int main(int argc, char** argv) { return bench::run_cuda_benchmarks(argc, argv); }

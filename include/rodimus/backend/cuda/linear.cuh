@@ -317,14 +317,16 @@ struct linear_input_prologue {
 /// CTAs per SM the in-loop prologue variant of the GEMV asks registers for: as many as the plain
 /// kernel gets (the prologue needs about 25 more registers, which cost a wave of CTAs at 1024 row
 /// groups; capped at 64 it spills 8 to 32 bytes at one row of x, 136 to 180 at two, bf16 weights).
-constexpr int linear_prologue_min_ctas(int warps) noexcept { return warps >= 8 ? 4 : 8; }
+constexpr int linear_prologue_min_ctas(int warps) noexcept {
+  return warps >= 16 ? 2 : warps >= 8 ? 4 : 8; // 64 registers a thread
+}
 
 /// CTAs per SM the staged prologue variant asks registers for, so that it keeps the plain kernel's
 /// occupancy without spilling: at one row of x at most 64 registers, as the in-loop variant (it
 /// uses 54 / 56 with 4 / 8 warps, the plain kernel 56 / 62); at two rows the plain kernel's own 72
 /// registers with 4 warps, 79 with 8 (ptxas sm_90, bf16 weights).
 constexpr int linear_stage_min_ctas(int warps, int mr) noexcept {
-  return mr == 1 ? linear_prologue_min_ctas(warps) : warps >= 8 ? 3 : 7;
+  return mr == 1 ? linear_prologue_min_ctas(warps) : warps >= 16 ? 1 : warps >= 8 ? 3 : 7;
 }
 
 /// Shared memory the staged prologue takes: mr rows of K f32.
