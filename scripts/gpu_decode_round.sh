@@ -51,7 +51,9 @@ for r in rows[h + 1:]:
 seq = list(kernels.values())
 dur = 'gpu__time_duration.sum'
 embeds = [i for i, (n, _) in enumerate(seq) if 'embedding_kernel' in n]  # prefill, then each step
-if len(embeds) >= 2:  # the prefill: from its embedding to the first decode step's
+if len(embeds) < 2:
+    sys.exit(f"{len(embeds)} embedding launches in the CSV: no decode step to show (ncu cut off?)")
+if True:  # the prefill: from its embedding to the first decode step's
     pre = collections.Counter()
     for n, ms in seq[embeds[0]:embeds[1]]: pre[n] += ms[dur] / 1e3
     print(f"prefill, 2 layers + head: {sum(pre.values()):.1f} us in {embeds[1] - embeds[0]} kernels; by kernel:")
@@ -71,12 +73,13 @@ PY
   if [ -n "${RODIMUS_ROUND_DETAIL:-}" ]; then
     # the kernel's launches in the 2-layer run: prefill, then 6 decode steps of 2 launches each
     n=$(grep -c "$RODIMUS_ROUND_DETAIL" "$out/ncu_decode_b${batch}_2layers.csv")
-    per=$(python3 -c "import sys; print(max(1, int(sys.argv[1]) // max(1, len(sys.argv[2].split(',')) + 1)))" "$n" "${RODIMUS_ROUND_METRICS:-}")
+    # (the CSV has a line per launch and metric: the duration and RODIMUS_ROUND_METRICS' ones)
+    per=$(python3 -c "import sys; m = sys.argv[2]; print(max(1, int(sys.argv[1]) // (1 + (len(m.split(',')) if m else 0))))" "$n" "${RODIMUS_ROUND_METRICS:-}")
     timeout 200 ncu --clock-control none -k "regex:$RODIMUS_ROUND_DETAIL" --launch-skip $((per - 1)) --launch-count 1 \
       --section SpeedOfLight --section LaunchStats --section Occupancy --section WarpStateStats \
       --section SchedulerStats --section MemoryWorkloadAnalysis "$tool" bench --backend cuda \
       --geometry rodimus-plus-1.6b --layers 2 --batch "$batch" --prompt "${RODIMUS_ROUND_PROMPT:-16}" --gen "${RODIMUS_ROUND_GEN:-6}" \
-      --dir "$root/build/gpu_check/model-1.6b-2l" >"$out/ncu_detail.txt" 2>&1 || tail -5 "$out/ncu_detail.txt"
+      --dir "$root/build/gpu_check/model-1.6b-2l" ${RODIMUS_ROUND_FLAGS:-} >"$out/ncu_detail.txt" 2>&1 || tail -5 "$out/ncu_detail.txt"
     grep -E "Duration|Throughput|Stall|Warp Cycles|Issued|Eligible|Registers|Achieved|Block Limit|Grid Size" \
       "$out/ncu_detail.txt" | head -40
   fi

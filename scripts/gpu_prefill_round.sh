@@ -12,7 +12,8 @@
 # benchmark binaries (space-separated), RODIMUS_PREFILL_SAN_LIST the sanitized tests (gla, swska:
 # memcheck and racecheck of the rounded cases; swska_decode: of the decode cases; others, e.g.
 # rmsnorm_linear: memcheck of all); RODIMUS_PREFILL_SWSKA_FILTER: bench_swska_cuda's rows (default
-# 'bm_copy|bm_gemm|bm_swska_prefill'), RODIMUS_PREFILL_LAUNCH_FILTER: bench_launch_cuda's (all);
+# 'bm_copy|bm_gemm|bm_swska_prefill'), RODIMUS_PREFILL_LAUNCH_FILTER: bench_launch_cuda's rows
+# (all; that benchmark runs only when RODIMUS_PREFILL_BENCH_LIST names it);
 # RODIMUS_PREFILL_NCU=1 adds Nsight Compute's speed-of-light, occupancy and warp-state sections of
 # one launch of each tensor-core prefill kernel at B = 8, T = 2048, bf16 ($OUT/ncu_prefill.txt).
 # With build/ab/base.tar carried (and RODIMUS_PREFILL_BASE not 0; made as

@@ -68,7 +68,7 @@ if [[ $phases == *" decode "* ]]; then
   if cmake --build "$bld" -j "$(nproc)" --target bench_swska_cuda bench_mixer_decode_cuda >"$out/decode_bench_build.log" 2>&1; then
     "$(find "$bld" -type f -name bench_swska_cuda -perm -u+x | head -1)" --benchmark_filter='bm_copy|bm_swska_decode' \
       --benchmark_out="$out/bench_swska_decode.json" --benchmark_out_format=json >/dev/null 2>&1
-    python3 scripts/bench_table.py "$out/bench_swska_decode.json" 2>&1 | tail -20
+    python3 scripts/bench_table.py "$out/bench_swska_decode.json" 2>&1 | tail -45
     "$(find "$bld" -type f -name bench_mixer_decode_cuda -perm -u+x | head -1)" \
       --benchmark_out="$out/bench_mixer_decode_cuda.json" --benchmark_out_format=json >/dev/null 2>&1
     python3 scripts/bench_table.py "$out/bench_mixer_decode_cuda.json" 2>&1 | tail -12

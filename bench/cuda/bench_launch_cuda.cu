@@ -284,9 +284,12 @@ RODIMUS_GEMV_AB(4, false, false, false, fused_gemv_head);
 RODIMUS_GEMV_AB(4, false, true, false, fused_gemv_head);
 RODIMUS_GEMV_AB(4, false, true, true, fused_gemv_head);
 #undef RODIMUS_GEMV_AB
-// The K split's shape (bm_gemv_split_*): rows per warp R, loads in flight U, warps per CTA over
-// which K is split, plain and staged, at the caps of split_gemvs_caps. At K = 2048 with R = 2,
-// U = 2 and 8 warps each warp's K range is one step of 32 x U pieces and warps 4..7 have none.
+// The K split's shape (the bm_gemv_config<R, U, W, true[, true, true]> rows at the caps of
+// split_gemvs_caps): rows per warp R, loads in flight U, warps per CTA over which K is split,
+// plain and staged. A warp's K range is whole steps of 32 x U pieces, so at K = 2048 (256 pieces)
+// with U = 2 only 4 warps have one (8 at U = 1), at K = 2728 6, at 4096 8. Rows repeat others:
+// <2, 2, 8> at cap 528 is linear_policy's launch (fused_gemvs_split's M = 1 rows); a cap above
+// the row groups (1024 at R = 2, 512 at R = 4) is the uncapped grid.
 #define RODIMUS_GEMV_SPLIT(R, U, W)                                                                \
   BENCHMARK(bm_gemv_config<R, U, W, true>)                                                         \
       ->Apply(split_gemvs_caps)                                                                    \

@@ -75,7 +75,8 @@ backend_options backend_flags(const args& a, const char* fallback, int threads_f
   const std::string tuning = a.get("tuning", "");
   tuning_flag(tuning, o);
   if (!tuning.empty() && o.name != "cuda")
-    throw error("--tuning applies to --backend cuda only (it picks CUDA kernels' tiles)");
+    throw error(
+        "--tuning applies to --backend cuda only (it picks CUDA kernels' tiles and pieces)");
   return o;
 }
 

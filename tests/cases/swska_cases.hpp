@@ -884,11 +884,11 @@ template <class Backend> void check_swska_decode_rotary_all(const Backend& be) {
 
 /// Decode at the shapes of a model's window (16 query heads on one key head, 16 value heads,
 /// D = 128, window_left 2048, W = 2049), where the CUDA backend splits the window into pieces of
-/// >= swska_policy::decode_min_split_keys keys (16) and uses only as many as a row's history needs:
-/// batch 1 with a long history (the ring wrapped, every piece), a short one (one piece) and a
-/// middle one (several pieces); a batch whose rows have
-/// very different histories with padding rows between them; a batch of padding rows only (nothing
-/// is written). The decode paths the other cases do not reach.
+/// >= swska_policy::decode_min_split_keys keys (16, at the default tuning) and uses only as many as
+/// a row's history needs: batch 1 with a long history (the ring wrapped, every piece), a short one
+/// (one piece) and a middle one (several pieces); a batch whose rows have very different histories
+/// with padding rows between them; a batch of padding rows only (nothing is written). The decode
+/// paths the other cases do not reach.
 template <class Backend> void check_swska_decode_windows_all(const Backend& be) {
   const index_t W = 2049, Hq = 16, Hv = 16, D = 128;
   const int wl = 2048;
@@ -902,12 +902,12 @@ template <class Backend> void check_swska_decode_windows_all(const Backend& be) 
 }
 
 /// Decode shapes that reach the edges of CUDA's flash-decoding kernel (backend/cuda/swska.cuh:
-/// pieces of >= 16 keys, 2048 / MaxD query heads per CTA): histories of 1, 2, 16 and 17 keys
-/// (one piece, exactly one, a second piece of one key) and 33 (a third), rows that go on to the
-/// next step's position; a batch of 600 rows (no split: one CTA set per row) with padding rows
-/// between them; 24 query heads at D = 128 (two head chunks of 12) over a split window that wraps
-/// its ring; two key heads of 10 query heads each at D = 256 (head chunks of 5) with 10 shared
-/// value heads, bf16.
+/// pieces of >= 16 keys at the default tuning, 2048 / MaxD query heads per CTA): histories of 1, 2,
+/// 16 and 17 keys (one piece, exactly one, a second piece of one key) and 33 (a third), rows that
+/// go on to the next step's position; a batch of 600 rows (no split: one CTA set per row) with
+/// padding rows between them; 24 query heads at D = 128 (two head chunks of 12) over a split window
+/// that wraps its ring; two key heads of 10 query heads each at D = 256 (head chunks of 5) with 10
+/// shared value heads, bf16.
 template <class Backend> void check_swska_decode_pieces_all(const Backend& be) {
   check_swska_decode_rows_case<Backend, bf16>(be, {0, 1, 2, 3, 4, 5}, {0, 1, 15, 16, 31, 32}, 6,
                                               513, 16, 1, 16, 128, 512, 2);

@@ -90,23 +90,73 @@ TEST_CASE("cuda swska_decode matches the scalar reference") {
   test::check_swska_decode_all(test::cuda_backend());
 }
 
-TEST_CASE("cuda swska_decode with other fewest keys per piece (cuda_tuning) matches the scalar "
+TEST_CASE("cuda swska decode plan: the fewest keys per piece (cuda_tuning) sets the pieces and "
+          "the workspace") {
+  // Host arithmetic only (no device needed): pieces and workspace of a 16-head row over a window
+  // of 2049 keys (shapes only) at the policy's 16, fewer at 64, none at 4096; more at 7 over 300.
+  const auto shapes = [](index_t W, int window_left) {
+    swska_decode_args<float> a;
+    a.q = make_view<const float>(nullptr, 1, 16, 128);
+    a.k = make_view<const float>(nullptr, 1, 1, 128);
+    a.v = make_view<const float>(nullptr, 1, 16, 128);
+    a.ring_k = make_view<float>(nullptr, 2, W, 1, 128);
+    a.ring_v = make_view<float>(nullptr, 2, W, 16, 128);
+    a.window_left = window_left;
+    return a;
+  };
+  const auto tuned = [](int min_keys) {
+    cuda<90> be;
+    be.tuning.swska_decode_min_keys = min_keys;
+    return be;
+  };
+  const auto full = shapes(4096, 2048), short_window = shapes(300, 299);
+  CHECK(detail::swska_decode_splits<90>(full, 16) == 128);
+  CHECK(detail::swska_decode_splits<90>(full, 64) == 33);
+  CHECK(detail::swska_decode_splits<90>(short_window, 7) == 43);
+  CHECK(detail::swska_decode_splits<90>(short_window, 16) == 19);
+  CHECK(swska_decode_workspace_bytes(tuned(0), full) > 0);
+  CHECK(swska_decode_workspace_bytes(tuned(0), full) ==
+        swska_decode_workspace_bytes(tuned(16), full));
+  CHECK(swska_decode_workspace_bytes(tuned(64), full) <
+        swska_decode_workspace_bytes(tuned(0), full));
+  CHECK(swska_decode_workspace_bytes(tuned(4096), full) == 0);
+  CHECK(swska_decode_workspace_bytes(tuned(7), short_window) >
+        swska_decode_workspace_bytes(tuned(0), short_window));
+  CHECK(swska_decode_workspace_bytes(tuned(-1), full) == 0); // refused by swska_decode itself
+  CHECK(swska_decode_workspace_bytes(tuned(4097), full) == 0);
+}
+
+TEST_CASE("cuda swska decoding with other fewest keys per piece (cuda_tuning) matches the scalar "
           "reference") {
+  // (Named apart from "swska_decode" so that gpu_prefill_round.sh's memcheck of '*swska_decode*'
+  // does not run the whole decode suite three times more.)
   RODIMUS_REQUIRE_CUDA_DEVICE();
-  // 7: more pieces than the policy's 16, not a multiple of the key tile; 64: a short history in a
-  // few pieces; 4096: the whole window in one (no split, no combine).
-  for (const int min_keys : {7, 64, 4096}) {
-    CAPTURE(min_keys);
+  const auto tuned = [](int min_keys) {
     auto be = test::cuda_backend();
     be.tuning.swska_decode_min_keys = min_keys;
+    return be;
+  };
+  // 7: more pieces than the policy's 16, not a multiple of the key tile; 64: a short history in a
+  // few pieces; 4096: the whole window in one (no split, no combine). Each runs the decode suite
+  // and, where the window splits, rows whose histories reach the pieces' edges at that minimum:
+  // K - 1, K, K + 1 (a last piece of one key: the row's own), 2K and 2K + 1 keys.
+  for (const int K : {7, 64, 4096}) {
+    CAPTURE(K);
+    const auto be = tuned(K);
     test::check_swska_decode_all(be);
+    if (K < 1024) {
+      const std::int64_t k = K;
+      test::check_swska_decode_rows_case<cuda<90>, float>(
+          be, {0, 1, 2, 3, 4}, {k - 2, k - 1, k, 2 * k - 1, 2 * k}, 5, 4 * k + 9, 16, 1, 16, 128,
+          int(4 * k + 8), 2);
+    }
   }
 }
 
 TEST_CASE("cuda swska_decode refuses a fewest-keys tuning out of range with nothing written") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
   auto g = test::rng(301);
-  const index_t B = 2, Hq = 4, Hk = 1, Hv = 4, D = 16, W = 8, P = 3;
+  const index_t B = 2, Hq = 4, Hk = 1, Hv = 4, D = 16, W = 600, P = 3; // W: a split window
   const auto q = test::uniform<float>(g, std::size_t(B * Hq * D), -2.0, 2.0);
   const auto k = test::uniform<float>(g, std::size_t(B * Hk * D), -2.0, 2.0);
   const auto v = test::uniform<float>(g, std::size_t(B * Hv * D));
@@ -133,15 +183,18 @@ TEST_CASE("cuda swska_decode refuses a fewest-keys tuning out of range with noth
     a.ring_v = make_view(d_rv, P, W, Hv, D);
     a.slot = mem.put(slot);
     a.position = mem.put(position);
+    CHECK(swska_decode_workspace_bytes(test::cuda_backend(), a) > 0);
     CHECK(swska_decode_workspace_bytes(be, a) == 0);
     const status st = swska_decode(be, a);
-    std::vector<float> rk_after(rk.size());
+    std::vector<float> rk_after(rk.size()), rv_after(rv.size());
     mem.get(o, d_o);
     mem.get(rk_after, d_rk);
+    mem.get(rv_after, d_rv);
     CHECK(st.code == status_code::unsupported);
     CHECK(std::string(st.what) == "tuning");
     CHECK(test::all_nan(o)); // nothing written
     CHECK(rk_after == rk);   // the rings untouched
+    CHECK(rv_after == rv);
   }
 }
 

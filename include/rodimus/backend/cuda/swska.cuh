@@ -62,8 +62,9 @@
 //     the value rows loaded 8 vectors at a time (swska_policy::decode_key_unroll) per thread;
 //   - the window [lo, p] is cut into `splits` pieces (swska_decode_splits: a number fixed by the
 //     shapes, so is the workspace) when rows x head chunks give fewer CTAs than
-//     swska_policy::decode_target_ctas; each piece has >= decode_min_split_keys keys, so a row with
-//     a short history uses fewer pieces (swska_split_count) and the CTAs past them leave at once;
+//     swska_policy::decode_target_ctas; each piece has >= decode_min_split_keys keys (or
+//     cuda_tuning::swska_decode_min_keys), so a row with a short history uses fewer pieces
+//     (swska_split_count) and the CTAs past them leave at once;
 //   - a row that uses one piece writes o directly; otherwise each piece writes its partial (max,
 //     sum, acc) per head and swska_combine_kernel (one CTA per (row, head)) merges them;
 //   - before its overlapped wait each CTA asks L2 for the ring rows of its piece's first keys
@@ -111,12 +112,13 @@ namespace rodimus {
 /// 16 at D = 128) over one piece of a row's window. The window is cut into pieces when fewer than
 /// decode_target_ctas CTAs (4 per SM of an H100 / H200) would run: at most decode_max_splits
 /// pieces of at least decode_min_split_keys keys each (a piece's fixed cost, q and the partial
-/// result, is about 3 key rows at 16 heads). Each thread keeps decode_key_unroll 16-byte value
-/// loads in flight (8 keys of 16-bit Act, 4 of f32), 32 KiB per CTA; ptxas (CUDA 13, sm_90):
-/// 109 to 127 registers (CUDA 13.0: MaxD 64 / 128 / 256 at f32 122 / 111 / 109, bf16 127 / 122 /
-/// 125), no spills, so two CTAs per SM (__launch_bounds__(256, 2); asking for three spills 40 to
-/// 100 bytes, 16 loads per thread spill at MaxD 64). The 32-byte stack frame is sincosf's argument
-/// reduction for large angles (RoPE inside the step), touched only there.
+/// result, is about 3 key rows at 16 heads; cuda_tuning::swska_decode_min_keys replaces it). Each
+/// thread keeps decode_key_unroll 16-byte value loads in flight (8 keys of 16-bit Act, 4 of f32),
+/// 32 KiB per CTA; ptxas (CUDA 13, sm_90): 109 to 127 registers (CUDA 13.0: MaxD 64 / 128 / 256 at
+/// f32 122 / 111 / 109, bf16 127 / 122 / 125), no spills, so two CTAs per SM
+/// (__launch_bounds__(256, 2); asking for three spills 40 to 100 bytes, 16 loads per thread spill
+/// at MaxD 64). The 32-byte stack frame is sincosf's argument reduction for large angles (RoPE
+/// inside the step), touched only there.
 template <int Sm> struct swska_policy {
   static constexpr int key_tile = 32; // keys per tile: one per lane (fixed by the kernels)
   static constexpr int prefill_warps_small = 8, prefill_rows_small = 8; // MaxD 64, 128
@@ -1007,7 +1009,7 @@ __global__ void __launch_bounds__(Threads, 2) // 2: swska_policy::decode_ctas_pe
   const int tid = int(threadIdx.x), lane = tid & 31, warp = tid >> 5;
   const index_t B = a.q.shape[0], Hq = a.q.shape[1], D = a.q.shape[2];
   const index_t Hk = a.k.shape[1], Hv = a.v.shape[1];
-  const index_t P = a.ring_k.shape[0], W = a.ring_k.shape[1];
+  const index_t W = a.ring_k.shape[1];
   const int D8 = int((D + 7) & ~index_t(7));        // s_q and s_k are zero past D
   const int hl = tid / COLS, d0 = (tid % COLS) * 8; // this thread's head (in the chunk), columns
   const index_t items = B * Hk * pl.chunk.chunks * pl.splits;
@@ -1293,10 +1295,11 @@ inline bool swska_decode_tuning_ok(const cuda_tuning& t) noexcept {
 }
 
 /// Pieces the decode window is split into (1: no split, no workspace), pieces of at least min_keys
-/// keys (swska_decode_min_keys). Depends on shapes only (B, Hq, D, W, window_left, and Hk when
-/// valid), and never decreases when the window grows or k
-/// is unknown (one key head assumed), so a workspace sized from the shapes of q and the rings
-/// alone (window_left -1, k unset: blocks/swska_layer.hpp) covers every call of those shapes.
+/// keys (swska_decode_min_keys of the tag's tuning). Depends on shapes (B, Hq, D, W, window_left,
+/// and Hk when valid) and min_keys only, and never decreases when the window grows or k is unknown
+/// (one key head assumed), so a workspace sized from the shapes of q and the rings alone
+/// (window_left -1, k unset: blocks/swska_layer.hpp) covers every call of those shapes with the
+/// same tag (the same tuning).
 template <int Sm, class Act>
 index_t swska_decode_splits(const swska_decode_args<Act>& a, index_t min_keys) noexcept {
   using pol = swska_policy<Sm>;
