@@ -314,17 +314,22 @@ struct linear_input_prologue {
   float eps = 0.0f;
 };
 
-/// CTAs per SM the in-loop prologue variant of the GEMV asks registers for: as many as the plain
-/// kernel gets (the prologue needs about 25 more registers, which cost a wave of CTAs at 1024 row
-/// groups; capped at 64 it spills 8 to 32 bytes at one row of x, 136 to 180 at two, bf16 weights).
+/// CTAs per SM the in-loop prologue variant of the GEMV asks registers for, and the plain kernel at
+/// one or two rows of x (64 registers a thread: 4 CTAs of 8 warps, so the K split's 528 CTAs are
+/// resident at once on 132 SMs). The in-loop prologue needs about 25 more registers, which would
+/// cost a wave of CTAs at 1024 row groups; capped at 64 it spills 12 to 40 bytes at one row of x,
+/// 144 to 184 at two (bf16 weights, ptxas sm_90, CUDA 13, with the next pass's weights preloaded;
+/// 8 to 32 and 136 to 180 without). The plain kernel fits without spills: 56 to 64 registers (62
+/// to 72 unbounded once the next pass's weights are preloaded, which would have left 3 CTAs of 8
+/// warps per SM).
 constexpr int linear_prologue_min_ctas(int warps) noexcept {
   return warps >= 16 ? 2 : warps >= 8 ? 4 : 8; // 64 registers a thread
 }
 
 /// CTAs per SM the staged prologue variant asks registers for, so that it keeps the plain kernel's
 /// occupancy without spilling: at one row of x at most 64 registers, as the in-loop variant (it
-/// uses 54 / 56 with 4 / 8 warps, the plain kernel 56 / 62); at two rows the plain kernel's own 72
-/// registers with 4 warps, 79 with 8 (ptxas sm_90, bf16 weights).
+/// uses 54 / 57 with 4 / 8 warps); at two rows up to 72 / 85 with 4 / 8 warps (it uses 72 / 77;
+/// ptxas sm_90, bf16 weights, the next pass's weights preloaded).
 constexpr int linear_stage_min_ctas(int warps, int mr) noexcept {
   return mr == 1 ? linear_prologue_min_ctas(warps) : warps >= 16 ? 1 : warps >= 8 ? 3 : 7;
 }
@@ -465,7 +470,9 @@ __device__ __forceinline__ void linear_staged_piece(const float4* staged, int m,
 /// Per warp and row group: loop over items in steps of 32 x U (uniform trip count over the warp),
 /// U x R weight loads issued first, then for each of them the MR x rows' matching values and the
 /// MR x R fused multiply-adds; finally 5 shuffles per accumulator, and lane m * R + r stores
-/// y[m0 + m, n0 + r].
+/// y[m0 + m, n0 + r]. Before those sums each warp issues the first step of weight loads of its next
+/// pass (the next MR rows of x, or its next row group), so that their round trip overlaps the
+/// sums, the K split's barriers and the stores.
 ///   Pro: x goes through the prologue np (linear_input_prologue; Vec, f32 x, K % VEC == 0). In the
 ///        loop (!Stage): each item of x through linear_prologue_item as it is read, and with the
 ///        norm each x row's sum of squares summed like the accumulators (its own shuffles and
@@ -479,9 +486,9 @@ __device__ __forceinline__ void linear_staged_piece(const float4* staged, int m,
 ///        as in the plain kernel (they stay in wr through the staging).
 template <class Act, class Weight, int MR, int R, int U, int Warps, int KS, bool Vec,
           bool Pro = false, bool Stage = false>
-__global__ void __launch_bounds__(Warps * 32, Stage ? linear_stage_min_ctas(Warps, MR)
-                                              : Pro ? linear_prologue_min_ctas(Warps)
-                                                    : 1)
+__global__ void __launch_bounds__(Warps * 32, Stage            ? linear_stage_min_ctas(Warps, MR)
+                                              : Pro || MR <= 2 ? linear_prologue_min_ctas(Warps)
+                                                               : 1) // (linear_prologue_min_ctas)
     linear_gemv_kernel(const linear_args<Act, Weight> a, const linear_input_prologue np) {
   static_assert(MR * R <= 32, "one lane stores each output of a group");
   static_assert(KS == 1 || KS == Warps, "no split, or the whole CTA splits K");
@@ -666,6 +673,20 @@ __global__ void __launch_bounds__(Warps * 32, Stage ? linear_stage_min_ctas(Warp
                   acc[m][r] = fmaf(xf[e], wf[r][e], acc[m][r]);
             }
           } // in_loop
+        }
+      }
+      // The next pass's first step of weights (this warp's next row group, or the same group for
+      // the next MR rows of x) issued now, into wr (free again: the loop above has used it), so
+      // that its memory round trip overlaps this pass's sums, the K split's barrier and the
+      // stores instead of following them (a K-split launch runs about two rounds per CTA).
+      {
+        const index_t next = m0 + MR < M ? round : round + index_t(gridDim.x);
+        const index_t ng = next * per_cta + warp / KS;
+        if (next < rounds && ng < groups && item_lo < item_hi) {
+          const Weight* nrow[R];
+          row_pointers(ng * R, nrow);
+          load_weights(nrow, ng * R, item_lo);
+          preloaded = true;
         }
       }
 
