@@ -30,6 +30,31 @@ namespace {
 // The tiles of the tensor-core prefill (cuda_tuning swska_rows / swska_keys; 0 / 0 the default).
 constexpr int swska_tiles[][2] = {{0, 0}, {16, 64}, {32, 32}, {32, 64}};
 
+/// A decode step's sizes: B rows, Hq / Hk / Hv heads of D, a pool of P rings of W positions.
+struct decode_dims {
+  index_t B, Hq, Hk, Hv, D, P, W;
+};
+
+/// swska_decode_args over device copies (owned by mem) of q, k, v (B, H, D), slot and position,
+/// writing o (B, Hq, D) and the rings (P, W, H, D) at the device arrays given.
+swska_decode_args<float> decode_args_on(test::backend_arrays<cuda<90>>& mem, const decode_dims& n,
+                                        const std::vector<float>& q, const std::vector<float>& k,
+                                        const std::vector<float>& v,
+                                        const std::vector<std::int32_t>& slot,
+                                        const std::vector<std::int64_t>& position, float* o,
+                                        float* ring_k, float* ring_v) {
+  swska_decode_args<float> a;
+  a.q = make_view<const float>(mem.put(q), n.B, n.Hq, n.D);
+  a.k = make_view<const float>(mem.put(k), n.B, n.Hk, n.D);
+  a.v = make_view<const float>(mem.put(v), n.B, n.Hv, n.D);
+  a.o = make_view(o, n.B, n.Hq, n.D);
+  a.ring_k = make_view(ring_k, n.P, n.W, n.Hk, n.D);
+  a.ring_v = make_view(ring_v, n.P, n.W, n.Hv, n.D);
+  a.slot = mem.put(slot);
+  a.position = mem.put(position);
+  return a;
+}
+
 /// The test backend in cuda_matmul::rounded with the SW-SKA prefill tile rows / keys.
 cuda<90> rounded_with_tile(int rows, int keys) {
   auto be = test::cuda_backend();
@@ -174,15 +199,8 @@ TEST_CASE("cuda swska_decode refuses a fewest-keys tuning out of range with noth
     float* d_o = mem.put(o);
     float* d_rk = mem.put(rk);
     float* d_rv = mem.put(rv);
-    swska_decode_args<float> a;
-    a.q = make_view<const float>(mem.put(q), B, Hq, D);
-    a.k = make_view<const float>(mem.put(k), B, Hk, D);
-    a.v = make_view<const float>(mem.put(v), B, Hv, D);
-    a.o = make_view(d_o, B, Hq, D);
-    a.ring_k = make_view(d_rk, P, W, Hk, D);
-    a.ring_v = make_view(d_rv, P, W, Hv, D);
-    a.slot = mem.put(slot);
-    a.position = mem.put(position);
+    const auto a =
+        decode_args_on(mem, {B, Hq, Hk, Hv, D, P, W}, q, k, v, slot, position, d_o, d_rk, d_rv);
     CHECK(swska_decode_workspace_bytes(test::cuda_backend(), a) > 0);
     CHECK(swska_decode_workspace_bytes(be, a) == 0);
     const status st = swska_decode(be, a);
@@ -244,15 +262,8 @@ TEST_CASE("cuda swska_decode skips rows with bad slots or positions and bounds a
     float* d_o = mem.put(o);
     float* d_rk = mem.put(rk0);
     float* d_rv = mem.put(rv0);
-    swska_decode_args<float> a;
-    a.q = make_view<const float>(mem.put(q), B, Hq, D);
-    a.k = make_view<const float>(mem.put(k), B, Hk, D);
-    a.v = make_view<const float>(mem.put(v), B, Hv, D);
-    a.o = make_view(d_o, B, Hq, D);
-    a.ring_k = make_view(d_rk, P, W, Hk, D);
-    a.ring_v = make_view(d_rv, P, W, Hv, D);
-    a.slot = mem.put(slot);
-    a.position = mem.put(position);
+    auto a =
+        decode_args_on(mem, {B, Hq, Hk, Hv, D, P, W}, q, k, v, slot, position, d_o, d_rk, d_rv);
     a.window_left = window_left;
     test::backend_workspace<cuda<90>> ws(be, swska_decode_workspace_bytes(be, a));
     REQUIRE(swska_decode(be, a, ws.get()).ok());
