@@ -42,16 +42,19 @@ TEST_CASE("cuda linear: the GEMV path needs no context") {
   test::check_linear<cuda<90>, float, bf16>(be, 1, 24, 77, 0);
   test::check_linear<cuda<90>, float, f16>(be, 2, 9, 40, 0);
   // More row groups than the K split's CTAs (gemv_split_max_ctas): each CTA takes two or three
-  // rounds, its warps issuing the next round's first weights before this round's sums; strided x
-  // of 9 rows adds a second pass of 8 rows per round (the next pass's weights are the same
-  // group's).
+  // rounds, its warps issuing the next round's first weights before this round's sums; the last
+  // K slice shorter than a warp's (K = 300), with 16-byte rows (w padded: the kernel's element
+  // tail past the last whole piece) and without (element loads); strided x of 9 rows adds a pass
+  // of row 8 to each round (the same group's weights preloaded), split and unsplit.
   const index_t rounds_small_m = 2 * pol::gemv_split_max_ctas * pol::gemv_rows_small_m + 7;
   const index_t rounds_wide = 2 * pol::gemv_split_max_ctas * pol::gemv_rows + 3;
   static_assert(2 * pol::gemv_split_max_ctas < pol::gemv_split_below_groups, "split K at both");
   for (index_t M : {1, 2})
     test::check_linear<cuda<90>, float, bf16>(be, M, 2048, rounds_small_m, 0);
-  test::check_linear<cuda<90>, float, bf16>(be, 1, 300, rounds_small_m, 0); // a K split's tail
+  test::check_linear<cuda<90>, float, bf16>(be, 1, 300, rounds_small_m, 0, 4);
+  test::check_linear<cuda<90>, float, bf16>(be, 1, 300, rounds_small_m, 0);
   test::check_linear<cuda<90>, float, bf16>(be, 9, 136, rounds_wide, 0, 0, 0, true);
+  test::check_linear<cuda<90>, float, bf16>(be, 9, 64, wide, 0, 0, 0, true);
 }
 
 TEST_CASE("cuda linear: cuBLAS path errors, workspace sizes and rounding") {

@@ -140,14 +140,14 @@ template <int Sm> struct linear_policy {
   // loop on them) where the rows take at most gemv_stage_max_bytes (32 KiB: K <= 8192 at one row,
   // 4096 at two); otherwise not fused, and from 3 rows cuBLAS's operand (top of the file). The
   // in-loop prologue cost 1.9-2.2 us a call over the plain kernel on an H100 (2026-12-06, 6.70
-  // against 4.51 us at 2048 x 2048; capped at 64 registers it spills 8-32 bytes at one row, 136-180
-  // at two). Staged (bm_gemv_config<..., Pro, Stage>, same run, H100, 2026-12-06, us, one x row):
-  // 2048 x 2048 split, residual + norm: plain 4.53, in the loop 6.68, staged 5.74; 2048 x 4096,
-  // gate + norm: 6.63 / 12.05 / 9.91; 2048 x 2728, gate: 5.19 / 9.60 / 7.23; two rows
-  // 8.27 / 15.76 / 10.26 at 2048 x 2048. What staging still costs is its round trips (one
-  // 16-byte piece of x, operand and weight per thread at a time). Batch-1 decode of
-  // rodimus-plus-1.6b with it (and RoPE inside the SW-SKA decode, the mixer's two-row
-  // projection call): 396.8 -> 427.5 tokens/s.
+  // against 4.51 us at 2048 x 2048; capped at 64 registers it spilled 8-32 bytes at one row,
+  // 136-180 at two). Staged (bm_gemv_config<..., Pro, Stage>, same run, H100, 2026-12-06, us, one x
+  // row): 2048 x 2048 split, residual + norm: plain 4.53, in the loop 6.68, staged 5.74; 2048 x
+  // 4096, gate + norm: 6.63 / 12.05 / 9.91; 2048 x 2728, gate: 5.19 / 9.60 / 7.23; two rows 8.27
+  // / 15.76 / 10.26 at 2048 x 2048. What staging still costs is its round trips (one 16-byte piece
+  // of x, operand and weight per thread at a time). Batch-1 decode of rodimus-plus-1.6b with it
+  // (and RoPE inside the SW-SKA decode, the mixer's two-row projection call): 396.8 -> 427.5
+  // tokens/s.
   static constexpr bool gemv_stage_prologue = true;
   static constexpr index_t gemv_stage_max_bytes = 32 * 1024;
   // Warps per CTA of the staged kernel without a K split: 8, not gemv_warps, since the staging
@@ -314,22 +314,22 @@ struct linear_input_prologue {
   float eps = 0.0f;
 };
 
-/// CTAs per SM the in-loop prologue variant of the GEMV asks registers for, and the plain kernel at
-/// one or two rows of x (64 registers a thread: 4 CTAs of 8 warps, so the K split's 528 CTAs are
-/// resident at once on 132 SMs). The in-loop prologue needs about 25 more registers, which would
-/// cost a wave of CTAs at 1024 row groups; capped at 64 it spills 12 to 40 bytes at one row of x,
-/// 144 to 184 at two (bf16 weights, ptxas sm_90, CUDA 13, with the next pass's weights preloaded;
-/// 8 to 32 and 136 to 180 without). The plain kernel fits without spills: 56 to 64 registers (62
-/// to 72 unbounded once the next pass's weights are preloaded, which would have left 3 CTAs of 8
-/// warps per SM).
+/// CTAs per SM the in-loop prologue variant of the GEMV asks registers for, and the plain kernel
+/// with a K split at one row of x (64 registers a thread: 4 CTAs of 8 warps, so the split's 528
+/// CTAs are resident at once on 132 SMs). The in-loop prologue needs about 25 more registers,
+/// which would cost a wave of CTAs at 1024 row groups; capped at 64 it spills 12 to 40 bytes at one
+/// row of x, 144 to 184 at two (bf16 weights, ptxas sm_90, CUDA 13, with the next pass's weights
+/// preloaded; 8 to 32 and 136 to 180 on 2026-12-06 without). The plain split kernel at one row
+/// fits without spills in 62 registers (72 unbounded once the next pass's weights are preloaded,
+/// which would have left 3 CTAs of 8 warps per SM).
 constexpr int linear_prologue_min_ctas(int warps) noexcept {
   return warps >= 16 ? 2 : warps >= 8 ? 4 : 8; // 64 registers a thread
 }
 
-/// CTAs per SM the staged prologue variant asks registers for, so that it keeps the plain kernel's
-/// occupancy without spilling: at one row of x at most 64 registers, as the in-loop variant (it
-/// uses 54 / 57 with 4 / 8 warps); at two rows up to 72 / 85 with 4 / 8 warps (it uses 72 / 77;
-/// ptxas sm_90, bf16 weights, the next pass's weights preloaded).
+/// CTAs per SM the staged prologue variant asks registers for, without spilling: at one row of x
+/// at most 64 registers, as the in-loop variant (it uses 54 / 57 with 4 / 8 warps); at two rows up
+/// to 72 / 80 with 4 / 8 warps (it uses 72 / 77; ptxas sm_90, bf16 weights, the next pass's weights
+/// preloaded), 7 / 3 CTAs per SM.
 constexpr int linear_stage_min_ctas(int warps, int mr) noexcept {
   return mr == 1 ? linear_prologue_min_ctas(warps) : warps >= 16 ? 1 : warps >= 8 ? 3 : 7;
 }
@@ -341,8 +341,9 @@ constexpr index_t linear_stage_bytes(int mr, index_t K) noexcept {
 
 /// 4-value pieces of an x row a thread of the staged prologue loads before it uses the first (3
 /// 16-byte loads each, while the first weight loads wait in registers). ptxas (sm_90, bf16
-/// weights): 1 fits the registers of linear_stage_min_ctas without spills (54 / 56 registers at
-/// one row of x, 4 / 8 warps; 72 / 71 at two); 2 spills 16 bytes at one row with 8 warps, 8 at two
+/// weights): 1 fits the registers of linear_stage_min_ctas without spills (2026-12-06: 54 / 56
+/// registers at one row of x, 4 / 8 warps, 72 / 71 at two; with the next pass's weights preloaded
+/// 54 / 57 and 72 / 77); 2 spills 16 bytes at one row with 8 warps, 8 at two
 /// rows with 4 warps; 3 up to 64 bytes.
 constexpr int linear_stage_quads_in_flight = 1;
 
@@ -486,9 +487,10 @@ __device__ __forceinline__ void linear_staged_piece(const float4* staged, int m,
 ///        as in the plain kernel (they stay in wr through the staging).
 template <class Act, class Weight, int MR, int R, int U, int Warps, int KS, bool Vec,
           bool Pro = false, bool Stage = false>
-__global__ void __launch_bounds__(Warps * 32, Stage            ? linear_stage_min_ctas(Warps, MR)
-                                              : Pro || MR <= 2 ? linear_prologue_min_ctas(Warps)
-                                                               : 1) // (linear_prologue_min_ctas)
+__global__ void __launch_bounds__(Warps * 32, Stage ? linear_stage_min_ctas(Warps, MR)
+                                              : Pro || (MR == 1 && KS > 1)
+                                                  ? linear_prologue_min_ctas(Warps)
+                                                  : 1)
     linear_gemv_kernel(const linear_args<Act, Weight> a, const linear_input_prologue np) {
   static_assert(MR * R <= 32, "one lane stores each output of a group");
   static_assert(KS == 1 || KS == Warps, "no split, or the whole CTA splits K");
@@ -549,7 +551,8 @@ __global__ void __launch_bounds__(Warps * 32, Stage            ? linear_stage_mi
     }
   };
   if (!a.w_constant) wait_once();
-  bool preloaded = false; // wr holds the first step of the first round (Stage)
+  bool preloaded = false; // wr holds the first step of this warp's next pass (Stage's early load
+                          // before the wait, or the preload after the previous pass)
   if constexpr (Stage) {
     const index_t g = index_t(blockIdx.x) * per_cta + warp / KS;
     if (a.w_constant && g < groups && item_lo < item_hi) { // the loop's first step, early
