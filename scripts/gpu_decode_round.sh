@@ -53,11 +53,10 @@ dur = 'gpu__time_duration.sum'
 embeds = [i for i, (n, _) in enumerate(seq) if 'embedding_kernel' in n]  # prefill, then each step
 if len(embeds) < 2:
     sys.exit(f"{len(embeds)} embedding launches in the CSV: no decode step to show (ncu cut off?)")
-if True:  # the prefill: from its embedding to the first decode step's
-    pre = collections.Counter()
-    for n, ms in seq[embeds[0]:embeds[1]]: pre[n] += ms[dur] / 1e3
-    print(f"prefill, 2 layers + head: {sum(pre.values()):.1f} us in {embeds[1] - embeds[0]} kernels; by kernel:")
-    for n, us in pre.most_common(): print(f"{us:9.1f}  {n}")
+pre = collections.Counter()  # the prefill: from its embedding to the first decode step's
+for n, ms in seq[embeds[0]:embeds[1]]: pre[n] += ms[dur] / 1e3
+print(f"prefill, 2 layers + head: {sum(pre.values()):.1f} us in {embeds[1] - embeds[0]} kernels; by kernel:")
+for n, us in pre.most_common(): print(f"{us:9.1f}  {n}")
 start = embeds[-1]  # the last decode step
 step = seq[start:]
 others = sorted({m for _, ms in step for m in ms} - {dur})

@@ -13,7 +13,8 @@
 # memcheck and racecheck of the rounded cases; swska_decode: of the decode cases; others, e.g.
 # rmsnorm_linear: memcheck of all); RODIMUS_PREFILL_SWSKA_FILTER: bench_swska_cuda's rows (default
 # 'bm_copy|bm_gemm|bm_swska_prefill'), RODIMUS_PREFILL_LAUNCH_FILTER: bench_launch_cuda's rows
-# (all; that benchmark runs only when RODIMUS_PREFILL_BENCH_LIST names it);
+# (all; that benchmark runs only when RODIMUS_PREFILL_BENCH_LIST names it),
+# RODIMUS_PREFILL_GLA_FILTER: bench_gla_prefill_cuda's (all);
 # RODIMUS_PREFILL_NCU=1 adds Nsight Compute's speed-of-light, occupancy and warp-state sections of
 # one launch of each tensor-core prefill kernel at B = 8, T = 2048, bf16 ($OUT/ncu_prefill.txt).
 # With build/ab/base.tar carried (and RODIMUS_PREFILL_BASE not 0; made as
@@ -64,6 +65,7 @@ say "tests: $(( $(date +%s) - t0 )) s"
 for b in "${run_benches[@]}"; do
   filter=.; [ "$b" = bench_swska_cuda ] && filter=${RODIMUS_PREFILL_SWSKA_FILTER:-'bm_copy|bm_gemm|bm_swska_prefill'}
   [ "$b" = bench_launch_cuda ] && filter=${RODIMUS_PREFILL_LAUNCH_FILTER:-.}
+  [ "$b" = bench_gla_prefill_cuda ] && filter=${RODIMUS_PREFILL_GLA_FILTER:-.}
   bb=$(find "$base/build" -type f -name "$b" -perm -u+x 2>/dev/null | head -1)
   if [ -n "$bb" ]; then
     "$bb" --benchmark_filter="$filter" --benchmark_out="$out/base_$b.json" --benchmark_out_format=json \

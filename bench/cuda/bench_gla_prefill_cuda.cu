@@ -5,8 +5,11 @@
 //                                   (the model's activations); R = 0: cuda_matmul::exact (the f32
 //                                   kernel of gla.cuh), R = 1: cuda_matmul::rounded (the bf16
 //                                   tensor-core kernels, gla_chunked_mma.cuh, with their
-//                                   workspace); C, W: cuda_tuning{C, W}, C value columns per CTA
-//                                   on W warps (0, 0: the tile the call chooses itself)
+//                                   workspace), R = 2: gla_scan (the f32 token-by-token kernel,
+//                                   for short prompts: session 18's ncu had the exact chunked
+//                                   kernel at 167 us a layer for one 128-token prompt); C, W:
+//                                   cuda_tuning{C, W}, C value columns per CTA on W warps (0, 0:
+//                                   the tile the call chooses itself)
 //   bm_gla_prefill<bf16>/B/T/1/C/W  the same with bf16 q, k, v, g and o (the issue's goal shape:
 //                                   ../shared/ANCHORS.md measures fla's chunk_gla so)
 //
@@ -39,7 +42,7 @@ constexpr int kChunk = 64;
 
 template <class Act> void bm_gla_prefill(benchmark::State& st) {
   const index_t B = st.range(0), T = st.range(1);
-  const bool rounded = st.range(2) != 0;
+  const bool rounded = st.range(2) == 1, scan = st.range(2) == 2;
   std::mt19937_64 rng(11);
   Act* q = device_random<Act>(std::size_t(B * kH * T * kK), rng, -1, 1);
   Act* k = device_random<Act>(std::size_t(B * kH * T * kK), rng, -1, 1);
@@ -66,7 +69,8 @@ template <class Act> void bm_gla_prefill(benchmark::State& st) {
   BENCH_CUDA(cudaMalloc(&ws, std::max<std::size_t>(ws_bytes, 1)));
   std::string err;
   auto step = [&]() {
-    const status s = gla_chunked(gpu, a, kChunk, workspace{ws, ws_bytes, 0});
+    const status s =
+        scan ? gla_scan(gpu, a) : gla_chunked(gpu, a, kChunk, workspace{ws, ws_bytes, 0});
     if (!s.ok() && err.empty()) err = to_string(s);
   };
   const auto ms = bench::time_steps(st, stream, 3, step);
@@ -105,6 +109,13 @@ BENCHMARK(bm_gla_prefill<float>)
     ->Apply(gla_tiles)
     ->UseManualTime()
     ->Iterations(5);
+// Short prompts (the time to a first token): the exact chunked kernel, the rounded one and the
+// token-by-token scan at 1 x 128, 1 x 512 and 8 x 128 tokens.
+BENCHMARK(bm_gla_prefill<float>)
+    ->ArgsProduct({{1}, {128, 512}, {0, 1, 2}, {0}, {0}})
+    ->ArgsProduct({{8}, {128}, {0, 1, 2}, {0}, {0}})
+    ->UseManualTime()
+    ->Iterations(20);
 BENCHMARK(bm_gla_prefill<bf16>)
     ->Args({8, 2048, 1, 0, 0})
     ->Args({8, 8192, 1, 0, 0})
