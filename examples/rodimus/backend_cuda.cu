@@ -132,9 +132,6 @@ backend_session open_cuda_session(const model_weights& w, int capacity, const ba
                 std::to_string(o.gla_warps) +
                 ": not a tile of the chunked GLA (32x8, 64x8, "
                 "128x8, 128x16)");
-  if (!detail::swska_decode_tuning_ok(be.tuning))
-    throw error("--tuning swska_decode=" + std::to_string(o.swska_decode_min_keys) +
-                ": expected 1 to 4096 keys");
   if (!detail::swska_tuning_listed(be.tuning))
     throw error("--tuning swska=" + std::to_string(o.swska_rows) + "x" +
                 std::to_string(o.swska_keys) +

@@ -25,9 +25,8 @@ struct backend_options {
 
 /// --backend (default `fallback`), --threads (default `threads_fallback`; see threads_flag) and
 /// --matmul exact|rounded, --launch overlapped|serial and --tuning gla=CxW,swska=RxK,swska_decode=K
-/// (cuda only;
-/// backend/cuda/cuda.cuh's cuda_matmul, cuda_launch and cuda_tuning) from the command line,
-/// checked (the tiles a kernel lists are checked when the CUDA session opens).
+/// (cuda only; backend/cuda/cuda.cuh's cuda_matmul, cuda_launch and cuda_tuning) from the command
+/// line, checked (swska_decode's range here; the tiles a kernel lists when the CUDA session opens).
 backend_options backend_flags(const args& a, const char* fallback, int threads_fallback);
 
 /// A session and what it runs on (thread pool, CUDA stream and library handles). The session is

@@ -58,8 +58,7 @@ struct quant_policy {
     if (f == weight_format::stored) return p;
     p.projections = f;
     p.lm_head = f;
-    p.low_rank = weight_format::q8_0;
-    p.channel_gate_up = weight_format::stored; // fused into the CPU decode step (see above)
+    p.low_rank = weight_format::q8_0; // (channel_gate_up stays stored: see the top of the file)
     return p;
   }
 
