@@ -6,7 +6,8 @@
 # reuses RODIMUS_TOOL. Usage (device tool): run(command="bash scripts/gpu_bench_model.sh", carry=[".deps"]).
 # RODIMUS_BENCH_BATCHES / RODIMUS_BENCH_PREFILL override the grids, RODIMUS_BENCH_MATMUL (exact rounded)
 # and RODIMUS_BENCH_LAUNCH (overlapped; "overlapped serial" adds the serial-launch runs, named *_serial)
-# the modes.
+# the modes, RODIMUS_BENCH_DIR [build/gpu_check/model-1.6b] the random checkpoint's folder (written once,
+# reused: e.g. /tmp/rodimus_ab/model-b after scripts/gpu_ab_model.sh in the same warm machine).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -28,7 +29,7 @@ batches=${RODIMUS_BENCH_BATCHES-1 4 16 64 256} # set but empty: none (a build on
 prefill=${RODIMUS_BENCH_PREFILL-1x2048 8x512 8x2048}
 run() {  # name, flags...
   local name=$1; shift
-  "$tool" bench --backend cuda --geometry rodimus-plus-1.6b --dtype bf16 --dir "$bld/model-1.6b" --json "$@" \
+  "$tool" bench --backend cuda --geometry rodimus-plus-1.6b --dtype bf16 --dir "${RODIMUS_BENCH_DIR:-$bld/model-1.6b}" --json "$@" \
     >"$out/$name.json" 2>"$out/$name.err" || { echo "FAILED: bench $*"; tail -3 "$out/$name.err"; }
 }
 matmuls=${RODIMUS_BENCH_MATMUL:-exact rounded}

@@ -56,7 +56,7 @@ find_bin() { find "$bld" -type f -name "$1" -perm -u+x | head -1; }
 status=0
 [ "${RODIMUS_PREFILL_TESTS:-1}" = 0 ] && tests=()
 for name in "${tests[@]}"; do
-  if "$(find_bin "$name")" >"$out/$name.log" 2>&1; then
+  if timeout "${RODIMUS_TEST_TIMEOUT:-300}" "$(find_bin "$name")" >"$out/$name.log" 2>&1; then
     say "$name: passed ($(grep -m1 -oE 'assertions: *[0-9]+ *\| *[0-9]+ passed' "$out/$name.log"))"
   else say "$name: FAILED"; grep -B4 -A16 -E "ERROR|error" "$out/$name.log" | head -60 | tee -a "$log"; status=1; fi
 done
@@ -79,7 +79,7 @@ done
 say "benchmarks: $(( $(date +%s) - t0 )) s"
 if [ "${RODIMUS_PREFILL_SANITIZE:-1}" != 0 ]; then
   san() { # tool, binary, doctest filter
-    if "$cuda_home/bin/compute-sanitizer" --tool "$1" --error-exitcode 99 "$(find_bin "$2")" \
+    if timeout "${RODIMUS_TEST_TIMEOUT:-300}" "$cuda_home/bin/compute-sanitizer" --tool "$1" --error-exitcode 99 "$(find_bin "$2")" \
       --test-case="$3" >"$out/san_$1_$2.log" 2>&1
     then say "$2 $1 ($3): $(grep -m1 -oE '(ERROR|RACECHECK) SUMMARY: .*' "$out/san_$1_$2.log")"
     else say "$2 $1 ($3): FAILED"; grep -m3 -A12 "=========" "$out/san_$1_$2.log" | head -40 | tee -a "$log"; status=1; fi
@@ -90,6 +90,10 @@ if [ "${RODIMUS_PREFILL_SANITIZE:-1}" != 0 ]; then
       san memcheck "cuda_test_$s" '*rounded*'
       san racecheck "cuda_test_$s" '*rounded*' ;;
     swska_decode) san memcheck cuda_test_swska '*swska_decode*' ;; # bad slots, positions too
+    linear_stream) # the streamed GEMV's bulk copies and barriers (linear_stream.cuh)
+      san memcheck cuda_test_linear '*streamed*'
+      san racecheck cuda_test_linear '*streamed*'
+      san synccheck cuda_test_linear '*streamed*' ;;
     *) san memcheck "cuda_test_$s" '*' ;;
     esac
   done

@@ -5,9 +5,11 @@
 #             scripts/gpu_prefill_round.sh builds and runs the CUDA tests (RODIMUS_PREFILL_TEST_LIST);
 #   kernels   gpu_prefill_round.sh's kernel benchmarks (RODIMUS_PREFILL_BENCH_LIST; the base's too,
 #             from build/ab/base.tar);
-#   model     the whole-model A / B (RODIMUS_AB_RUNS, RODIMUS_AB_REPEAT), then the working tree's
-#             tool alone on RODIMUS_VERIFY_TOOL_RUNS (';'-separated `rodimus bench --backend cuda
-#             --geometry rodimus-plus-1.6b --dtype bf16` flag sets: flags the base lacks);
+#   model     the whole-model A / B (RODIMUS_AB_RUNS, RODIMUS_AB_REPEAT; only with build/ab/base.tar),
+#             then the working tree's tool alone on RODIMUS_VERIFY_TOOL_RUNS (';'-separated
+#             `rodimus bench --backend cuda --geometry rodimus-plus-1.6b --dtype bf16` flag sets:
+#             flags the base lacks, e.g. --tuning choices compared in one binary; without the A / B
+#             build the tool is built in build/gpu_check, the tests' folder);
 #   sanitize  gpu_prefill_round.sh's compute-sanitizer runs;
 #   decode    the decode benchmarks of the SW-SKA and the mixer (bench_swska_cuda's decode rows,
 #             bench_mixer_decode_cuda).
@@ -49,6 +51,12 @@ if [[ $phases == *" model "* ]]; then
   fi
   if [ -n "${RODIMUS_VERIFY_TOOL_RUNS:-}" ]; then
     tool=$(find /tmp/rodimus_ab/new/build -type f -name rodimus -perm -u+x 2>/dev/null | head -1)
+    if [ -z "$tool" ]; then # no A / B build: the working tree's tool in the tests' build folder
+      cmake --build "$root/build/gpu_check" -j "$(nproc)" --target rodimus_tool >"$out/tool_build.log" 2>&1 ||
+        { echo "tool build FAILED"; tail -20 "$out/tool_build.log"; }
+      tool=$(find "$root/build/gpu_check" -type f -name rodimus -perm -u+x | head -1)
+    fi
+    mkdir -p /tmp/rodimus_ab
     IFS=';' read -r -a runs <<<"$RODIMUS_VERIFY_TOOL_RUNS"
     for r in "${runs[@]}"; do
       # shellcheck disable=SC2086

@@ -127,12 +127,12 @@ TEST_CASE("flags: --help, unknown, duplicate, switch values, ranges, values star
                 {"--launch serial", "--backend cuda only"});
   check_refused(run("logits" + tiny + " --input x --output y --backend cpu --launch serial"),
                 {"--launch serial", "--backend cuda only"});
-  // --tuning: NAME=AxB items of two kernels or swska_decode=K, CUDA only (the listed tiles are
-  // checked when the CUDA session opens).
+  // --tuning: NAME=AxB items of two kernels, swska_decode=K or gemv=policy|registers, CUDA only
+  // (the listed tiles are checked when the CUDA session opens).
   for (const char* t :
        {"swska=32", "swska=32x", "swska=x32", "swska=0x32", "gla=64x-8", "swska=32x32,", "=32x32",
         "swska:32x32", "gla=99999x8", "swska_decode=0", "swska_decode=4097", "swska_decode=-1",
-        "swska_decode=", "swska_decode=8x8"}) {
+        "swska_decode=", "swska_decode=8x8", "gemv=", "gemv=fast", "gemv=1x1"}) {
     INFO("--tuning " << t);
     check_refused(run("generate" + tiny + " --prompt-ids 1 --tuning " + t),
                   {"--tuning", "NAME=AxB"});
@@ -145,6 +145,9 @@ TEST_CASE("flags: --help, unknown, duplicate, switch values, ranges, values star
   check_refused(run("bench --backend cpu --tuning swska_decode=32"),
                 {"--tuning", "--backend cuda only"});
   check_refused(run("bench --backend cpu --tuning swska=32x32"),
+                {"--tuning", "--backend cuda only"});
+  check_refused(run("bench --tuning gemv=registers,gemv=policy"), {"--tuning", "gemv", "twice"});
+  check_refused(run("bench --backend cpu --tuning gemv=registers"),
                 {"--tuning", "--backend cuda only"});
 
   // generate --threads N (new) works and gives the same tokens.

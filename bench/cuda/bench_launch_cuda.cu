@@ -18,6 +18,12 @@
 //                         swiglu_linear (input: 0 residual + norm, 1 the same with sum_out, 2 gate
 //                         + norm, 3 gate alone), in the loop or (Stage) staged in shared memory.
 //
+//   bm_gemv_kernel<Choice>/N/K/input/M   the GEMV as linear_policy dispatches it (linear,
+//                         rmsnorm_linear's and swiglu_linear's launches; input 4: no prologue)
+//                         with cuda_tuning::gemv = Choice (2: the streamed kernel of
+//                         linear_stream.cuh where it applies; 1: the register kernel), at the
+//                         shapes of a rodimus-plus-1.6b decode step.
+//
 // Counters: median_us per call (CUDA events around a graph replay of the chain / 24), and for the
 // GEMV the weight bytes per second and limit_ratio against the copy bandwidth this binary measures
 // (bytes read only, so a ratio near 1 means the weights stream at the copy rate). The difference
@@ -252,8 +258,91 @@ void split_gemvs_caps(benchmark::internal::Benchmark* b) {
   }
 }
 
+/// The GEMV of linear / rmsnorm_linear / swiglu_linear as linear_policy dispatches it, with
+/// cuda_tuning::gemv = Choice: N x K bf16 weights promised constant (range(0), range(1)), input
+/// range(2) (gemv_input, or 4: none, plain linear), M = range(3) rows of x; the same chain of 24
+/// overlapped calls in a graph as bm_gemv_config.
+template <int Choice> void bm_gemv_kernel(benchmark::State& st) {
+  const index_t N = st.range(0), K = st.range(1), M = st.range(3);
+  const int input = int(st.range(2));
+  std::mt19937_64 rng(13);
+  cudaStream_t stream = nullptr;
+  BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  cuda<90> gpu;
+  gpu.stream = stream;
+  const auto choice = Choice == 2 ? cuda_gemv::streamed : cuda_gemv::registers;
+  const auto MK = std::size_t(M * K);
+  float* x = device_random<float>(MK, rng, -1, 1);
+  float* y = device_random<float>(std::size_t(M * N), rng, -1, 1);
+  float* res = device_random<float>(MK, rng, -1, 1);
+  float* gate = device_random<float>(MK, rng, -4, 4);
+  float* sum = device_random<float>(MK, rng, -1, 1);
+  float* nw = device_random<float>(std::size_t(K), rng, 0.5, 1.5);
+  std::vector<bf16*> w(kChain, nullptr);
+  for (auto& p : w)
+    p = device_random<bf16>(std::size_t(N * K), rng, -0.05, 0.05);
+  detail::linear_input_prologue np;
+  const auto in = gemv_input(input);
+  if (input != 4) {
+    if (in == gemv_input::gated_norm || in == gemv_input::gated) {
+      np.gate = gate;
+      np.gate_stride = K;
+    } else {
+      np.residual = res;
+      np.residual_stride = K;
+    }
+    if (in == gemv_input::residual_norm_sum) {
+      np.sum_out = sum;
+      np.sum_stride = K;
+    }
+    if (in != gemv_input::gated) {
+      np.weight = nw;
+      np.eps = 1e-5f;
+    }
+  }
+  int call = 0;
+  const auto step = [&] {
+    linear_args<float, bf16> a{make_view<const float>(x, M, K),
+                               make_view<const bf16>(w[std::size_t(call++ % kChain)], N, K),
+                               make_view(y, M, N), true};
+    const auto on = detail::launch_on(gpu);
+    const status s = input == 4 ? detail::linear_gemv<90>(a, on, {}, choice)
+                                : detail::linear_gemv<90, true>(a, on, np, choice);
+    if (!s.ok()) st.SkipWithError("linear_gemv failed");
+  };
+  const auto t = time_steps(st, stream, kChain, step, /*graph=*/true);
+  const double us = median(t) * 1e3, gbps = double(N * K * 2) / (us * 1e-6) / 1e9;
+  st.counters["median_us"] = us;
+  st.counters["weight_GBps"] = gbps;
+  st.counters["limit_ratio"] = gbps * 1e9 / copy_bandwidth();
+  for (auto* p : w)
+    BENCH_CUDA(cudaFree(p));
+  for (float* p : {x, y, res, gate, sum, nw})
+    BENCH_CUDA(cudaFree(p));
+  BENCH_CUDA(cudaStreamDestroy(stream));
+}
+
+/// The GEMVs of a rodimus-plus-1.6b decode step ({N, K, input, M}): the mixer's fc (8192), the
+/// two-row projection (in_proj, mem_gate, ch_gate_down: 2 x 4096 -> 288 + 32 rows), out_proj
+/// (gated norm), q / k / v (4224), o_proj (plain), the FFN's fc (5456) and down (gate), the LM
+/// head; at one row and (the batch-2 step) two.
+void decode_gemvs(benchmark::internal::Benchmark* b) {
+  for (index_t M : {1, 2}) {
+    b->Args({8192, 2048, int(gemv_input::residual_norm_sum), M});
+    b->Args({4224, 2048, int(gemv_input::residual_norm_sum), M});
+    b->Args({5456, 2048, int(gemv_input::residual_norm_sum), M});
+    b->Args({2048, 4096, int(gemv_input::gated_norm), M});
+    b->Args({2048, 2048, 4, M});
+    b->Args({2048, 2728, int(gemv_input::gated), M});
+  }
+  b->Args({320, 4096, 4, 2});
+  b->Args({126464, 2048, int(gemv_input::residual_norm), 1});
+}
+
 } // namespace
 
+BENCHMARK(bm_gemv_kernel<2>)->Apply(decode_gemvs)->UseManualTime()->Iterations(30);
+BENCHMARK(bm_gemv_kernel<1>)->Apply(decode_gemvs)->UseManualTime()->Iterations(30);
 BENCHMARK(bench::bm_copy_d2d)->UseManualTime()->Iterations(1);
 // linear_policy today: R = 2, U = 2; split over 8 warps below 2048 row groups (at most 528
 // CTAs), else 4 warps. Rows: the o projection (2048), qkv (4224), the FFN's fc (5456) and the

@@ -125,8 +125,14 @@ backend_session open_cuda_session(const model_weights& w, int capacity, const ba
   be.context = res->context.get();
   be.matmul = o.rounded_matmul ? cuda_matmul::rounded : cuda_matmul::exact;
   be.launch = o.serial_launch ? cuda_launch::serial : cuda_launch::overlapped;
-  be.tuning =
-      cuda_tuning{o.gla_columns, o.gla_warps, o.swska_rows, o.swska_keys, o.swska_decode_min_keys};
+  be.tuning = cuda_tuning{o.gla_columns,
+                          o.gla_warps,
+                          o.swska_rows,
+                          o.swska_keys,
+                          o.swska_decode_min_keys,
+                          o.gemv_kernel == 1   ? cuda_gemv::registers
+                          : o.gemv_kernel == 2 ? cuda_gemv::streamed
+                                               : cuda_gemv::policy};
   if (!detail::gla_tuning_listed(be.tuning))
     throw error("--tuning gla=" + std::to_string(o.gla_columns) + "x" +
                 std::to_string(o.gla_warps) +

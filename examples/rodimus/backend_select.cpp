@@ -8,8 +8,9 @@ namespace rodimus::cli {
 namespace {
 
 /// --tuning: comma-separated items, NAME=AxB with NAME gla (value columns x warps of the chunked
-/// GLA) or swska (query rows per warp x keys per tile of the SW-SKA prefill), or swska_decode=K
-/// (the fewest keys of an SW-SKA decode piece, 1 to 4096); A, B and K positive integers.
+/// GLA) or swska (query rows per warp x keys per tile of the SW-SKA prefill), swska_decode=K
+/// (the fewest keys of an SW-SKA decode piece, 1 to 4096), or gemv=policy|registers|streamed
+/// (the GEMV kernel at 1 or 2 rows); A, B and K positive integers.
 void tuning_flag(const std::string& text, backend_options& o) {
   if (text.empty()) return;
   std::size_t at = 0;
@@ -17,22 +18,28 @@ void tuning_flag(const std::string& text, backend_options& o) {
     const std::size_t end = text.find(',', at);
     const std::string item = text.substr(at, end == std::string::npos ? end : end - at);
     const auto bad = [&] {
-      return error("--tuning: expected NAME=AxB items with positive A and B (gla=64x8, "
-                   "swska=32x32) or swska_decode=K (1 to 4096), got '" +
-                   item + "'");
+      return error(
+          "--tuning: expected NAME=AxB items with positive A and B (gla=64x8, "
+          "swska=32x32), swska_decode=K (1 to 4096) or gemv=policy|registers|streamed, got '" +
+          item + "'");
     };
     const std::size_t eq = item.find('=');
     if (eq == 0 || eq == std::string::npos) throw bad();
     const std::string name = item.substr(0, eq);
-    if (name != "gla" && name != "swska" && name != "swska_decode")
-      throw error("--tuning: unknown kernel '" + name + "' (gla, swska or swska_decode)");
+    if (name != "gla" && name != "swska" && name != "swska_decode" && name != "gemv")
+      throw error("--tuning: unknown kernel '" + name + "' (gla, swska, swska_decode or gemv)");
     auto number = [&](const std::string& digits) {
       if (digits.empty() || digits.size() > 4 ||
           digits.find_first_not_of("0123456789") != std::string::npos || std::stoi(digits) == 0)
         throw bad();
       return std::stoi(digits);
     };
-    if (name == "swska_decode") {
+    if (name == "gemv") {
+      if (o.gemv_kernel >= 0) throw error("--tuning: " + name + " given twice");
+      const std::string value = item.substr(eq + 1);
+      if (value != "policy" && value != "registers" && value != "streamed") throw bad();
+      o.gemv_kernel = value == "registers" ? 1 : value == "streamed" ? 2 : 0;
+    } else if (name == "swska_decode") {
       if (o.swska_decode_min_keys != 0) throw error("--tuning: " + name + " given twice");
       o.swska_decode_min_keys = number(item.substr(eq + 1));
       if (o.swska_decode_min_keys > 4096) throw bad();

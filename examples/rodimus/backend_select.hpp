@@ -18,13 +18,15 @@ struct backend_options {
   bool rounded_matmul = false; // cuda: --matmul rounded (cuda_matmul::rounded), else exact
   bool serial_launch = false;  // cuda: --launch serial (cuda_launch::serial), else overlapped
   bool profile = false;        // cpu: time the thread pool's calls per primitive (call_profile)
-  /// cuda: --tuning gla=CxW,swska=RxK,swska_decode=K (backend/cuda/cuda.cuh's cuda_tuning; 0:
-  /// per call).
+  /// cuda: --tuning gla=CxW,swska=RxK,swska_decode=K,gemv=policy|registers|streamed
+  /// (backend/cuda/cuda.cuh's cuda_tuning; 0: per call).
   int gla_columns = 0, gla_warps = 0, swska_rows = 0, swska_keys = 0, swska_decode_min_keys = 0;
+  int gemv_kernel = -1; // gemv: -1 not given (the policy), 0 policy, 1 registers, 2 streamed
 };
 
 /// --backend (default `fallback`), --threads (default `threads_fallback`; see threads_flag) and
-/// --matmul exact|rounded, --launch overlapped|serial and --tuning gla=CxW,swska=RxK,swska_decode=K
+/// --matmul exact|rounded, --launch overlapped|serial and --tuning
+/// gla=CxW,swska=RxK,swska_decode=K,gemv=policy|registers|streamed
 /// (cuda only; backend/cuda/cuda.cuh's cuda_matmul, cuda_launch and cuda_tuning) from the command
 /// line, checked (swska_decode's range here; the tiles a kernel lists when the CUDA session opens).
 backend_options backend_flags(const args& a, const char* fallback, int threads_fallback);

@@ -24,12 +24,14 @@ const subcommand subcommands[] = {
      "[--model DIR] (--prompt-ids 1,2,3 | --prompt TEXT | --chat TEXT [--system TEXT]) [-n N] "
      "[--temp T --top-k K --top-p P --seed S] [--ignore-eos] [--backend scalar|cpu|cuda] "
      "[--threads N] [--matmul exact|rounded] [--launch overlapped|serial] [--tuning "
-     "gla=CxW,swska=RxK,swska_decode=K] "
+     "gla=CxW,swska=RxK,swska_decode=K,gemv=policy|registers|streamed] "
      "[--weights stored|q8|q4] [--mmap] [--json]"},
     {"logits", rodimus::cli::run_logits,
      "--model DIR --input IN.safetensors --output OUT.safetensors [--mode forward|decode|split:P] "
      "[--backend scalar|cpu|cuda] [--threads N] [--matmul exact|rounded] [--launch "
-     "overlapped|serial] [--tuning gla=CxW,swska=RxK,swska_decode=K] [--weights stored|q8|q4] "
+     "overlapped|serial] [--tuning "
+     "gla=CxW,swska=RxK,swska_decode=K,gemv=policy|registers|streamed] "
+     "[--weights stored|q8|q4] "
      "[--mmap]"},
     {"inspect", rodimus::cli::run_inspect, "--model DIR"},
     {"quantize", rodimus::cli::run_quantize,
@@ -41,7 +43,7 @@ const subcommand subcommands[] = {
      "--geometry rodimus-1.4b|rodimus-plus-1.6b|rodimus-plus-4b [--layers N] [--batch B] [--prompt "
      "T] [--gen N] [--dtype f32|bf16] [--backend scalar|cpu|cuda] [--threads N] "
      "[--matmul exact|rounded] [--launch overlapped|serial] [--tuning "
-     "gla=CxW,swska=RxK,swska_decode=K] "
+     "gla=CxW,swska=RxK,swska_decode=K,gemv=policy|registers|streamed] "
      "[--weights stored|q8|q4] [--dir PATH] [--mmap] [--json]"},
     {"demo", rodimus::cli::run_demo,
      "[--seed S]: run every primitive on random data and print what it computed and how long it "

@@ -10,51 +10,115 @@
 
 using namespace rodimus;
 
+// Every case with both GEMV kernels at 1 or 2 rows of x (cuda_tuning::gemv; the policy takes one of
+// them): the streamed one where it applies (f32 x, 16-bit weights in 16-byte rows, K % 8 == 0:
+// linear_stream.cuh), and the register kernel.
 TEST_CASE("cuda linear matches the scalar reference") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
-  const cuda<90> be = test::cuda_backend_with_context();
-  test::check_linear_kernel_shapes(be);
-  test::check_linear_all(be);
+  for (cuda_gemv choice : {cuda_gemv::streamed, cuda_gemv::registers}) {
+    CAPTURE(int(choice));
+    cuda<90> be = test::cuda_backend_with_context();
+    be.tuning.gemv = choice;
+    test::check_linear_kernel_shapes(be);
+    test::check_linear_all(be);
+  }
 }
 
 TEST_CASE("cuda linear: the GEMV path needs no context") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
-  const cuda<90> be = test::cuda_backend(); // context == nullptr
-  REQUIRE(be.context == nullptr);
-  static_assert(linear_policy<90>::gemv_max_m == 2, "the rows below: the GEMV's, then cuBLAS's");
-  for (index_t M : {1, 2}) {
-    test::check_linear<cuda<90>, float, bf16>(be, M, 2056, 517, 0);
-    test::check_linear<cuda<90>, float, float>(be, M, 515, 131, 0);
+  for (cuda_gemv choice : {cuda_gemv::streamed, cuda_gemv::registers}) {
+    CAPTURE(int(choice));
+    cuda<90> be = test::cuda_backend(); // context == nullptr
+    be.tuning.gemv = choice;
+    REQUIRE(be.context == nullptr);
+    static_assert(linear_policy<90>::gemv_max_m == 2, "the rows below: the GEMV's, then cuBLAS's");
+    for (index_t M : {1, 2}) {
+      test::check_linear<cuda<90>, float, bf16>(be, M, 2056, 517, 0);
+      test::check_linear<cuda<90>, float, float>(be, M, 515, 131, 0);
+    }
+    // Strided x takes the GEMV kernel at any M (the 4- and 8-row variants), so it needs no context
+    // either.
+    for (index_t M : {3, 8, 64})
+      test::check_linear<cuda<90>, float, bf16>(be, M, 515, 131, 0, 0, 0, true);
+    // Both GEMV layouts: fewer row groups than linear_policy::gemv_split_below_groups split K over
+    // a CTA's warps (every case above); at least that many take a warp per row group (the LM head).
+    using pol = linear_policy<90>;
+    const index_t wide_small_m = pol::gemv_split_below_groups * pol::gemv_rows_small_m + 3;
+    const index_t wide = pol::gemv_split_below_groups * pol::gemv_rows + 5;
+    test::check_linear<cuda<90>, float, bf16>(be, 1, 520, wide_small_m, 0);
+    test::check_linear<cuda<90>, float, float>(be, 2, 133, wide_small_m, 0);
+    test::check_linear<cuda<90>, float, bf16>(be, 5, 264, wide, 0, 0, 0, true); // strided x
+    // A K range shorter than the split: most warps of the CTA get no items.
+    test::check_linear<cuda<90>, float, bf16>(be, 1, 24, 77, 0);
+    test::check_linear<cuda<90>, float, f16>(be, 2, 9, 40, 0);
+    // More row groups than the K split's CTAs (gemv_split_max_ctas): each CTA takes two or three
+    // rounds, its warps issuing the next round's first weights before this round's sums; the last
+    // K slice shorter than a warp's (K = 300), with 16-byte rows (w padded: the kernel's element
+    // tail past the last whole piece) and without (element loads); strided x of 9 rows adds a pass
+    // of row 8 to each round (the same group's weights preloaded), split and unsplit.
+    const index_t rounds_small_m = 2 * pol::gemv_split_max_ctas * pol::gemv_rows_small_m + 7;
+    const index_t rounds_wide = 2 * pol::gemv_split_max_ctas * pol::gemv_rows + 3;
+    static_assert(2 * pol::gemv_split_max_ctas < pol::gemv_split_below_groups, "split K at both");
+    for (index_t M : {1, 2})
+      test::check_linear<cuda<90>, float, bf16>(be, M, 2048, rounds_small_m, 0);
+    test::check_linear<cuda<90>, float, bf16>(be, 1, 300, rounds_small_m, 0, 4);
+    test::check_linear<cuda<90>, float, bf16>(be, 1, 300, rounds_small_m, 0);
+    test::check_linear<cuda<90>, float, bf16>(be, 9, 136, rounds_wide, 0, 0, 0, true);
+    test::check_linear<cuda<90>, float, bf16>(be, 9, 64, wide, 0, 0, 0, true);
   }
-  // Strided x takes the GEMV kernel at any M (the 4- and 8-row variants), so it needs no context
-  // either.
-  for (index_t M : {3, 8, 64})
-    test::check_linear<cuda<90>, float, bf16>(be, M, 515, 131, 0, 0, 0, true);
-  // Both GEMV layouts: fewer row groups than linear_policy::gemv_split_below_groups split K over
-  // a CTA's warps (every case above); at least that many take a warp per row group (the LM head).
-  using pol = linear_policy<90>;
-  const index_t wide_small_m = pol::gemv_split_below_groups * pol::gemv_rows_small_m + 3;
-  const index_t wide = pol::gemv_split_below_groups * pol::gemv_rows + 5;
-  test::check_linear<cuda<90>, float, bf16>(be, 1, 520, wide_small_m, 0);
-  test::check_linear<cuda<90>, float, float>(be, 2, 133, wide_small_m, 0);
-  test::check_linear<cuda<90>, float, bf16>(be, 5, 264, wide, 0, 0, 0, true); // strided x
-  // A K range shorter than the split: most warps of the CTA get no items.
-  test::check_linear<cuda<90>, float, bf16>(be, 1, 24, 77, 0);
-  test::check_linear<cuda<90>, float, f16>(be, 2, 9, 40, 0);
-  // More row groups than the K split's CTAs (gemv_split_max_ctas): each CTA takes two or three
-  // rounds, its warps issuing the next round's first weights before this round's sums; the last
-  // K slice shorter than a warp's (K = 300), with 16-byte rows (w padded: the kernel's element
-  // tail past the last whole piece) and without (element loads); strided x of 9 rows adds a pass
-  // of row 8 to each round (the same group's weights preloaded), split and unsplit.
-  const index_t rounds_small_m = 2 * pol::gemv_split_max_ctas * pol::gemv_rows_small_m + 7;
-  const index_t rounds_wide = 2 * pol::gemv_split_max_ctas * pol::gemv_rows + 3;
-  static_assert(2 * pol::gemv_split_max_ctas < pol::gemv_split_below_groups, "split K at both");
-  for (index_t M : {1, 2})
-    test::check_linear<cuda<90>, float, bf16>(be, M, 2048, rounds_small_m, 0);
-  test::check_linear<cuda<90>, float, bf16>(be, 1, 300, rounds_small_m, 0, 4);
-  test::check_linear<cuda<90>, float, bf16>(be, 1, 300, rounds_small_m, 0);
-  test::check_linear<cuda<90>, float, bf16>(be, 9, 136, rounds_wide, 0, 0, 0, true);
-  test::check_linear<cuda<90>, float, bf16>(be, 9, 64, wide, 0, 0, 0, true);
+}
+
+TEST_CASE("cuda linear: the streamed GEMV's layouts, stages reused and the shapes it declines") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  cuda<90> be = test::cuda_backend();
+  be.tuning.gemv = cuda_gemv::streamed;
+  const std::size_t limit = detail::linear_stream_smem_limit<90>();
+  REQUIRE(limit > 0);
+  // Whether linear() at (M, K, N) with x rows at stride K + x_pad and w rows at K + w_pad takes
+  // the streamed kernel (host arrays: the choice reads shapes, strides and alignment only).
+  alignas(16) static float xs[2 * 8300];
+  alignas(16) static bf16 ws[4 * 8300];
+  const auto streams = [&](index_t M, index_t K, index_t N, index_t x_pad, index_t w_pad) {
+    linear_args<float, bf16> a;
+    a.x = tensor_view<const float, 2>::strided(xs, {M, K}, {K + x_pad, 1});
+    a.w = tensor_view<const bf16, 2>::strided(ws, {N, K}, {K + w_pad, 1});
+    return detail::linear_stream_fits<90>(a, limit);
+  };
+  CHECK(streams(1, 2048, 4, 0, 0));
+  CHECK(streams(2, 4096, 4, 0, 0));
+  CHECK(streams(1, 8192, 4, 0, 0));
+  CHECK(streams(1, 1032, 3, 0, 8));       // padded rows of 16-byte multiples
+  CHECK(streams(2, 1032, 3, 4, 0));       // x rows 16-byte aligned
+  CHECK_FALSE(streams(1, 8200, 4, 0, 0)); // x past the staging's 32 KiB
+  CHECK_FALSE(streams(2, 4104, 4, 0, 0));
+  CHECK_FALSE(streams(3, 64, 4, 0, 0));   // 3 rows: never
+  CHECK_FALSE(streams(1, 1029, 4, 0, 3)); // K % 8 != 0
+  CHECK_FALSE(streams(1, 1032, 4, 0, 3)); // w rows not 16-byte aligned
+  CHECK_FALSE(streams(2, 1032, 4, 1, 0)); // x rows not 16-byte aligned
+  // f32 weights and 16-bit activations take the register kernel.
+  linear_args<float, float> f32;
+  f32.x = make_view<const float>(xs, 1, 2048);
+  f32.w = make_view<const float>(xs, 4, 2048);
+  CHECK_FALSE(detail::linear_stream_fits<90>(f32, limit));
+  linear_args<bf16, bf16> b16;
+  b16.x = make_view<const bf16>(ws, 1, 2048);
+  b16.w = make_view<const bf16>(ws, 4, 2048);
+  CHECK_FALSE(detail::linear_stream_fits<90>(b16, limit));
+
+  // Each warp of a CTA per multiprocessor owns more row groups than it has stages, so its buffers
+  // are refilled and their barriers' phases flip several times (short rows: four stages), with a
+  // last group of one row; at 1 and 2 rows of x, f16 and bf16; plus the widest x staged, and the
+  // stages when a warp has a single group (N small) or none (N < the CTAs' warps).
+  const index_t sms = detail::device_sm_count();
+  const index_t many = sms * 8 * detail::linear_stream_rows * 9 + 1;
+  REQUIRE(streams(1, 264, many, 0, 0));
+  for (index_t M : {1, 2}) {
+    test::check_linear<cuda<90>, float, bf16>(be, M, 264, many, 0);
+    test::check_linear<cuda<90>, float, f16>(be, M, 264, many, 0);
+    test::check_linear<cuda<90>, float, bf16>(be, M, 8192 / M, 3 * sms + 1, 0);
+    test::check_linear<cuda<90>, float, bf16>(be, M, 2048, 5, 0);
+    test::check_linear<cuda<90>, float, bf16>(be, M, 8, 1, 0);
+  }
 }
 
 TEST_CASE("cuda linear: cuBLAS path errors, workspace sizes and rounding") {

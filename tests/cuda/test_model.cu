@@ -50,6 +50,18 @@ TEST_CASE("cuda model: tiny-coder logits and greedy ids") {
                          "greedy_ids_bf16_weights", test::cuda_backend_with_context(), cuda_tol);
 }
 
+// The decode step's GEMVs on the streamed kernel (cuda_tuning::gemv; 16-bit weights only), where
+// the policy may choose the register kernel for every case above.
+TEST_CASE("cuda model: the streamed GEMV gives the golden bf16 logits and tiny-coder's") {
+  RODIMUS_REQUIRE_CUDA_DEVICE();
+  auto be = test::cuda_backend_with_context();
+  be.tuning.gemv = cuda_gemv::streamed;
+  for (const auto& gc : test::golden_bf16_cases)
+    test::check_golden_model(gc, be, cuda_tol);
+  test::check_tiny_coder(test::source_dir() + "/examples/models/tiny-coder", "logits_bf16_weights",
+                         "greedy_ids_bf16_weights", be, cuda_tol);
+}
+
 TEST_CASE("cuda model: a state saved on the GPU continues on the CPU, and back") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
   auto g = test::rng(91);

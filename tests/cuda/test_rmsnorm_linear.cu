@@ -12,14 +12,26 @@
 
 using namespace rodimus;
 
+// Both GEMV kernels at 1 or 2 rows (cuda_tuning::gemv; the policy takes one of them): the streamed
+// one where it applies (linear_stream.cuh), and the register kernel.
 TEST_CASE("cuda rmsnorm_linear matches the scalar reference") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
-  test::check_rmsnorm_linear_all(test::cuda_backend_with_context()); // M = 9 runs cuBLAS
+  for (cuda_gemv choice : {cuda_gemv::streamed, cuda_gemv::registers}) {
+    CAPTURE(int(choice));
+    auto be = test::cuda_backend_with_context();
+    be.tuning.gemv = choice;
+    test::check_rmsnorm_linear_all(be); // M = 9 runs cuBLAS
+  }
 }
 
 TEST_CASE("cuda swiglu_linear matches the scalar reference") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
-  test::check_swiglu_linear_all(test::cuda_backend_with_context());
+  for (cuda_gemv choice : {cuda_gemv::streamed, cuda_gemv::registers}) {
+    CAPTURE(int(choice));
+    auto be = test::cuda_backend_with_context();
+    be.tuning.gemv = choice;
+    test::check_swiglu_linear_all(be);
+  }
 }
 
 // cuda_matmul::rounded past the GEMV: the operand written once as the weight's dtype (hi only).

@@ -66,12 +66,22 @@ enum class cuda_launch : unsigned char { overlapped, serial };
 ///                            of the same tag); results agree within f32 rounding (the online
 ///                            softmax meets the keys in other groups). Out of range: unsupported
 ///                            "tuning".
+///   gemv                     the GEMV of linear, rmsnorm_linear and swiglu_linear at 1 or 2 rows
+///                            of x: policy (linear_policy::gemv_stream), registers (the register
+///                            kernel of backend/cuda/linear.cuh) or streamed (sm_90 and newer: the
+///                            kernel of backend/cuda/linear_stream.cuh, whose weight rows arrive
+///                            in shared memory by bulk copies, where its layouts allow; else the
+///                            register kernel). Both multiply exactly in f32; the sums' order
+///                            differs, so results agree within f32 rounding, not bit for bit.
+enum class cuda_gemv : unsigned char { policy, registers, streamed };
+
 struct cuda_tuning {
   int gla_columns = 0;
   int gla_warps = 0;
   int swska_rows = 0;
   int swska_keys = 0;
   int swska_decode_min_keys = 0;
+  cuda_gemv gemv = cuda_gemv::policy;
 };
 
 /// CUDA backend for compute capability Sm/10 (completes the declaration in core/backend.hpp).

@@ -149,6 +149,12 @@ template <int Sm> struct linear_policy {
   // (and RoPE inside the SW-SKA decode, the mixer's two-row projection call): 396.8 -> 427.5
   // tokens/s.
   static constexpr bool gemv_stage_prologue = true;
+  // The streamed GEMV (linear_stream.cuh) at 1 or 2 rows of x on sm_90 and newer where its
+  // layouts allow (cuda_tuning::gemv policy; registers and streamed choose either kernel); its
+  // shared memory at most gemv_stream_smem_bytes (and the device's opt-in limit): the stages a warp
+  // keeps in flight. Off until it has been measured against the register kernel on a GPU.
+  static constexpr bool gemv_stream = false;
+  static constexpr std::size_t gemv_stream_smem_bytes = 200 * 1024;
   static constexpr index_t gemv_stage_max_bytes = 32 * 1024;
   // Warps per CTA of the staged kernel without a K split: 8, not gemv_warps, since the staging
   // is shared by twice the rows and each thread's part of it takes half the round trips
@@ -409,15 +415,15 @@ __device__ __forceinline__ int linear_stage_index(int m, int q, int j, int items
 
 /// The staged prologue's first step, by every thread of a CTA of Threads: x rows [0, M) (M <= MR)
 /// through np over all K columns into `staged` (linear_stage_index's layout; K * M f32 fit in
-/// shared memory, so 32-bit indices), one row after the other, linear_stage_quads_in_flight
-/// 4-value pieces per thread loaded before any is used; CTA 0 writes sum_out; ss[m] gains this
-/// thread's part of row m's sum of squares. The caller syncs the CTA before anyone reads `staged`.
-template <int MR, int VEC, int Threads>
+/// shared memory, so 32-bit indices), one row after the other, SC 4-value pieces per thread
+/// loaded before any is used (linear_stage_quads_in_flight in the register kernel; the streamed
+/// kernel has registers to spare); CTA 0 writes sum_out; ss[m] gains this thread's part of row
+/// m's sum of squares. The caller syncs the CTA before anyone reads `staged`.
+template <int MR, int VEC, int Threads, int SC = linear_stage_quads_in_flight>
 __device__ __forceinline__ void linear_stage_input(const tensor_view<const float, 2>& x,
                                                    const linear_input_prologue& np, float4* staged,
                                                    float (&ss)[MR]) {
   static_assert(VEC % 4 == 0, "pieces of whole float4");
-  constexpr int SC = linear_stage_quads_in_flight;
   const int M = int(x.shape[0]), quads = int(x.shape[1] / 4), items = quads / (VEC / 4);
   const bool write = np.sum_out && blockIdx.x == 0;
 #pragma unroll
@@ -818,13 +824,39 @@ template <int Sm> constexpr bool linear_gemv_stages(index_t M, index_t K) noexce
          linear_stage_bytes(int(M), K) <= policy::gemv_stage_max_bytes;
 }
 
-/// The runtime-to-compile-time switch: x rows per pass (MR) and weight rows per warp (R) from M,
-/// 16-byte pieces or single elements from the strides and alignment (the prologue: always pieces,
+template <int Sm, class Act, class Weight>
+bool linear_stream_fits(const linear_args<Act, Weight>& a, std::size_t limit) noexcept;
+template <int Sm, int MR, bool Pro, class Weight>
+status linear_stream_launch(const linear_args<float, Weight>& a, const linear_input_prologue& np,
+                            const launch_target& on, std::size_t limit) noexcept;
+
+/// The shared memory the streamed GEMV may take on the current device (linear_policy's bound and
+/// the device's opt-in limit, less the kernel's static part and a margin).
+template <int Sm> std::size_t linear_stream_smem_limit() noexcept {
+  const std::size_t optin = device_smem_optin(), margin = 1024;
+  const std::size_t most = linear_policy<Sm>::gemv_stream_smem_bytes;
+  return optin > margin ? (optin - margin < most ? optin - margin : most) : 0;
+}
+
+/// The runtime-to-compile-time switch: the streamed kernel where the policy and `choice` allow it
+/// and it fits (MR <= 2); else x rows per pass (MR) and weight rows per warp (R) from M, 16-byte
+/// pieces or single elements from the strides and alignment (the prologue: always pieces,
 /// rmsnorm_linear_fusable checked them; staged where the policy asks for it and the rows fit its
 /// shared memory, else in the loop).
 template <int Sm, int MR, int R, bool Pro, class Act, class Weight>
 status linear_gemv_vec_dispatch(const linear_args<Act, Weight>& a, const linear_input_prologue& np,
-                                const launch_target& on) noexcept {
+                                const launch_target& on, cuda_gemv choice) noexcept {
+  if constexpr (MR <= 2 && Sm >= 90 && std::is_same_v<Act, float> && sizeof(Weight) == 2) {
+    const bool streamed = choice == cuda_gemv::streamed ||
+                          (choice == cuda_gemv::policy && linear_policy<Sm>::gemv_stream);
+    if (streamed && a.x.shape[0] == MR) {
+      const std::size_t limit = linear_stream_smem_limit<Sm>();
+      if (linear_stream_fits<Sm>(a, limit))
+        return linear_stream_launch<Sm, MR, Pro>(a, np, on, limit);
+    }
+  } else {
+    (void)choice;
+  }
   if constexpr (Pro) {
     if constexpr (MR <= 2) {
       if (linear_gemv_stages<Sm>(a.x.shape[0], a.x.shape[1]))
@@ -837,16 +869,19 @@ status linear_gemv_vec_dispatch(const linear_args<Act, Weight>& a, const linear_
   }
 }
 
+/// The GEMV of M rows of x (cuda_tuning::gemv's choice of kernel at 1 or 2 rows).
 template <int Sm, bool Pro = false, class Act, class Weight>
 status linear_gemv(const linear_args<Act, Weight>& a, const launch_target& on,
-                   const linear_input_prologue& np = {}) noexcept {
+                   const linear_input_prologue& np = {},
+                   cuda_gemv choice = cuda_gemv::policy) noexcept {
   using policy = linear_policy<Sm>;
   constexpr int Rs = policy::gemv_rows_small_m, Rl = policy::gemv_rows;
   const index_t M = a.x.shape[0];
-  if (M == 1) return linear_gemv_vec_dispatch<Sm, 1, Rs, Pro>(a, np, on);
-  if (M == 2) return linear_gemv_vec_dispatch<Sm, 2, Rs, Pro>(a, np, on);
-  if (M <= 4) return linear_gemv_vec_dispatch<Sm, 4, Rl, Pro>(a, np, on);
-  return linear_gemv_vec_dispatch<Sm, 8, Rl, Pro>(a, np, on); // M > 8 loops over groups of 8
+  if (M == 1) return linear_gemv_vec_dispatch<Sm, 1, Rs, Pro>(a, np, on, choice);
+  if (M == 2) return linear_gemv_vec_dispatch<Sm, 2, Rs, Pro>(a, np, on, choice);
+  if (M <= 4) return linear_gemv_vec_dispatch<Sm, 4, Rl, Pro>(a, np, on, choice);
+  // M > 8 loops over groups of 8
+  return linear_gemv_vec_dispatch<Sm, 8, Rl, Pro>(a, np, on, choice);
 }
 
 /// hi, lo (M, K), row stride K, <- x split into two parts of type To (round to nearest even):
@@ -1079,7 +1114,8 @@ template <int Sm, class Act, class Weight>
   RODIMUS_TRY(linear_check(a));
   switch (detail::linear_select_path<Sm>(a)) {
   case detail::linear_cuda_path::nothing: return status::success();
-  case detail::linear_cuda_path::gemv: return detail::linear_gemv<Sm>(a, detail::launch_on(be));
+  case detail::linear_cuda_path::gemv:
+    return detail::linear_gemv<Sm>(a, detail::launch_on(be), {}, be.tuning.gemv);
   case detail::linear_cuda_path::gemm: return detail::linear_gemm(be, a, false, ws);
   case detail::linear_cuda_path::gemm_convert: return detail::linear_gemm(be, a, true, ws);
   }
@@ -1087,3 +1123,5 @@ template <int Sm, class Act, class Weight>
 }
 
 } // namespace rodimus
+
+#include "rodimus/backend/cuda/linear_stream.cuh"

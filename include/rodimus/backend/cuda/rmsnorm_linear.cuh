@@ -97,7 +97,7 @@ template <int Sm, class Weight>
   const auto np = detail::rmsnorm_linear_prologue(a);
   switch (detail::rmsnorm_linear_path<Sm>(a)) {
   case detail::fused_input_path::gemv:
-    return detail::linear_gemv<Sm, true>(product, detail::launch_on(be), np);
+    return detail::linear_gemv<Sm, true>(product, detail::launch_on(be), np, be.tuning.gemv);
   case detail::fused_input_path::operand: return detail::linear_operand_gemm(be, product, np, ws);
   default: return rmsnorm_linear_composed(be, a, ws);
   }
