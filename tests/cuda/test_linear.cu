@@ -106,18 +106,27 @@ TEST_CASE("cuda linear: the streamed GEMV's layouts, stages reused and the shape
   CHECK_FALSE(detail::linear_stream_fits<90>(b16, limit));
 
   // Each warp of a CTA per multiprocessor owns more row groups than it has stages, so its buffers
-  // are refilled and their barriers' phases flip several times (short rows: four stages), with a
-  // last group of one row; at 1 and 2 rows of x, f16 and bf16; plus the widest x staged, and the
-  // stages when a warp has a single group (N small) or none (N < the CTAs' warps).
+  // are refilled and their barriers' phases flip several times (short rows: eight stages), with a
+  // last group of one row, weights promised constant or not (N's parity; check_linear promises
+  // them on even M + K + N); at 1 and 2 rows of x, f16 and bf16; padded rows of w, x and y; the
+  // widest x staged; a warp with a single group (N small) or none (N < the CTAs' warps).
   const index_t sms = detail::device_sm_count();
   const index_t many = sms * 8 * detail::linear_stream_rows * 9 + 1;
-  REQUIRE(streams(1, 264, many, 0, 0));
+  const auto check = [&](index_t M, index_t K, index_t N, index_t x_pad = 0, index_t w_pad = 0,
+                         index_t y_pad = 0) {
+    REQUIRE(streams(M, K, std::min<index_t>(N, 4), x_pad, w_pad)); // no fallback to registers
+    test::check_linear<cuda<90>, float, bf16>(be, M, K, N, x_pad, w_pad, y_pad);
+  };
   for (index_t M : {1, 2}) {
-    test::check_linear<cuda<90>, float, bf16>(be, M, 264, many, 0);
+    check(M, 264, many);
+    check(M, 264, many + 1);
     test::check_linear<cuda<90>, float, f16>(be, M, 264, many, 0);
-    test::check_linear<cuda<90>, float, bf16>(be, M, 8192 / M, 3 * sms + 1, 0);
-    test::check_linear<cuda<90>, float, bf16>(be, M, 2048, 5, 0);
-    test::check_linear<cuda<90>, float, bf16>(be, M, 8, 1, 0);
+    check(M, 1032, 3 * sms + 2, 0, 8, 3);
+    check(M, 1032, 2 * sms + 1, 4 * (M - 1), 0, 1);
+    check(M, 8192 / M, 3 * sms + 1);
+    check(M, 8192 / M, 3 * sms + 2);
+    check(M, 2048, 5);
+    check(M, 8, 1);
   }
 }
 

@@ -154,7 +154,7 @@ template <int Sm> struct linear_policy {
   // shared memory at most gemv_stream_smem_bytes (and the device's opt-in limit): the stages a warp
   // keeps in flight. Off until it has been measured against the register kernel on a GPU.
   static constexpr bool gemv_stream = false;
-  static constexpr std::size_t gemv_stream_smem_bytes = 200 * 1024;
+  static constexpr std::size_t gemv_stream_smem_bytes = 224 * 1024;
   static constexpr index_t gemv_stage_max_bytes = 32 * 1024;
   // Warps per CTA of the staged kernel without a K split: 8, not gemv_warps, since the staging
   // is shared by twice the rows and each thread's part of it takes half the round trips

@@ -28,7 +28,8 @@
 // Requirements (linear_stream_fits): f32 x with unit inner stride and 16-byte aligned rows,
 // 16-bit weights (bf16, f16) with unit inner stride, 16-byte aligned data and row strides, K a
 // multiple of 8, M of 1 or 2 whose K f32 fit linear_policy::gemv_stage_max_bytes, and the shared
-// memory of two stages at 4 or 8 warps within the device's opt-in limit.
+// memory of one stage at 4 warps within linear_policy::gemv_stream_smem_bytes and the device's
+// opt-in limit.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -43,8 +44,9 @@ namespace rodimus::detail {
 
 /// Weight rows per row group (one stage of a warp holds one group).
 constexpr int linear_stream_rows = 2;
-/// Most stages (groups in flight) a warp keeps; fewer where the shared memory is short.
-constexpr int linear_stream_max_stages = 4;
+/// Most stages (groups in flight) a warp keeps; fewer where the shared memory is short (short rows
+/// take up to 8, so that a multiprocessor still has tens of KiB in flight).
+constexpr int linear_stream_max_stages = 8;
 
 // ---- PTX of the bulk copies and their barriers (sm_90; trap when compiled for older GPUs) ----
 
@@ -52,18 +54,24 @@ __device__ __forceinline__ std::uint32_t stream_smem_addr(const void* p) noexcep
   return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
 }
 
-/// A barrier in shared memory expecting `count` arrivals per phase (plus the bytes armed).
+/// A barrier in shared memory expecting `count` arrivals per phase (plus the bytes armed); the
+/// thread then makes its initialisations visible with stream_barrier_fence_init.
 __device__ __forceinline__ void stream_barrier_init(std::uint64_t* bar, unsigned count) noexcept {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(stream_smem_addr(bar)), "r"(count)
                : "memory");
-  // The initialisation visible to the bulk copies (the async proxy) before any of them completes
-  // on it.
-  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
 #else
   (void)bar;
   (void)count;
   __trap();
+#endif
+}
+
+/// This thread's barrier initialisations visible to the bulk copies (the async proxy) before any of
+/// them completes on one.
+__device__ __forceinline__ void stream_barrier_fence_init() noexcept {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
 #endif
 }
 
@@ -177,9 +185,11 @@ __global__ void __launch_bounds__(Warps * 32, 1)
                        unsigned(row_bytes), &bars[s]);
   };
 
-  if (lane == 0)
+  if (lane == 0) {
     for (int s = 0; s < stages; ++s)
       stream_barrier_init(&bars[s], 1u);
+    stream_barrier_fence_init();
+  }
   __syncwarp();
   const index_t first = count < stages ? count : index_t(stages);
   // Overlapped launch (launch.cuh): weights promised constant are asked for before the wait.
@@ -271,9 +281,10 @@ __global__ void __launch_bounds__(Warps * 32, 1)
   }
 }
 
-/// Warps and stages of the streamed kernel for these shapes within `limit` bytes of shared memory
-/// (8 warps where two stages fit, else 4; stages up to linear_stream_max_stages and no more than
-/// the groups a warp owns); warps == 0 where not even 4 warps of two stages fit.
+/// Warps and stages of the streamed kernel for these shapes within `limit` bytes of shared memory:
+/// of 8 or 4 warps and 1 .. linear_stream_max_stages stages (no more than the groups a warp owns
+/// with `ctas` CTAs), the one with the most buffer bytes (the bytes a multiprocessor can have in
+/// flight), 8 warps on a tie; warps == 0 where not even 4 warps of one stage fit.
 struct linear_stream_shape {
   int warps = 0;
   int stages = 0;
@@ -282,20 +293,23 @@ struct linear_stream_shape {
 inline linear_stream_shape linear_stream_choose(index_t M, index_t K, index_t N,
                                                 std::size_t weight_bytes, index_t ctas,
                                                 std::size_t limit) noexcept {
+  const index_t groups = (N + linear_stream_rows - 1) / linear_stream_rows;
+  linear_stream_shape best;
+  std::size_t best_bytes = 0;
   for (int warps : {8, 4}) {
-    int stages = 0;
-    for (int s = linear_stream_max_stages; s >= 2; --s)
-      if (linear_stream_smem_bytes(warps, s, M, K, weight_bytes) <= limit) {
-        stages = s;
-        break;
-      }
-    if (stages == 0) continue;
-    const index_t groups = (N + linear_stream_rows - 1) / linear_stream_rows;
     const index_t per_warp = (groups + ctas * warps - 1) / (ctas * warps);
-    if (per_warp < stages) stages = per_warp < 1 ? 1 : int(per_warp);
-    return {warps, stages};
+    const int most = per_warp < linear_stream_max_stages ? int(per_warp) : linear_stream_max_stages;
+    for (int s = most; s >= 1; --s) {
+      if (linear_stream_smem_bytes(warps, s, M, K, weight_bytes) > limit) continue;
+      const std::size_t bytes = std::size_t(warps) * std::size_t(s);
+      if (bytes > best_bytes) {
+        best = {warps, s};
+        best_bytes = bytes;
+      }
+      break; // fewer stages of the same warps only hold less
+    }
   }
-  return {};
+  return best;
 }
 
 /// Whether linear_stream_kernel serves a (the layouts at the top of the file), on a device whose
