@@ -133,6 +133,74 @@ enum class gemv_input {
   gated = 3,             // x * silu(gate), no norm (swiglu_linear, the FFN's down projection)
 };
 
+/// The device arrays of a GEMV benchmark: M x K f32 x and the prologue's inputs, M x N y, and a
+/// chain's kChain N x K bf16 weight matrices (more than the L2 holds); freed with the stream.
+struct gemv_bench_data {
+  index_t M, N, K;
+  cudaStream_t stream = nullptr;
+  float *x, *y, *res, *gate, *sum, *nw;
+  std::vector<bf16*> w;
+
+  gemv_bench_data(index_t m, index_t n, index_t k, std::uint64_t seed) : M(m), N(n), K(k) {
+    std::mt19937_64 rng(seed);
+    BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    const auto MK = std::size_t(M * K);
+    x = device_random<float>(MK, rng, -1, 1);
+    y = device_random<float>(std::size_t(M * N), rng, -1, 1);
+    res = device_random<float>(MK, rng, -1, 1);
+    gate = device_random<float>(MK, rng, -4, 4);
+    sum = device_random<float>(MK, rng, -1, 1);
+    nw = device_random<float>(std::size_t(K), rng, 0.5, 1.5);
+    w.assign(kChain, nullptr);
+    for (auto& p : w)
+      p = device_random<bf16>(std::size_t(N * K), rng, -0.05, 0.05);
+  }
+  gemv_bench_data(const gemv_bench_data&) = delete;
+  gemv_bench_data& operator=(const gemv_bench_data&) = delete;
+  ~gemv_bench_data() {
+    for (auto* p : w)
+      BENCH_CUDA(cudaFree(p));
+    for (float* p : {x, y, res, gate, sum, nw})
+      BENCH_CUDA(cudaFree(p));
+    BENCH_CUDA(cudaStreamDestroy(stream));
+  }
+
+  /// The input prologue of `input` over these arrays.
+  detail::linear_input_prologue prologue(gemv_input input) const {
+    detail::linear_input_prologue np;
+    if (input == gemv_input::gated_norm || input == gemv_input::gated) {
+      np.gate = gate;
+      np.gate_stride = K;
+    } else {
+      np.residual = res;
+      np.residual_stride = K;
+    }
+    if (input == gemv_input::residual_norm_sum) {
+      np.sum_out = sum;
+      np.sum_stride = K;
+    }
+    if (input != gemv_input::gated) {
+      np.weight = nw;
+      np.eps = 1e-5f;
+    }
+    return np;
+  }
+
+  /// The call-th product of the chain (weights promised constant).
+  linear_args<float, bf16> args(int call) const {
+    return {make_view<const float>(x, M, K),
+            make_view<const bf16>(w[std::size_t(call % kChain)], N, K), make_view(y, M, N), true};
+  }
+
+  /// median_us, weight_GBps and limit_ratio (against the copy bandwidth) of the step times t (ms).
+  void report(benchmark::State& st, const std::vector<double>& t) const {
+    const double us = median(t) * 1e3, gbps = double(N * K * 2) / (us * 1e-6) / 1e9;
+    st.counters["median_us"] = us;
+    st.counters["weight_GBps"] = gbps;
+    st.counters["limit_ratio"] = gbps * 1e9 / copy_bandwidth();
+  }
+};
+
 /// One launch of linear.cuh's GEMV kernel with MR rows of x at one configuration (Stage: with its
 /// shared memory).
 template <int MR, int R, int U, int Warps, bool Split, bool Pro, bool Stage>
@@ -161,62 +229,23 @@ void bm_gemv_config(benchmark::State& st) {
     st.SkipWithError("M: 1 or 2");
     return;
   }
-  std::mt19937_64 rng(12);
-  cudaStream_t stream = nullptr;
-  BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const gemv_bench_data d(M, N, K, 12);
   cuda<90> gpu;
-  gpu.stream = stream;
-  const auto MK = std::size_t(M * K);
-  float* x = device_random<float>(MK, rng, -1, 1);
-  float* y = device_random<float>(std::size_t(M * N), rng, -1, 1);
-  float* res = device_random<float>(MK, rng, -1, 1);
-  float* gate = device_random<float>(MK, rng, -4, 4);
-  float* sum = device_random<float>(MK, rng, -1, 1);
-  float* nw = device_random<float>(std::size_t(K), rng, 0.5, 1.5);
-  std::vector<bf16*> w(kChain, nullptr);
-  for (auto& p : w)
-    p = device_random<bf16>(std::size_t(N * K), rng, -0.05, 0.05);
+  gpu.stream = d.stream;
   const index_t groups = (N + R - 1) / R, full = Split ? groups : (groups + Warps - 1) / Warps;
   const unsigned grid = unsigned(cap > 0 && cap < full ? cap : full);
-  detail::linear_input_prologue np;
-  if (Pro) {
-    if (input == gemv_input::gated_norm || input == gemv_input::gated) {
-      np.gate = gate;
-      np.gate_stride = K;
-    } else {
-      np.residual = res;
-      np.residual_stride = K;
-    }
-    if (input == gemv_input::residual_norm_sum) {
-      np.sum_out = sum;
-      np.sum_stride = K;
-    }
-    if (input != gemv_input::gated) {
-      np.weight = nw;
-      np.eps = 1e-5f;
-    }
-  }
+  const detail::linear_input_prologue np =
+      Pro ? d.prologue(input) : detail::linear_input_prologue{};
   int call = 0;
   const auto step = [&] {
-    linear_args<float, bf16> a{make_view<const float>(x, M, K),
-                               make_view<const bf16>(w[std::size_t(call++ % kChain)], N, K),
-                               make_view(y, M, N), true};
+    const auto a = d.args(call++);
     const auto on = detail::launch_on(gpu);
     if (M == 1)
       BENCH_CUDA((launch_gemv_config<1, R, U, Warps, Split, Pro, Stage>(on, grid, a, np)));
     else
       BENCH_CUDA((launch_gemv_config<2, R, U, Warps, Split, Pro, Stage>(on, grid, a, np)));
   };
-  const auto t = time_steps(st, stream, kChain, step, /*graph=*/true);
-  const double us = median(t) * 1e3, gbps = double(N * K * 2) / (us * 1e-6) / 1e9;
-  st.counters["median_us"] = us;
-  st.counters["weight_GBps"] = gbps;
-  st.counters["limit_ratio"] = gbps * 1e9 / copy_bandwidth();
-  for (auto* p : w)
-    BENCH_CUDA(cudaFree(p));
-  for (float* p : {x, y, res, gate, sum, nw})
-    BENCH_CUDA(cudaFree(p));
-  BENCH_CUDA(cudaStreamDestroy(stream));
+  d.report(st, time_steps(st, d.stream, kChain, step, /*graph=*/true));
 }
 
 /// The fused GEMVs of a rodimus-plus-1.6b decode step at batch 1 and 2 ({N, cap, K, input, M}),
@@ -265,61 +294,21 @@ void split_gemvs_caps(benchmark::internal::Benchmark* b) {
 template <int Choice> void bm_gemv_kernel(benchmark::State& st) {
   const index_t N = st.range(0), K = st.range(1), M = st.range(3);
   const int input = int(st.range(2));
-  std::mt19937_64 rng(13);
-  cudaStream_t stream = nullptr;
-  BENCH_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const gemv_bench_data d(M, N, K, 13);
   cuda<90> gpu;
-  gpu.stream = stream;
+  gpu.stream = d.stream;
   const auto choice = Choice == 2 ? cuda_gemv::streamed : cuda_gemv::registers;
-  const auto MK = std::size_t(M * K);
-  float* x = device_random<float>(MK, rng, -1, 1);
-  float* y = device_random<float>(std::size_t(M * N), rng, -1, 1);
-  float* res = device_random<float>(MK, rng, -1, 1);
-  float* gate = device_random<float>(MK, rng, -4, 4);
-  float* sum = device_random<float>(MK, rng, -1, 1);
-  float* nw = device_random<float>(std::size_t(K), rng, 0.5, 1.5);
-  std::vector<bf16*> w(kChain, nullptr);
-  for (auto& p : w)
-    p = device_random<bf16>(std::size_t(N * K), rng, -0.05, 0.05);
-  detail::linear_input_prologue np;
-  const auto in = gemv_input(input);
-  if (input != 4) {
-    if (in == gemv_input::gated_norm || in == gemv_input::gated) {
-      np.gate = gate;
-      np.gate_stride = K;
-    } else {
-      np.residual = res;
-      np.residual_stride = K;
-    }
-    if (in == gemv_input::residual_norm_sum) {
-      np.sum_out = sum;
-      np.sum_stride = K;
-    }
-    if (in != gemv_input::gated) {
-      np.weight = nw;
-      np.eps = 1e-5f;
-    }
-  }
+  const detail::linear_input_prologue np =
+      input == 4 ? detail::linear_input_prologue{} : d.prologue(gemv_input(input));
   int call = 0;
   const auto step = [&] {
-    linear_args<float, bf16> a{make_view<const float>(x, M, K),
-                               make_view<const bf16>(w[std::size_t(call++ % kChain)], N, K),
-                               make_view(y, M, N), true};
+    const auto a = d.args(call++);
     const auto on = detail::launch_on(gpu);
     const status s = input == 4 ? detail::linear_gemv<90>(a, on, {}, choice)
                                 : detail::linear_gemv<90, true>(a, on, np, choice);
     if (!s.ok()) st.SkipWithError("linear_gemv failed");
   };
-  const auto t = time_steps(st, stream, kChain, step, /*graph=*/true);
-  const double us = median(t) * 1e3, gbps = double(N * K * 2) / (us * 1e-6) / 1e9;
-  st.counters["median_us"] = us;
-  st.counters["weight_GBps"] = gbps;
-  st.counters["limit_ratio"] = gbps * 1e9 / copy_bandwidth();
-  for (auto* p : w)
-    BENCH_CUDA(cudaFree(p));
-  for (float* p : {x, y, res, gate, sum, nw})
-    BENCH_CUDA(cudaFree(p));
-  BENCH_CUDA(cudaStreamDestroy(stream));
+  d.report(st, time_steps(st, d.stream, kChain, step, /*graph=*/true));
 }
 
 /// The GEMVs of a rodimus-plus-1.6b decode step ({N, K, input, M}): the mixer's fc (8192), the
