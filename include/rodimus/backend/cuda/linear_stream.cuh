@@ -136,13 +136,19 @@ __device__ __forceinline__ void stream_fence_before_copy() noexcept {
 #endif
 }
 
-/// Dynamic shared memory of the streamed kernel: the barriers (Warps x stages, 8 bytes each,
-/// rounded up to 16), the staged x (M rows of K f32), the buffers (Warps x stages x R rows of K
-/// weights).
+/// The barriers' part of the kernel's dynamic shared memory (warps x stages, 8 bytes each),
+/// rounded up to 16 bytes: the staged x after it starts 16-byte aligned.
+__host__ __device__ constexpr std::size_t linear_stream_barrier_bytes(int warps,
+                                                                      int stages) noexcept {
+  return (std::size_t(warps) * std::size_t(stages) * 8 + 15) / 16 * 16;
+}
+
+/// Dynamic shared memory of the streamed kernel: the barriers, the staged x (M rows of K f32), the
+/// buffers (Warps x stages x R rows of K weights).
 constexpr std::size_t linear_stream_smem_bytes(int warps, int stages, index_t M, index_t K,
                                                std::size_t weight_bytes) noexcept {
-  const std::size_t bars = (std::size_t(warps) * std::size_t(stages) * 8 + 15) / 16 * 16;
-  return bars + std::size_t(M) * std::size_t(K) * sizeof(float) +
+  return linear_stream_barrier_bytes(warps, stages) +
+         std::size_t(M) * std::size_t(K) * sizeof(float) +
          std::size_t(warps) * std::size_t(stages) * std::size_t(linear_stream_rows) *
              std::size_t(K) * weight_bytes;
 }
@@ -162,8 +168,8 @@ __global__ void __launch_bounds__(Warps * 32, 1)
   const int lane = int(threadIdx.x) % 32, warp = int(threadIdx.x) / 32;
   const std::size_t row_bytes = std::size_t(K) * sizeof(Weight);
   std::uint64_t* const bars = reinterpret_cast<std::uint64_t*>(linear_stream_smem) + warp * stages;
-  float4* const staged = reinterpret_cast<float4*>(
-      linear_stream_smem + (std::size_t(Warps) * std::size_t(stages) * 8 + 15) / 16 * 16);
+  float4* const staged =
+      reinterpret_cast<float4*>(linear_stream_smem + linear_stream_barrier_bytes(Warps, stages));
   unsigned char* const buffers =
       reinterpret_cast<unsigned char*>(staged) + std::size_t(MR) * std::size_t(K) * sizeof(float);
   unsigned char* const mine = buffers + std::size_t(warp) * std::size_t(stages) * R * row_bytes;
@@ -322,15 +328,13 @@ bool linear_stream_fits(const linear_args<Act, Weight>& a, std::size_t limit) no
     return false;
   } else {
     const index_t M = a.x.shape[0], K = a.x.shape[1], N = a.w.shape[0];
-    const auto addr = [](const void* p) { return reinterpret_cast<std::uintptr_t>(p); };
     if (M < 1 || M > 2 || K < 8 || K % 8 != 0 || N < 1) return false;
     if (!linear_gemv_stages<Sm>(M, K)) return false; // x's K f32 fit the staging's bound
-    if (a.x.stride[1] != 1 || addr(a.x.data) % 16 != 0 || (M == 2 && a.x.stride[0] % 4 != 0))
-      return false;
-    if (a.w.stride[1] != 1 || addr(a.w.data) % 16 != 0 ||
-        (N > 1 && (a.w.stride[0] * index_t(sizeof(Weight))) % 16 != 0))
-      return false;
-    return linear_stream_choose(M, K, N, sizeof(Weight), device_sm_count(), limit).warps > 0;
+    // The register kernel's 16-byte pieces (unit inner strides, 16-byte aligned data and rows of
+    // x and w) are the bulk copies' and the staging's alignment too.
+    if (!linear_gemv_vec(a)) return false;
+    // The smallest shape linear_stream_choose takes: 4 warps of one stage.
+    return linear_stream_smem_bytes(4, 1, M, K, sizeof(Weight)) <= limit;
   }
 }
 
