@@ -6,7 +6,8 @@
 // (quantised once from random values) rotating through copies that fill a 256 MiB region so every
 // call streams them from memory. M > 1 is judged against the FMA peak (2*M*N*K FLOPs). Shapes of
 // Rodimus+ 1.6B: mixer fc (8192 x 2048), mixer out_proj (2048 x 4096), FFN fc (10944 x 2048), FFN
-// out_proj (2048 x 2736: K = 85.5 blocks, a partial last block in every row), the mixer's low-rank
+// out_proj (2048 x 2736: K = 85.5 blocks, a partial last block in every row), attention o_proj
+// (2048 x 2048), the mixer's low-rank
 // projections (2 x 288 x 4096 stacked, 4096 x 32).
 #include <cstring>
 #include <random>
@@ -105,6 +106,7 @@ template <class Backend> void register_backend(bool scalar) {
     b->Args({1, 8192, 2048})
         ->Args({1, 10944, 2048})
         ->Args({1, 2048, 2736}) // the FFN down projection (K % 32 = 16)
+        ->Args({1, 2048, 2048}) // the attention's o_proj: the step's smallest big projection
         // the mixer's low-rank projections at batch 1: [c; x] times [in_proj; mem_gate;
         // ch_gate_down]^T (2 rows, 4N + R = 288 outputs), and ch_gate_up (K = R = 32: one block)
         ->Args({2, 288, 4096})

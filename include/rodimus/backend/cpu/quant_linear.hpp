@@ -515,6 +515,15 @@ inline __m256i quant_group_half_dot(const q8_0_block*, const unsigned char* ints
 /// 4 (q4_0) or 8 (q8_0)).
 constexpr int kQuantGroupRows = 2;
 
+/// How far ahead the group kernels prefetch a weight stream whose rows are row_stride blocks
+/// apart: at least kQuantGroupPrefetchBytes, in whole steps of R rows (so that a prefetch lands on
+/// the same place of a row further on).
+template <int R, class Block> constexpr index_t quant_group_prefetch_ahead(index_t row_stride) {
+  const index_t step_bytes = std::max<index_t>(1, R * row_stride * index_t(sizeof(Block)));
+  return std::max<index_t>(1, (kQuantGroupPrefetchBytes + step_bytes - 1) / step_bytes) *
+         step_bytes;
+}
+
 /// acc[r][m] (8 f32 lanes, summed later) += the whole groups of weight row w[r] (nb blocks in
 /// `layout`, rows row_stride blocks apart) times x row m, for R rows; returns the first block after
 /// the groups (0 in quant_layout::blocks).
@@ -532,12 +541,9 @@ inline index_t quant_gemv_groups(const Block* const* w, index_t nb, index_t row_
   // from memory (bench/results/2026-12-07-cpu-quant-overhead): q4_0 11 -> 23-27 GB/s, q8_0 11.6 ->
   // 22-23 GB/s (bf16's linear() 23-24). The same group R rows ahead into L1, as before, kept too
   // few lines in flight, whatever the distance (1, 4 or 16 steps of R rows: the same 11 GB/s).
-  // (The blocks past a row's whole groups are left to the hardware prefetcher: with a prefetch of
-  // them in this lambda, g++ 12 dropped every prefetch of the loop.)
-  const index_t row_bytes = row_stride * index_t(sizeof(Block));
-  const index_t step_bytes = std::max<index_t>(1, R * row_bytes);
-  const index_t ahead =
-      std::max<index_t>(1, (kQuantGroupPrefetchBytes + step_bytes - 1) / step_bytes) * step_bytes;
+  // (The blocks past a row's whole groups are prefetched by the caller, quant_gemv_int8_rows: with
+  // a prefetch of them in this lambda, g++ 12 dropped every prefetch of the loop.)
+  const index_t ahead = quant_group_prefetch_ahead<R, Block>(row_stride);
   const auto prefetch_group = [&](const unsigned char* at) {
     for (index_t o = 0; o < group_bytes; o += 64)
       prefetch_line_l2(at + ahead + o);
@@ -684,6 +690,14 @@ void quant_gemv_int8_rows(const quant_linear_args<Act, Block>& a, const quant_x_
     }
   };
   constexpr int R = kQuantGroupRows;
+  // The rows from n0 to n1 (the chunk this thread claimed from the pool) are one stream, read
+  // with a prefetch the groups' distance ahead: its first rows are prefetched here, so that a
+  // chunk does not start with a distance's worth of rows left to the hardware prefetcher. (The
+  // prefetch ahead of a chunk's last rows reaches into the next chunk, perhaps another core's;
+  // stopping it there measured no different, bench/results/2026-12-08-cpu-quant-prime.)
+  const index_t ahead = quant_group_prefetch_ahead<R, Block>(a.w.stride[0]);
+  prime_stream_l2(a.w.data + n0 * a.w.stride[0],
+                  std::min<index_t>(ahead, (n1 - n0) * a.w.stride[0] * index_t(sizeof(Block))));
   for (index_t n = n0; n < n1; n += R) {
     const index_t rows = std::min<index_t>(R, n1 - n);
     const Block* w[R] = {}; // only rows that exist: a pointer past the last row is never formed
@@ -696,6 +710,12 @@ void quant_gemv_int8_rows(const quant_linear_args<Act, Block>& a, const quant_x_
     const index_t stride = a.w.stride[0];
     const index_t b = rows == R ? quant_gemv_groups<A, MR, R>(w, nb, stride, a.layout, q, acc)
                                 : quant_gemv_groups<A, MR, 1>(w, nb, stride, a.layout, q, acc);
+    // The blocks past the whole groups (K = 2736: 6 of 86), the same distance ahead as the groups'
+    // prefetch: left to the hardware prefetcher they streamed at about 0.7 of the read bandwidth.
+    if (b > 0 && b < nb)
+      for (index_t r = 0; r < rows; ++r)
+        prime_stream_l2(reinterpret_cast<const unsigned char*>(w[r] + b) + ahead,
+                        (nb - b) * index_t(sizeof(Block)));
     for (index_t r = 0; r < rows; ++r)
       finish_row(n + r, b, acc[r]);
   }
