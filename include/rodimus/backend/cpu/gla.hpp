@@ -524,16 +524,24 @@ namespace detail {
 /// stream worse: AVX2 with 256 B pieces ran at 52 GB/s, with 1 KiB at 72 GB/s on the build
 /// machine, B = 64).
 template <class A> constexpr int gla_decode_block_vectors = int(256 / lanes<A>);
-constexpr index_t kGlaDecodePrefetchBytes = 4096; // of a block's state rows prefetched ahead
-constexpr int kGlaDecodeRegisterVectors = 16;     // output accumulators kept in registers
+// A decode block's state rows are prefetched twice: into L2 kGlaDecodeL2PrefetchBytes of the
+// block's rows ahead (the stream going on into the thread's next block), and into L1, for
+// writing, kGlaDecodePrefetchBytes ahead. With the L1 prefetch alone (then 4 KiB ahead) a thread
+// kept too few lines in flight (bench/results/2026-12-08-cpu-gla-decode-prefetch).
+constexpr index_t kGlaDecodeL2PrefetchBytes = 16384;
+constexpr index_t kGlaDecodePrefetchBytes = 2048;
+constexpr int kGlaDecodeRegisterVectors = 16; // output accumulators kept in registers
 
 /// One decode column block of NV vectors at column c0 for state p: S = exp(g) S + k^T v row by
 /// row, o = scale q S accumulated in registers (NV <= 16: AVX-512) or in an L1 buffer (AVX2,
 /// whose 16 registers cannot hold a block). v, widened once, is read from L1.
-/// pq: (3, K) scale*q, exp(g), k in f32.
+/// pq: (3, K) scale*q, exp(g), k in f32. first: the first block of the thread's run of blocks
+/// (its first rows are prefetched here; the others' were prefetched by the block before); next:
+/// the first state row of the run's next block (nullptr: none), where the prefetch goes on.
 template <class A, int NV, class Act, class Gate, class State>
 inline void gla_decode_block(const gla_decode_args<Act, Gate, State>& a, const float* pq, index_t b,
-                             index_t h, index_t p, index_t c0) noexcept {
+                             index_t h, index_t p, index_t c0, bool first,
+                             const float* next) noexcept {
   using B = fbatch<A>;
   constexpr index_t W = index_t(lanes<A>);
   const index_t K = a.q.shape[2];
@@ -553,9 +561,21 @@ inline void gla_decode_block(const gla_decode_args<Act, Gate, State>& a, const f
   float* s0 = &a.state(p, h, 0, c0);
   const index_t rs = a.state.stride[2];
   constexpr int lines = int(NV * W * 4 / 64);
-  constexpr index_t ahead = kGlaDecodePrefetchBytes / (NV * W * 4); // rows
+  constexpr index_t ahead = kGlaDecodePrefetchBytes / (NV * W * 4);      // rows, into L1
+  constexpr index_t ahead_l2 = kGlaDecodeL2PrefetchBytes / (NV * W * 4); // rows, into L2
+  const auto prefetch_row_l2 = [&](const float* row) {
+    for (int l = 0; l < lines; ++l)
+      prefetch_line_l2(row + l * 16);
+  };
+  if (first)
+    for (index_t n = 0; n < std::min(ahead_l2, K); ++n)
+      prefetch_row_l2(s0 + n * rs);
   for (index_t n = 0; n < K; ++n) {
     float* srow = s0 + n * rs;
+    if (n + ahead_l2 < K)
+      prefetch_row_l2(srow + ahead_l2 * rs);
+    else if (next != nullptr && n + ahead_l2 - K < K)
+      prefetch_row_l2(next + (n + ahead_l2 - K) * rs);
     if (n + ahead < K)
       for (int l = 0; l < lines; ++l)
         prefetch_for_write(srow + ahead * rs + l * 16);
@@ -639,7 +659,7 @@ template <class Arch, class Act, class Gate, class State>
       }
     // Work items: (row, head, block of CB columns); a thread claims a contiguous run of them.
     // Within an item the output block and v stay in registers while the K state rows stream
-    // through, each row's block prefetched kGlaDecodePrefetchBytes ahead.
+    // through, prefetched ahead into L2 and L1 (the L2 prefetch going on into the next item).
     constexpr int NV = gla_decode_block_vectors<Arch>;
     constexpr index_t CB = NV * W;
     const index_t blocks = (V + CB - 1) / CB;
@@ -651,8 +671,15 @@ template <class Arch, class Act, class Gate, class State>
                      const index_t p = slot_at(a.slot, b);
                      if (is_padding_slot(p)) continue; // o row and state untouched
                      const float* pq = pre + (b * H + h) * 3 * K;
+                     const float* next = nullptr; // the next item's state block
+                     if (item + 1 < hi) {
+                       const index_t i1 = item + 1, b1 = i1 / (H * blocks);
+                       const index_t h1 = (i1 / blocks) % H, c1 = (i1 % blocks) * CB;
+                       const index_t p1 = slot_at(a.slot, b1);
+                       if (!is_padding_slot(p1) && c1 + CB <= V) next = &a.state(p1, h1, 0, c1);
+                     }
                      if (c0 + CB <= V)
-                       gla_decode_block<Arch, NV>(a, pq, b, h, p, c0);
+                       gla_decode_block<Arch, NV>(a, pq, b, h, p, c0, item == lo, next);
                      else
                        gla_decode_columns<Arch>(a, pq, b, h, p, c0, V - c0);
                    }
