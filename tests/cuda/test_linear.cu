@@ -2,7 +2,8 @@
 // against the scalar reference, on the test stream with its shared cuda_context; the GEMV path
 // without a context; the errors of the cuBLAS path (no context, a context of another stream, a
 // workspace too small); a cuda_context made and destroyed on its own stream; and both paths
-// captured in a CUDA graph and replayed. Without a GPU every case prints "skipped" and passes.
+// captured in a CUDA graph and replayed. Without a GPU every case prints "skipped" and passes, but
+// the streamed GEMV's layout rules and shape choice, which are host code and run everywhere.
 #include "rodimus/backend/cuda/linear.cuh" // before the cases: they look up linear_rounds_x
 
 #include "cases/linear_cases.hpp"
@@ -68,42 +69,104 @@ TEST_CASE("cuda linear: the GEMV path needs no context") {
   }
 }
 
-TEST_CASE("cuda linear: the streamed GEMV's layouts, stages reused and the shapes it declines") {
+namespace {
+
+// Host arrays for the streamed GEMV's layout rules (they read shapes, strides and alignment only).
+alignas(16) float stream_xs[2 * 8300];
+alignas(16) bf16 stream_ws[4 * 8300];
+
+/// Whether linear() at (M, K, N) with x rows at stride K + x_pad and w rows at K + w_pad takes the
+/// streamed kernel where CTAs may have `limit` bytes of shared memory.
+bool streams(index_t M, index_t K, index_t N, index_t x_pad, index_t w_pad, std::size_t limit) {
+  linear_args<float, bf16> a;
+  a.x = tensor_view<const float, 2>::strided(stream_xs, {M, K}, {K + x_pad, 1});
+  a.w = tensor_view<const bf16, 2>::strided(stream_ws, {N, K}, {K + w_pad, 1});
+  return detail::linear_stream_fits<90>(a, limit);
+}
+
+} // namespace
+
+TEST_CASE("cuda linear: the streamed GEMV's layout rules and shape choice (host code, no GPU)") {
+  // The policy's cap, below what an H100 or H200 lets a CTA opt in to.
+  const std::size_t cap = linear_policy<90>::gemv_stream_smem_bytes;
+  CHECK(streams(1, 2048, 4, 0, 0, cap));
+  CHECK(streams(2, 4096, 4, 0, 0, cap));
+  CHECK(streams(1, 8192, 4, 0, 0, cap));
+  CHECK(streams(1, 1032, 3, 0, 8, cap));       // padded rows of 16-byte multiples
+  CHECK(streams(2, 1032, 3, 4, 0, cap));       // x rows 16-byte aligned
+  CHECK_FALSE(streams(1, 8200, 4, 0, 0, cap)); // x past the staging's 32 KiB
+  CHECK_FALSE(streams(2, 4104, 4, 0, 0, cap));
+  CHECK_FALSE(streams(3, 64, 4, 0, 0, cap));   // 3 rows: never
+  CHECK_FALSE(streams(1, 1029, 4, 0, 3, cap)); // K % 8 != 0
+  CHECK_FALSE(streams(1, 1032, 4, 0, 3, cap)); // w rows not 16-byte aligned
+  CHECK_FALSE(streams(2, 1032, 4, 1, 0, cap)); // x rows not 16-byte aligned
+  // Where one stage of 4 warps does not fit (K = 8192: 32 KiB of x and 128 KiB of buffers).
+  CHECK_FALSE(streams(1, 8192, 4, 0, 0, 100 * 1024));
+  CHECK(streams(1, 2048, 4, 0, 0, 100 * 1024));
+  // f32 weights and 16-bit activations take the register kernel.
+  linear_args<float, float> f32;
+  f32.x = make_view<const float>(stream_xs, 1, 2048);
+  f32.w = make_view<const float>(stream_xs, 4, 2048);
+  CHECK_FALSE(detail::linear_stream_fits<90>(f32, cap));
+  linear_args<bf16, bf16> b16;
+  b16.x = make_view<const bf16>(stream_ws, 1, 2048);
+  b16.w = make_view<const bf16>(stream_ws, 4, 2048);
+  CHECK_FALSE(detail::linear_stream_fits<90>(b16, cap));
+
+  // The shape choice (warps, stages) against its contract, over decode shapes, CTA counts and
+  // limits: it fits; no stage more than a warp's row groups or linear_stream_max_stages; no other
+  // shape within the same rules holds more buffers (8 warps on a tie); none only where not even 4
+  // warps of one stage fit.
+  const auto smem = [](int warps, int stages, index_t M, index_t K) {
+    return detail::linear_stream_smem_bytes(warps, stages, M, K, sizeof(bf16));
+  };
+  for (index_t M : {1, 2})
+    for (index_t K : {8, 264, 1032, 2048, 2736, 4096, 8192})
+      for (index_t N : {1, 5, 2048, 4224, 8192, 10944, 126464})
+        for (index_t ctas : {1, 3, 78, 132})
+          for (std::size_t limit : {cap, std::size_t(100 * 1024), std::size_t(48 * 1024)}) {
+            CAPTURE(M);
+            CAPTURE(K);
+            CAPTURE(N);
+            CAPTURE(ctas);
+            CAPTURE(limit);
+            const auto got = detail::linear_stream_choose(M, K, N, sizeof(bf16), ctas, limit);
+            const index_t groups =
+                (N + detail::linear_stream_rows - 1) / detail::linear_stream_rows;
+            const auto allowed = [&](int w, int st) {
+              const index_t per_warp = (groups + ctas * w - 1) / (ctas * w);
+              return st >= 1 && st <= detail::linear_stream_max_stages && st <= per_warp &&
+                     smem(w, st, M, K) <= limit;
+            };
+            if (got.warps == 0) {
+              CHECK(smem(4, 1, M, K) > limit);
+              continue;
+            }
+            REQUIRE((got.warps == 8 || got.warps == 4));
+            CHECK(allowed(got.warps, got.stages));
+            for (int w : {8, 4})
+              for (int st = 1; st <= detail::linear_stream_max_stages; ++st)
+                if (allowed(w, st)) {
+                  CHECK(w * st <= got.warps * got.stages);
+                  if (w * st == got.warps * got.stages && w == 8) CHECK(got.warps == 8);
+                }
+          }
+  // The shapes docs/PERFORMANCE.md 2.1 names, at 132 multiprocessors: the mixer's fc (K = 2048)
+  // keeps 3 groups a warp in flight on 8 warps; K = 8192 at one row fits 4 warps of one stage.
+  const auto fc = detail::linear_stream_choose(1, 2048, 8192, sizeof(bf16), 132, cap);
+  CHECK(fc.warps == 8);
+  CHECK(fc.stages == 3);
+  const auto wide = detail::linear_stream_choose(1, 8192, 2048, sizeof(bf16), 132, cap);
+  CHECK(wide.warps == 4);
+  CHECK(wide.stages == 1);
+}
+
+TEST_CASE("cuda linear: the streamed GEMV's stages reused and the shapes it takes, on a GPU") {
   RODIMUS_REQUIRE_CUDA_DEVICE();
   cuda<90> be = test::cuda_backend();
   be.tuning.gemv = cuda_gemv::streamed;
   const std::size_t limit = detail::linear_stream_smem_limit<90>();
   REQUIRE(limit > 0);
-  // Whether linear() at (M, K, N) with x rows at stride K + x_pad and w rows at K + w_pad takes
-  // the streamed kernel (host arrays: the choice reads shapes, strides and alignment only).
-  alignas(16) static float xs[2 * 8300];
-  alignas(16) static bf16 ws[4 * 8300];
-  const auto streams = [&](index_t M, index_t K, index_t N, index_t x_pad, index_t w_pad) {
-    linear_args<float, bf16> a;
-    a.x = tensor_view<const float, 2>::strided(xs, {M, K}, {K + x_pad, 1});
-    a.w = tensor_view<const bf16, 2>::strided(ws, {N, K}, {K + w_pad, 1});
-    return detail::linear_stream_fits<90>(a, limit);
-  };
-  CHECK(streams(1, 2048, 4, 0, 0));
-  CHECK(streams(2, 4096, 4, 0, 0));
-  CHECK(streams(1, 8192, 4, 0, 0));
-  CHECK(streams(1, 1032, 3, 0, 8));       // padded rows of 16-byte multiples
-  CHECK(streams(2, 1032, 3, 4, 0));       // x rows 16-byte aligned
-  CHECK_FALSE(streams(1, 8200, 4, 0, 0)); // x past the staging's 32 KiB
-  CHECK_FALSE(streams(2, 4104, 4, 0, 0));
-  CHECK_FALSE(streams(3, 64, 4, 0, 0));   // 3 rows: never
-  CHECK_FALSE(streams(1, 1029, 4, 0, 3)); // K % 8 != 0
-  CHECK_FALSE(streams(1, 1032, 4, 0, 3)); // w rows not 16-byte aligned
-  CHECK_FALSE(streams(2, 1032, 4, 1, 0)); // x rows not 16-byte aligned
-  // f32 weights and 16-bit activations take the register kernel.
-  linear_args<float, float> f32;
-  f32.x = make_view<const float>(xs, 1, 2048);
-  f32.w = make_view<const float>(xs, 4, 2048);
-  CHECK_FALSE(detail::linear_stream_fits<90>(f32, limit));
-  linear_args<bf16, bf16> b16;
-  b16.x = make_view<const bf16>(ws, 1, 2048);
-  b16.w = make_view<const bf16>(ws, 4, 2048);
-  CHECK_FALSE(detail::linear_stream_fits<90>(b16, limit));
 
   // Each warp of a CTA per multiprocessor owns more row groups than it has stages, so its buffers
   // are refilled and their barriers' phases flip several times (short rows: eight stages), with a
@@ -114,7 +177,7 @@ TEST_CASE("cuda linear: the streamed GEMV's layouts, stages reused and the shape
   const index_t many = sms * 8 * detail::linear_stream_rows * 9 + 1;
   const auto check = [&](index_t M, index_t K, index_t N, index_t x_pad = 0, index_t w_pad = 0,
                          index_t y_pad = 0) {
-    REQUIRE(streams(M, K, std::min<index_t>(N, 4), x_pad, w_pad)); // no fallback to registers
+    REQUIRE(streams(M, K, std::min<index_t>(N, 4), x_pad, w_pad, limit)); // not the registers
     test::check_linear<cuda<90>, float, bf16>(be, M, K, N, x_pad, w_pad, y_pad);
   };
   for (index_t M : {1, 2}) {
