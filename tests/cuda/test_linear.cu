@@ -2,8 +2,8 @@
 // against the scalar reference, on the test stream with its shared cuda_context; the GEMV path
 // without a context; the errors of the cuBLAS path (no context, a context of another stream, a
 // workspace too small); a cuda_context made and destroyed on its own stream; and both paths
-// captured in a CUDA graph and replayed. Without a GPU every case prints "skipped" and passes, but
-// the streamed GEMV's layout rules and shape choice, which are host code and run everywhere.
+// captured in a CUDA graph and replayed. Without a GPU every case prints "skipped" and passes,
+// except the streamed GEMV's layout rules and shape choice, which are host code and run anywhere.
 #include "rodimus/backend/cuda/linear.cuh" // before the cases: they look up linear_rounds_x
 
 #include "cases/linear_cases.hpp"

@@ -6,7 +6,8 @@
 //              f32 state (read once, written once): threads claim contiguous runs of (row, head,
 //              column block of 256 columns) items; per item the output block stays in registers
 //              (AVX-512; an L1 buffer for AVX2) while the K state rows stream through, prefetched
-//              4 KiB ahead.
+//              into L2 16 KiB ahead (going on into the thread's next item) and into L1 for
+//              writing 2 KiB ahead.
 // gla_scan     the sequential recurrence. Per (sequence, head) and segment of 256 tokens, the
 //              per-token vectors exp(g), k and scale*q are widened to f32 once; threads then split
 //              the V columns in blocks of 4 SIMD vectors whose (K x block) state stays in L1 for
@@ -535,9 +536,10 @@ constexpr int kGlaDecodeRegisterVectors = 16; // output accumulators kept in reg
 /// One decode column block of NV vectors at column c0 for state p: S = exp(g) S + k^T v row by
 /// row, o = scale q S accumulated in registers (NV <= 16: AVX-512) or in an L1 buffer (AVX2,
 /// whose 16 registers cannot hold a block). v, widened once, is read from L1.
-/// pq: (3, K) scale*q, exp(g), k in f32. first: the first block of the thread's run of blocks
-/// (its first rows are prefetched here; the others' were prefetched by the block before); next:
-/// the first state row of the run's next block (nullptr: none), where the prefetch goes on.
+/// pq: (3, K) scale*q, exp(g), k in f32. first: no block before this one prefetched its first
+/// rows (the first of a thread's run, or one after a block that had no `next`), so they are
+/// prefetched here; next: the first state row of the run's next block (nullptr: none), into
+/// which this block's L2 prefetch goes on (its first rows, when K >= the L2 distance in rows).
 template <class A, int NV, class Act, class Gate, class State>
 inline void gla_decode_block(const gla_decode_args<Act, Gate, State>& a, const float* pq, index_t b,
                              index_t h, index_t p, index_t c0, bool first,
@@ -665,11 +667,15 @@ template <class Arch, class Act, class Gate, class State>
     const index_t blocks = (V + CB - 1) / CB;
     parallel_for(be.pool, 0, Bn * H * blocks, std::max<index_t>(1, 32768 / (K * CB)),
                  [&](index_t lo, index_t hi) {
+                   bool primed = false; // the item's first rows prefetched by the one before
                    for (index_t item = lo; item < hi; ++item) {
                      const index_t b = item / (H * blocks), h = (item / blocks) % H,
                                    c0 = (item % blocks) * CB;
                      const index_t p = slot_at(a.slot, b);
-                     if (is_padding_slot(p)) continue; // o row and state untouched
+                     if (is_padding_slot(p)) { // o row and state untouched
+                       primed = false;
+                       continue;
+                     }
                      const float* pq = pre + (b * H + h) * 3 * K;
                      const float* next = nullptr; // the next item's state block
                      if (item + 1 < hi) {
@@ -679,9 +685,10 @@ template <class Arch, class Act, class Gate, class State>
                        if (!is_padding_slot(p1) && c1 + CB <= V) next = &a.state(p1, h1, 0, c1);
                      }
                      if (c0 + CB <= V)
-                       gla_decode_block<Arch, NV>(a, pq, b, h, p, c0, item == lo, next);
+                       gla_decode_block<Arch, NV>(a, pq, b, h, p, c0, !primed, next);
                      else
                        gla_decode_columns<Arch>(a, pq, b, h, p, c0, V - c0);
+                     primed = next != nullptr && c0 + CB <= V;
                    }
                  });
     return status::success();

@@ -6,6 +6,8 @@
 // stream (linear).
 #pragma once
 
+#include <cstddef>
+
 namespace rodimus::detail {
 
 /// The cache line holding p, into L1, for reading.
@@ -33,9 +35,9 @@ inline void prefetch_line_l2(const void* p) noexcept {
 /// The first `bytes` of a stream that a kernel then prefetches a fixed distance ahead of where it
 /// reads, into L2: without this the lines before that distance are left to the hardware
 /// prefetcher, once per chunk of rows a thread claims.
-inline void prime_stream_l2(const void* p, long bytes) noexcept {
+inline void prime_stream_l2(const void* p, std::ptrdiff_t bytes) noexcept {
   const auto* c = static_cast<const unsigned char*>(p);
-  for (long o = 0; o < bytes; o += 64)
+  for (std::ptrdiff_t o = 0; o < bytes; o += 64)
     prefetch_line_l2(c + o);
 }
 

@@ -21,13 +21,14 @@
 //            2.4x (q4_0) and 1.7x (q8_0) the blocks' rate per thread,
 //            bench/results/2026-12-07-cpu-quant-pack), the stream prefetched into L2 about
 //            kQuantGroupPrefetchBytes ahead (2.1-2.4x the rate from memory of a prefetch into
-//            L1, bench/results/2026-12-07-cpu-quant-overhead); the rows' blocks past the whole
-//            groups take the block kernels.
+//            L1, bench/results/2026-12-07-cpu-quant-overhead), each chunk's first rows and the
+//            rows' blocks past the whole groups too (2026-12-08-cpu-quant-prime); those blocks
+//            take the block kernels.
 //   M <= 4   (decode), otherwise: a matrix-vector kernel over the weight stream: each block is
 //            widened once and used for every x row; two blocks per step in separate
 //            accumulators keep the FMA chains independent; the stream is prefetched
-//            kQuantPrefetchBytes ahead. Both decode kernels: threads split the N rows into one
-//            contiguous block each.
+//            kQuantPrefetchBytes ahead. Both decode kernels: threads claim contiguous chunks of
+//            the N rows from the pool (a few per thread).
 //   M > 4    (prefill): tiles of the weights dequantised into a stack buffer of f32 (x widened
 //            likewise) and multiplied with Eigen's GEMM, as linear()'s 16-bit path does.
 // The f32 decode kernel and the GEMM read rows in the decode layout block by block
@@ -711,7 +712,8 @@ void quant_gemv_int8_rows(const quant_linear_args<Act, Block>& a, const quant_x_
     const index_t b = rows == R ? quant_gemv_groups<A, MR, R>(w, nb, stride, a.layout, q, acc)
                                 : quant_gemv_groups<A, MR, 1>(w, nb, stride, a.layout, q, acc);
     // The blocks past the whole groups (K = 2736: 6 of 86), the same distance ahead as the groups'
-    // prefetch: left to the hardware prefetcher they streamed at about 0.7 of the read bandwidth.
+    // prefetch: left to the hardware prefetcher they streamed at 0.53-0.68 of the read bandwidth.
+    // (b == 0: the blocks layout, or rows shorter than a group; finish_row prefetches those.)
     if (b > 0 && b < nb)
       for (index_t r = 0; r < rows; ++r)
         prime_stream_l2(reinterpret_cast<const unsigned char*>(w[r] + b) + ahead,
